@@ -1,0 +1,22 @@
+/* cmd_version.c - `autocert version`. */
+#include <gnutls/gnutls.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+#ifndef AUTOCERT_VERSION
+#define AUTOCERT_VERSION "0.1.0"
+#endif
+
+int cmd_version(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: autocert version\n\nPrints the version of autocert and its libraries.\n");
+        return EXIT_OK;
+    }
+    printf("autocert %s (GnuTLS %s, %s)\n", AUTOCERT_VERSION, gnutls_check_version(NULL),
+           curl_version());
+    return EXIT_OK;
+}

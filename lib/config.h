@@ -1,0 +1,114 @@
+/*
+ * config.h - the effective configuration: the YAML file loaded (libcyaml),
+ * `${VAR}` expanded, defaults applied, extras merged with main, validated.
+ *
+ * Contract: ../DESIGN.md §5.1 and the GoDoxy reference. Everything here is plain
+ * data owned by the struct config; config_free() releases it all.
+ */
+#ifndef AUTOCERT_CONFIG_H
+#define AUTOCERT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crypto.h"
+#include "dns.h"
+
+/* The provider kinds that are not DNS providers. */
+#define CONFIG_PROVIDER_LOCAL "local"
+#define CONFIG_PROVIDER_PSEUDO "pseudo"
+#define CONFIG_PROVIDER_CUSTOM "custom"
+
+#define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
+
+/* One certificate set after defaults and the extra merge. */
+struct config_set {
+    char *name;                /* "main", "extra[1]", ... */
+    char *provider;            /* "local", "pseudo", "custom" or a DNS provider name */
+    char *email;               /* NULL when absent */
+    char **domains;            /* as written (case kept) */
+    size_t domains_count;
+    char *cert_path;
+    char *key_path;
+    char *acme_key_path;       /* main's for every extra */
+    char *ca_dir_url;
+    char **ca_certs;           /* PEM files trusted for the CA's HTTPS */
+    size_t ca_certs_count;
+    char *eab_kid;             /* NULL when absent */
+    char *eab_hmac;            /* secret; NULL when absent */
+    enum crypto_key_type key_type;
+    char **resolvers;          /* "host" or "host:port" */
+    size_t resolvers_count;
+    struct dns_option *options; /* DNS provider options (secrets), key/value owned */
+    size_t options_count;
+    char *profile;             /* ACME profile, NULL when absent */
+    int64_t renew_before;      /* seconds before NotAfter; 0 = default rule */
+    int64_t order_timeout;     /* seconds, default 600 */
+    int64_t retry_min;         /* default 60 */
+    int64_t retry_max;         /* default 21600 */
+    int64_t failure_cooldown;  /* default 3600 */
+    char *challenge;           /* "dns-01" */
+};
+
+struct config {
+    char *path;                /* the file it was loaded from */
+    struct config_set *sets;   /* sets[0] is main, then extras in order */
+    size_t sets_count;
+    struct {
+        char *listen;          /* default "127.0.0.1:8555" */
+        char *token;           /* secret, NULL when absent */
+    } admin;
+    struct {
+        char *listen;          /* NULL when the TLS listener is off */
+    } serve;
+    struct {
+        char *deploy;          /* shell command or NULL */
+    } hooks;
+    struct {
+        char *webhook;         /* URL or NULL */
+        char **headers;        /* "Name: value" (secrets) */
+        size_t headers_count;
+    } notify;
+};
+
+/* One problem found while loading. */
+struct config_diag {
+    char *file;
+    int line;                  /* 1-based; 0 when unknown */
+    int column;                /* 1-based; 0 when unknown */
+    char *key_path;            /* "autocert.extra[1].key_path", or NULL */
+    char *message;             /* what is wrong and what to do; no secrets */
+    bool warning;              /* true: reported but not an error */
+};
+
+struct config_diags {
+    struct config_diag *items;
+    size_t count;
+};
+
+/* Loads and validates `path`. Returns 0 and a new config (config_free) with
+ * warnings (if any) in *diags, or -1 with every error found in *diags (*out
+ * untouched). diags may be NULL; otherwise free it with config_diags_free. */
+int config_load(const char *path, struct config **out, struct config_diags *diags);
+void config_free(struct config *cfg);
+void config_diags_free(struct config_diags *d);
+/* Prints "file:line:col: key.path: message" lines (warnings prefixed
+ * "warning: "). */
+void config_diags_print(const struct config_diags *d, FILE *f);
+
+/* Prints the effective configuration as YAML, secrets redacted. */
+void config_print(const struct config *cfg, FILE *f);
+
+/* True for providers that obtain certificates (custom or a DNS provider). */
+bool config_set_is_managed(const struct config_set *s);
+
+/* Finds a set by name: "main", "extra[N]" or "extraN" (1-based). NULL if none. */
+const struct config_set *config_find_set(const struct config *cfg, const char *name);
+
+/* Parses "host:port" or "[v6]:port" into host (without brackets) and port.
+ * Returns 0 or -1. */
+int config_parse_listen(const char *s, char *host, size_t host_len, int *port);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * log.h - process-wide logging: text lines (default) or JSON lines, to stderr
+ * or a caller's callback. Thread-safe: each record is written with one call.
+ *
+ * Messages must never contain secrets; ac_redact() masks one for display.
+ */
+#ifndef AUTOCERT_LOG_H
+#define AUTOCERT_LOG_H
+
+#include <stddef.h>
+
+enum ac_log_level { AC_LOG_DEBUG = 0, AC_LOG_INFO, AC_LOG_WARN, AC_LOG_ERROR };
+enum ac_log_format { AC_LOG_TEXT = 0, AC_LOG_JSON };
+
+typedef void (*ac_log_fn)(enum ac_log_level level, const char *line, void *arg);
+
+/* Settings are process-wide; set them before starting threads. */
+void ac_log_set_level(enum ac_log_level level);
+void ac_log_set_format(enum ac_log_format format);
+/* fn NULL restores stderr. The line has no trailing newline. */
+void ac_log_set_sink(ac_log_fn fn, void *arg);
+enum ac_log_level ac_log_get_level(void);
+
+/* Logs one record. `set` (may be NULL) names the certificate set it concerns;
+ * in JSON it becomes a "set" field, in text a "[set] " prefix. */
+void ac_log(enum ac_log_level level, const char *set, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define ac_debug(set, ...) ac_log(AC_LOG_DEBUG, set, __VA_ARGS__)
+#define ac_info(set, ...) ac_log(AC_LOG_INFO, set, __VA_ARGS__)
+#define ac_warn(set, ...) ac_log(AC_LOG_WARN, set, __VA_ARGS__)
+#define ac_err(set, ...) ac_log(AC_LOG_ERROR, set, __VA_ARGS__)
+
+/* Masks a secret for display into out (always NUL-terminated): under 12 bytes
+ * "****"; otherwise the first 2 bytes, one '*' per middle byte, the last 2.
+ * NULL or "" gives "". */
+void ac_redact(const char *secret, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests, the benchmarks and the demo need on
+# Debian 12. Idempotent: skips apt entirely when every package is present.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libgnutls28-dev libcurl4-gnutls-dev libjson-c-dev libcyaml-dev libyaml-dev
+  libmicrohttpd-dev libldns-dev libcmocka-dev
+  gnutls-bin curl ca-certificates python3
+  pebble knot knot-dnsutils ldnsutils
+  clang libclang-rt-14-dev
+  prometheus lego
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts services on install where it can; the tests start their own
+# instances on free loopback ports, so stop the packaged ones if they run.
+for svc in prometheus knot; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $SUDO systemctl stop "$svc" || true
+  fi
+done
