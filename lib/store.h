@@ -1,0 +1,136 @@
+/*
+ * store.h - durable storage of everything autocert keeps on disk (DESIGN.md §5.3).
+ *
+ * Files: bounded reads, atomic writes (temp file opened O_CREAT|O_EXCL|O_NOFOLLOW|
+ * O_CLOEXEC with the final mode, write, fsync, rename, fsync the directory), the
+ * certificate chain + private key committed as ONE unit with crash recovery, the
+ * ACME account key (created once, never silently replaced), and the per-set
+ * companions that sit beside cert_path:
+ *
+ *   <cert dir>/.last_failure-<h>   failure marker (GoDoxy-compatible, RFC 3339)
+ *   <cert dir>/.lock-<h>           per-set lock file (flock), holder's pid inside
+ *   <cert dir>/.state-<h>.json     scheduler state (content owned by the scheduler)
+ *   <cert dir>/.commit-<h>         pair commit journal (present only mid-commit)
+ *
+ * where <h> is 12 lowercase hex digits: the first 6 bytes of SHA-256 over
+ * cert_path "|" key_path, the paths hashed exactly as written. For cert_path
+ * "certs/cert.crt" and key_path "certs/priv.key": certs/.last_failure-68435196b59a.
+ *
+ * All functions return 0 on success and -1 on failure with `e` filled (when
+ * non-NULL). They are thread-safe (no shared state) except
+ * store_test_set_crash_point. Modes given are exact: the process umask does not
+ * narrow or widen them.
+ */
+#ifndef AUTOCERT_STORE_H
+#define AUTOCERT_STORE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "crypto.h"
+#include "error.h"
+
+/* Kind for "the file does not exist" (distinguishable from other I/O errors). */
+#define AC_ERR_NOT_FOUND "io.not_found"
+
+/* Longest path the store builds (companion files, staging names). */
+#define STORE_PATH_MAX 4096
+
+/* Reads a whole regular file of at most max_bytes bytes. On success *data is a
+ * new malloc'd buffer (free with free) of *len bytes plus a NUL terminator not
+ * counted in *len. Errors: AC_ERR_NOT_FOUND (missing file), AC_ERR_IO (anything
+ * else, including a file larger than max_bytes). *data untouched on failure. */
+int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
+                    struct ac_error *e);
+
+/* Creates every missing parent directory of `path` with mode 0755 (exact).
+ * Existing directories are left as they are. Errors: AC_ERR_IO. */
+int store_mkdirs_for(const char *path, struct ac_error *e);
+
+/* Replaces `path` atomically with `len` bytes of `data`, file mode `mode`
+ * (exact). Missing parent directories are created (0755). Readers see the old
+ * content or the new one, never a mix; after return the new content and the
+ * directory entry are on stable storage. Copies data. Errors: AC_ERR_IO. */
+int store_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                       struct ac_error *e);
+
+/* Commits a certificate chain (mode 0644) and its private key (mode 0600) as one
+ * unit: after a crash at any instant, store_pair_recover() leaves on disk either
+ * the old pair or the new pair, never a mismatch or a truncated file. Steps:
+ *   0 recover any earlier half-done commit of this set
+ *   1 stage <key_path>.new     (write, fsync, fsync dir)
+ *   2 stage <cert_path>.new    (write, fsync, fsync dir)
+ *   3 write the journal <cert dir>/.commit-<h> (atomic, fsync)  <- commit point
+ *   4 rename <key_path>.new  -> key_path
+ *   5 rename <cert_path>.new -> cert_path
+ *   6 fsync both directories
+ *   7 remove the journal, fsync its directory
+ * cert and key may live in different directories (created 0755 when missing).
+ * Copies the data. Callers must hold the set's store_lock. Errors: AC_ERR_IO. */
+int store_pair_commit(const char *cert_path, const void *chain_pem, size_t chain_len,
+                      const char *key_path, const void *key_pem, size_t key_len,
+                      struct ac_error *e);
+
+/* Start-up recovery, before loading the pair: when the journal exists, finishes
+ * the promotion (renames whichever .new files remain) and removes the journal;
+ * without a journal, deletes stray .new staging files and leftover temp files.
+ * Idempotent; logs (ac_info) what it did. Errors: AC_ERR_IO. */
+int store_pair_recover(const char *cert_path, const char *key_path, struct ac_error *e);
+
+/* TEST ONLY: makes store_pair_commit call _exit(0) right after step n (1..7);
+ * 0 disables. Not thread-safe. */
+void store_test_set_crash_point(int n);
+
+/* Loads the ACME account key at `path`. Missing file: generates an EC P-256
+ * key, writes it as GoDoxy does (SEC1 DER) with mode 0600 (parents 0755) and
+ * sets *created = true. Existing file: loads it (DER or PEM; SEC1, PKCS#8 or
+ * PKCS#1), *created = false. A file that cannot be read or parsed is an error
+ * (AC_ERR_KEY_UNREADABLE naming the path) and is never replaced.
+ * Returns a new key in *out (free with crypto_key_free). `created` may be NULL. */
+int store_account_key_load(const char *path, struct crypto_key **out, bool *created,
+                           struct ac_error *e);
+
+/* Companion file paths for a set, written into buf (n bytes, NUL-terminated).
+ * Return 0, or -1 when buf is too small. */
+int store_failure_marker_path(const char *cert_path, const char *key_path, char *buf,
+                              size_t n);
+int store_lock_path(const char *cert_path, const char *key_path, char *buf, size_t n);
+int store_state_path(const char *cert_path, const char *key_path, char *buf, size_t n);
+int store_journal_path(const char *cert_path, const char *key_path, char *buf, size_t n);
+
+/* Failure marker: write stores `t` (Unix seconds) as RFC 3339, mode 0600
+ * (atomic). read returns 0 and the time in *t, or -1 when the marker is absent
+ * or unparseable (no error object: both mean "no recent failure"). remove
+ * deletes it; an absent marker is success. */
+int store_failure_marker_write(const char *cert_path, const char *key_path, int64_t t,
+                               struct ac_error *e);
+int store_failure_marker_read(const char *cert_path, const char *key_path, int64_t *t);
+int store_failure_marker_remove(const char *cert_path, const char *key_path,
+                                struct ac_error *e);
+
+/* Per-set exclusive lock (flock LOCK_EX|LOCK_NB on <cert dir>/.lock-<h>, created
+ * 0600, the holder's pid written inside). Excludes other processes and other
+ * acquisitions in this process (each acquisition opens its own file
+ * description). Held elsewhere: AC_ERR_LOCKED, message naming the holder's pid
+ * ("certificate set is being renewed by another autocert process (pid 1234)").
+ * Other failures: AC_ERR_IO. Returns a new lock in *out; release with
+ * store_lock_release (NULL does nothing), which also frees it. The lock file
+ * is left in place (unlinking it would race with other acquirers). */
+struct store_lock;
+int store_lock_acquire(const char *cert_path, const char *key_path, struct store_lock **out,
+                       struct ac_error *e);
+void store_lock_release(struct store_lock *lock);
+
+/* Scheduler state (JSON object, at most 1 MiB). read: returns 0 and a new object
+ * in *out (json_object_put it), or 0 and *out = NULL when no state file exists;
+ * a corrupt file is an error (AC_ERR_IO). write: serialises `state` (borrowed)
+ * atomically with mode 0600. */
+int store_state_read(const char *cert_path, const char *key_path, json_object **out,
+                     struct ac_error *e);
+int store_state_write(const char *cert_path, const char *key_path, json_object *state,
+                      struct ac_error *e);
+
+#endif
