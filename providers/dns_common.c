@@ -1,0 +1,403 @@
+/*
+ * dns_common.c - option validation, the common settings every provider takes
+ * (lego's ttl, propagation_timeout, polling_interval, http_timeout,
+ * sequence_interval), and the struct dns_provider wrapper (see dns.h).
+ *
+ * Option values are secrets: no message built here ever contains one. Keys are
+ * printed (bounded to DNS_OPTION_KEY_MAX characters).
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "dns_common.h"
+#include "timeutil.h"
+
+const char *const dns_common_options[] = {
+    "ttl", "propagation_timeout", "polling_interval", "http_timeout", "sequence_interval", NULL,
+};
+
+struct dns_provider {
+    const struct dns_provider_ops *ops;
+    void *state;
+    struct dns_settings settings;
+};
+
+const char *dns_opt_get(const struct dns_option *opts, size_t n, const char *key)
+{
+    const char *v = NULL;
+
+    for (size_t i = 0; i < n; i++)
+        if (opts[i].key != NULL && strcmp(opts[i].key, key) == 0)
+            v = opts[i].value;
+    return v;
+}
+
+bool dns_is_common_option(const char *key)
+{
+    for (size_t i = 0; dns_common_options[i] != NULL; i++)
+        if (strcmp(dns_common_options[i], key) == 0)
+            return true;
+    return false;
+}
+
+static bool is_declared(const struct dns_provider_ops *ops, const char *key)
+{
+    for (const struct dns_option_decl *d = ops->options; d != NULL && d->key != NULL; d++)
+        if (strcmp(d->key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Levenshtein distance of two short strings (both < DNS_OPTION_KEY_MAX),
+ * case-insensitive. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[DNS_OPTION_KEY_MAX + 1];
+
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Keeps `cand` in *best when it is closer to `word` than what is there. */
+static void consider(const char *word, const char *cand, const char **best, size_t *best_d)
+{
+    size_t lw = strlen(word), lc = strlen(cand);
+    size_t limit = lw < 4 ? 1 : (lw < 9 ? 2 : 3);
+    size_t d;
+
+    if (lw >= DNS_OPTION_KEY_MAX || lc >= DNS_OPTION_KEY_MAX)
+        return;
+    d = edit_distance(word, cand);
+    if (d <= limit && d < *best_d) {
+        *best = cand;
+        *best_d = d;
+    }
+}
+
+/* The closest declared or common key to `key`, or NULL. */
+static const char *suggest_key(const struct dns_provider_ops *ops, const char *key)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    for (const struct dns_option_decl *d = ops->options; d != NULL && d->key != NULL; d++)
+        consider(key, d->key, &best, &best_d);
+    for (size_t i = 0; dns_common_options[i] != NULL; i++)
+        consider(key, dns_common_options[i], &best, &best_d);
+    return best;
+}
+
+static const char *suggest_provider(const char *name)
+{
+    const struct dns_provider_ops *const *list = dns_provider_list();
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    for (size_t i = 0; list[i] != NULL; i++) {
+        consider(name, list[i]->name, &best, &best_d);
+        if (list[i]->alias != NULL)
+            consider(name, list[i]->alias, &best, &best_d);
+    }
+    return best;
+}
+
+static const struct dns_provider_ops *find_or_fail(const char *name, struct ac_error *e)
+{
+    const struct dns_provider_ops *ops = dns_provider_find(name);
+    const char *hint;
+
+    if (ops != NULL)
+        return ops;
+    if (name == NULL || name[0] == '\0') {
+        ac_error_set(e, AC_ERR_CONFIG, "no DNS provider name given");
+        return NULL;
+    }
+    hint = strlen(name) < DNS_OPTION_KEY_MAX ? suggest_provider(name) : NULL;
+    if (hint != NULL)
+        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%.64s\" (did you mean \"%s\"?)",
+                     name, hint);
+    else
+        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%.64s\"", name);
+    return NULL;
+}
+
+/* Parses a common-key value: integer seconds (lego's form) or one of our
+ * durations ("90s", "2m", "1h30m"). Returns 0 and seconds, or -1. */
+static int parse_seconds(const char *v, int64_t *out)
+{
+    size_t len;
+
+    if (v == NULL)
+        return -1;
+    len = strlen(v);
+    if (len == 0 || len > 32)
+        return -1;
+    if (strspn(v, "0123456789") == len) {
+        int64_t s = 0;
+        if (len > 10)
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            s = s * 10 + (v[i] - '0');
+        *out = s;
+        return 0;
+    }
+    return ac_duration_parse(v, out);
+}
+
+static const struct {
+    const char *key;
+    int64_t min_s, max_s;
+} common_bounds[] = {
+    {"ttl", 1, 7 * 86400},
+    {"propagation_timeout", 1, 86400},
+    {"polling_interval", 1, 3600},
+    {"http_timeout", 1, 3600},
+    {"sequence_interval", 0, 3600},
+};
+
+int dns_settings_parse(const char *provider, const struct dns_option *opts, size_t n,
+                       struct dns_settings *out, struct ac_error *e)
+{
+    struct dns_settings s = {
+        .ttl = 120,
+        .propagation_timeout_ms = 60000,
+        .polling_interval_ms = 2000,
+        .sequence_interval_ms = 0,
+        .http_timeout_ms = 30000,
+    };
+
+    for (size_t i = 0; i < sizeof common_bounds / sizeof common_bounds[0]; i++) {
+        const char *key = common_bounds[i].key;
+        const char *v = dns_opt_get(opts, n, key);
+        int64_t secs;
+
+        if (v == NULL)
+            continue;
+        if (parse_seconds(v, &secs) != 0) {
+            ac_error_set(e, AC_ERR_CONFIG,
+                         "DNS provider %s: option %s: not a duration (integer seconds, "
+                         "or e.g. \"90s\", \"2m\")", provider, key);
+            return -1;
+        }
+        if (secs < common_bounds[i].min_s || secs > common_bounds[i].max_s) {
+            ac_error_set(e, AC_ERR_CONFIG,
+                         "DNS provider %s: option %s: out of range (%lld to %lld seconds)",
+                         provider, key, (long long)common_bounds[i].min_s,
+                         (long long)common_bounds[i].max_s);
+            return -1;
+        }
+        if (strcmp(key, "ttl") == 0)
+            s.ttl = secs;
+        else if (strcmp(key, "propagation_timeout") == 0)
+            s.propagation_timeout_ms = secs * 1000;
+        else if (strcmp(key, "polling_interval") == 0)
+            s.polling_interval_ms = secs * 1000;
+        else if (strcmp(key, "http_timeout") == 0)
+            s.http_timeout_ms = secs * 1000;
+        else
+            s.sequence_interval_ms = secs * 1000;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Checks keys (unknown, duplicate, required) and the common values, then runs
+ * ops->validate on the declared keys only. */
+static int validate_with(const struct dns_provider_ops *ops, const struct dns_option *opts,
+                         size_t n, struct ac_error *e)
+{
+    struct dns_option *own = NULL;
+    struct dns_settings s;
+    size_t own_n = 0;
+    int rc = -1;
+
+    if (n > 0 && opts == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: options missing", ops->name);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *key = opts[i].key;
+        const char *hint;
+
+        if (key == NULL || key[0] == '\0') {
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: empty option key", ops->name);
+            goto out;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(opts[j].key, key) == 0) {
+                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %.64s given twice",
+                             ops->name, key);
+                goto out;
+            }
+        }
+        if (opts[i].value == NULL) {
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %.64s has no value",
+                         ops->name, key);
+            goto out;
+        }
+        if (dns_is_common_option(key) || is_declared(ops, key))
+            continue;
+        hint = strlen(key) < DNS_OPTION_KEY_MAX ? suggest_key(ops, key) : NULL;
+        if (hint != NULL)
+            ac_error_set(e, AC_ERR_CONFIG,
+                         "DNS provider %s: unknown option %.64s (did you mean %s?)", ops->name,
+                         key, hint);
+        else
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: unknown option %.64s", ops->name,
+                         key);
+        goto out;
+    }
+    for (const struct dns_option_decl *d = ops->options; d != NULL && d->key != NULL; d++) {
+        const char *v;
+        if (!d->required)
+            continue;
+        v = dns_opt_get(opts, n, d->key);
+        if (v == NULL || v[0] == '\0') {
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: missing required option %s",
+                         ops->name, d->key);
+            goto out;
+        }
+    }
+    if (dns_settings_parse(ops->name, opts, n, &s, e) != 0)
+        goto out;
+    if (ops->validate != NULL) {
+        own = n > 0 ? calloc(n, sizeof *own) : NULL;
+        if (n > 0 && own == NULL) {
+            ac_error_set(e, AC_ERR_NOMEM, "DNS provider %s: out of memory", ops->name);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!dns_is_common_option(opts[i].key))
+                own[own_n++] = opts[i];
+        if (ops->validate(own, own_n, e) != 0) {
+            if (e != NULL && e->kind[0] == '\0')
+                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: invalid options", ops->name);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(own);
+    return rc;
+}
+
+int dns_options_validate(const char *name, const struct dns_option *opts, size_t n,
+                         struct ac_error *e)
+{
+    const struct dns_provider_ops *ops = find_or_fail(name, e);
+
+    if (ops == NULL)
+        return -1;
+    return validate_with(ops, opts, n, e);
+}
+
+int dns_provider_new(const char *name, const struct dns_option *opts, size_t n,
+                     struct dns_provider **out, struct ac_error *e)
+{
+    const struct dns_provider_ops *ops = find_or_fail(name, e);
+    struct dns_provider *p = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (ops == NULL)
+        goto out;
+    if (validate_with(ops, opts, n, e) != 0)
+        goto out;
+    p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "DNS provider %s: out of memory", ops->name);
+        goto out;
+    }
+    p->ops = ops;
+    if (dns_settings_parse(ops->name, opts, n, &p->settings, e) != 0)
+        goto out;
+    /* create() sees every option, the common keys included (validated above),
+     * so that a provider can use e.g. http_timeout. */
+    if (ops->create != NULL && ops->create(opts, n, &p->state, e) != 0) {
+        if (e != NULL && e->kind[0] == '\0')
+            ac_error_set(e, AC_ERR_DNS_PROVIDER, "DNS provider %s: cannot start", ops->name);
+        p->state = NULL;
+        goto out;
+    }
+    *out = p;
+    p = NULL;
+    rc = 0;
+out:
+    free(p);
+    return rc;
+}
+
+void dns_provider_free(struct dns_provider *p)
+{
+    if (p == NULL)
+        return;
+    if (p->ops->destroy != NULL && p->state != NULL)
+        p->ops->destroy(p->state);
+    free(p);
+}
+
+const char *dns_provider_name(const struct dns_provider *p)
+{
+    return p != NULL ? p->ops->name : NULL;
+}
+
+const struct dns_settings *dns_provider_settings(const struct dns_provider *p)
+{
+    return p != NULL ? &p->settings : NULL;
+}
+
+typedef int (*dns_op_fn)(void *, const struct dns_challenge *, struct ac_error *);
+
+static int run_op(struct dns_provider *p, dns_op_fn fn, const char *what,
+                  const struct dns_challenge *ch, struct ac_error *e)
+{
+    if (p == NULL || ch == NULL || ch->fqdn == NULL || ch->value == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider: %s: missing challenge data", what);
+        return -1;
+    }
+    if (fn == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: %s not implemented", p->ops->name,
+                     what);
+        return -1;
+    }
+    if (fn(p->state, ch, e) == 0)
+        return 0;
+    if (e != NULL) {
+        if (e->kind[0] == '\0')
+            ac_error_set(e, AC_ERR_DNS_PROVIDER, "failed");
+        ac_error_prefix(e, "DNS provider %s: %s %.255s", p->ops->name, what, ch->fqdn);
+    }
+    return -1;
+}
+
+int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch,
+                         struct ac_error *e)
+{
+    return run_op(p, p != NULL ? p->ops->present : NULL, "present", ch, e);
+}
+
+int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch,
+                         struct ac_error *e)
+{
+    return run_op(p, p != NULL ? p->ops->cleanup : NULL, "cleanup", ch, e);
+}

@@ -1,0 +1,35 @@
+/* exec.c - lego exec DNS provider (work in progress). */
+#include <stdlib.h>
+
+#include "dns.h"
+
+static const struct dns_option_decl opts_decl[] = {
+    {"program", true},
+    {"mode", false},
+    {NULL, false},
+};
+
+static int c_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
+{
+    *state = NULL;
+    return 0;
+}
+
+static int c_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
+{
+    ac_error_set(e, AC_ERR_DNS_PROVIDER, "not implemented yet");
+    return -1;
+}
+
+static void c_destroy(void *state)
+{
+}
+
+const struct dns_provider_ops dns_exec_ops = {
+    .name = "exec",
+    .options = opts_decl,
+    .create = c_create,
+    .present = c_present,
+    .cleanup = c_present,
+    .destroy = c_destroy,
+};
