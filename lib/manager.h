@@ -1,0 +1,71 @@
+/*
+ * manager.h - internal side of the certificate-set manager (public side:
+ * include/autocert/autocert.h).
+ *
+ * For the daemon, the admin API and the lifecycle (renewal) code: per-set
+ * access by index (0 = main, then extras in config order), publishing a freshly
+ * issued pair, and a change-notification hook.
+ *
+ * Thread-safety: as in autocert.h. Every write (load, reload, per-set reload,
+ * replace) is serialised by one internal mutex; readers never wait for a write
+ * that does I/O.
+ */
+#ifndef AUTOCERT_MANAGER_H
+#define AUTOCERT_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "autocert/autocert.h"
+#include "config.h"
+#include "error.h"
+
+/* Like autocert_manager_new but from an already loaded configuration. Takes
+ * ownership of cfg (also on failure). Returns 0 and a new manager, or -1 with a
+ * message in err (may be NULL). */
+int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
+                                     char *err, size_t errlen);
+
+/* The configuration; borrowed, valid while m lives. */
+const struct config *manager_config(const autocert_manager *m);
+
+/* Number of sets; same as autocert_manager_set_count. */
+size_t manager_set_count(const autocert_manager *m);
+/* "main", "extra[1]" ...; borrowed from the configuration. NULL if out of range. */
+const char *manager_set_name(const autocert_manager *m, size_t idx);
+/* The set's configuration; borrowed. NULL if out of range. */
+const struct config_set *manager_set_config(const autocert_manager *m, size_t idx);
+
+/* The set's current certificate: a new reference (autocert_cert_release), or
+ * NULL when the set holds none or idx is out of range. */
+autocert_cert *manager_set_cert(autocert_manager *m, size_t idx);
+
+/* Copies the reason the set's last load from disk failed into e (kind "" when
+ * the last load succeeded or the files were simply absent). */
+void manager_set_last_error(autocert_manager *m, size_t idx, struct ac_error *e);
+
+/* Re-reads one set's pair from disk (store_pair_recover first). Valid new files
+ * that differ from the certificate in memory replace it and a new snapshot is
+ * published. Returns 1 when the certificate changed, 0 when unchanged (same
+ * files, or files absent while a certificate is held), -1 when the files are
+ * broken or idx is bad (e filled; the certificate in memory is kept). */
+int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e);
+
+/* Publishes a pair held in memory (e.g. just issued and committed to disk) for
+ * set idx: chain_pem is a PEM chain, leaf first; key is PEM or DER (PKCS#8,
+ * PKCS#1, SEC1). The key must match the leaf. Copies the data. Returns 0, or -1
+ * with e filled (nothing changes). */
+int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem,
+                        size_t chain_len, const void *key, size_t key_len,
+                        struct ac_error *e);
+
+/* Called after a set's certificate changed and the new snapshot is published
+ * (load, reload, replace). `cert` is borrowed for the duration of the call (NULL
+ * when the set no longer holds one). Called with no manager lock held, from the
+ * thread that made the change; it may call lookups but must not free m. */
+typedef void (*manager_change_fn)(autocert_manager *m, size_t idx,
+                                  const autocert_cert *cert, void *arg);
+/* Installs (fn NULL removes) the hook. Set it before sharing m with threads. */
+void manager_set_change_hook(autocert_manager *m, manager_change_fn fn, void *arg);
+
+#endif
