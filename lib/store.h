@@ -133,4 +133,19 @@ int store_state_read(const char *cert_path, const char *key_path, json_object **
 int store_state_write(const char *cert_path, const char *key_path, json_object *state,
                       struct ac_error *e);
 
+/* ---- Internal to lib/store*.c (not for other modules) ---- */
+
+/* Directory part of path ("." when it has no '/', "/" for "/x"). 0 or -1. */
+int store_dirname(const char *path, char *buf, size_t n);
+/* fsyncs directory `dir`. Errors: AC_ERR_IO. */
+int store_fsync_dir(const char *dir, struct ac_error *e);
+/* store_write_atomic, and with exclusive = true: fails with errno EEXIST kept
+ * in the message (kind AC_ERR_IO, *exists = true) instead of replacing an
+ * existing file. `exists` may be NULL. */
+int store_write_file(const char *path, const void *data, size_t len, mode_t mode,
+                     bool exclusive, bool *exists, struct ac_error *e);
+/* Unlinks every entry of `dir` whose name starts with `prefix`; returns the
+ * number removed (logs nothing). */
+int store_remove_prefixed(const char *dir, const char *prefix);
+
 #endif
