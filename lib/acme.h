@@ -204,7 +204,8 @@ int acme_renewal_info_parse(const char *data, size_t len, struct acme_renewal_in
 
 /* Polling schedule: the delay before poll number `attempt` (0-based) when the
  * CA sent no Retry-After: 250 ms doubling to at most 8000 ms. With
- * retry_after_s >= 0 that value (in ms) is used, capped at 60 s. */
+ * retry_after_s > 0 that value (in ms) is used, capped at 60 s; 0 or -1 (none)
+ * follow the schedule. */
 int64_t acme_poll_delay_ms(unsigned attempt, long retry_after_s);
 
 #endif
