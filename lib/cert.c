@@ -1,0 +1,209 @@
+/*
+ * cert.c - the refcounted certificate handle handed out by lookups.
+ *
+ * A handle is built once from a parsed chain and key and never changes
+ * afterwards; concurrent readers therefore need no lock, only a reference. The
+ * count is a C11 atomic: acquire is one relaxed increment, release an
+ * acq_rel decrement so that the thread freeing the handle sees every write made
+ * before it was shared.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert.h"
+
+struct autocert_cert {
+    atomic_uint refs;
+    int set_id;
+    char *set_name;                /* owned */
+    gnutls_datum_t *der;           /* count entries; data gnutls_malloc'd */
+    size_t count;
+    unsigned char *key_der;        /* PKCS#8 DER, gnutls_malloc'd; secret */
+    size_t key_len;
+    struct crypto_key *key;        /* owned */
+    struct crypto_cert_info info;  /* of the leaf */
+    const char **names;            /* CN + DNS SANs, each once; strings in info */
+    size_t name_count;
+};
+
+static void cert_destroy(autocert_cert *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->count; i++)
+        gnutls_free(c->der[i].data);
+    free(c->der);
+    if (c->key_der != NULL) {
+        gnutls_memset(c->key_der, 0, c->key_len);
+        gnutls_free(c->key_der);
+    }
+    crypto_key_free(c->key);
+    crypto_cert_info_free(&c->info);
+    free(c->names);
+    free(c->set_name);
+    free(c);
+}
+
+static int cert_has_name(const autocert_cert *c, const char *name)
+{
+    for (size_t i = 0; i < c->name_count; i++)
+        if (strcmp(c->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int cert_collect_names(autocert_cert *c)
+{
+    c->names = calloc(c->info.dns_count + 1, sizeof(*c->names));
+    if (c->names == NULL)
+        return -1;
+    if (c->info.subject_cn != NULL && c->info.subject_cn[0] != '\0')
+        c->names[c->name_count++] = c->info.subject_cn;
+    for (size_t i = 0; i < c->info.dns_count; i++)
+        if (!cert_has_name(c, c->info.dns_names[i]))
+            c->names[c->name_count++] = c->info.dns_names[i];
+    return 0;
+}
+
+int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
+             struct crypto_key *key, autocert_cert **out, struct ac_error *e)
+{
+    autocert_cert *c = NULL;
+    int rc = -1;
+
+    if (chain == NULL || chain->count == 0 || key == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "cert_new: empty chain or no key");
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->set_name = strdup(set_name)) == NULL)
+        goto nomem;
+    c->key = key;
+    key = NULL;
+    atomic_init(&c->refs, 1);
+    c->set_id = set_id;
+    c->der = calloc(chain->count, sizeof(*c->der));
+    if (c->der == NULL)
+        goto nomem;
+    for (size_t i = 0; i < chain->count; i++) {
+        size_t len = 0;
+        if (crypto_cert_der(chain->crts[i], &c->der[i].data, &len, e) != 0)
+            goto out;
+        c->der[i].size = (unsigned int)len;
+        c->count++;
+    }
+    if (crypto_key_export_pkcs8_der(c->key, &c->key_der, &c->key_len, e) != 0)
+        goto out;
+    if (crypto_cert_info_get(chain->crts[0], &c->info, e) != 0)
+        goto out;
+    if (cert_collect_names(c) != 0)
+        goto nomem;
+    *out = c;
+    c = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    ac_error_set(e, AC_ERR_NOMEM, "cert_new: out of memory");
+out:
+    crypto_key_free(key);
+    cert_destroy(c);
+    return rc;
+}
+
+autocert_cert *autocert_cert_acquire(autocert_cert *c)
+{
+    if (c != NULL)
+        atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void autocert_cert_release(autocert_cert *c)
+{
+    if (c == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        cert_destroy(c);
+}
+
+int cert_set_id(const autocert_cert *c)
+{
+    return c->set_id;
+}
+
+gnutls_privkey_t cert_privkey(const autocert_cert *c)
+{
+    return crypto_key_privkey(c->key);
+}
+
+const gnutls_datum_t *cert_chain_datums(const autocert_cert *c)
+{
+    return c->der;
+}
+
+bool cert_same(const autocert_cert *a, const autocert_cert *b)
+{
+    if (a == b)
+        return true;
+    if (a == NULL || b == NULL || a->count != b->count || a->key_len != b->key_len)
+        return false;
+    if (memcmp(a->key_der, b->key_der, a->key_len) != 0)
+        return false;
+    for (size_t i = 0; i < a->count; i++)
+        if (a->der[i].size != b->der[i].size ||
+            memcmp(a->der[i].data, b->der[i].data, a->der[i].size) != 0)
+            return false;
+    return true;
+}
+
+const char *autocert_cert_set_name(const autocert_cert *c)
+{
+    return c->set_name;
+}
+
+const char *autocert_cert_subject(const autocert_cert *c)
+{
+    return c->info.subject_cn != NULL ? c->info.subject_cn : "";
+}
+
+int64_t autocert_cert_not_before(const autocert_cert *c)
+{
+    return c->info.not_before;
+}
+
+int64_t autocert_cert_not_after(const autocert_cert *c)
+{
+    return c->info.not_after;
+}
+
+size_t autocert_cert_name_count(const autocert_cert *c)
+{
+    return c->name_count;
+}
+
+const char *autocert_cert_name(const autocert_cert *c, size_t i)
+{
+    return i < c->name_count ? c->names[i] : NULL;
+}
+
+size_t autocert_cert_chain_count(const autocert_cert *c)
+{
+    return c->count;
+}
+
+int autocert_cert_chain_der(const autocert_cert *c, size_t i, const unsigned char **der,
+                            size_t *len)
+{
+    if (i >= c->count)
+        return -1;
+    *der = c->der[i].data;
+    *len = c->der[i].size;
+    return 0;
+}
+
+int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der, size_t *len)
+{
+    *der = c->key_der;
+    *len = c->key_len;
+    return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * cert.h - internal side of the refcounted certificate handle (autocert_cert).
+ *
+ * A handle is immutable after cert_new: the chain (DER, leaf first), the
+ * private key (parsed, and as PKCS#8 DER), the leaf's facts and the names the
+ * SNI index is built from. Only the reference count changes.
+ */
+#ifndef AUTOCERT_CERT_H
+#define AUTOCERT_CERT_H
+
+#include <gnutls/abstract.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "autocert/autocert.h"
+#include "crypto.h"
+#include "error.h"
+
+/* Builds a handle with one reference. set_name is copied; chain is borrowed
+ * (its certificates are exported to DER); takes ownership of key (also on
+ * failure). The key must already be known to match the leaf. Returns 0 and the
+ * handle, or -1 with e filled. */
+int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
+             struct crypto_key *key, autocert_cert **out, struct ac_error *e);
+
+/* Index of the set (0 = main). */
+int cert_set_id(const autocert_cert *c);
+/* The parsed private key; borrowed, valid while a reference is held. */
+gnutls_privkey_t cert_privkey(const autocert_cert *c);
+/* The chain as DER datums (cert_chain_count entries); borrowed. */
+const gnutls_datum_t *cert_chain_datums(const autocert_cert *c);
+/* True when a and b carry the same chain and key bytes. */
+bool cert_same(const autocert_cert *a, const autocert_cert *b);
+
+#endif
