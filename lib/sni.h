@@ -1,0 +1,86 @@
+/* sni.h - the SNI index: maps a TLS server name to the certificate set that
+ * serves it (DESIGN.md §5.2). Pure: no I/O, no locks, no allocation per lookup.
+ *
+ * Rules: names are normalised (trim spaces/tabs, drop one trailing dot, ASCII
+ * lowercase); an exact name of any set beats any wildcard; "*.x.y" covers exactly
+ * one more label in front of x.y (never x.y, never a.b.x.y); the first writer of a
+ * name or of a wildcard suffix wins. Fallback to main is the caller's job.
+ *
+ * Structure. Conceptually a suffix tree of labels keyed from the right; a node is
+ * (parent node, label) and carries an "exact" mark (set id) and/or a "wildcard"
+ * mark (set id for one label below it):
+ *
+ *            (root)
+ *              |
+ *            "com"
+ *           /      \
+ *     "example"   "test"          main: *.example.com, e1: foo.example.com
+ *      W=main       |             e2: *.test.com
+ *        |        W=e2
+ *      "foo"
+ *      E=e1
+ *
+ * Since "*." covers exactly one label, a lookup only ever needs two nodes: the
+ * leaf (whole name, exact mark) and its parent (the name minus its first label,
+ * wildcard mark). So the tree is flattened into two open-addressing hash tables
+ * of marked nodes, keyed by the node's path hash, computed right to left as
+ *     H(parent) = hash of the parent's full suffix string,
+ *     H(leaf)   = mix(H(parent), first label),
+ * i.e. one hash pass gives both keys. Unmarked inner nodes are not stored.
+ *
+ *   exact table  [ {off,tag} {0,0} {off,tag} ... ]  (power of two, load <= 3/4)
+ *   wild table   [ {0,0} {off,tag} ... ]                  |
+ *   arena        [ 0 | len name... set(i32) | len suffix... set | ... ]
+ *                                 ^ off (one string arena; 0 = empty slot)
+ *
+ * A slot is 8 bytes (arena offset + 32 hash bits as a tag); a hit is confirmed by
+ * comparing the stored name, so hash collisions never give a wrong answer.
+ */
+#ifndef AUTOCERT_SNI_H
+#define AUTOCERT_SNI_H
+
+#include <stddef.h>
+
+#define SNI_MAX_NAME 253
+
+/* Normalises a server name: trims spaces/tabs at both ends, drops ONE trailing
+ * dot, lowercases ASCII. Returns the normalised length (out is NUL-terminated,
+ * room for SNI_MAX_NAME + 1), or -1 when the result counts as "no SNI": empty, an
+ * empty label ("a..b", ".a", "a.."), or over 253 bytes. `in` need not be
+ * NUL-terminated; it may be NULL when len is 0. Thread-safe. */
+int sni_normalize(const char *in, size_t len, char out[SNI_MAX_NAME + 1]);
+
+struct sni_builder;
+struct sni_index; /* immutable once built; safe to read from any number of threads */
+
+/* Returns a new builder, free with sni_builder_finish or sni_builder_free; NULL
+ * on ENOMEM. */
+struct sni_builder *sni_builder_new(void);
+
+/* Adds a name for set `set_id` (>= 0); copies the name. The name is normalised;
+ * "*.rest" indexes `rest` as a wildcard suffix; any other name (including "*",
+ * "a*.x.com", "foo.*.x.com") is an exact name. First writer wins: a name or
+ * suffix already added keeps its first set. Returns 0, or -1 (name counts as no
+ * SNI, set_id < 0, too many names (> 16M) or ENOMEM). */
+int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id);
+
+/* Finishes: returns the immutable index (free with sni_index_free) and frees the
+ * builder (NULL on ENOMEM; the builder is freed either way). */
+struct sni_index *sni_builder_finish(struct sni_builder *b);
+
+/* Abandons a builder. NULL does nothing. */
+void sni_builder_free(struct sni_builder *b);
+
+/* NULL does nothing. */
+void sni_index_free(struct sni_index *ix);
+
+/* Looks up a raw server name (normalised here: the whole public lookup). Returns
+ * the set id, or -1 for "no match" (also for no SNI, or ix NULL). Exact names of
+ * any set beat wildcards; "*.x.y" matches exactly one more label in front of x.y
+ * (never x.y itself, never a.b.x.y). No allocation, no lock. */
+int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len);
+
+/* Names indexed (distinct exact names plus distinct wildcard suffixes). */
+size_t sni_index_count(const struct sni_index *ix);
+
+#endif

@@ -1,0 +1,322 @@
+/* test_sni.c - the SNI index: every row of the reference selection table
+ * (godoxy-autocert.md "Certificate selection"), normalisation edge cases, name
+ * length limits, wildcard depth rules, first writer wins, and a cross-check of
+ * the index against a naive matcher on generated names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sni.h"
+
+#define MAIN 0
+#define E1 1
+#define E2 2
+
+/* Builds an index from {name, set} pairs, added in order; the list ends with NULL. */
+struct pair {
+    const char *name;
+    int set;
+};
+
+static struct sni_index *build(const struct pair *p)
+{
+    struct sni_builder *b = sni_builder_new();
+    assert_non_null(b);
+    for (; p->name != NULL; p++)
+        assert_int_equal(sni_builder_add(b, p->name, strlen(p->name), p->set), 0);
+    struct sni_index *ix = sni_builder_finish(b);
+    assert_non_null(ix);
+    return ix;
+}
+
+static int look(const struct sni_index *ix, const char *name)
+{
+    return sni_index_lookup(ix, name, strlen(name));
+}
+
+static void test_reference_table(void **state)
+{
+    (void)state;
+    const struct pair s1[] = {{"*.example.com", MAIN}, {"*.internal.example.com", E1}, {0, 0}};
+    struct sni_index *ix = build(s1);
+    assert_int_equal(look(ix, "a.internal.example.com"), E1);
+    assert_int_equal(look(ix, "a.example.com"), MAIN);
+    assert_int_equal(look(ix, "a.b.internal.example.com"), -1); /* caller falls back to main */
+    assert_int_equal(look(ix, "internal.example.com"), MAIN);   /* one label under *.example.com */
+    assert_int_equal(sni_index_count(ix), 2);
+    sni_index_free(ix);
+
+    const struct pair s2[] = {{"*.example.com", MAIN}, {"foo.example.com", E1}, {0, 0}};
+    ix = build(s2);
+    assert_int_equal(look(ix, "foo.example.com"), E1);
+    assert_int_equal(look(ix, "FOO.example.com"), E1);
+    assert_int_equal(look(ix, "  foo.example.com.  "), E1);
+    assert_int_equal(look(ix, "bar.example.com"), MAIN);
+    sni_index_free(ix);
+
+    const struct pair s3[] = {{"example.com", MAIN}, {"*.example.com", MAIN},
+                              {"*.example.com", E1}, {"x.example.com", E1}, {0, 0}};
+    ix = build(s3);
+    assert_int_equal(look(ix, "y.example.com"), MAIN);
+    assert_int_equal(look(ix, "x.example.com"), E1);
+    assert_int_equal(look(ix, "example.com"), MAIN);
+    assert_int_equal(sni_index_count(ix), 3);
+    sni_index_free(ix);
+
+    const struct pair s4[] = {{"a.test", MAIN}, {"*.example.com", E1}, {"*.a.example.com", E2},
+                              {0, 0}};
+    ix = build(s4);
+    assert_int_equal(look(ix, "foo.a.example.com"), E2);
+    assert_int_equal(look(ix, "example.com"), -1); /* never the apex */
+    assert_int_equal(look(ix, "a.example.com"), E1);
+    assert_int_equal(look(ix, "a.test"), MAIN);
+    sni_index_free(ix);
+
+    const struct pair s5[] = {{"*.example.com", MAIN}, {"*.test.com", E1}, {"*.dev.com", E2},
+                              {0, 0}};
+    ix = build(s5);
+    assert_int_equal(look(ix, "bar.dev.com"), E2);
+    assert_int_equal(look(ix, "bar.test.com"), E1);
+    assert_int_equal(look(ix, ""), -1); /* no SNI */
+    assert_int_equal(sni_index_lookup(ix, NULL, 0), -1);
+    assert_int_equal(look(ix, "   "), -1);
+    sni_index_free(ix);
+}
+
+static void test_normalize(void **state)
+{
+    char out[SNI_MAX_NAME + 1];
+    (void)state;
+    assert_int_equal(sni_normalize("  Foo.Example.COM.\t", 19, out), 15);
+    assert_string_equal(out, "foo.example.com");
+    assert_int_equal(sni_normalize("a.b..", 5, out), -1); /* one dot dropped, "a.b." remains */
+    assert_int_equal(sni_normalize("a..b", 4, out), -1);
+    assert_int_equal(sni_normalize(".a", 2, out), -1);
+    assert_int_equal(sni_normalize(".", 1, out), -1);
+    assert_int_equal(sni_normalize("", 0, out), -1);
+    assert_int_equal(sni_normalize(" \t ", 3, out), -1);
+    assert_int_equal(sni_normalize("x", 1, out), 1);
+    assert_string_equal(out, "x");
+    /* len bounds the input: the bytes after it are not read */
+    assert_int_equal(sni_normalize("abc.def", 3, out), 3);
+    assert_string_equal(out, "abc");
+    /* only ASCII is lowercased */
+    assert_int_equal(sni_normalize("\xC3\x89T\xC3\x89", 5, out), 5);
+    assert_memory_equal(out, "\xC3\x89t\xC3\x89", 5);
+}
+
+/* Writes a name of exactly n bytes: labels of 63 'a's separated by dots. */
+static void long_name(char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (i % 64 == 63) ? '.' : 'a';
+    if (buf[n - 1] == '.')
+        buf[n - 1] = 'b';
+    buf[n] = '\0';
+}
+
+static void test_lengths(void **state)
+{
+    char n253[300], n254[300], out[SNI_MAX_NAME + 1];
+    (void)state;
+    long_name(n253, 253);
+    long_name(n254, 254);
+    assert_int_equal(sni_normalize(n253, 253, out), 253);
+    assert_int_equal(sni_normalize(n254, 254, out), -1);
+    /* 253 bytes plus a trailing dot is still fine; plus spaces too */
+    char n253dot[300];
+    memcpy(n253dot, " ", 1);
+    memcpy(n253dot + 1, n253, 253);
+    memcpy(n253dot + 254, ". ", 3);
+    assert_int_equal(sni_normalize(n253dot, 256, out), 253);
+
+    struct sni_builder *b = sni_builder_new();
+    assert_non_null(b);
+    assert_int_equal(sni_builder_add(b, n253, 253, 3), 0);
+    assert_int_equal(sni_builder_add(b, n254, 254, 4), -1);
+    assert_int_equal(sni_builder_add(b, "", 0, 4), -1);
+    assert_int_equal(sni_builder_add(b, "a..b", 4, 4), -1);
+    assert_int_equal(sni_builder_add(b, "ok", 2, -1), -1); /* negative set */
+    struct sni_index *ix = sni_builder_finish(b);
+    assert_non_null(ix);
+    assert_int_equal(sni_index_lookup(ix, n253, 253), 3);
+    assert_int_equal(sni_index_lookup(ix, n253dot, 256), 3);
+    assert_int_equal(sni_index_lookup(ix, n254, 254), -1);
+    assert_int_equal(sni_index_count(ix), 1);
+    sni_index_free(ix);
+
+    /* 127 one-letter labels: 253 bytes, the most labels a name can have */
+    char many[300];
+    for (size_t i = 0; i < 127; i++) {
+        many[2 * i] = 'a';
+        many[2 * i + 1] = '.';
+    }
+    many[253] = '\0';
+    assert_int_equal(strlen(many), 253);
+    const struct pair p[] = {{many, 1}, {"*.a.a.a", 2}, {0, 0}};
+    ix = build(p);
+    assert_int_equal(look(ix, many), 1);
+    assert_int_equal(look(ix, "A.a.A.a."), 2);
+    assert_int_equal(look(ix, many + 2), -1); /* 126 labels: no match */
+    /* *.<125 labels> matches the 126-label name but the exact 127-label name wins */
+    sni_index_free(ix);
+    const struct pair q[] = {{"*.a.a.a", 2}, {0, 0}};
+    ix = build(q);
+    assert_int_equal(look(ix, many), -1); /* far more than one label in front */
+    sni_index_free(ix);
+}
+
+static void test_literal_star(void **state)
+{
+    (void)state;
+    const struct pair p[] = {{"*", 1}, {"a*.x.com", 2}, {"foo.*.x.com", 3}, {"*.y.com", 4},
+                             {0, 0}};
+    struct sni_index *ix = build(p);
+    assert_int_equal(look(ix, "*"), 1);
+    assert_int_equal(look(ix, "a"), -1); /* "*" is an exact name, not a catch-all */
+    assert_int_equal(look(ix, "a*.x.com"), 2);
+    assert_int_equal(look(ix, "ab.x.com"), -1);
+    assert_int_equal(look(ix, "foo.*.x.com"), 3);
+    assert_int_equal(look(ix, "foo.bar.x.com"), -1);
+    assert_int_equal(look(ix, "*.y.com"), 4); /* a literal "*" label is one label */
+    assert_int_equal(look(ix, "y.com"), -1);
+    assert_int_equal(sni_index_count(ix), 4);
+    sni_index_free(ix);
+
+    /* "*." normalises to "*": an exact name */
+    const struct pair q[] = {{"*.", 5}, {0, 0}};
+    ix = build(q);
+    assert_int_equal(look(ix, "*"), 5);
+    sni_index_free(ix);
+}
+
+static void test_ip_like(void **state)
+{
+    (void)state;
+    const struct pair p[] = {{"10.0.0.1", 1}, {"*.0.0.1", 2}, {0, 0}};
+    struct sni_index *ix = build(p);
+    assert_int_equal(look(ix, "10.0.0.1"), 1); /* exact beats wildcard */
+    assert_int_equal(look(ix, "11.0.0.1"), 2); /* labels are labels */
+    assert_int_equal(look(ix, "0.0.1"), -1);
+    assert_int_equal(look(ix, "1.10.0.0.1"), -1);
+    assert_int_equal(look(ix, "10.0.0.2"), -1);
+    sni_index_free(ix);
+}
+
+static void test_first_writer(void **state)
+{
+    (void)state;
+    const struct pair p[] = {{"a.x.com", 3}, {"A.X.COM.", 1}, {"*.x.com", 5}, {" *.X.com", 0},
+                             {"b.x.com", 7}, {0, 0}};
+    struct sni_index *ix = build(p);
+    assert_int_equal(look(ix, "a.x.com"), 3);
+    assert_int_equal(look(ix, "c.x.com"), 5);
+    assert_int_equal(look(ix, "b.x.com"), 7);
+    assert_int_equal(sni_index_count(ix), 3);
+    sni_index_free(ix);
+}
+
+static void test_shared_suffix(void **state)
+{
+    (void)state;
+    const struct pair p[] = {{"*.ample.com", 1}, {"example.com", 2}, {"*.b.example.com", 3},
+                             {"host.example.org", 4}, {0, 0}};
+    struct sni_index *ix = build(p);
+    assert_int_equal(look(ix, "ex.ample.com"), 1);
+    assert_int_equal(look(ix, "a.example.com"), -1);   /* not under *.ample.com */
+    assert_int_equal(look(ix, "xexample.com"), -1);
+    assert_int_equal(look(ix, "example.co"), -1);
+    assert_int_equal(look(ix, "a.b.example.com"), 3);
+    assert_int_equal(look(ix, "ab.example.com"), -1);
+    assert_int_equal(look(ix, "host.example.com"), -1);
+    assert_int_equal(look(ix, "host.example.org"), 4);
+    assert_int_equal(look(ix, "ost.example.org"), -1);
+    sni_index_free(ix);
+}
+
+static void test_empty_and_null(void **state)
+{
+    (void)state;
+    struct sni_builder *b = sni_builder_new();
+    assert_non_null(b);
+    struct sni_index *ix = sni_builder_finish(b);
+    assert_non_null(ix);
+    assert_int_equal(sni_index_count(ix), 0);
+    assert_int_equal(look(ix, "a.b"), -1);
+    assert_int_equal(look(ix, "a"), -1);
+    sni_index_free(ix);
+    sni_index_free(NULL);
+    sni_builder_free(NULL);
+    assert_int_equal(sni_index_lookup(NULL, "a", 1), -1);
+    assert_int_equal(sni_index_count(NULL), 0);
+    b = sni_builder_new();
+    assert_int_equal(sni_builder_add(b, "x.y", 3, 1), 0);
+    sni_builder_free(b); /* abandoned: no leak */
+}
+
+/* Naive reference matcher over the same rules. */
+static int naive(const char (*names)[64], const int *sets, size_t n, const char *q)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i][0] != '*' && strcmp(names[i], q) == 0)
+            return sets[i];
+    const char *dot = strchr(q, '.');
+    if (dot == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (names[i][0] == '*' && strcmp(names[i] + 2, dot + 1) == 0)
+            return sets[i];
+    return -1;
+}
+
+static void test_against_naive(void **state)
+{
+    enum { N = 600 };
+    static char names[N][64];
+    static int sets[N];
+    uint64_t s = 12345;
+    (void)state;
+    struct sni_builder *b = sni_builder_new();
+    assert_non_null(b);
+    for (size_t i = 0; i < N; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(s >> 33);
+        if (r % 3 == 0)
+            snprintf(names[i], sizeof names[i], "*.z%u.d%u.t", (r >> 4) % 7, (r >> 8) % 5);
+        else
+            snprintf(names[i], sizeof names[i], "h%u.z%u.d%u.t", (r >> 12) % 9, (r >> 4) % 7,
+                     (r >> 8) % 5);
+        sets[i] = (int)((r >> 16) % 8);
+        assert_int_equal(sni_builder_add(b, names[i], strlen(names[i]), sets[i]), 0);
+    }
+    struct sni_index *ix = sni_builder_finish(b);
+    assert_non_null(ix);
+    char q[64];
+    for (unsigned h = 0; h < 11; h++)
+        for (unsigned z = 0; z < 8; z++)
+            for (unsigned d = 0; d < 6; d++) {
+                snprintf(q, sizeof q, "h%u.z%u.d%u.t", h, z, d);
+                /* the naive matcher scans in add order: first writer wins */
+                assert_int_equal(look(ix, q), naive((const char (*)[64])names, sets, N, q));
+                snprintf(q, sizeof q, "z%u.d%u.t", z, d);
+                assert_int_equal(look(ix, q), naive((const char (*)[64])names, sets, N, q));
+            }
+    sni_index_free(ix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference_table), cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_lengths),         cmocka_unit_test(test_literal_star),
+        cmocka_unit_test(test_ip_like),         cmocka_unit_test(test_first_writer),
+        cmocka_unit_test(test_shared_suffix),   cmocka_unit_test(test_empty_and_null),
+        cmocka_unit_test(test_against_naive),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
