@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dns.h"
 
@@ -21,6 +22,15 @@ bool dns_is_common_option(const char *key);
  * never the value. */
 int dns_settings_parse(const char *provider, const struct dns_option *opts, size_t n,
                        struct dns_settings *out, struct ac_error *e);
+
+/* Checks a DNS answer in wire format (len bytes, bounded by the caller) for a
+ * TXT record equal to value (character strings concatenated). Returns 1 when
+ * found, 0 when not, -1 when the message does not parse; desc (desclen bytes,
+ * always NUL-terminated) says what was answered ("NXDOMAIN", "NOERROR with
+ * values [...]"). For the fuzz target and tests; propagation.c uses the same
+ * check. */
+int dns_txt_answer_check_wire(const uint8_t *wire, size_t len, const char *value, char *desc,
+                              size_t desclen);
 
 /* Maximum length of an option key that is examined (longer keys are unknown). */
 #define DNS_OPTION_KEY_MAX 64
