@@ -1,0 +1,39 @@
+/*
+ * autocert_gnutls.h - serving a manager's certificates from a GnuTLS server.
+ *
+ *     gnutls_certificate_credentials_t cred;
+ *     gnutls_certificate_allocate_credentials(&cred);
+ *     autocert_gnutls_install(m, cred);       // once, before any handshake
+ *     ... every session: gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred)
+ *
+ * Each handshake then gets the certificate autocert_manager_lookup chooses for
+ * the client's SNI; when main holds no certificate the handshake fails. What
+ * GnuTLS receives stays valid until that session's gnutls_deinit, also when the
+ * certificate is replaced (reload, renewal) while the session lives.
+ */
+#ifndef AUTOCERT_AUTOCERT_GNUTLS_H
+#define AUTOCERT_AUTOCERT_GNUTLS_H
+
+#include <gnutls/gnutls.h>
+
+#include "autocert/autocert.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Installs the retrieve callback on cred and binds cred to m. cred should
+ * carry no certificate of its own. m must outlive every session using cred
+ * (or call autocert_gnutls_uninstall first). At most 64 credentials can be
+ * bound at once. Returns 0, or -1 when the table is full. Thread-safe. */
+int autocert_gnutls_install(autocert_manager *m, gnutls_certificate_credentials_t cred);
+
+/* Unbinds cred: later handshakes with it fail. Sessions already handshaken keep
+ * their certificate. Thread-safe. */
+void autocert_gnutls_uninstall(gnutls_certificate_credentials_t cred);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
