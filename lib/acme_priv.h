@@ -1,0 +1,46 @@
+/*
+ * acme_priv.h - internals shared by acme.c (transport, nonces, directory,
+ * account, revoke, ARI) and acme_order.c (the order flow). Not for other
+ * modules: use acme.h.
+ */
+#ifndef AUTOCERT_ACME_PRIV_H
+#define AUTOCERT_ACME_PRIV_H
+
+#include "acme.h"
+#include "http.h"
+
+#define ACME_MAX_BAD_NONCE_RETRIES 20
+
+struct acme_client {
+    struct http_client *http;
+    struct crypto_key *key; /* borrowed */
+    char *dir_url;
+    long timeout_ms;
+    bool dir_loaded;
+    struct acme_directory dir;
+    char *nonce; /* one spare nonce from the last response, or NULL */
+    char *kid;   /* account URL once known */
+    /* remembered for re-registration after accountDoesNotExist */
+    char *email, *eab_kid, *eab_hmac;
+    bool reregistering;
+    int64_t deadline_ms; /* ac_mono_ms; 0 = no order deadline in force */
+    void (*observer)(void *arg, const char *endpoint, const char *outcome);
+    void *observer_arg;
+};
+
+/* Signed POST to url (payload NULL = POST-as-GET; "" is not used). Signs with
+ * the kid unless use_jwk or no account yet. Handles nonces, retries badNonce
+ * up to ACME_MAX_BAD_NONCE_RETRIES times, re-registers once on
+ * accountDoesNotExist. Returns 0 with a 2xx *resp (http_response_free) or -1
+ * with e set (problem documents parsed). accept: Accept header or NULL. */
+int acme_post(struct acme_client *c, const char *url, const char *endpoint,
+              const char *payload, bool use_jwk, const char *accept,
+              struct http_response *resp, struct ac_error *e);
+
+/* Retry-After of a response in seconds, -1 when absent/unparseable. */
+long acme_retry_after(const struct http_response *resp);
+
+/* Calls the observer, if any. */
+void acme_observe(struct acme_client *c, const char *endpoint, bool ok);
+
+#endif
