@@ -13,6 +13,7 @@
 
 #include "dns.h"
 #include "dns_common.h"
+#include "http.h"
 #include "timeutil.h"
 
 const char *const dns_common_options[] = {
@@ -400,4 +401,81 @@ int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch,
                          struct ac_error *e)
 {
     return run_op(p, p != NULL ? p->ops->cleanup : NULL, "cleanup", ch, e);
+}
+
+int dns_http_json(const char *method, const char *url, const char *json_body,
+                  const char *userpwd, int64_t timeout_ms, struct http_response *resp,
+                  struct ac_error *e)
+{
+    static const struct http_header json_headers[] = {
+        {"Content-Type", "application/json"},
+        {"Accept", "application/json"},
+    };
+    struct http_client_opts o = {0};
+    struct http_client *c = NULL;
+    struct http_request req = {0};
+    int rc = -1;
+
+    o.timeout_ms = timeout_ms > 0 ? (long)timeout_ms : 30000;
+    if (http_client_new(&o, &c, e) != 0)
+        goto out;
+    req.method = method;
+    req.url = url;
+    req.headers = json_headers;
+    req.header_count = json_body != NULL ? 2 : 1;
+    if (json_body == NULL)
+        req.headers = json_headers + 1;
+    req.body = json_body;
+    req.body_len = json_body != NULL ? strlen(json_body) : 0;
+    req.userpwd = userpwd;
+    rc = http_do(c, &req, resp, e);
+out:
+    http_client_free(c);
+    return rc;
+}
+
+void dns_http_snippet(const struct http_response *resp, char *out, size_t outlen)
+{
+    size_t o = 0, max = outlen > 161 ? 161 : outlen;
+    bool space = false;
+
+    if (outlen == 0)
+        return;
+    for (size_t i = 0; resp->body.data != NULL && i < resp->body.len && o + 1 < max; i++) {
+        unsigned char c = (unsigned char)resp->body.data[i];
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < max)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    out[o] = '\0';
+}
+
+void dns_http_status_error(const struct http_response *resp, const char *what,
+                           const char *auth_options, struct ac_error *e)
+{
+    char snip[161];
+    const char *kind = AC_ERR_DNS_PROVIDER;
+
+    dns_http_snippet(resp, snip, sizeof snip);
+    if (resp->status == 401 || resp->status == 403)
+        kind = AC_ERR_DNS_AUTH;
+    else if (resp->status == 429)
+        kind = AC_ERR_DNS_RATE_LIMITED;
+    if ((resp->status == 401 || resp->status == 403) && auth_options != NULL)
+        ac_error_set(e, kind, "%s: authentication refused (HTTP %ld), check options %s%s%s",
+                     what, resp->status, auth_options, snip[0] ? ": " : "", snip);
+    else
+        ac_error_set(e, kind, "%s: HTTP %ld%s%s", what, resp->status, snip[0] ? ": " : "", snip);
+    if (e != NULL)
+        e->http_status = (int)resp->status;
+    if (resp->status == 429 && e != NULL) {
+        const char *ra = http_header(resp, "retry-after");
+        if (ra != NULL)
+            e->retry_after = ac_time_parse_retry_after(ra, ac_now());
+    }
 }

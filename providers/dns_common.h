@@ -32,6 +32,28 @@ int dns_settings_parse(const char *provider, const struct dns_option *opts, size
 int dns_txt_answer_check_wire(const uint8_t *wire, size_t len, const char *value, char *desc,
                               size_t desclen);
 
+struct http_response;
+
+/* Sends one request with a JSON body (NULL: none) and
+ * "Content-Type: application/json" through a fresh HTTP client (lib/http.h)
+ * with the given timeout. `userpwd` is "user:password" for basic auth or NULL.
+ * Returns 0 when a response arrived (any status; *resp filled, caller frees
+ * with http_response_free) or -1 with e set by the HTTP client. Thread-safe. */
+int dns_http_json(const char *method, const char *url, const char *json_body,
+                  const char *userpwd, int64_t timeout_ms, struct http_response *resp,
+                  struct ac_error *e);
+
+/* A printable, bounded (at most outlen-1 bytes, default 160) excerpt of a
+ * response body for error messages. */
+void dns_http_snippet(const struct http_response *resp, char *out, size_t outlen);
+
+/* Sets e for a non-2xx answer of a provider's API: 401/403 give AC_ERR_DNS_AUTH
+ * with a hint naming `auth_options` (e.g. "username/password"), 429 gives
+ * AC_ERR_DNS_RATE_LIMITED, others AC_ERR_DNS_PROVIDER; the message has the
+ * status and a body snippet; e->http_status is set. */
+void dns_http_status_error(const struct http_response *resp, const char *what,
+                           const char *auth_options, struct ac_error *e);
+
 /* Maximum length of an option key that is examined (longer keys are unknown). */
 #define DNS_OPTION_KEY_MAX 64
 
