@@ -14,7 +14,8 @@
 #define DNS_PROVIDER_LIST(X) \
     X(challtestsrv)          \
     X(exec)                  \
-    X(httpreq)
+    X(httpreq)               \
+    X(dnsupdate)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
