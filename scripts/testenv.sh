@@ -1,0 +1,414 @@
+# shellcheck shell=bash
+# testenv.sh - the shared test harness: a bash library sourced by integration
+# tests and the demo. It starts real servers (Pebble, pebble-challtestsrv, Knot)
+# on free loopback ports, remembers their PIDs, and stops them on exit.
+#
+#   source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
+#   testenv_init
+#   start_challtestsrv
+#   start_pebble
+#
+# Call the start_* functions in the test's main shell (never inside $(...)):
+# they export variables and record PIDs there.
+#
+# Functions
+#   testenv_init            Makes the work dir $TESTENV_DIR and installs an EXIT
+#                           trap that stops every process started through this
+#                           file (SIGTERM, wait up to 5 s, then SIGKILL) and
+#                           removes the dir (kept when TESTENV_KEEP=1; the logs
+#                           of servers are in it: $TESTENV_DIR/*.log).
+#   free_port               Prints a loopback port free for TCP and UDP, from a
+#                           random range 20000-59999, reserved (mkdir under
+#                           /tmp/autocert-testenv-ports) so parallel tests never
+#                           get the same one; reservations end with the test.
+#   testenv_spawn NAME CMD...  Starts CMD in the background, stdout+stderr to
+#                           $TESTENV_DIR/NAME.log, tracks it; sets TESTENV_LAST_PID.
+#   testenv_stop PID        Stops one tracked process (TERM, 5 s, KILL) and waits.
+#   wait_until SECS CMD...  Retries CMD every 0.1 s until it succeeds; 1 on timeout.
+#   pebble_certs            Throwaway CA + certificate for localhost, 127.0.0.1
+#                           and ::1 (certtool); exports PEBBLE_CA_CERT (trust it
+#                           for Pebble's HTTPS API), PEBBLE_TLS_CERT, PEBBLE_TLS_KEY.
+#   start_challtestsrv      pebble-challtestsrv with only DNS (127.0.0.1) and
+#                           management listeners; A queries answer 127.0.0.1.
+#                           Exports CHALLTESTSRV_DNS_PORT, CHALLTESTSRV_URL
+#                           (http://127.0.0.1:Q), CHALLTESTSRV_PID.
+#   start_pebble [--eab] [--always-valid] [--nonce-reject N] [--validity SECONDS]
+#                [--dns HOST:PORT] [--authz-reuse N]
+#                           Pebble on 127.0.0.1 with PEBBLE_VA_NOSLEEP=1,
+#                           PEBBLE_WFE_NONCEREJECT=N (default 0),
+#                           PEBBLE_AUTHZREUSE=N (default 0); resolver is
+#                           challtestsrv's DNS unless --dns. --eab requires EAB
+#                           with the MAC keys of Debian's example (exports
+#                           PEBBLE_EAB_KID=kid-1, PEBBLE_EAB_HMAC, and
+#                           PEBBLE_EAB_KID2/PEBBLE_EAB_HMAC2 for kid-2).
+#                           Exports PEBBLE_DIR_URL (https://127.0.0.1:P/dir),
+#                           PEBBLE_MGMT_URL (https://127.0.0.1:Q), PEBBLE_PID,
+#                           PEBBLE_PORT, PEBBLE_MGMT_PORT. A start after
+#                           stop_pebble reuses the same ports (restart tests).
+#   stop_pebble             Stops Pebble (it forgets accounts and its root).
+#   pebble_root PATH        Writes Pebble's current issuing root (PEM) to PATH.
+#   start_knot ZONE         Knot serving ZONE (SOA, NS) on 127.0.0.1, with a
+#                           TSIG key allowed to update TXT records. Exports
+#                           KNOT_PORT, KNOT_TSIG_NAME, KNOT_TSIG_SECRET,
+#                           KNOT_TSIG_ALG (hmac-sha256), KNOT_PID.
+#   fail MSG                Prints "FAIL: MSG" (with the caller's line) and exits 1.
+#   assert_eq EXPECTED ACTUAL [WHAT]     Fails unless equal.
+#   assert_contains HAYSTACK NEEDLE [WHAT]  Fails unless NEEDLE is in HAYSTACK.
+
+TESTENV_PORT_DIR=/tmp/autocert-testenv-ports
+declare -a TESTENV_PIDS=()
+TESTENV_OWNER=$$
+
+testenv_log() { echo "testenv: $*" >&2; }
+
+fail() {
+  echo "FAIL: $* (at ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" >&2
+  exit 1
+}
+
+assert_eq() { # expected actual [what]
+  if [[ "$1" != "$2" ]]; then
+    echo "FAIL: ${3:-values differ}: expected [$1], got [$2] (at ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" >&2
+    exit 1
+  fi
+}
+
+assert_contains() { # haystack needle [what]
+  if [[ "$1" != *"$2"* ]]; then
+    echo "FAIL: ${3:-text does not contain expected part}: [$2] not in [$1] (at ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]})" >&2
+    exit 1
+  fi
+}
+
+wait_until() { # seconds cmd...
+  local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+  shift
+  while (( $(date +%s%N) / 1000000 < deadline )); do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+testenv_stop() { # pid
+  local pid=$1 i
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      # a child of this shell stays a zombie (kill -0 succeeds) until waited
+      if [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" == Z* ]]; then
+        break
+      fi
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
+      testenv_log "pid $pid ignored SIGTERM for 5 s, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+    fi
+  fi
+  wait "$pid" 2>/dev/null
+  local keep=() p
+  for p in "${TESTENV_PIDS[@]}"; do
+    [[ "$p" == "$pid" ]] || keep+=("$p")
+  done
+  TESTENV_PIDS=("${keep[@]}")
+  return 0
+}
+
+testenv_cleanup() {
+  local rc=$? i d
+  trap - EXIT
+  for ((i = ${#TESTENV_PIDS[@]} - 1; i >= 0; i--)); do
+    testenv_stop "${TESTENV_PIDS[i]}"
+  done
+  for d in "$TESTENV_PORT_DIR"/*; do
+    [[ -f "$d/owner" && "$(cat "$d/owner" 2>/dev/null)" == "$TESTENV_OWNER" ]] && rm -rf "$d"
+  done
+  if [[ -n "${TESTENV_DIR:-}" && -d "$TESTENV_DIR" ]]; then
+    if [[ "${TESTENV_KEEP:-0}" == 1 ]]; then
+      testenv_log "kept $TESTENV_DIR"
+    else
+      rm -rf "$TESTENV_DIR"
+    fi
+  fi
+  exit "$rc"
+}
+
+testenv_init() {
+  TESTENV_DIR=$(mktemp -d /tmp/autocert-test.XXXXXX) || fail "mktemp failed"
+  export TESTENV_DIR
+  mkdir -p "$TESTENV_PORT_DIR"
+  # reservations of tests that were SIGKILLed long ago
+  find "$TESTENV_PORT_DIR" -mindepth 1 -maxdepth 1 -mmin +60 -exec rm -rf {} + 2>/dev/null
+  trap testenv_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+testenv_spawn() { # name cmd...
+  local name=$1
+  shift
+  "$@" >"${TESTENV_DIR:?testenv_init first}/$name.log" 2>&1 &
+  TESTENV_LAST_PID=$!
+  TESTENV_PIDS+=("$TESTENV_LAST_PID")
+}
+
+_testenv_port_free() { # port: free for TCP and UDP on 127.0.0.1
+  python3 - "$1" <<'EOF'
+import socket, sys
+p = int(sys.argv[1])
+for t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, t)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOF
+}
+
+free_port() {
+  local i port
+  mkdir -p "$TESTENV_PORT_DIR"
+  for ((i = 0; i < 200; i++)); do
+    port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    mkdir "$TESTENV_PORT_DIR/$port" 2>/dev/null || continue
+    echo "$TESTENV_OWNER" >"$TESTENV_PORT_DIR/$port/owner"
+    if _testenv_port_free "$port"; then
+      echo "$port"
+      return 0
+    fi
+    rm -rf "${TESTENV_PORT_DIR:?}/$port"
+  done
+  fail "free_port: no free port found"
+}
+
+_testenv_need_dir() {
+  [[ -n "${TESTENV_DIR:-}" && -d "$TESTENV_DIR" ]] || fail "call testenv_init first"
+}
+
+_testenv_died() { # name pid
+  if ! kill -0 "$2" 2>/dev/null || [[ "$(ps -o stat= -p "$2" 2>/dev/null)" == Z* ]]; then
+    tail -n 20 "$TESTENV_DIR/$1.log" >&2
+    fail "$1 exited during start-up (log above)"
+  fi
+}
+
+pebble_certs() {
+  _testenv_need_dir
+  local d=$TESTENV_DIR/pebble-tls
+  if [[ -f "$d/ca.pem" && -f "$d/cert.pem" && -f "$d/key.pem" ]]; then
+    export PEBBLE_CA_CERT=$d/ca.pem PEBBLE_TLS_CERT=$d/cert.pem PEBBLE_TLS_KEY=$d/key.pem
+    return 0
+  fi
+  mkdir -p "$d"
+  cat >"$d/ca.tmpl" <<'EOF'
+cn = "autocert test CA (throwaway)"
+ca
+cert_signing_key
+crl_signing_key
+expiration_days = 30
+EOF
+  cat >"$d/server.tmpl" <<'EOF'
+cn = "localhost"
+dns_name = "localhost"
+ip_address = "127.0.0.1"
+ip_address = "::1"
+tls_www_server
+signing_key
+encryption_key
+expiration_days = 30
+EOF
+  certtool --generate-privkey --key-type=ecdsa --outfile "$d/ca-key.pem" >/dev/null 2>&1 &&
+    certtool --generate-self-signed --load-privkey "$d/ca-key.pem" \
+      --template "$d/ca.tmpl" --outfile "$d/ca.pem" >/dev/null 2>&1 &&
+    certtool --generate-privkey --key-type=ecdsa --outfile "$d/key.pem" >/dev/null 2>&1 &&
+    certtool --generate-certificate --load-privkey "$d/key.pem" \
+      --load-ca-certificate "$d/ca.pem" --load-ca-privkey "$d/ca-key.pem" \
+      --template "$d/server.tmpl" --outfile "$d/cert.pem" >/dev/null 2>&1 ||
+    fail "pebble_certs: certtool failed"
+  export PEBBLE_CA_CERT=$d/ca.pem PEBBLE_TLS_CERT=$d/cert.pem PEBBLE_TLS_KEY=$d/key.pem
+}
+
+_testenv_http_answers() { # url: any HTTP status counts
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1")
+  [[ "$code" != 000 ]]
+}
+
+start_challtestsrv() {
+  _testenv_need_dir
+  local dns mgmt
+  dns=$(free_port) && mgmt=$(free_port) || fail "start_challtestsrv: no ports"
+  testenv_spawn challtestsrv pebble-challtestsrv -dns01 "127.0.0.1:$dns" \
+    -management "127.0.0.1:$mgmt" -http01 "" -https01 "" -tlsalpn01 "" \
+    -defaultIPv4 127.0.0.1
+  CHALLTESTSRV_PID=$TESTENV_LAST_PID
+  export CHALLTESTSRV_PID CHALLTESTSRV_DNS_PORT=$dns CHALLTESTSRV_URL=http://127.0.0.1:$mgmt
+  if ! wait_until 20 _testenv_http_answers "$CHALLTESTSRV_URL/"; then
+    _testenv_died challtestsrv "$CHALLTESTSRV_PID"
+    fail "start_challtestsrv: management API on $CHALLTESTSRV_URL does not answer"
+  fi
+  wait_until 10 kdig +timeout=1 +retry=0 @127.0.0.1 -p "$dns" probe.test A ||
+    fail "start_challtestsrv: DNS on 127.0.0.1:$dns does not answer"
+  testenv_log "challtestsrv pid $CHALLTESTSRV_PID dns 127.0.0.1:$dns mgmt $CHALLTESTSRV_URL"
+}
+
+_testenv_pebble_up() {
+  curl -fsS --max-time 2 --cacert "$PEBBLE_CA_CERT" "$PEBBLE_DIR_URL" -o /dev/null
+}
+
+start_pebble() {
+  _testenv_need_dir
+  local eab=0 always=0 nonce=0 validity="" dns="" reuse=0
+  while (($#)); do
+    case $1 in
+      --eab) eab=1 ;;
+      --always-valid) always=1 ;;
+      --nonce-reject) nonce=${2:?--nonce-reject N}; shift ;;
+      --validity) validity=${2:?--validity SECONDS}; shift ;;
+      --dns) dns=${2:?--dns HOST:PORT}; shift ;;
+      --authz-reuse) reuse=${2:?--authz-reuse N}; shift ;;
+      *) fail "start_pebble: unknown option $1" ;;
+    esac
+    shift
+  done
+  [[ -z "${PEBBLE_PID:-}" ]] || fail "start_pebble: already running (pid $PEBBLE_PID)"
+  pebble_certs
+  if [[ -z "$dns" && -n "${CHALLTESTSRV_DNS_PORT:-}" ]]; then
+    dns=127.0.0.1:$CHALLTESTSRV_DNS_PORT
+  fi
+  [[ -n "${PEBBLE_PORT:-}" ]] || PEBBLE_PORT=$(free_port) || fail "start_pebble: no port"
+  [[ -n "${PEBBLE_MGMT_PORT:-}" ]] || PEBBLE_MGMT_PORT=$(free_port) || fail "start_pebble: no port"
+  [[ -n "${PEBBLE_HTTP01_PORT:-}" ]] || PEBBLE_HTTP01_PORT=$(free_port)
+  [[ -n "${PEBBLE_TLSALPN_PORT:-}" ]] || PEBBLE_TLSALPN_PORT=$(free_port)
+  export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_HTTP01_PORT PEBBLE_TLSALPN_PORT
+  local conf=$TESTENV_DIR/pebble-config.json
+  PEBBLE_EAB_KID=kid-1
+  PEBBLE_EAB_HMAC=zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W
+  PEBBLE_EAB_KID2=kid-2
+  PEBBLE_EAB_HMAC2=b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH
+  export PEBBLE_EAB_KID PEBBLE_EAB_HMAC PEBBLE_EAB_KID2 PEBBLE_EAB_HMAC2
+  python3 - "$conf" "$eab" "$validity" <<'EOF' || fail "start_pebble: cannot write config"
+import json, os, sys
+conf, eab, validity = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+e = os.environ
+p = {
+    "listenAddress": "127.0.0.1:" + e["PEBBLE_PORT"],
+    "managementListenAddress": "127.0.0.1:" + e["PEBBLE_MGMT_PORT"],
+    "certificate": e["PEBBLE_TLS_CERT"],
+    "privateKey": e["PEBBLE_TLS_KEY"],
+    "httpPort": int(e["PEBBLE_HTTP01_PORT"]),
+    "tlsPort": int(e["PEBBLE_TLSALPN_PORT"]),
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": eab,
+}
+if eab:
+    p["externalAccountMACKeys"] = {e["PEBBLE_EAB_KID"]: e["PEBBLE_EAB_HMAC"],
+                                   e["PEBBLE_EAB_KID2"]: e["PEBBLE_EAB_HMAC2"]}
+if validity:
+    p["certificateValidityPeriod"] = int(validity)
+with open(conf, "w") as f:
+    json.dump({"pebble": p}, f, indent=2)
+EOF
+  local -a cmd=(env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT="$nonce" PEBBLE_AUTHZREUSE="$reuse")
+  ((always)) && cmd+=(PEBBLE_VA_ALWAYS_VALID=1)
+  cmd+=(pebble -config "$conf")
+  [[ -n "$dns" ]] && cmd+=(-dnsserver "$dns")
+  testenv_spawn pebble "${cmd[@]}"
+  PEBBLE_PID=$TESTENV_LAST_PID
+  export PEBBLE_PID PEBBLE_DIR_URL=https://127.0.0.1:$PEBBLE_PORT/dir
+  export PEBBLE_MGMT_URL=https://127.0.0.1:$PEBBLE_MGMT_PORT
+  if ! wait_until 30 _testenv_pebble_up; then
+    _testenv_died pebble "$PEBBLE_PID"
+    fail "start_pebble: $PEBBLE_DIR_URL does not answer"
+  fi
+  testenv_log "pebble pid $PEBBLE_PID dir $PEBBLE_DIR_URL mgmt $PEBBLE_MGMT_URL dns ${dns:-system}"
+}
+
+stop_pebble() {
+  [[ -n "${PEBBLE_PID:-}" ]] || return 0
+  testenv_stop "$PEBBLE_PID"
+  PEBBLE_PID=
+  export PEBBLE_PID
+}
+
+pebble_root() { # path
+  [[ -n "${1:-}" ]] || fail "pebble_root PATH"
+  curl -fsS --max-time 10 --cacert "$PEBBLE_CA_CERT" "$PEBBLE_MGMT_URL/roots/0" -o "$1" ||
+    fail "pebble_root: cannot fetch $PEBBLE_MGMT_URL/roots/0"
+}
+
+start_knot() { # zone
+  _testenv_need_dir
+  local zone=${1:?start_knot ZONE} port d out
+  zone=${zone%.}
+  port=$(free_port) || fail "start_knot: no port"
+  d=$TESTENV_DIR/knot-$port
+  mkdir -p "$d/run" "$d/db" "$d/zones"
+  KNOT_TSIG_NAME=autocert-test-key
+  KNOT_TSIG_ALG=hmac-sha256
+  out=$(keymgr -t "$KNOT_TSIG_NAME" "$KNOT_TSIG_ALG") || fail "start_knot: keymgr failed"
+  KNOT_TSIG_SECRET=$(awk '$1 == "secret:" {print $2}' <<<"$out")
+  [[ -n "$KNOT_TSIG_SECRET" ]] || fail "start_knot: no TSIG secret from keymgr"
+  cat >"$d/zones/$zone.zone" <<EOF
+\$ORIGIN $zone.
+\$TTL 60
+@    SOA  ns1 hostmaster 1 3600 600 86400 60
+@    NS   ns1
+ns1  A    127.0.0.1
+EOF
+  cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d/run"
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "$d/run/knot.sock"
+database:
+    storage: "$d/db"
+log:
+  - target: stderr
+    any: info
+key:
+  - id: $KNOT_TSIG_NAME
+    algorithm: $KNOT_TSIG_ALG
+    secret: $KNOT_TSIG_SECRET
+acl:
+  - id: txt_update
+    key: $KNOT_TSIG_NAME
+    action: update
+    update-type: TXT
+template:
+  - id: default
+    storage: "$d/zones"
+    file: "%s.zone"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: changes
+zone:
+  - domain: $zone.
+    acl: txt_update
+EOF
+  chmod 600 "$d/knot.conf"
+  testenv_spawn knot knotd -c "$d/knot.conf"
+  KNOT_PID=$TESTENV_LAST_PID
+  export KNOT_PID KNOT_PORT=$port KNOT_TSIG_NAME KNOT_TSIG_SECRET KNOT_TSIG_ALG KNOT_CONF=$d/knot.conf
+  if ! wait_until 20 _testenv_knot_up "$zone" "$port"; then
+    _testenv_died knot "$KNOT_PID"
+    fail "start_knot: 127.0.0.1@$port does not answer for $zone"
+  fi
+  testenv_log "knot pid $KNOT_PID zone $zone. on 127.0.0.1@$port"
+}
+
+_testenv_knot_up() { # zone port
+  local a
+  a=$(kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$2" "$1." SOA) && [[ -n "$a" ]]
+}
