@@ -1,0 +1,218 @@
+/*
+ * gateway.c - a minimal HTTPS gateway embedding libautocert.
+ *
+ *     gateway -c autocert.yml --listen 127.0.0.1:8443
+ *
+ * Loads the configuration's certificate sets, then answers every HTTP request
+ * on every connection with "hello <sni> from <subject CN of the certificate this
+ * connection got>". The certificate is chosen per handshake by SNI through
+ * autocert_gnutls_install. SIGHUP re-reads the certificate files: the next
+ * handshake gets the new certificate while connections opened before keep
+ * theirs. SIGINT/SIGTERM stop the process. One thread per connection.
+ */
+#include <autocert/autocert.h>
+#include <autocert/autocert_gnutls.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define MAX_REQUEST 8192
+
+static autocert_manager *manager;
+static gnutls_certificate_credentials_t cred;
+static gnutls_priority_t prio;
+
+/* The subject CN of the certificate this session sent ("" if unknown). */
+static void served_cn(gnutls_session_t s, char *cn, size_t cnlen)
+{
+    const gnutls_datum_t *der = gnutls_certificate_get_ours(s);
+    gnutls_x509_crt_t crt = NULL;
+    size_t len = cnlen;
+
+    cn[0] = '\0';
+    if (der == NULL || gnutls_x509_crt_init(&crt) < 0)
+        return;
+    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0 ||
+        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) < 0)
+        cn[0] = '\0';
+    gnutls_x509_crt_deinit(crt);
+}
+
+/* Reads requests (header block ending in an empty line) and answers each. */
+static void serve(gnutls_session_t s)
+{
+    char req[MAX_REQUEST], sni[256] = "", cn[256], body[640], head[128];
+    size_t used = 0, snilen = sizeof(sni);
+    unsigned int type;
+
+    if (gnutls_server_name_get(s, sni, &snilen, &type, 0) != 0)
+        sni[0] = '\0';
+    served_cn(s, cn, sizeof(cn));
+    for (;;) {
+        ssize_t n = gnutls_record_recv(s, req + used, sizeof(req) - 1 - used);
+        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+            continue;
+        if (n <= 0)
+            return;
+        used += (size_t)n;
+        req[used] = '\0';
+        char *end = strstr(req, "\r\n\r\n");
+        size_t skip = 4;
+        if (end == NULL) {
+            end = strstr(req, "\n\n");
+            skip = 2;
+        }
+        if (end == NULL) {
+            if (used == sizeof(req) - 1)
+                return; /* request too large */
+            continue;
+        }
+        int blen = snprintf(body, sizeof(body), "hello %s from %s\n",
+                            sni[0] ? sni : "(no sni)", cn);
+        int hlen = snprintf(head, sizeof(head),
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                            "Content-Length: %d\r\n\r\n", blen);
+        if (gnutls_record_send(s, head, (size_t)hlen) < 0 ||
+            gnutls_record_send(s, body, (size_t)blen) < 0)
+            return;
+        size_t consumed = (size_t)(end - req) + skip;
+        memmove(req, req + consumed, used - consumed);
+        used -= consumed;
+    }
+}
+
+static void *connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    gnutls_session_t s = NULL;
+    int rc;
+
+    if (gnutls_init(&s, GNUTLS_SERVER) < 0)
+        goto out;
+    gnutls_priority_set(s, prio);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    gnutls_transport_set_int(s, fd);
+    gnutls_handshake_set_timeout(s, 10000);
+    do
+        rc = gnutls_handshake(s);
+    while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    if (rc < 0) {
+        fprintf(stderr, "gateway: handshake failed: %s\n", gnutls_strerror(rc));
+        goto out;
+    }
+    serve(s);
+    gnutls_bye(s, GNUTLS_SHUT_WR);
+out:
+    gnutls_deinit(s); /* releases the certificate this session held */
+    close(fd);
+    return NULL;
+}
+
+static int listen_on(const char *spec)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
+    int fd = -1, one = 1;
+    size_t hl;
+
+    if (colon == NULL || (hl = (size_t)(colon - spec)) >= sizeof(host))
+        return -1;
+    if (spec[0] == '[' && hl >= 2 && spec[hl - 1] == ']')
+        snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), spec + 1);
+    else
+        snprintf(host, sizeof(host), "%.*s", (int)hl, spec);
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+        return -1;
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+                    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* Signals are handled synchronously by this thread (blocked everywhere else). */
+static void *signals(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            int n = autocert_manager_reload(manager);
+            fprintf(stderr, "gateway: reloaded, %d set(s) changed\n", n);
+        } else {
+            _exit(0); /* live connections just end with the process */
+        }
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *listen_spec = NULL;
+    char err[512];
+    sigset_t set;
+    pthread_t sigthread;
+    struct timeval tmo = {.tv_sec = 60};
+    int lfd;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "-c") == 0)
+            config = argv[i + 1];
+        else if (strcmp(argv[i], "--listen") == 0)
+            listen_spec = argv[i + 1];
+    }
+    if (config == NULL || listen_spec == NULL) {
+        fprintf(stderr, "usage: gateway -c FILE --listen HOST:PORT\n");
+        return 2;
+    }
+    if (autocert_manager_new(config, &manager, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: %s\n", err);
+        return 2;
+    }
+    fprintf(stderr, "gateway: %d set(s) hold a certificate\n", autocert_manager_load(manager));
+    if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
+        gnutls_priority_init(&prio, "NORMAL", NULL) < 0 ||
+        autocert_gnutls_install(manager, cred) != 0)
+        return 1;
+    lfd = listen_on(listen_spec);
+    if (lfd < 0) {
+        fprintf(stderr, "gateway: cannot listen on %s: %s\n", listen_spec, strerror(errno));
+        return 1;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_create(&sigthread, NULL, signals, &set);
+    fprintf(stderr, "gateway: listening on %s\n", listen_spec);
+    for (;;) {
+        pthread_t t;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+        if (pthread_create(&t, NULL, connection, (void *)(intptr_t)fd) != 0)
+            close(fd);
+        else
+            pthread_detach(t);
+    }
+}
