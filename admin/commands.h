@@ -10,6 +10,7 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
+int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

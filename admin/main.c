@@ -13,6 +13,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"check", cmd_check, "validate a configuration file and print the effective one"},
     {"version", cmd_version, "print the version"},
 };
 

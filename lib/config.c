@@ -1,0 +1,821 @@
+/*
+ * config.c - config_load(): read, pre-pass, typed load, ${VAR} expansion,
+ * defaults and the extra merge; plus diagnostics and small accessors.
+ *
+ * The extra merge follows GoDoxy: an extra starts as a copy of the defaulted
+ * main set; its own non-empty scalars replace main's, its own non-empty lists
+ * and maps replace main's wholesale; cert_path and key_path are always its own
+ * (defaulted when empty); the account key path is always main's.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config_internal.h"
+#include "timeutil.h"
+
+#define DEFAULT_CERT_PATH "certs/cert.crt"
+#define DEFAULT_KEY_PATH "certs/priv.key"
+#define DEFAULT_ACME_KEY_PATH "certs/acme.key"
+#define DEFAULT_ADMIN_LISTEN "127.0.0.1:8555"
+
+/* --- helpers --- */
+
+char *cfg_strdup(const char *s)
+{
+    return s == NULL ? NULL : strdup(s);
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
+
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb];
+}
+
+const char *cfg_suggest(const char *word, const char *const *keys, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3, len = strlen(word);
+
+    for (size_t i = 0; n ? i < n : keys[i] != NULL; i++) {
+        size_t d = edit_distance(word, keys[i]);
+
+        if (d < best_d && d < len) {
+            best_d = d;
+            best = keys[i];
+        }
+    }
+    return best;
+}
+
+/* --- positions and diagnostics --- */
+
+int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
+{
+    struct cfg_pos *n;
+
+    if (L->pos_count == L->pos_cap) {
+        size_t cap = L->pos_cap ? L->pos_cap * 2 : 64;
+
+        n = realloc(L->pos, cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        L->pos = n;
+        L->pos_cap = cap;
+    }
+    n = &L->pos[L->pos_count];
+    n->path = strdup(path);
+    if (n->path == NULL)
+        return -1;
+    n->line = line;
+    n->column = column;
+    L->pos_count++;
+    return 0;
+}
+
+bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
+{
+    char buf[256];
+    size_t n;
+
+    if (path == NULL)
+        return false;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        for (size_t i = 0; i < L->pos_count; i++) {
+            if (strcmp(L->pos[i].path, buf) == 0) {
+                *line = L->pos[i].line;
+                *column = L->pos[i].column;
+                return true;
+            }
+        }
+        n = strlen(buf);
+        while (n > 0 && buf[n - 1] != '.' && buf[n - 1] != '[')
+            n--;
+        if (n == 0)
+            return false;
+        buf[n - 1] = '\0';
+    }
+}
+
+static void diag_add(struct cfg_loader *L, bool warning, int line, int column, const char *path,
+                     const char *fmt, va_list ap)
+{
+    struct config_diags *d = L->diags;
+    struct config_diag *items, *it;
+    char msg[1024];
+
+    if (!warning)
+        L->errors++;
+    items = realloc(d->items, (d->count + 1) * sizeof *items);
+    if (items == NULL)
+        return;
+    d->items = items;
+    it = &items[d->count];
+    memset(it, 0, sizeof *it);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    it->file = cfg_strdup(L->file);
+    it->key_path = cfg_strdup(path);
+    it->message = strdup(msg);
+    it->line = line;
+    it->column = column;
+    it->warning = warning;
+    d->count++;
+}
+
+void cfg_diag_at(struct cfg_loader *L, bool warning, int line, int column, const char *path,
+                 const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    diag_add(L, warning, line, column, path, fmt, ap);
+    va_end(ap);
+}
+
+void cfg_diag(struct cfg_loader *L, bool warning, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int line = 0, column = 0;
+
+    cfg_pos_lookup(L, path, &line, &column);
+    va_start(ap, fmt);
+    diag_add(L, warning, line, column, path, fmt, ap);
+    va_end(ap);
+}
+
+void config_diags_free(struct config_diags *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->count; i++) {
+        free(d->items[i].file);
+        free(d->items[i].key_path);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    d->items = NULL;
+    d->count = 0;
+}
+
+const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *key, char *buf,
+                           size_t n)
+{
+    snprintf(buf, n, "%s.%s", own ? src->prefix : "autocert", key);
+    return buf;
+}
+
+/* --- reading the file --- */
+
+static int read_file(struct cfg_loader *L, const char *path, char **out, size_t *len)
+{
+    FILE *f = NULL;
+    struct stat st;
+    char *buf = NULL;
+    size_t n;
+    int rc = -1;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        cfg_diag_at(L, false, 0, 0, NULL, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        cfg_diag_at(L, false, 0, 0, NULL, "not a regular file");
+        goto out;
+    }
+    if (st.st_size > CFG_MAX_FILE_SIZE) {
+        cfg_diag_at(L, false, 0, 0, NULL, "file larger than 1 MiB: refused");
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 2);
+    if (buf == NULL)
+        goto out;
+    n = fread(buf, 1, (size_t)st.st_size + 1, f);
+    if (n > (size_t)st.st_size || ferror(f)) {
+        cfg_diag_at(L, false, 0, 0, NULL, "cannot read the file (or it grew while read)");
+        goto out;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
+/* --- ${VAR} expansion of the raw tree, in place --- */
+
+/* Replaces *slot by its expansion; an empty result becomes NULL (absent).
+ * The raw strings come from cyaml_mem (realloc/free), so free() is right. */
+static void expand_slot(struct cfg_loader *L, char **slot, const char *path, bool keep_empty)
+{
+    char *v = NULL;
+
+    if (*slot == NULL || cfg_expand(L, path, *slot, &v) != 0)
+        return;
+    free(*slot);
+    *slot = v;
+    if (!keep_empty && v[0] == '\0') {
+        free(v);
+        *slot = NULL;
+    }
+}
+
+static void expand_list(struct cfg_loader *L, char **list, unsigned n, const char *path)
+{
+    char p[320];
+
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(p, sizeof p, "%s[%u]", path, i + 1);
+        expand_slot(L, &list[i], p, true);
+    }
+}
+
+static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *prefix)
+{
+    char p[320];
+
+#define X(f)                                               \
+    do {                                                   \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
+        expand_slot(L, &r->f, p, false);                   \
+    } while (0)
+#define XL(f)                                              \
+    do {                                                   \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
+        expand_list(L, r->f, r->f##_count, p);             \
+    } while (0)
+    X(provider);
+    X(email);
+    XL(domains);
+    X(cert_path);
+    X(key_path);
+    X(acme_key_path);
+    X(ca_dir_url);
+    XL(ca_certs);
+    X(eab_kid);
+    X(eab_hmac);
+    X(certificate_key_type);
+    XL(resolvers);
+    X(profile);
+    X(renew_before);
+    X(order_timeout);
+    X(retry_min);
+    X(retry_max);
+    X(failure_cooldown);
+    X(challenge);
+#undef X
+#undef XL
+    for (size_t i = 0; r->options != NULL && i < L->opt_count; i++) {
+        snprintf(p, sizeof p, "%s.options.%s", prefix, L->opt_keys[i]);
+        expand_slot(L, &r->options[i], p, false);
+    }
+}
+
+static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
+{
+    char p[64];
+
+    if (raw->autocert != NULL) {
+        expand_set(L, raw->autocert, "autocert");
+        for (unsigned i = 0; i < raw->autocert->extra_count; i++) {
+            snprintf(p, sizeof p, "autocert.extra[%u]", i + 1);
+            expand_set(L, &raw->autocert->extra[i], p);
+        }
+    }
+    if (raw->admin != NULL) {
+        expand_slot(L, &raw->admin->listen, "admin.listen", false);
+        expand_slot(L, &raw->admin->token, "admin.token", false);
+    }
+    if (raw->serve != NULL)
+        expand_slot(L, &raw->serve->listen, "serve.listen", false);
+    if (raw->hooks != NULL)
+        expand_slot(L, &raw->hooks->deploy, "hooks.deploy", false);
+    if (raw->notify != NULL) {
+        expand_slot(L, &raw->notify->webhook, "notify.webhook", false);
+        expand_list(L, raw->notify->headers, raw->notify->headers_count, "notify.headers");
+    }
+}
+
+/* --- building sets --- */
+
+static int copy_list(char ***dst, size_t *dst_n, char *const *src, size_t n)
+{
+    char **l = NULL;
+
+    *dst = NULL;
+    *dst_n = 0;
+    if (n == 0)
+        return 0;
+    l = calloc(n, sizeof *l);
+    if (l == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        l[i] = cfg_strdup(src[i] != NULL ? src[i] : "");
+        if (l[i] == NULL) {
+            for (size_t j = 0; j < i; j++)
+                free(l[j]);
+            free(l);
+            return -1;
+        }
+    }
+    *dst = l;
+    *dst_n = n;
+    return 0;
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static void free_options(struct dns_option *o, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)o[i].key);
+        free((char *)o[i].value);
+    }
+    free(o);
+}
+
+static void set_clear(struct config_set *s)
+{
+    free(s->name);
+    free(s->provider);
+    free(s->email);
+    free_list(s->domains, s->domains_count);
+    free(s->cert_path);
+    free(s->key_path);
+    free(s->acme_key_path);
+    free(s->ca_dir_url);
+    free_list(s->ca_certs, s->ca_certs_count);
+    free(s->eab_kid);
+    free(s->eab_hmac);
+    free_list(s->resolvers, s->resolvers_count);
+    free_options(s->options, s->options_count);
+    free(s->profile);
+    free(s->challenge);
+    memset(s, 0, sizeof *s);
+}
+
+static int copy_options(struct dns_option **dst, size_t *dst_n, const struct dns_option *src,
+                        size_t n)
+{
+    struct dns_option *o;
+
+    *dst = NULL;
+    *dst_n = 0;
+    if (n == 0)
+        return 0;
+    o = calloc(n, sizeof *o);
+    if (o == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        o[i].key = cfg_strdup(src[i].key);
+        o[i].value = cfg_strdup(src[i].value);
+        if (o[i].key == NULL || o[i].value == NULL) {
+            free_options(o, i + 1);
+            return -1;
+        }
+    }
+    *dst = o;
+    *dst_n = n;
+    return 0;
+}
+
+/* Replaces *dst with a copy of src (when src is non-NULL). -1 on ENOMEM. */
+static int take(char **dst, const char *src)
+{
+    char *c;
+
+    if (src == NULL)
+        return 0;
+    c = strdup(src);
+    if (c == NULL)
+        return -1;
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+static int set_copy(struct config_set *d, const struct config_set *s)
+{
+    memset(d, 0, sizeof *d);
+    d->key_type = s->key_type;
+    d->renew_before = s->renew_before;
+    d->order_timeout = s->order_timeout;
+    d->retry_min = s->retry_min;
+    d->retry_max = s->retry_max;
+    d->failure_cooldown = s->failure_cooldown;
+    if (take(&d->provider, s->provider) || take(&d->email, s->email) ||
+        take(&d->acme_key_path, s->acme_key_path) || take(&d->ca_dir_url, s->ca_dir_url) ||
+        take(&d->eab_kid, s->eab_kid) || take(&d->eab_hmac, s->eab_hmac) ||
+        take(&d->profile, s->profile) || take(&d->challenge, s->challenge) ||
+        copy_list(&d->domains, &d->domains_count, s->domains, s->domains_count) ||
+        copy_list(&d->ca_certs, &d->ca_certs_count, s->ca_certs, s->ca_certs_count) ||
+        copy_list(&d->resolvers, &d->resolvers_count, s->resolvers, s->resolvers_count) ||
+        copy_options(&d->options, &d->options_count, s->options, s->options_count))
+        return -1;
+    return 0;
+}
+
+static void parse_duration(struct cfg_loader *L, const char *prefix, const char *key,
+                           const char *v, int64_t *out)
+{
+    char p[320];
+    int64_t secs;
+
+    if (v == NULL)
+        return;
+    snprintf(p, sizeof p, "%s.%s", prefix, key);
+    if (ac_duration_parse(v, &secs) != 0) {
+        cfg_diag(L, false, p,
+                 "'%s' is not a duration: use a number and a unit s, m, h or d "
+                 "(90s, 15m, 1h30m, 30d)",
+                 v);
+        return;
+    }
+    *out = secs;
+}
+
+static int raw_options(struct cfg_loader *L, char *const *opts, struct dns_option **out,
+                       size_t *n)
+{
+    size_t count = 0, k = 0;
+    struct dns_option *o;
+
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; opts != NULL && i < L->opt_count; i++)
+        count += opts[i] != NULL;
+    if (count == 0)
+        return 0;
+    o = calloc(count, sizeof *o);
+    if (o == NULL)
+        return -1;
+    for (size_t i = 0; i < L->opt_count; i++) {
+        if (opts[i] == NULL)
+            continue;
+        o[k].key = strdup(L->opt_keys[i]);
+        o[k].value = strdup(opts[i]);
+        k++;
+        if (o[k - 1].key == NULL || o[k - 1].value == NULL) {
+            free_options(o, k);
+            return -1;
+        }
+    }
+    *out = o;
+    *n = k;
+    return 0;
+}
+
+/* Overrides s with r's own non-empty values and records what was own. */
+static int apply_raw(struct cfg_loader *L, struct config_set *s, const struct cfg_raw_set *r,
+                     struct cfg_set_src *src)
+{
+    const char *prefix = src->prefix;
+    char p[320];
+
+    src->own_provider = r->provider != NULL;
+    src->own_email = r->email != NULL;
+    src->own_domains = r->domains_count > 0;
+    src->own_ca_dir_url = r->ca_dir_url != NULL;
+    src->own_eab = r->eab_kid != NULL || r->eab_hmac != NULL;
+    src->own_cert_path = r->cert_path != NULL;
+    src->own_key_path = r->key_path != NULL;
+    if (take(&s->provider, r->provider) || take(&s->email, r->email) ||
+        take(&s->ca_dir_url, r->ca_dir_url) || take(&s->eab_kid, r->eab_kid) ||
+        take(&s->eab_hmac, r->eab_hmac) || take(&s->profile, r->profile) ||
+        take(&s->challenge, r->challenge))
+        return -1;
+    if (r->domains_count > 0) {
+        free_list(s->domains, s->domains_count);
+        if (copy_list(&s->domains, &s->domains_count, r->domains, r->domains_count))
+            return -1;
+    }
+    if (r->ca_certs_count > 0) {
+        free_list(s->ca_certs, s->ca_certs_count);
+        if (copy_list(&s->ca_certs, &s->ca_certs_count, r->ca_certs, r->ca_certs_count))
+            return -1;
+    }
+    if (r->resolvers_count > 0) {
+        free_list(s->resolvers, s->resolvers_count);
+        if (copy_list(&s->resolvers, &s->resolvers_count, r->resolvers, r->resolvers_count))
+            return -1;
+    }
+    {
+        struct dns_option *o;
+        size_t n;
+
+        if (raw_options(L, r->options, &o, &n) != 0)
+            return -1;
+        src->own_options = n > 0;
+        if (n > 0) {
+            free_options(s->options, s->options_count);
+            s->options = o;
+            s->options_count = n;
+        }
+    }
+    if (r->certificate_key_type != NULL &&
+        crypto_key_type_parse(r->certificate_key_type, &s->key_type) != 0)
+        cfg_diag(L, false, cfg_field_path(src, true, "certificate_key_type", p, sizeof p),
+                 "'%s' is not a supported key type: use EC256 (P256), EC384 (P384), "
+                 "RSA2048, RSA3072, RSA4096 or RSA8192",
+                 r->certificate_key_type);
+    parse_duration(L, prefix, "renew_before", r->renew_before, &s->renew_before);
+    parse_duration(L, prefix, "order_timeout", r->order_timeout, &s->order_timeout);
+    parse_duration(L, prefix, "retry_min", r->retry_min, &s->retry_min);
+    parse_duration(L, prefix, "retry_max", r->retry_max, &s->retry_max);
+    parse_duration(L, prefix, "failure_cooldown", r->failure_cooldown, &s->failure_cooldown);
+    return 0;
+}
+
+static char *acme_key_default(const char *ca_dir_url)
+{
+    unsigned char h[32];
+    char out[64];
+
+    if (ca_dir_url == NULL)
+        return strdup(DEFAULT_ACME_KEY_PATH);
+    crypto_sha256(ca_dir_url, strlen(ca_dir_url), h);
+    snprintf(out, sizeof out, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1],
+             h[2], h[3], h[4], h[5], h[6], h[7]);
+    return strdup(out);
+}
+
+static int build_main(struct cfg_loader *L, const struct cfg_raw_set *r, struct config_set *s,
+                      struct cfg_set_src *src)
+{
+    static const struct cfg_raw_set empty;
+
+    if (r == NULL)
+        r = &empty;
+    snprintf(src->prefix, sizeof src->prefix, "autocert");
+    s->key_type = CRYPTO_KEY_EC256;
+    s->order_timeout = 600;
+    s->retry_min = 60;
+    s->retry_max = 21600;
+    s->failure_cooldown = 3600;
+    if (apply_raw(L, s, r, src) != 0)
+        return -1;
+    s->name = strdup("main");
+    s->acme_key_path = r->acme_key_path ? strdup(r->acme_key_path)
+                                        : acme_key_default(r->ca_dir_url);
+    s->cert_path = strdup(r->cert_path ? r->cert_path : DEFAULT_CERT_PATH);
+    s->key_path = strdup(r->key_path ? r->key_path : DEFAULT_KEY_PATH);
+    if (s->provider == NULL)
+        s->provider = strdup(CONFIG_PROVIDER_LOCAL);
+    if (s->ca_dir_url == NULL)
+        s->ca_dir_url = strdup(CONFIG_DEFAULT_CA);
+    if (s->challenge == NULL)
+        s->challenge = strdup("dns-01");
+    if (!s->name || !s->acme_key_path || !s->cert_path || !s->key_path || !s->provider ||
+        !s->ca_dir_url || !s->challenge)
+        return -1;
+    return 0;
+}
+
+static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
+                       const struct cfg_raw_set *r, unsigned idx, struct config_set *s,
+                       struct cfg_set_src *src)
+{
+    char name[32], p[320];
+
+    snprintf(src->prefix, sizeof src->prefix, "autocert.extra[%u]", idx);
+    snprintf(name, sizeof name, "extra[%u]", idx);
+    if (set_copy(s, main_set) != 0)
+        return -1;
+    if (apply_raw(L, s, r, src) != 0)
+        return -1;
+    if (r->acme_key_path != NULL)
+        cfg_diag(L, true, cfg_field_path(src, true, "acme_key_path", p, sizeof p),
+                 "ignored: every extra uses main's account key (%s)", main_set->acme_key_path);
+    s->name = strdup(name);
+    s->cert_path = strdup(r->cert_path ? r->cert_path : DEFAULT_CERT_PATH);
+    s->key_path = strdup(r->key_path ? r->key_path : DEFAULT_KEY_PATH);
+    if (!s->name || !s->cert_path || !s->key_path)
+        return -1;
+    return 0;
+}
+
+static int build_sections(struct config *cfg, const struct cfg_raw *raw)
+{
+    if (raw->admin != NULL && (take(&cfg->admin.listen, raw->admin->listen) ||
+                               take(&cfg->admin.token, raw->admin->token)))
+        return -1;
+    if (cfg->admin.listen == NULL && (cfg->admin.listen = strdup(DEFAULT_ADMIN_LISTEN)) == NULL)
+        return -1;
+    if (raw->serve != NULL && take(&cfg->serve.listen, raw->serve->listen))
+        return -1;
+    if (raw->hooks != NULL && take(&cfg->hooks.deploy, raw->hooks->deploy))
+        return -1;
+    if (raw->notify != NULL) {
+        if (take(&cfg->notify.webhook, raw->notify->webhook) ||
+            copy_list(&cfg->notify.headers, &cfg->notify.headers_count, raw->notify->headers,
+                      raw->notify->headers_count))
+            return -1;
+    }
+    return 0;
+}
+
+/* Builds the effective config from the expanded raw tree. */
+static int build(struct cfg_loader *L, const struct cfg_raw *raw, struct config *cfg,
+                 struct cfg_set_src **srcs_out)
+{
+    unsigned extras = raw->autocert != NULL ? raw->autocert->extra_count : 0;
+    struct cfg_set_src *src = calloc(extras + 1, sizeof *src);
+
+    *srcs_out = src;
+    cfg->sets = calloc(extras + 1, sizeof *cfg->sets);
+    if (src == NULL || cfg->sets == NULL)
+        return -1;
+    cfg->sets_count = 1;
+    if (build_main(L, raw->autocert, &cfg->sets[0], &src[0]) != 0)
+        return -1;
+    for (unsigned i = 0; i < extras; i++) {
+        cfg->sets_count++;
+        if (build_extra(L, &cfg->sets[0], &raw->autocert->extra[i], i + 1, &cfg->sets[i + 1],
+                        &src[i + 1]) != 0)
+            return -1;
+    }
+    return build_sections(cfg, raw);
+}
+
+/* --- public --- */
+
+void config_free(struct config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        set_clear(&cfg->sets[i]);
+    free(cfg->sets);
+    free(cfg->path);
+    free(cfg->admin.listen);
+    free(cfg->admin.token);
+    free(cfg->serve.listen);
+    free(cfg->hooks.deploy);
+    free(cfg->notify.webhook);
+    free_list(cfg->notify.headers, cfg->notify.headers_count);
+    free(cfg);
+}
+
+int config_load(const char *path, struct config **out, struct config_diags *diags)
+{
+    struct config_diags local = {0};
+    struct cfg_loader L = {0};
+    struct cfg_raw *raw = NULL;
+    struct cfg_set_src *srcs = NULL;
+    struct config *cfg = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    bool has_content = false;
+    int rc = -1;
+
+    L.file = path;
+    L.diags = diags != NULL ? diags : &local;
+    if (cfg_options_union(&L) != 0) {
+        cfg_diag_at(&L, false, 0, 0, NULL, "out of memory");
+        goto out;
+    }
+    if (read_file(&L, path, &text, &len) != 0)
+        goto out;
+    if (cfg_prepass(&L, text, len, &has_content) != 0)
+        goto out;
+    if (has_content) {
+        if (cfg_raw_load(&L, text, len, &raw) != 0)
+            goto out;
+    } else if ((raw = calloc(1, sizeof *raw)) == NULL) {
+        goto nomem;
+    }
+    expand_all(&L, raw);
+    if (L.errors > 0)
+        goto out;
+    cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL)
+        goto nomem;
+    if (build(&L, raw, cfg, &srcs) != 0)
+        goto nomem;
+    cfg_validate(&L, cfg, srcs);
+    if (L.errors > 0)
+        goto out;
+    *out = cfg;
+    cfg = NULL;
+    rc = 0;
+    goto out;
+nomem:
+    cfg_diag_at(&L, false, 0, 0, NULL, "out of memory");
+out:
+    config_free(cfg);
+    free(srcs);
+    cfg_raw_free(&L, raw);
+    free(text);
+    for (size_t i = 0; i < L.pos_count; i++)
+        free(L.pos[i].path);
+    free(L.pos);
+    free(L.opt_keys);
+    config_diags_free(&local);
+    return rc;
+}
+
+bool config_set_is_managed(const struct config_set *s)
+{
+    return s != NULL && s->provider != NULL &&
+           strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
+           strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0;
+}
+
+const struct config_set *config_find_set(const struct config *cfg, const char *name)
+{
+    const char *p;
+    unsigned long n = 0;
+
+    if (cfg == NULL || name == NULL)
+        return NULL;
+    if (strcmp(name, "main") == 0)
+        return cfg->sets_count > 0 ? &cfg->sets[0] : NULL;
+    if (strncmp(name, "extra", 5) != 0)
+        return NULL;
+    p = name + 5;
+    if (*p == '[')
+        p++;
+    if (*p < '1' || *p > '9')
+        return NULL;
+    while (*p >= '0' && *p <= '9' && n < 100000)
+        n = n * 10 + (unsigned long)(*p++ - '0');
+    if (name[5] == '[' ? strcmp(p, "]") != 0 : *p != '\0')
+        return NULL;
+    return n < cfg->sets_count ? &cfg->sets[n] : NULL;
+}
+
+int config_parse_listen(const char *s, char *host, size_t host_len, int *port)
+{
+    const char *colon, *h, *p;
+    size_t hl;
+    long v = 0;
+
+    if (s == NULL || host == NULL || host_len == 0)
+        return -1;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+
+        if (rb == NULL || rb[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1;
+        if (memchr(h, ':', hl) == NULL)
+            return -1; /* brackets are for IPv6 literals */
+    } else {
+        colon = strchr(s, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL)
+            return -1;
+        h = s;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= host_len)
+        return -1;
+    for (size_t i = 0; i < hl; i++)
+        if (h[i] == ' ' || h[i] == '/' || h[i] == '[' || h[i] == ']')
+            return -1;
+    p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5)
+        return -1;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (port != NULL)
+        *port = (int)v;
+    return 0;
+}

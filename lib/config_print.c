@@ -1,0 +1,160 @@
+/*
+ * config_print.c - the effective configuration as YAML (defaults applied,
+ * extras merged, secrets redacted with ac_redact) and the diagnostics.
+ *
+ * Every string is printed double-quoted with YAML escapes, so the output loads
+ * back as the same values (redacted secrets aside).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "log.h"
+#include "timeutil.h"
+
+static void put_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void kv(FILE *f, int ind, const char *key, const char *v)
+{
+    if (v == NULL)
+        return;
+    fprintf(f, "%*s%s: ", ind, "", key);
+    put_str(f, v);
+    fputc('\n', f);
+}
+
+static void kv_secret(FILE *f, int ind, const char *key, const char *v)
+{
+    char red[CFG_MAX_SCALAR * 4 + 1];
+
+    if (v == NULL)
+        return;
+    ac_redact(v, red, sizeof red);
+    kv(f, ind, key, red);
+}
+
+static void kv_dur(FILE *f, int ind, const char *key, int64_t secs)
+{
+    char d[64];
+
+    ac_duration_format(secs, d, sizeof d);
+    fprintf(f, "%*s%s: %s\n", ind, "", key, d);
+}
+
+static void list(FILE *f, int ind, const char *key, char *const *l, size_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, "%*s%s:\n", ind, "", key);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%*s  - ", ind, "");
+        put_str(f, l[i]);
+        fputc('\n', f);
+    }
+}
+
+/* Prints one set's keys at indentation ind (the first line gets `first`). */
+static void print_set(FILE *f, const struct config_set *s, int ind)
+{
+    fprintf(f, "%*s# %s\n", ind, "", s->name);
+    kv(f, ind, "provider", s->provider);
+    kv(f, ind, "email", s->email);
+    list(f, ind, "domains", s->domains, s->domains_count);
+    kv(f, ind, "cert_path", s->cert_path);
+    kv(f, ind, "key_path", s->key_path);
+    kv(f, ind, "acme_key_path", s->acme_key_path);
+    kv(f, ind, "ca_dir_url", s->ca_dir_url);
+    list(f, ind, "ca_certs", s->ca_certs, s->ca_certs_count);
+    kv(f, ind, "eab_kid", s->eab_kid);
+    kv_secret(f, ind, "eab_hmac", s->eab_hmac);
+    kv(f, ind, "certificate_key_type", crypto_key_type_name(s->key_type));
+    list(f, ind, "resolvers", s->resolvers, s->resolvers_count);
+    if (s->options_count > 0) {
+        fprintf(f, "%*soptions:\n", ind, "");
+        for (size_t i = 0; i < s->options_count; i++)
+            kv_secret(f, ind + 2, s->options[i].key, s->options[i].value);
+    }
+    kv(f, ind, "profile", s->profile);
+    if (s->renew_before > 0)
+        kv_dur(f, ind, "renew_before", s->renew_before);
+    kv_dur(f, ind, "order_timeout", s->order_timeout);
+    kv_dur(f, ind, "retry_min", s->retry_min);
+    kv_dur(f, ind, "retry_max", s->retry_max);
+    kv_dur(f, ind, "failure_cooldown", s->failure_cooldown);
+    kv(f, ind, "challenge", s->challenge);
+}
+
+void config_print(const struct config *cfg, FILE *f)
+{
+    if (cfg == NULL || f == NULL)
+        return;
+    fprintf(f, "autocert:\n");
+    if (cfg->sets_count > 0)
+        print_set(f, &cfg->sets[0], 2);
+    if (cfg->sets_count > 1) {
+        fprintf(f, "  extra:\n");
+        for (size_t i = 1; i < cfg->sets_count; i++) {
+            fprintf(f, "    -\n");
+            print_set(f, &cfg->sets[i], 6);
+        }
+    }
+    fprintf(f, "admin:\n");
+    kv(f, 2, "listen", cfg->admin.listen);
+    kv_secret(f, 2, "token", cfg->admin.token);
+    if (cfg->serve.listen != NULL) {
+        fprintf(f, "serve:\n");
+        kv(f, 2, "listen", cfg->serve.listen);
+    }
+    if (cfg->hooks.deploy != NULL) {
+        fprintf(f, "hooks:\n");
+        kv(f, 2, "deploy", cfg->hooks.deploy);
+    }
+    if (cfg->notify.webhook != NULL || cfg->notify.headers_count > 0) {
+        fprintf(f, "notify:\n");
+        kv(f, 2, "webhook", cfg->notify.webhook);
+        if (cfg->notify.headers_count > 0) {
+            fprintf(f, "  headers:\n");
+            for (size_t i = 0; i < cfg->notify.headers_count; i++) {
+                const char *h = cfg->notify.headers[i];
+                const char *c = strchr(h, ':');
+                char red[CFG_MAX_SCALAR * 4 + 1], line[CFG_MAX_SCALAR * 4 + 300];
+                const char *v = c ? c + 1 : "";
+
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                ac_redact(v, red, sizeof red);
+                snprintf(line, sizeof line, "%.*s: %s", c ? (int)(c - h) : 0, h, red);
+                fprintf(f, "    - ");
+                put_str(f, line);
+                fputc('\n', f);
+            }
+        }
+    }
+}
+
+void config_diags_print(const struct config_diags *d, FILE *f)
+{
+    if (d == NULL || f == NULL)
+        return;
+    for (size_t i = 0; i < d->count; i++) {
+        const struct config_diag *it = &d->items[i];
+
+        fprintf(f, "%s%s:%d:%d: ", it->warning ? "warning: " : "", it->file ? it->file : "?",
+                it->line, it->column);
+        if (it->key_path != NULL)
+            fprintf(f, "%s: ", it->key_path);
+        fprintf(f, "%s\n", it->message ? it->message : "");
+    }
+}

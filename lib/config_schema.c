@@ -1,0 +1,343 @@
+/*
+ * config_schema.c - the libcyaml schema of the config file and the typed load.
+ *
+ * Every scalar is loaded as a string (ports, durations and option values
+ * included: libcyaml's integers accept octal and trailing junk) and parsed by
+ * config.c. The `options` mapping is built at run time from the DNS provider
+ * registry: the union of every provider's declared keys and the common keys,
+ * each an optional string, stored in an array indexed like L->opt_keys.
+ *
+ * libcyaml reports no position in its error code; the line and column come
+ * from the "Backtrace" messages of its log callback, which this file collects.
+ */
+#include <cyaml/cyaml.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "dns.h"
+
+#define SET_FIELDS 21   /* 20 set keys + extra */
+#define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
+
+struct schema {
+    cyaml_schema_value_t str_entry;
+    cyaml_schema_field_t *opt_fields;           /* opt_count + 1 */
+    cyaml_schema_field_t extra_fields[SET_FIELDS];
+    cyaml_schema_value_t extra_entry;
+    cyaml_schema_field_t set_fields[SET_FIELDS + 1];
+    cyaml_schema_field_t admin_fields[3];
+    cyaml_schema_field_t serve_fields[2];
+    cyaml_schema_field_t hooks_fields[2];
+    cyaml_schema_field_t notify_fields[3];
+    cyaml_schema_field_t root_fields[6];
+    cyaml_schema_value_t root;
+};
+
+/* --- the options union --- */
+
+static int add_key(struct cfg_loader *L, const char *key, size_t *cap)
+{
+    const char **n;
+
+    if (cfg_option_index(L, key) >= 0)
+        return 0;
+    if (L->opt_count + 1 >= *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        n = realloc(L->opt_keys, *cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        L->opt_keys = n;
+    }
+    L->opt_keys[L->opt_count++] = key;
+    L->opt_keys[L->opt_count] = NULL;
+    return 0;
+}
+
+int cfg_options_union(struct cfg_loader *L)
+{
+    const struct dns_provider_ops *const *list = dns_provider_list();
+    size_t cap = 0;
+
+    for (size_t i = 0; dns_common_options[i] != NULL; i++)
+        if (add_key(L, dns_common_options[i], &cap) != 0)
+            return -1;
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        const struct dns_option_decl *d = list[i]->options;
+
+        for (size_t j = 0; d != NULL && d[j].key != NULL; j++)
+            if (add_key(L, d[j].key, &cap) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+int cfg_option_index(const struct cfg_loader *L, const char *key)
+{
+    for (size_t i = 0; i < L->opt_count; i++)
+        if (strcmp(L->opt_keys[i], key) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* --- schema construction --- */
+
+static cyaml_schema_field_t f_str(const char *key, size_t off)
+{
+    cyaml_schema_field_t f = {.key = key, .data_offset = (uint32_t)off};
+
+    f.value.type = CYAML_STRING;
+    f.value.flags = STR_FLAGS;
+    f.value.data_size = sizeof(char);
+    f.value.string.min = 0;
+    f.value.string.max = CFG_MAX_SCALAR;
+    return f;
+}
+
+static cyaml_schema_field_t f_seq(const char *key, size_t off, size_t count_off,
+                                  const cyaml_schema_value_t *entry, uint32_t entry_size,
+                                  uint32_t max)
+{
+    cyaml_schema_field_t f = {.key = key, .data_offset = (uint32_t)off};
+
+    f.count_offset = (uint32_t)count_off;
+    f.count_size = sizeof(unsigned);
+    f.value.type = CYAML_SEQUENCE;
+    f.value.flags = STR_FLAGS;
+    f.value.data_size = entry_size;
+    f.value.sequence.entry = entry;
+    f.value.sequence.min = 0;
+    f.value.sequence.max = max;
+    return f;
+}
+
+static cyaml_schema_field_t f_map(const char *key, size_t off, uint32_t size,
+                                  const cyaml_schema_field_t *fields)
+{
+    cyaml_schema_field_t f = {.key = key, .data_offset = (uint32_t)off};
+
+    f.value.type = CYAML_MAPPING;
+    f.value.flags = STR_FLAGS;
+    f.value.data_size = size;
+    f.value.mapping.fields = fields;
+    return f;
+}
+
+static const cyaml_schema_field_t f_end = {.key = NULL};
+
+#define SF(name) f_str(#name, offsetof(struct cfg_raw_set, name))
+#define SQ(name)                                                                     \
+    f_seq(#name, offsetof(struct cfg_raw_set, name),                                 \
+          offsetof(struct cfg_raw_set, name##_count), &s->str_entry, sizeof(char *), \
+          CFG_MAX_LIST)
+
+/* Fills the set keys (without `extra`) into out; returns how many. */
+static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_schema_field_t *out)
+{
+    size_t n = 0;
+
+    out[n++] = SF(provider);
+    out[n++] = SF(email);
+    out[n++] = SQ(domains);
+    out[n++] = SF(cert_path);
+    out[n++] = SF(key_path);
+    out[n++] = SF(acme_key_path);
+    out[n++] = SF(ca_dir_url);
+    out[n++] = SQ(ca_certs);
+    out[n++] = SF(eab_kid);
+    out[n++] = SF(eab_hmac);
+    out[n++] = SF(certificate_key_type);
+    out[n++] = SQ(resolvers);
+    out[n++] = f_map("options", offsetof(struct cfg_raw_set, options),
+                     (uint32_t)(L->opt_count * sizeof(char *)), s->opt_fields);
+    out[n++] = SF(profile);
+    out[n++] = SF(renew_before);
+    out[n++] = SF(order_timeout);
+    out[n++] = SF(retry_min);
+    out[n++] = SF(retry_max);
+    out[n++] = SF(failure_cooldown);
+    out[n++] = SF(challenge);
+    return n;
+}
+
+static struct schema *schema_new(const struct cfg_loader *L)
+{
+    struct schema *s = calloc(1, sizeof *s);
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    s->opt_fields = calloc(L->opt_count + 1, sizeof *s->opt_fields);
+    if (s->opt_fields == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->str_entry.type = CYAML_STRING;
+    s->str_entry.flags = CYAML_FLAG_POINTER;
+    s->str_entry.data_size = sizeof(char);
+    s->str_entry.string.max = CFG_MAX_SCALAR;
+    for (size_t i = 0; i < L->opt_count; i++)
+        s->opt_fields[i] = f_str(L->opt_keys[i], i * sizeof(char *));
+    s->opt_fields[L->opt_count] = f_end;
+
+    n = set_fields(s, L, s->extra_fields);
+    s->extra_fields[n] = f_end;
+    s->extra_entry.type = CYAML_MAPPING;
+    s->extra_entry.flags = CYAML_FLAG_DEFAULT;
+    s->extra_entry.data_size = sizeof(struct cfg_raw_set);
+    s->extra_entry.mapping.fields = s->extra_fields;
+
+    n = set_fields(s, L, s->set_fields);
+    s->set_fields[n++] = f_seq("extra", offsetof(struct cfg_raw_set, extra),
+                               offsetof(struct cfg_raw_set, extra_count), &s->extra_entry,
+                               sizeof(struct cfg_raw_set), CFG_MAX_EXTRAS);
+    s->set_fields[n] = f_end;
+
+    s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
+    s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
+    s->admin_fields[2] = f_end;
+    s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
+    s->serve_fields[1] = f_end;
+    s->hooks_fields[0] = f_str("deploy", offsetof(struct cfg_raw_hooks, deploy));
+    s->hooks_fields[1] = f_end;
+    s->notify_fields[0] = f_str("webhook", offsetof(struct cfg_raw_notify, webhook));
+    s->notify_fields[1] = f_seq("headers", offsetof(struct cfg_raw_notify, headers),
+                                offsetof(struct cfg_raw_notify, headers_count), &s->str_entry,
+                                sizeof(char *), CFG_MAX_LIST);
+    s->notify_fields[2] = f_end;
+
+    s->root_fields[0] = f_map("autocert", offsetof(struct cfg_raw, autocert),
+                              sizeof(struct cfg_raw_set), s->set_fields);
+    s->root_fields[1] = f_map("admin", offsetof(struct cfg_raw, admin),
+                              sizeof(struct cfg_raw_admin), s->admin_fields);
+    s->root_fields[2] = f_map("serve", offsetof(struct cfg_raw, serve),
+                              sizeof(struct cfg_raw_serve), s->serve_fields);
+    s->root_fields[3] = f_map("hooks", offsetof(struct cfg_raw, hooks),
+                              sizeof(struct cfg_raw_hooks), s->hooks_fields);
+    s->root_fields[4] = f_map("notify", offsetof(struct cfg_raw, notify),
+                              sizeof(struct cfg_raw_notify), s->notify_fields);
+    s->root_fields[5] = f_end;
+    s->root.type = CYAML_MAPPING;
+    s->root.flags = CYAML_FLAG_POINTER;
+    s->root.data_size = sizeof(struct cfg_raw);
+    s->root.mapping.fields = s->root_fields;
+    return s;
+}
+
+static void schema_free(struct schema *s)
+{
+    if (s == NULL)
+        return;
+    free(s->opt_fields);
+    free(s);
+}
+
+/* --- the load and its log --- */
+
+struct cyaml_log {
+    char first[256];    /* the first error message (the cause) */
+    int line, column;   /* from the innermost backtrace entry, 0 if none */
+};
+
+/* Finds "line: N" / "column: N" (libcyaml's backtrace form) in msg. */
+static int find_num(const char *msg, const char *label)
+{
+    const char *p = strstr(msg, label);
+    long v = 0;
+
+    if (p == NULL)
+        return 0;
+    p += strlen(label);
+    while (*p == ' ' || *p == ':')
+        p++;
+    while (*p >= '0' && *p <= '9' && v < 10000000) {
+        v = v * 10 + (*p - '0');
+        p++;
+    }
+    return (int)v;
+}
+
+static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+    struct cyaml_log *lg = ctx;
+    char msg[512];
+    size_t n;
+
+    if (level < CYAML_LOG_ERROR)
+        return;
+    vsnprintf(msg, sizeof msg, fmt, args);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    if (lg->line == 0 && strstr(msg, "line") != NULL) {
+        lg->line = find_num(msg, "line");
+        lg->column = find_num(msg, "column");
+        return;
+    }
+    if (lg->first[0] == '\0' && strstr(msg, "Backtrace") == NULL && n > 0) {
+        const char *m = msg;
+
+        if (strncmp(m, "Load: ", 6) == 0)
+            m += 6;
+        snprintf(lg->first, sizeof lg->first, "%s", m);
+    }
+}
+
+static cyaml_config_t make_config(struct cyaml_log *lg)
+{
+    cyaml_config_t c = {0};
+
+    c.log_fn = cyaml_log_cb;
+    c.log_ctx = lg;
+    c.mem_fn = cyaml_mem;
+    c.log_level = CYAML_LOG_ERROR;
+    c.flags = CYAML_CFG_NO_ALIAS;
+    return c;
+}
+
+int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_raw **out)
+{
+    struct schema *s = NULL;
+    struct cyaml_log lg = {0};
+    cyaml_config_t c = make_config(&lg);
+    cyaml_data_t *data = NULL;
+    cyaml_err_t err;
+    int rc = -1;
+
+    s = schema_new(L);
+    if (s == NULL) {
+        cfg_diag_at(L, false, 0, 0, NULL, "out of memory");
+        goto out;
+    }
+    err = cyaml_load_data((const uint8_t *)text, len, &c, &s->root, &data, NULL);
+    if (err != CYAML_OK) {
+        /* Secrets: libcyaml's messages name keys and events, not values,
+         * except "Invalid value" messages for numbers, which we never use. */
+        cfg_diag_at(L, false, lg.line, lg.column, NULL, "%s%s%s", cyaml_strerror(err),
+                    lg.first[0] ? ": " : "", lg.first);
+        goto out;
+    }
+    *out = (struct cfg_raw *)data;
+    data = NULL;
+    rc = 0;
+out:
+    schema_free(s);
+    return rc;
+}
+
+void cfg_raw_free(struct cfg_loader *L, struct cfg_raw *raw)
+{
+    struct schema *s;
+    struct cyaml_log lg = {0};
+    cyaml_config_t c = make_config(&lg);
+
+    if (raw == NULL)
+        return;
+    s = schema_new(L);
+    if (s == NULL)
+        return; /* cannot happen in practice; leaks rather than crashes */
+    cyaml_free(&c, &s->root, raw, 0);
+    schema_free(s);
+}

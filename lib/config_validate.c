@@ -1,0 +1,310 @@
+/*
+ * config_validate.c - semantic checks of the merged configuration.
+ *
+ * Every problem is reported (none stops the others), each at the key path
+ * where the value was written: an extra that inherits main's value is
+ * checked only when its own settings change the verdict, and then reported at
+ * main's key with the extra named. Messages never contain secret values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64.h"
+#include "config_internal.h"
+
+static bool is(const char *a, const char *b)
+{
+    return a != NULL && strcmp(a, b) == 0;
+}
+
+static bool is_local_or_pseudo(const char *provider)
+{
+    return is(provider, CONFIG_PROVIDER_LOCAL) || is(provider, CONFIG_PROVIDER_PSEUDO);
+}
+
+static bool checks_domains(const char *provider)
+{
+    return !is_local_or_pseudo(provider) && !is(provider, CONFIG_PROVIDER_CUSTOM);
+}
+
+static void known_providers(char *out, size_t n)
+{
+    const struct dns_provider_ops *const *list = dns_provider_list();
+    size_t o;
+
+    snprintf(out, n, "local, pseudo, custom");
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        o = strlen(out);
+        if (o + 1 < n)
+            snprintf(out + o, n - o, ", %s", list[i]->name);
+    }
+}
+
+/* Returns a problem description for a domain name, or NULL when valid. */
+static const char *domain_problem(const char *d)
+{
+    size_t len, label = 0, labels = 0;
+    const char *p = d;
+
+    if (strncmp(p, "*.", 2) == 0)
+        p += 2;
+    len = strlen(p);
+    if (len == 0)
+        return "empty name";
+    if (len > 253)
+        return "longer than 253 characters";
+    if (p[len - 1] == '.')
+        return "trailing dot: remove it";
+    for (const char *c = p;; c++) {
+        if (*c == '.' || *c == '\0') {
+            if (label == 0)
+                return "empty label (two dots in a row or a leading dot)";
+            labels++;
+            label = 0;
+            if (*c == '\0')
+                break;
+            continue;
+        }
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-'))
+            return *c == '*' ? "'*' is only allowed as a whole first label ('*.example.com')"
+                             : "invalid character: use letters, digits, '-' and '.'";
+        if (++label > 63)
+            return "a label is longer than 63 characters";
+    }
+    if (labels < 2)
+        return "a single-label name (like 'localhost') cannot get a public certificate";
+    return NULL;
+}
+
+static void check_domains(struct cfg_loader *L, const struct config_set *s,
+                          const struct cfg_set_src *src)
+{
+    char p[320];
+
+    for (size_t i = 0; i < s->domains_count; i++) {
+        const char *why = domain_problem(s->domains[i]);
+
+        if (why == NULL)
+            continue;
+        snprintf(p, sizeof p, "%s.domains[%zu]", src->own_domains ? src->prefix : "autocert",
+                 i + 1);
+        cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", s->domains[i],
+                 s->name, why);
+    }
+}
+
+static bool b64url_ok(const char *s)
+{
+    size_t n = 0;
+    unsigned char *d;
+
+    for (const char *c = s; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '='))
+            return false;
+    d = b64url_decode_alloc(s, strlen(s), &n);
+    if (d == NULL)
+        return false;
+    free(d);
+    return n > 0;
+}
+
+static bool valid_resolver(const char *r)
+{
+    char host[256];
+    int port;
+
+    if (r[0] == '\0' || strchr(r, ' ') != NULL || strchr(r, '/') != NULL)
+        return false;
+    if (r[0] == '[' || (strchr(r, ':') != NULL && strchr(r, ':') == strrchr(r, ':')))
+        return config_parse_listen(r, host, sizeof host, &port) == 0;
+    return strlen(r) < sizeof host; /* a name or an IPv6 literal without port */
+}
+
+/* Provider, required keys and the options of one set. */
+static void check_provider(struct cfg_loader *L, const struct config_set *s,
+                           const struct cfg_set_src *src, const struct config_set *main_set,
+                           const struct cfg_set_src *main_src)
+{
+    char p[320], known[1024];
+    bool dns = false, main_required = !is_local_or_pseudo(main_set->provider);
+    bool required = !is_local_or_pseudo(s->provider);
+    struct ac_error e;
+
+    if (is_local_or_pseudo(s->provider) || is(s->provider, CONFIG_PROVIDER_CUSTOM)) {
+        if (s->options_count > 0 && src->own_options)
+            cfg_diag(L, true, cfg_field_path(src, true, "options", p, sizeof p),
+                     "ignored: provider %s takes no DNS options", s->provider);
+    } else if (dns_provider_find(s->provider) != NULL) {
+        dns = true;
+    } else {
+        known_providers(known, sizeof known);
+        cfg_diag(L, false, cfg_field_path(src, src->own_provider, "provider", p, sizeof p),
+                 "unknown provider '%s' for %s: use one of %s", s->provider, s->name, known);
+    }
+    /* An extra that inherits a missing value is reported only when main's
+     * provider did not already require it. */
+    if (required && s->email == NULL && (s == main_set || !main_required))
+        cfg_diag(L, false, cfg_field_path(src, true, "email", p, sizeof p),
+                 "email is required for provider %s (%s): add the ACME account's email",
+                 s->provider, s->name);
+    if (required && s->domains_count == 0 && (s == main_set || !main_required))
+        cfg_diag(L, false, cfg_field_path(src, true, "domains", p, sizeof p),
+                 "domains are required for provider %s (%s): list the names to certify",
+                 s->provider, s->name);
+    if (s->email != NULL && (s == main_set || src->own_email) &&
+        (strchr(s->email, '@') == NULL || s->email[0] == '@' ||
+         strchr(s->email, '@')[1] == '\0' || strchr(s->email, ' ') != NULL))
+        cfg_diag(L, false, cfg_field_path(src, src->own_email, "email", p, sizeof p),
+                 "'%s' is not an email address", s->email);
+    if (checks_domains(s->provider) &&
+        (s == main_set || src->own_domains || !checks_domains(main_set->provider)))
+        check_domains(L, s, src);
+    if (is(s->provider, CONFIG_PROVIDER_CUSTOM) && !src->own_ca_dir_url &&
+        !(s != main_set && main_src->own_ca_dir_url))
+        cfg_diag(L, false, cfg_field_path(src, true, "ca_dir_url", p, sizeof p),
+                 "provider custom requires ca_dir_url (the ACME directory of the CA) for %s",
+                 s->name);
+    if (dns && (s == main_set || src->own_options || src->own_provider)) {
+        ac_error_clear(&e);
+        if (dns_options_validate(s->provider, s->options, s->options_count, &e) != 0)
+            cfg_diag(L, false,
+                     cfg_field_path(src, src->own_options || s == main_set, "options", p,
+                                    sizeof p),
+                     "%s (%s)", e.message, s->name);
+    }
+}
+
+static void check_set(struct cfg_loader *L, const struct config_set *s,
+                      const struct cfg_set_src *src, const struct config_set *main_set,
+                      const struct cfg_set_src *main_src)
+{
+    char p[320];
+    bool own_or_main = s == main_set;
+
+    check_provider(L, s, src, main_set, main_src);
+    if ((own_or_main || src->own_eab) && (s->eab_kid == NULL) != (s->eab_hmac == NULL))
+        cfg_diag(L, false,
+                 cfg_field_path(src, true, s->eab_kid ? "eab_hmac" : "eab_kid", p, sizeof p),
+                 "eab_kid and eab_hmac go together: set both or neither");
+    if ((own_or_main || src->own_eab) && s->eab_hmac != NULL && !b64url_ok(s->eab_hmac))
+        cfg_diag(L, false, cfg_field_path(src, true, "eab_hmac", p, sizeof p),
+                 "eab_hmac is not base64url (the HMAC key as the CA gave it)");
+    if ((own_or_main || src->own_ca_dir_url) && strncmp(s->ca_dir_url, "https://", 8) != 0)
+        cfg_diag(L, false, cfg_field_path(src, true, "ca_dir_url", p, sizeof p),
+                 "ca_dir_url must be an https:// URL (the ACME directory)");
+    if (s->challenge != NULL && !is(s->challenge, "dns-01")) {
+        if (is(s->challenge, "http-01") || is(s->challenge, "tls-alpn-01"))
+            cfg_diag(L, false, cfg_field_path(src, true, "challenge", p, sizeof p),
+                     "challenge %s is not supported yet: use dns-01", s->challenge);
+        else
+            cfg_diag(L, false, cfg_field_path(src, true, "challenge", p, sizeof p),
+                     "unknown challenge '%s': use dns-01", s->challenge);
+    }
+    if (s->order_timeout <= 0)
+        cfg_diag(L, false, cfg_field_path(src, true, "order_timeout", p, sizeof p),
+                 "order_timeout must be more than 0s");
+    if (s->retry_min <= 0)
+        cfg_diag(L, false, cfg_field_path(src, true, "retry_min", p, sizeof p),
+                 "retry_min must be more than 0s");
+    if (s->retry_max < s->retry_min)
+        cfg_diag(L, false, cfg_field_path(src, true, "retry_max", p, sizeof p),
+                 "retry_max must not be less than retry_min");
+    if (s->profile != NULL && strspn(s->profile, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                                 "QRSTUVWXYZ0123456789-_.") != strlen(s->profile))
+        cfg_diag(L, false, cfg_field_path(src, true, "profile", p, sizeof p),
+                 "profile must be a profile name (letters, digits, '-', '_', '.')");
+    for (size_t i = 0; (own_or_main || s->resolvers_count) && i < s->resolvers_count; i++) {
+        if (valid_resolver(s->resolvers[i]))
+            continue;
+        snprintf(p, sizeof p, "%s.resolvers[%zu]", src->prefix, i + 1);
+        cfg_diag(L, false, p, "'%s' is not a resolver: use host or host:port",
+                 s->resolvers[i]);
+    }
+}
+
+/* cert_path and key_path of every set share one namespace. */
+static void check_paths(struct cfg_loader *L, const struct config *cfg,
+                        const struct cfg_set_src *src)
+{
+    size_t n = cfg->sets_count * 2;
+    char p[320];
+
+    for (size_t a = 0; a < n; a++) {
+        const struct config_set *sa = &cfg->sets[a / 2];
+        const char *va = a % 2 ? sa->key_path : sa->cert_path;
+
+        for (size_t b = 0; b < a; b++) {
+            const struct config_set *sb = &cfg->sets[b / 2];
+            const char *vb = b % 2 ? sb->key_path : sb->cert_path;
+
+            if (strcmp(va, vb) != 0)
+                continue;
+            snprintf(p, sizeof p, "%s.%s", src[a / 2].prefix, a % 2 ? "key_path" : "cert_path");
+            cfg_diag(L, false, p,
+                     "%s (%s) is also the %s of %s: every cert_path and key_path must be "
+                     "distinct%s",
+                     va, sa->name, b % 2 ? "key_path" : "cert_path", sb->name,
+                     a / 2 > 0 && !(a % 2 ? src[a / 2].own_key_path : src[a / 2].own_cert_path)
+                         ? " (an extra needs its own cert_path and key_path)"
+                         : "");
+            break;
+        }
+    }
+}
+
+static bool header_ok(const char *h)
+{
+    const char *c = strchr(h, ':');
+    const char *tchar = "!#$%&'*+-.^_`|~";
+
+    if (c == NULL || c == h || strpbrk(h, "\r\n") != NULL)
+        return false;
+    for (const char *p = h; p < c; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr(tchar, *p) != NULL))
+            return false;
+    c++;
+    while (*c == ' ' || *c == '\t')
+        c++;
+    return *c != '\0';
+}
+
+static void check_sections(struct cfg_loader *L, const struct config *cfg)
+{
+    char host[256], p[64];
+    int port;
+
+    if (config_parse_listen(cfg->admin.listen, host, sizeof host, &port) != 0)
+        cfg_diag(L, false, "admin.listen",
+                 "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
+                 cfg->admin.listen);
+    if (cfg->serve.listen != NULL &&
+        config_parse_listen(cfg->serve.listen, host, sizeof host, &port) != 0)
+        cfg_diag(L, false, "serve.listen",
+                 "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
+                 cfg->serve.listen);
+    if (cfg->notify.webhook != NULL && strncmp(cfg->notify.webhook, "https://", 8) != 0 &&
+        strncmp(cfg->notify.webhook, "http://", 7) != 0)
+        cfg_diag(L, false, "notify.webhook", "notify.webhook must be an http:// or https:// URL");
+    for (size_t i = 0; i < cfg->notify.headers_count; i++) {
+        if (header_ok(cfg->notify.headers[i]))
+            continue;
+        snprintf(p, sizeof p, "notify.headers[%zu]", i + 1);
+        cfg_diag(L, false, p, "a header must read \"Name: value\" (one line, non-empty value)");
+    }
+}
+
+size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
+                    const struct cfg_set_src *src)
+{
+    size_t before = L->errors;
+
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        check_set(L, &cfg->sets[i], &src[i], &cfg->sets[0], &src[0]);
+    check_paths(L, cfg, src);
+    check_sections(L, cfg);
+    return L->errors - before;
+}
