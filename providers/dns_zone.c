@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "dns.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define DNS_ZONE_MAX_CNAME_HOPS 8
 #define DNS_ZONE_MAX_SERVERS 16
@@ -448,5 +450,37 @@ out:
     ldns_rdf_deep_free(zname);
     if (res)
         ldns_resolver_deep_free(res);
+    return rc;
+}
+
+int dns_zone_wait_authoritative(const char *fqdn, const char *value, const char *const *bootstrap,
+                                size_t n, int64_t timeout_ms, int64_t interval_ms,
+                                struct ac_error *e)
+{
+    char *zone = NULL, *target = NULL, **servers = NULL;
+    size_t count = 0;
+    int64_t start = ac_mono_ms(), left;
+    struct ac_error why;
+    int rc = 1;
+
+    ac_error_clear(&why);
+    if (dns_find_zone(fqdn, bootstrap, n, 5000, &zone, &target, &why) != 0 ||
+        dns_authoritative_servers(zone, bootstrap, n, 5000, &servers, &count, &why) != 0) {
+        ac_warn(NULL, "dns: cannot find the authoritative servers for %s: %s", fqdn, why.message);
+        goto out;
+    }
+    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn, zone,
+             target, count);
+    left = timeout_ms - (ac_mono_ms() - start);
+    if (left < 1)
+        left = 1;
+    rc = dns_propagation_wait(target, value, (const char *const *)servers, count, left, interval_ms,
+                              e);
+    if (rc != 0)
+        ac_error_prefix(e, "authoritative servers of zone %s", zone);
+out:
+    dns_zone_strv_free(servers, count);
+    free(zone);
+    free(target);
     return rc;
 }

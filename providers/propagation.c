@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "dns.h"
+#include "dns_zone.h"
 #include "dns_common.h"
 #include "timeutil.h"
 
@@ -353,6 +354,12 @@ int dns_propagation_wait(const char *fqdn, const char *value, const char *const 
         goto out;
     }
     if (n == 0) {
+        /* No resolvers: ask the zone's authoritative servers (dns_zone.c);
+         * the system resolvers only when those cannot be found. */
+        rc = dns_zone_wait_authoritative(fqdn, value, NULL, 0, timeout_ms, interval_ms, e);
+        if (rc != 1)
+            goto out;
+        rc = -1;
         n = system_resolvers(sys, DNS_PROP_MAX_SERVERS);
         if (n == 0) {
             ac_error_set(e, AC_ERR_DNS_QUERY,

@@ -45,7 +45,7 @@ struct knot {
     char server[96]; /* "addr:port" */
 };
 
-static int knot_random_secret(char *out, size_t outlen)
+static __attribute__((unused)) int knot_random_secret(char *out, size_t outlen)
 {
     unsigned char raw[32];
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -61,7 +61,7 @@ static int knot_random_secret(char *out, size_t outlen)
 }
 
 /* A port free for both UDP and TCP on addr. */
-static uint16_t knot_free_port(const char *addr)
+static __attribute__((unused)) uint16_t knot_free_port(const char *addr)
 {
     for (int attempt = 0; attempt < 20; attempt++) {
         struct sockaddr_in sa;
@@ -84,7 +84,7 @@ static uint16_t knot_free_port(const char *addr)
     return 0;
 }
 
-static int knot_write(const char *path, const char *text)
+static __attribute__((unused)) int knot_write(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
 
@@ -95,7 +95,7 @@ static int knot_write(const char *path, const char *text)
 }
 
 /* Runs a shell command and returns its first `outlen` bytes of output. */
-static int knot_sh(const char *cmd, char *out, size_t outlen)
+static __attribute__((unused)) int knot_sh(const char *cmd, char *out, size_t outlen)
 {
     FILE *p = popen(cmd, "r");
     size_t got = 0, r;
@@ -111,7 +111,7 @@ static int knot_sh(const char *cmd, char *out, size_t outlen)
 /* Starts knotd on addr (port 0 = a free one) serving `zones`; updates are
  * allowed for each key in `keys`, or from any loopback address when
  * key_count is 0. Returns 0 when the server answers. */
-static int knot_start(struct knot *k, const char *addr, uint16_t port, const struct knot_zone *zones,
+static __attribute__((unused)) int knot_start(struct knot *k, const char *addr, uint16_t port, const struct knot_zone *zones,
                       size_t zone_count, const struct knot_key *keys, size_t key_count)
 {
     char conf[8192], path[256], cmd[512], out[256];
@@ -204,7 +204,7 @@ static int knot_start(struct knot *k, const char *addr, uint16_t port, const str
     return -1;
 }
 
-static void knot_stop(struct knot *k)
+static __attribute__((unused)) void knot_stop(struct knot *k)
 {
     char cmd[256], out[64];
 
@@ -225,7 +225,7 @@ static void knot_stop(struct knot *k)
 
 /* The TXT values at `name` as kdig prints them (+short), sorted, joined with
  * one space, quotes removed. "" when there are none. */
-static int knot_txt(const struct knot *k, const char *name, char *out, size_t outlen)
+static __attribute__((unused)) int knot_txt(const struct knot *k, const char *name, char *out, size_t outlen)
 {
     char cmd[512], raw[2048];
     size_t o = 0;
