@@ -12,5 +12,6 @@
 
 int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_obtain(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
     {"check", cmd_check, "validate a configuration file and print the effective one"},
+    {"obtain", cmd_obtain, "obtain missing certificates (all with --force) and exit"},
     {"version", cmd_version, "print the version"},
 };
 

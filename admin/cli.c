@@ -1,0 +1,118 @@
+/* cli.c - common option parsing and config loading for subcommands (cli.h). */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static bool allows(const char *allowed, const char *flag)
+{
+    return allowed != NULL && strstr(allowed, flag) != NULL;
+}
+
+int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o)
+{
+    static char *positional[64];
+
+    memset(o, 0, sizeof *o);
+    o->config_path = "autocert.yml";
+    o->args = positional;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = true;
+        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (next == NULL)
+                goto missing;
+            o->config_path = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            o->config_path = a + 9;
+        } else if (strcmp(a, "--log-format") == 0) {
+            if (next == NULL)
+                goto missing;
+            i++;
+            if (strcmp(next, "json") == 0) {
+                ac_log_set_format(AC_LOG_JSON);
+            } else if (strcmp(next, "text") == 0) {
+                ac_log_set_format(AC_LOG_TEXT);
+            } else {
+                fprintf(stderr, "%s: --log-format takes 'text' or 'json', not '%s'\n", argv[0],
+                        next);
+                return -1;
+            }
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            ac_log_set_level(AC_LOG_DEBUG);
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            ac_log_set_level(AC_LOG_WARN);
+        } else if (allows(allowed, "force") && strcmp(a, "--force") == 0) {
+            o->force = true;
+        } else if (allows(allowed, "admin") && strcmp(a, "--admin") == 0) {
+            if (next == NULL)
+                goto missing;
+            o->admin_url = argv[++i];
+        } else if (allows(allowed, "reason") && strcmp(a, "--reason") == 0) {
+            if (next == NULL)
+                goto missing;
+            o->reason = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "%s: unknown option '%s' (see '%s --help')\n", argv[0], a, argv[0]);
+            return -1;
+        } else {
+            if (o->nargs >= (int)(sizeof positional / sizeof positional[0])) {
+                fprintf(stderr, "%s: too many arguments\n", argv[0]);
+                return -1;
+            }
+            positional[o->nargs++] = argv[i];
+        }
+        continue;
+    missing:
+        fprintf(stderr, "%s: option '%s' needs a value\n", argv[0], a);
+        return -1;
+    }
+    return 0;
+}
+
+struct config *cli_load_config(const char *path)
+{
+    struct config *cfg = NULL;
+    struct config_diags diags = {0};
+
+    if (config_load(path, &cfg, &diags) != 0) {
+        config_diags_print(&diags, stderr);
+        config_diags_free(&diags);
+        return NULL;
+    }
+    config_diags_print(&diags, stderr); /* warnings only */
+    config_diags_free(&diags);
+    return cfg;
+}
+
+/* "*.example.com" covers "a.example.com", not "example.com" or "a.b.example.com". */
+static bool domain_covers(const char *pattern, const char *name)
+{
+    if (strcasecmp(pattern, name) == 0)
+        return true;
+    if (strncmp(pattern, "*.", 2) == 0) {
+        const char *dot = strchr(name, '.');
+        return dot != NULL && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
+    }
+    return false;
+}
+
+int cli_find_set(const struct config *cfg, const char *arg)
+{
+    const struct config_set *s = config_find_set(cfg, arg);
+
+    if (s != NULL)
+        return (int)(s - cfg->sets);
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        for (size_t j = 0; j < cfg->sets[i].domains_count; j++)
+            if (domain_covers(cfg->sets[i].domains[j], arg))
+                return (int)i;
+    return -1;
+}

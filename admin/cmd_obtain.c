@@ -1,0 +1,221 @@
+/*
+ * cmd_obtain.c - `autocert obtain`: obtains every managed set's missing
+ * certificate (every one with --force), several sets at once, then exits.
+ * Exit 0 when every selected set holds a certificate afterwards, 1 when any
+ * issuance failed, 2 for usage or configuration errors.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autocert/autocert.h"
+#include "certset.h"
+#include "cli.h"
+#include "commands.h"
+#include "crypto.h"
+#include "issuer.h"
+#include "log.h"
+#include "schedule.h"
+#include "timeutil.h"
+
+#define OBTAIN_MAX_PARALLEL 4
+
+struct job {
+    const struct config_set *set;
+    struct crypto_key *account_key; /* borrowed from the account table */
+    struct ac_error err;
+    struct issuer_result res;
+    int rc;
+};
+
+struct pool {
+    struct job *jobs;
+    size_t count;
+    atomic_size_t next;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: autocert obtain [-c FILE] [--force] [SET|DOMAIN ...]\n\n"
+               "Obtains the certificate of every managed set that has none on disk (or whose\n"
+               "certificate has expired or no longer covers its domains), several sets at\n"
+               "once, then exits. With --force every selected set gets a new certificate.\n"
+               "SET is main, extra[N] or extraN; DOMAIN selects the set that covers it.\n\n"
+               "options:\n"
+               "  -c, --config FILE   configuration file (default autocert.yml)\n"
+               "      --force         obtain even when a valid certificate is present\n"
+               "      --log-format F  text (default) or json\n"
+               "  -v, --verbose       debug logging\n\n"
+               "exit status: 0 success, 1 an issuance failed, 2 usage or configuration error\n");
+}
+
+/* True when the set's files hold a valid, unexpired pair for its domains. */
+static bool has_usable_cert(const struct config_set *set, int idx)
+{
+    autocert_cert *c = NULL;
+    struct ac_error e;
+    const char *names[256];
+    size_t n;
+    bool ok;
+    char until[32];
+
+    if (certset_load(set, idx, &c, &e) != 0) {
+        if (e.kind[0] != '\0')
+            ac_warn(set->name, "existing certificate not usable: %s", e.message);
+        return false;
+    }
+    n = autocert_cert_name_count(c);
+    if (n > 256)
+        n = 256;
+    for (size_t i = 0; i < n; i++)
+        names[i] = autocert_cert_name(c, i);
+    ok = autocert_cert_not_after(c) > ac_now() &&
+         !schedule_names_differ((const char *const *)set->domains, set->domains_count, names, n);
+    if (ok) {
+        ac_time_format_rfc3339(autocert_cert_not_after(c), until, sizeof until);
+        printf("%s: certificate present, valid until %s (use --force to replace it)\n",
+               set->name, until);
+    } else {
+        ac_info(set->name, "certificate on disk is expired or does not cover the configured "
+                           "domains: obtaining a new one");
+    }
+    autocert_cert_release(c);
+    return ok;
+}
+
+static void *worker(void *arg)
+{
+    struct pool *p = arg;
+    size_t i;
+
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->count) {
+        struct job *j = &p->jobs[i];
+        struct issuer_request req = {.set = j->set, .account_key = j->account_key};
+
+        ac_error_clear(&j->err);
+        j->rc = issuer_obtain(&req, &j->res, &j->err);
+    }
+    return NULL;
+}
+
+/* Loads each distinct account key once, before any thread runs. */
+struct account {
+    const char *path;
+    struct crypto_key *key;
+    struct ac_error err;
+    int rc;
+};
+
+static struct account *account_for(struct account *accts, size_t *n, const struct config_set *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(accts[i].path, s->acme_key_path) == 0)
+            return &accts[i];
+    struct account *a = &accts[(*n)++];
+    a->path = s->acme_key_path;
+    ac_error_clear(&a->err);
+    a->rc = issuer_account_key(s, &a->key, &a->err);
+    return a;
+}
+
+static int run_jobs(struct job *jobs, size_t count)
+{
+    struct pool pool = {.jobs = jobs, .count = count};
+    pthread_t threads[OBTAIN_MAX_PARALLEL];
+    size_t nthreads = count < OBTAIN_MAX_PARALLEL ? count : OBTAIN_MAX_PARALLEL;
+    size_t started = 0;
+
+    atomic_init(&pool.next, 0);
+    for (; started < nthreads; started++)
+        if (pthread_create(&threads[started], NULL, worker, &pool) != 0)
+            break;
+    if (started == 0)
+        worker(&pool);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    return 0;
+}
+
+int cmd_obtain(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct config *cfg = NULL;
+    struct job *jobs = NULL;
+    struct account *accts = NULL;
+    size_t njobs = 0, naccts = 0;
+    bool *selected = NULL;
+    int status = EXIT_OK;
+
+    if (cli_parse(argc, argv, "force", &o) != 0)
+        return EXIT_USAGE;
+    if (o.help) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if ((cfg = cli_load_config(o.config_path)) == NULL)
+        return EXIT_USAGE;
+    crypto_init();
+
+    selected = calloc(cfg->sets_count, sizeof *selected);
+    jobs = calloc(cfg->sets_count, sizeof *jobs);
+    accts = calloc(cfg->sets_count, sizeof *accts);
+    if (selected == NULL || jobs == NULL || accts == NULL) {
+        fprintf(stderr, "obtain: out of memory\n");
+        status = EXIT_FAILED;
+        goto out;
+    }
+    for (int i = 0; i < o.nargs; i++) {
+        int idx = cli_find_set(cfg, o.args[i]);
+        if (idx < 0) {
+            fprintf(stderr, "obtain: no set is named or covers '%s'\n", o.args[i]);
+            status = EXIT_USAGE;
+            goto out;
+        }
+        selected[idx] = true;
+    }
+    for (size_t i = 0; i < cfg->sets_count; i++) {
+        const struct config_set *s = &cfg->sets[i];
+        if (o.nargs > 0 && !selected[i])
+            continue;
+        if (strcmp(s->provider, CONFIG_PROVIDER_LOCAL) == 0) {
+            printf("%s: local provider: certificates are managed outside autocert\n", s->name);
+            continue;
+        }
+        if (!o.force && config_set_is_managed(s) && has_usable_cert(s, (int)i))
+            continue;
+        struct account *a = account_for(accts, &naccts, s);
+        if (a->rc != 0) {
+            printf("%s: failed: [%s] %s\n", s->name, a->err.kind, a->err.message);
+            status = EXIT_FAILED;
+            continue;
+        }
+        jobs[njobs].set = s;
+        jobs[njobs].account_key = a->key;
+        njobs++;
+    }
+    run_jobs(jobs, njobs);
+    for (size_t i = 0; i < njobs; i++) {
+        struct job *j = &jobs[i];
+        char until[32];
+        if (j->rc != 0) {
+            printf("%s: failed: [%s] %s\n", j->set->name, j->err.kind, j->err.message);
+            status = EXIT_FAILED;
+        } else if (j->res.issued) {
+            ac_time_format_rfc3339(j->res.not_after, until, sizeof until);
+            printf("%s: obtained certificate for %zu name(s), valid until %s -> %s\n",
+                   j->set->name, j->set->domains_count, until, j->set->cert_path);
+        } else {
+            printf("%s: pseudo provider: nothing issued\n", j->set->name);
+        }
+    }
+out:
+    for (size_t i = 0; i < naccts; i++)
+        crypto_key_free(accts[i].key);
+    free(accts);
+    free(jobs);
+    free(selected);
+    config_free(cfg);
+    return status;
+}

@@ -1,0 +1,283 @@
+/*
+ * issuer.c - one set's issuance: lock, marker, account, order, commit.
+ * See issuer.h.
+ */
+#include "issuer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme.h"
+#include "dns.h"
+#include "log.h"
+#include "store.h"
+#include "timeutil.h"
+
+#define CHAIN_MAX_BYTES (1024 * 1024)
+
+/* State behind the acme_solver callbacks for one order. */
+struct solver_ctx {
+    const struct issuer_request *req;
+    struct dns_provider *dns;
+};
+
+static void progress(const struct issuer_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void progress(const struct issuer_request *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ac_info(r->set->name, "%s", msg);
+    if (r->progress != NULL)
+        r->progress(r->progress_arg, r->set->name, msg);
+}
+
+static void solver_progress(void *arg, const char *message)
+{
+    struct solver_ctx *ctx = arg;
+
+    progress(ctx->req, "%s", message);
+}
+
+static int solver_present(void *arg, const struct dns_challenge *ch, struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+
+    progress(ctx->req, "publishing TXT record at %s via %s", ch->fqdn,
+             dns_provider_name(ctx->dns));
+    return dns_provider_present(ctx->dns, ch, e);
+}
+
+static int solver_cleanup(void *arg, const struct dns_challenge *ch, struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+
+    return dns_provider_cleanup(ctx->dns, ch, e);
+}
+
+/* Waits until every configured resolver sees every value; one deadline for all
+ * records (the provider's propagation_timeout, never past the order's). */
+static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t n,
+                       int64_t deadline_ms, struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+    const struct config_set *set = ctx->req->set;
+    const struct dns_settings *st = dns_provider_settings(ctx->dns);
+    int64_t end = ac_mono_ms() + st->propagation_timeout_ms;
+
+    if (end > deadline_ms)
+        end = deadline_ms;
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = end - ac_mono_ms();
+        if (left < 0)
+            left = 0;
+        if (dns_propagation_wait(chs[i]->fqdn, chs[i]->value,
+                                 (const char *const *)set->resolvers, set->resolvers_count,
+                                 left, st->polling_interval_ms, e) != 0)
+            return -1;
+    }
+    progress(ctx->req, "TXT records visible on %s",
+             set->resolvers_count > 0 ? "every configured resolver" : "the authoritative servers");
+    return 0;
+}
+
+int issuer_account_key(const struct config_set *set, struct crypto_key **out,
+                       struct ac_error *e)
+{
+    bool created = false;
+
+    if (store_account_key_load(set->acme_key_path, out, &created, e) != 0)
+        return -1;
+    if (created)
+        ac_info(set->name, "created a new ACME account key at %s", set->acme_key_path);
+    return 0;
+}
+
+static int make_client(const struct issuer_request *r, struct acme_client **out,
+                       struct ac_error *e)
+{
+    const struct config_set *set = r->set;
+    struct acme_client_opts opts = {
+        .directory_url = set->ca_dir_url,
+        .ca_files = (const char *const *)set->ca_certs,
+        .ca_count = set->ca_certs_count,
+    };
+
+    if (acme_client_new(&opts, r->account_key, out, e) != 0)
+        return -1;
+    if (r->observer != NULL)
+        acme_client_set_observer(*out, r->observer, r->observer_arg);
+    if (acme_account_ensure(*out, set->email, set->eab_kid, set->eab_hmac, e) != 0) {
+        ac_error_prefix(e, "ACME account at %s", set->ca_dir_url);
+        acme_client_free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int pseudo_obtain(const struct issuer_request *r)
+{
+    const struct config_set *set = r->set;
+
+    progress(r, "pseudo provider: would create an account for %s at %s",
+             set->email ? set->email : "(no email)", set->ca_dir_url);
+    for (size_t i = 0; i < set->domains_count; i++)
+        progress(r, "pseudo provider: would solve dns-01 for %s", set->domains[i]);
+    progress(r, "pseudo provider: would write %s and %s; nothing was issued", set->cert_path,
+             set->key_path);
+    return 0;
+}
+
+/* Order, finalize, download with a fresh certificate key; commit the pair. */
+static int run_order(const struct issuer_request *r, struct acme_client *client,
+                     struct dns_provider *dns, struct issuer_result *res, struct ac_error *e)
+{
+    const struct config_set *set = r->set;
+    struct crypto_key *cert_key = NULL;
+    unsigned char *csr = NULL;
+    size_t csr_len = 0, chain_len = 0, key_len = 0;
+    char *chain = NULL, *key_pem = NULL;
+    struct crypto_chain *parsed = NULL;
+    struct crypto_cert_info info = {0};
+    struct solver_ctx ctx = {.req = r, .dns = dns};
+    struct acme_solver solver = {
+        .arg = &ctx,
+        .present = dns ? solver_present : NULL,
+        .cleanup = dns ? solver_cleanup : NULL,
+        .wait = dns ? solver_wait : NULL,
+        .progress = solver_progress,
+    };
+    struct acme_order_params params = {
+        .identifiers = (const char *const *)set->domains,
+        .count = set->domains_count,
+        .profile = set->profile,
+        .replaces = r->replaces,
+        .timeout_ms = set->order_timeout * 1000,
+    };
+    int rc = -1;
+
+    if (crypto_key_generate(set->key_type, &cert_key, e) != 0 ||
+        crypto_csr_create(cert_key, (const char *const *)set->domains, set->domains_count, &csr,
+                          &csr_len, e) != 0)
+        goto out;
+    params.csr_der = csr;
+    params.csr_len = csr_len;
+    if (acme_order_obtain(client, &params, &solver, &chain, &chain_len, e) != 0)
+        goto out;
+    if (crypto_chain_parse_pem(chain, chain_len, &parsed, e) != 0) {
+        ac_error_prefix(e, "certificate from the CA");
+        goto out;
+    }
+    if (!crypto_key_matches_cert(cert_key, parsed->crts[0])) {
+        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE,
+                     "the CA returned a certificate for another key than the CSR's");
+        goto out;
+    }
+    if (crypto_cert_info_get(parsed->crts[0], &info, e) != 0 ||
+        crypto_key_export_pkcs8_pem(cert_key, &key_pem, &key_len, e) != 0)
+        goto out;
+    if (store_pair_commit(set->cert_path, chain, chain_len, set->key_path, key_pem, key_len, e) !=
+        0)
+        goto out;
+    res->not_before = info.not_before;
+    res->not_after = info.not_after;
+    snprintf(res->serial_hex, sizeof res->serial_hex, "%s", info.serial_hex);
+    res->issued = true;
+    rc = 0;
+out:
+    crypto_cert_info_free(&info);
+    crypto_chain_free(parsed);
+    if (key_pem != NULL)
+        gnutls_free(key_pem);
+    free(chain);
+    free(csr);
+    crypto_key_free(cert_key);
+    return rc;
+}
+
+int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
+                  struct ac_error *e)
+{
+    const struct config_set *set = r->set;
+    struct store_lock *lock = NULL;
+    struct acme_client *client = NULL;
+    struct dns_provider *dns = NULL;
+    struct issuer_result local_res;
+    char expiry[32];
+    int rc = -1;
+
+    if (res == NULL)
+        res = &local_res;
+    memset(res, 0, sizeof *res);
+    if (strcmp(set->provider, CONFIG_PROVIDER_LOCAL) == 0) {
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "%s uses the local provider: it loads existing files and never issues",
+                     set->name);
+        return -1;
+    }
+    if (strcmp(set->provider, CONFIG_PROVIDER_PSEUDO) == 0)
+        return pseudo_obtain(r);
+
+    if (store_lock_acquire(set->cert_path, set->key_path, &lock, e) != 0)
+        goto out;
+    if (store_failure_marker_write(set->cert_path, set->key_path, ac_now(), e) != 0)
+        goto out;
+    if (strcmp(set->provider, CONFIG_PROVIDER_CUSTOM) != 0 &&
+        dns_provider_new(set->provider, set->options, set->options_count, &dns, e) != 0) {
+        ac_error_prefix(e, "DNS provider %s", set->provider);
+        goto out;
+    }
+    progress(r, "obtaining a certificate for %zu name(s) from %s", set->domains_count,
+             set->ca_dir_url);
+    if (make_client(r, &client, e) != 0 || run_order(r, client, dns, res, e) != 0)
+        goto out;
+    store_failure_marker_remove(set->cert_path, set->key_path, NULL);
+    ac_time_format_rfc3339(res->not_after, expiry, sizeof expiry);
+    progress(r, "certificate obtained (serial %s, valid until %s), written to %s",
+             res->serial_hex, expiry, set->cert_path);
+    rc = 0;
+out:
+    acme_client_free(client);
+    dns_provider_free(dns);
+    store_lock_release(lock);
+    return rc;
+}
+
+int issuer_revoke(const struct issuer_request *r, int reason, struct ac_error *e)
+{
+    const struct config_set *set = r->set;
+    struct acme_client *client = NULL;
+    struct crypto_chain *chain = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0, len = 0;
+    char *pem = NULL;
+    int rc = -1;
+
+    if (!config_set_is_managed(set)) {
+        ac_error_set(e, AC_ERR_CONFIG, "%s uses the %s provider: it has no CA to revoke at",
+                     set->name, set->provider);
+        return -1;
+    }
+    if (store_read_file(set->cert_path, CHAIN_MAX_BYTES, &pem, &len, e) != 0 ||
+        crypto_chain_parse_pem(pem, len, &chain, e) != 0 ||
+        crypto_cert_der(chain->crts[0], &der, &der_len, e) != 0)
+        goto out;
+    if (make_client(r, &client, e) != 0 || acme_revoke(client, der, der_len, reason, e) != 0)
+        goto out;
+    progress(r, "certificate in %s revoked", set->cert_path);
+    rc = 0;
+out:
+    acme_client_free(client);
+    if (der != NULL)
+        gnutls_free(der);
+    crypto_chain_free(chain);
+    free(pem);
+    return rc;
+}
