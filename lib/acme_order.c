@@ -25,6 +25,7 @@
 #include "timeutil.h"
 
 struct pending {
+    char *label; /* identifier as ordered ("*.x" for wildcards), for messages */
     char *authz_url;
     char *chal_url;
     char *domain;
@@ -259,8 +260,11 @@ static int add_pending(struct order_run *r, const char *authz_url, struct acme_a
     p->chal_url = strdup(a->chal_url);
     p->domain = strdup(dom);
     p->token = strdup(a->chal_token);
+    p->label = malloc(strlen(dom) + 3);
+    if (p->label != NULL)
+        snprintf(p->label, strlen(dom) + 3, "%s%s", a->wildcard ? "*." : "", dom);
     r->npend++; /* owned from here on, freed with the run */
-    if (p->fqdn == NULL || p->authz_url == NULL || p->chal_url == NULL || p->domain == NULL ||
+    if (p->fqdn == NULL || p->label == NULL || p->authz_url == NULL || p->chal_url == NULL || p->domain == NULL ||
         p->token == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
         return -1;
@@ -292,7 +296,7 @@ static int collect_authz(struct order_run *r, struct ac_error *e)
         if (fetch_authz(r, r->doc.authz[i], &a, NULL, e) != 0)
             return -1;
         if (strcmp(a.status, "valid") == 0)
-            progress(r, "authorization %s already valid", a.id_value);
+            progress(r, "authorization %s%s already valid", a.wildcard ? "*." : "", a.id_value);
         else if (strcmp(a.status, "pending") == 0)
             rc = add_pending(r, r->doc.authz[i], &a, e);
         else
@@ -354,7 +358,7 @@ static int answer_and_poll(struct order_run *r, struct ac_error *e)
         if (acme_post(r->c, r->pend[i].chal_url, "challenge", "{}", false, NULL, &resp, e) != 0)
             return -1;
         http_response_free(&resp);
-        progress(r, "challenge for %s answered", r->pend[i].domain);
+        progress(r, "challenge for %s answered", r->pend[i].label);
     }
     r->stage = "waiting for authorizations";
     for (size_t i = 0; i < r->npend; i++) {
@@ -366,7 +370,7 @@ static int answer_and_poll(struct order_run *r, struct ac_error *e)
             if (fetch_authz(r, r->pend[i].authz_url, &a, &ra, e) != 0)
                 return -1;
             if (strcmp(a.status, "valid") == 0) {
-                progress(r, "authorization %s valid", a.id_value);
+                progress(r, "authorization %s valid", r->pend[i].label);
                 acme_authz_doc_clear(&a);
                 break;
             }
@@ -496,6 +500,7 @@ static void run_free(struct order_run *r)
 {
     for (size_t i = 0; i < r->npend; i++) {
         struct pending *p = &r->pend[i];
+        free(p->label);
         free(p->authz_url);
         free(p->chal_url);
         free(p->domain);

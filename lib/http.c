@@ -251,10 +251,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *arg)
         nlen--;
     if (nlen == 0)
         return n;
-    vs = nlen + 1;
-    while (vs < n && ptr[vs] != ':')
-        vs++;
-    vs++;
+    vs = (size_t)(colon - ptr) + 1;
     ve = n;
     while (vs < ve && (ptr[vs] == ' ' || ptr[vs] == '\t'))
         vs++;
