@@ -11,6 +11,19 @@
 
 #include "commands.h"
 #include "config.h"
+#include "dns.h"
+
+static void list_providers(void)
+{
+    const struct dns_provider_ops *const *l = dns_provider_list();
+
+    printf("%s\n%s\n%s\n", CONFIG_PROVIDER_LOCAL, CONFIG_PROVIDER_PSEUDO, CONFIG_PROVIDER_CUSTOM);
+    for (size_t i = 0; l != NULL && l[i] != NULL; i++) {
+        printf("%s\n", l[i]->name);
+        if (l[i]->alias != NULL)
+            printf("%s\n", l[i]->alias);
+    }
+}
 
 static void usage(FILE *f)
 {
@@ -20,6 +33,7 @@ static void usage(FILE *f)
                "(secrets redacted), or every error with file, line, column and key path.\n\n"
                "options:\n"
                "  -c, --config FILE   the configuration file (default autocert.yml)\n"
+               "  --list-providers    print the provider names this build accepts\n"
                "  -h, --help          this help\n\n"
                "exit status: 0 valid, 2 invalid or usage error\n");
 }
@@ -47,6 +61,9 @@ int cmd_check(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--list-providers") == 0) {
+            list_providers();
             return EXIT_OK;
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
                    i + 1 < argc) {

@@ -239,7 +239,37 @@ static void schema_free(struct schema *s)
 struct cyaml_log {
     char first[256];    /* the first error message (the cause) */
     int line, column;   /* from the innermost backtrace entry, 0 if none */
+    char parts[CFG_MAX_DEPTH][72]; /* backtrace entries, innermost first */
+    size_t nparts;
 };
+
+/* Key path from the backtrace ("autocert.extra[1].domains"). */
+static void backtrace_path(const struct cyaml_log *lg, char *out, size_t n)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = lg->nparts; i-- > 0 && o + 1 < n;) {
+        const char *p = lg->parts[i];
+
+        snprintf(out + o, n - o, p[0] == '[' || o == 0 ? "%s" : ".%s", p);
+        o = strlen(out);
+    }
+}
+
+/* Records "in mapping field 'x' (...)" as "x", "in sequence entry 'N'" as "[N]". */
+static void backtrace_part(struct cyaml_log *lg, const char *msg)
+{
+    const char *q = strchr(msg, '\''), *e;
+
+    if (q == NULL || lg->nparts >= CFG_MAX_DEPTH)
+        return;
+    e = strchr(q + 1, '\'');
+    if (e == NULL || e - q - 1 > 60)
+        return;
+    snprintf(lg->parts[lg->nparts++], sizeof lg->parts[0],
+             strstr(msg, "sequence entry") != NULL ? "[%.*s]" : "%.*s", (int)(e - q - 1), q + 1);
+}
 
 /* Finds "line: N" / "column: N" (libcyaml's backtrace form) in msg. */
 static int find_num(const char *msg, const char *label)
@@ -271,9 +301,12 @@ static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list 
     n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    if (lg->line == 0 && strstr(msg, "line") != NULL) {
-        lg->line = find_num(msg, "line");
-        lg->column = find_num(msg, "column");
+    if (strstr(msg, "(line") != NULL) {
+        if (lg->line == 0) {
+            lg->line = find_num(msg, "line");
+            lg->column = find_num(msg, "column");
+        }
+        backtrace_part(lg, msg);
         return;
     }
     if (lg->first[0] == '\0' && strstr(msg, "Backtrace") == NULL && n > 0) {
@@ -304,6 +337,7 @@ int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_
     cyaml_config_t c = make_config(&lg);
     cyaml_data_t *data = NULL;
     cyaml_err_t err;
+    char path[512];
     int rc = -1;
 
     s = schema_new(L);
@@ -315,7 +349,9 @@ int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_
     if (err != CYAML_OK) {
         /* Secrets: libcyaml's messages name keys and events, not values,
          * except "Invalid value" messages for numbers, which we never use. */
-        cfg_diag_at(L, false, lg.line, lg.column, NULL, "%s%s%s", cyaml_strerror(err),
+        backtrace_path(&lg, path, sizeof path);
+        cfg_diag_at(L, false, lg.line, lg.column, path[0] ? path : NULL, "%s%s%s",
+                    cyaml_strerror(err),
                     lg.first[0] ? ": " : "", lg.first);
         goto out;
     }
