@@ -6,7 +6,10 @@
  *       authorization come from the options _token= and _keyauth= (not passed
  *       to the provider).
  *   dns_driver seq <provider> <domain> <value1> <value2> [opt=value ...]
- *       one provider instance: present v1, present v2, cleanup v1.
+ *       one provider instance: present v1, present v2, cleanup v1. With
+ *       DNS_DRIVER_SIGNAL and DNS_DRIVER_WAIT set (paths), it creates the first
+ *       after both presents and waits (up to 30 s) for the second to exist
+ *       before the cleanup, so the test can look at the server in between.
  *   dns_driver wait <fqdn> <value> <timeout_ms> <interval_ms> [resolver ...]
  *   dns_driver validate <provider> [opt=value ...]
  *
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dns.h"
 #include "error.h"
@@ -44,6 +48,20 @@ static int parse_opts(int argc, char **argv, struct opts *out)
             out->o[out->n++] = (struct dns_option){argv[i], eq + 1};
     }
     return 0;
+}
+
+static void pause_point(void)
+{
+    const char *sig = getenv("DNS_DRIVER_SIGNAL"), *wait = getenv("DNS_DRIVER_WAIT");
+    FILE *f;
+
+    if (sig == NULL || wait == NULL)
+        return;
+    f = fopen(sig, "w");
+    if (f != NULL)
+        fclose(f);
+    for (int i = 0; i < 300 && access(wait, F_OK) != 0; i++)
+        usleep(100000);
 }
 
 static int fail(const struct ac_error *e)
@@ -78,8 +96,10 @@ static int run_provider(int argc, char **argv)
     } else {
         struct dns_challenge ch2 = ch;
         ch2.value = argv[5];
-        if (dns_provider_present(p, &ch, &e) != 0 || dns_provider_present(p, &ch2, &e) != 0 ||
-            dns_provider_cleanup(p, &ch, &e) != 0)
+        if (dns_provider_present(p, &ch, &e) != 0 || dns_provider_present(p, &ch2, &e) != 0)
+            goto out;
+        pause_point();
+        if (dns_provider_cleanup(p, &ch, &e) != 0)
             goto out;
     }
     rc = 0;
