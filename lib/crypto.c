@@ -342,6 +342,123 @@ int crypto_key_export_pkcs8_der(const struct crypto_key *k, unsigned char **out,
     return datum_out(&d, false, out, len, e);
 }
 
+/* Appends a DER tag and length (short or one/two-byte long form). */
+static size_t der_header(unsigned char *p, unsigned char tag, size_t len)
+{
+    size_t n = 0;
+
+    p[n++] = tag;
+    if (len < 0x80) {
+        p[n++] = (unsigned char)len;
+    } else if (len < 0x100) {
+        p[n++] = 0x81;
+        p[n++] = (unsigned char)len;
+    } else {
+        p[n++] = 0x82;
+        p[n++] = (unsigned char)(len >> 8);
+        p[n++] = (unsigned char)len;
+    }
+    return n;
+}
+
+/* Copies a big-endian integer right-aligned into `width` bytes. */
+static int put_padded(unsigned char *dst, size_t width, const gnutls_datum_t *d)
+{
+    const unsigned char *p = d->data;
+    size_t n = d->size;
+
+    while (n > width && *p == 0) {
+        p++;
+        n--;
+    }
+    if (n > width)
+        return -1;
+    memset(dst, 0, width - n);
+    memcpy(dst + (width - n), p, n);
+    return 0;
+}
+
+/*
+ * SEC1 ECPrivateKey (RFC 5915) exactly as Go's x509.MarshalECPrivateKey writes
+ * it: version 1, the private scalar padded to the field size, the named curve
+ * and the uncompressed public point. GnuTLS's own export keeps whatever form
+ * the key was read in (possibly without parameters, which Go cannot read) and
+ * adds a sign byte to the scalar, so it is built here.
+ *
+ *   SEQUENCE { INTEGER 1, OCTET STRING k, [0] { OID curve },
+ *              [1] { BIT STRING 00 04 || x || y } }
+ */
+static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *len,
+                       struct ac_error *e)
+{
+    static const unsigned char oid256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char oid384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    gnutls_datum_t x = {NULL, 0}, y = {NULL, 0}, priv = {NULL, 0};
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    const unsigned char *oid;
+    size_t fs, oid_len, bits_len, inner = 0, n = 0;
+    unsigned char *der = NULL;
+    int rc = -1, ret;
+
+    ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv,
+                                         GNUTLS_EXPORT_FLAG_NO_LZ);
+    if (ret < 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: %s", gnutls_strerror(ret));
+        goto out;
+    }
+    if (curve == GNUTLS_ECC_CURVE_SECP256R1) {
+        fs = 32, oid = oid256, oid_len = sizeof oid256;
+    } else if (curve == GNUTLS_ECC_CURVE_SECP384R1) {
+        fs = 48, oid = oid384, oid_len = sizeof oid384;
+    } else {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: unsupported curve");
+        goto out;
+    }
+    bits_len = 2 + 2 * fs;                       /* 00 04 x y */
+    inner = 3 + (2 + fs) + (2 + oid_len) + (2 + 2 + bits_len);
+    der = gnutls_malloc(inner + 3);
+    if (der == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "cannot export EC account key: out of memory");
+        goto out;
+    }
+    n += der_header(der + n, 0x30, inner);
+    n += der_header(der + n, 0x02, 1);
+    der[n++] = 1;
+    n += der_header(der + n, 0x04, fs);
+    if (put_padded(der + n, fs, &priv) != 0)
+        goto bad;
+    n += fs;
+    n += der_header(der + n, 0xa0, oid_len);
+    memcpy(der + n, oid, oid_len);
+    n += oid_len;
+    n += der_header(der + n, 0xa1, 2 + bits_len);
+    n += der_header(der + n, 0x03, bits_len);
+    der[n++] = 0x00;
+    der[n++] = 0x04;
+    if (put_padded(der + n, fs, &x) != 0 || put_padded(der + n + fs, fs, &y) != 0)
+        goto bad;
+    n += 2 * fs;
+    *out = der;
+    *len = n;
+    der = NULL;
+    rc = 0;
+    goto out;
+bad:
+    ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: value too long");
+out:
+    if (der != NULL) {
+        gnutls_memset(der, 0, inner + 3);
+        gnutls_free(der);
+    }
+    if (priv.data != NULL) {
+        gnutls_memset(priv.data, 0, priv.size);
+        gnutls_free(priv.data);
+    }
+    gnutls_free(x.data);
+    gnutls_free(y.data);
+    return rc;
+}
+
 int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out,
                                   size_t *len, struct ac_error *e)
 {
@@ -358,7 +475,9 @@ int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **ou
                      gnutls_pk_get_name((gnutls_pk_algorithm_t)pk));
         return -1;
     }
-    /* The legacy export writes PKCS#1 RSAPrivateKey or SEC1 ECPrivateKey. */
+    if (pk == GNUTLS_PK_ECDSA)
+        return export_sec1(k, out, len, e);
+    /* The legacy export writes PKCS#1 RSAPrivateKey for RSA. */
     ret = gnutls_x509_privkey_export2(k->x509, GNUTLS_X509_FMT_DER, &d);
     if (ret < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "cannot export account key: %s", gnutls_strerror(ret));
