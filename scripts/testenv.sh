@@ -20,7 +20,12 @@
 #   free_port               Prints a loopback port free for TCP and UDP, from a
 #                           random range 20000-59999, reserved (mkdir under
 #                           /tmp/autocert-testenv-ports) so parallel tests never
-#                           get the same one; reservations end with the test.
+#                           get the same one; reservations end with the test
+#                           (or when its process is found dead).
+#                           Do not replace the EXIT trap: add clean-up steps
+#                           with testenv_on_exit instead.
+#   testenv_on_exit CMD     Runs CMD (eval) at exit, last added first, before
+#                           the tracked processes are stopped.
 #   testenv_spawn NAME CMD...  Starts CMD in the background, stdout+stderr to
 #                           $TESTENV_DIR/NAME.log, tracks it; sets TESTENV_LAST_PID.
 #   testenv_stop PID        Stops one tracked process (TERM, 5 s, KILL) and waits.
@@ -57,6 +62,7 @@
 
 TESTENV_PORT_DIR=/tmp/autocert-testenv-ports
 declare -a TESTENV_PIDS=()
+declare -a TESTENV_EXIT_HOOKS=()
 TESTENV_OWNER=$$
 
 testenv_log() { echo "testenv: $*" >&2; }
@@ -119,9 +125,16 @@ testenv_stop() { # pid
   return 0
 }
 
+testenv_on_exit() { # cmd: run (eval) at exit, before the servers are stopped
+  TESTENV_EXIT_HOOKS+=("$1")
+}
+
 testenv_cleanup() {
   local rc=$? i d
   trap - EXIT
+  for ((i = ${#TESTENV_EXIT_HOOKS[@]} - 1; i >= 0; i--)); do
+    eval "${TESTENV_EXIT_HOOKS[i]}"
+  done
   for ((i = ${#TESTENV_PIDS[@]} - 1; i >= 0; i--)); do
     testenv_stop "${TESTENV_PIDS[i]}"
   done
@@ -142,8 +155,7 @@ testenv_init() {
   TESTENV_DIR=$(mktemp -d /tmp/autocert-test.XXXXXX) || fail "mktemp failed"
   export TESTENV_DIR
   mkdir -p "$TESTENV_PORT_DIR"
-  # reservations of tests that were SIGKILLed long ago
-  find "$TESTENV_PORT_DIR" -mindepth 1 -maxdepth 1 -mmin +60 -exec rm -rf {} + 2>/dev/null
+  _testenv_prune_ports
   trap testenv_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -155,6 +167,21 @@ testenv_spawn() { # name cmd...
   "$@" >"${TESTENV_DIR:?testenv_init first}/$name.log" 2>&1 &
   TESTENV_LAST_PID=$!
   TESTENV_PIDS+=("$TESTENV_LAST_PID")
+}
+
+# Drops reservations whose owner process is gone (a test killed by SIGKILL).
+_testenv_prune_ports() {
+  local d o
+  for d in "$TESTENV_PORT_DIR"/*; do
+    [[ -d "$d" ]] || continue
+    o=$(cat "$d/owner" 2>/dev/null)
+    if [[ -z "$o" ]]; then
+      # owner not written yet, or never: only reclaim when old
+      [[ -n "$(find "$d" -maxdepth 0 -mmin +10 2>/dev/null)" ]] && rm -rf "$d"
+    elif ! kill -0 "$o" 2>/dev/null; then
+      rm -rf "$d"
+    fi
+  done
 }
 
 _testenv_port_free() { # port: free for TCP and UDP on 127.0.0.1
@@ -176,6 +203,7 @@ free_port() {
   local i port
   mkdir -p "$TESTENV_PORT_DIR"
   for ((i = 0; i < 200; i++)); do
+    ((i == 100)) && _testenv_prune_ports
     port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
     mkdir "$TESTENV_PORT_DIR/$port" 2>/dev/null || continue
     echo "$TESTENV_OWNER" >"$TESTENV_PORT_DIR/$port/owner"

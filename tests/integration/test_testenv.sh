@@ -78,4 +78,19 @@ for p in "${pids[@]}"; do
   alive "$p" && fail "pid $p still running after testenv_stop"
 done
 assert_eq 0 "${#TESTENV_PIDS[@]}" "tracked processes left"
+# --- the EXIT trap: hooks run, spawned processes die, the dir goes, rc kept ---
+inner=$TESTENV_DIR/inner
+mkdir -p "$inner"
+bash -c 'source "$1/scripts/testenv.sh"; testenv_init
+  testenv_spawn sleeper sleep 300
+  echo "$TESTENV_LAST_PID" >"$2/pid"; echo "$TESTENV_DIR" >"$2/dir"
+  testenv_on_exit "echo hook-ran >\"$2/hook\""
+  port=$(free_port); echo "$port" >"$2/port"
+  exit 3' inner "$src" "$inner"
+assert_eq 3 "$?" "exit status through the trap"
+alive "$(cat "$inner/pid")" && fail "spawned process survived the EXIT trap"
+[[ -d "$(cat "$inner/dir")" ]] && fail "TESTENV_DIR not removed"
+assert_eq hook-ran "$(cat "$inner/hook")" "testenv_on_exit hook"
+[[ -e "/tmp/autocert-testenv-ports/$(cat "$inner/port")" ]] && fail "port reservation kept"
+
 echo "ok: testenv harness works"
