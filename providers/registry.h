@@ -15,7 +15,8 @@
     X(challtestsrv)          \
     X(exec)                  \
     X(httpreq)               \
-    X(dnsupdate)
+    X(dnsupdate)             \
+    X(cloudflare)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
