@@ -122,9 +122,23 @@ static const char *suggest_provider(const char *name)
     return best;
 }
 
+/* A printable copy of an outside key or name for messages (bounded). */
+static const char *shown(const char *key, char out[DNS_OPTION_KEY_MAX + 1])
+{
+    size_t i = 0;
+
+    for (; key[i] != '\0' && i < DNS_OPTION_KEY_MAX; i++) {
+        unsigned char c = (unsigned char)key[i];
+        out[i] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    out[i] = '\0';
+    return out;
+}
+
 static const struct dns_provider_ops *find_or_fail(const char *name, struct ac_error *e)
 {
     const struct dns_provider_ops *ops = dns_provider_find(name);
+    char nbuf[DNS_OPTION_KEY_MAX + 1];
     const char *hint;
 
     if (ops != NULL)
@@ -135,10 +149,10 @@ static const struct dns_provider_ops *find_or_fail(const char *name, struct ac_e
     }
     hint = strlen(name) < DNS_OPTION_KEY_MAX ? suggest_provider(name) : NULL;
     if (hint != NULL)
-        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%.64s\" (did you mean \"%s\"?)",
-                     name, hint);
+        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%s\" (did you mean \"%s\"?)",
+                     shown(name, nbuf), hint);
     else
-        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%.64s\"", name);
+        ac_error_set(e, AC_ERR_CONFIG, "unknown DNS provider \"%s\"", shown(name, nbuf));
     return NULL;
 }
 
@@ -239,6 +253,7 @@ static int validate_with(const struct dns_provider_ops *ops, const struct dns_op
     for (size_t i = 0; i < n; i++) {
         const char *key = opts[i].key;
         const char *hint;
+        char kbuf[DNS_OPTION_KEY_MAX + 1];
 
         if (key == NULL || key[0] == '\0') {
             ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: empty option key", ops->name);
@@ -246,14 +261,14 @@ static int validate_with(const struct dns_provider_ops *ops, const struct dns_op
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(opts[j].key, key) == 0) {
-                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %.64s given twice",
-                             ops->name, key);
+                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s given twice",
+                             ops->name, shown(key, kbuf));
                 goto out;
             }
         }
         if (opts[i].value == NULL) {
-            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %.64s has no value",
-                         ops->name, key);
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s has no value",
+                         ops->name, shown(key, kbuf));
             goto out;
         }
         if (dns_is_common_option(key) || is_declared(ops, key))
@@ -261,11 +276,11 @@ static int validate_with(const struct dns_provider_ops *ops, const struct dns_op
         hint = strlen(key) < DNS_OPTION_KEY_MAX ? suggest_key(ops, key) : NULL;
         if (hint != NULL)
             ac_error_set(e, AC_ERR_CONFIG,
-                         "DNS provider %s: unknown option %.64s (did you mean %s?)", ops->name,
-                         key, hint);
+                         "DNS provider %s: unknown option %s (did you mean %s?)", ops->name,
+                         shown(key, kbuf), hint);
         else
-            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: unknown option %.64s", ops->name,
-                         key);
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: unknown option %s", ops->name,
+                         shown(key, kbuf));
         goto out;
     }
     for (const struct dns_option_decl *d = ops->options; d != NULL && d->key != NULL; d++) {

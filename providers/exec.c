@@ -34,6 +34,7 @@
 #define EXEC_CAPTURE_MAX 8192
 #define EXEC_DEFAULT_TIMEOUT_MS 60000
 #define EXEC_LINE_MAX 300
+#define EXEC_DRAIN_MS 200
 
 static const struct dns_option_decl exec_options[] = {
     {"program", true},
@@ -190,20 +191,31 @@ static void child_exec(const char *path, char *const argv[], int out_w, int err_
     _exit(127);
 }
 
-/* Reads both pipes until EOF or the deadline. Returns 0, or -1 on timeout. */
-static int collect(int out_r, int err_r, int64_t deadline, struct tail *out, struct tail *err)
+/* Reads both pipes until EOF or the deadline. When the child has exited but a
+ * process it left behind keeps a pipe open, reading stops EXEC_DRAIN_MS later
+ * (*reaped then says so and *status holds the exit status). Returns 0, or -1
+ * on timeout. */
+static int collect(pid_t pid, int out_r, int err_r, int64_t deadline, struct tail *out,
+                   struct tail *err, int *reaped, int *status)
 {
     struct pollfd pf[2] = {{.fd = out_r, .events = POLLIN}, {.fd = err_r, .events = POLLIN}};
     struct tail *dst[2] = {out, err};
     char chunk[4096];
     int open_count = 2;
+    int64_t drain_until = 0;
 
     while (open_count > 0) {
-        int64_t left = deadline - ac_mono_ms();
+        int64_t now = ac_mono_ms(), left = deadline - now;
         int r;
         if (left <= 0)
-            return -1;
-        r = poll(pf, 2, left > 1000 ? 1000 : (int)left);
+            return *reaped ? 0 : -1;
+        if (!*reaped && waitpid(pid, status, WNOHANG) == pid) {
+            *reaped = 1;
+            drain_until = now + EXEC_DRAIN_MS;
+        }
+        if (*reaped && now >= drain_until)
+            return 0;
+        r = poll(pf, 2, left > 100 ? 100 : (int)left);
         if (r < 0 && errno != EINTR)
             return -1;
         for (int i = 0; i < 2 && r > 0; i++) {
@@ -250,7 +262,7 @@ static int exec_run(struct exec_state *s, const char *action, const struct dns_c
     char *argv[6];
     int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
     struct tail *out = NULL, *err = NULL;
-    int status = 0, timed_out = 0, rc = -1;
+    int status = 0, timed_out = 0, reaped = 0, rc = -1;
     int64_t deadline;
     pid_t pid;
     size_t flen;
@@ -301,9 +313,9 @@ static int exec_run(struct exec_state *s, const char *action, const struct dns_c
     close(out_p[1]);
     close(err_p[1]);
     out_p[1] = err_p[1] = -1;
-    if (collect(out_p[0], err_p[0], deadline, out, err) != 0)
+    if (collect(pid, out_p[0], err_p[0], deadline, out, err, &reaped, &status) != 0)
         timed_out = 1;
-    if (reap(pid, deadline, &status, &timed_out) != 0) {
+    if (!reaped && reap(pid, deadline, &status, &timed_out) != 0) {
         ac_error_set(e, AC_ERR_IO, "waiting for the program failed: %s", strerror(errno));
         goto out;
     }
