@@ -173,7 +173,10 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
             cfg_diag(L, false,
                      cfg_field_path(src, src->own_options || s == main_set, "options", p,
                                     sizeof p),
-                     "%s (%s)", e.message, s->name);
+                     "%s (%s%s)", e.message, s->name,
+                     s != main_set && !src->own_options && s->options_count > 0
+                         ? " inherits main's options: give it its own"
+                         : "");
     }
 }
 
@@ -187,8 +190,9 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
     check_provider(L, s, src, main_set, main_src);
     if ((own_or_main || src->own_eab) && (s->eab_kid == NULL) != (s->eab_hmac == NULL))
         cfg_diag(L, false,
-                 cfg_field_path(src, true, s->eab_kid ? "eab_hmac" : "eab_kid", p, sizeof p),
-                 "eab_kid and eab_hmac go together: set both or neither");
+                 cfg_field_path(src, true, s->eab_kid ? "eab_kid" : "eab_hmac", p, sizeof p),
+                 "%s is missing: eab_kid and eab_hmac go together, set both or neither",
+                 s->eab_kid ? "eab_hmac" : "eab_kid");
     if ((own_or_main || src->own_eab) && s->eab_hmac != NULL && !b64url_ok(s->eab_hmac))
         cfg_diag(L, false, cfg_field_path(src, true, "eab_hmac", p, sizeof p),
                  "eab_hmac is not base64url (the HMAC key as the CA gave it)");
