@@ -1,0 +1,147 @@
+/*
+ * test_config_values.c - ${VAR} expansion, durations, redaction in
+ * config_print, secrets kept out of messages, config_parse_listen.
+ */
+#include "test_config_util.h"
+
+static void test_env_expansion(void **state)
+{
+    struct config *cfg;
+
+    setenv("TC_HOST", "127.0.0.1", 1);
+    setenv("TC_PORT", "8055", 1);
+    setenv("TC_BOTH", "plain", 1);
+    setenv("AUTOCERT_TC_BOTH", "prefixed", 1);
+    unsetenv("TC_UNSET_VAR");
+    cfg = tc_expect_ok("autocert:\n  provider: challtestsrv\n  email: ${TC_BOTH}@b.test\n"
+                       "  domains: [a.test]\n  options:\n"
+                       "    url: http://${TC_HOST}:${TC_PORT}/x\n"
+                       "  resolvers: ['${TC_HOST}']\n");
+    assert_string_equal(cfg->sets[0].email, "prefixed@b.test");
+    assert_string_equal(cfg->sets[0].options[0].value, "http://127.0.0.1:8055/x");
+    assert_string_equal(cfg->sets[0].resolvers[0], "127.0.0.1");
+    config_free(cfg);
+    /* $${ is a literal ${ (checked where no validation interferes). */
+    cfg = tc_expect_ok("hooks:\n  deploy: echo $${HOME} $$HOME ${TC_HOST}\n");
+    assert_string_equal(cfg->hooks.deploy, "echo ${HOME} $$HOME 127.0.0.1");
+    config_free(cfg);
+    tc_expect_error("autocert:\n  provider: local\n  cert_path: /x/${TC_UNSET_VAR}/c.pem\n",
+                    "autocert.cert_path", 3, 3, "TC_UNSET_VAR is not set");
+    tc_expect_error("notify:\n  headers:\n    - 'A: ${TC_UNSET_VAR}'\n", "notify.headers[1]", 3,
+                    7, "TC_UNSET_VAR");
+    tc_expect_error("hooks:\n  deploy: echo ${TC_HOST\n", "hooks.deploy", 2, 3, "unterminated");
+    tc_expect_error("hooks:\n  deploy: echo ${A-B}\n", "hooks.deploy", 2, 3, "bad variable name");
+}
+
+static void test_durations(void **state)
+{
+    struct config *cfg = tc_expect_ok("autocert:\n  renew_before: 30d\n  order_timeout: 90s\n"
+                                      "  retry_min: 15m\n  retry_max: 1h30m\n"
+                                      "  failure_cooldown: 2h\n");
+
+    assert_int_equal(cfg->sets[0].renew_before, 30 * 86400);
+    assert_int_equal(cfg->sets[0].order_timeout, 90);
+    assert_int_equal(cfg->sets[0].retry_min, 900);
+    assert_int_equal(cfg->sets[0].retry_max, 5400);
+    assert_int_equal(cfg->sets[0].failure_cooldown, 7200);
+    config_free(cfg);
+    tc_expect_error("autocert:\n  retry_min: -5m\n", "autocert.retry_min", 2, 3, "not a duration");
+    tc_expect_error("autocert:\n  retry_max: 1x\n", NULL, 0, 0, "not a duration");
+    tc_expect_error("autocert:\n  retry_min: 2h\n  retry_max: 1h\n", "autocert.retry_max", 3, 3,
+                    "not be less than retry_min");
+}
+
+static char *print_to_string(const struct config *cfg)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    assert_non_null(f);
+    config_print(cfg, f);
+    fclose(f);
+    return out;
+}
+
+static void test_redaction(void **state)
+{
+    struct config *cfg = tc_expect_ok(
+        "autocert:\n  provider: httpreq\n  email: a@b.test\n  domains: [a.test]\n"
+        "  eab_kid: kid-1\n  eab_hmac: aGVsbG8td29ybGQtaG1hYw\n"
+        "  options:\n    endpoint: http://user:pw@127.0.0.1:1/\n    username: someone\n    password: short\n"
+        "admin:\n  listen: 0.0.0.0:8555\n  token: tok12345678\n"
+        "notify:\n  webhook: https://h.test/x\n  headers: ['Authorization: Bearer 0123456789abc']\n");
+    char *out = print_to_string(cfg);
+
+    /* long: first 2, '*' per middle char, last 2; short (< 12): ****. */
+    assert_non_null(strstr(out, "eab_hmac: \"aG******************Yw\""));
+    assert_non_null(strstr(out, "endpoint: \"ht***********************1/\""));
+    assert_non_null(strstr(out, "password: \"****\""));
+    assert_non_null(strstr(out, "token: \"****\""));
+    assert_non_null(strstr(out, "\"Authorization: Be****************bc\""));
+    assert_null(strstr(out, "aGVsbG8td29ybGQtaG1hYw"));
+    assert_null(strstr(out, "user:pw"));
+    assert_null(strstr(out, "short"));
+    assert_null(strstr(out, "tok12345678"));
+    assert_null(strstr(out, "0123456789abc"));
+    assert_non_null(strstr(out, "eab_kid: \"kid-1\""));
+    /* A non-loopback admin listen without a token is the daemon's concern. */
+    assert_string_equal(cfg->admin.listen, "0.0.0.0:8555");
+    free(out);
+    config_free(cfg);
+}
+
+static void test_secrets_not_in_errors(void **state)
+{
+    struct config *cfg;
+    struct config_diags d;
+
+    assert_int_equal(tc_load("autocert:\n  eab_kid: k\n  eab_hmac: 'S3cr3t!value'\n"
+                             "notify:\n  headers: ['Bad Header: Secretvalue42']\n",
+                             &cfg, &d),
+                     -1);
+    assert_true(d.count >= 2);
+    for (size_t i = 0; i < d.count; i++) {
+        assert_null(strstr(d.items[i].message, "S3cr3t"));
+        assert_null(strstr(d.items[i].message, "Secretvalue42"));
+    }
+    config_diags_free(&d);
+}
+
+static void test_parse_listen(void **state)
+{
+    char host[64];
+    int port = 0;
+
+    assert_int_equal(config_parse_listen("127.0.0.1:8555", host, sizeof host, &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8555);
+    assert_int_equal(config_parse_listen("[::1]:443", host, sizeof host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 443);
+    assert_int_equal(config_parse_listen("localhost:65535", host, sizeof host, &port), 0);
+    assert_int_equal(config_parse_listen("localhost:65536", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("localhost:0", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("localhost:+80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("localhost:80x", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("localhost", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen(":80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("::1:80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("[::1]80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("[127.0.0.1]:80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("a-very-long-host-name.example.com:1", host, 8, &port),
+                     -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env_expansion),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_secrets_not_in_errors),
+        cmocka_unit_test(test_parse_listen),
+    };
+
+    return cmocka_run_group_tests(tests, tc_setup, tc_teardown);
+}
