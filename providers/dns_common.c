@@ -66,7 +66,8 @@ static size_t edit_distance(const char *a, const char *b)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
             size_t best = diag + cost;
             if (up + 1 < best)
                 best = up + 1;
@@ -183,11 +184,8 @@ static const struct {
     const char *key;
     int64_t min_s, max_s;
 } common_bounds[] = {
-    {"ttl", 1, 7 * 86400},
-    {"propagation_timeout", 1, 86400},
-    {"polling_interval", 1, 3600},
-    {"http_timeout", 1, 3600},
-    {"sequence_interval", 0, 3600},
+    {"ttl", 1, 7 * 86400},     {"propagation_timeout", 1, 86400}, {"polling_interval", 1, 3600},
+    {"http_timeout", 1, 3600}, {"sequence_interval", 0, 3600},
 };
 
 int dns_settings_parse(const char *provider, const struct dns_option *opts, size_t n,
@@ -211,7 +209,8 @@ int dns_settings_parse(const char *provider, const struct dns_option *opts, size
         if (parse_seconds(v, &secs) != 0) {
             ac_error_set(e, AC_ERR_CONFIG,
                          "DNS provider %s: option %s: not a duration (integer seconds, "
-                         "or e.g. \"90s\", \"2m\")", provider, key);
+                         "or e.g. \"90s\", \"2m\")",
+                         provider, key);
             return -1;
         }
         if (secs < common_bounds[i].min_s || secs > common_bounds[i].max_s) {
@@ -261,23 +260,22 @@ static int validate_with(const struct dns_provider_ops *ops, const struct dns_op
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(opts[j].key, key) == 0) {
-                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s given twice",
-                             ops->name, shown(key, kbuf));
+                ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s given twice", ops->name,
+                             shown(key, kbuf));
                 goto out;
             }
         }
         if (opts[i].value == NULL) {
-            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s has no value",
-                         ops->name, shown(key, kbuf));
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s has no value", ops->name,
+                         shown(key, kbuf));
             goto out;
         }
         if (dns_is_common_option(key) || is_declared(ops, key))
             continue;
         hint = strlen(key) < DNS_OPTION_KEY_MAX ? suggest_key(ops, key) : NULL;
         if (hint != NULL)
-            ac_error_set(e, AC_ERR_CONFIG,
-                         "DNS provider %s: unknown option %s (did you mean %s?)", ops->name,
-                         shown(key, kbuf), hint);
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: unknown option %s (did you mean %s?)",
+                         ops->name, shown(key, kbuf), hint);
         else
             ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: unknown option %s", ops->name,
                          shown(key, kbuf));
@@ -289,8 +287,8 @@ static int validate_with(const struct dns_provider_ops *ops, const struct dns_op
             continue;
         v = dns_opt_get(opts, n, d->key);
         if (v == NULL || v[0] == '\0') {
-            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: missing required option %s",
-                         ops->name, d->key);
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: missing required option %s", ops->name,
+                         d->key);
             goto out;
         }
     }
@@ -392,8 +390,7 @@ static int run_op(struct dns_provider *p, dns_op_fn fn, const char *what,
         return -1;
     }
     if (fn == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: %s not implemented", p->ops->name,
-                     what);
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: %s not implemented", p->ops->name, what);
         return -1;
     }
     if (fn(p->state, ch, e) == 0)
@@ -406,21 +403,18 @@ static int run_op(struct dns_provider *p, dns_op_fn fn, const char *what,
     return -1;
 }
 
-int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch,
-                         struct ac_error *e)
+int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch, struct ac_error *e)
 {
     return run_op(p, p != NULL ? p->ops->present : NULL, "present", ch, e);
 }
 
-int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch,
-                         struct ac_error *e)
+int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch, struct ac_error *e)
 {
     return run_op(p, p != NULL ? p->ops->cleanup : NULL, "cleanup", ch, e);
 }
 
-int dns_http_json(const char *method, const char *url, const char *json_body,
-                  const char *userpwd, int64_t timeout_ms, struct http_response *resp,
-                  struct ac_error *e)
+int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
+                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e)
 {
     static const struct http_header json_headers[] = {
         {"Content-Type", "application/json"},
@@ -482,8 +476,8 @@ void dns_http_status_error(const struct http_response *resp, const char *what,
     else if (resp->status == 429)
         kind = AC_ERR_DNS_RATE_LIMITED;
     if ((resp->status == 401 || resp->status == 403) && auth_options != NULL)
-        ac_error_set(e, kind, "%s: authentication refused (HTTP %ld), check options %s%s%s",
-                     what, resp->status, auth_options, snip[0] ? ": " : "", snip);
+        ac_error_set(e, kind, "%s: authentication refused (HTTP %ld), check options %s%s%s", what,
+                     resp->status, auth_options, snip[0] ? ": " : "", snip);
     else
         ac_error_set(e, kind, "%s: HTTP %ld%s%s", what, resp->status, snip[0] ? ": " : "", snip);
     if (e != NULL)

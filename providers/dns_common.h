@@ -39,9 +39,8 @@ struct http_response;
  * with the given timeout. `userpwd` is "user:password" for basic auth or NULL.
  * Returns 0 when a response arrived (any status; *resp filled, caller frees
  * with http_response_free) or -1 with e set by the HTTP client. Thread-safe. */
-int dns_http_json(const char *method, const char *url, const char *json_body,
-                  const char *userpwd, int64_t timeout_ms, struct http_response *resp,
-                  struct ac_error *e);
+int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
+                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e);
 
 /* A printable, bounded (at most outlen-1 bytes, default 160) excerpt of a
  * response body for error messages. */

@@ -143,8 +143,9 @@ static int exec_create(const struct dns_option *opts, size_t n, void **state, st
     }
     s->program = resolve_program(dns_opt_get(opts, n, "program"));
     if (s->program == NULL) {
-        ac_error_set(e, AC_ERR_CONFIG,
-                     "DNS provider exec: option program: not an executable file (or not found in PATH)");
+        ac_error_set(
+            e, AC_ERR_CONFIG,
+            "DNS provider exec: option program: not an executable file (or not found in PATH)");
         goto out;
     }
     s->raw = mode != NULL && strcmp(mode, "RAW") == 0;

@@ -25,11 +25,7 @@
 #define HTTPREQ_CRED_MAX 1024
 
 static const struct dns_option_decl httpreq_options[] = {
-    {"endpoint", true},
-    {"mode", false},
-    {"username", false},
-    {"password", false},
-    {NULL, false},
+    {"endpoint", true}, {"mode", false}, {"username", false}, {"password", false}, {NULL, false},
 };
 
 struct httpreq_state {
@@ -54,13 +50,15 @@ static int httpreq_validate(const struct dns_option *opts, size_t n, struct ac_e
         return -1;
     }
     if (mode != NULL && mode[0] != '\0' && strcmp(mode, "RAW") != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "DNS provider httpreq: option mode: must be \"RAW\" or empty");
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "DNS provider httpreq: option mode: must be \"RAW\" or empty");
         return -1;
     }
     if (has_user != has_pass) {
-        ac_error_set(e, AC_ERR_CONFIG,
-                     "DNS provider httpreq: options username and password go together (%s is missing)",
-                     has_user ? "password" : "username");
+        ac_error_set(
+            e, AC_ERR_CONFIG,
+            "DNS provider httpreq: options username and password go together (%s is missing)",
+            has_user ? "password" : "username");
         return -1;
     }
     if ((user != NULL && strlen(user) > HTTPREQ_CRED_MAX) ||
@@ -90,8 +88,7 @@ static void httpreq_destroy(void *state)
     free(s);
 }
 
-static int httpreq_create(const struct dns_option *opts, size_t n, void **state,
-                          struct ac_error *e)
+static int httpreq_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
     struct httpreq_state *s = NULL;
     const char *mode = dns_opt_get(opts, n, "mode");
@@ -133,8 +130,8 @@ out:
     return rc;
 }
 
-static int httpreq_call(struct httpreq_state *s, const char *action,
-                        const struct dns_challenge *ch, struct ac_error *e)
+static int httpreq_call(struct httpreq_state *s, const char *action, const struct dns_challenge *ch,
+                        struct ac_error *e)
 {
     json_object *body = json_object_new_object();
     struct http_response resp;
@@ -167,8 +164,8 @@ static int httpreq_call(struct httpreq_state *s, const char *action,
             jsonu_add_str(body, "value", ch->value) != 0)
             goto nomem;
     }
-    if (dns_http_json("POST", url.data, jsonu_string(body), s->userpwd, s->timeout_ms, &resp,
-                      e) != 0)
+    if (dns_http_json("POST", url.data, jsonu_string(body), s->userpwd, s->timeout_ms, &resp, e) !=
+        0)
         goto out;
     if (resp.status < 200 || resp.status > 299) {
         dns_http_status_error(&resp, action, "username/password", e);

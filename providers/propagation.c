@@ -13,21 +13,21 @@
  *
  * Thread-safety: no shared state; callable from several threads.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 #include <time.h>
 
 #include <ldns/ldns.h>
 
 #include "buf.h"
 #include "dns.h"
-#include "dns_zone.h"
 #include "dns_common.h"
+#include "dns_zone.h"
 #include "timeutil.h"
 
 #define DNS_PROP_MAX_SERVERS 16
@@ -38,7 +38,7 @@
 #define DNS_PROP_QUERY_MIN_MS 300
 
 struct server {
-    char label[80];     /* as configured (bounded), for messages */
+    char label[80]; /* as configured (bounded), for messages */
     char addr[INET6_ADDRSTRLEN];
     int family;
     uint16_t port;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include <ldns/ldns.h>
@@ -87,9 +88,12 @@ static void test_common_options_list(void **state)
 
 static void test_validate_ok(void **state)
 {
-    struct dns_option o[] = {{"endpoint", "http://127.0.0.1:1/x"}, {"username", SECRET},
-                             {"password", SECRET},           {"ttl", "300"},
-                             {"propagation_timeout", "2m"},  {"polling_interval", "5"}};
+    struct dns_option o[] = {{"endpoint", "http://127.0.0.1:1/x"},
+                             {"username", SECRET},
+                             {"password", SECRET},
+                             {"ttl", "300"},
+                             {"propagation_timeout", "2m"},
+                             {"polling_interval", "5"}};
     struct ac_error e;
 
     (void)state;
@@ -156,8 +160,7 @@ static void test_validate_unknown_provider(void **state)
 
 static void test_validate_common_values(void **state)
 {
-    static const char *const bad[] = {"abc", "-5", "", "1x", "0", "99999999999", "2 m",
-                                      "10d"};
+    static const char *const bad[] = {"abc", "-5", "", "1x", "0", "99999999999", "2 m", "10d"};
     static const char *const keys[] = {"ttl", "propagation_timeout", "polling_interval",
                                        "http_timeout"};
     struct ac_error e;
@@ -210,9 +213,9 @@ static void test_validate_provider_specific(void **state)
 
 static void test_settings(void **state)
 {
-    struct dns_option o[] = {{"program", "/bin/true"}, {"ttl", "300"},
+    struct dns_option o[] = {{"program", "/bin/true"},         {"ttl", "300"},
                              {"propagation_timeout", "1h30m"}, {"polling_interval", "3"},
-                             {"http_timeout", "45s"}, {"sequence_interval", "2m"}};
+                             {"http_timeout", "45s"},          {"sequence_interval", "2m"}};
     struct dns_provider *p = NULL;
     const struct dns_settings *s;
     struct ac_error e;
@@ -306,9 +309,8 @@ static void test_propagation_bad_resolver(void **state)
     assert_int_equal(dns_propagation_wait("_acme-challenge.example.test", "v", bad, 1, 100, 50, &e),
                      -1);
     assert_non_null(strstr(e.message, "127.0.0.1:99999"));
-    assert_int_equal(dns_propagation_wait("_acme-challenge.example.test", "v", bad2, 1, 100, 50,
-                                          &e),
-                     -1);
+    assert_int_equal(
+        dns_propagation_wait("_acme-challenge.example.test", "v", bad2, 1, 100, 50, &e), -1);
     assert_non_null(strstr(e.message, "host:port"));
 }
 
