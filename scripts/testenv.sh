@@ -116,7 +116,7 @@ testenv_stop() { # pid
       kill -KILL "$pid" 2>/dev/null
     fi
   fi
-  wait "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
   local keep=() p
   for p in "${TESTENV_PIDS[@]}"; do
     [[ "$p" == "$pid" ]] || keep+=("$p")
