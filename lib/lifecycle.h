@@ -1,0 +1,115 @@
+/*
+ * lifecycle.h - the renewal side of a running manager: per-set state, the
+ * scheduler thread (one timed wake-up for the earliest due time), ARI, backoff,
+ * forced renewal, events (deploy hook, webhook), and the counters behind the
+ * metrics. The admin API and the `serve` command sit on top of this.
+ *
+ * Thread-safety: every function may be called from any thread once
+ * lifecycle_start has returned; status snapshots are copies.
+ */
+#ifndef AUTOCERT_LIFECYCLE_H
+#define AUTOCERT_LIFECYCLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "autocert/autocert.h"
+#include "error.h"
+
+enum lifecycle_state {
+    LC_PENDING = 0, /* no certificate yet */
+    LC_VALID,
+    LC_DUE,         /* past its renewal moment, attempt imminent */
+    LC_RENEWING,    /* an order is running */
+    LC_BACKOFF,     /* last attempt failed; next attempt scheduled */
+    LC_EXPIRED,
+    LC_UNMANAGED,   /* local, pseudo */
+};
+
+/* "pending", "valid", "due", "renewing", "backoff", "expired", "unmanaged". */
+const char *lifecycle_state_name(enum lifecycle_state s);
+
+struct lifecycle;
+
+/* Creates the lifecycle of manager m (borrowed; must outlive it). Reads each
+ * set's persisted state (state file, failure marker). No network, no thread. */
+int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e);
+/* Starts the scheduler thread. */
+int lifecycle_start(struct lifecycle *lc, struct ac_error *e);
+/* Stops the thread (waits for a running order to end or be cancelled) and
+ * frees everything. NULL is a no-op. */
+void lifecycle_free(struct lifecycle *lc);
+
+/* A copy of one set's status. Strings are fixed-size copies. */
+struct lifecycle_status {
+    char name[32];              /* "main", "extra[1]" */
+    char provider[64];
+    enum lifecycle_state state;
+    bool has_cert;
+    /* certificate facts (valid when has_cert) */
+    char subject[256];          /* leaf CN */
+    char issuer[256];           /* issuer CN */
+    int64_t not_before, not_after;
+    char serial_hex[80];
+    char key_type[16];          /* "EC256" ... */
+    char **dns_names;           /* malloc'd copies; lifecycle_status_clear frees */
+    size_t dns_count;
+    char **email_addresses;
+    size_t email_count;
+    /* scheduling */
+    int64_t renews_at;          /* Unix seconds; 0 when unmanaged or no cert */
+    int64_t next_attempt;       /* Unix seconds; 0 when nothing is scheduled */
+    int failures;               /* consecutive */
+    bool has_last_error;
+    struct ac_error last_error; /* kind + message (no secrets) */
+    int64_t last_error_at;
+    int64_t last_success;       /* 0 when never */
+};
+
+size_t lifecycle_set_count(const struct lifecycle *lc);
+/* Fills *out for set idx (0 = main). Returns 0 or -1 (bad idx). */
+int lifecycle_status_get(struct lifecycle *lc, size_t idx, struct lifecycle_status *out);
+void lifecycle_status_clear(struct lifecycle_status *st);
+
+/* Progress notes of a forced renewal ("order created", ...), called from the
+ * renewing thread; must not block for long. */
+typedef void (*lifecycle_progress_fn)(void *arg, const char *set_name, const char *message);
+
+struct lifecycle_result {
+    char name[32];
+    bool ok;
+    struct ac_error error;      /* when !ok */
+};
+
+/* Forced renewal of the sets with selected[i] true (selected NULL = every
+ * set); skips cooldowns and backoff; local/pseudo sets complete at once (a
+ * local set re-reads its files). Blocks until every selected set is done and
+ * fills results[i] for each selected set (results has lifecycle_set_count
+ * entries; unselected entries get name "" ). A request made while another
+ * forced renewal runs joins it (waits for the same outcome for the sets they
+ * share). Returns 0 when every selected set succeeded, -1 otherwise. */
+int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
+                          lifecycle_progress_fn fn, void *arg,
+                          struct lifecycle_result *results);
+
+/* Revokes set idx's current certificate at its CA (reason code, < 0 omits)
+ * and obtains a new one (like a forced renewal). Returns 0 or -1 with e. */
+int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_progress_fn fn,
+                     void *arg, struct ac_error *e);
+
+/* Counters for /metrics. */
+struct lifecycle_counter {
+    char endpoint[24];          /* ACME endpoint ("newOrder" ...) */
+    char outcome[8];            /* "ok" / "error" */
+    uint64_t count;
+};
+#define LIFECYCLE_MAX_COUNTERS 64
+struct lifecycle_metrics {
+    struct lifecycle_counter acme[LIFECYCLE_MAX_COUNTERS];
+    size_t acme_count;
+    uint64_t orders_ok, orders_failed;
+};
+void lifecycle_metrics_get(struct lifecycle *lc, struct lifecycle_metrics *out);
+
+#endif
