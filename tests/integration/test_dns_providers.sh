@@ -34,7 +34,11 @@ command -v pebble-challtestsrv >/dev/null || { echo "pebble-challtestsrv missing
 # --- pebble-challtestsrv -------------------------------------------------------
 DNSP=$(free_port)
 MGMT=$(free_port)
-pebble-challtestsrv -dns01 "127.0.0.1:$DNSP" -management "127.0.0.1:$MGMT" \
+DNS6=""
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1",0))' 2>/dev/null; then
+    DNS6=",[::1]:$DNSP"
+fi
+pebble-challtestsrv -dns01 "127.0.0.1:$DNSP$DNS6" -management "127.0.0.1:$MGMT" \
     -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv4 127.0.0.1 >"$WORK/cts.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do
@@ -67,6 +71,11 @@ got=$(txt _acme-challenge.b.example.test)
     && pass "propagation success" || fail "propagation success"
 "$D" wait _acme-challenge.a.example.test valueA 5000 200 "127.0.0.1:$DNSP" "[127.0.0.1]:$DNSP" \
     && pass "propagation success, two resolvers" || fail "propagation success, two resolvers"
+
+if [ -n "$DNS6" ]; then
+    "$D" wait _acme-challenge.a.example.test valueB 5000 200 "[::1]:$DNSP" \
+        && pass "propagation success over IPv6" || fail "propagation success over IPv6"
+fi
 
 # Timeout: names the server and what it answered.
 if "$D" wait _acme-challenge.b.example.test value1 1500 300 "127.0.0.1:$DNSP" 2>"$WORK/w1.err"; then
