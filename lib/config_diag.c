@@ -1,0 +1,172 @@
+/*
+ * config_diag.c - diagnostics of the config loader: key positions recorded by
+ * the pre-pass, positioned diags, did-you-mean suggestions, small helpers.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+
+/* --- helpers --- */
+
+char *cfg_strdup(const char *s)
+{
+    return s == NULL ? NULL : strdup(s);
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
+
+    if (la > 64 || lb > 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
+    }
+    return prev[lb];
+}
+
+const char *cfg_suggest(const char *word, const char *const *keys, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3, len = strlen(word);
+
+    for (size_t i = 0; n ? i < n : keys[i] != NULL; i++) {
+        size_t d = edit_distance(word, keys[i]);
+
+        if (d < best_d && d < len) {
+            best_d = d;
+            best = keys[i];
+        }
+    }
+    return best;
+}
+
+/* --- positions and diagnostics --- */
+
+int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
+{
+    struct cfg_pos *n;
+
+    if (L->pos_count == L->pos_cap) {
+        size_t cap = L->pos_cap ? L->pos_cap * 2 : 64;
+
+        n = realloc(L->pos, cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        L->pos = n;
+        L->pos_cap = cap;
+    }
+    n = &L->pos[L->pos_count];
+    n->path = strdup(path);
+    if (n->path == NULL)
+        return -1;
+    n->line = line;
+    n->column = column;
+    L->pos_count++;
+    return 0;
+}
+
+bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
+{
+    char buf[256];
+    size_t n;
+
+    if (path == NULL)
+        return false;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        for (size_t i = 0; i < L->pos_count; i++) {
+            if (strcmp(L->pos[i].path, buf) == 0) {
+                *line = L->pos[i].line;
+                *column = L->pos[i].column;
+                return true;
+            }
+        }
+        n = strlen(buf);
+        while (n > 0 && buf[n - 1] != '.' && buf[n - 1] != '[')
+            n--;
+        if (n == 0)
+            return false;
+        buf[n - 1] = '\0';
+    }
+}
+
+static void diag_add(struct cfg_loader *L, bool warning, int line, int column, const char *path,
+                     const char *fmt, va_list ap)
+{
+    struct config_diags *d = L->diags;
+    struct config_diag *items, *it;
+    char msg[1024];
+
+    if (!warning)
+        L->errors++;
+    items = realloc(d->items, (d->count + 1) * sizeof *items);
+    if (items == NULL)
+        return;
+    d->items = items;
+    it = &items[d->count];
+    memset(it, 0, sizeof *it);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    it->file = cfg_strdup(L->file);
+    it->key_path = cfg_strdup(path);
+    it->message = strdup(msg);
+    it->line = line;
+    it->column = column;
+    it->warning = warning;
+    d->count++;
+}
+
+void cfg_diag_at(struct cfg_loader *L, bool warning, int line, int column, const char *path,
+                 const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    diag_add(L, warning, line, column, path, fmt, ap);
+    va_end(ap);
+}
+
+void cfg_diag(struct cfg_loader *L, bool warning, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int line = 0, column = 0;
+
+    cfg_pos_lookup(L, path, &line, &column);
+    va_start(ap, fmt);
+    diag_add(L, warning, line, column, path, fmt, ap);
+    va_end(ap);
+}
+
+void config_diags_free(struct config_diags *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->count; i++) {
+        free(d->items[i].file);
+        free(d->items[i].key_path);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    d->items = NULL;
+    d->count = 0;
+}
+
+const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *key, char *buf,
+                           size_t n)
+{
+    snprintf(buf, n, "%s.%s", own ? src->prefix : "autocert", key);
+    return buf;
+}
+
