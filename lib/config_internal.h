@@ -10,7 +10,8 @@
  *   config_env.c      ${VAR} expansion of scalar values
  *   config.c          defaults, the extra merge, config_load, small accessors
  *   config_validate.c semantic checks, all reported at once
- *   config_print.c    effective configuration as YAML, diagnostics
+ *   config_print.c    effective configuration as YAML, diagnostics printed
+ *   config_diag.c     positions, positioned diags, did-you-mean
  */
 #ifndef AUTOCERT_CONFIG_INTERNAL_H
 #define AUTOCERT_CONFIG_INTERNAL_H
@@ -97,7 +98,7 @@ struct cfg_raw {
     struct cfg_raw_notify *notify;
 };
 
-/* --- diagnostics (config.c) --- */
+/* --- diagnostics (config_diag.c) --- */
 /* Adds a diag positioned at `path` (or its nearest recorded parent). The
  * message must hold no secret. */
 void cfg_diag(struct cfg_loader *L, bool warning, const char *path, const char *fmt, ...)
@@ -149,7 +150,7 @@ size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
 const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *key,
                            char *buf, size_t n);
 
-/* Helpers (config.c). */
+/* Helpers (config_diag.c). */
 char *cfg_strdup(const char *s);
 /* Best "did you mean" candidate among keys (NULL-terminated or n entries). */
 const char *cfg_suggest(const char *word, const char *const *keys, size_t n);
