@@ -42,13 +42,51 @@ struct sni_index {
 
 /* ---- normalisation ---------------------------------------------------- */
 
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+static inline void store64(unsigned char *p, uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    memcpy(p, &w, sizeof w);
+}
+
+static inline size_t lowest_byte(uint64_t m) /* m != 0 */
+{
+#if defined(__GNUC__)
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    size_t i = 0;
+    while (!(m & 0xFF)) {
+        m >>= 8;
+        i++;
+    }
+    return i;
+#endif
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define LOWS7 0x7F7F7F7F7F7F7F7FULL
+
 /* Normalises into out (room for SNI_MAX_NAME + 1 + SNI_PAD); writes SNI_PAD zero
  * bytes after the name. Returns the length and the index of the first dot in
- * *first_dot (== length when there is none), or -1 for "no SNI". */
+ * *first_dot (== length when there is none), or -1 for "no SNI". Lowercasing and
+ * the empty-label check run eight bytes at a time over the zero-padded copy. */
 static int norm(const char *in, size_t len, unsigned char *out, size_t *first_dot)
 {
     const unsigned char *p = (const unsigned char *)in;
-    size_t s = 0, e = len, n, i, fd, prev = (size_t)-1;
+    size_t s = 0, e = len, n, fd;
+    uint64_t carry = 0; /* bit 7 set when the previous word ended with a dot */
 
     if (p == NULL)
         return -1;
@@ -59,26 +97,27 @@ static int norm(const char *in, size_t len, unsigned char *out, size_t *first_do
     if (e > s && p[e - 1] == '.')
         e--;
     n = e - s;
-    if (n == 0 || n > SNI_MAX_NAME)
-        return -1;
-    p += s;
-    fd = n;
-    for (i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + ('a' - 'A'));
-        out[i] = c;
-        if (c == '.') {
-            if (i == prev + 1)
-                return -1; /* leading dot or ".." */
-            if (fd == n)
-                fd = i;
-            prev = i;
-        }
-    }
-    if (prev == n - 1)
-        return -1; /* "a.." had its last dot dropped, "a." remains */
+    if (n == 0 || n > SNI_MAX_NAME || p[s] == '.' || p[e - 1] == '.')
+        return -1; /* empty, too long, leading dot, or "a.." */
+    memcpy(out, p + s, n);
     memset(out + n, 0, SNI_PAD);
+    fd = n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = load64(out + i), h7 = w & LOWS7;
+        /* bytes 'A'..'Z' (ASCII only) get 0x20 */
+        uint64_t ge_a = h7 + (0x80 - 'A') * ONES, gt_z = h7 + (0x7F - 'Z') * ONES;
+        uint64_t upper = (ge_a ^ gt_z) & ~w & HIGHS;
+        uint64_t x = w ^ ('.' * ONES);
+        uint64_t dots = ~(((x & LOWS7) + LOWS7) | x) & HIGHS; /* exact: no false hits */
+        store64(out + i, w | (upper >> 2));
+        if (dots != 0) {
+            if (((dots << 8) | carry) & dots)
+                return -1; /* ".." */
+            if (fd == n)
+                fd = i + lowest_byte(dots);
+        }
+        carry = dots >> 63 << 7;
+    }
     *first_dot = fd;
     return (int)n;
 }
@@ -99,16 +138,6 @@ int sni_normalize(const char *in, size_t len, char out[SNI_MAX_NAME + 1])
 }
 
 /* ---- hashing ------------------------------------------------------------ */
-
-static inline uint64_t load64(const unsigned char *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
 
 static inline uint64_t mix(uint64_t h, uint64_t w)
 {
