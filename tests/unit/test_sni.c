@@ -108,6 +108,15 @@ static void test_normalize(void **state)
     /* only ASCII is lowercased */
     assert_int_equal(sni_normalize("\xC3\x89T\xC3\x89", 5, out), 5);
     assert_memory_equal(out, "\xC3\x89t\xC3\x89", 5);
+    /* bytes with the high bit set are never lowercased (0xC1 = 'A' | 0x80) */
+    assert_int_equal(sni_normalize("\xC1\xDA.Z", 4, out), 4);
+    assert_memory_equal(out, "\xC1\xDA.z", 4);
+    /* ".." across the 8-byte boundary the normaliser works in, and inside a word */
+    assert_int_equal(sni_normalize("abcdefg..x", 10, out), -1);
+    assert_int_equal(sni_normalize("abcdefgh..x", 11, out), -1);
+    assert_int_equal(sni_normalize("abcdefg.h.x", 11, out), 11);
+    assert_int_equal(sni_normalize("ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{", 30, out), 30);
+    assert_string_equal(out, "abcdefghijklmnopqrstuvwxyz@[`{");
 }
 
 /* Writes a name of exactly n bytes: labels of 63 'a's separated by dots. */
