@@ -5,7 +5,9 @@
 # records gone afterwards; a wrong TSIG secret is refused with an error naming
 # the provider and tsig_secret (secret not printed). Then, as a figure, the
 # wall time of the same issuance with lego's rfc2136 provider on the same
-# servers (skipped when lego is not installed).
+# servers (skipped when lego is not installed). lego gets --dns.disable-cp:
+# its own authoritative-NS check resolves ns1.example.test through the system
+# resolver, which cannot know the test zone; it still polls the resolver given.
 set -euo pipefail
 source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
@@ -65,12 +67,13 @@ if command -v lego >/dev/null; then
   if LEGO_CA_CERTIFICATES=$PEBBLE_CA_CERT \
      RFC2136_NAMESERVER=127.0.0.1:$KNOT_PORT RFC2136_TSIG_KEY=$KNOT_TSIG_NAME \
      RFC2136_TSIG_SECRET=$KNOT_TSIG_SECRET RFC2136_TSIG_ALGORITHM=$KNOT_TSIG_ALG. \
-     RFC2136_TTL=60 RFC2136_PROPAGATION_TIMEOUT=30 RFC2136_POLLING_INTERVAL=1 \
+     RFC2136_TTL=60 RFC2136_PROPAGATION_TIMEOUT=15 RFC2136_POLLING_INTERVAL=1 \
      lego --server "$PEBBLE_DIR_URL" --accept-tos --email admin@example.test --path lego \
-          --key-type ec256 --dns rfc2136 --dns.resolvers "127.0.0.1:$KNOT_PORT" \
+          --key-type ec256 --dns rfc2136 --dns.resolvers "127.0.0.1:$KNOT_PORT" --dns.disable-cp \
           -d example.test -d '*.example.test' run >lego.log 2>&1; then
     t1=$(date +%s%N)
     echo "figure: lego run apex+wildcard via rfc2136+Knot+Pebble: $(( (t1 - t0) / 1000000 )) ms"
+    cut -c1-200 lego.log | grep -v '^$' | tail -25 >&2
   else
     echo "figure: lego run failed (see below); no comparison" >&2
     tail -5 lego.log >&2
