@@ -391,7 +391,8 @@ static int put_padded(unsigned char *dst, size_t width, const gnutls_datum_t *d)
 static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *len,
                        struct ac_error *e)
 {
-    static const unsigned char oid256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char oid256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                           0xce, 0x3d, 0x03, 0x01, 0x07};
     static const unsigned char oid384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
     gnutls_datum_t x = {NULL, 0}, y = {NULL, 0}, priv = {NULL, 0};
     gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;

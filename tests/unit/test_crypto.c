@@ -298,6 +298,10 @@ static void test_key_load_garbage(void **state)
     free(pem);
     pem = read_fixture("leaf.pem", &len);
     expect_unreadable(pem, len, NULL);
+    /* an encrypted PKCS#8 key is refused (no password prompt) */
+    free(pem);
+    pem = read_fixture("ec256.encrypted.pem", &len);
+    expect_unreadable(pem, len, NULL);
     /* a too-large input */
     unsigned char *big = calloc(1, 300 * 1024);
     assert_non_null(big);

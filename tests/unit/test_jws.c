@@ -353,7 +353,8 @@ static void test_jwk_short_coordinates(void **state)
 
 static void test_jwk_members(void **state)
 {
-    struct crypto_key *ec = load_fixture("ec384.sec1.pem"), *rsa = load_fixture("rsa2048.pkcs8.der");
+    struct crypto_key *ec = load_fixture("ec384.sec1.pem");
+    struct crypto_key *rsa = load_fixture("rsa2048.pkcs8.der");
     struct ac_error e;
     json_object *jwk = NULL;
 

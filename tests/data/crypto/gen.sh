@@ -51,3 +51,7 @@ cat leaf.pem ca.pem > chain.pem
 # The AKI as certtool reads it, for the ARI certificate id test.
 certtool -i --infile leaf.pem | awk '/Authority Key Identifier/ { getline; gsub(/[ \t]/, ""); print }' > leaf.aki
 rm -f ca.tmpl leaf.tmpl
+
+# An encrypted PKCS#8 key, which autocert must refuse (never prompt).
+openssl pkcs8 -topk8 -in ec256.pkcs8.pem -passout pass:test-password -v2 aes-256-cbc \
+  -out ec256.encrypted.pem
