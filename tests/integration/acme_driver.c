@@ -31,6 +31,8 @@ struct solver_state {
     const char *mgmt;
     int presented, cleaned, waited;
     int req_errors; /* ACME requests answered with an error (observer) */
+    long wait_ms;   /* --wait-ms: wait() sleeps this long */
+    int bad_value;  /* --bad-value: publish a wrong TXT value */
 };
 
 static void observe(void *arg, const char *endpoint, const char *outcome)
@@ -79,7 +81,8 @@ static int present(void *arg, const struct dns_challenge *ch, struct ac_error *e
     struct solver_state *st = arg;
 
     st->presented++;
-    return mgmt_post(st, "/set-txt", ch->fqdn, ch->value, e);
+    return mgmt_post(st, "/set-txt", ch->fqdn,
+                     st->bad_value ? "wrong-value-wrong-value-wrong-value-wrong00" : ch->value, e);
 }
 
 static int cleanup(void *arg, const struct dns_challenge *ch, struct ac_error *e)
@@ -96,6 +99,8 @@ static int wait_fn(void *arg, const struct dns_challenge *const *chs, size_t n,
     struct solver_state *st = arg;
 
     st->waited++;
+    if (st->wait_ms > 0)
+        usleep((useconds_t)st->wait_ms * 1000);
     return 0;
 }
 
@@ -126,6 +131,34 @@ static int load_key(const char *path, struct crypto_key **key, struct ac_error *
     return rc;
 }
 
+/* Revokes the leaf of chain (reason 4, superseded); then a second time,
+ * which must fail (alreadyRevoked). */
+static int revoke_leaf(struct acme_client *c, const char *chain, size_t len,
+                       struct ac_error *e)
+{
+    struct crypto_chain *ch = NULL;
+    unsigned char *der = NULL;
+    size_t dlen = 0;
+    struct ac_error e2;
+    int rc = -1;
+
+    if (crypto_chain_parse_pem(chain, len, &ch, e) != 0 ||
+        crypto_cert_der(ch->crts[0], &der, &dlen, e) != 0 ||
+        acme_revoke(c, der, dlen, 4, e) != 0)
+        goto out;
+    printf("revoked\n");
+    if (acme_revoke(c, der, dlen, 4, &e2) == 0) {
+        ac_error_set(e, AC_ERR_INTERNAL, "second revocation succeeded");
+        goto out;
+    }
+    printf("revoke again: %s\n", e2.kind);
+    rc = 0;
+out:
+    gnutls_free(der);
+    crypto_chain_free(ch);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *ca = NULL, *keyfile = NULL, *email = NULL, *eab_kid = NULL,
@@ -138,7 +171,7 @@ int main(int argc, char **argv)
     struct crypto_key *akey = NULL;
     struct ac_error e;
     long orders = 1, timeout_ms = 120000;
-    int i, rc = 1, custom = 0;
+    int i, rc = 1, custom = 0, revoke = 0;
     const char *const *names;
     size_t nnames;
 
@@ -148,6 +181,14 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--custom") == 0) {
             custom = 1;
+            continue;
+        }
+        if (strcmp(a, "--revoke") == 0) {
+            revoke = 1;
+            continue;
+        }
+        if (strcmp(a, "--bad-value") == 0) {
+            st.bad_value = 1;
             continue;
         }
         if (v == NULL) {
@@ -171,6 +212,8 @@ int main(int argc, char **argv)
             eab_hmac = v;
         else if (strcmp(a, "--orders") == 0)
             orders = strtol(v, NULL, 10);
+        else if (strcmp(a, "--wait-ms") == 0)
+            st.wait_ms = strtol(v, NULL, 10);
         else if (strcmp(a, "--timeout-ms") == 0)
             timeout_ms = strtol(v, NULL, 10);
         else if (strcmp(a, "--out") == 0)
@@ -243,6 +286,10 @@ int main(int argc, char **argv)
                 fwrite(chain, 1, chain_len, f);
                 fclose(f);
             }
+        }
+        if (revoke && revoke_leaf(c, chain, chain_len, &e) != 0) {
+            free(chain);
+            goto out;
         }
         free(chain);
     }

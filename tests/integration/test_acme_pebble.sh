@@ -47,6 +47,25 @@ assert_eq "$acct1" "$acct2" "same key finds the existing account"
 out=$(drv --key "$W/acct-other.key" --orders 0 2>/dev/null) || fail "account 3: $out"
 acct3=$(awk '$1 == "account" {print $2}' <<<"$out")
 [[ -n "$acct3" && "$acct3" != "$acct1" ]] || fail "a new key should get a new account ($acct3)"
+
+# revocation with the account key; a second one is refused
+out=$(drv --key "$W/acct1.key" --revoke rev.example.test 2>"$W/drv-rev.err") ||
+  { tail -20 "$W/drv-rev.err" >&2; fail "revoke: $out"; }
+assert_contains "$out" "revoked" "revocation"
+assert_contains "$out" "revoke again: ca.rejected" "second revocation refused"
+
+# a wrong TXT value: the authorization fails with the challenge's error; cleanup runs
+out=$(drv --key "$W/acct1.key" --bad-value bad.example.test 2>/dev/null) && fail "bad TXT must fail: $out"
+assert_contains "$out" "error ca.challenge_failed" "challenge failure kind"
+assert_contains "$out" "bad.example.test" "failure names the identifier"
+assert_contains "$out" "solver presented=1 cleaned=1" "cleanup after failure"
+
+# the whole order is bounded: a slow propagation wait ends in ca.order_timeout
+out=$(drv --key "$W/acct1.key" --timeout-ms 1000 --wait-ms 1500 slow.example.test 2>/dev/null) &&
+  fail "slow order must time out: $out"
+assert_contains "$out" "error ca.order_timeout" "order timeout kind"
+assert_contains "$out" "waiting for DNS propagation" "timeout names the stage"
+assert_contains "$out" "solver presented=1 cleaned=1" "cleanup after timeout"
 stop_pebble
 
 # --- 3: 50 % of nonces rejected -------------------------------------------------
