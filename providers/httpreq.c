@@ -168,7 +168,7 @@ static int httpreq_call(struct httpreq_state *s, const char *action, const struc
         0)
         goto out;
     if (resp.status < 200 || resp.status > 299) {
-        dns_http_status_error(&resp, action, "username/password", e);
+        dns_http_status_error(&resp, "endpoint", "username/password", e);
         goto out;
     }
     rc = 0;
