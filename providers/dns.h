@@ -99,8 +99,9 @@ int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch,
 /* Propagation check: waits until every server in `resolvers` ("host" or
  * "host:port", port 53 by default; IPv4/IPv6 literals or names) answers a TXT
  * query for fqdn that contains value, polling every interval_ms up to
- * timeout_ms. With no resolvers, the system resolver from /etc/resolv.conf is
- * asked (finding the authoritative servers is the catalogue's job). On timeout
+ * timeout_ms. With no resolvers, the zone's authoritative servers are found
+ * (SOA, CNAME, NS: dns_zone.h) and each is asked; /etc/resolv.conf's servers
+ * only when none can be found. On timeout
  * the error (AC_ERR_DNS_PROPAGATION) names each server that lacks the value and
  * what it answered. */
 int dns_propagation_wait(const char *fqdn, const char *value, const char *const *resolvers,
