@@ -1,0 +1,431 @@
+/*
+ * lifecycle_events.c - event delivery off the renewal path (DESIGN.md §5.7):
+ * a bounded queue and one thread that POSTs the webhook (JSON built with
+ * json-c, notify.headers added, 10 s timeout) and runs hooks.deploy with
+ * /bin/sh -c (AUTOCERT_* environment, 60 s timeout, then SIGKILL) after a
+ * set's files changed. A failing sink is logged and changes nothing else.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "http.h"
+#include "lifecycle_priv.h"
+#include "log.h"
+#include "timeutil.h"
+
+extern char **environ;
+
+#define LC_EVENT_QUEUE 64
+#define LC_WEBHOOK_TIMEOUT_MS 10000
+#define LC_HOOK_TIMEOUT_MS 60000
+#define LC_ENV_MAX 4096
+
+struct lc_events {
+    const struct config *cfg; /* borrowed */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool stopping;
+    struct lc_event q[LC_EVENT_QUEUE];
+    size_t head, count;
+};
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s != NULL ? s : "");
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        if (n > 0)
+            memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t l = src != NULL ? strlen(src) : 0;
+
+    if (l >= n)
+        l = n - 1;
+    if (l > 0)
+        memcpy(dst, src, l);
+    dst[l] = '\0';
+}
+
+int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
+                  int64_t not_after, const struct ac_error *err, int64_t now)
+{
+    memset(ev, 0, sizeof *ev);
+    copy_str(ev->event, sizeof ev->event, event);
+    copy_str(ev->set, sizeof ev->set, cfg->name);
+    ev->not_after = not_after;
+    ev->time = now;
+    ac_error_clear(&ev->error);
+    if (err != NULL && err->kind[0] != '\0') {
+        ev->has_error = true;
+        ev->error = *err;
+    }
+    ev->domains = calloc(cfg->domains_count + 1, sizeof *ev->domains);
+    ev->cert_path = dup_str(cfg->cert_path);
+    ev->key_path = dup_str(cfg->key_path);
+    if (ev->domains == NULL || ev->cert_path == NULL || ev->key_path == NULL)
+        goto fail;
+    for (size_t i = 0; i < cfg->domains_count; i++) {
+        ev->domains[i] = dup_str(cfg->domains[i]);
+        if (ev->domains[i] == NULL)
+            goto fail;
+        ev->domains_count++;
+    }
+    return 0;
+fail:
+    lc_event_clear(ev);
+    return -1;
+}
+
+void lc_event_clear(struct lc_event *ev)
+{
+    if (ev->domains != NULL) {
+        for (size_t i = 0; i < ev->domains_count; i++)
+            free(ev->domains[i]);
+        free(ev->domains);
+    }
+    free(ev->cert_path);
+    free(ev->key_path);
+    ev->domains = NULL;
+    ev->domains_count = 0;
+    ev->cert_path = NULL;
+    ev->key_path = NULL;
+}
+
+char *lc_event_json(const struct lc_event *ev)
+{
+    json_object *o = json_object_new_object(), *doms = NULL, *err = NULL;
+    char ts[32];
+    char *out = NULL;
+
+    if (o == NULL)
+        return NULL;
+    json_object_object_add(o, "event", json_object_new_string(ev->event));
+    json_object_object_add(o, "set", json_object_new_string(ev->set));
+    doms = json_object_new_array();
+    for (size_t i = 0; doms != NULL && i < ev->domains_count; i++)
+        json_object_array_add(doms, json_object_new_string(ev->domains[i]));
+    json_object_object_add(o, "domains", doms);
+    if (ev->not_after != 0) {
+        ac_time_format_rfc3339(ev->not_after, ts, sizeof ts);
+        json_object_object_add(o, "not_after", json_object_new_string(ts));
+    } else {
+        json_object_object_add(o, "not_after", NULL);
+    }
+    ac_time_format_rfc3339(ev->time, ts, sizeof ts);
+    json_object_object_add(o, "time", json_object_new_string(ts));
+    if (ev->has_error) {
+        err = json_object_new_object();
+        if (err != NULL) {
+            json_object_object_add(err, "kind", json_object_new_string(ev->error.kind));
+            json_object_object_add(err, "message", json_object_new_string(ev->error.message));
+        }
+    }
+    json_object_object_add(o, "error", err);
+    out = dup_str(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return out;
+}
+
+static char *env_entry(const char *name, const char *value)
+{
+    size_t a = strlen(name), b = strlen(value);
+    char *s = malloc(a + b + 2);
+
+    if (s == NULL)
+        return NULL;
+    memcpy(s, name, a);
+    s[a] = '=';
+    memcpy(s + a + 1, value, b);
+    s[a + b + 1] = '\0';
+    return s;
+}
+
+char **lc_event_env(const struct lc_event *ev)
+{
+    char **env = calloc(6, sizeof *env);
+    char *doms = NULL;
+    size_t len = 1, pos = 0;
+
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < ev->domains_count; i++)
+        len += strlen(ev->domains[i]) + 1;
+    doms = malloc(len);
+    if (doms == NULL)
+        goto fail;
+    for (size_t i = 0; i < ev->domains_count; i++) {
+        size_t l = strlen(ev->domains[i]);
+        if (i > 0)
+            doms[pos++] = ' ';
+        memcpy(doms + pos, ev->domains[i], l);
+        pos += l;
+    }
+    doms[pos] = '\0';
+    env[0] = env_entry("AUTOCERT_EVENT", ev->event);
+    env[1] = env_entry("AUTOCERT_SET", ev->set);
+    env[2] = env_entry("AUTOCERT_DOMAINS", doms);
+    env[3] = env_entry("AUTOCERT_CERT_PATH", ev->cert_path != NULL ? ev->cert_path : "");
+    env[4] = env_entry("AUTOCERT_KEY_PATH", ev->key_path != NULL ? ev->key_path : "");
+    free(doms);
+    for (int i = 0; i < 5; i++)
+        if (env[i] == NULL)
+            goto fail;
+    return env;
+fail:
+    free(doms);
+    lc_env_free(env);
+    return NULL;
+}
+
+void lc_env_free(char **env)
+{
+    if (env == NULL)
+        return;
+    for (size_t i = 0; env[i] != NULL || i < 5; i++)
+        free(env[i]);
+    free(env);
+}
+
+static void post_webhook(const struct config *cfg, const struct lc_event *ev)
+{
+    struct http_client *c = NULL;
+    struct http_client_opts opts = {0};
+    struct http_header hdrs[33];
+    char names[32][128];
+    struct http_request req = {0};
+    struct http_response resp;
+    struct ac_error e;
+    char *body = lc_event_json(ev);
+    size_t nh = 0;
+
+    memset(&resp, 0, sizeof resp);
+    if (body == NULL) {
+        ac_warn(ev->set, "webhook: cannot build the %s event", ev->event);
+        return;
+    }
+    opts.timeout_ms = LC_WEBHOOK_TIMEOUT_MS;
+    opts.connect_timeout_ms = 5000;
+    opts.max_body = 64 * 1024;
+    if (cfg->sets_count > 0) {
+        opts.ca_files = (const char *const *)cfg->sets[0].ca_certs;
+        opts.ca_count = cfg->sets[0].ca_certs_count;
+    }
+    hdrs[nh++] = (struct http_header){"Content-Type", "application/json"};
+    for (size_t i = 0; i < cfg->notify.headers_count && nh < 33; i++) {
+        const char *h = cfg->notify.headers[i];
+        const char *colon = strchr(h, ':');
+        size_t l;
+        if (colon == NULL || (l = (size_t)(colon - h)) == 0 || l >= sizeof names[0])
+            continue;
+        memcpy(names[nh - 1], h, l);
+        names[nh - 1][l] = '\0';
+        colon++;
+        while (*colon == ' ' || *colon == '\t')
+            colon++;
+        hdrs[nh] = (struct http_header){names[nh - 1], colon};
+        nh++;
+    }
+    req.method = "POST";
+    req.url = cfg->notify.webhook;
+    req.headers = hdrs;
+    req.header_count = nh;
+    req.body = body;
+    req.body_len = strlen(body);
+    if (http_client_new(&opts, &c, &e) != 0) {
+        ac_warn(ev->set, "webhook: %s", e.message);
+        goto out;
+    }
+    if (http_do(c, &req, &resp, &e) != 0) {
+        ac_warn(ev->set, "webhook: %s event not delivered: %s", ev->event, e.message);
+        goto out;
+    }
+    if (resp.status < 200 || resp.status > 299)
+        ac_warn(ev->set, "webhook: %s event answered with HTTP %ld", ev->event, resp.status);
+    else
+        ac_debug(ev->set, "webhook: %s event delivered", ev->event);
+    http_response_free(&resp);
+out:
+    http_client_free(c);
+    free(body);
+}
+
+static bool is_ours(const char *entry)
+{
+    static const char *const names[] = {"AUTOCERT_EVENT=", "AUTOCERT_SET=", "AUTOCERT_DOMAINS=",
+                                        "AUTOCERT_CERT_PATH=", "AUTOCERT_KEY_PATH="};
+    for (size_t i = 0; i < 5; i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+static void run_hook(const char *cmd, const struct lc_event *ev)
+{
+    char **ours = lc_event_env(ev);
+    char **env = NULL;
+    size_t n = 0, k = 0;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid = -1;
+    int status = 0, rc;
+    int64_t deadline = ac_mono_ms() + LC_HOOK_TIMEOUT_MS;
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+
+    if (ours == NULL)
+        return;
+    while (environ != NULL && environ[n] != NULL && n < LC_ENV_MAX)
+        n++;
+    env = calloc(n + 6, sizeof *env);
+    if (env == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (!is_ours(environ[i]))
+            env[k++] = environ[i];
+    for (size_t i = 0; i < 5; i++)
+        env[k++] = ours[i];
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        ac_warn(ev->set, "deploy hook: cannot start /bin/sh: %s", strerror(rc));
+        goto out;
+    }
+    for (;;) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            ac_warn(ev->set, "deploy hook: waitpid: %s", strerror(errno));
+            goto out;
+        }
+        if (ac_mono_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ac_warn(ev->set, "deploy hook: killed after %d s", LC_HOOK_TIMEOUT_MS / 1000);
+            goto out;
+        }
+        nanosleep(&ts, NULL);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        ac_info(ev->set, "deploy hook: %s event handled", ev->event);
+    else
+        ac_warn(ev->set, "deploy hook: exited with status %d",
+                WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+out:
+    free(env);
+    lc_env_free(ours);
+}
+
+static void *event_thread(void *arg)
+{
+    struct lc_events *q = arg;
+    struct lc_event ev;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->count == 0 && !q->stopping)
+            pthread_cond_wait(&q->cond, &q->mu);
+        if (q->count == 0)
+            break;
+        ev = q->q[q->head];
+        q->head = (q->head + 1) % LC_EVENT_QUEUE;
+        q->count--;
+        pthread_mutex_unlock(&q->mu);
+        if (q->cfg->notify.webhook != NULL && q->cfg->notify.webhook[0] != '\0')
+            post_webhook(q->cfg, &ev);
+        if (ev.files_changed && q->cfg->hooks.deploy != NULL && q->cfg->hooks.deploy[0] != '\0')
+            run_hook(q->cfg->hooks.deploy, &ev);
+        lc_event_clear(&ev);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_error *e)
+{
+    struct lc_events *q = calloc(1, sizeof *q);
+    int rc;
+
+    if (q == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "lc_events_new: out of memory");
+        return -1;
+    }
+    q->cfg = cfg;
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    rc = pthread_create(&q->thread, NULL, event_thread, q);
+    if (rc != 0) {
+        ac_error_set(e, AC_ERR_INTERNAL, "lc_events_new: pthread_create: %s", strerror(rc));
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cond);
+        free(q);
+        return -1;
+    }
+    *out = q;
+    return 0;
+}
+
+void lc_events_post(struct lc_events *q, const struct lc_event *ev)
+{
+    struct lc_event copy;
+
+    if (q == NULL)
+        return;
+    if (lc_event_init(&copy, ev->event, &(struct config_set){.name = (char *)ev->set,
+                                                              .domains = ev->domains,
+                                                              .domains_count = ev->domains_count,
+                                                              .cert_path = ev->cert_path,
+                                                              .key_path = ev->key_path},
+                      ev->not_after, ev->has_error ? &ev->error : NULL, ev->time) != 0) {
+        ac_warn(ev->set, "events: out of memory, %s event dropped", ev->event);
+        return;
+    }
+    copy.files_changed = ev->files_changed;
+    pthread_mutex_lock(&q->mu);
+    if (q->count == LC_EVENT_QUEUE) {
+        pthread_mutex_unlock(&q->mu);
+        ac_warn(ev->set, "events: queue full, %s event dropped", ev->event);
+        lc_event_clear(&copy);
+        return;
+    }
+    q->q[(q->head + q->count) % LC_EVENT_QUEUE] = copy;
+    q->count++;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void lc_events_free(struct lc_events *q)
+{
+    if (q == NULL)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cond);
+    free(q);
+}

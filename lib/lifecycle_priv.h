@@ -1,0 +1,120 @@
+/*
+ * lifecycle_priv.h - internals shared by lib/lifecycle*.c and their unit tests:
+ * the per-set scheduling record and the pure decisions taken on it
+ * (lifecycle_plan.c), the persisted state JSON, and the event sinks
+ * (lifecycle_events.c). Not for other modules.
+ *
+ * Every lc_plan_* function is pure: it reads and writes only the record it is
+ * given and the times passed in (Unix seconds), so tests drive it with an
+ * injected clock and no threads.
+ */
+#ifndef AUTOCERT_LIFECYCLE_PRIV_H
+#define AUTOCERT_LIFECYCLE_PRIV_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "lifecycle.h"
+
+/* Facts of the certificate a set holds, as the planner needs them. */
+struct lc_cert_facts {
+    bool present;
+    int64_t not_before, not_after;
+    bool names_differ; /* certificate names != configured domains */
+    char serial_hex[80];
+};
+
+/* One set's scheduling record. Guarded by the lifecycle mutex. */
+struct lc_set {
+    size_t idx;
+    bool managed;               /* custom or a DNS provider */
+    enum lifecycle_state state;
+    int64_t renews_at;          /* 0 when unknown */
+    int64_t next_attempt;       /* 0 when nothing is scheduled */
+    int failures;               /* consecutive */
+    bool has_last_error;
+    struct ac_error last_error;
+    int64_t last_error_at;
+    int64_t last_failure;       /* failure marker time, 0 when none */
+    int64_t last_success;
+    int64_t retry_at;           /* after a failure: backoff end, 0 when none */
+    /* ARI (RFC 9773) */
+    bool ari_valid;             /* window known for serial ari_serial */
+    char ari_serial[80];
+    int64_t ari_start, ari_end, ari_point;
+    int64_t ari_fetch_at;       /* next renewalInfo fetch, 0 = not scheduled */
+    /* events */
+    int64_t expiring_notified;  /* not_after already announced as expiring */
+    /* work */
+    bool running;               /* an order (or ARI fetch) runs */
+    bool running_forced;
+    bool force_pending;
+    uint64_t force_req_gen, force_done_gen;
+    bool force_ok;
+    struct ac_error force_err;
+};
+
+/* Recomputes state, renews_at and next_attempt of s at `now` from the
+ * certificate facts and the set's configuration. */
+void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
+                    const struct lc_cert_facts *cf, int64_t now);
+
+/* Records a failed attempt at `now` (failure counted, backoff re-armed with
+ * jitter from `random`, cooldown from the failure marker time). A lock held by
+ * another process (AC_ERR_LOCKED) is not counted: retried after retry_min. */
+void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
+                     const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random);
+
+/* Records a successful issuance at `now` (failures reset, ARI forgotten). */
+void lc_plan_success(struct lc_set *s, int64_t now);
+
+/* Applies a renewalInfo answer for the certificate with serial `serial`: the
+ * point is drawn (from `random`) only when the window is new or changed, and
+ * the next fetch is at now + retry_after (default 6 h, bounded 60 s .. 24 h). */
+void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end,
+                 long retry_after, int64_t now, uint64_t random);
+
+/* Persisted state: builds a new object (json_object_put it) / applies one
+ * read back (unknown or mistyped fields are ignored). */
+json_object *lc_state_to_json(const struct lc_set *s);
+void lc_state_from_json(struct lc_set *s, json_object *o);
+
+/* ---- events (lifecycle_events.c) ---- */
+
+struct lc_event {
+    char event[16];             /* "obtained", "renewed", "failed", "expiring" */
+    char set[32];
+    char **domains;             /* owned copies */
+    size_t domains_count;
+    int64_t not_after;          /* 0 = unknown (null in JSON) */
+    int64_t time;
+    bool has_error;
+    struct ac_error error;
+    char *cert_path, *key_path; /* owned copies */
+    bool files_changed;         /* run the deploy hook */
+};
+
+/* The webhook body: a new string (free). */
+char *lc_event_json(const struct lc_event *ev);
+/* The deploy hook environment entries "NAME=value" (5 of them) into a NULL-
+ * terminated array of new strings; lc_env_free releases it. NULL on ENOMEM. */
+char **lc_event_env(const struct lc_event *ev);
+void lc_env_free(char **env);
+
+struct lc_events;
+/* Starts the event thread for the config's sinks (borrowed cfg). */
+int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_error *e);
+/* Queues an event (copied; dropped with a warning when the queue is full). */
+void lc_events_post(struct lc_events *q, const struct lc_event *ev);
+/* Delivers what is queued (bounded by the sinks' timeouts), stops, frees. */
+void lc_events_free(struct lc_events *q);
+/* Fills an event for set cfg (copies). Returns 0 or -1 on ENOMEM. */
+int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
+                  int64_t not_after, const struct ac_error *err, int64_t now);
+void lc_event_clear(struct lc_event *ev);
+
+#endif
