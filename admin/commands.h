@@ -13,5 +13,9 @@
 int cmd_check(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_obtain(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_renew(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
 
 #endif

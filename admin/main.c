@@ -15,6 +15,10 @@ struct command {
 static const struct command commands[] = {
     {"check", cmd_check, "validate a configuration file and print the effective one"},
     {"obtain", cmd_obtain, "obtain missing certificates (all with --force) and exit"},
+    {"list", cmd_list, "list every certificate set: domains, issuer, expiry, state"},
+    {"info", cmd_info, "show the certificate of one set or domain"},
+    {"renew", cmd_renew, "renew one set (or every set) now, showing progress"},
+    {"revoke", cmd_revoke, "revoke a set's certificate at the CA and obtain a new one"},
     {"version", cmd_version, "print the version"},
 };
 

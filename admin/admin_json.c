@@ -1,0 +1,422 @@
+/*
+ * admin_json.c - the bodies of the admin API (admin_server.h): certificate
+ * info, set status, renewal results, progress notes, Prometheus metrics; and
+ * set selection / revocation reasons as users type them. JSON is built with
+ * json-c; no key material ever reaches any of it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "admin_server.h"
+#include "buf.h"
+#include "timeutil.h"
+
+#define ADMIN_METRICS_MAX (1024 * 1024)
+
+/* Takes ownership of obj; returns a malloc'd compact string or NULL. */
+static char *to_string_free(struct json_object *obj)
+{
+    char *out = NULL;
+
+    if (obj == NULL)
+        return NULL;
+    const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (s != NULL)
+        out = strdup(s);
+    json_object_put(obj);
+    return out;
+}
+
+static void add_str(struct json_object *o, const char *key, const char *val)
+{
+    json_object_object_add(o, key, val != NULL ? json_object_new_string(val) : NULL);
+}
+
+static void add_int(struct json_object *o, const char *key, int64_t v)
+{
+    json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* An integer, or null when zero (meaning "none"). */
+static void add_time_or_null(struct json_object *o, const char *key, int64_t v)
+{
+    json_object_object_add(o, key, v != 0 ? json_object_new_int64(v) : NULL);
+}
+
+static struct json_object *str_array(char **v, size_t n)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_object_array_add(a, json_object_new_string(v[i] != NULL ? v[i] : ""));
+    return a;
+}
+
+char *admin_json_message(const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return NULL;
+    add_str(o, "message", msg);
+    return to_string_free(o);
+}
+
+char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *count)
+{
+    struct json_object *arr = json_object_new_array();
+    size_t n = lifecycle_set_count(lc);
+
+    *count = 0;
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct lifecycle_status st;
+        struct json_object *o;
+
+        if (lifecycle_status_get(lc, i, &st) != 0)
+            continue;
+        if (!st.has_cert) {
+            lifecycle_status_clear(&st);
+            continue;
+        }
+        o = json_object_new_object();
+        if (o == NULL) {
+            lifecycle_status_clear(&st);
+            break;
+        }
+        add_str(o, "subject", st.subject);
+        add_str(o, "issuer", st.issuer);
+        add_int(o, "not_before", st.not_before);
+        add_int(o, "not_after", st.not_after);
+        json_object_object_add(o, "dns_names", str_array(st.dns_names, st.dns_count));
+        json_object_object_add(o, "email_addresses",
+                               st.email_count > 0
+                                   ? str_array(st.email_addresses, st.email_count)
+                                   : NULL);
+        add_str(o, "name", st.name);
+        add_str(o, "state", lifecycle_state_name(st.state));
+        add_int(o, "renews_at", st.renews_at);
+        add_str(o, "serial", st.serial_hex);
+        add_str(o, "key_type", st.key_type);
+        add_str(o, "cert_path", cfg != NULL && i < cfg->sets_count ? cfg->sets[i].cert_path
+                                                                  : NULL);
+        json_object_array_add(arr, o);
+        (*count)++;
+        lifecycle_status_clear(&st);
+    }
+    return to_string_free(arr);
+}
+
+char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
+{
+    struct json_object *arr = json_object_new_array();
+    size_t n = lifecycle_set_count(lc);
+
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct lifecycle_status st;
+        struct json_object *o;
+
+        if (lifecycle_status_get(lc, i, &st) != 0)
+            continue;
+        o = json_object_new_object();
+        if (o == NULL) {
+            lifecycle_status_clear(&st);
+            break;
+        }
+        add_str(o, "name", st.name);
+        if (cfg != NULL && i < cfg->sets_count)
+            json_object_object_add(o, "domains",
+                                   str_array(cfg->sets[i].domains, cfg->sets[i].domains_count));
+        else
+            json_object_object_add(o, "domains", json_object_new_array());
+        add_str(o, "provider", st.provider);
+        add_str(o, "state", lifecycle_state_name(st.state));
+        if (st.has_cert) {
+            add_int(o, "not_after", st.not_after);
+            add_str(o, "issuer", st.issuer);
+        } else {
+            json_object_object_add(o, "not_after", NULL);
+            json_object_object_add(o, "issuer", NULL);
+        }
+        add_time_or_null(o, "renews_at", st.renews_at);
+        add_time_or_null(o, "next_attempt", st.next_attempt);
+        add_int(o, "failures", st.failures);
+        if (st.has_last_error) {
+            struct json_object *le = json_object_new_object();
+
+            if (le != NULL) {
+                add_str(le, "kind", st.last_error.kind);
+                add_str(le, "message", st.last_error.message);
+                add_time_or_null(le, "at", st.last_error_at);
+            }
+            json_object_object_add(o, "last_error", le);
+        } else {
+            json_object_object_add(o, "last_error", NULL);
+        }
+        add_time_or_null(o, "last_success", st.last_success);
+        json_object_array_add(arr, o);
+        lifecycle_status_clear(&st);
+    }
+    return to_string_free(arr);
+}
+
+char *admin_json_results(const struct lifecycle_result *r, size_t n)
+{
+    struct json_object *o = json_object_new_object();
+    struct json_object *arr = json_object_new_array();
+
+    if (o == NULL || arr == NULL) {
+        json_object_put(o);
+        json_object_put(arr);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e;
+
+        if (r[i].name[0] == '\0')
+            continue;
+        e = json_object_new_object();
+        if (e == NULL)
+            break;
+        add_str(e, "name", r[i].name);
+        json_object_object_add(e, "ok", json_object_new_boolean(r[i].ok));
+        if (r[i].ok) {
+            json_object_object_add(e, "error", NULL);
+        } else {
+            char msg[AC_ERROR_MESSAGE_MAX + 64];
+
+            if (r[i].error.kind[0] != '\0')
+                snprintf(msg, sizeof msg, "%s: %s", r[i].error.kind, r[i].error.message);
+            else
+                snprintf(msg, sizeof msg, "%s",
+                         r[i].error.message[0] != '\0' ? r[i].error.message : "failed");
+            add_str(e, "error", msg);
+        }
+        json_object_array_add(arr, e);
+    }
+    json_object_object_add(o, "results", arr);
+    return to_string_free(o);
+}
+
+char *admin_json_progress(const char *set, const char *msg)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return NULL;
+    add_str(o, "set", set != NULL ? set : "");
+    add_str(o, "message", msg != NULL ? msg : "");
+    add_int(o, "time", ac_now());
+    return to_string_free(o);
+}
+
+/* ---- Prometheus ---- */
+
+/* Label value escaping: backslash, double quote and newline. */
+static void label(struct ac_buf *b, const char *v)
+{
+    for (; *v != '\0'; v++) {
+        if (*v == '\\')
+            ac_buf_appends(b, "\\\\");
+        else if (*v == '"')
+            ac_buf_appends(b, "\\\"");
+        else if (*v == '\n')
+            ac_buf_appends(b, "\\n");
+        else
+            ac_buf_append(b, v, 1);
+    }
+}
+
+static void header(struct ac_buf *b, const char *name, const char *type, const char *help)
+{
+    ac_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void set_sample(struct ac_buf *b, const char *metric, const char *set, int64_t v)
+{
+    ac_buf_printf(b, "%s{set=\"", metric);
+    label(b, set);
+    ac_buf_printf(b, "\"} %lld\n", (long long)v);
+}
+
+char *admin_metrics_text(struct lifecycle *lc)
+{
+    static const enum lifecycle_state states[] = {LC_PENDING, LC_VALID,   LC_DUE,      LC_RENEWING,
+                                                  LC_BACKOFF, LC_EXPIRED, LC_UNMANAGED};
+    size_t n = lifecycle_set_count(lc);
+    struct lifecycle_status *st = calloc(n > 0 ? n : 1, sizeof *st);
+    struct lifecycle_metrics *m = calloc(1, sizeof *m);
+    bool *ok = calloc(n > 0 ? n : 1, sizeof *ok);
+    struct ac_buf b;
+    char *out = NULL;
+
+    ac_buf_init(&b, ADMIN_METRICS_MAX);
+    if (st == NULL || m == NULL || ok == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        ok[i] = lifecycle_status_get(lc, i, &st[i]) == 0;
+    lifecycle_metrics_get(lc, m);
+
+    header(&b, "autocert_cert_not_after_seconds", "gauge",
+           "NotAfter of the set's current certificate (Unix seconds).");
+    for (size_t i = 0; i < n; i++)
+        if (ok[i] && st[i].has_cert)
+            set_sample(&b, "autocert_cert_not_after_seconds", st[i].name, st[i].not_after);
+    header(&b, "autocert_cert_renews_at_seconds", "gauge",
+           "When the set's certificate is due for renewal (Unix seconds).");
+    for (size_t i = 0; i < n; i++)
+        if (ok[i] && st[i].has_cert && st[i].renews_at != 0)
+            set_sample(&b, "autocert_cert_renews_at_seconds", st[i].name, st[i].renews_at);
+    header(&b, "autocert_cert_state", "gauge",
+           "1 for the set's current state, 0 for the others.");
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i])
+            continue;
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            ac_buf_appends(&b, "autocert_cert_state{set=\"");
+            label(&b, st[i].name);
+            ac_buf_printf(&b, "\",state=\"%s\"} %d\n", lifecycle_state_name(states[k]),
+                          st[i].state == states[k] ? 1 : 0);
+        }
+    }
+    header(&b, "autocert_renewal_failures", "gauge",
+           "Consecutive failed renewal attempts of the set.");
+    for (size_t i = 0; i < n; i++)
+        if (ok[i])
+            set_sample(&b, "autocert_renewal_failures", st[i].name, st[i].failures);
+    header(&b, "autocert_last_success_timestamp_seconds", "gauge",
+           "Last successful issuance of the set (Unix seconds; 0 = never).");
+    for (size_t i = 0; i < n; i++)
+        if (ok[i])
+            set_sample(&b, "autocert_last_success_timestamp_seconds", st[i].name,
+                       st[i].last_success);
+    header(&b, "autocert_acme_requests_total", "counter",
+           "ACME requests by endpoint and outcome.");
+    for (size_t i = 0; i < m->acme_count && i < LIFECYCLE_MAX_COUNTERS; i++) {
+        ac_buf_appends(&b, "autocert_acme_requests_total{endpoint=\"");
+        label(&b, m->acme[i].endpoint);
+        ac_buf_appends(&b, "\",outcome=\"");
+        label(&b, m->acme[i].outcome);
+        ac_buf_printf(&b, "\"} %llu\n", (unsigned long long)m->acme[i].count);
+    }
+    header(&b, "autocert_orders_total", "counter", "ACME orders by outcome.");
+    ac_buf_printf(&b, "autocert_orders_total{outcome=\"ok\"} %llu\n",
+                  (unsigned long long)m->orders_ok);
+    ac_buf_printf(&b, "autocert_orders_total{outcome=\"error\"} %llu\n",
+                  (unsigned long long)m->orders_failed);
+    out = ac_buf_steal(&b, NULL);
+out:
+    for (size_t i = 0; st != NULL && ok != NULL && i < n; i++)
+        if (ok[i])
+            lifecycle_status_clear(&st[i]);
+    free(st);
+    free(m);
+    free(ok);
+    ac_buf_free(&b);
+    return out;
+}
+
+/* ---- selection ---- */
+
+int admin_find_set_by_name(const struct config *cfg, const char *name)
+{
+    unsigned long k;
+    char *end;
+
+    if (name == NULL || cfg == NULL)
+        return -1;
+    if (strcasecmp(name, "main") == 0)
+        return cfg->sets_count > 0 ? 0 : -1;
+    if (strncasecmp(name, "extra", 5) != 0)
+        return -1;
+    name += 5;
+    if (*name == '[') {
+        name++;
+        if (!isdigit((unsigned char)*name))
+            return -1;
+        errno = 0;
+        k = strtoul(name, &end, 10);
+        if (errno != 0 || strcmp(end, "]") != 0)
+            return -1;
+    } else {
+        if (!isdigit((unsigned char)*name))
+            return -1;
+        errno = 0;
+        k = strtoul(name, &end, 10);
+        if (errno != 0 || *end != '\0')
+            return -1;
+    }
+    if (k < 1 || k >= cfg->sets_count)
+        return -1;
+    return (int)k;
+}
+
+/* Does pattern (a set's domain, maybe "*.x") cover name? */
+static bool covers(const char *pattern, const char *name)
+{
+    size_t nl = strlen(name);
+
+    if (nl > 0 && name[nl - 1] == '.')
+        nl--;
+    if (strncmp(pattern, "*.", 2) == 0) {
+        const char *dot = memchr(name, '.', nl);
+        size_t rest;
+
+        if (dot == NULL || dot == name)
+            return false;
+        rest = nl - (size_t)(dot + 1 - name);
+        return strlen(pattern + 2) == rest && strncasecmp(pattern + 2, dot + 1, rest) == 0;
+    }
+    return strlen(pattern) == nl && strncasecmp(pattern, name, nl) == 0;
+}
+
+int admin_find_set_by_domain(const struct config *cfg, const char *domain)
+{
+    if (cfg == NULL || domain == NULL || domain[0] == '\0')
+        return -1;
+    /* An exact name anywhere beats a wildcard (as SNI selection does). */
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
+            if (strcasecmp(cfg->sets[i].domains[d], domain) == 0)
+                return (int)i;
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
+            if (covers(cfg->sets[i].domains[d], domain))
+                return (int)i;
+    return -1;
+}
+
+int admin_parse_reason(const char *s)
+{
+    static const char *const names[] = {"unspecified",          "keyCompromise",
+                                        "cACompromise",         "affiliationChanged",
+                                        "superseded",           "cessationOfOperation",
+                                        "certificateHold",      NULL,
+                                        "removeFromCRL",        "privilegeWithdrawn",
+                                        "aACompromise"};
+    char *end;
+    long v;
+
+    if (s == NULL || s[0] == '\0')
+        return -1;
+    if (isdigit((unsigned char)s[0])) {
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 0 || v > 10 || v == 7)
+            return -2;
+        return (int)v;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i] != NULL && strcasecmp(names[i], s) == 0)
+            return (int)i;
+    return -2;
+}

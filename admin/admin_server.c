@@ -1,0 +1,596 @@
+/*
+ * admin_server.c - the REST admin API on libmicrohttpd (admin_server.h).
+ *
+ * One thread per connection: a forced renewal (POST waits, GET streams
+ * Server-Sent Events) occupies only its own connection's thread. Request
+ * bodies are never needed and are capped at ADMIN_MAX_BODY (413 beyond).
+ */
+#include "admin_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define ADMIN_MAX_BODY 4096
+#define ADMIN_SSE_MAX (1024 * 1024)
+#define ADMIN_SSE_KEEPALIVE_S 10
+#define ADMIN_LOG "admin"
+
+struct admin_server {
+    struct MHD_Daemon *daemon;
+    const struct config *cfg;
+    autocert_manager *m;
+    struct lifecycle *lc;
+    const char *token; /* borrowed from cfg; NULL = no auth */
+    int port;
+};
+
+/* Per-request state (MHD's con_cls), freed in request_completed. */
+struct request {
+    size_t body_len;
+    bool too_big;
+};
+
+bool admin_host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (host == NULL)
+        return false;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+int admin_check_listen(const struct config *cfg, struct ac_error *e)
+{
+    char host[256];
+    int port;
+    const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
+
+    if (config_parse_listen(listen, host, sizeof host, &port) != 0) {
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port",
+                     listen);
+        return -1;
+    }
+    if (!admin_host_is_loopback(host) &&
+        (cfg->admin.token == NULL || cfg->admin.token[0] == '\0')) {
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "admin.listen %s is not a loopback address and admin.token is not set: "
+                     "refusing to expose the admin API without a token (set admin.token, or "
+                     "listen on 127.0.0.1)",
+                     listen);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned int status, char *body,
+                                 const char *type, const char *allow)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (body == NULL) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        body = strdup("{\"message\":\"out of memory\"}");
+        if (body == NULL)
+            return MHD_NO;
+        type = "application/json";
+    }
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"autocert\"");
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, char *body)
+{
+    return send_body(c, status, body, "application/json", NULL);
+}
+
+static enum MHD_Result send_message(struct MHD_Connection *c, unsigned int status,
+                                    const char *msg)
+{
+    return send_json(c, status, admin_json_message(msg));
+}
+
+/* ---- auth ---- */
+
+/* Constant time in the content (only the length of `want` shows). */
+static bool token_matches(const char *given, const char *want)
+{
+    size_t gl = strlen(given), wl = strlen(want);
+    unsigned char diff = gl != wl;
+
+    for (size_t i = 0; i < wl; i++) {
+        unsigned char g = i < gl ? (unsigned char)given[i] : 0;
+        diff |= g ^ (unsigned char)want[i];
+    }
+    return diff == 0;
+}
+
+static bool authorized(const struct admin_server *s, struct MHD_Connection *c)
+{
+    const char *h;
+
+    if (s->token == NULL || s->token[0] == '\0')
+        return true;
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return token_matches(h, s->token);
+}
+
+/* ---- selection ---- */
+
+/* Fills selected[] from ?name= / ?domain= (all when neither). Returns 0, or
+ * sends the error answer and returns -1 (*ret set). */
+static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *selected,
+                       size_t n, enum MHD_Result *ret)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    const char *domain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain");
+    int idx;
+
+    if (name != NULL && name[0] == '\0')
+        name = NULL;
+    if (domain != NULL && domain[0] == '\0')
+        domain = NULL;
+    if (name != NULL && domain != NULL) {
+        *ret = send_message(c, MHD_HTTP_BAD_REQUEST, "give either name or domain, not both");
+        return -1;
+    }
+    if (name == NULL && domain == NULL) {
+        for (size_t i = 0; i < n; i++)
+            selected[i] = true;
+        return 0;
+    }
+    idx = name != NULL ? admin_find_set_by_name(s->cfg, name)
+                       : admin_find_set_by_domain(s->cfg, domain);
+    if (idx < 0 || (size_t)idx >= n) {
+        char msg[160];
+
+        snprintf(msg, sizeof msg, "no certificate set %s '%.64s'",
+                 name != NULL ? "named" : "covers domain", name != NULL ? name : domain);
+        *ret = send_message(c, MHD_HTTP_NOT_FOUND, msg);
+        return -1;
+    }
+    selected[idx] = true;
+    return 0;
+}
+
+/* ---- POST /api/v1/cert/renew ---- */
+
+static enum MHD_Result renew_wait(struct admin_server *s, struct MHD_Connection *c)
+{
+    size_t n = lifecycle_set_count(s->lc);
+    bool *selected = calloc(n > 0 ? n : 1, sizeof *selected);
+    struct lifecycle_result *res = calloc(n > 0 ? n : 1, sizeof *res);
+    enum MHD_Result ret;
+    int rc;
+
+    if (selected == NULL || res == NULL) {
+        ret = send_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        goto out;
+    }
+    if (select_sets(s, c, selected, n, &ret) != 0)
+        goto out;
+    ac_info(ADMIN_LOG, "forced renewal requested through the API");
+    rc = lifecycle_force_renew(s->lc, selected, NULL, NULL, res);
+    ret = send_json(c, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                    admin_json_results(res, n));
+out:
+    free(selected);
+    free(res);
+    return ret;
+}
+
+/* ---- GET /api/v1/cert/renew: Server-Sent Events ---- */
+
+struct sse {
+    struct admin_server *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct ac_buf q; /* bytes not yet handed to MHD, from q_off */
+    size_t q_off;
+    bool done;
+    pthread_t thread;
+    bool started;
+    bool *selected;
+    size_t n;
+    struct lifecycle_result *results;
+};
+
+static void sse_push(struct sse *x, const char *event, const char *json)
+{
+    pthread_mutex_lock(&x->mu);
+    if (json != NULL)
+        ac_buf_printf(&x->q, "event: %s\ndata: %s\n\n", event, json); /* dropped when full */
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void sse_progress(void *arg, const char *set_name, const char *message)
+{
+    struct sse *x = arg;
+    char *json = admin_json_progress(set_name, message);
+
+    sse_push(x, "progress", json);
+    free(json);
+}
+
+static void *sse_worker(void *arg)
+{
+    struct sse *x = arg;
+    char *json;
+
+    sse_progress(x, "", "renewal started");
+    lifecycle_force_renew(x->s->lc, x->selected, sse_progress, x, x->results);
+    json = admin_json_results(x->results, x->n);
+    pthread_mutex_lock(&x->mu);
+    /* The result event must get through even when progress filled the queue. */
+    x->q.max = x->q.len + (json != NULL ? strlen(json) : 0) + 64;
+    pthread_mutex_unlock(&x->mu);
+    sse_push(x, "result",
+             json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
+    free(json);
+    pthread_mutex_lock(&x->mu);
+    x->done = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sse *x = cls;
+    ssize_t out;
+
+    pthread_mutex_lock(&x->mu);
+    while (x->q.len == x->q_off && !x->done) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ADMIN_SSE_KEEPALIVE_S;
+        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT &&
+            x->q.len == x->q_off && !x->done) {
+            static const char ka[] = ": keepalive\n\n";
+
+            pthread_mutex_unlock(&x->mu);
+            if (max < sizeof ka - 1)
+                return 0;
+            memcpy(buf, ka, sizeof ka - 1);
+            return (ssize_t)(sizeof ka - 1);
+        }
+    }
+    if (x->q.len > x->q_off) {
+        size_t k = x->q.len - x->q_off;
+
+        if (k > max)
+            k = max;
+        memcpy(buf, x->q.data + x->q_off, k);
+        x->q_off += k;
+        if (x->q_off == x->q.len) {
+            ac_buf_reset(&x->q);
+            x->q_off = 0;
+        }
+        out = (ssize_t)k;
+    } else {
+        out = MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&x->mu);
+    return out;
+}
+
+static void sse_free(void *cls)
+{
+    struct sse *x = cls;
+
+    if (x == NULL)
+        return;
+    if (x->started)
+        pthread_join(x->thread, NULL);
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+    ac_buf_free(&x->q);
+    free(x->selected);
+    free(x->results);
+    free(x);
+}
+
+static enum MHD_Result renew_stream(struct admin_server *s, struct MHD_Connection *c)
+{
+    struct sse *x = calloc(1, sizeof *x);
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (x == NULL)
+        return send_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    x->s = s;
+    x->n = lifecycle_set_count(s->lc);
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    ac_buf_init(&x->q, ADMIN_SSE_MAX);
+    x->selected = calloc(x->n > 0 ? x->n : 1, sizeof *x->selected);
+    x->results = calloc(x->n > 0 ? x->n : 1, sizeof *x->results);
+    if (x->selected == NULL || x->results == NULL) {
+        sse_free(x);
+        return send_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    if (select_sets(s, c, x->selected, x->n, &ret) != 0) {
+        sse_free(x);
+        return ret;
+    }
+    ac_info(ADMIN_LOG, "forced renewal requested through the API (event stream)");
+    if (pthread_create(&x->thread, NULL, sse_worker, x) != 0) {
+        sse_free(x);
+        return send_message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot start the renewal");
+    }
+    x->started = true;
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, x, sse_free);
+    if (r == NULL) {
+        sse_free(x);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- POST /api/v1/cert/revoke?name=SET[&reason=R] ---- */
+
+static enum MHD_Result revoke_set(struct admin_server *s, struct MHD_Connection *c)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    const char *reason_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "reason");
+    struct lifecycle_result res;
+    int idx, reason;
+
+    if (name == NULL || name[0] == '\0')
+        return send_message(c, MHD_HTTP_BAD_REQUEST, "revoke needs ?name=SET");
+    idx = admin_find_set_by_name(s->cfg, name);
+    if (idx < 0)
+        idx = admin_find_set_by_domain(s->cfg, name);
+    if (idx < 0 || (size_t)idx >= lifecycle_set_count(s->lc))
+        return send_message(c, MHD_HTTP_NOT_FOUND, "no such certificate set");
+    reason = admin_parse_reason(reason_s);
+    if (reason == -2)
+        return send_message(c, MHD_HTTP_BAD_REQUEST,
+                            "unknown revocation reason (use 0-10 or an RFC 5280 name)");
+    memset(&res, 0, sizeof res);
+    snprintf(res.name, sizeof res.name, "%s", s->cfg->sets[idx].name);
+    ac_info(ADMIN_LOG, "revocation of %s requested through the API", res.name);
+    res.ok = lifecycle_revoke(s->lc, (size_t)idx, reason, NULL, NULL, &res.error) == 0;
+    return send_json(c, res.ok ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                     admin_json_results(&res, 1));
+}
+
+/* ---- routing ---- */
+
+static bool is(const char *method, const char *m)
+{
+    return strcmp(method, m) == 0;
+}
+
+static enum MHD_Result route(struct admin_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method)
+{
+    bool get = is(method, MHD_HTTP_METHOD_GET) || is(method, MHD_HTTP_METHOD_HEAD);
+
+    if (strcmp(url, "/healthz") == 0) {
+        if (!get)
+            return send_body(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                             admin_json_message("method not allowed"), "application/json",
+                             "GET, HEAD");
+        return send_json(c, MHD_HTTP_OK, strdup("{\"ok\":true}"));
+    }
+    if (!authorized(s, c))
+        return send_message(c, MHD_HTTP_UNAUTHORIZED, "unauthorized");
+
+    if (strcmp(url, "/api/v1/cert/info") == 0 || strcmp(url, "/api/v1/cert/status") == 0 ||
+        strcmp(url, "/metrics") == 0) {
+        if (!get)
+            return send_body(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                             admin_json_message("method not allowed"), "application/json",
+                             "GET, HEAD");
+        if (strcmp(url, "/metrics") == 0)
+            return send_body(c, MHD_HTTP_OK, admin_metrics_text(s->lc),
+                             "text/plain; version=0.0.4; charset=utf-8", NULL);
+        if (strcmp(url, "/api/v1/cert/status") == 0)
+            return send_json(c, MHD_HTTP_OK, admin_json_status(s->lc, s->cfg));
+        size_t count = 0;
+        char *body = admin_json_info(s->lc, s->cfg, &count);
+
+        if (body != NULL && count == 0) {
+            free(body);
+            return send_message(c, MHD_HTTP_NOT_FOUND, "no certificate found");
+        }
+        return send_json(c, MHD_HTTP_OK, body);
+    }
+    if (strcmp(url, "/api/v1/cert/renew") == 0) {
+        if (is(method, MHD_HTTP_METHOD_POST))
+            return renew_wait(s, c);
+        if (is(method, MHD_HTTP_METHOD_GET))
+            return renew_stream(s, c);
+        return send_body(c, MHD_HTTP_METHOD_NOT_ALLOWED, admin_json_message("method not allowed"),
+                         "application/json", "GET, POST");
+    }
+    if (strcmp(url, "/api/v1/cert/revoke") == 0) {
+        if (is(method, MHD_HTTP_METHOD_POST))
+            return revoke_set(s, c);
+        return send_body(c, MHD_HTTP_METHOD_NOT_ALLOWED, admin_json_message("method not allowed"),
+                         "application/json", "POST");
+    }
+    return send_message(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    struct admin_server *s = cls;
+    struct request *r = *con_cls;
+
+    if (r == NULL) {
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        *con_cls = r;
+        if (cl != NULL) {
+            char *end;
+            unsigned long long v;
+
+            errno = 0;
+            v = strtoull(cl, &end, 10);
+            if (errno != 0 || end == cl || v > ADMIN_MAX_BODY) {
+                r->too_big = true;
+                return send_message(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        r->body_len += *upload_data_size;
+        if (r->body_len > ADMIN_MAX_BODY)
+            r->too_big = true;
+        *upload_data_size = 0; /* consumed (and ignored: no endpoint takes a body) */
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return send_message(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    return route(s, c, url, method);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    size_t n;
+
+    vsnprintf(line, sizeof line, fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    ac_warn(ADMIN_LOG, "http server: %s", line);
+}
+
+int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                       struct admin_server **out, struct ac_error *e)
+{
+    struct admin_server *s = NULL;
+    struct sockaddr_storage ss;
+    char host[256];
+    int port;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_ERROR_LOG;
+    const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
+    const union MHD_DaemonInfo *info;
+
+    *out = NULL;
+    if (admin_check_listen(cfg, e) != 0)
+        return -1;
+    config_parse_listen(listen, host, sizeof host, &port);
+    memset(&ss, 0, sizeof ss);
+    if (strcasecmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address",
+                     listen);
+        return -1;
+    }
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    s->cfg = cfg;
+    s->m = m;
+    s->lc = lc;
+    s->token = cfg->admin.token;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        ac_error_set(e, AC_ERR_IO, "cannot listen on %s for the admin API (address in use?)",
+                     listen);
+        free(s);
+        return -1;
+    }
+    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info != NULL && info->port != 0 ? (int)info->port : port;
+    ac_info(ADMIN_LOG, "admin API listening on %s%s", listen,
+            s->token != NULL ? " (bearer token required)" : "");
+    *out = s;
+    return 0;
+}
+
+int admin_server_port(const struct admin_server *s)
+{
+    return s != NULL ? s->port : 0;
+}
+
+void admin_server_stop(struct admin_server *s)
+{
+    if (s == NULL)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}
