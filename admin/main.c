@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"info", cmd_info, "show the certificate of one set or domain"},
     {"renew", cmd_renew, "renew one set (or every set) now, showing progress"},
     {"revoke", cmd_revoke, "revoke a set's certificate at the CA and obtain a new one"},
+    {"serve", cmd_serve, "run the daemon: serve, renew, reload on SIGHUP"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -61,6 +61,7 @@ struct lifecycle {
     size_t nworkers;
     bool sched_started;
     bool stopping;
+    int waiters;                /* callers inside lifecycle_force_renew */
     int64_t next_local_check;
     bool has_local;
     lifecycle_progress_fn *progress_fn; /* per set, for forced renewals */
@@ -703,6 +704,10 @@ void lifecycle_free(struct lifecycle *lc)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < lc->nworkers; i++)
         pthread_join(lc->workers[i], NULL);
+    pthread_mutex_lock(&lc->mu);
+    while (lc->waiters > 0)
+        pthread_cond_wait(&lc->done_cond, &lc->mu);
+    pthread_mutex_unlock(&lc->mu);
     lc_events_free(lc->events);
     pthread_mutex_destroy(&lc->mu);
     pthread_mutex_destroy(&lc->key_mu);
@@ -857,6 +862,7 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
         ac_error_clear(&results[i].error);
     }
     pthread_mutex_lock(&lc->mu);
+    lc->waiters++;
     for (size_t i = 0; i < lc->n; i++) {
         struct lc_set *s = &lc->sets[i];
         if (selected != NULL && !selected[i])
@@ -898,6 +904,8 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
         if (!results[i].ok)
             rc = -1;
     }
+    lc->waiters--;
+    pthread_cond_broadcast(&lc->done_cond);
     pthread_mutex_unlock(&lc->mu);
     free(target);
     return rc;

@@ -1,0 +1,215 @@
+/*
+ * cmd_serve.c - `autocert serve`: the daemon. Loads the configuration and every
+ * set's certificate from disk, starts serving TLS on serve.listen (when set)
+ * before anything touches the network, then runs the renewal scheduler
+ * (lifecycle.h). Signals are taken synchronously by the main thread (sigwait):
+ *   SIGHUP          reload the configuration; a broken one is refused with its
+ *                   errors and the running one stays
+ *   SIGUSR1         forced renewal of every set (in a helper thread)
+ *   SIGTERM/SIGINT  graceful stop
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autocert/autocert.h"
+#include "cli.h"
+#include "commands.h"
+#include "crypto.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "manager.h"
+#include "serve_tls.h"
+
+/* What the daemon runs; swapped as a whole on reload. */
+struct serve_state {
+    autocert_manager *m;     /* owned by tls when tls != NULL */
+    struct lifecycle *lc;
+    struct serve_tls *tls;
+    char *listen;            /* serve.listen the listener was started with */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: autocert serve [-c FILE]\n\n"
+               "Serves the certificates on disk, renews them before they expire and keeps\n"
+               "retrying with backoff when the CA or DNS is unreachable. With serve.listen\n"
+               "set, answers HTTPS there (SNI picks the set). Signals: SIGHUP reloads the\n"
+               "configuration, SIGUSR1 renews every set now, SIGTERM/SIGINT stop.\n\n"
+               "options:\n"
+               "  -c, --config FILE   configuration file (default autocert.yml)\n"
+               "      --log-format F  text (default) or json\n"
+               "  -v, --verbose       debug logging\n");
+}
+
+/* Builds a loaded manager and a (not started) lifecycle from cfg (taken). */
+static int build(struct config *cfg, autocert_manager **m, struct lifecycle **lc)
+{
+    char err[512];
+    struct ac_error e;
+    int n;
+
+    *m = NULL;
+    *lc = NULL;
+    if (autocert_manager_new_from_config(cfg, m, err, sizeof err) != 0) {
+        ac_err(NULL, "serve: %s", err);
+        return -1;
+    }
+    n = autocert_manager_load(*m);
+    ac_info(NULL, "%d of %zu set(s) hold a certificate", n, manager_set_count(*m));
+    if (lifecycle_new(*m, lc, &e) != 0) {
+        ac_err(NULL, "serve: %s", e.message);
+        autocert_manager_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void *force_all(void *arg)
+{
+    struct lifecycle *lc = arg;
+    size_t n = lifecycle_set_count(lc);
+    struct lifecycle_result *res = calloc(n + 1, sizeof *res);
+
+    if (res == NULL)
+        return NULL;
+    if (lifecycle_force_renew(lc, NULL, NULL, NULL, res) == 0) {
+        ac_info(NULL, "forced renewal: every set succeeded");
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (res[i].name[0] != '\0' && !res[i].ok)
+                ac_err(res[i].name, "forced renewal failed: %s", res[i].error.message);
+    }
+    free(res);
+    return NULL;
+}
+
+/* SIGHUP: the new configuration replaces the running one only when it loads. */
+static void reload(struct serve_state *st, const char *path)
+{
+    struct config_diags d = {0};
+    struct config *cfg = NULL;
+    autocert_manager *m = NULL;
+    struct lifecycle *lc = NULL;
+    struct ac_error e;
+    const char *listen;
+
+    if (config_load(path, &cfg, &d) != 0) {
+        ac_err(NULL, "reload refused: %s has %zu error(s); the running configuration stays",
+               path, d.count);
+        config_diags_print(&d, stderr);
+        config_diags_free(&d);
+        return;
+    }
+    config_diags_print(&d, stderr);
+    config_diags_free(&d);
+    listen = cfg->serve.listen;
+    if ((listen == NULL) != (st->listen == NULL) ||
+        (listen != NULL && strcmp(listen, st->listen) != 0))
+        ac_warn(NULL, "reload: serve.listen changes need a restart; keeping %s",
+                st->listen != NULL ? st->listen : "(off)");
+    if (build(cfg, &m, &lc) != 0) {
+        ac_err(NULL, "reload refused; the running configuration stays");
+        return;
+    }
+    /* Stop the old scheduler first so that two never renew the same set. */
+    lifecycle_free(st->lc);
+    st->lc = NULL;
+    if (st->tls != NULL) {
+        if (serve_tls_swap(st->tls, m, &e) != 0) {
+            ac_err(NULL, "reload: %s; keeping the old certificates", e.message);
+            lifecycle_free(lc);
+            autocert_manager_free(m);
+            lc = NULL;
+            m = st->m;
+            /* restart a scheduler on the old manager */
+            if (lifecycle_new(m, &lc, &e) != 0) {
+                ac_err(NULL, "serve: %s", e.message);
+                return;
+            }
+        }
+    } else {
+        autocert_manager_free(st->m);
+    }
+    st->m = m;
+    st->lc = lc;
+    if (lifecycle_start(st->lc, &e) != 0)
+        ac_err(NULL, "serve: scheduler not started: %s", e.message);
+    /* ADMIN API: re-point the admin server at st->m / st->lc here. */
+    ac_info(NULL, "configuration reloaded from %s", path);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct cli_opts o;
+    struct config *cfg = NULL;
+    struct serve_state st = {0};
+    struct ac_error e;
+    sigset_t set;
+    int sig, rc = EXIT_FAILED;
+
+    if (cli_parse(argc, argv, "", &o) != 0)
+        return EXIT_USAGE;
+    if (o.help) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if ((cfg = cli_load_config(o.config_path)) == NULL)
+        return EXIT_USAGE;
+    crypto_init();
+    /* Block the signals before any thread starts: every thread inherits it. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cfg->serve.listen != NULL && (st.listen = strdup(cfg->serve.listen)) == NULL)
+        goto out;
+    if (build(cfg, &st.m, &st.lc) != 0)
+        goto out;
+    /* Serve what is on disk before anything touches the network. */
+    if (st.listen != NULL && serve_tls_start(st.listen, st.m, &st.tls, &e) != 0) {
+        ac_err(NULL, "serve: %s", e.message);
+        goto out;
+    }
+    if (lifecycle_start(st.lc, &e) != 0) {
+        ac_err(NULL, "serve: %s", e.message);
+        goto out;
+    }
+    /* ADMIN API: start the admin server here with st.m and st.lc, e.g.
+     *   admin_server_start(manager_config(st.m), st.m, st.lc, &admin, &e); */
+    ac_info(NULL, "serving; pid %ld", (long)getpid());
+
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(&st, o.config_path);
+        } else if (sig == SIGUSR1) {
+            pthread_t th;
+            ac_info(NULL, "SIGUSR1: forced renewal of every set");
+            if (st.lc != NULL && pthread_create(&th, NULL, force_all, st.lc) == 0)
+                pthread_detach(th);
+        } else {
+            ac_info(NULL, "stopping");
+            break;
+        }
+    }
+    rc = EXIT_OK;
+out:
+    /* ADMIN API: stop the admin server here, before the lifecycle. */
+    lifecycle_free(st.lc);
+    if (st.tls != NULL)
+        serve_tls_stop(st.tls);
+    else
+        autocert_manager_free(st.m);
+    free(st.listen);
+    return rc;
+}
