@@ -379,8 +379,10 @@ static bool covers(const char *pattern, const char *name)
     return strlen(pattern) == nl && strncasecmp(pattern, name, nl) == 0;
 }
 
-int admin_find_set_by_domain(const struct config *cfg, const char *domain)
+int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain)
 {
+    int found = -1;
+
     if (cfg == NULL || domain == NULL || domain[0] == '\0')
         return -1;
     /* An exact name anywhere beats a wildcard (as SNI selection does). */
@@ -392,7 +394,28 @@ int admin_find_set_by_domain(const struct config *cfg, const char *domain)
         for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
             if (covers(cfg->sets[i].domains[d], domain))
                 return (int)i;
-    return -1;
+    /* Sets without configured domains (local, pseudo): their certificate's names. */
+    for (int pass = 0; lc != NULL && found < 0 && pass < 2; pass++) {
+        for (size_t i = 0; found < 0 && i < lifecycle_set_count(lc); i++) {
+            struct lifecycle_status st;
+
+            if (lifecycle_status_get(lc, i, &st) != 0)
+                continue;
+            for (size_t d = 0; found < 0 && d < st.dns_count; d++)
+                if (pass == 0 ? strcasecmp(st.dns_names[d], domain) == 0
+                              : covers(st.dns_names[d], domain))
+                    found = (int)i;
+            lifecycle_status_clear(&st);
+        }
+    }
+    return found;
+}
+
+int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *arg)
+{
+    int idx = admin_find_set_by_name(cfg, arg);
+
+    return idx >= 0 ? idx : admin_find_set_by_domain(cfg, lc, arg);
 }
 
 int admin_parse_reason(const char *s)

@@ -178,7 +178,7 @@ static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *s
         return 0;
     }
     idx = name != NULL ? admin_find_set_by_name(s->cfg, name)
-                       : admin_find_set_by_domain(s->cfg, domain);
+                       : admin_find_set_by_domain(s->cfg, s->lc, domain);
     if (idx < 0 || (size_t)idx >= n) {
         char msg[160];
 
@@ -382,9 +382,7 @@ static enum MHD_Result revoke_set(struct admin_server *s, struct MHD_Connection 
 
     if (name == NULL || name[0] == '\0')
         return send_message(c, MHD_HTTP_BAD_REQUEST, "revoke needs ?name=SET");
-    idx = admin_find_set_by_name(s->cfg, name);
-    if (idx < 0)
-        idx = admin_find_set_by_domain(s->cfg, name);
+    idx = admin_find_set(s->cfg, s->lc, name);
     if (idx < 0 || (size_t)idx >= lifecycle_set_count(s->lc))
         return send_message(c, MHD_HTTP_NOT_FOUND, "no such certificate set");
     reason = admin_parse_reason(reason_s);

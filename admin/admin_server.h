@@ -66,9 +66,12 @@ char *admin_metrics_text(struct lifecycle *lc);
 
 /* Set selection as typed in the API and the CLI: "main", "extra[N]",
  * "extraN" (name) or a domain of a set (case-insensitive; "*.x" in a set
- * covers one more label). Index or -1. */
+ * covers one more label; sets without configured domains match their
+ * certificate's names when lc is given). Index or -1. */
 int admin_find_set_by_name(const struct config *cfg, const char *name);
-int admin_find_set_by_domain(const struct config *cfg, const char *domain);
+int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain);
+/* Name first, then domain. */
+int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *arg);
 
 /* Revocation reason: a number 0..10 or an RFC 5280 name (keyCompromise,
  * superseded, cessationOfOperation ...). -1 for NULL/"" (omit), -2 unknown. */

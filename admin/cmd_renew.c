@@ -120,7 +120,7 @@ static int renew_local(struct admin_ctx *ctx, const char *arg)
     if (selected == NULL || res == NULL)
         goto out;
     if (arg != NULL) {
-        int idx = cli_find_set(ctx->cfg, arg);
+        int idx = admin_find_set(ctx->cfg, ctx->lc, arg);
 
         if (idx < 0 || (size_t)idx >= n) {
             fprintf(stderr, "autocert: no certificate set named or covering '%s'\n", arg);

@@ -64,7 +64,7 @@ out:
 static int revoke_local(struct admin_ctx *ctx, const char *set, int reason)
 {
     struct ac_error e;
-    int idx = cli_find_set(ctx->cfg, set);
+    int idx = admin_find_set(ctx->cfg, ctx->lc, set);
 
     ac_error_clear(&e);
     if (idx < 0 || (size_t)idx >= lifecycle_set_count(ctx->lc)) {
