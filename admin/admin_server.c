@@ -32,8 +32,11 @@ struct admin_server {
     const struct config *cfg;
     autocert_manager *m;
     struct lifecycle *lc;
-    const char *token; /* borrowed from cfg; NULL = no auth */
+    char *token;       /* own copy of admin.token; NULL = no auth */
+    bool loopback;     /* the bound address is a loopback one */
     int port;
+    /* Requests hold it for reading while they use cfg/m/lc; rebind writes. */
+    pthread_rwlock_t lock;
 };
 
 /* Per-request state (MHD's con_cls), freed in request_completed. */
@@ -257,7 +260,12 @@ static void *sse_worker(void *arg)
     char *json;
 
     sse_progress(x, "", "renewal started");
-    lifecycle_force_renew(x->s->lc, x->selected, sse_progress, x, x->results);
+    pthread_rwlock_rdlock(&x->s->lock);
+    if (x->s->lc != NULL && lifecycle_set_count(x->s->lc) == x->n)
+        lifecycle_force_renew(x->s->lc, x->selected, sse_progress, x, x->results);
+    else
+        sse_progress(x, "", "configuration reloaded meanwhile; nothing renewed");
+    pthread_rwlock_unlock(&x->s->lock);
     json = admin_json_results(x->results, x->n);
     pthread_mutex_lock(&x->mu);
     /* The result event must get through even when progress filled the queue. */
@@ -493,7 +501,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (r->too_big)
         return send_message(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-    return route(s, c, url, method);
+    enum MHD_Result ret;
+
+    pthread_rwlock_rdlock(&s->lock);
+    if (s->lc == NULL && strcmp(url, "/healthz") != 0)
+        ret = send_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "reloading; try again");
+    else
+        ret = route(s, c, url, method);
+    pthread_rwlock_unlock(&s->lock);
+    return ret;
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -558,7 +574,14 @@ int admin_server_start(const struct config *cfg, autocert_manager *m, struct lif
     s->cfg = cfg;
     s->m = m;
     s->lc = lc;
-    s->token = cfg->admin.token;
+    s->loopback = admin_host_is_loopback(host);
+    if (cfg->admin.token != NULL && cfg->admin.token[0] != '\0' &&
+        (s->token = strdup(cfg->admin.token)) == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        free(s);
+        return -1;
+    }
+    pthread_rwlock_init(&s->lock, NULL);
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -569,6 +592,8 @@ int admin_server_start(const struct config *cfg, autocert_manager *m, struct lif
     if (s->daemon == NULL) {
         ac_error_set(e, AC_ERR_IO, "cannot listen on %s for the admin API (address in use?)",
                      listen);
+        pthread_rwlock_destroy(&s->lock);
+        free(s->token);
         free(s);
         return -1;
     }
@@ -590,5 +615,41 @@ void admin_server_stop(struct admin_server *s)
     if (s == NULL)
         return;
     MHD_stop_daemon(s->daemon);
+    pthread_rwlock_destroy(&s->lock);
+    if (s->token != NULL) {
+        memset(s->token, 0, strlen(s->token));
+        free(s->token);
+    }
     free(s);
+}
+
+void admin_server_rebind(struct admin_server *s, const struct config *cfg, autocert_manager *m,
+                         struct lifecycle *lc)
+{
+    if (s == NULL)
+        return;
+    pthread_rwlock_wrlock(&s->lock);
+    s->cfg = cfg;
+    s->m = m;
+    s->lc = lc;
+    if (cfg != NULL) {
+        const char *t = cfg->admin.token;
+
+        if ((t == NULL || t[0] == '\0') && !s->loopback) {
+            ac_warn(ADMIN_LOG, "reload: admin.token removed while the admin API listens on a "
+                               "non-loopback address; keeping the old token");
+        } else if (t == NULL || s->token == NULL || strcmp(t, s->token) != 0) {
+            char *copy = t != NULL && t[0] != '\0' ? strdup(t) : NULL;
+
+            if (t != NULL && t[0] != '\0' && copy == NULL) {
+                ac_warn(ADMIN_LOG, "reload: out of memory; keeping the old admin token");
+            } else {
+                if (s->token != NULL)
+                    memset(s->token, 0, strlen(s->token));
+                free(s->token);
+                s->token = copy;
+            }
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
 }

@@ -45,6 +45,12 @@ int admin_server_start(const struct config *cfg, autocert_manager *m, struct lif
                        struct admin_server **out, struct ac_error *e);
 /* The bound port. */
 int admin_server_port(const struct admin_server *s);
+/* After a configuration reload: points the server at the new objects (NULL
+ * lc: answer 503 "reloading" until the next rebind). Waits for the requests
+ * that use the old ones, so the caller may free those afterwards. A token
+ * change takes effect; a listen change needs a restart. */
+void admin_server_rebind(struct admin_server *s, const struct config *cfg, autocert_manager *m,
+                         struct lifecycle *lc);
 /* Stops the daemon (waits for running requests) and frees s. NULL is a no-op. */
 void admin_server_stop(struct admin_server *s);
 
