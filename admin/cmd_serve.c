@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_server.h"
 #include "autocert/autocert.h"
 #include "cli.h"
 #include "commands.h"
@@ -30,6 +31,7 @@ struct serve_state {
     struct lifecycle *lc;
     struct serve_tls *tls;
     char *listen;            /* serve.listen the listener was started with */
+    struct admin_server *admin; /* the REST admin API */
 };
 
 static void usage(FILE *f)
@@ -117,6 +119,7 @@ static void reload(struct serve_state *st, const char *path)
         return;
     }
     /* Stop the old scheduler first so that two never renew the same set. */
+    admin_server_rebind(st->admin, NULL, NULL, NULL); /* admin API: old objects go away */
     lifecycle_free(st->lc);
     st->lc = NULL;
     if (st->tls != NULL) {
@@ -139,7 +142,7 @@ static void reload(struct serve_state *st, const char *path)
     st->lc = lc;
     if (lifecycle_start(st->lc, &e) != 0)
         ac_err(NULL, "serve: scheduler not started: %s", e.message);
-    /* ADMIN API: re-point the admin server at st->m / st->lc here. */
+    admin_server_rebind(st->admin, manager_config(st->m), st->m, st->lc);
     ac_info(NULL, "configuration reloaded from %s", path);
 }
 
@@ -160,6 +163,11 @@ int cmd_serve(int argc, char **argv)
     }
     if ((cfg = cli_load_config(o.config_path)) == NULL)
         return EXIT_USAGE;
+    if (admin_check_listen(cfg, &e) != 0) {
+        fprintf(stderr, "autocert serve: %s\n", e.message);
+        config_free(cfg);
+        return EXIT_USAGE;
+    }
     crypto_init();
     /* Block the signals before any thread starts: every thread inherits it. */
     sigemptyset(&set);
@@ -183,8 +191,10 @@ int cmd_serve(int argc, char **argv)
         ac_err(NULL, "serve: %s", e.message);
         goto out;
     }
-    /* ADMIN API: start the admin server here with st.m and st.lc, e.g.
-     *   admin_server_start(manager_config(st.m), st.m, st.lc, &admin, &e); */
+    if (admin_server_start(manager_config(st.m), st.m, st.lc, &st.admin, &e) != 0) {
+        ac_err(NULL, "serve: %s", e.message);
+        goto out;
+    }
     ac_info(NULL, "serving; pid %ld", (long)getpid());
 
     for (;;) {
@@ -204,7 +214,7 @@ int cmd_serve(int argc, char **argv)
     }
     rc = EXIT_OK;
 out:
-    /* ADMIN API: stop the admin server here, before the lifecycle. */
+    admin_server_stop(st.admin);
     lifecycle_free(st.lc);
     if (st.tls != NULL)
         serve_tls_stop(st.tls);
