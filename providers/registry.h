@@ -16,7 +16,8 @@
     X(exec)                  \
     X(httpreq)               \
     X(dnsupdate)             \
-    X(cloudflare)
+    X(cloudflare)            \
+    X(porkbun)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
