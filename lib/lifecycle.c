@@ -359,8 +359,8 @@ static int run_order(struct lifecycle *lc, size_t idx, bool forced, struct ac_er
     pthread_mutex_lock(&lc->metrics_mu);
     lc->metrics.orders_ok++;
     pthread_mutex_unlock(&lc->metrics_mu);
-    ac_info(cfg->name, "certificate %s (serial %s)", before.present ? "renewed" : "obtained",
-            res.serial_hex);
+    ac_info(cfg->name, "in service: %s certificate (serial %s)",
+            before.present ? "renewed" : "obtained", res.serial_hex);
     post_event(lc, idx, before.present ? "renewed" : "obtained", res.not_after, NULL,
                res.issued);
     rc = 0;

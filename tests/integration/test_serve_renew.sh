@@ -53,7 +53,7 @@ PEBBLE_PORT_SAVED=$PEBBLE_PORT
 start_pebble --validity 60
 [[ "$PEBBLE_PORT" == "$PEBBLE_PORT_SAVED" ]] || fail "pebble came back on another port"
 pebble_root root2.pem
-wait_until 40 grep -q "certificate renewed" serve1.log || { cat serve1.log >&2; fail "no renewal after the CA came back"; }
+wait_until 40 grep -q "in service: renewed" serve1.log || { cat serve1.log >&2; fail "no renewal after the CA came back"; }
 check_pair certs/cert.crt certs/priv.key root2.pem example.test
 serial1=$(serial_of certs/cert.crt)
 [[ "$serial1" != "$serial0" ]] || fail "serial unchanged after renewal"
@@ -62,7 +62,7 @@ serial1=$(serial_of certs/cert.crt)
 got=$(served_serial "$PORT" example.test root2.pem | tr -d ':' | tr 'A-F' 'a-f')
 assert_eq "$(echo "$serial1" | tr -d ':' | tr 'A-F' 'a-f')" "$got" "serial served after renewal"
 # and a second, timed renewal happens with no request (40 s into the new life)
-wait_until 50 bash -c '[ "$(grep -c "certificate renewed" "$0")" -ge 2 ]' serve1.log ||
+wait_until 50 bash -c '[ "$(grep -c "in service: renewed" "$0")" -ge 2 ]' serve1.log ||
   { cat serve1.log >&2; fail "no second timed renewal"; }
 serial2=$(serial_of certs/cert.crt)
 [[ "$serial2" != "$serial1" ]] || fail "second renewal did not change the serial"
