@@ -56,10 +56,10 @@ struct tail {
 
 static void tail_add(struct tail *t, const char *p, size_t n)
 {
-    if (n >= sizeof t->data) {
-        memcpy(t->data, p + n - sizeof t->data, sizeof t->data);
-        t->len = sizeof t->data;
-        return;
+    if (n >= sizeof t->data) { /* only the last sizeof t->data bytes matter */
+        t->len = 0;
+        p += n - sizeof t->data;
+        n = sizeof t->data;
     }
     if (t->len + n > sizeof t->data) {
         size_t drop = t->len + n - sizeof t->data;
