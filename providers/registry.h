@@ -17,7 +17,8 @@
     X(httpreq)               \
     X(dnsupdate)             \
     X(cloudflare)            \
-    X(porkbun)
+    X(porkbun)               \
+    X(desec)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
