@@ -90,7 +90,8 @@ assert e["_token"] == "tok-123456", e
 assert e["_ctype"] == "application/json", e
 EOF
 wait_until 10 bash -c '[ "$(grep -c "AUTOCERT_EVENT=renewed" hook.env)" -ge 3 ]' || { cat hook.env serve.log >&2; fail "deploy hook not run"; }
-grep -A5 -F 'AUTOCERT_SET=extra[1]' hook.env >hook1.env || fail "no hook run for extra[1]"
+awk 'BEGIN{RS="---\n"} index($0, "AUTOCERT_SET=extra[1]\n") {print; exit}' hook.env >hook1.env
+[[ -s hook1.env ]] || fail "no hook run for extra[1]"
 assert_contains "$(cat hook1.env)" "AUTOCERT_DOMAINS=api.example.test"
 assert_contains "$(cat hook1.env)" "AUTOCERT_CERT_PATH=certs/api.crt"
 assert_contains "$(cat hook1.env)" "AUTOCERT_KEY_PATH=certs/api.key"
