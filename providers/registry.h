@@ -16,6 +16,7 @@
     X(exec)                  \
     X(httpreq)               \
     X(dnsupdate)             \
+    X(route53)               \
     X(cloudflare)            \
     X(porkbun)               \
     X(desec)
