@@ -19,7 +19,8 @@
     X(route53)               \
     X(cloudflare)            \
     X(porkbun)               \
-    X(desec)
+    X(desec)                 \
+    X(linode)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
