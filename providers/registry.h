@@ -17,6 +17,7 @@
     X(httpreq)               \
     X(dnsupdate)             \
     X(route53)               \
+    X(digitalocean)          \
     X(cloudflare)            \
     X(porkbun)               \
     X(desec)                 \
