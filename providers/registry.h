@@ -21,7 +21,8 @@
     X(cloudflare)            \
     X(porkbun)               \
     X(desec)                 \
-    X(linode)
+    X(linode)                \
+    X(vultr)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
