@@ -18,6 +18,7 @@
     X(dnsupdate)             \
     X(route53)               \
     X(digitalocean)          \
+    X(hetzner)               \
     X(cloudflare)            \
     X(porkbun)               \
     X(desec)                 \
