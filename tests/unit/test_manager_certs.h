@@ -76,7 +76,7 @@ out:
 }
 
 /* Reads a whole small file into a malloc'd buffer. */
-static char *tmc_slurp(const char *path, size_t *len)
+static __attribute__((unused)) char *tmc_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
