@@ -15,6 +15,7 @@
 #include "admin_server.h"
 #include "buf.h"
 #include "timeutil.h"
+#include "sni.h"
 
 #define ADMIN_METRICS_MAX (1024 * 1024)
 
@@ -360,25 +361,6 @@ int admin_find_set_by_name(const struct config *cfg, const char *name)
     return (int)k;
 }
 
-/* Does pattern (a set's domain, maybe "*.x") cover name? */
-static bool covers(const char *pattern, const char *name)
-{
-    size_t nl = strlen(name);
-
-    if (nl > 0 && name[nl - 1] == '.')
-        nl--;
-    if (strncmp(pattern, "*.", 2) == 0) {
-        const char *dot = memchr(name, '.', nl);
-        size_t rest;
-
-        if (dot == NULL || dot == name)
-            return false;
-        rest = nl - (size_t)(dot + 1 - name);
-        return strlen(pattern + 2) == rest && strncasecmp(pattern + 2, dot + 1, rest) == 0;
-    }
-    return strlen(pattern) == nl && strncasecmp(pattern, name, nl) == 0;
-}
-
 int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain)
 {
     int found = -1;
@@ -392,7 +374,7 @@ int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, con
                 return (int)i;
     for (size_t i = 0; i < cfg->sets_count; i++)
         for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
-            if (covers(cfg->sets[i].domains[d], domain))
+            if (sni_pattern_covers(cfg->sets[i].domains[d], domain))
                 return (int)i;
     /* Sets without configured domains (local, pseudo): their certificate's names. */
     for (int pass = 0; lc != NULL && found < 0 && pass < 2; pass++) {
@@ -403,7 +385,7 @@ int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, con
                 continue;
             for (size_t d = 0; found < 0 && d < st.dns_count; d++)
                 if (pass == 0 ? strcasecmp(st.dns_names[d], domain) == 0
-                              : covers(st.dns_names[d], domain))
+                              : sni_pattern_covers(st.dns_names[d], domain))
                     found = (int)i;
             lifecycle_status_clear(&st);
         }

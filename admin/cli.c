@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "sni.h"
 
 static bool allows(const char *allowed, const char *flag)
 {
@@ -92,18 +93,6 @@ struct config *cli_load_config(const char *path)
     return cfg;
 }
 
-/* "*.example.com" covers "a.example.com", not "example.com" or "a.b.example.com". */
-static bool domain_covers(const char *pattern, const char *name)
-{
-    if (strcasecmp(pattern, name) == 0)
-        return true;
-    if (strncmp(pattern, "*.", 2) == 0) {
-        const char *dot = strchr(name, '.');
-        return dot != NULL && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
-    }
-    return false;
-}
-
 int cli_find_set(const struct config *cfg, const char *arg)
 {
     const struct config_set *s = config_find_set(cfg, arg);
@@ -112,7 +101,7 @@ int cli_find_set(const struct config *cfg, const char *arg)
         return (int)(s - cfg->sets);
     for (size_t i = 0; i < cfg->sets_count; i++)
         for (size_t j = 0; j < cfg->sets[i].domains_count; j++)
-            if (domain_covers(cfg->sets[i].domains[j], arg))
+            if (sni_pattern_covers(cfg->sets[i].domains[j], arg))
                 return (int)i;
     return -1;
 }

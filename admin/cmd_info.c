@@ -12,6 +12,7 @@
 #include "admin_client.h"
 #include "commands.h"
 #include "timeutil.h"
+#include "sni.h"
 
 static void usage(FILE *f)
 {
@@ -51,18 +52,6 @@ static bool canonical_set(const char *a, char *out, size_t n)
     return true;
 }
 
-static bool name_covers(const char *pattern, const char *name)
-{
-    if (strcasecmp(pattern, name) == 0)
-        return true;
-    if (strncmp(pattern, "*.", 2) == 0) {
-        const char *dot = strchr(name, '.');
-
-        return dot != NULL && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
-    }
-    return false;
-}
-
 static bool matches(struct json_object *entry, const char *arg, bool by_name, bool exact)
 {
     struct json_object *v;
@@ -76,7 +65,7 @@ static bool matches(struct json_object *entry, const char *arg, bool by_name, bo
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         const char *d = json_object_get_string(json_object_array_get_idx(v, i));
 
-        if (exact ? strcasecmp(d, arg) == 0 : name_covers(d, arg))
+        if (exact ? strcasecmp(d, arg) == 0 : sni_pattern_covers(d, arg))
             return true;
     }
     return false;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SNI_MAX_ENTRIES (16u * 1024u * 1024u)
 #define SNI_PAD 8 /* zero bytes after a name in hashing buffers */
@@ -409,4 +410,16 @@ int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len)
     if (r >= 0 || sl == 0)
         return r;
     return probe(ix->wild, ix->wmask, ix->arena, hw, suf, sl);
+}
+
+bool sni_pattern_covers(const char *pattern, const char *name)
+{
+    const char *dot;
+
+    if (strcasecmp(pattern, name) == 0)
+        return true;
+    if (strncmp(pattern, "*.", 2) != 0)
+        return false;
+    dot = strchr(name, '.');
+    return dot != NULL && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
 }

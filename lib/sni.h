@@ -39,6 +39,7 @@
 #ifndef AUTOCERT_SNI_H
 #define AUTOCERT_SNI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SNI_MAX_NAME 253
@@ -82,5 +83,11 @@ int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len);
 
 /* Names indexed (distinct exact names plus distinct wildcard suffixes). */
 size_t sni_index_count(const struct sni_index *ix);
+
+/* True when the configured name `pattern` covers the server name `name` with
+ * the index's rules, without building an index: equal (ASCII case-insensitive),
+ * or pattern "*.x.y" and name exactly one label more than "x.y". For the CLI
+ * and the admin API, which select sets by domain. */
+bool sni_pattern_covers(const char *pattern, const char *name);
 
 #endif

@@ -318,9 +318,21 @@ static void test_against_naive(void **state)
     sni_index_free(ix);
 }
 
+static void test_pattern_covers(void **state)
+{
+    (void)state;
+    assert_true(sni_pattern_covers("example.com", "EXAMPLE.com"));
+    assert_true(sni_pattern_covers("*.example.com", "a.example.com"));
+    assert_false(sni_pattern_covers("*.example.com", "example.com"));
+    assert_false(sni_pattern_covers("*.example.com", "a.b.example.com"));
+    assert_false(sni_pattern_covers("*.example.com", ".example.com"));
+    assert_false(sni_pattern_covers("a.example.com", "b.example.com"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pattern_covers),
         cmocka_unit_test(test_reference_table), cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_lengths),         cmocka_unit_test(test_literal_star),
         cmocka_unit_test(test_ip_like),         cmocka_unit_test(test_first_writer),
