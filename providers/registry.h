@@ -19,6 +19,7 @@
     X(route53)               \
     X(digitalocean)          \
     X(hetzner)               \
+    X(duckdns)               \
     X(cloudflare)            \
     X(porkbun)               \
     X(desec)                 \
