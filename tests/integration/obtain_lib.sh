@@ -3,7 +3,8 @@
 
 # write_config FILE PROVIDER DOMAINS_YAML [EXTRA_YAML_LINES...]
 # A main set against the running Pebble + challtestsrv; extra lines are appended
-# inside the autocert: block (two-space indented already).
+# after it (inside the autocert: block when two-space indented, or new sections
+# such as serve:). An admin: section with a free loopback port comes last.
 write_config() {
   local file=$1 provider=$2 domains=$3; shift 3
   {
@@ -19,6 +20,10 @@ write_config() {
       echo "    url: $CHALLTESTSRV_URL"
     fi
     for line in "$@"; do echo "$line"; done
+    # a free admin port, so daemons of tests running in parallel never collide
+    # on the default 127.0.0.1:8555
+    echo "admin:"
+    echo "  listen: 127.0.0.1:$(free_port)"
   } > "$file"
 }
 
