@@ -9,7 +9,10 @@
 #include "acme.h"
 #include "http.h"
 
-#define ACME_MAX_BAD_NONCE_RETRIES 20
+/* badNonce retries per request: each retry uses the fresh nonce that came with
+ * the error, so even a CA rejecting 90 % of good nonces (Pebble's test mode)
+ * completes; bounded in count and by the request and order timeouts. */
+#define ACME_MAX_BAD_NONCE_RETRIES 100
 
 struct acme_client {
     struct http_client *http;
