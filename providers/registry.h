@@ -24,7 +24,8 @@
     X(porkbun)               \
     X(desec)                 \
     X(linode)                \
-    X(vultr)
+    X(vultr)                 \
+    X(godaddy)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
