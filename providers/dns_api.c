@@ -162,9 +162,56 @@ void dns_api_free(struct dns_api *a)
     if (a == NULL)
         return;
     free(a->base);
+    dns_api_secret_free(a->auth);
     for (size_t i = 0; i < a->resolver_count; i++)
         free(a->resolvers[i]);
     memset(a, 0, sizeof *a);
+}
+
+int dns_api_set_auth(struct dns_api *a, const char *scheme, const char *secret,
+                     const char *auth_options, struct ac_error *e)
+{
+    size_t sl = strlen(scheme), kl = strlen(secret);
+
+    dns_api_secret_free(a->auth);
+    a->auth_options = auth_options;
+    a->auth = malloc(sl + kl + 2);
+    if (a->auth == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    memcpy(a->auth, scheme, sl);
+    if (sl > 0)
+        a->auth[sl++] = ' ';
+    memcpy(a->auth + sl, secret, kl + 1);
+    return 0;
+}
+
+int dns_api_create(const char *name, const struct dns_option *opts, size_t n, const char *base,
+                   const char *base_label, const char *default_base, const char *scheme,
+                   const char *secret_key, struct dns_api **out, struct ac_error *e)
+{
+    struct dns_api *a = calloc(1, sizeof *a);
+    const char *secret = secret_key ? dns_opt_get(opts, n, secret_key) : NULL;
+
+    *out = NULL;
+    if (a == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (dns_api_init(a, name, opts, n, base, base_label, default_base, e) != 0 ||
+        (secret_key != NULL && dns_api_set_auth(a, scheme, secret ? secret : "", secret_key, e) != 0)) {
+        dns_api_destroy(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+void dns_api_destroy(void *api)
+{
+    dns_api_free(api);
+    free(api);
 }
 
 int dns_api_opt_dup(const struct dns_option *opts, size_t n, const char *key, char **out,
@@ -230,7 +277,7 @@ int dns_api_send(const struct dns_api *a, const struct dns_api_req *rq,
 {
     struct http_client_opts co = {.timeout_ms = (long)a->timeout_ms};
     struct http_client *c = NULL;
-    struct http_header h[DNS_API_MAX_HEADERS + 1];
+    struct http_header h[DNS_API_MAX_HEADERS + 2];
     struct ac_buf url;
     const char *body = rq->json_body;
     size_t n = 0;
@@ -242,6 +289,8 @@ int dns_api_send(const struct dns_api *a, const struct dns_api_req *rq,
         ac_error_set(e, AC_ERR_INTERNAL, "%s: too many request headers", a->what);
         goto out;
     }
+    if (a->auth != NULL)
+        h[n++] = (struct http_header){"Authorization", a->auth};
     for (size_t i = 0; i < rq->header_count; i++)
         h[n++] = rq->headers[i];
     if (body != NULL)
@@ -300,7 +349,8 @@ int dns_api_call(const struct dns_api *a, const struct dns_api_req *rq, json_obj
     }
     ok = rq->ok_status ? resp.status == rq->ok_status : resp.status >= 200 && resp.status <= 299;
     if (!ok) {
-        dns_http_status_error(&resp, a->what, rq->auth_options, e);
+        dns_http_status_error(&resp, a->what,
+                              rq->auth_options ? rq->auth_options : a->auth_options, e);
         goto out;
     }
     if (out != NULL && resp.body.len > 0) {
@@ -381,6 +431,25 @@ int dns_api_find_zone(const struct dns_api *a, const char *fqdn, dns_api_zone_pr
     ac_error_set(e, AC_ERR_DNS_PROVIDER, "%s: no zone in this account holds %.200s", a->what,
                  fqdn);
     return -1;
+}
+
+int dns_api_probe_path(void *arg, const char *candidate, struct ac_error *e)
+{
+    const struct dns_api_path_probe *p = arg;
+    char path[DNS_API_MAX_URL], *esc = http_escape(candidate);
+    struct dns_api_req rq = {.method = "GET", .path = path, .ok_status = 200,
+                             .not_found_ok = true};
+    int rc;
+
+    if (esc == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = dns_api_pathf(p->api, e, path, sizeof path, "%s%s", p->prefix, esc);
+    free(esc);
+    if (rc == 0)
+        rc = dns_api_call(p->api, &rq, NULL, e);
+    return rc < 0 ? -1 : rc == 0;
 }
 
 bool dns_api_in_zone(const char *fqdn, const char *zone)

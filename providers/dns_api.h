@@ -67,6 +67,9 @@ struct dns_api {
     bool follow_cname;       /* default true */
     char *resolvers[DNS_API_MAX_RESOLVERS]; /* owned; dns_resolvers */
     size_t resolver_count;
+    char *auth;              /* Authorization header value sent by every
+                              * request (a secret, owned), or NULL */
+    const char *auth_options; /* default dns_api_req.auth_options (static) */
 };
 
 /* True for an https:// URL, or an http:// URL on loopback (127.x, localhost,
@@ -98,8 +101,27 @@ int dns_api_init(struct dns_api *a, const char *name, const struct dns_option *o
                  const char *base, const char *base_label, const char *default_base,
                  struct ac_error *e);
 
-/* Frees what dns_api_init allocated (not *a itself); zeroed afterwards. */
+/* Sets a->auth to "<scheme> <secret>" (e.g. "Bearer", token; a scheme ""
+ * gives the secret alone) and a->auth_options (static string naming the
+ * options, e.g. "auth_token"). -1 only when out of memory. */
+int dns_api_set_auth(struct dns_api *a, const char *scheme, const char *secret,
+                     const char *auth_options, struct ac_error *e);
+
+/* Frees what dns_api_init/dns_api_set_auth allocated (not *a itself; secrets
+ * wiped); zeroed afterwards. */
 void dns_api_free(struct dns_api *a);
+
+/* For a provider whose state is a struct dns_api alone: allocates it,
+ * dns_api_init (base, base_label, default_base as there), then
+ * dns_api_set_auth(scheme, option secret_key, auth_options = secret_key) when
+ * secret_key is not NULL. Returns 0 and *out (free with dns_api_destroy). */
+int dns_api_create(const char *name, const struct dns_option *opts, size_t n, const char *base,
+                   const char *base_label, const char *default_base, const char *scheme,
+                   const char *secret_key, struct dns_api **out, struct ac_error *e);
+
+/* dns_api_free, then frees the struct (for dns_provider_ops.destroy; NULL is
+ * fine). */
+void dns_api_destroy(void *api);
 
 /* A copy of option `key` (NULL when absent or empty: *out = NULL, returns 0).
  * -1 only when out of memory. Free with dns_api_secret_free when secret. */
@@ -128,7 +150,7 @@ struct dns_api_req {
     const char *userpwd;                /* http_request.userpwd, or NULL */
     const char *aws_sigv4;              /* http_request.aws_sigv4, or NULL */
     const char *auth_options;           /* named by a 401/403 error, e.g.
-                                         * "auth_token" */
+                                         * "auth_token"; NULL: a->auth_options */
     long ok_status;                     /* the one success status; 0: any 2xx */
     bool not_found_ok;                  /* 404 returns 1 instead of failing */
     /* Also retried like a 429 when it returns true (e.g. a throttling
@@ -136,7 +158,8 @@ struct dns_api_req {
     bool (*retry_if)(const struct http_response *resp);
 };
 
-/* Sends rq through a fresh HTTP client (a->timeout_ms), retrying a 429 (or
+/* Sends rq (plus "Authorization: a->auth" when a->auth is set) through a
+ * fresh HTTP client (a->timeout_ms), retrying a 429 (or
  * retry_if) after its Retry-After (else 1, 2, 4 ... s) at most a->max_retries
  * times, each wait at most DNS_API_MAX_WAIT_S. Returns 0 when a response
  * arrived (any status, including a final 429) with *resp filled (caller
@@ -178,6 +201,15 @@ typedef int (*dns_api_zone_probe)(void *arg, const char *candidate, struct ac_er
  * AC_ERR_DNS_PROVIDER "<what>: no zone in this account holds <fqdn>". */
 int dns_api_find_zone(const struct dns_api *a, const char *fqdn, dns_api_zone_probe probe,
                       void *arg, const char **zone, struct ac_error *e);
+
+/* A ready probe for APIs where GET <prefix><escaped candidate> answers 200
+ * for a zone of the account and 404 otherwise; arg is a struct
+ * dns_api_path_probe. */
+struct dns_api_path_probe {
+    const struct dns_api *api;
+    const char *prefix; /* e.g. "/v2/domains/" */
+};
+int dns_api_probe_path(void *arg, const char *candidate, struct ac_error *e);
 
 /* True when `zone` is fqdn or a parent of it (label-wise, case-insensitive). */
 bool dns_api_in_zone(const char *fqdn, const char *zone);
