@@ -60,38 +60,27 @@ static int do_call(struct dns_api *a, const char *method, const char *path, cons
     return dns_api_call(a, &rq, out, e);
 }
 
-/* The record's real name (*fqdn, free it), its zone (points into it) and the
- * escaped zone (*ez, free it). */
-static int locate(struct dns_api *s, const struct dns_challenge *ch, char **fqdn,
-                  const char **zone, char **ez, struct ac_error *e)
+static int locate(struct dns_api *s, const struct dns_challenge *ch, struct dns_api_loc *loc,
+                  struct ac_error *e)
 {
     struct dns_api_path_probe pp = {s, "/v2/domains/"};
 
-    *ez = NULL;
-    if (dns_api_target(s, ch->fqdn, fqdn, e) != 0 ||
-        dns_api_find_zone(s, *fqdn, dns_api_probe_path, &pp, zone, e) != 0)
-        return -1;
-    *ez = http_escape(*zone);
-    if (*ez)
-        return 0;
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
+    return dns_api_locate(s, ch->fqdn, dns_api_probe_path, &pp, "@", loc, e);
 }
 
 static int d_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct dns_api *s = state;
-    const char *zone;
-    char path[DNS_API_MAX_URL], *fqdn = NULL, *rel = NULL, *ez = NULL;
+    struct dns_api_loc loc = {0};
+    char path[DNS_API_MAX_URL];
     json_object *body = NULL;
     int rc = -1;
 
-    if (locate(s, ch, &fqdn, &zone, &ez, e) != 0 ||
-        dns_api_relative(s, fqdn, zone, "@", &rel, e) != 0 ||
-        dns_api_pathf(s, e, path, sizeof path, "/v2/domains/%s/records", ez) != 0)
+    if (locate(s, ch, &loc, e) != 0 ||
+        dns_api_pathf(s, e, path, sizeof path, "/v2/domains/%s/records", loc.zone_esc) != 0)
         goto out;
     body = json_object_new_object();
-    if (!body || jsonu_add_str(body, "type", "TXT") || jsonu_add_str(body, "name", rel) ||
+    if (!body || jsonu_add_str(body, "type", "TXT") || jsonu_add_str(body, "name", loc.rel) ||
         jsonu_add_str(body, "data", ch->value) ||
         json_object_object_add(body, "ttl", json_object_new_int64(s->ttl))) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
@@ -100,30 +89,27 @@ static int d_present(void *state, const struct dns_challenge *ch, struct ac_erro
     rc = do_call(s, "POST", path, jsonu_string(body), 201, NULL, e);
 out:
     json_object_put(body);
-    free(fqdn);
-    free(rel);
-    free(ez);
+    dns_api_loc_free(&loc);
     return rc;
 }
 
 static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct dns_api *s = state;
-    const char *zone;
-    char path[DNS_API_MAX_URL], *fqdn = NULL, *ez = NULL, *en = NULL, *rel = NULL;
+    struct dns_api_loc loc = {0};
+    char path[DNS_API_MAX_URL], *en = NULL;
     json_object *list = NULL, *recs;
     int rc = -1;
 
-    if (locate(s, ch, &fqdn, &zone, &ez, e) != 0 ||
-        dns_api_relative(s, fqdn, zone, "@", &rel, e) != 0)
+    if (locate(s, ch, &loc, e) != 0)
         goto out;
-    en = http_escape(fqdn);
-    if (!en) {
+    if (!(en = http_escape(loc.fqdn))) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (dns_api_pathf(s, e, path, sizeof path,
-                      "/v2/domains/%s/records?type=TXT&name=%s&per_page=200", ez, en) != 0 ||
+                      "/v2/domains/%s/records?type=TXT&name=%s&per_page=200", loc.zone_esc,
+                      en) != 0 ||
         do_call(s, "GET", path, NULL, 200, &list, e) != 0)
         goto out;
     recs = jsonu_arr(list, "domain_records");
@@ -132,21 +118,19 @@ static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
         const char *type = jsonu_str(r, "type"), *name = jsonu_str(r, "name");
         int64_t id;
         if (!type || strcmp(type, "TXT") != 0 || !dns_api_txt_is(jsonu_str(r, "data"), ch->value) ||
-            !name || (strcasecmp(name, fqdn) != 0 && strcasecmp(name, rel) != 0) ||
+            !name || (strcasecmp(name, loc.fqdn) != 0 && strcasecmp(name, loc.rel) != 0) ||
             jsonu_int(r, "id", &id) != 0 || id <= 0)
             continue; /* never delete what is not ours */
-        if (dns_api_pathf(s, e, path, sizeof path, "/v2/domains/%s/records/%" PRId64, ez,
-                          id) != 0 ||
+        if (dns_api_pathf(s, e, path, sizeof path, "/v2/domains/%s/records/%" PRId64,
+                          loc.zone_esc, id) != 0 ||
             do_call(s, "DELETE", path, NULL, 204, NULL, e) != 0)
             goto out;
     }
     rc = 0;
 out:
     json_object_put(list);
-    free(fqdn);
-    free(ez);
     free(en);
-    free(rel);
+    dns_api_loc_free(&loc);
     return rc;
 }
 

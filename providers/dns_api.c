@@ -492,3 +492,28 @@ bool dns_api_txt_is(const char *data, const char *value)
         return strncmp(data + 1, value, vl) == 0;
     return strcmp(data, value) == 0;
 }
+
+void dns_api_loc_free(struct dns_api_loc *loc)
+{
+    free(loc->fqdn);
+    free(loc->zone_esc);
+    free(loc->rel);
+    memset(loc, 0, sizeof *loc);
+}
+
+int dns_api_locate(const struct dns_api *a, const char *fqdn, dns_api_zone_probe probe,
+                   void *arg, const char *apex, struct dns_api_loc *loc, struct ac_error *e)
+{
+    memset(loc, 0, sizeof *loc);
+    if (dns_api_target(a, fqdn, &loc->fqdn, e) != 0 ||
+        dns_api_find_zone(a, loc->fqdn, probe, arg, &loc->zone, e) != 0 ||
+        dns_api_relative(a, loc->fqdn, loc->zone, apex, &loc->rel, e) != 0)
+        goto fail;
+    loc->zone_esc = http_escape(loc->zone);
+    if (loc->zone_esc != NULL)
+        return 0;
+    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+fail:
+    dns_api_loc_free(loc);
+    return -1;
+}

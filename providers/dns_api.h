@@ -202,6 +202,22 @@ typedef int (*dns_api_zone_probe)(void *arg, const char *candidate, struct ac_er
 int dns_api_find_zone(const struct dns_api *a, const char *fqdn, dns_api_zone_probe probe,
                       void *arg, const char **zone, struct ac_error *e);
 
+/* Where a challenge's record goes: the real name (after CNAME following),
+ * the zone holding it and the name relative to the zone. */
+struct dns_api_loc {
+    char *fqdn;       /* dns_api_target (owned) */
+    const char *zone; /* points into fqdn */
+    char *zone_esc;   /* zone percent-encoded (owned) */
+    char *rel;        /* dns_api_relative with the given apex (owned) */
+};
+
+/* dns_api_target, dns_api_find_zone(probe, arg), dns_api_relative(apex) and
+ * the escaped zone in one. On failure *loc is freed already. Free with
+ * dns_api_loc_free. */
+int dns_api_locate(const struct dns_api *a, const char *fqdn, dns_api_zone_probe probe,
+                   void *arg, const char *apex, struct dns_api_loc *loc, struct ac_error *e);
+void dns_api_loc_free(struct dns_api_loc *loc);
+
 /* A ready probe for APIs where GET <prefix><escaped candidate> answers 200
  * for a zone of the account and 404 otherwise; arg is a struct
  * dns_api_path_probe. */

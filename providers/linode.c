@@ -90,23 +90,20 @@ out:
 
 /* The id of the most specific account domain holding the record's real
  * name, and the record name relative to it (new string). */
-static int find_domain(struct dns_api *s, const char *fqdn0, int64_t *id, char **rel,
+static int find_domain(struct dns_api *s, const char *fqdn, int64_t *id, char **rel,
                        struct ac_error *e)
 {
     struct probe_arg p = {s, 0};
-    const char *zone;
-    char *fqdn = NULL;
-    int rc = -1;
+    struct dns_api_loc loc;
 
     *rel = NULL;
-    if (dns_api_target(s, fqdn0, &fqdn, e) == 0 &&
-        dns_api_find_zone(s, fqdn, probe, &p, &zone, e) == 0 &&
-        dns_api_relative(s, fqdn, zone, "", rel, e) == 0) {
-        *id = p.id;
-        rc = 0;
-    }
-    free(fqdn);
-    return rc;
+    if (dns_api_locate(s, fqdn, probe, &p, "", &loc, e) != 0)
+        return -1;
+    *id = p.id;
+    *rel = loc.rel;
+    loc.rel = NULL;
+    dns_api_loc_free(&loc);
+    return 0;
 }
 
 static int l_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
