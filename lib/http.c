@@ -1,12 +1,21 @@
 /*
  * http.c - the bounded HTTP client on libcurl (see http.h).
  *
- * One curl easy handle per client, reset before every request so no option
- * leaks from one request to the next while connections are reused. Trust is
- * the system bundle plus the configured PEM files: when extra files are
- * given, they are concatenated with the system bundle into one CA blob
- * (CURLOPT_CAINFO_BLOB) or, when the TLS backend lacks blob support, into a
- * private temporary file used as CURLOPT_CAINFO.
+ * Trust is the system bundle plus the configured PEM files. libcurl-gnutls
+ * parses its whole trust store again for every new TLS connection (and by
+ * default it reads both /etc/ssl/certs and the bundle), so: the system bundle
+ * is given once as CURLOPT_CAINFO with CURLOPT_CAPATH off, and the extra files
+ * only as a small CA blob (CURLOPT_CAINFO_BLOB). Where the TLS backend lacks
+ * blob support, system bundle and extra files are concatenated into a private
+ * temporary file used as CURLOPT_CAINFO.
+ *
+ * Curl easy handles (and the live connections in their caches) outlive the
+ * clients: http_do borrows a handle from a small process-wide pool and gives
+ * it back, reset before every request so no option leaks from one request to
+ * the next. Connections are thus reused across clients and threads (libcurl
+ * only reuses one whose TLS trust settings match the request's), and a new
+ * TLS connection - one more parse of the trust store - is made only when all
+ * pooled ones are busy.
  */
 #include "http.h"
 
@@ -20,27 +29,107 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HTTP_SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define HTTP_MAX_CA_BUNDLE (16 * 1024 * 1024)
 #define HTTP_MAX_HEADER_LINE 8192
+/* Handles kept idle in the pool; beyond HTTP_POOL_BUSY_SOFT busy handles a
+ * request first waits up to HTTP_POOL_WAIT_MS for one to come back (requests
+ * on loopback take milliseconds) before opening one more. */
+#define HTTP_POOL_IDLE_MAX 8
+#define HTTP_POOL_BUSY_SOFT 4
+#define HTTP_POOL_WAIT_MS 100
+
+struct ca_file {
+    struct ca_file *next;
+    char *extra; /* the extra roots it was made for */
+    size_t extra_len;
+    char *path;
+    unsigned refs;
+};
 
 struct http_client {
-    CURL *h;
     long timeout_ms;
     long connect_timeout_ms;
     size_t max_body;
     char *user_agent;
-    struct ac_buf ca_bundle; /* system + extra roots; empty when none extra */
-    char *ca_tmpfile;        /* fallback when CAINFO_BLOB is not built in */
-    int use_blob;            /* 1 blob works, 0 unknown, -1 use the file */
+    struct ac_buf ca_extra; /* the extra roots (PEM); empty when none */
+    struct ca_file *ca_file; /* system + extra roots, when CAINFO_BLOB is not built in */
+    int use_blob;           /* 1 blob of ca_extra, 0 no extra roots, -1 use the file */
 };
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 static CURLcode http_global_rc = CURLE_OK;
+static bool http_have_bundle; /* the system bundle is readable */
+static bool http_blob_ok;     /* CURLOPT_CAINFO_BLOB is built in */
 
-static void http_global_init(void) { http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static pthread_mutex_t ca_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ca_file *ca_files; /* guarded by ca_lock */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static CURL *pool_idle[HTTP_POOL_IDLE_MAX]; /* guarded by pool_lock */
+static size_t pool_nidle, pool_busy;        /* guarded by pool_lock */
+
+static void http_global_init(void)
+{
+    static char one[] = "\n";
+    struct curl_blob blob = {one, 1, CURL_BLOB_NOCOPY};
+    CURL *probe;
+
+    http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    http_have_bundle = access(HTTP_SYSTEM_BUNDLE, R_OK) == 0;
+    if (http_global_rc == CURLE_OK && (probe = curl_easy_init()) != NULL) {
+        http_blob_ok = curl_easy_setopt(probe, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
+        curl_easy_cleanup(probe);
+    }
+}
+
+/* Borrows an easy handle (most recently used first: its connections are the
+ * warmest). NULL when out of memory. */
+static CURL *pool_take(void)
+{
+    CURL *h = NULL;
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += HTTP_POOL_WAIT_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool_lock);
+    while (pool_nidle == 0 && pool_busy >= HTTP_POOL_BUSY_SOFT)
+        if (pthread_cond_timedwait(&pool_cond, &pool_lock, &until) != 0)
+            break;
+    if (pool_nidle > 0)
+        h = pool_idle[--pool_nidle];
+    pool_busy++;
+    pthread_mutex_unlock(&pool_lock);
+    if (h == NULL && (h = curl_easy_init()) == NULL) {
+        pthread_mutex_lock(&pool_lock);
+        pool_busy--;
+        pthread_mutex_unlock(&pool_lock);
+    }
+    return h;
+}
+
+/* Returns a handle taken with pool_take; closes it when the pool is full. */
+static void pool_give(CURL *h)
+{
+    pthread_mutex_lock(&pool_lock);
+    pool_busy--;
+    if (pool_nidle < HTTP_POOL_IDLE_MAX) {
+        pool_idle[pool_nidle++] = h;
+        h = NULL;
+    }
+    pthread_cond_signal(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+}
 
 static char *xstrdup(const char *s)
 {
@@ -75,25 +164,24 @@ static int read_file_into(const char *path, struct ac_buf *b)
     return rc;
 }
 
-static int build_ca_bundle(struct http_client *c, const struct http_client_opts *o,
-                           struct ac_error *e)
+/* Reads the extra root files into c->ca_extra. */
+static int read_extra_roots(struct http_client *c, const struct http_client_opts *o,
+                            struct ac_error *e)
 {
-    /* The system bundle may be missing in minimal containers: not fatal. */
     size_t before;
 
-    (void)read_file_into(HTTP_SYSTEM_BUNDLE, &c->ca_bundle);
     for (size_t i = 0; i < o->ca_count; i++) {
         if (o->ca_files[i] == NULL)
             continue;
-        before = c->ca_bundle.len;
+        before = c->ca_extra.len;
         errno = 0;
-        if (read_file_into(o->ca_files[i], &c->ca_bundle) != 0) {
+        if (read_file_into(o->ca_files[i], &c->ca_extra) != 0) {
             ac_error_set(e, AC_ERR_CONFIG, "http: cannot read CA file %s: %s", o->ca_files[i],
                          errno ? strerror(errno) : "too large");
             return -1;
         }
-        if (c->ca_bundle.data == NULL ||
-            strstr(c->ca_bundle.data + before, "-----BEGIN CERTIFICATE-----") == NULL) {
+        if (c->ca_extra.data == NULL ||
+            strstr(c->ca_extra.data + before, "-----BEGIN CERTIFICATE-----") == NULL) {
             ac_error_set(e, AC_ERR_CONFIG, "http: CA file %s holds no PEM certificate",
                          o->ca_files[i]);
             return -1;
@@ -102,18 +190,25 @@ static int build_ca_bundle(struct http_client *c, const struct http_client_opts 
     return 0;
 }
 
-static int write_ca_tmpfile(struct http_client *c, struct ac_error *e)
+/* Writes all (system + extra roots) to a new private file; its name holds a
+ * sequence number so that no name is ever reused within the process (libcurl
+ * matches pooled connections by the CA file's name). */
+static char *write_ca_tmpfile(const struct ac_buf *all, struct ac_error *e)
 {
-    char tmpl[] = "/tmp/autocert-ca-XXXXXX";
-    int fd = mkstemp(tmpl);
+    static unsigned seq; /* guarded by ca_lock */
+    char tmpl[64];
     size_t off = 0;
+    int fd;
+    char *path;
 
+    snprintf(tmpl, sizeof tmpl, "/tmp/autocert-ca-%ld-%u-XXXXXX", (long)getpid(), seq++);
+    fd = mkstemp(tmpl);
     if (fd < 0) {
         ac_error_set(e, AC_ERR_IO, "http: cannot create CA bundle file: %s", strerror(errno));
-        return -1;
+        return NULL;
     }
-    while (off < c->ca_bundle.len) {
-        ssize_t w = write(fd, c->ca_bundle.data + off, c->ca_bundle.len - off);
+    while (off < all->len) {
+        ssize_t w = write(fd, all->data + off, all->len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -121,18 +216,83 @@ static int write_ca_tmpfile(struct http_client *c, struct ac_error *e)
                          strerror(errno));
             close(fd);
             unlink(tmpl);
-            return -1;
+            return NULL;
         }
         off += (size_t)w;
     }
     close(fd);
-    c->ca_tmpfile = xstrdup(tmpl);
-    if (c->ca_tmpfile == NULL) {
+    if ((path = xstrdup(tmpl)) == NULL) {
         unlink(tmpl);
         ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
-        return -1;
     }
-    return 0;
+    return path;
+}
+
+/* The fallback without blob support: the file holding system bundle + extra
+ * roots, shared by every client with the same extra roots (so they share
+ * connections) and removed with the last of them. */
+static struct ca_file *ca_file_get(const struct ac_buf *extra, struct ac_error *e)
+{
+    struct ca_file *f;
+    struct ac_buf all;
+
+    ac_buf_init(&all, HTTP_MAX_CA_BUNDLE);
+    pthread_mutex_lock(&ca_lock);
+    for (f = ca_files; f != NULL; f = f->next)
+        if (f->extra_len == extra->len && memcmp(f->extra, extra->data, extra->len) == 0)
+            break;
+    if (f != NULL) {
+        f->refs++;
+        goto out;
+    }
+    if ((f = calloc(1, sizeof *f)) == NULL || (f->extra = malloc(extra->len)) == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
+        goto fail;
+    }
+    memcpy(f->extra, extra->data, extra->len);
+    f->extra_len = extra->len;
+    /* The system bundle may be missing in minimal containers: not fatal. */
+    (void)read_file_into(HTTP_SYSTEM_BUNDLE, &all);
+    if (ac_buf_append(&all, extra->data, extra->len) != 0) {
+        ac_error_set(e, AC_ERR_CONFIG, "http: CA files too large");
+        goto fail;
+    }
+    if ((f->path = write_ca_tmpfile(&all, e)) == NULL)
+        goto fail;
+    f->refs = 1;
+    f->next = ca_files;
+    ca_files = f;
+    goto out;
+fail:
+    if (f != NULL)
+        free(f->extra);
+    free(f);
+    f = NULL;
+out:
+    pthread_mutex_unlock(&ca_lock);
+    ac_buf_free(&all);
+    return f;
+}
+
+static void ca_file_put(struct ca_file *f)
+{
+    struct ca_file **pp;
+
+    if (f == NULL)
+        return;
+    pthread_mutex_lock(&ca_lock);
+    if (--f->refs == 0) {
+        for (pp = &ca_files; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        unlink(f->path);
+        free(f->path);
+        free(f->extra);
+        free(f);
+    }
+    pthread_mutex_unlock(&ca_lock);
 }
 
 int http_client_new(const struct http_client_opts *opts, struct http_client **out,
@@ -155,27 +315,21 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
         ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
         return -1;
     }
-    ac_buf_init(&c->ca_bundle, HTTP_MAX_CA_BUNDLE);
+    ac_buf_init(&c->ca_extra, HTTP_MAX_CA_BUNDLE);
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->max_body = o->max_body > 0 ? o->max_body : 1024 * 1024;
     c->user_agent = xstrdup(o->user_agent ? o->user_agent : "autocert/0.1");
-    c->h = curl_easy_init();
-    if (c->user_agent == NULL || c->h == NULL) {
+    if (c->user_agent == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
         goto out;
     }
-    if (o->ca_count > 0 && build_ca_bundle(c, o, e) != 0)
+    if (o->ca_count > 0 && read_extra_roots(c, o, e) != 0)
         goto out;
-    if (c->ca_bundle.len > 0) {
-        struct curl_blob probe = {c->ca_bundle.data, c->ca_bundle.len, CURL_BLOB_NOCOPY};
-        if (curl_easy_setopt(c->h, CURLOPT_CAINFO_BLOB, &probe) == CURLE_OK) {
-            c->use_blob = 1;
-        } else {
-            c->use_blob = -1;
-            if (write_ca_tmpfile(c, e) != 0)
-                goto out;
-        }
+    if (c->ca_extra.len > 0) {
+        c->use_blob = http_blob_ok ? 1 : -1;
+        if (!http_blob_ok && (c->ca_file = ca_file_get(&c->ca_extra, e)) == NULL)
+            goto out;
     }
     rc = 0;
 out:
@@ -191,13 +345,8 @@ void http_client_free(struct http_client *c)
 {
     if (c == NULL)
         return;
-    if (c->h != NULL)
-        curl_easy_cleanup(c->h);
-    if (c->ca_tmpfile != NULL) {
-        unlink(c->ca_tmpfile);
-        free(c->ca_tmpfile);
-    }
-    ac_buf_free(&c->ca_bundle);
+    ca_file_put(c->ca_file);
+    ac_buf_free(&c->ca_extra);
     free(c->user_agent);
     free(c);
 }
@@ -362,7 +511,7 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
     long low_time = timeout / 1000 < 30 ? timeout / 1000 : 30;
     CURLcode rc = CURLE_OK;
-    CURL *h = c->h;
+    CURL *h = NULL;
     int ret = -1;
 
     memset(resp, 0, sizeof *resp);
@@ -386,6 +535,10 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     if (req->body != NULL && (tmp = curl_slist_append(hdrs, "Expect:")) != NULL)
         hdrs = tmp;
 
+    if ((h = pool_take()) == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
+        goto out;
+    }
     curl_easy_reset(h);
 #define SET(opt, val)                                                                         \
     do {                                                                                      \
@@ -410,11 +563,17 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, &x);
     SET(CURLOPT_ACCEPT_ENCODING, NULL);
+    if (c->use_blob == -1) {
+        SET(CURLOPT_CAINFO, c->ca_file->path);
+        SET(CURLOPT_CAPATH, NULL);
+    } else if (http_have_bundle) {
+        /* the bundle alone: /etc/ssl/certs holds the same roots again */
+        SET(CURLOPT_CAINFO, HTTP_SYSTEM_BUNDLE);
+        SET(CURLOPT_CAPATH, NULL);
+    }
     if (c->use_blob == 1) {
-        struct curl_blob blob = {c->ca_bundle.data, c->ca_bundle.len, CURL_BLOB_COPY};
+        struct curl_blob blob = {c->ca_extra.data, c->ca_extra.len, CURL_BLOB_COPY};
         SET(CURLOPT_CAINFO_BLOB, &blob);
-    } else if (c->use_blob == -1) {
-        SET(CURLOPT_CAINFO, c->ca_tmpfile);
     }
     if (hdrs != NULL)
         SET(CURLOPT_HTTPHEADER, hdrs);
@@ -438,9 +597,14 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     ret = 0;
 out:
-    /* Drop pointers into this request's memory from the reused handle. */
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    if (h != NULL) {
+        /* Drop pointers into this request's memory from the pooled handle. */
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+        pool_give(h);
+    }
     curl_slist_free_all(hdrs);
     ac_buf_free(&line);
     if (ret != 0)
