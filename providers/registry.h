@@ -25,7 +25,8 @@
     X(desec)                 \
     X(linode)                \
     X(vultr)                 \
-    X(godaddy)
+    X(godaddy)               \
+    X(gcloud)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
