@@ -5,210 +5,89 @@
  * variable AUTOCERT_DESEC_BASE_URL replaces the base URL (lego has no option
  * for it); it must be https:// or a loopback http:// URL.
  *
- * Zone: GET /domains/?owns_qname=<fqdn> names the account's domain that owns
+ * Zone: GET /domains/?owns_qname=<fqdn> (fqdn: the name a CNAME on
+ * _acme-challenge points to, if any) names the account's domain that owns
  * the record. deSEC manages whole RRsets, so present() reads
  * /domains/<d>/rrsets/<subname>/TXT/ and either POSTs a new RRset holding our
  * value or PATCHes the set with the values read plus ours; cleanup() PATCHes
  * the set with the values read minus ours (an empty list removes the set).
  * Other values are always kept. The TTL is raised to the domain's
  * minimum_ttl (deSEC refuses lower ones); without the ttl option it is 3600.
- * HTTP 429 is retried after Retry-After (at most 3 retries, each wait at
- * most 60 s).
+ * HTTP 429 is retried after Retry-After (dns_api.h).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "buf.h"
 #include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
-#include "http.h"
 #include "jsonu.h"
-#include "log.h"
-#include "timeutil.h"
 
 #define P "DNS provider desec"
 #define DS_DEFAULT_BASE "https://desec.io/api/v1"
 #define DS_DEFAULT_TTL 3600
-#define DS_MAX_RETRIES 3
-#define DS_MAX_WAIT_S 60
-#define DS_MAX_URL 2048
 #define DS_MAX_VALUES 256
 
 static const struct dns_option_decl opts_decl[] = {
     {"token", true},
+    DNS_API_OPTION_DECLS,
     {NULL, false},
 };
 
-struct ds {
-    char *token, *base;
-    int64_t ttl;
-    long timeout_ms;
-};
-
-static bool base_ok(const char *b)
-{
-    return strncmp(b, "https://", 8) == 0 || strncmp(b, "http://127.", 11) == 0 ||
-           strncmp(b, "http://localhost", 16) == 0 || strncmp(b, "http://[::1]", 12) == 0;
-}
-
 static int d_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
 {
-    const char *t = dns_opt_get(opts, n, "token");
-
-    if (!t || !*t) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option token: must not be empty");
+    if (dns_api_check_secret("desec", opts, n, "token", "must not be empty", e) != 0)
         return -1;
-    }
-    return 0;
-}
-
-static void state_free(struct ds *s)
-{
-    if (!s)
-        return;
-    if (s->token) {
-        explicit_bzero(s->token, strlen(s->token));
-        free(s->token);
-    }
-    free(s->base);
-    free(s);
+    return dns_api_validate("desec", opts, n, e);
 }
 
 static int d_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
-    struct ds *s = NULL;
-    const char *base = getenv("AUTOCERT_DESEC_BASE_URL");
-    size_t bl;
+    struct dns_api *s = NULL;
 
     *state = NULL;
-    if (d_validate(opts, n, e) != 0 || dns_settings_parse("desec", opts, n, &st, e) != 0)
+    if (d_validate(opts, n, e) != 0 ||
+        dns_api_create("desec", opts, n, getenv("AUTOCERT_DESEC_BASE_URL"),
+                       "AUTOCERT_DESEC_BASE_URL", DS_DEFAULT_BASE, "Token", "token", &s, e) != 0)
         return -1;
-    if (base && *base && !base_ok(base)) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": AUTOCERT_DESEC_BASE_URL must be an https:// URL");
-        return -1;
-    }
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->ttl = dns_opt_get(opts, n, "ttl") ? st.ttl : DS_DEFAULT_TTL;
-    s->timeout_ms = (long)st.http_timeout_ms;
-    s->token = strdup(dns_opt_get(opts, n, "token"));
-    s->base = strdup(base && *base ? base : DS_DEFAULT_BASE);
-    if (!s->token || !s->base)
-        goto nomem;
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
+    if (!dns_opt_get(opts, n, "ttl"))
+        s->ttl = DS_DEFAULT_TTL;
     *state = s;
     return 0;
-nomem:
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
 }
 
-static void sleep_s(long s)
-{
-    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* One API call with 429 retries. Returns 0 with *out the parsed body (NULL
- * for an empty one; put it), 1 for a 404 when allow_404, -1 on error. */
-static int ds_call(struct ds *s, const char *method, const char *url, const char *body,
+/* One API call: 0 with *out the parsed body (NULL for an empty one; put it),
+ * 1 for a 404 when allow_404, -1 on error. */
+static int ds_call(struct dns_api *s, const char *method, const char *path, const char *body,
                    bool allow_404, json_object **out, struct ac_error *e)
 {
-    struct http_client_opts co = {.timeout_ms = s->timeout_ms};
-    struct http_client *c = NULL;
-    struct http_response resp;
-    struct http_header h[2];
-    struct ac_buf auth;
-    size_t hn = 0;
-    int rc = -1, attempt;
+    struct dns_api_req rq = {.method = method, .path = path, .json_body = body,
+                             .not_found_ok = allow_404};
 
-    memset(&resp, 0, sizeof(resp));
-    ac_buf_init(&auth, 4096);
-    *out = NULL;
-    if (ac_buf_printf(&auth, "Token %s", s->token) != 0) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    h[hn++] = (struct http_header){"Authorization", auth.data};
-    if (body)
-        h[hn++] = (struct http_header){"Content-Type", "application/json"};
-    if (http_client_new(&co, &c, e) != 0)
-        goto out;
-    for (attempt = 0;; attempt++) {
-        struct http_request rq = {.method = method, .url = url, .headers = h, .header_count = hn,
-                                  .body = body, .body_len = body ? strlen(body) : 0};
-        const char *ra;
-        long wait;
-
-        http_response_free(&resp);
-        memset(&resp, 0, sizeof(resp));
-        if (http_do(c, &rq, &resp, e) != 0) {
-            ac_error_prefix(e, P);
-            goto out;
-        }
-        if (resp.status != 429)
-            break;
-        ra = http_header(&resp, "retry-after");
-        wait = ra ? ac_time_parse_retry_after(ra, ac_now()) : -1;
-        if (wait < 0)
-            wait = 1L << attempt;
-        if (attempt >= DS_MAX_RETRIES || wait > DS_MAX_WAIT_S) {
-            dns_http_status_error(&resp, P, NULL, e);
-            goto out;
-        }
-        ac_info(NULL, "desec: rate limited (HTTP 429), retrying in %ld s", wait);
-        sleep_s(wait);
-    }
-    if (resp.status == 404 && allow_404) {
-        rc = 1;
-        goto out;
-    }
-    if (resp.status < 200 || resp.status > 299) {
-        dns_http_status_error(&resp, P, "token", e);
-        goto out;
-    }
-    if (resp.body.len > 0) {
-        *out = jsonu_parse(resp.body.data, resp.body.len, "deSEC answer", AC_ERR_DNS_PROVIDER, e);
-        if (!*out)
-            goto out;
-    }
-    rc = 0;
-out:
-    http_response_free(&resp);
-    http_client_free(c);
-    if (auth.data)
-        explicit_bzero(auth.data, auth.len);
-    ac_buf_free(&auth);
-    return rc;
+    return dns_api_call(s, &rq, out, e);
 }
 
 /* The domain owning fqdn (new string), its subname part and minimum TTL. */
-static int find_domain(struct ds *s, const char *fqdn, char **domain, char **sub,
+static int find_domain(struct dns_api *s, const char *fqdn0, char **domain, char **sub,
                        int64_t *min_ttl, struct ac_error *e)
 {
-    char url[DS_MAX_URL], *eq = http_escape(fqdn);
+    char url[DNS_API_MAX_URL], *eq = NULL, *fqdn = NULL;
     json_object *o = NULL, *d;
     const char *name;
-    size_t fl = strlen(fqdn), dl;
+    size_t fl, dl;
     int rc = -1;
 
     *domain = *sub = NULL;
     *min_ttl = 0;
-    if (!eq)
+    if (dns_api_target(s, fqdn0, &fqdn, e) != 0)
+        goto out;
+    fl = strlen(fqdn);
+    if (!(eq = http_escape(fqdn)))
         goto nomem;
-    snprintf(url, sizeof(url), "%s/domains/?owns_qname=%s", s->base, eq);
-    free(eq);
-    if (ds_call(s, "GET", url, NULL, false, &o, e) != 0)
+    if (dns_api_pathf(s, e, url, sizeof url, "/domains/?owns_qname=%s", eq) != 0 ||
+        ds_call(s, "GET", url, NULL, false, &o, e) != 0)
         goto out;
     d = o && json_object_is_type(o, json_type_array) && json_object_array_length(o) > 0
             ? json_object_array_get_idx(o, 0) : NULL;
@@ -236,6 +115,8 @@ out:
         *domain = *sub = NULL;
     }
     json_object_put(o);
+    free(eq);
+    free(fqdn);
     return rc;
 }
 
@@ -246,9 +127,9 @@ static bool record_is(const char *r, const char *quoted)
 }
 
 /* Adds (add=true) or removes our value at ch->fqdn, keeping all others. */
-static int ds_change(struct ds *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
+static int ds_change(struct dns_api *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
 {
-    char *dom = NULL, *sub = NULL, *ed = NULL, *es = NULL, url[DS_MAX_URL];
+    char *dom = NULL, *sub = NULL, *ed = NULL, *es = NULL, url[DNS_API_MAX_URL];
     json_object *set = NULL, *body = NULL, *recs, *keep, *ans = NULL;
     struct ac_buf quoted;
     int64_t min_ttl = 0;
@@ -265,7 +146,8 @@ static int ds_change(struct ds *s, const struct dns_challenge *ch, bool add, str
     es = http_escape(sub);
     if (!ed || !es)
         goto nomem;
-    snprintf(url, sizeof(url), "%s/domains/%s/rrsets/%s/TXT/", s->base, ed, es);
+    if (dns_api_pathf(s, e, url, sizeof url, "/domains/%s/rrsets/%s/TXT/", ed, es) != 0)
+        goto out;
     got = ds_call(s, "GET", url, NULL, true, &set, e);
     if (got < 0)
         goto out;
@@ -303,8 +185,8 @@ static int ds_change(struct ds *s, const struct dns_challenge *ch, bool add, str
         if (jsonu_add_str(body, "subname", sub) || jsonu_add_str(body, "type", "TXT") ||
             json_object_object_add(body, "ttl", json_object_new_int64(ttl)))
             goto nomem;
-        snprintf(url, sizeof(url), "%s/domains/%s/rrsets/", s->base, ed);
-        if (ds_call(s, "POST", url, jsonu_string(body), false, &ans, e) != 0)
+        if (dns_api_pathf(s, e, url, sizeof url, "/domains/%s/rrsets/", ed) != 0 ||
+            ds_call(s, "POST", url, jsonu_string(body), false, &ans, e) != 0)
             goto out;
     } else if (ds_call(s, "PATCH", url, jsonu_string(body), false, &ans, e) != 0) {
         goto out;
@@ -335,11 +217,6 @@ static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
     return ds_change(state, ch, false, e);
 }
 
-static void d_destroy(void *state)
-{
-    state_free(state);
-}
-
 const struct dns_provider_ops dns_desec_ops = {
     .name = "desec",
     .alias = NULL,
@@ -348,5 +225,5 @@ const struct dns_provider_ops dns_desec_ops = {
     .create = d_create,
     .present = d_present,
     .cleanup = d_cleanup,
-    .destroy = d_destroy,
+    .destroy = dns_api_destroy,
 };
