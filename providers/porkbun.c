@@ -11,135 +11,123 @@
  * /dns/create/<domain> with one TXT record (Porkbun adds, never replaces);
  * cleanup() lists /dns/retrieveByNameType/<domain>/TXT/<subdomain> and POSTs
  * /dns/delete/<domain>/<id> for exactly the records whose content is our
- * value. HTTP 429 is retried after Retry-After (at most 3 retries, each wait
- * at most 60 s). Porkbun raises TTLs below 600 to its minimum.
+ * value. HTTP 429 is retried after Retry-After (dns_api.h). The record name is
+ * the one a CNAME on _acme-challenge points to, if any. Porkbun raises TTLs below 600 to its minimum.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
-#include "http.h"
 #include "jsonu.h"
-#include "log.h"
-#include "timeutil.h"
 
 #define P "DNS provider porkbun"
 #define PB_DEFAULT_BASE "https://api.porkbun.com/api/json/v3"
 #define PB_AUTH_OPTS "api_key and secret_api_key"
-#define PB_MAX_RETRIES 3
-#define PB_MAX_WAIT_S 60
-#define PB_MAX_URL 2048
 #define PB_MAX_PAGES 20
 
 static const struct dns_option_decl opts_decl[] = {
     {"api_key", true},
     {"secret_api_key", true},
+    DNS_API_OPTION_DECLS,
     {NULL, false},
 };
 
 struct pb {
-    char *key, *secret, *base;
-    int64_t ttl;
-    long timeout_ms;
+    struct dns_api api;
+    char *key, *secret;
 };
-
-static bool base_ok(const char *b)
-{
-    return strncmp(b, "https://", 8) == 0 || strncmp(b, "http://127.", 11) == 0 ||
-           strncmp(b, "http://localhost", 16) == 0 || strncmp(b, "http://[::1]", 12) == 0;
-}
 
 static int p_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
 {
-    const char *k = dns_opt_get(opts, n, "api_key"), *s = dns_opt_get(opts, n, "secret_api_key");
-
-    if (!k || !*k || !s || !*s) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option %s: must not be empty",
-                     (!k || !*k) ? "api_key" : "secret_api_key");
+    if (dns_api_check_secret("porkbun", opts, n, "api_key", "must not be empty", e) != 0 ||
+        dns_api_check_secret("porkbun", opts, n, "secret_api_key", "must not be empty", e) != 0)
         return -1;
-    }
-    return 0;
+    return dns_api_validate("porkbun", opts, n, e);
 }
 
-static void secret_free(char *s)
+static void p_destroy(void *state)
 {
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
+    struct pb *s = state;
 
-static void state_free(struct pb *s)
-{
     if (!s)
         return;
-    secret_free(s->key);
-    secret_free(s->secret);
-    free(s->base);
+    dns_api_secret_free(s->key);
+    dns_api_secret_free(s->secret);
+    dns_api_free(&s->api);
     free(s);
 }
 
 static int p_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
     struct pb *s = NULL;
-    const char *base = getenv("AUTOCERT_PORKBUN_BASE_URL");
-    size_t bl;
 
     *state = NULL;
-    if (p_validate(opts, n, e) != 0 || dns_settings_parse("porkbun", opts, n, &st, e) != 0)
+    if (p_validate(opts, n, e) != 0)
         return -1;
-    if (base && *base && !base_ok(base)) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": AUTOCERT_PORKBUN_BASE_URL must be an https:// URL");
+    if (!(s = calloc(1, sizeof(*s)))) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->ttl = st.ttl;
-    s->timeout_ms = (long)st.http_timeout_ms;
-    s->key = strdup(dns_opt_get(opts, n, "api_key"));
-    s->secret = strdup(dns_opt_get(opts, n, "secret_api_key"));
-    s->base = strdup(base && *base ? base : PB_DEFAULT_BASE);
-    if (!s->key || !s->secret || !s->base)
-        goto nomem;
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
+    if (dns_api_init(&s->api, "porkbun", opts, n, getenv("AUTOCERT_PORKBUN_BASE_URL"),
+                     "AUTOCERT_PORKBUN_BASE_URL", PB_DEFAULT_BASE, e) != 0 ||
+        dns_api_opt_dup(opts, n, "api_key", &s->key, e) != 0 ||
+        dns_api_opt_dup(opts, n, "secret_api_key", &s->secret, e) != 0) {
+        p_destroy(s);
+        return -1;
+    }
+    s->api.auth_options = PB_AUTH_OPTS;
     *state = s;
     return 0;
-nomem:
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+}
+
+/* Judges a Porkbun answer: 0 and *out (status SUCCESS), else -1 with e. */
+static int pb_judge(struct pb *s, const struct http_response *resp, json_object **out,
+                    struct ac_error *e)
+{
+    const char *msg;
+
+    if (resp->status == 401 || resp->status == 403 || resp->status == 429) {
+        dns_http_status_error(resp, P, PB_AUTH_OPTS, e);
+        return -1;
+    }
+    *out = jsonu_parse(resp->body.data ? resp->body.data : "", resp->body.len, "Porkbun answer",
+                       AC_ERR_DNS_PROVIDER, e);
+    if (resp->status >= 200 && resp->status <= 299 && *out && jsonu_str(*out, "status") &&
+        strcmp(jsonu_str(*out, "status"), "SUCCESS") == 0)
+        return 0;
+    msg = *out ? jsonu_str(*out, "message") : NULL;
+    if (msg && strcasestr(msg, "API key")) { /* answered 400 by older builds */
+        ac_error_set(e, AC_ERR_DNS_AUTH,
+                     P ": authentication failed (HTTP %ld): check the options " PB_AUTH_OPTS,
+                     resp->status);
+        e->http_status = (int)resp->status;
+    } else if (resp->status >= 200 && resp->status <= 299 && *out) {
+        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": the API reported failure: %.160s",
+                     msg ? msg : "(no message)");
+    } else {
+        ac_error_clear(e);
+        dns_http_status_error(resp, s->api.what, PB_AUTH_OPTS, e);
+    }
+    json_object_put(*out);
+    *out = NULL;
     return -1;
 }
 
-static void sleep_s(long s)
-{
-    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* POSTs `fields` (may be NULL; the credentials are added to it) to base+path
- * with 429 retries. On success *out is the parsed answer with status SUCCESS
- * (put it). */
+/* POSTs `fields` (may be NULL; the credentials are added to a copy) to
+ * base+path. On success *out is the parsed answer with status SUCCESS (put
+ * it). */
 static int pb_call(struct pb *s, const char *path, json_object *fields, json_object **out,
                    struct ac_error *e)
 {
-    struct http_client_opts co = {.timeout_ms = s->timeout_ms};
-    struct http_client *c = NULL;
     struct http_response resp;
-    struct http_header h[1] = {{"Content-Type", "application/json"}};
     json_object *body = fields ? json_object_get(fields) : json_object_new_object();
-    char url[PB_MAX_URL];
+    struct dns_api_req rq = {.method = "POST", .path = path};
     char *text = NULL;
-    int rc = -1, attempt;
+    int rc = -1;
 
     memset(&resp, 0, sizeof(resp));
     *out = NULL;
@@ -151,70 +139,13 @@ static int pb_call(struct pb *s, const char *path, json_object *fields, json_obj
     /* the credentials are not left in the caller's object */
     json_object_object_del(body, "secretapikey");
     json_object_object_del(body, "apikey");
-    if (snprintf(url, sizeof(url), "%s%s", s->base, path) >= (int)sizeof(url)) {
-        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": request URL too long");
+    rq.json_body = text;
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
-    }
-    if (http_client_new(&co, &c, e) != 0)
-        goto out;
-    for (attempt = 0;; attempt++) {
-        struct http_request rq = {.method = "POST", .url = url, .headers = h, .header_count = 1,
-                                  .body = text, .body_len = strlen(text)};
-        const char *ra;
-        long wait;
-
-        http_response_free(&resp);
-        memset(&resp, 0, sizeof(resp));
-        if (http_do(c, &rq, &resp, e) != 0) {
-            ac_error_prefix(e, P);
-            goto out;
-        }
-        if (resp.status != 429)
-            break;
-        ra = http_header(&resp, "retry-after");
-        wait = ra ? ac_time_parse_retry_after(ra, ac_now()) : -1;
-        if (wait < 0)
-            wait = 1L << attempt;
-        if (attempt >= PB_MAX_RETRIES || wait > PB_MAX_WAIT_S) {
-            dns_http_status_error(&resp, P, NULL, e);
-            goto out;
-        }
-        ac_info(NULL, "porkbun: rate limited (HTTP 429), retrying in %ld s", wait);
-        sleep_s(wait);
-    }
-    if (resp.status == 401 || resp.status == 403) {
-        dns_http_status_error(&resp, P, PB_AUTH_OPTS, e);
-        goto out;
-    }
-    *out = jsonu_parse(resp.body.data ? resp.body.data : "", resp.body.len, "Porkbun answer",
-                       AC_ERR_DNS_PROVIDER, e);
-    if (resp.status < 200 || resp.status > 299 || !*out ||
-        !jsonu_str(*out, "status") || strcmp(jsonu_str(*out, "status"), "SUCCESS") != 0) {
-        const char *msg = *out ? jsonu_str(*out, "message") : NULL;
-        if (msg && strcasestr(msg, "API key")) { /* answered 400 by older builds */
-            ac_error_set(e, AC_ERR_DNS_AUTH,
-                         P ": authentication failed (HTTP %ld): check the options " PB_AUTH_OPTS,
-                         resp.status);
-            e->http_status = (int)resp.status;
-        } else if (resp.status >= 200 && resp.status <= 299 && *out) {
-            ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": the API reported failure: %.160s",
-                         msg ? msg : "(no message)");
-        } else if (!*out || resp.status < 200 || resp.status > 299) {
-            ac_error_clear(e);
-            dns_http_status_error(&resp, P, PB_AUTH_OPTS, e);
-        }
-        json_object_put(*out);
-        *out = NULL;
-        goto out;
-    }
-    rc = 0;
+    rc = pb_judge(s, &resp, out, e);
 out:
     http_response_free(&resp);
-    http_client_free(c);
-    if (text) {
-        explicit_bzero(text, strlen(text));
-        free(text);
-    }
+    dns_api_secret_free(text);
     json_object_put(body);
     return rc;
 }
@@ -247,8 +178,7 @@ static int find_domain(struct pb *s, const char *fqdn, char **domain, char **sub
         for (size_t i = 0; i < cnt; i++) {
             const char *d = jsonu_str(json_object_array_get_idx(ds, i), "domain");
             size_t dl = d ? strlen(d) : 0;
-            if (dl == 0 || dl >= 254 || dl + 1 >= fl || dl <= best ||
-                fqdn[fl - dl - 1] != '.' || strcasecmp(fqdn + fl - dl, d) != 0 ||
+            if (dl == 0 || dl >= 254 || dl + 1 >= fl || dl <= best || !dns_api_in_zone(fqdn, d) ||
                 strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") != dl)
                 continue;
             free(*domain);
@@ -283,13 +213,14 @@ out:
 static int p_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct pb *s = state;
-    char *dom = NULL, *sub = NULL, *ed = NULL, path[PB_MAX_URL], ttl[32];
+    char *dom = NULL, *sub = NULL, *ed = NULL, *fqdn = NULL, path[DNS_API_MAX_URL], ttl[32];
     json_object *f = NULL, *ans = NULL;
     int rc = -1;
 
-    if (find_domain(s, ch->fqdn, &dom, &sub, e) != 0)
+    if (dns_api_target(&s->api, ch->fqdn, &fqdn, e) != 0 ||
+        find_domain(s, fqdn, &dom, &sub, e) != 0)
         goto out;
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)s->ttl);
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)s->api.ttl);
     f = json_object_new_object();
     ed = http_escape(dom);
     if (!f || !ed || jsonu_add_str(f, "name", sub) || jsonu_add_str(f, "type", "TXT") ||
@@ -297,13 +228,14 @@ static int p_present(void *state, const struct dns_challenge *ch, struct ac_erro
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    snprintf(path, sizeof(path), "/dns/create/%s", ed);
-    if (pb_call(s, path, f, &ans, e) != 0)
+    if (dns_api_pathf(&s->api, e, path, sizeof(path), "/dns/create/%s", ed) != 0 ||
+        pb_call(s, path, f, &ans, e) != 0)
         goto out;
     rc = 0;
 out:
     json_object_put(ans);
     json_object_put(f);
+    free(fqdn);
     free(ed);
     free(dom);
     free(sub);
@@ -318,11 +250,12 @@ static bool id_ok(const char *id)
 static int p_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct pb *s = state;
-    char *dom = NULL, *sub = NULL, *ed = NULL, *es = NULL, path[PB_MAX_URL];
+    char *dom = NULL, *sub = NULL, *ed = NULL, *es = NULL, *fqdn = NULL, path[DNS_API_MAX_URL];
     json_object *list = NULL, *recs;
     int rc = -1;
 
-    if (find_domain(s, ch->fqdn, &dom, &sub, e) != 0)
+    if (dns_api_target(&s->api, ch->fqdn, &fqdn, e) != 0 ||
+        find_domain(s, fqdn, &dom, &sub, e) != 0)
         goto out;
     ed = http_escape(dom);
     es = http_escape(sub);
@@ -330,8 +263,9 @@ static int p_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    snprintf(path, sizeof(path), "/dns/retrieveByNameType/%s/TXT/%s", ed, es);
-    if (pb_call(s, path, NULL, &list, e) != 0)
+    if (dns_api_pathf(&s->api, e, path, sizeof(path), "/dns/retrieveByNameType/%s/TXT/%s", ed,
+                      es) != 0 ||
+        pb_call(s, path, NULL, &list, e) != 0)
         goto out;
     recs = jsonu_arr(list, "records");
     for (size_t i = 0; recs && i < json_object_array_length(recs); i++) {
@@ -348,27 +282,23 @@ static int p_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
         } else {
             id = json_object_is_type(idv, json_type_string) ? json_object_get_string(idv) : NULL;
         }
-        if (!id_ok(id) || !name || strcasecmp(name, ch->fqdn) != 0 || !type ||
+        if (!id_ok(id) || !name || strcasecmp(name, fqdn) != 0 || !type ||
             strcmp(type, "TXT") != 0 || !content || strcmp(content, ch->value) != 0)
             continue; /* never delete what is not ours */
-        snprintf(path, sizeof(path), "/dns/delete/%s/%s", ed, id);
-        if (pb_call(s, path, NULL, &ans, e) != 0)
+        if (dns_api_pathf(&s->api, e, path, sizeof(path), "/dns/delete/%s/%s", ed, id) != 0 ||
+            pb_call(s, path, NULL, &ans, e) != 0)
             goto out;
         json_object_put(ans);
     }
     rc = 0;
 out:
     json_object_put(list);
+    free(fqdn);
     free(ed);
     free(es);
     free(dom);
     free(sub);
     return rc;
-}
-
-static void p_destroy(void *state)
-{
-    state_free(state);
 }
 
 const struct dns_provider_ops dns_porkbun_ops = {
