@@ -4,10 +4,12 @@
  * a CLOCK_MONOTONIC condition variable, capped at an hour against wall-clock
  * jumps; no polling), two worker threads that run orders (different sets in
  * parallel, never two orders for one set), forced renewals that join each
- * other, ARI fetches, and the persisted per-set state. The decisions are in
- * lifecycle_plan.c; event delivery in lifecycle_events.c.
+ * other, ARI fetches, local-file checks and the persisted per-set state. The
+ * decisions are in lifecycle_plan.c, event delivery in lifecycle_events.c, the
+ * requests (status, forced renewal, revocation, metrics) in lifecycle_api.c.
  *
- * Lock order: lc->mu, then the manager's own lock (manager_* calls). Orders,
+ * Lock order: lc->mu, then lc->progress_mu, then the manager's own lock
+ * (manager_* calls). Orders,
  * reloads, ARI fetches, state writes and local-file checks run without lc->mu.
  */
 #include <errno.h>
@@ -30,56 +32,9 @@
 #include "store.h"
 #include "timeutil.h"
 
-#define LC_WORKERS 2
 #define LC_MAX_WAIT_S 3600
 #define LC_LOCAL_CHECK_S 2
 #define LC_ARI_FAIL_RETRY_S 600
-
-struct lc_filestamp {
-    bool exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-};
-
-struct lifecycle {
-    autocert_manager *m;        /* borrowed */
-    const struct config *cfg;   /* borrowed from m */
-    size_t n;
-    struct lc_set *sets;
-    bool *queued;
-    struct lc_filestamp (*stamps)[2]; /* local sets: cert, key */
-    int ari_supported;          /* -1 unknown, 0 no, 1 yes */
-    pthread_mutex_t mu;
-    pthread_cond_t sched_cond;  /* CLOCK_MONOTONIC */
-    pthread_cond_t work_cond;
-    pthread_cond_t done_cond;
-    pthread_mutex_t key_mu;     /* account key creation */
-    pthread_t sched;
-    pthread_t workers[LC_WORKERS];
-    size_t nworkers;
-    bool sched_started;
-    bool stopping;
-    int waiters;                /* callers inside lifecycle_force_renew */
-    int64_t next_local_check;
-    bool has_local;
-    lifecycle_progress_fn *progress_fn; /* per set, for forced renewals */
-    void **progress_arg;
-    struct lc_events *events;
-    pthread_mutex_t metrics_mu;
-    struct lifecycle_metrics metrics;
-};
-
-static const char *const state_names[] = {"pending",  "valid",   "due",      "renewing",
-                                          "backoff",  "expired", "unmanaged"};
-
-const char *lifecycle_state_name(enum lifecycle_state s)
-{
-    if ((int)s < 0 || (size_t)s >= sizeof state_names / sizeof state_names[0])
-        return "unknown";
-    return state_names[s];
-}
 
 static uint64_t rand64(void)
 {
@@ -90,27 +45,14 @@ static uint64_t rand64(void)
     return r;
 }
 
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    size_t l = src != NULL ? strlen(src) : 0;
-
-    if (l >= n)
-        l = n - 1;
-    if (l > 0)
-        memcpy(dst, src, l);
-    dst[l] = '\0';
-}
-
 /* Certificate facts of set idx, from the handle the manager serves. */
 static void cert_facts(struct lifecycle *lc, size_t idx, struct lc_cert_facts *cf)
 {
     const struct config_set *cfg = manager_set_config(lc->m, idx);
     autocert_cert *c = manager_set_cert(lc->m, idx);
     gnutls_x509_crt_t crt = NULL;
-    const unsigned char *der = NULL;
-    size_t len = 0, n;
+    size_t n;
     const char *names[256];
-    gnutls_datum_t d;
     unsigned char serial[64];
     size_t slen = sizeof serial;
 
@@ -128,11 +70,8 @@ static void cert_facts(struct lifecycle *lc, size_t idx, struct lc_cert_facts *c
     /* The CN is among the names; it is also a SAN for certificates we issue. */
     cf->names_differ = schedule_names_differ((const char *const *)cfg->domains,
                                              cfg->domains_count, names, n);
-    if (autocert_cert_chain_der(c, 0, &der, &len) == 0 && gnutls_x509_crt_init(&crt) == 0) {
-        d.data = (unsigned char *)der;
-        d.size = (unsigned int)len;
-        if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0 &&
-            gnutls_x509_crt_get_serial(crt, serial, &slen) == 0) {
+    if (lc_leaf_crt(c, &crt) == 0) {
+        if (gnutls_x509_crt_get_serial(crt, serial, &slen) == 0) {
             static const char hex[] = "0123456789abcdef";
             size_t k = 0;
             for (size_t i = 0; i < slen && k + 2 < sizeof cf->serial_hex; i++) {
@@ -146,8 +85,29 @@ static void cert_facts(struct lifecycle *lc, size_t idx, struct lc_cert_facts *c
     autocert_cert_release(c);
 }
 
-/* Called with lc->mu held. */
-static void replan(struct lifecycle *lc, size_t idx, int64_t now)
+int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out)
+{
+    const unsigned char *der = NULL;
+    size_t len = 0;
+    gnutls_datum_t d;
+
+    *out = NULL;
+    if (c == NULL || autocert_cert_chain_der(c, 0, &der, &len) != 0 ||
+        gnutls_x509_crt_init(out) != 0) {
+        *out = NULL;
+        return -1;
+    }
+    d.data = (unsigned char *)der;
+    d.size = (unsigned int)len;
+    if (gnutls_x509_crt_import(*out, &d, GNUTLS_X509_FMT_DER) != 0) {
+        gnutls_x509_crt_deinit(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void lc_replan(struct lifecycle *lc, size_t idx, int64_t now)
 {
     struct lc_cert_facts cf;
 
@@ -185,39 +145,26 @@ static void post_event(struct lifecycle *lc, size_t idx, const char *event, int6
     lc_event_clear(&ev);
 }
 
-static void observer(void *arg, const char *endpoint, const char *outcome)
-{
-    struct lifecycle *lc = arg;
-    struct lifecycle_metrics *mt = &lc->metrics;
-    size_t i;
-
-    pthread_mutex_lock(&lc->metrics_mu);
-    for (i = 0; i < mt->acme_count; i++)
-        if (strcmp(mt->acme[i].endpoint, endpoint) == 0 &&
-            strcmp(mt->acme[i].outcome, outcome) == 0)
-            break;
-    if (i == mt->acme_count && i < LIFECYCLE_MAX_COUNTERS) {
-        copy_str(mt->acme[i].endpoint, sizeof mt->acme[i].endpoint, endpoint);
-        copy_str(mt->acme[i].outcome, sizeof mt->acme[i].outcome, outcome);
-        mt->acme_count++;
-    }
-    if (i < mt->acme_count)
-        mt->acme[i].count++;
-    pthread_mutex_unlock(&lc->metrics_mu);
-}
-
+/* The order of one set; forced renewals have a generation (> 0). */
 struct progress_ctx {
-    lifecycle_progress_fn fn;
-    void *arg;
+    struct lifecycle *lc;
+    size_t idx;
+    uint64_t gen;
 };
 
+/* Forwards a progress note to every caller waiting for this renewal. */
 static void progress(void *arg, const char *set_name, const char *message)
 {
     struct progress_ctx *p = arg;
 
     ac_debug(set_name, "%s", message);
-    if (p->fn != NULL)
-        p->fn(p->arg, set_name, message);
+    if (p->gen == 0)
+        return;
+    pthread_mutex_lock(&p->lc->progress_mu);
+    for (struct lc_waiter *w = p->lc->waiter_list; w != NULL; w = w->next)
+        if (w->fn != NULL && w->target[p->idx] == p->gen)
+            w->fn(w->arg, set_name, message);
+    pthread_mutex_unlock(&p->lc->progress_mu);
 }
 
 /* ARI certificate id of the set's current leaf, or NULL. */
@@ -225,28 +172,19 @@ static char *current_ari_id(struct lifecycle *lc, size_t idx)
 {
     autocert_cert *c = manager_set_cert(lc->m, idx);
     gnutls_x509_crt_t crt = NULL;
-    const unsigned char *der = NULL;
-    size_t len = 0;
-    gnutls_datum_t d;
     char *id = NULL;
     struct ac_error e;
 
-    if (c == NULL)
-        return NULL;
-    if (autocert_cert_chain_der(c, 0, &der, &len) != 0 || gnutls_x509_crt_init(&crt) != 0)
-        goto out;
-    d.data = (unsigned char *)der;
-    d.size = (unsigned int)len;
-    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0 &&
-        crypto_ari_cert_id(crt, &id, &e) != 0)
-        id = NULL;
-    gnutls_x509_crt_deinit(crt);
-out:
+    if (lc_leaf_crt(c, &crt) == 0) {
+        if (crypto_ari_cert_id(crt, &id, &e) != 0)
+            id = NULL;
+        gnutls_x509_crt_deinit(crt);
+    }
     autocert_cert_release(c);
     return id;
 }
 
-static int account_key(struct lifecycle *lc, const struct config_set *cfg,
+int lc_account_key(struct lifecycle *lc, const struct config_set *cfg,
                        struct crypto_key **key, struct ac_error *e)
 {
     int rc;
@@ -280,14 +218,14 @@ static void fetch_ari(struct lifecycle *lc, size_t idx)
     o.directory_url = cfg->ca_dir_url;
     o.ca_files = (const char *const *)cfg->ca_certs;
     o.ca_count = cfg->ca_certs_count;
-    if (account_key(lc, cfg, &key, &e) != 0 || acme_client_new(&o, key, &c, &e) != 0)
+    if (lc_account_key(lc, cfg, &key, &e) != 0 || acme_client_new(&o, key, &c, &e) != 0)
         goto fail;
-    acme_client_set_observer(c, observer, lc);
+    acme_client_set_observer(c, lc_observer, lc);
     if (acme_directory_load(c, &e) != 0)
         goto fail;
     if (!acme_has_renewal_info(c)) {
         pthread_mutex_lock(&lc->mu);
-        lc->ari_supported = 0;
+        lc->sets[idx].ari_support = 0;
         lc->sets[idx].ari_fetch_at = 0;
         pthread_mutex_unlock(&lc->mu);
         goto out;
@@ -295,7 +233,7 @@ static void fetch_ari(struct lifecycle *lc, size_t idx)
     if (acme_renewal_info_get(c, id, &ri, &e) != 0)
         goto fail;
     pthread_mutex_lock(&lc->mu);
-    lc->ari_supported = 1;
+    lc->sets[idx].ari_support = 1;
     lc_plan_ari(&lc->sets[idx], cf.serial_hex, ri.start, ri.end, ri.retry_after, now, rand64());
     pthread_mutex_unlock(&lc->mu);
     ac_info(cfg->name, "renewal info: suggested window %lld..%lld",
@@ -314,14 +252,15 @@ out:
     free(id);
 }
 
-/* Runs one order for set idx. Returns 0 or -1 with e. */
-static int run_order(struct lifecycle *lc, size_t idx, bool forced, struct ac_error *e)
+/* Runs one order for set idx; gen > 0 for a forced renewal. Returns 0 or -1
+ * with e. */
+static int run_order(struct lifecycle *lc, size_t idx, uint64_t gen, struct ac_error *e)
 {
     const struct config_set *cfg = manager_set_config(lc->m, idx);
     struct issuer_request req = {0};
     struct issuer_result res;
     struct crypto_key *key = NULL;
-    struct progress_ctx pc = {0};
+    struct progress_ctx pc = {lc, idx, gen};
     struct lc_cert_facts before;
     struct ac_error e2;
     char *replaces = NULL;
@@ -329,23 +268,19 @@ static int run_order(struct lifecycle *lc, size_t idx, bool forced, struct ac_er
 
     cert_facts(lc, idx, &before);
     pthread_mutex_lock(&lc->mu);
-    if (forced) {
-        pc.fn = lc->progress_fn[idx];
-        pc.arg = lc->progress_arg[idx];
-    }
-    if (lc->ari_supported == 1)
+    if (lc->sets[idx].ari_support == 1)
         replaces = current_ari_id(lc, idx);
     pthread_mutex_unlock(&lc->mu);
     memset(&res, 0, sizeof res);
-    ac_info(cfg->name, "%s: starting an order", forced ? "forced renewal" : "renewal");
-    if (account_key(lc, cfg, &key, e) != 0)
+    ac_info(cfg->name, "%s: starting an order", gen != 0 ? "forced renewal" : "renewal");
+    if (lc_account_key(lc, cfg, &key, e) != 0)
         goto failed;
     req.set = cfg;
     req.account_key = key;
     req.replaces = replaces;
     req.progress = progress;
     req.progress_arg = &pc;
-    req.observer = observer;
+    req.observer = lc_observer;
     req.observer_arg = lc;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
@@ -353,8 +288,10 @@ static int run_order(struct lifecycle *lc, size_t idx, bool forced, struct ac_er
         ac_err(cfg->name, "new certificate committed but not loaded: %s", e2.message);
     pthread_mutex_lock(&lc->mu);
     lc_plan_success(&lc->sets[idx], ac_now());
-    if (lc->ari_supported == 0)
-        lc->sets[idx].ari_fetch_at = 0;
+    /* The CA may have gained ARI since it was last asked: the renewalInfo
+     * fetch lc_plan_success scheduled loads its directory again. */
+    if (lc->sets[idx].ari_support == 0)
+        lc->sets[idx].ari_support = -1;
     pthread_mutex_unlock(&lc->mu);
     pthread_mutex_lock(&lc->metrics_mu);
     lc->metrics.orders_ok++;
@@ -411,18 +348,18 @@ static void *worker(void *arg)
         s->force_pending = false;
         s->running_forced = forced;
         do_ari = !forced && s->ari_fetch_at != 0 && s->ari_fetch_at <= ac_now() &&
-                 lc->ari_supported != 0;
+                 s->ari_support != 0;
         pthread_mutex_unlock(&lc->mu);
 
         if (do_ari)
             fetch_ari(lc, i);
         pthread_mutex_lock(&lc->mu);
-        replan(lc, i, ac_now());
+        lc_replan(lc, i, ac_now());
         do_order = forced || (s->next_attempt != 0 && s->next_attempt <= ac_now());
         s->state = do_order ? LC_RENEWING : s->state;
         pthread_mutex_unlock(&lc->mu);
         ac_error_clear(&e);
-        rc = do_order ? run_order(lc, i, forced, &e) : 0;
+        rc = do_order ? run_order(lc, i, forced ? gen : 0, &e) : 0;
 
         pthread_mutex_lock(&lc->mu);
         s->running = false;
@@ -431,11 +368,9 @@ static void *worker(void *arg)
             s->force_done_gen = gen;
             s->force_ok = rc == 0;
             s->force_err = e;
-            lc->progress_fn[i] = NULL;
-            lc->progress_arg[i] = NULL;
             pthread_cond_broadcast(&lc->done_cond);
         }
-        replan(lc, i, ac_now());
+        lc_replan(lc, i, ac_now());
         pthread_cond_signal(&lc->sched_cond);
     }
     pthread_mutex_unlock(&lc->mu);
@@ -502,9 +437,8 @@ static int64_t sched_pass(struct lifecycle *lc, int64_t now, bool *queued_any)
         cert_facts(lc, i, &cf);
         lc_plan_update(s, cfg, &cf, now);
         if (cf.present && s->expiring_notified != cf.not_after) {
-            int64_t life = cf.not_after - cf.not_before;
-            int64_t soon = cf.not_after - (life / 5 < 7 * 86400 ? life / 5 : 7 * 86400);
-            if (schedule_expiring_soon(now, cf.not_before, cf.not_after)) {
+            int64_t soon = schedule_expiring_at(cf.not_before, cf.not_after);
+            if (now >= soon) {
                 s->expiring_notified = cf.not_after;
                 ac_warn(cfg->name, "certificate expires soon");
                 post_event(lc, i, "expiring", cf.not_after, NULL, false);
@@ -514,7 +448,7 @@ static int64_t sched_pass(struct lifecycle *lc, int64_t now, bool *queued_any)
         }
         if (s->running || lc->queued[i])
             continue;
-        bool ari_due = s->ari_fetch_at != 0 && lc->ari_supported != 0 && cf.present;
+        bool ari_due = s->ari_fetch_at != 0 && s->ari_support != 0 && cf.present;
         if (s->force_pending || s->next_attempt <= now || (ari_due && s->ari_fetch_at <= now)) {
             lc->queued[i] = true;
             *queued_any = true;
@@ -605,17 +539,14 @@ int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
     lc->m = m;
     lc->cfg = manager_config(m);
     lc->n = manager_set_count(m);
-    lc->ari_supported = -1;
     lc->sets = calloc(lc->n + 1, sizeof *lc->sets);
     lc->queued = calloc(lc->n + 1, sizeof *lc->queued);
     lc->stamps = calloc(lc->n + 1, sizeof *lc->stamps);
-    lc->progress_fn = calloc(lc->n + 1, sizeof *lc->progress_fn);
-    lc->progress_arg = calloc(lc->n + 1, sizeof *lc->progress_arg);
-    if (lc->sets == NULL || lc->queued == NULL || lc->stamps == NULL ||
-        lc->progress_fn == NULL || lc->progress_arg == NULL)
+    if (lc->sets == NULL || lc->queued == NULL || lc->stamps == NULL)
         goto nomem;
     pthread_mutex_init(&lc->mu, NULL);
     pthread_mutex_init(&lc->key_mu, NULL);
+    pthread_mutex_init(&lc->progress_mu, NULL);
     pthread_mutex_init(&lc->metrics_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -628,6 +559,7 @@ int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
         struct lc_set *s = &lc->sets[i];
         s->idx = i;
         s->managed = config_set_is_managed(cfg);
+        s->ari_support = -1;
         ac_error_clear(&s->last_error);
         ac_error_clear(&s->force_err);
         log_boot(lc, i);
@@ -648,7 +580,7 @@ int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
             if (s->ari_fetch_at == 0 || s->ari_fetch_at > now + 86400)
                 s->ari_fetch_at = now;
         }
-        replan(lc, i, now);
+        lc_replan(lc, i, now);
     }
     lc->next_local_check = now + LC_LOCAL_CHECK_S;
     *out = lc;
@@ -658,8 +590,6 @@ nomem:
         free(lc->sets);
         free(lc->queued);
         free(lc->stamps);
-        free(lc->progress_fn);
-        free(lc->progress_arg);
         free(lc);
     }
     ac_error_set(e, AC_ERR_NOMEM, "lifecycle_new: out of memory");
@@ -711,6 +641,7 @@ void lifecycle_free(struct lifecycle *lc)
     lc_events_free(lc->events);
     pthread_mutex_destroy(&lc->mu);
     pthread_mutex_destroy(&lc->key_mu);
+    pthread_mutex_destroy(&lc->progress_mu);
     pthread_mutex_destroy(&lc->metrics_mu);
     pthread_cond_destroy(&lc->sched_cond);
     pthread_cond_destroy(&lc->work_cond);
@@ -718,253 +649,5 @@ void lifecycle_free(struct lifecycle *lc)
     free(lc->sets);
     free(lc->queued);
     free(lc->stamps);
-    free(lc->progress_fn);
-    free(lc->progress_arg);
     free(lc);
-}
-
-size_t lifecycle_set_count(const struct lifecycle *lc)
-{
-    return lc != NULL ? lc->n : 0;
-}
-
-static char **dup_list(char *const *src, size_t n)
-{
-    char **out = calloc(n + 1, sizeof *out);
-
-    for (size_t i = 0; out != NULL && i < n; i++) {
-        size_t l = strlen(src[i]);
-        out[i] = malloc(l + 1);
-        if (out[i] == NULL) {
-            for (size_t k = 0; k < i; k++)
-                free(out[k]);
-            free(out);
-            return NULL;
-        }
-        memcpy(out[i], src[i], l + 1);
-    }
-    return out;
-}
-
-static void fill_cert(struct lifecycle *lc, size_t idx, struct lifecycle_status *st)
-{
-    autocert_cert *c = manager_set_cert(lc->m, idx);
-    gnutls_x509_crt_t crt = NULL;
-    const unsigned char *der = NULL;
-    size_t len = 0;
-    gnutls_datum_t d;
-    struct crypto_cert_info info;
-    struct ac_error e;
-
-    if (c == NULL)
-        return;
-    if (autocert_cert_chain_der(c, 0, &der, &len) != 0 || gnutls_x509_crt_init(&crt) != 0)
-        goto out;
-    d.data = (unsigned char *)der;
-    d.size = (unsigned int)len;
-    memset(&info, 0, sizeof info);
-    if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) == 0 &&
-        crypto_cert_info_get(crt, &info, &e) == 0) {
-        st->has_cert = true;
-        copy_str(st->subject, sizeof st->subject, info.subject_cn);
-        copy_str(st->issuer, sizeof st->issuer, info.issuer_cn);
-        st->not_before = info.not_before;
-        st->not_after = info.not_after;
-        copy_str(st->serial_hex, sizeof st->serial_hex, info.serial_hex);
-        copy_str(st->key_type, sizeof st->key_type, crypto_key_type_name(info.key_type));
-        st->dns_names = dup_list(info.dns_names, info.dns_count);
-        st->dns_count = st->dns_names != NULL ? info.dns_count : 0;
-        st->email_addresses = dup_list(info.email_addresses, info.email_count);
-        st->email_count = st->email_addresses != NULL ? info.email_count : 0;
-        crypto_cert_info_free(&info);
-    }
-    gnutls_x509_crt_deinit(crt);
-out:
-    autocert_cert_release(c);
-}
-
-int lifecycle_status_get(struct lifecycle *lc, size_t idx, struct lifecycle_status *out)
-{
-    const struct config_set *cfg;
-    struct lc_set *s;
-
-    if (lc == NULL || out == NULL || idx >= lc->n)
-        return -1;
-    cfg = manager_set_config(lc->m, idx);
-    memset(out, 0, sizeof *out);
-    ac_error_clear(&out->last_error);
-    copy_str(out->name, sizeof out->name, cfg->name);
-    copy_str(out->provider, sizeof out->provider, cfg->provider);
-    fill_cert(lc, idx, out);
-    pthread_mutex_lock(&lc->mu);
-    s = &lc->sets[idx];
-    if (!s->running)
-        replan(lc, idx, ac_now());
-    out->state = s->state;
-    out->renews_at = s->renews_at;
-    out->next_attempt = s->managed ? s->next_attempt : 0;
-    out->failures = s->failures;
-    out->has_last_error = s->has_last_error;
-    if (s->has_last_error)
-        out->last_error = s->last_error;
-    out->last_error_at = s->last_error_at;
-    out->last_success = s->last_success;
-    pthread_mutex_unlock(&lc->mu);
-    return 0;
-}
-
-void lifecycle_status_clear(struct lifecycle_status *st)
-{
-    if (st == NULL)
-        return;
-    for (size_t i = 0; st->dns_names != NULL && i < st->dns_count; i++)
-        free(st->dns_names[i]);
-    free(st->dns_names);
-    for (size_t i = 0; st->email_addresses != NULL && i < st->email_count; i++)
-        free(st->email_addresses[i]);
-    free(st->email_addresses);
-    st->dns_names = NULL;
-    st->email_addresses = NULL;
-    st->dns_count = 0;
-    st->email_count = 0;
-}
-
-/* Forced "renewal" of an unmanaged set: local re-reads its files. */
-static int force_unmanaged(struct lifecycle *lc, size_t idx, struct lifecycle_result *r)
-{
-    const struct config_set *cfg = manager_set_config(lc->m, idx);
-
-    r->ok = true;
-    ac_error_clear(&r->error);
-    if (strcmp(cfg->provider, CONFIG_PROVIDER_LOCAL) == 0 &&
-        manager_set_reload(lc->m, idx, &r->error) < 0) {
-        r->ok = false;
-        return -1;
-    }
-    return 0;
-}
-
-int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
-                          lifecycle_progress_fn fn, void *arg,
-                          struct lifecycle_result *results)
-{
-    uint64_t *target = NULL;
-    int rc = 0;
-
-    if (lc == NULL || results == NULL)
-        return -1;
-    target = calloc(lc->n + 1, sizeof *target);
-    if (target == NULL)
-        return -1;
-    for (size_t i = 0; i < lc->n; i++) {
-        results[i].name[0] = '\0';
-        results[i].ok = false;
-        ac_error_clear(&results[i].error);
-    }
-    pthread_mutex_lock(&lc->mu);
-    lc->waiters++;
-    for (size_t i = 0; i < lc->n; i++) {
-        struct lc_set *s = &lc->sets[i];
-        if (selected != NULL && !selected[i])
-            continue;
-        copy_str(results[i].name, sizeof results[i].name, manager_set_name(lc->m, i));
-        if (!s->managed)
-            continue;
-        if (s->force_pending || (s->running && s->running_forced)) {
-            target[i] = s->force_req_gen; /* join the renewal already asked for */
-        } else {
-            target[i] = ++s->force_req_gen;
-            s->force_pending = true;
-            lc->progress_fn[i] = fn;
-            lc->progress_arg[i] = arg;
-        }
-    }
-    pthread_cond_signal(&lc->sched_cond);
-    pthread_mutex_unlock(&lc->mu);
-
-    for (size_t i = 0; i < lc->n; i++)
-        if (results[i].name[0] != '\0' && !lc->sets[i].managed &&
-            force_unmanaged(lc, i, &results[i]) != 0)
-            rc = -1;
-
-    pthread_mutex_lock(&lc->mu);
-    for (size_t i = 0; i < lc->n; i++) {
-        struct lc_set *s = &lc->sets[i];
-        if (target[i] == 0)
-            continue;
-        while (s->force_done_gen < target[i] && !lc->stopping)
-            pthread_cond_wait(&lc->done_cond, &lc->mu);
-        if (s->force_done_gen < target[i]) {
-            ac_error_set(&results[i].error, AC_ERR_CANCELLED, "shutting down");
-            results[i].ok = false;
-        } else {
-            results[i].ok = s->force_ok;
-            results[i].error = s->force_err;
-        }
-        if (!results[i].ok)
-            rc = -1;
-    }
-    lc->waiters--;
-    pthread_cond_broadcast(&lc->done_cond);
-    pthread_mutex_unlock(&lc->mu);
-    free(target);
-    return rc;
-}
-
-int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_progress_fn fn,
-                     void *arg, struct ac_error *e)
-{
-    const struct config_set *cfg;
-    struct issuer_request req = {0};
-    struct crypto_key *key = NULL;
-    struct lifecycle_result *res = NULL;
-    bool *sel = NULL;
-    int rc = -1;
-
-    if (lc == NULL || idx >= lc->n) {
-        ac_error_set(e, AC_ERR_CONFIG, "lifecycle_revoke: no such set");
-        return -1;
-    }
-    cfg = manager_set_config(lc->m, idx);
-    if (!lc->sets[idx].managed) {
-        ac_error_set(e, AC_ERR_CONFIG, "%s: provider %s does not obtain certificates",
-                     cfg->name, cfg->provider);
-        return -1;
-    }
-    if (account_key(lc, cfg, &key, e) != 0)
-        goto out;
-    req.set = cfg;
-    req.account_key = key;
-    req.observer = observer;
-    req.observer_arg = lc;
-    if (issuer_revoke(&req, reason, e) != 0)
-        goto out;
-    ac_info(cfg->name, "certificate revoked; obtaining a new one");
-    res = calloc(lc->n + 1, sizeof *res);
-    sel = calloc(lc->n + 1, sizeof *sel);
-    if (res == NULL || sel == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "lifecycle_revoke: out of memory");
-        goto out;
-    }
-    sel[idx] = true;
-    if (lifecycle_force_renew(lc, sel, fn, arg, res) != 0) {
-        if (e != NULL)
-            *e = res[idx].error;
-        goto out;
-    }
-    rc = 0;
-out:
-    crypto_key_free(key);
-    free(res);
-    free(sel);
-    return rc;
-}
-
-void lifecycle_metrics_get(struct lifecycle *lc, struct lifecycle_metrics *out)
-{
-    if (lc == NULL || out == NULL)
-        return;
-    pthread_mutex_lock(&lc->metrics_mu);
-    *out = lc->metrics;
-    pthread_mutex_unlock(&lc->metrics_mu);
 }

@@ -73,7 +73,8 @@ int lifecycle_status_get(struct lifecycle *lc, size_t idx, struct lifecycle_stat
 void lifecycle_status_clear(struct lifecycle_status *st);
 
 /* Progress notes of a forced renewal ("order created", ...), called from the
- * renewing thread; must not block for long. */
+ * renewing thread with a lifecycle lock held: must not block for long and must
+ * not call lifecycle functions. */
 typedef void (*lifecycle_progress_fn)(void *arg, const char *set_name, const char *message);
 
 struct lifecycle_result {
@@ -88,7 +89,7 @@ struct lifecycle_result {
  * fills results[i] for each selected set (results has lifecycle_set_count
  * entries; unselected entries get name "" ). A request made while another
  * forced renewal runs joins it (waits for the same outcome for the sets they
- * share). Returns 0 when every selected set succeeded, -1 otherwise. */
+ * share, and gets that renewal's progress notes from then on). Returns 0 when every selected set succeeded, -1 otherwise. */
 int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
                           lifecycle_progress_fn fn, void *arg,
                           struct lifecycle_result *results);

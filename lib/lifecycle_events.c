@@ -50,23 +50,12 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static void copy_str(char *dst, size_t n, const char *src)
-{
-    size_t l = src != NULL ? strlen(src) : 0;
-
-    if (l >= n)
-        l = n - 1;
-    if (l > 0)
-        memcpy(dst, src, l);
-    dst[l] = '\0';
-}
-
 int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
                   int64_t not_after, const struct ac_error *err, int64_t now)
 {
     memset(ev, 0, sizeof *ev);
-    copy_str(ev->event, sizeof ev->event, event);
-    copy_str(ev->set, sizeof ev->set, cfg->name);
+    lc_copy_str(ev->event, sizeof ev->event, event);
+    lc_copy_str(ev->set, sizeof ev->set, cfg->name);
     ev->not_after = not_after;
     ev->time = now;
     ac_error_clear(&ev->error);

@@ -20,7 +20,7 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-static void copy_str(char *dst, size_t n, const char *src)
+void lc_copy_str(char *dst, size_t n, const char *src)
 {
     size_t l = src != NULL ? strlen(src) : 0;
 
@@ -133,7 +133,7 @@ void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t en
 
     if (!same) {
         s->ari_valid = true;
-        copy_str(s->ari_serial, sizeof s->ari_serial, serial);
+        lc_copy_str(s->ari_serial, sizeof s->ari_serial, serial);
         s->ari_start = start;
         s->ari_end = end;
         s->ari_point = schedule_ari_point(start, end, random);
@@ -220,8 +220,8 @@ void lc_state_from_json(struct lc_set *s, json_object *o)
         str = get_str(err, "kind");
         if (str != NULL) {
             ac_error_clear(&s->last_error);
-            copy_str(s->last_error.kind, sizeof s->last_error.kind, str);
-            copy_str(s->last_error.message, sizeof s->last_error.message,
+            lc_copy_str(s->last_error.kind, sizeof s->last_error.kind, str);
+            lc_copy_str(s->last_error.message, sizeof s->last_error.message,
                      get_str(err, "message"));
             s->has_last_error = true;
             if (get_i64(err, "at", &v))
@@ -232,7 +232,7 @@ void lc_state_from_json(struct lc_set *s, json_object *o)
         str = get_str(ari, "serial");
         if (str != NULL && get_i64(ari, "start", &s->ari_start) &&
             get_i64(ari, "end", &s->ari_end) && get_i64(ari, "point", &s->ari_point)) {
-            copy_str(s->ari_serial, sizeof s->ari_serial, str);
+            lc_copy_str(s->ari_serial, sizeof s->ari_serial, str);
             s->ari_valid = true;
             if (!get_i64(ari, "fetch_at", &s->ari_fetch_at))
                 s->ari_fetch_at = 0;

@@ -1,8 +1,10 @@
 /*
  * lifecycle_priv.h - internals shared by lib/lifecycle*.c and their unit tests:
  * the per-set scheduling record and the pure decisions taken on it
- * (lifecycle_plan.c), the persisted state JSON, and the event sinks
- * (lifecycle_events.c). Not for other modules.
+ * (lifecycle_plan.c), the persisted state JSON, the event sinks
+ * (lifecycle_events.c), and the running lifecycle shared by its threads
+ * (lifecycle.c) and the requests made to it (lifecycle_api.c). Not for other
+ * modules.
  *
  * Every lc_plan_* function is pure: it reads and writes only the record it is
  * given and the times passed in (Unix seconds), so tests drive it with an
@@ -11,11 +13,16 @@
 #ifndef AUTOCERT_LIFECYCLE_PRIV_H
 #define AUTOCERT_LIFECYCLE_PRIV_H
 
+#include <gnutls/x509.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
+#include "autocert/autocert.h"
 #include "config.h"
 #include "error.h"
 #include "lifecycle.h"
@@ -47,6 +54,7 @@ struct lc_set {
     char ari_serial[80];
     int64_t ari_start, ari_end, ari_point;
     int64_t ari_fetch_at;       /* next renewalInfo fetch, 0 = not scheduled */
+    int ari_support;            /* the set's CA: -1 unknown, 0 no ARI, 1 ARI */
     /* events */
     int64_t expiring_notified;  /* not_after already announced as expiring */
     /* work */
@@ -57,6 +65,9 @@ struct lc_set {
     bool force_ok;
     struct ac_error force_err;
 };
+
+/* Copies src (NULL = "") into dst of size n (> 0), truncating. */
+void lc_copy_str(char *dst, size_t n, const char *src);
 
 /* Recomputes state, renews_at and next_attempt of s at `now` from the
  * certificate facts and the set's configuration. */
@@ -116,5 +127,70 @@ void lc_events_free(struct lc_events *q);
 int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
                   int64_t not_after, const struct ac_error *err, int64_t now);
 void lc_event_clear(struct lc_event *ev);
+
+/* ---- the running lifecycle (lifecycle.c threads, lifecycle_api.c requests) ---- */
+
+#define LC_WORKERS 2
+
+struct crypto_key;
+
+struct lc_filestamp {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+/* A caller inside lifecycle_force_renew: it gets the progress notes of the
+ * forced renewal generation target[idx] of every set idx it waits for. */
+struct lc_waiter {
+    lifecycle_progress_fn fn;   /* may be NULL */
+    void *arg;
+    const uint64_t *target;     /* lc->n entries; 0 = not waiting for that set */
+    struct lc_waiter *next;
+};
+
+struct lifecycle {
+    autocert_manager *m;        /* borrowed */
+    const struct config *cfg;   /* borrowed from m */
+    size_t n;
+    struct lc_set *sets;
+    bool *queued;
+    struct lc_filestamp (*stamps)[2]; /* local sets: cert, key */
+    pthread_mutex_t mu;
+    pthread_cond_t sched_cond;  /* CLOCK_MONOTONIC */
+    pthread_cond_t work_cond;
+    pthread_cond_t done_cond;
+    pthread_mutex_t key_mu;     /* account key creation */
+    pthread_t sched;
+    pthread_t workers[LC_WORKERS];
+    size_t nworkers;
+    bool sched_started;
+    bool stopping;
+    int waiters;                /* callers inside lifecycle_force_renew */
+    /* Waiters' progress callbacks: linked with mu and progress_mu held, walked
+     * (and called) with progress_mu alone. Lock order: mu, then progress_mu. */
+    pthread_mutex_t progress_mu;
+    struct lc_waiter *waiter_list;
+    int64_t next_local_check;
+    bool has_local;
+    struct lc_events *events;
+    pthread_mutex_t metrics_mu;
+    struct lifecycle_metrics metrics;
+};
+
+/* The leaf of certificate c (borrowed) as a new GnuTLS certificate
+ * (gnutls_x509_crt_deinit it). Returns 0, or -1 (*out NULL) when c is NULL or
+ * its leaf does not parse. */
+int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out);
+/* Recomputes set idx's plan from the certificate served now. lc->mu held. */
+void lc_replan(struct lifecycle *lc, size_t idx, int64_t now);
+/* The account key of cfg, created under lc->key_mu the first time (new key,
+ * crypto_key_free). */
+int lc_account_key(struct lifecycle *lc, const struct config_set *cfg,
+                   struct crypto_key **key, struct ac_error *e);
+/* ACME request observer counting into lc->metrics (arg is the lifecycle). */
+void lc_observer(void *arg, const char *endpoint, const char *outcome);
 
 #endif

@@ -156,10 +156,15 @@ bool schedule_names_differ(const char *const *want, size_t nw, const char *const
     return !subset(want, nw, have, nh) || !subset(have, nh, want, nw);
 }
 
-bool schedule_expiring_soon(int64_t now, int64_t not_before, int64_t not_after)
+int64_t schedule_expiring_at(int64_t not_before, int64_t not_after)
 {
     int64_t fifth = not_after > not_before ? (not_after - not_before) / 5 : 0;
     int64_t limit = fifth < 7 * DAY ? fifth : 7 * DAY;
 
-    return not_after - now < limit;
+    return not_after - limit + 1;
+}
+
+bool schedule_expiring_soon(int64_t now, int64_t not_before, int64_t not_after)
+{
+    return now >= schedule_expiring_at(not_before, not_after);
 }

@@ -47,7 +47,12 @@ int64_t schedule_next_attempt(int64_t now, int64_t last_failure, bool first_obta
 bool schedule_names_differ(const char *const *want, size_t nw, const char *const *have,
                            size_t nh);
 
-/* True when less than min(7 days, lifetime / 5) is left before not_after. */
+/* True when less than min(7 days, lifetime / 5) is left before not_after,
+ * that is when now >= schedule_expiring_at(not_before, not_after). */
 bool schedule_expiring_soon(int64_t now, int64_t not_before, int64_t not_after);
+
+/* The first second at which the certificate counts as expiring soon:
+ * not_after - min(7 days, lifetime / 5) + 1 (a lifetime <= 0 counts as 0). */
+int64_t schedule_expiring_at(int64_t not_before, int64_t not_after);
 
 #endif

@@ -402,6 +402,25 @@ static void test_injected_clock(void **state)
     ac_time_set_clock(NULL);
 }
 
+/* The scheduler's "expiring" wake-up moment is the first second at which
+ * schedule_expiring_soon holds: min(7 d, lifetime / 5) before not_after. */
+static void test_expiring_at(void **state)
+{
+    int64_t at = schedule_expiring_at(NB, NA);
+    int64_t short_na = NB + 10 * DAY; /* 10-day certificate: lifetime / 5 = 2 d */
+    (void)state;
+
+    assert_int_equal(at, NA - 7 * DAY + 1);
+    assert_false(schedule_expiring_soon(at - 1, NB, NA));
+    assert_true(schedule_expiring_soon(at, NB, NA));
+    at = schedule_expiring_at(NB, short_na);
+    assert_int_equal(at, short_na - 2 * DAY + 1);
+    assert_false(schedule_expiring_soon(at - 1, NB, short_na));
+    assert_true(schedule_expiring_soon(at, NB, short_na));
+    /* a lifetime <= 0: only once past not_after */
+    assert_int_equal(schedule_expiring_at(NA, NA), NA + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_event_json),
         cmocka_unit_test(test_hook_env),
         cmocka_unit_test(test_injected_clock),
+        cmocka_unit_test(test_expiring_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
