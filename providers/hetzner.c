@@ -14,8 +14,9 @@
  * value and creates the RRSet when missing; cleanup() uses remove_records
  * with exactly our value (a missing RRSet is success). Both are asynchronous:
  * the returned action is polled (GET /actions/<id>) until success, every
- * 500 ms up to propagation_timeout. HTTP 429 is retried after Retry-After (at
- * most 3 retries, each wait at most 60 s).
+ * 500 ms up to propagation_timeout. HTTP 429 is retried after Retry-After
+ * (dns_api.h). The record name is the one a CNAME on _acme-challenge points
+ * to, if any.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,25 +27,17 @@
 
 #include "dns.h"
 #include "dns_common.h"
-#include "dns_retry.h"
+#include "dns_api.h"
 #include "http.h"
 #include "jsonu.h"
 #include "timeutil.h"
 
 #define P "DNS provider hetzner"
 #define HZ_DEFAULT_BASE "https://api.hetzner.cloud/v1"
-#define HZ_MAX_RETRIES 3
-#define HZ_MAX_URL 2048
 #define HZ_POLL_MS 500
 
 static const struct dns_option_decl opts_decl[] = {
-    {"api_token", false}, {"api_key", false}, {NULL, false},
-};
-
-struct hz {
-    char *auth; /* "Bearer <token>" (secret) */
-    char *base;
-    int64_t ttl, timeout_ms, prop_ms;
+    {"api_token", false}, {"api_key", false}, DNS_API_OPTION_DECLS, {NULL, false},
 };
 
 static int h_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
@@ -58,123 +51,60 @@ static int h_validate(const struct dns_option *opts, size_t n, struct ac_error *
                        "give api_token (a Hetzner Console API token)");
         return -1;
     }
-    if (!tok || !*tok || strlen(tok) > 512 || strpbrk(tok, "\r\n")) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option api_token: required (an API token)");
+    if (dns_api_check_secret("hetzner", opts, n, "api_token", "required (an API token)", e) != 0)
         return -1;
-    }
-    return 0;
-}
-
-static void state_free(struct hz *s)
-{
-    if (!s)
-        return;
-    if (s->auth) {
-        explicit_bzero(s->auth, strlen(s->auth));
-        free(s->auth);
-    }
-    free(s->base);
-    free(s);
+    return dns_api_validate("hetzner", opts, n, e);
 }
 
 static int h_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
-    struct hz *s = NULL;
-    const char *env = getenv("AUTOCERT_HETZNER_BASE_URL");
-    const char *tok = dns_opt_get(opts, n, "api_token");
-    size_t bl;
-
     *state = NULL;
-    if (h_validate(opts, n, e) != 0 || dns_settings_parse("hetzner", opts, n, &st, e) != 0)
+    if (h_validate(opts, n, e) != 0)
         return -1;
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->ttl = st.ttl;
-    s->timeout_ms = st.http_timeout_ms;
-    s->prop_ms = st.propagation_timeout_ms;
-    s->base = strdup(env && *env ? env : HZ_DEFAULT_BASE);
-    s->auth = malloc(strlen(tok) + 8);
-    if (!s->base || !s->auth)
-        goto nomem;
-    snprintf(s->auth, strlen(tok) + 8, "Bearer %s", tok);
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
-    *state = s;
-    return 0;
-nomem:
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
+    return dns_api_create("hetzner", opts, n, getenv("AUTOCERT_HETZNER_BASE_URL"),
+                          "AUTOCERT_HETZNER_BASE_URL", HZ_DEFAULT_BASE, "Bearer", "api_token",
+                          (struct dns_api **)state, e);
 }
 
-/* One call; 2xx gives *out (parsed body, put it). 404 sets *not_found
- * (when not NULL) instead of failing. */
-static int hz_call(struct hz *s, const char *method, const char *url, const char *body,
-                   json_object **out, bool *not_found, struct ac_error *e)
+/* One call; see dns_api_call. */
+static int hz_call(struct dns_api *s, const char *method, const char *path, const char *body,
+                   json_object **out, bool not_found_ok, struct ac_error *e)
 {
-    struct http_header h = {"Authorization", s->auth};
-    struct http_response resp;
-    int rc = -1;
+    struct dns_api_req rq = {.method = method, .path = path, .json_body = body,
+                             .not_found_ok = not_found_ok};
 
-    *out = NULL;
-    if (not_found)
-        *not_found = false;
-    if (dns_http_retry(P, method, url, body, &h, 1, s->timeout_ms, HZ_MAX_RETRIES, &resp, e) != 0)
+    return dns_api_call(s, &rq, out, e);
+}
+
+struct probe_arg {
+    struct dns_api *s;
+    int64_t zid;
+};
+
+static int probe(void *arg, const char *cand, struct ac_error *e)
+{
+    struct probe_arg *p = arg;
+    char path[DNS_API_MAX_URL], *esc = http_escape(cand);
+    json_object *o = NULL, *zs;
+    int rc = 0;
+
+    if (!esc) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
-    if (resp.status == 404 && not_found) {
-        *not_found = true;
-        rc = 0;
-        goto out;
     }
-    if (resp.status < 200 || resp.status > 299) {
-        dns_http_status_error(&resp, P, "api_token", e);
-        goto out;
+    if (dns_api_pathf(p->s, e, path, sizeof path, "/zones?name=%s", esc) != 0 ||
+        hz_call(p->s, "GET", path, NULL, &o, false, e) != 0)
+        rc = -1;
+    free(esc);
+    zs = jsonu_arr(o, "zones");
+    for (size_t i = 0; rc == 0 && zs && i < json_object_array_length(zs); i++) {
+        json_object *z = json_object_array_get_idx(zs, i);
+        const char *name = jsonu_str(z, "name");
+        rc = name && strcasecmp(name, cand) == 0 && jsonu_int(z, "id", &p->zid) == 0 &&
+             p->zid > 0;
     }
-    *out = jsonu_parse(resp.body.data ? resp.body.data : "", resp.body.len, "Hetzner answer",
-                       AC_ERR_DNS_PROVIDER, e);
-    if (!*out)
-        goto out;
-    rc = 0;
-out:
-    http_response_free(&resp);
+    json_object_put(o);
     return rc;
-}
-
-static int find_zone(struct hz *s, const char *fqdn, int64_t *zid, const char **zone,
-                     struct ac_error *e)
-{
-    const char *cand = strchr(fqdn, '.');
-    char url[HZ_MAX_URL];
-
-    for (; cand && strchr(cand + 1, '.'); cand = strchr(cand + 1, '.')) {
-        char *esc = http_escape(cand + 1);
-        json_object *o = NULL, *zs;
-        if (!esc) {
-            ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-            return -1;
-        }
-        snprintf(url, sizeof(url), "%s/zones?name=%s", s->base, esc);
-        free(esc);
-        if (hz_call(s, "GET", url, NULL, &o, NULL, e) != 0)
-            return -1;
-        zs = jsonu_arr(o, "zones");
-        for (size_t i = 0; zs && i < json_object_array_length(zs); i++) {
-            json_object *z = json_object_array_get_idx(zs, i);
-            const char *name = jsonu_str(z, "name");
-            if (name && strcasecmp(name, cand + 1) == 0 && jsonu_int(z, "id", zid) == 0 &&
-                *zid > 0) {
-                json_object_put(o);
-                *zone = cand + 1;
-                return 0;
-            }
-        }
-        json_object_put(o);
-    }
-    ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": no zone in this project holds %.200s", fqdn);
-    return -1;
 }
 
 static void sleep_ms(int64_t ms)
@@ -186,18 +116,19 @@ static void sleep_ms(int64_t ms)
 }
 
 /* Polls the action in answer `o` until it succeeds. */
-static int wait_action(struct hz *s, json_object *o, struct ac_error *e)
+static int wait_action(struct dns_api *s, json_object *o, struct ac_error *e)
 {
     json_object *a = jsonu_obj(o, "action");
-    int64_t id, deadline = ac_mono_ms() + s->prop_ms;
+    int64_t id, deadline = ac_mono_ms() + s->propagation_timeout_ms;
     const char *st = a ? jsonu_str(a, "status") : NULL;
-    char url[HZ_MAX_URL];
+    char url[DNS_API_MAX_URL];
 
     if (!a || jsonu_int(a, "id", &id) != 0 || !st) {
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": answer without an action");
         return -1;
     }
-    snprintf(url, sizeof(url), "%s/actions/%" PRId64, s->base, id);
+    if (dns_api_pathf(s, e, url, sizeof(url), "/actions/%" PRId64, id) != 0)
+        return -1;
     for (json_object *cur = NULL;; json_object_put(cur), cur = NULL) {
         if (strcmp(st, "success") == 0)
             return 0;
@@ -212,7 +143,7 @@ static int wait_action(struct hz *s, json_object *o, struct ac_error *e)
             return -1;
         }
         sleep_ms(HZ_POLL_MS);
-        if (hz_call(s, "GET", url, NULL, &cur, NULL, e) != 0)
+        if (hz_call(s, "GET", url, NULL, &cur, false, e) != 0)
             return -1;
         a = jsonu_obj(cur, "action");
         st = a ? jsonu_str(a, "status") : NULL;
@@ -232,23 +163,21 @@ static int wait_action(struct hz *s, json_object *o, struct ac_error *e)
     }
 }
 
-static int change(struct hz *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
+static int change(struct dns_api *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
 {
-    const char *zone;
-    char url[HZ_MAX_URL], *rel = NULL, *er = NULL, quoted[600];
+    struct probe_arg p = {s, 0};
+    struct dns_api_loc loc = {0};
+    char url[DNS_API_MAX_URL], *er = NULL, quoted[600];
     json_object *body = NULL, *recs, *rec, *ans = NULL;
-    int64_t zid;
-    bool nf = false;
-    int rc = -1;
+    int rc = -1, got;
 
     if (strlen(ch->value) > 500 || strpbrk(ch->value, "\"\\")) {
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": unexpected characters in the TXT value");
         goto out;
     }
-    if (find_zone(s, ch->fqdn, &zid, &zone, e) != 0)
+    if (dns_api_locate(s, ch->fqdn, probe, &p, "@", &loc, e) != 0)
         goto out;
-    rel = strndup(ch->fqdn, (size_t)(zone - ch->fqdn) - 1);
-    er = rel ? http_escape(rel) : NULL;
+    er = http_escape(loc.rel);
     snprintf(quoted, sizeof(quoted), "\"%s\"", ch->value);
     body = json_object_new_object();
     recs = json_object_new_array();
@@ -264,18 +193,20 @@ static int change(struct hz *s, const struct dns_challenge *ch, bool add, struct
         json_object_put(recs);
         goto nomem;
     }
-    snprintf(url, sizeof(url), "%s/zones/%" PRId64 "/rrsets/%s/TXT/actions/%s", s->base, zid, er,
-             add ? "add_records" : "remove_records");
-    if (hz_call(s, "POST", url, jsonu_string(body), &ans, add ? NULL : &nf, e) != 0)
+    if (dns_api_pathf(s, e, url, sizeof(url), "/zones/%" PRId64 "/rrsets/%s/TXT/actions/%s",
+                      p.zid, er, add ? "add_records" : "remove_records") != 0)
         goto out;
-    rc = nf ? 0 : wait_action(s, ans, e); /* removing from a missing RRSet */
+    got = hz_call(s, "POST", url, jsonu_string(body), &ans, !add, e);
+    if (got < 0)
+        goto out;
+    rc = got == 1 ? 0 : wait_action(s, ans, e); /* 1: removing from a missing RRSet */
     goto out;
 nomem:
     ac_error_set(e, AC_ERR_NOMEM, "out of memory");
 out:
     json_object_put(ans);
     json_object_put(body);
-    free(rel);
+    dns_api_loc_free(&loc);
     free(er);
     return rc;
 }
@@ -290,11 +221,6 @@ static int h_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
     return change(state, ch, false, e);
 }
 
-static void h_destroy(void *state)
-{
-    state_free(state);
-}
-
 const struct dns_provider_ops dns_hetzner_ops = {
     .name = "hetzner",
     .alias = NULL,
@@ -303,5 +229,5 @@ const struct dns_provider_ops dns_hetzner_ops = {
     .create = h_create,
     .present = h_present,
     .cleanup = h_cleanup,
-    .destroy = h_destroy,
+    .destroy = dns_api_destroy,
 };
