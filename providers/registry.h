@@ -26,7 +26,9 @@
     X(linode)                \
     X(vultr)                 \
     X(godaddy)               \
-    X(gcloud)
+    X(ovh)                   \
+    X(gcloud)                \
+    X(azuredns)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)

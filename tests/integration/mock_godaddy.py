@@ -145,8 +145,14 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):  # a client closing is fine
+            super().handle_error(request, client_address)
+
+
 def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = Server(("127.0.0.1", 0), Handler)
     with open(PORTFILE + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     os.rename(PORTFILE + ".tmp", PORTFILE)
