@@ -6,8 +6,9 @@
  * Tests only: the environment variable AUTOCERT_GODADDY_BASE_URL replaces the
  * base URL (lego has no option for it); https:// or a loopback http:// URL.
  *
- * Zone: GET /v1/domains/<candidate> (404: not in the account), walking up from
- * the record's parent name, so the zone is the longest domain the account
+ * The record name is the one a CNAME on _acme-challenge points to, if any
+ * (dns_api_target). Zone: GET /v1/domains/<candidate> (404: not in the
+ * account), walking up from the record's parent name, so the zone is the longest domain the account
  * holds. GoDaddy has no "add one record" call: PUT
  * /v1/domains/<zone>/records/TXT/<name> replaces the name's whole TXT set. To
  * stay append-only, present() reads the set (GET, same path) and PUTs the set
@@ -16,33 +17,31 @@
  * mutex serialises these read-modify-write steps between the orders of one
  * process (another process writing the same name in between can still lose a
  * value: the API offers no conditional write). GoDaddy's minimum TTL is 600 s;
- * a lower ttl is raised to it. HTTP 429 is retried after Retry-After (at most
- * 3 retries, each wait at most 60 s).
+ * a lower ttl is raised to it. HTTP 429 is retried after Retry-After
+ * (dns_api.h).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
-#include "dns_retry.h"
 #include "http.h"
 #include "jsonu.h"
 
 #define P "DNS provider godaddy"
 #define GD_DEFAULT_BASE "https://api.godaddy.com"
 #define GD_AUTH_OPTS "api_key/api_secret"
-#define GD_MAX_RETRIES 3
-#define GD_MAX_URL 2048
+#define GD_MAX_PATH 1024
 #define GD_MIN_TTL 600
 #define GD_MAX_SET 100 /* TXT values kept at one name */
-#define GD_MAX_CRED 512
 
 static const struct dns_option_decl opts_decl[] = {
     {"api_key", true},
     {"api_secret", true},
+    DNS_API_OPTION_DECLS,
     {NULL, false},
 };
 
@@ -50,160 +49,108 @@ static const struct dns_option_decl opts_decl[] = {
 static pthread_mutex_t gd_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct gd {
+    struct dns_api api;
     char *auth; /* "sso-key <key>:<secret>" (secret) */
-    char *base;
-    int64_t ttl, timeout_ms;
+    int64_t ttl; /* at least GD_MIN_TTL */
 };
-
-static bool base_ok(const char *b)
-{
-    return strncmp(b, "https://", 8) == 0 || strncmp(b, "http://127.", 11) == 0 ||
-           strncmp(b, "http://localhost", 16) == 0 || strncmp(b, "http://[::1]", 12) == 0;
-}
-
-static int cred_check(const char *v, const char *key, struct ac_error *e)
-{
-    if (!v || !*v || strlen(v) > GD_MAX_CRED || strpbrk(v, "\r\n:")) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option %s: required (no ':' or line break)", key);
-        return -1;
-    }
-    return 0;
-}
 
 static int g_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
 {
-    if (cred_check(dns_opt_get(opts, n, "api_key"), "api_key", e) != 0 ||
-        cred_check(dns_opt_get(opts, n, "api_secret"), "api_secret", e) != 0)
+    if (dns_api_check_secret("godaddy", opts, n, "api_key", NULL, e) != 0 ||
+        dns_api_check_secret("godaddy", opts, n, "api_secret", NULL, e) != 0)
         return -1;
-    return 0;
+    if (strchr(dns_opt_get(opts, n, "api_key"), ':')) {
+        ac_error_set(e, AC_ERR_CONFIG, P ": option api_key: must not contain ':'");
+        return -1;
+    }
+    return dns_api_validate("godaddy", opts, n, e);
 }
 
-static void state_free(struct gd *s)
+static void g_destroy(void *state)
 {
+    struct gd *s = state;
+
     if (!s)
         return;
-    if (s->auth) {
-        explicit_bzero(s->auth, strlen(s->auth));
-        free(s->auth);
-    }
-    free(s->base);
+    dns_api_secret_free(s->auth);
+    dns_api_free(&s->api);
     free(s);
 }
 
 static int g_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
     struct gd *s = NULL;
-    const char *base = getenv("AUTOCERT_GODADDY_BASE_URL");
     const char *key = dns_opt_get(opts, n, "api_key"), *sec = dns_opt_get(opts, n, "api_secret");
-    size_t al, bl;
+    size_t al;
 
     *state = NULL;
-    if (g_validate(opts, n, e) != 0 || dns_settings_parse("godaddy", opts, n, &st, e) != 0)
+    if (g_validate(opts, n, e) != 0)
         return -1;
-    if (base && *base && !base_ok(base)) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": AUTOCERT_GODADDY_BASE_URL must be an https:// URL");
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->ttl = st.ttl < GD_MIN_TTL ? GD_MIN_TTL : st.ttl;
-    s->timeout_ms = st.http_timeout_ms;
-    s->base = strdup(base && *base ? base : GD_DEFAULT_BASE);
-    al = strlen(key) + strlen(sec) + 10;
-    s->auth = malloc(al);
-    if (!s->base || !s->auth)
-        goto nomem;
+    if (dns_api_init(&s->api, "godaddy", opts, n, getenv("AUTOCERT_GODADDY_BASE_URL"),
+                     "AUTOCERT_GODADDY_BASE_URL", GD_DEFAULT_BASE, e) != 0)
+        goto fail;
+    s->ttl = s->api.ttl < GD_MIN_TTL ? GD_MIN_TTL : s->api.ttl;
+    al = strlen(key) + strlen(sec) + sizeof("sso-key :");
+    if (!(s->auth = malloc(al))) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     snprintf(s->auth, al, "sso-key %s:%s", key, sec);
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
     *state = s;
     return 0;
-nomem:
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+fail:
+    g_destroy(s);
     return -1;
 }
 
-/* One call with 429 retries. Returns 0 on 2xx (*out the parsed body when out
- * is given and the body is not empty, else NULL; put it), 1 on 404 when
+/* One call (dns_api_call): 0 on 2xx (*out as there), 1 on 404 when
  * allow_404, -1 on error. */
-static int gd_call(struct gd *s, const char *method, const char *url, const char *body,
+static int gd_call(struct gd *s, const char *method, const char *path, const char *body,
                    bool allow_404, json_object **out, struct ac_error *e)
 {
     struct http_header h[2] = {{"Authorization", s->auth}, {"Accept", "application/json"}};
-    struct http_response resp;
-    int rc = -1;
+    struct dns_api_req rq = {.method = method, .path = path, .headers = h, .header_count = 2,
+                             .json_body = body, .auth_options = GD_AUTH_OPTS,
+                             .not_found_ok = allow_404};
 
-    if (out)
-        *out = NULL;
-    if (dns_http_retry(P, method, url, body, h, 2, s->timeout_ms, GD_MAX_RETRIES, &resp, e) != 0)
-        return -1;
-    if (resp.status == 404 && allow_404) {
-        rc = 1;
-        goto out;
-    }
-    if (resp.status < 200 || resp.status > 299) {
-        dns_http_status_error(&resp, P, GD_AUTH_OPTS, e);
-        goto out;
-    }
-    if (out && resp.body.len > 0) {
-        *out = jsonu_parse(resp.body.data, resp.body.len, "GoDaddy answer", AC_ERR_DNS_PROVIDER, e);
-        if (!*out)
-            goto out;
-    }
-    rc = 0;
-out:
-    http_response_free(&resp);
-    return rc;
+    return dns_api_call(&s->api, &rq, out, e);
 }
 
-/* The longest account domain holding fqdn (*zone points into fqdn) and the
- * record name relative to it (*rel, new string). */
-static int find_zone(struct gd *s, const char *fqdn, const char **zone, char **rel,
-                     struct ac_error *e)
+static int zone_probe(void *arg, const char *cand, struct ac_error *e)
 {
-    const char *cand = strchr(fqdn, '.');
-    char url[GD_MAX_URL];
+    struct gd *s = arg;
+    char path[GD_MAX_PATH], *esc = http_escape(cand);
+    int got = -1;
 
-    *rel = NULL;
-    for (; cand && strchr(cand + 1, '.'); cand = strchr(cand + 1, '.')) {
-        char *esc = http_escape(cand + 1);
-        int got;
-        if (!esc)
-            goto nomem;
-        snprintf(url, sizeof(url), "%s/v1/domains/%s", s->base, esc);
-        free(esc);
-        got = gd_call(s, "GET", url, NULL, true, NULL, e);
-        if (got < 0)
-            return -1;
-        if (got == 0) {
-            *zone = cand + 1;
-            if (!(*rel = strndup(fqdn, (size_t)(cand - fqdn))))
-                goto nomem;
-            return 0;
-        }
+    if (!esc) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
     }
-    ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": no domain in this account holds %.200s", fqdn);
-    return -1;
-nomem:
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
+    if (dns_api_pathf(&s->api, e, path, sizeof(path), "/v1/domains/%s", esc) == 0)
+        got = gd_call(s, "GET", path, NULL, true, NULL, e);
+    free(esc);
+    return got < 0 ? -1 : got == 0;
 }
 
-/* The URL of the TXT set at fqdn, and that set as GoDaddy returns it (*set:
- * a JSON array, never NULL on success; put it). */
-static int read_set(struct gd *s, const char *fqdn, char *url, size_t ul, json_object **set,
+/* The path of the TXT set at fqdn (after CNAME, in the longest account
+ * domain), and that set as GoDaddy returns it (*set: a JSON array, never NULL
+ * on success; put it). */
+static int read_set(struct gd *s, const char *fqdn, char *path, size_t pl, json_object **set,
                     struct ac_error *e)
 {
     const char *zone;
-    char *rel = NULL, *ez = NULL, *er = NULL;
-    int rc = -1, got;
+    char *target = NULL, *rel = NULL, *ez = NULL, *er = NULL;
+    int rc = -1;
 
     *set = NULL;
-    if (find_zone(s, fqdn, &zone, &rel, e) != 0)
+    if (dns_api_target(&s->api, fqdn, &target, e) != 0 ||
+        dns_api_find_zone(&s->api, target, zone_probe, s, &zone, e) != 0 ||
+        dns_api_relative(&s->api, target, zone, "@", &rel, e) != 0)
         goto out;
     ez = http_escape(zone);
     er = http_escape(rel);
@@ -211,13 +158,10 @@ static int read_set(struct gd *s, const char *fqdn, char *url, size_t ul, json_o
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    snprintf(url, ul, "%s/v1/domains/%s/records/TXT/%s", s->base, ez, er);
-    got = gd_call(s, "GET", url, NULL, true, set, e);
-    if (got < 0)
+    if (dns_api_pathf(&s->api, e, path, pl, "/v1/domains/%s/records/TXT/%s", ez, er) != 0 ||
+        gd_call(s, "GET", path, NULL, true, set, e) < 0)
         goto out;
     if (*set && !json_object_is_type(*set, json_type_array)) {
-        json_object_put(*set);
-        *set = NULL;
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": the TXT set is not a JSON array");
         goto out;
     }
@@ -227,7 +171,7 @@ static int read_set(struct gd *s, const char *fqdn, char *url, size_t ul, json_o
     }
     if (json_object_array_length(*set) > GD_MAX_SET) {
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": more than %d TXT values at %.200s", GD_MAX_SET,
-                     fqdn);
+                     target);
         goto out;
     }
     rc = 0;
@@ -236,6 +180,7 @@ out:
         json_object_put(*set);
         *set = NULL;
     }
+    free(target);
     free(rel);
     free(ez);
     free(er);
@@ -291,13 +236,13 @@ fail:
 static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct gd *s = state;
-    char url[GD_MAX_URL];
+    char path[GD_MAX_PATH];
     json_object *set = NULL, *put = NULL;
     bool found;
     int rc = -1;
 
     pthread_mutex_lock(&gd_lock);
-    if (read_set(s, ch->fqdn, url, sizeof(url), &set, e) != 0)
+    if (read_set(s, ch->fqdn, path, sizeof(path), &set, e) != 0)
         goto out;
     put = rebuild(set, NULL, ch->value, s->ttl, ch->value, &found);
     if (!put) {
@@ -308,7 +253,7 @@ static int g_present(void *state, const struct dns_challenge *ch, struct ac_erro
         rc = 0; /* already there */
         goto out;
     }
-    if (gd_call(s, "PUT", url, jsonu_string(put), false, NULL, e) != 0)
+    if (gd_call(s, "PUT", path, jsonu_string(put), false, NULL, e) != 0)
         goto out;
     rc = 0;
 out:
@@ -321,13 +266,13 @@ out:
 static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
     struct gd *s = state;
-    char url[GD_MAX_URL];
+    char path[GD_MAX_PATH];
     json_object *set = NULL, *put = NULL;
     bool found;
     int rc = -1;
 
     pthread_mutex_lock(&gd_lock);
-    if (read_set(s, ch->fqdn, url, sizeof(url), &set, e) != 0)
+    if (read_set(s, ch->fqdn, path, sizeof(path), &set, e) != 0)
         goto out;
     put = rebuild(set, ch->value, NULL, s->ttl, ch->value, &found);
     if (!put) {
@@ -339,9 +284,9 @@ static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
         goto out;
     }
     if (json_object_array_length(put) == 0) {
-        if (gd_call(s, "DELETE", url, NULL, true, NULL, e) < 0)
+        if (gd_call(s, "DELETE", path, NULL, true, NULL, e) < 0)
             goto out;
-    } else if (gd_call(s, "PUT", url, jsonu_string(put), false, NULL, e) != 0) {
+    } else if (gd_call(s, "PUT", path, jsonu_string(put), false, NULL, e) != 0) {
         goto out;
     }
     rc = 0;
@@ -350,11 +295,6 @@ out:
     json_object_put(put);
     json_object_put(set);
     return rc;
-}
-
-static void g_destroy(void *state)
-{
-    state_free(state);
 }
 
 const struct dns_provider_ops dns_godaddy_ops = {
