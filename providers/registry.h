@@ -27,7 +27,8 @@
     X(vultr)                 \
     X(godaddy)               \
     X(ovh)                   \
-    X(gcloud)
+    X(gcloud)                \
+    X(azuredns)
 
 #define DNS_PROVIDER_DECLARE(n) extern const struct dns_provider_ops dns_##n##_ops;
 DNS_PROVIDER_LIST(DNS_PROVIDER_DECLARE)
