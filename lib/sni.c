@@ -6,21 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define SNI_MAX_ENTRIES (16u * 1024u * 1024u)
-#define SNI_PAD 8 /* zero bytes after a name in hashing buffers */
+#define SNI_PAD 16 /* zero bytes after a name in hashing buffers */
 #define SNI_SEED 0x243F6A8885A308D3ULL
 #define SNI_K1 0x9E3779B97F4A7C15ULL
 #define SNI_K2 0xBF58476D1CE4E5B9ULL
 
-struct sni_slot {
-    uint32_t off; /* arena offset of the entry; 0 = empty */
-    uint32_t tag; /* high 32 bits of the key hash */
-};
+#define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */
+#define SNI_BUCKET_LOAD 2 /* mean entries per bucket (4: -10 % memory, +15 % time) */
 
 struct sni_entry {
     uint64_t hash;
-    uint32_t off;
+    uint32_t off; /* in the builder arena; UINT32_MAX: a dropped duplicate */
+    uint8_t len;
 };
 
 struct sni_vec {
@@ -29,15 +32,19 @@ struct sni_vec {
 };
 
 struct sni_builder {
-    unsigned char *arena; /* entries: len(u8) name set(i32, native order) */
+    unsigned char *arena; /* entries as in a table's data, in add order */
     size_t alen, acap;
     struct sni_vec exact, wild;
 };
 
+struct sni_table {
+    uint32_t *dir;       /* nb + 1 offsets: bucket k is data[dir[k] .. dir[k + 1]) */
+    unsigned char *data; /* entries, SNI_PAD zero bytes after the last */
+    uint32_t nb;
+};
+
 struct sni_index {
-    struct sni_slot *exact, *wild;
-    uint64_t emask, wmask;
-    unsigned char *arena;
+    struct sni_table exact, wild;
     size_t count;
 };
 
@@ -79,30 +86,45 @@ static inline size_t lowest_byte(uint64_t m) /* m != 0 */
 #define HIGHS 0x8080808080808080ULL
 #define LOWS7 0x7F7F7F7F7F7F7F7FULL
 
-/* Normalises into out (room for SNI_MAX_NAME + 1 + SNI_PAD); writes SNI_PAD zero
- * bytes after the name. Returns the length and the index of the first dot in
- * *first_dot (== length when there is none), or -1 for "no SNI". Lowercasing and
- * the empty-label check run eight bytes at a time over the zero-padded copy. */
-static int norm(const char *in, size_t len, unsigned char *out, size_t *first_dot)
+#if defined(__SSE2__)
+/* Lowercases out[0..n) in place (16 zero bytes follow it) and finds its dots,
+ * sixteen bytes at a time. Returns the first dot (n when none) or -1 on "..". */
+static inline long case_and_dots(unsigned char *out, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)in;
-    size_t s = 0, e = len, n, fd;
-    uint64_t carry = 0; /* bit 7 set when the previous word ended with a dot */
+    const __m128i a1 = _mm_set1_epi8('A' - 1), z1 = _mm_set1_epi8('Z' + 1);
+    const __m128i bit = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
+    unsigned carry = 0; /* 1 when the previous chunk ended with a dot */
+    size_t fd = n;
 
-    if (p == NULL)
-        return -1;
-    while (s < e && (p[s] == ' ' || p[s] == '\t'))
-        s++;
-    while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
-        e--;
-    if (e > s && p[e - 1] == '.')
-        e--;
-    n = e - s;
-    if (n == 0 || n > SNI_MAX_NAME || p[s] == '.' || p[e - 1] == '.')
-        return -1; /* empty, too long, leading dot, or "a.." */
-    memcpy(out, p + s, n);
-    memset(out + n, 0, SNI_PAD);
-    fd = n;
+    for (size_t i = 0; i < n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(out + i));
+        /* signed compares: bytes >= 0x80 are negative, never in 'A'..'Z' */
+        __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, a1), _mm_cmplt_epi8(v, z1));
+        unsigned dots;
+        v = _mm_or_si128(v, _mm_and_si128(up, bit));
+        _mm_storeu_si128((__m128i *)(void *)(out + i), v);
+        dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot));
+        if (dots != 0) {
+            if (((dots << 1) | carry) & dots)
+                return -1;
+            if (fd == n)
+                fd = i + (size_t)__builtin_ctz(dots);
+        }
+        carry = dots >> 15;
+    }
+    return (long)fd;
+}
+#else
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define LOWS7 0x7F7F7F7F7F7F7F7FULL
+
+/* As above, eight bytes at a time (SWAR). */
+static inline long case_and_dots(unsigned char *out, size_t n)
+{
+    uint64_t carry = 0; /* bit 7 set when the previous word ended with a dot */
+    size_t fd = n;
+
     for (size_t i = 0; i < n; i += 8) {
         uint64_t w = load64(out + i), h7 = w & LOWS7;
         /* bytes 'A'..'Z' (ASCII only) get 0x20 */
@@ -119,7 +141,38 @@ static int norm(const char *in, size_t len, unsigned char *out, size_t *first_do
         }
         carry = dots >> 63 << 7;
     }
-    *first_dot = fd;
+    return (long)fd;
+}
+#endif
+
+/* Normalises into out (room for SNI_MAX_NAME + 1 + SNI_PAD); writes SNI_PAD zero
+ * bytes after the name. Returns the length and the index of the first dot in
+ * *first_dot (== length when there is none), or -1 for "no SNI". */
+static inline int norm(const char *in, size_t len, unsigned char *out, size_t *first_dot)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t s = 0, e = len, n;
+    long fd;
+
+    if (p == NULL || len == 0)
+        return -1;
+    if (p[0] == ' ' || p[0] == '\t' || p[len - 1] == ' ' || p[len - 1] == '\t') {
+        while (s < e && (p[s] == ' ' || p[s] == '\t'))
+            s++;
+        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+            e--;
+    }
+    if (e > s && p[e - 1] == '.')
+        e--;
+    n = e - s;
+    if (n == 0 || n > SNI_MAX_NAME || p[s] == '.' || p[e - 1] == '.')
+        return -1; /* empty, too long, leading dot, or "a.." */
+    memcpy(out, p + s, n);
+    memset(out + n, 0, SNI_PAD);
+    fd = case_and_dots(out, n);
+    if (fd < 0)
+        return -1;
+    *first_dot = (size_t)fd;
     return (int)n;
 }
 
@@ -189,8 +242,7 @@ struct sni_builder *sni_builder_new(void)
         free(b);
         return NULL;
     }
-    b->arena[0] = 0; /* offset 0 marks an empty slot */
-    b->alen = 1;
+    b->alen = 0;
     return b;
 }
 
@@ -204,7 +256,7 @@ void sni_builder_free(struct sni_builder *b)
     free(b);
 }
 
-static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off)
+static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len)
 {
     if (v->n == v->cap) {
         size_t nc = v->cap ? v->cap * 2 : 256;
@@ -216,16 +268,18 @@ static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off)
     }
     v->v[v->n].hash = hash;
     v->v[v->n].off = off;
+    v->v[v->n].len = (uint8_t)len;
     v->n++;
     return 0;
 }
 
-/* Appends len(u8) name set(i32) to the arena; returns the offset or 0. */
-static uint32_t arena_put(struct sni_builder *b, const unsigned char *s, size_t n, int set_id)
+/* Appends one entry (len fp set name, see sni.h) to the builder arena; returns
+ * 0 or -1 (ENOMEM, arena over 4 GiB). Its offset is *off. */
+static int arena_put(struct sni_builder *b, const unsigned char *s, size_t n, uint64_t hash,
+                     int set_id, uint32_t *off)
 {
-    size_t need = 1 + n + sizeof(int32_t);
+    size_t need = SNI_ENTRY_HEAD + n;
     int32_t sid = (int32_t)set_id;
-    size_t off;
 
     if (b->alen + need > b->acap) {
         size_t nc = b->acap * 2;
@@ -233,26 +287,36 @@ static uint32_t arena_put(struct sni_builder *b, const unsigned char *s, size_t 
         while (nc < b->alen + need)
             nc *= 2;
         if (nc > UINT32_MAX)
-            return 0;
+            return -1;
         na = realloc(b->arena, nc);
         if (na == NULL)
-            return 0;
+            return -1;
         b->arena = na;
         b->acap = nc;
     }
-    off = b->alen;
-    b->arena[off] = (unsigned char)n;
-    memcpy(b->arena + off + 1, s, n);
-    memcpy(b->arena + off + 1 + n, &sid, sizeof sid);
+    *off = (uint32_t)b->alen;
+    b->arena[b->alen] = (unsigned char)n;
+    b->arena[b->alen + 1] = (unsigned char)hash;
+    memcpy(b->arena + b->alen + 2, &sid, sizeof sid);
+    memcpy(b->arena + b->alen + SNI_ENTRY_HEAD, s, n);
     b->alen += need;
-    return (uint32_t)off;
+    return 0;
+}
+
+static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
+                     uint64_t hash, int set_id)
+{
+    uint32_t off;
+
+    if (arena_put(b, s, n, hash, set_id, &off) != 0)
+        return -1;
+    return vec_push(v, hash, off, n);
 }
 
 int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id)
 {
     unsigned char buf[SNI_MAX_NAME + 1 + SNI_PAD];
-    size_t fd;
-    uint32_t off;
+    size_t fd, sl;
     int n;
 
     if (b == NULL || set_id < 0 || b->exact.n + b->wild.n >= SNI_MAX_ENTRIES)
@@ -260,92 +324,125 @@ int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
-    if (n >= 2 && buf[0] == '*' && buf[1] == '.') {
-        /* wildcard: index the suffix after "*." (non-empty, valid labels) */
-        off = arena_put(b, buf + 2, (size_t)n - 2, set_id);
-        if (off == 0)
-            return -1;
-        return vec_push(&b->wild, finish_hash(hash_suffix(buf + 2, (size_t)n - 2)), off);
-    }
-    {
-        size_t sl = (size_t)n > fd ? (size_t)n - fd - 1 : 0;
-        const unsigned char *suf = (size_t)n > fd ? buf + fd + 1 : buf + n;
-        uint64_t h = finish_hash(hash_label(hash_suffix(suf, sl), buf, fd));
-        off = arena_put(b, buf, (size_t)n, set_id);
-        if (off == 0)
-            return -1;
-        return vec_push(&b->exact, h, off);
-    }
+    if (n >= 2 && buf[0] == '*' && buf[1] == '.') /* wildcard: index the suffix after "*." */
+        return add_entry(b, &b->wild, buf + 2, (size_t)n - 2,
+                         finish_hash(hash_suffix(buf + 2, (size_t)n - 2)), set_id);
+    sl = (size_t)n > fd ? (size_t)n - fd - 1 : 0;
+    return add_entry(b, &b->exact, buf, (size_t)n,
+                     finish_hash(hash_label(hash_suffix(buf + n - sl, sl), buf, fd)), set_id);
 }
 
 /* ---- tables ------------------------------------------------------------- */
 
-static inline int entry_is(const unsigned char *arena, uint32_t off, const unsigned char *s,
-                           size_t n)
+static inline uint32_t bucket_of(uint64_t h, uint32_t nb)
 {
-    return arena[off] == n && memcmp(arena + off + 1, s, n) == 0;
+    return (uint32_t)(((h >> 32) * nb) >> 32);
 }
 
-static inline int entry_set(const unsigned char *arena, uint32_t off)
+/* Equal names: a[0..n) and b[0..n), both readable 8 bytes past n. */
+static inline int name_eq(const unsigned char *a, const unsigned char *b, size_t n)
 {
-    int32_t sid;
-    memcpy(&sid, arena + off + 1 + arena[off], sizeof sid);
-    return (int)sid;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (load64(a + i) != load64(b + i))
+            return 0;
+    return i == n || ((load64(a + i) ^ load64(b + i)) & (~0ULL >> (64 - 8 * (n - i)))) == 0;
 }
 
-/* Builds a table from v (in add order: the first of equal names wins). Returns
- * the table and its mask, counts distinct entries into *count; NULL on ENOMEM. */
-static struct sni_slot *table_build(const struct sni_vec *v, const unsigned char *arena,
-                                    uint64_t *mask, size_t *count)
-{
-    size_t cap = 2;
-    struct sni_slot *t;
+#define SNI_HUGE ((size_t)2 << 20)
 
-    while (cap * 3 < v->n * 4 + 4)
-        cap *= 2;
-    t = calloc(cap, sizeof *t);
-    if (t == NULL)
+/* malloc, but a block of 2 MiB or more starts on a 2 MiB boundary and is
+ * advised for transparent huge pages: a lookup at 1M names then costs one cache
+ * miss instead of a cache miss plus a page walk. */
+static void *big_alloc(size_t size)
+{
+    void *p = NULL;
+
+    if (size < SNI_HUGE)
+        return malloc(size);
+    if (posix_memalign(&p, SNI_HUGE, size) != 0)
         return NULL;
-    *mask = cap - 1;
-    for (size_t i = 0; i < v->n; i++) {
-        uint64_t h = v->v[i].hash, j = h & *mask;
-        uint32_t tag = (uint32_t)(h >> 32), off = v->v[i].off;
-        int dup = 0;
-        for (; t[j].off != 0; j = (j + 1) & *mask) {
-            if (t[j].tag == tag &&
-                entry_is(arena, t[j].off, arena + off + 1, arena[off])) {
-                dup = 1;
-                break;
+#if defined(MADV_HUGEPAGE)
+    (void)madvise(p, size & ~(SNI_HUGE - 1), MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* Builds t from v (in add order: the first of equal names wins), counting the
+ * distinct entries into *count. Returns 0 or -1 on ENOMEM. */
+static int table_build(struct sni_table *t, const struct sni_vec *v, const unsigned char *arena,
+                       size_t *count)
+{
+    uint32_t nb = (uint32_t)(v->n / SNI_BUCKET_LOAD) + 1, *pos = NULL;
+    struct sni_entry *srt = NULL; /* v sorted by bucket, stable */
+    size_t total = 0, w = 0;
+    int rc = -1;
+
+    t->nb = nb;
+    t->dir = calloc((size_t)nb + 1, sizeof *t->dir);
+    pos = calloc((size_t)nb + 1, sizeof *pos);
+    srt = malloc((v->n + 1) * sizeof *srt);
+    if (t->dir == NULL || pos == NULL || srt == NULL)
+        goto out;
+    for (size_t i = 0; i < v->n; i++)
+        pos[bucket_of(v->v[i].hash, nb) + 1]++;
+    for (uint32_t k = 0; k < nb; k++)
+        pos[k + 1] += pos[k];
+    for (size_t i = 0; i < v->n; i++)
+        srt[pos[bucket_of(v->v[i].hash, nb)]++] = v->v[i];
+    /* pos[k] is now the end of bucket k in srt; mark later duplicates dropped */
+    for (uint32_t k = 0, s = 0; k < nb; s = pos[k], k++) {
+        for (uint32_t i = s; i < pos[k]; i++) {
+            struct sni_entry *e = &srt[i];
+            for (uint32_t j = s; j < i; j++) {
+                const struct sni_entry *f = &srt[j];
+                if (f->hash == e->hash && f->len == e->len && f->off != UINT32_MAX &&
+                    memcmp(arena + f->off + SNI_ENTRY_HEAD, arena + e->off + SNI_ENTRY_HEAD,
+                           e->len) == 0) {
+                    e->off = UINT32_MAX;
+                    break;
+                }
             }
+            if (e->off != UINT32_MAX)
+                total += SNI_ENTRY_HEAD + (size_t)e->len;
         }
-        if (!dup) {
-            t[j].off = off;
-            t[j].tag = tag;
+    }
+    if (total + SNI_PAD > UINT32_MAX)
+        goto out;
+    t->data = big_alloc(total + SNI_PAD);
+    if (t->data == NULL)
+        goto out;
+    for (uint32_t k = 0, s = 0; k < nb; s = pos[k], k++) {
+        t->dir[k] = (uint32_t)w;
+        for (uint32_t i = s; i < pos[k]; i++) {
+            if (srt[i].off == UINT32_MAX)
+                continue;
+            memcpy(t->data + w, arena + srt[i].off, SNI_ENTRY_HEAD + (size_t)srt[i].len);
+            w += SNI_ENTRY_HEAD + (size_t)srt[i].len;
             (*count)++;
         }
     }
-    return t;
+    t->dir[nb] = (uint32_t)w;
+    memset(t->data + w, 0, SNI_PAD);
+    rc = 0;
+out:
+    free(srt);
+    free(pos);
+    return rc;
 }
 
 struct sni_index *sni_builder_finish(struct sni_builder *b)
 {
     struct sni_index *ix = NULL;
-    unsigned char *shrunk;
 
     if (b == NULL)
         return NULL;
     ix = calloc(1, sizeof *ix);
     if (ix == NULL)
         goto fail;
-    ix->exact = table_build(&b->exact, b->arena, &ix->emask, &ix->count);
-    if (ix->exact == NULL)
+    if (table_build(&ix->exact, &b->exact, b->arena, &ix->count) != 0 ||
+        table_build(&ix->wild, &b->wild, b->arena, &ix->count) != 0)
         goto fail;
-    ix->wild = table_build(&b->wild, b->arena, &ix->wmask, &ix->count);
-    if (ix->wild == NULL)
-        goto fail;
-    shrunk = realloc(b->arena, b->alen);
-    ix->arena = shrunk != NULL ? shrunk : b->arena;
-    b->arena = NULL;
     sni_builder_free(b);
     return ix;
 fail:
@@ -358,9 +455,10 @@ void sni_index_free(struct sni_index *ix)
 {
     if (ix == NULL)
         return;
-    free(ix->exact);
-    free(ix->wild);
-    free(ix->arena);
+    free(ix->exact.dir);
+    free(ix->exact.data);
+    free(ix->wild.dir);
+    free(ix->wild.data);
     free(ix);
 }
 
@@ -371,13 +469,31 @@ size_t sni_index_count(const struct sni_index *ix)
 
 /* ---- lookup ------------------------------------------------------------- */
 
-static inline int probe(const struct sni_slot *t, uint64_t mask, const unsigned char *arena,
-                        uint64_t h, const unsigned char *s, size_t n)
+/* The bucket of h in t: [*p, *end). Prefetches its cache lines. */
+static inline void locate(const struct sni_table *t, uint64_t h, const unsigned char **p,
+                          const unsigned char **end)
 {
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (uint64_t j = h & mask; t[j].off != 0; j = (j + 1) & mask) {
-        if (t[j].tag == tag && entry_is(arena, t[j].off, s, n))
-            return entry_set(arena, t[j].off);
+    uint32_t k = bucket_of(h, t->nb);
+
+    *p = t->data + t->dir[k];
+    *end = t->data + t->dir[k + 1];
+#if defined(__GNUC__)
+    __builtin_prefetch(*p);
+    __builtin_prefetch((const void *)((uintptr_t)*end - 1)); /* a bucket seldom spans more than two lines */
+#endif
+}
+
+static inline int scan(const unsigned char *p, const unsigned char *end, uint64_t h,
+                       const unsigned char *s, size_t n)
+{
+    unsigned char fp = (unsigned char)h;
+
+    for (; p < end; p += SNI_ENTRY_HEAD + p[0]) {
+        if (p[0] == n && p[1] == fp && name_eq(p + SNI_ENTRY_HEAD, s, n)) {
+            int32_t sid;
+            memcpy(&sid, p + 2, sizeof sid);
+            return (int)sid;
+        }
     }
     return -1;
 }
@@ -385,8 +501,8 @@ static inline int probe(const struct sni_slot *t, uint64_t mask, const unsigned 
 int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len)
 {
     unsigned char buf[SNI_MAX_NAME + 1 + SNI_PAD];
+    const unsigned char *ep, *ee, *wp = NULL, *we = NULL, *suf;
     size_t fd, n, sl;
-    const unsigned char *suf;
     uint64_t hp, he, hw;
     int r, nn;
 
@@ -397,19 +513,17 @@ int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len)
         return -1;
     n = (size_t)nn;
     sl = n > fd ? n - fd - 1 : 0;
-    suf = n > fd ? buf + fd + 1 : buf + n;
+    suf = buf + n - sl;
     hp = hash_suffix(suf, sl);
     he = finish_hash(hash_label(hp, buf, fd));
+    locate(&ix->exact, he, &ep, &ee);
     hw = finish_hash(hp);
-#if defined(__GNUC__)
-    __builtin_prefetch(&ix->exact[he & ix->emask]);
     if (sl > 0)
-        __builtin_prefetch(&ix->wild[hw & ix->wmask]);
-#endif
-    r = probe(ix->exact, ix->emask, ix->arena, he, buf, n);
+        locate(&ix->wild, hw, &wp, &we);
+    r = scan(ep, ee, he, buf, n);
     if (r >= 0 || sl == 0)
         return r;
-    return probe(ix->wild, ix->wmask, ix->arena, hw, suf, sl);
+    return scan(wp, we, hw, suf, sl);
 }
 
 bool sni_pattern_covers(const char *pattern, const char *name)

@@ -22,19 +22,23 @@
  *
  * Since "*." covers exactly one label, a lookup only ever needs two nodes: the
  * leaf (whole name, exact mark) and its parent (the name minus its first label,
- * wildcard mark). So the tree is flattened into two open-addressing hash tables
- * of marked nodes, keyed by the node's path hash, computed right to left as
+ * wildcard mark). So the tree is flattened into two hash tables of marked nodes,
+ * keyed by the node's path hash, computed right to left as
  *     H(parent) = hash of the parent's full suffix string,
  *     H(leaf)   = mix(H(parent), first label),
  * i.e. one hash pass gives both keys. Unmarked inner nodes are not stored.
  *
- *   exact table  [ {off,tag} {0,0} {off,tag} ... ]  (power of two, load <= 3/4)
- *   wild table   [ {0,0} {off,tag} ... ]                  |
- *   arena        [ 0 | len name... set(i32) | len suffix... set | ... ]
- *                                 ^ off (one string arena; 0 = empty slot)
+ * Each table is a bucket directory plus one byte array holding the entries with
+ * their names inline, grouped by bucket (about two entries per bucket):
  *
- * A slot is 8 bytes (arena offset + 32 hash bits as a tag); a hit is confirmed by
- * comparing the stored name, so hash collisions never give a wrong answer.
+ *   dir   [ 0 | 37 | 37 | 70 | ... ]     bucket k = data[dir[k] .. dir[k + 1])
+ *   data  [ len fp set(i32) name... | len fp set name... | ... ]
+ *
+ * fp is 8 more hash bits. A lookup reads the directory (small: 2 bytes a name,
+ * cache resident) and then one run of bytes holding the candidates and their
+ * names, so a hit costs one memory miss, not two; the whole name is compared,
+ * so hash collisions never give a wrong answer. Big entry arrays are advised
+ * for transparent huge pages.
  */
 #ifndef AUTOCERT_SNI_H
 #define AUTOCERT_SNI_H

@@ -318,6 +318,88 @@ static void test_against_naive(void **state)
     sni_index_free(ix);
 }
 
+/* Every position of the 16-byte chunks the normaliser works in: ".." anywhere is
+ * refused, every upper-case letter is lowered, the first dot anywhere splits the
+ * name right (exact and wildcard lookups of names of every length). */
+static void test_chunk_positions(void **state)
+{
+    char name[SNI_MAX_NAME + 1], out[SNI_MAX_NAME + 1], q[SNI_MAX_NAME + 8];
+    (void)state;
+    for (size_t len = 3; len <= 70; len++) {
+        for (size_t p = 1; p + 2 < len; p++) {
+            memset(name, 'a', len);
+            name[p] = '.';
+            name[p + 1] = '.';
+            assert_int_equal(sni_normalize(name, len, out), -1);
+            memset(name, 'a', len);
+            name[p] = 'Q';
+            assert_int_equal(sni_normalize(name, len, out), (int)len);
+            assert_int_equal(out[p], 'q');
+        }
+    }
+    for (size_t first = 1; first <= 40; first++) {
+        struct sni_builder *b = sni_builder_new();
+        assert_non_null(b);
+        /* exact: <first x 'e'>.s.t ; wildcard: *.<first x 'w'>.t */
+        memset(name, 'e', first);
+        memcpy(name + first, ".s.t", 5);
+        assert_int_equal(sni_builder_add(b, name, strlen(name), 3), 0);
+        name[0] = '*';
+        name[1] = '.';
+        memset(name + 2, 'w', first);
+        memcpy(name + 2 + first, ".t", 3);
+        assert_int_equal(sni_builder_add(b, name, strlen(name), 5), 0);
+        struct sni_index *ix = sni_builder_finish(b);
+        assert_non_null(ix);
+        memset(q, 'E', first);
+        memcpy(q + first, ".S.T", 5);
+        assert_int_equal(look(ix, q), 3);
+        q[first - 1] = 'x'; /* same length, other name */
+        assert_int_equal(look(ix, q), -1);
+        memcpy(q, "abc.", 4);
+        memset(q + 4, 'W', first);
+        memcpy(q + 4 + first, ".t.", 4);
+        assert_int_equal(look(ix, q), 5);
+        assert_int_equal(look(ix, q + 4), -1); /* the suffix itself */
+        sni_index_free(ix);
+    }
+}
+
+/* Many names, each added by two sets in turn, some twice: every bucket of a big
+ * index keeps the first writer, and names differing only in their last byte
+ * (same length, most hash words equal) never answer for each other. */
+static void test_big_index(void **state)
+{
+    enum { N = 20000 };
+    char name[64];
+    (void)state;
+    struct sni_builder *b = sni_builder_new();
+    assert_non_null(b);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N; i++) {
+            snprintf(name, sizeof name, "n%05d.zone%d.example.org", i, i % 97);
+            assert_int_equal(sni_builder_add(b, name, strlen(name), pass * 100 + i % 50), 0);
+            snprintf(name, sizeof name, "*.w%05d.example.org", i);
+            assert_int_equal(sni_builder_add(b, name, strlen(name), pass * 100 + i % 7), 0);
+        }
+    struct sni_index *ix = sni_builder_finish(b);
+    assert_non_null(ix);
+    assert_int_equal(sni_index_count(ix), 2 * N);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "n%05d.zone%d.example.org", i, i % 97);
+        assert_int_equal(look(ix, name), i % 50);
+        snprintf(name, sizeof name, "n%05d.zone%d.example.orh", i, i % 97);
+        assert_int_equal(look(ix, name), -1);
+        snprintf(name, sizeof name, "x.w%05d.example.org", i);
+        assert_int_equal(look(ix, name), i % 7);
+        snprintf(name, sizeof name, "x.w%05d.example.orG.", i);
+        assert_int_equal(look(ix, name), i % 7);
+        snprintf(name, sizeof name, "x.w%05d.example.orh", i);
+        assert_int_equal(look(ix, name), -1);
+    }
+    sni_index_free(ix);
+}
+
 static void test_pattern_covers(void **state)
 {
     (void)state;
@@ -337,7 +419,8 @@ int main(void)
         cmocka_unit_test(test_lengths),         cmocka_unit_test(test_literal_star),
         cmocka_unit_test(test_ip_like),         cmocka_unit_test(test_first_writer),
         cmocka_unit_test(test_shared_suffix),   cmocka_unit_test(test_empty_and_null),
-        cmocka_unit_test(test_against_naive),
+        cmocka_unit_test(test_against_naive),   cmocka_unit_test(test_chunk_positions),
+        cmocka_unit_test(test_big_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
