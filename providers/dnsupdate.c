@@ -1,6 +1,8 @@
 /*
  * dnsupdate.c - the RFC 2136 DNS UPDATE provider ("dnsupdate", alias
- * "rfc2136"), through ldns, optionally signed with TSIG (RFC 8945).
+ * "rfc2136"): messages built with ldns, sent over TCP, optionally signed with
+ * TSIG (RFC 8945, tsig.c: hmac-sha1/224/256/384/512) and the answer's TSIG
+ * verified.
  *
  * Append-only: present() sends one UPDATE that adds one TXT RR (RFC 2136
  * 2.5.1), cleanup() one that deletes exactly that RR by its rdata (2.5.4,
@@ -30,6 +32,7 @@
 #include "dns_zone.h"
 #include "log.h"
 #include "timeutil.h"
+#include "tsig.h"
 
 #define P "DNS provider dnsupdate"
 #define DNSUPDATE_KEYFILE_MAX (64 * 1024)
@@ -48,36 +51,13 @@ static const struct dns_option_decl opts_decl[] = {
 
 struct dnsupdate {
     char *nameserver;
-    char *key_name;  /* NULL without TSIG */
-    char *secret;    /* base64; secret */
-    char *algorithm; /* ldns name, e.g. "hmac-sha256." */
+    char *key_name;      /* NULL without TSIG */
+    struct tsig_key key; /* secret; valid when key_name */
     char *zones[DNSUPDATE_MAX_ZONES];
     size_t zone_count;
     int64_t timeout_ms;
     int64_t ttl;
 };
-
-/* Maps a configured algorithm to ldns's name; NULL when unsupported.
- * hmac-sha384 is missing on purpose: ldns 1.8.3 looks its digest up under a
- * misspelt name ("hmac-shac384.") and cannot sign with it. */
-static const char *algorithm_name(const char *a)
-{
-    static const char *const names[] = {"hmac-sha1", "hmac-sha224", "hmac-sha256",
-                                        "hmac-sha512"};
-    static const char *const ldns_names[] = {"hmac-sha1.", "hmac-sha224.", "hmac-sha256.",
-                                             "hmac-sha512."};
-    size_t len;
-
-    if (!a || !*a)
-        return "hmac-sha256.";
-    len = strlen(a);
-    if (len > 0 && a[len - 1] == '.')
-        len--;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && strncasecmp(names[i], a, len) == 0)
-            return ldns_names[i];
-    return NULL;
-}
 
 static bool secret_ok(const char *s)
 {
@@ -241,10 +221,10 @@ static int c_validate(const struct dns_option *opts, size_t n, struct ac_error *
         ac_error_set(e, AC_ERR_CONFIG, P ": option tsig_secret: not valid base64");
         return -1;
     }
-    if (alg && !algorithm_name(alg)) {
+    if (alg && !tsig_algorithm_known(alg)) {
         ac_error_set(e, AC_ERR_CONFIG,
                      P ": option tsig_algorithm: unsupported (hmac-sha1, hmac-sha224, "
-                       "hmac-sha256 or hmac-sha512; hmac-sha384 is not supported yet)");
+                       "hmac-sha256, hmac-sha384 or hmac-sha512)");
         return -1;
     }
     if (parse_timeout(dns_opt_get(opts, n, "dns_timeout"), &ms) != 0) {
@@ -261,11 +241,7 @@ static void state_free(struct dnsupdate *s)
         return;
     free(s->nameserver);
     free(s->key_name);
-    if (s->secret) {
-        explicit_bzero(s->secret, strlen(s->secret));
-        free(s->secret);
-    }
-    free(s->algorithm);
+    tsig_key_clear(&s->key);
     for (size_t i = 0; i < s->zone_count; i++)
         free(s->zones[i]);
     free(s);
@@ -303,7 +279,7 @@ static int c_create(const struct dns_option *opts, size_t n, void **state, struc
     struct dns_settings st;
     const char *file = dns_opt_get(opts, n, "tsig_file");
     const char *alg = dns_opt_get(opts, n, "tsig_algorithm");
-    char *falg = NULL;
+    char *falg = NULL, *secret = NULL;
     int rc = -1;
 
     *state = NULL;
@@ -318,9 +294,9 @@ static int c_create(const struct dns_option *opts, size_t n, void **state, struc
     if (!s->nameserver)
         goto nomem;
     if (file) {
-        if (read_key_file(file, &s->key_name, &falg, &s->secret, e) != 0)
+        if (read_key_file(file, &s->key_name, &falg, &secret, e) != 0)
             goto out;
-        if (!secret_ok(s->secret)) {
+        if (!secret_ok(secret)) {
             ac_error_set(e, AC_ERR_CONFIG, P ": option tsig_file: the key's secret is not base64");
             goto out;
         }
@@ -328,17 +304,18 @@ static int c_create(const struct dns_option *opts, size_t n, void **state, struc
             alg = falg;
     } else if (dns_opt_get(opts, n, "tsig_key") && *dns_opt_get(opts, n, "tsig_key")) {
         s->key_name = strdup(dns_opt_get(opts, n, "tsig_key"));
-        s->secret = strdup(dns_opt_get(opts, n, "tsig_secret"));
-        if (!s->key_name || !s->secret)
+        secret = strdup(dns_opt_get(opts, n, "tsig_secret"));
+        if (!s->key_name || !secret)
             goto nomem;
     }
-    if (!algorithm_name(alg)) {
+    if (!tsig_algorithm_known(alg)) {
         ac_error_set(e, AC_ERR_CONFIG, P ": option tsig_file: unsupported algorithm");
         goto out;
     }
-    s->algorithm = strdup(algorithm_name(alg));
-    if (!s->algorithm)
-        goto nomem;
+    if (s->key_name && tsig_key_init(&s->key, s->key_name, alg, secret, e) != 0) {
+        ac_error_prefix(e, P ": option %s", file ? "tsig_file" : "tsig_key");
+        goto out;
+    }
     if (parse_zones(s, dns_opt_get(opts, n, "zones"), e) != 0)
         goto out;
     *state = s;
@@ -349,6 +326,10 @@ nomem:
     ac_error_set(e, AC_ERR_NOMEM, "out of memory");
 out:
     free(falg);
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
     state_free(s);
     return rc;
 }
@@ -463,6 +444,60 @@ static int judge(const struct dnsupdate *s, ldns_status st, const ldns_pkt *repl
     return -1;
 }
 
+/* Sends pkt over TCP to the nameserver of res, signed when a key is set, and
+ * parses the answer into *reply (ldns_pkt_free it) after checking its TSIG:
+ * LDNS_STATUS_CRYPTO_TSIG_BOGUS when that fails (unless the server answered
+ * an unsigned NOTAUTH, which judge() explains). */
+static ldns_status exchange(const struct dnsupdate *s, ldns_resolver *res, const ldns_pkt *pkt,
+                            ldns_pkt **reply)
+{
+    uint8_t *wire = NULL, *msg = NULL, *answer = NULL, mac[TSIG_MAC_MAX];
+    size_t wlen = 0, mlen, alen = 0, sslen = 0;
+    ldns_buffer *qb = NULL;
+    struct sockaddr_storage *ss = NULL;
+    struct timeval tv;
+    ldns_status st = LDNS_STATUS_MEM_ERR;
+    int terr = 0;
+
+    *reply = NULL;
+    if (ldns_pkt2wire(&wire, pkt, &wlen) != LDNS_STATUS_OK ||
+        (msg = malloc(wlen + TSIG_RR_MAX)) == NULL)
+        goto out;
+    memcpy(msg, wire, wlen);
+    mlen = wlen;
+    if (s->key_name && tsig_sign(&s->key, msg, &mlen, wlen + TSIG_RR_MAX, ac_now(), mac) != 0)
+        goto out;
+    qb = ldns_buffer_new(mlen);
+    ss = ldns_rdf2native_sockaddr_storage(ldns_resolver_nameservers(res)[0],
+                                          ldns_resolver_port(res), &sslen);
+    if (!qb || !ss)
+        goto out;
+    ldns_buffer_write(qb, msg, mlen);
+    tv.tv_sec = (time_t)(s->timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(s->timeout_ms % 1000) * 1000;
+    st = ldns_tcp_send(&answer, qb, ss, (socklen_t)sslen, tv, &alen);
+    if (st != LDNS_STATUS_OK)
+        goto out;
+    if (!answer || alen < 12 || memcmp(answer, msg, 2) != 0) {
+        st = LDNS_STATUS_PACKET_OVERFLOW;
+        goto out;
+    }
+    st = ldns_wire2pkt(reply, answer, alen);
+    if (st != LDNS_STATUS_OK || !s->key_name)
+        goto out;
+    if (tsig_verify(&s->key, answer, alen, mac, ac_now(), &terr) != TSIG_VALID &&
+        ldns_pkt_get_rcode(*reply) != LDNS_RCODE_NOTAUTH)
+        st = LDNS_STATUS_CRYPTO_TSIG_BOGUS;
+out:
+    free(wire);
+    free(msg);
+    free(answer);
+    free(ss);
+    if (qb)
+        ldns_buffer_free(qb);
+    return st;
+}
+
 static int send_update(struct dnsupdate *s, const struct dns_challenge *ch, bool add,
                        struct ac_error *e)
 {
@@ -504,18 +539,8 @@ static int send_update(struct dnsupdate *s, const struct dns_challenge *ch, bool
     zrdf = NULL; /* owned by pkt */
     if (dns_zone_resolver_new(servers, 1, s->timeout_ms, &res, e) != 0)
         goto out;
-    ldns_resolver_set_usevc(res, true);
-    if (s->key_name) {
-        ldns_resolver_set_tsig_keyname(res, s->key_name);
-        ldns_resolver_set_tsig_keydata(res, s->secret);
-        ldns_resolver_set_tsig_algorithm(res, s->algorithm);
-        if (ldns_update_pkt_tsig_add(pkt, res) != LDNS_STATUS_OK) {
-            ac_error_set(e, AC_ERR_DNS_PROVIDER,
-                         P ": cannot sign the UPDATE (check options tsig_algorithm, tsig_secret)");
-            goto out;
-        }
-    }
-    st = ldns_resolver_send_pkt(&reply, res, pkt);
+    ldns_pkt_set_random_id(pkt);
+    st = exchange(s, res, pkt, &reply);
     if (judge(s, st, reply, add ? "add" : "delete", zone, e) != 0)
         goto out;
     ac_debug(NULL, "dnsupdate: %s TXT at %s (zone %s) via %s", add ? "added" : "deleted", owner,
@@ -525,10 +550,8 @@ static int send_update(struct dnsupdate *s, const struct dns_challenge *ch, bool
 nomem:
     ac_error_set(e, AC_ERR_NOMEM, "out of memory");
 out:
-    if (res) {
-        /* ldns_resolver_deep_free frees the TSIG strings it copied. */
+    if (res)
         ldns_resolver_deep_free(res);
-    }
     if (reply)
         ldns_pkt_free(reply);
     if (pkt)
