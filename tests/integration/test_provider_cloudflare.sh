@@ -12,14 +12,17 @@ SRC=${AUTOCERT_SOURCE_DIR:?}
 DRIVER=$BUILD/tests/dns_driver
 TMP=$(mktemp -d /tmp/ac-cf-XXXXXX)
 MOCK_PID=
+KNOT_PID=
 cleanup() {
     if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
+    if [ -n "$KNOT_PID" ]; then kill "$KNOT_PID" 2>/dev/null || true; wait "$KNOT_PID" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 # The mock has no DNS server behind it: no CNAME look-up (dns_api.h).
 printf '#!/bin/sh\nexec "%s" "$@" follow_cname=false\n' "$DRIVER" > "$TMP/driver"
 chmod +x "$TMP/driver"
+REAL_DRIVER=$DRIVER
 DRIVER=$TMP/driver
 
 TOKEN=cf-token-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -108,4 +111,51 @@ n429 = [l for l in s["log"] if l.get("answer") == 429]
 assert len(n429) == 1 + 4, len(n429)  # one waited out; 1 + 3 retries then give up
 print("requests ok:", len(s["log"]))
 EOF
+
+# 9. a CNAME on _acme-challenge is followed to the zone that really holds the
+# record: Knot (authoritative for example.com and other.org) answers
+# _acme-challenge.a.example.com CNAME _acme-challenge.b.other.org, so the
+# record goes into zone other.org under the CNAME's target name.
+KPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
+printf '$ORIGIN example.com.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n_acme-challenge.a CNAME _acme-challenge.b.other.org.\n' > "$TMP/knot/zones/example.com.zone"
+printf '$ORIGIN other.org.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n' > "$TMP/knot/zones/other.org.zone"
+cat > "$TMP/knot/knot.conf" <<EOF
+server:
+    rundir: "$TMP/knot/run"
+    listen: 127.0.0.1@$KPORT
+database:
+    storage: "$TMP/knot/db"
+control:
+    listen: "$TMP/knot/run/knot.sock"
+template:
+  - id: default
+    storage: "$TMP/knot/zones"
+    file: "%s.zone"
+zone:
+  - domain: example.com.
+  - domain: other.org.
+EOF
+knotd -c "$TMP/knot/knot.conf" 2>"$TMP/knot/log" &
+KNOT_PID=$!
+for _ in $(seq 100); do
+    kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$KPORT" SOA other.org 2>/dev/null | grep -q hostmaster && break
+    sleep 0.1
+done
+C=(auth_token="$TOKEN" base_url="$BASE" dns_resolvers="127.0.0.1:$KPORT")
+"$REAL_DRIVER" present cloudflare a.example.com cnamed "${C[@]}"
+records | grep -q "_acme-challenge.b.other.org=cnamed" || fail "CNAME not followed: $(records)"
+if records | grep -q "_acme-challenge.a.example.com=cnamed"; then fail "written at the CNAME itself: $(records)"; fi
+state | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+p = [l for l in s["log"] if l["method"] == "POST"][-1]
+assert p["path"] == "/client/v4/zones/9a7806061c88ada191ed06f989cc3dac/dns_records", p
+assert json.loads(p["body"])["name"] == "_acme-challenge.b.other.org", p'
+"$REAL_DRIVER" cleanup cloudflare a.example.com cnamed "${C[@]}"
+if records | grep -q "=cnamed"; then fail "CNAME target record not cleaned: $(records)"; fi
+# without a CNAME the name is used as it is
+"$REAL_DRIVER" present cloudflare c.example.com plain "${C[@]}"
+records | grep -q "_acme-challenge.c.example.com=plain" || fail "plain name: $(records)"
+"$REAL_DRIVER" cleanup cloudflare c.example.com plain "${C[@]}"
 echo "PASS"
