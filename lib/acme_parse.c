@@ -182,6 +182,26 @@ static int dup_str(json_object *o, const char *key, bool required, char **dst,
     return 0;
 }
 
+/* One kind of CA document: `fill` reads the parsed object into out (already
+ * zeroed) and may fail half-way; `clear` then frees what it filled. */
+struct doc_kind {
+    const char *what;
+    int (*fill)(json_object *o, void *out, const char *what, struct ac_error *e);
+    void (*clear)(void *out);
+};
+
+static int parse_doc(const struct doc_kind *k, const char *data, size_t len, void *out,
+                     struct ac_error *e)
+{
+    json_object *o = parse_object(data, len, k->what, e);
+    int rc = o != NULL ? k->fill(o, out, k->what, e) : -1;
+
+    json_object_put(o);
+    if (rc != 0)
+        k->clear(out);
+    return rc;
+}
+
 void acme_directory_clear(struct acme_directory *d)
 {
     if (d == NULL)
@@ -200,28 +220,22 @@ void acme_directory_clear(struct acme_directory *d)
     memset(d, 0, sizeof *d);
 }
 
-int acme_directory_parse(const char *data, size_t len, struct acme_directory *out,
-                         struct ac_error *e)
+static int fill_directory(json_object *o, void *p, const char *what, struct ac_error *e)
 {
-    static const char what[] = "ACME directory";
-    json_object *o = NULL, *meta, *profiles;
-    int rc = -1;
+    struct acme_directory *out = p;
+    json_object *meta, *profiles;
 
-    memset(out, 0, sizeof *out);
-    o = parse_object(data, len, what, e);
-    if (o == NULL)
-        goto out;
     if (dup_str(o, "newNonce", true, &out->new_nonce, what, e) != 0 ||
         dup_str(o, "newAccount", true, &out->new_account, what, e) != 0 ||
         dup_str(o, "newOrder", true, &out->new_order, what, e) != 0 ||
         dup_str(o, "revokeCert", false, &out->revoke_cert, what, e) != 0 ||
         dup_str(o, "keyChange", false, &out->key_change, what, e) != 0 ||
         dup_str(o, "renewalInfo", false, &out->renewal_info, what, e) != 0)
-        goto out;
+        return -1;
     meta = jsonu_obj(o, "meta");
     if (meta != NULL) {
         if (dup_str(meta, "termsOfService", false, &out->terms_of_service, what, e) != 0)
-            goto out;
+            return -1;
         out->eab_required = jsonu_bool(meta, "externalAccountRequired", 0) != 0;
         profiles = jsonu_obj(meta, "profiles");
         if (profiles != NULL) {
@@ -238,17 +252,26 @@ int acme_directory_parse(const char *data, size_t len, struct acme_directory *ou
                 if (out->profile_names[out->profile_count - 1] == NULL ||
                     out->profile_descs[out->profile_count - 1] == NULL) {
                     ac_error_set(e, AC_ERR_NOMEM, "%s: out of memory", what);
-                    goto out;
+                    return -1;
                 }
             }
         }
     }
-    rc = 0;
-out:
-    json_object_put(o);
-    if (rc != 0)
-        acme_directory_clear(out);
-    return rc;
+    return 0;
+}
+
+static void clear_directory(void *p)
+{
+    acme_directory_clear(p);
+}
+
+int acme_directory_parse(const char *data, size_t len, struct acme_directory *out,
+                         struct ac_error *e)
+{
+    static const struct doc_kind k = {"ACME directory", fill_directory, clear_directory};
+
+    memset(out, 0, sizeof *out);
+    return parse_doc(&k, data, len, out, e);
 }
 
 int acme_account_parse(const char *data, size_t len, struct ac_error *e)
@@ -285,44 +308,38 @@ void acme_order_doc_clear(struct acme_order_doc *d)
     memset(d, 0, sizeof *d);
 }
 
-int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out,
-                     struct ac_error *e)
+static int fill_order(json_object *o, void *p, const char *what, struct ac_error *e)
 {
-    static const char what[] = "ACME order";
-    json_object *o = NULL, *arr, *err;
+    struct acme_order_doc *out = p;
+    json_object *arr, *err;
     size_t n;
-    int rc = -1;
 
-    memset(out, 0, sizeof *out);
-    o = parse_object(data, len, what, e);
-    if (o == NULL)
-        goto out;
     if (dup_str(o, "status", true, &out->status, what, e) != 0 ||
         dup_str(o, "finalize", true, &out->finalize, what, e) != 0 ||
         dup_str(o, "certificate", false, &out->certificate, what, e) != 0)
-        goto out;
+        return -1;
     arr = jsonu_arr(o, "authorizations");
     if (arr == NULL) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing \"authorizations\" array", what);
-        goto out;
+        return -1;
     }
     n = json_object_array_length(arr);
     if (n > ACME_MAX_AUTHZ) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: %zu authorizations (limit %d)", what, n,
                      ACME_MAX_AUTHZ);
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(arr, i);
         if (!json_object_is_type(v, json_type_string)) {
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: authorization %zu is not a string",
                          what, i);
-            goto out;
+            return -1;
         }
         out->authz[i] = strdup(json_object_get_string(v));
         if (out->authz[i] == NULL) {
             ac_error_set(e, AC_ERR_NOMEM, "%s: out of memory", what);
-            goto out;
+            return -1;
         }
         out->authz_count = i + 1;
     }
@@ -331,12 +348,21 @@ int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out,
         out->has_error = true;
         acme_problem_from_json(err, 0, -1, "order error", &out->error);
     }
-    rc = 0;
-out:
-    json_object_put(o);
-    if (rc != 0)
-        acme_order_doc_clear(out);
-    return rc;
+    return 0;
+}
+
+static void clear_order(void *p)
+{
+    acme_order_doc_clear(p);
+}
+
+int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out,
+                     struct ac_error *e)
+{
+    static const struct doc_kind k = {"ACME order", fill_order, clear_order};
+
+    memset(out, 0, sizeof *out);
+    return parse_doc(&k, data, len, out, e);
 }
 
 void acme_authz_doc_clear(struct acme_authz_doc *a)
@@ -352,33 +378,27 @@ void acme_authz_doc_clear(struct acme_authz_doc *a)
     memset(a, 0, sizeof *a);
 }
 
-int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
-                     struct ac_error *e)
+static int fill_authz(json_object *o, void *p, const char *what, struct ac_error *e)
 {
-    static const char what[] = "ACME authorization";
-    json_object *o = NULL, *id, *chals;
+    struct acme_authz_doc *out = p;
+    json_object *id, *chals;
     bool have_dns01 = false;
-    int rc = -1;
 
-    memset(out, 0, sizeof *out);
-    o = parse_object(data, len, what, e);
-    if (o == NULL)
-        goto out;
     if (dup_str(o, "status", true, &out->status, what, e) != 0)
-        goto out;
+        return -1;
     id = jsonu_obj(o, "identifier");
     if (id == NULL) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing \"identifier\"", what);
-        goto out;
+        return -1;
     }
     if (dup_str(id, "type", true, &out->id_type, what, e) != 0 ||
         dup_str(id, "value", true, &out->id_value, what, e) != 0)
-        goto out;
+        return -1;
     out->wildcard = jsonu_bool(o, "wildcard", 0) != 0;
     chals = jsonu_arr(o, "challenges");
     if (chals == NULL) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing \"challenges\" array", what);
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < json_object_array_length(chals) && i < 64; i++) {
         json_object *ch = json_object_array_get_idx(chals, i);
@@ -388,7 +408,7 @@ int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
 
         if (!json_object_is_type(ch, json_type_object) || type == NULL) {
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: challenge %zu is malformed", what, i);
-            goto out;
+            return -1;
         }
         if (err != NULL && (!out->has_chal_error || is_dns01)) {
             out->has_chal_error = true;
@@ -400,65 +420,78 @@ int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
         if (dup_str(ch, "url", true, &out->chal_url, what, e) != 0 ||
             dup_str(ch, "token", true, &out->chal_token, what, e) != 0 ||
             dup_str(ch, "status", true, &out->chal_status, what, e) != 0)
-            goto out;
+            return -1;
         /* the token becomes part of a DNS record: base64url only */
         if (out->chal_token[0] == '\0' ||
             strspn(out->chal_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789-_") != strlen(out->chal_token) ||
             strlen(out->chal_token) > 256) {
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: dns-01 token is not base64url", what);
-            goto out;
+            return -1;
         }
     }
-    rc = 0;
-out:
-    json_object_put(o);
-    if (rc != 0)
-        acme_authz_doc_clear(out);
-    return rc;
+    return 0;
 }
 
-int acme_renewal_info_parse(const char *data, size_t len, struct acme_renewal_info *out,
-                            struct ac_error *e)
+static void clear_authz(void *p)
 {
-    static const char what[] = "ACME renewalInfo";
-    json_object *o = NULL, *win;
-    const char *s, *en, *url;
-    int rc = -1;
+    acme_authz_doc_clear(p);
+}
+
+int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
+                     struct ac_error *e)
+{
+    static const struct doc_kind k = {"ACME authorization", fill_authz, clear_authz};
 
     memset(out, 0, sizeof *out);
-    out->retry_after = -1;
-    o = parse_object(data, len, what, e);
-    if (o == NULL)
-        goto out;
+    return parse_doc(&k, data, len, out, e);
+}
+
+static int fill_renewal_info(json_object *o, void *p, const char *what, struct ac_error *e)
+{
+    struct acme_renewal_info *out = p;
+    json_object *win;
+    const char *s, *en, *url;
+
     win = jsonu_obj(o, "suggestedWindow");
     s = jsonu_str(win, "start");
     en = jsonu_str(win, "end");
     if (s == NULL || en == NULL) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing suggestedWindow start/end", what);
-        goto out;
+        return -1;
     }
     if (ac_time_parse_rfc3339(s, &out->start) != 0 ||
         ac_time_parse_rfc3339(en, &out->end) != 0) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: suggestedWindow is not RFC 3339", what);
-        goto out;
+        return -1;
     }
     if (out->end < out->start) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: suggestedWindow ends before it starts",
                      what);
-        goto out;
+        return -1;
     }
     url = jsonu_str(o, "explanationURL");
     if (url != NULL && (out->explanation_url = strdup(url)) == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "%s: out of memory", what);
-        goto out;
+        return -1;
     }
-    rc = 0;
-out:
-    json_object_put(o);
-    if (rc != 0)
-        acme_renewal_info_free(out);
-    return rc;
+    return 0;
+}
+
+static void clear_renewal_info(void *p)
+{
+    acme_renewal_info_free(p);
+}
+
+int acme_renewal_info_parse(const char *data, size_t len, struct acme_renewal_info *out,
+                            struct ac_error *e)
+{
+    static const struct doc_kind k = {"ACME renewalInfo", fill_renewal_info,
+                                      clear_renewal_info};
+
+    memset(out, 0, sizeof *out);
+    out->retry_after = -1;
+    return parse_doc(&k, data, len, out, e);
 }
 
 void acme_renewal_info_free(struct acme_renewal_info *ri)
