@@ -328,6 +328,8 @@ int dns_api_send(const struct dns_api *a, const struct dns_api_req *rq,
     rc = 0;
 out:
     http_client_free(c);
+    if (url.data != NULL) /* may carry a token in its query (duckdns) */
+        explicit_bzero(url.data, url.len);
     ac_buf_free(&url);
     return rc;
 }

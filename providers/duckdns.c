@@ -28,26 +28,24 @@
 
 #include "dns.h"
 #include "dns_common.h"
-#include "dns_retry.h"
+#include "dns_api.h"
 #include "http.h"
 
 #define P "DNS provider duckdns"
 #define DD_DEFAULT_BASE "https://www.duckdns.org"
 #define DD_SUFFIX ".duckdns.org"
-#define DD_MAX_RETRIES 3
 #define DD_MAX_URL 2048
 #define DD_MAX_LABEL 63
 #define DD_MAX_VALUE 128
 #define DD_SLOTS 64
 
 static const struct dns_option_decl opts_decl[] = {
-    {"token", true}, {NULL, false},
+    {"token", true}, DNS_API_OPTION_DECLS, {NULL, false},
 };
 
 struct dd {
+    struct dns_api api;
     char *token; /* secret */
-    char *base;
-    int64_t timeout_ms;
 };
 
 /* Last value this process set per subdomain. */
@@ -70,49 +68,40 @@ static int d_validate(const struct dns_option *opts, size_t n, struct ac_error *
     return 0;
 }
 
-static void state_free(struct dd *s)
+static void d_destroy(void *state)
 {
+    struct dd *s = state;
+
     if (!s)
         return;
-    if (s->token) {
-        explicit_bzero(s->token, strlen(s->token));
-        free(s->token);
-    }
-    free(s->base);
+    dns_api_secret_free(s->token);
+    dns_api_free(&s->api);
     free(s);
 }
 
 static int d_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
     struct dd *s = NULL;
-    const char *env = getenv("AUTOCERT_DUCKDNS_BASE_URL");
-    size_t bl;
 
     *state = NULL;
-    if (d_validate(opts, n, e) != 0 || dns_settings_parse("duckdns", opts, n, &st, e) != 0)
+    if (d_validate(opts, n, e) != 0 || dns_api_validate("duckdns", opts, n, e) != 0)
         return -1;
-    s = calloc(1, sizeof(*s));
-    if (!s)
-        goto nomem;
-    s->timeout_ms = st.http_timeout_ms;
-    s->token = strdup(dns_opt_get(opts, n, "token"));
-    s->base = strdup(env && *env ? env : DD_DEFAULT_BASE);
-    if (!s->token || !s->base)
-        goto nomem;
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
+    if (!(s = calloc(1, sizeof(*s)))) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (dns_api_init(&s->api, "duckdns", opts, n, getenv("AUTOCERT_DUCKDNS_BASE_URL"),
+                     "AUTOCERT_DUCKDNS_BASE_URL", DD_DEFAULT_BASE, e) != 0 ||
+        dns_api_opt_dup(opts, n, "token", &s->token, e) != 0) {
+        d_destroy(s);
+        return -1;
+    }
     *state = s;
     return 0;
-nomem:
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
 }
 
-/* The DuckDNS subdomain of fqdn: the label in front of ".duckdns.org". */
-static int subdomain(const char *fqdn, char *out, struct ac_error *e)
+/* The label in front of ".duckdns.org" in fqdn. */
+static int dd_label(const char *fqdn, char *out, struct ac_error *e)
 {
     size_t fl = strlen(fqdn), sl = strlen(DD_SUFFIX);
     const char *end, *start;
@@ -135,9 +124,23 @@ bad:
     return -1;
 }
 
+/* The DuckDNS subdomain of ch->fqdn (after following a CNAME on it): the
+ * label in front of ".duckdns.org". */
+static int subdomain(struct dd *s, const char *fqdn0, char *out, struct ac_error *e)
+{
+    char *fqdn = NULL;
+    int rc = -1;
+
+    if (dns_api_target(&s->api, fqdn0, &fqdn, e) == 0)
+        rc = dd_label(fqdn, out, e);
+    free(fqdn);
+    return rc;
+}
+
 static int dd_update(struct dd *s, const char *sub, const char *value, struct ac_error *e)
 {
     struct http_response resp;
+    struct dns_api_req rq = {.method = "GET"};
     char url[DD_MAX_URL], *ev = NULL, *et = NULL;
     int rc = -1;
 
@@ -147,9 +150,11 @@ static int dd_update(struct dd *s, const char *sub, const char *value, struct ac
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    snprintf(url, sizeof(url), "%s/update?domains=%s&token=%s&txt=%s%s&verbose=true", s->base, sub,
-             et, ev, value ? "" : "&clear=true");
-    if (dns_http_retry(P, "GET", url, NULL, NULL, 0, s->timeout_ms, DD_MAX_RETRIES, &resp, e) != 0)
+    if (dns_api_pathf(&s->api, e, url, sizeof(url), "/update?domains=%s&token=%s&txt=%s%s&verbose=true",
+                      sub, et, ev, value ? "" : "&clear=true") != 0)
+        goto out;
+    rq.path = url;
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
     if (resp.status != 200) {
         dns_http_status_error(&resp, P, "token", e);
@@ -188,7 +193,7 @@ static int d_present(void *state, const struct dns_challenge *ch, struct ac_erro
     char sub[DD_MAX_LABEL + 1];
     int i;
 
-    if (subdomain(ch->fqdn, sub, e) != 0)
+    if (subdomain(state, ch->fqdn, sub, e) != 0)
         return -1;
     if (strlen(ch->value) > DD_MAX_VALUE) {
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": TXT value too long");
@@ -214,7 +219,7 @@ static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
     char sub[DD_MAX_LABEL + 1];
     int i, rc = 0;
 
-    if (subdomain(ch->fqdn, sub, e) != 0)
+    if (subdomain(state, ch->fqdn, sub, e) != 0)
         return -1;
     pthread_mutex_lock(&dd_lock);
     i = slot_find(sub);
@@ -226,11 +231,6 @@ static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_erro
 out:
     pthread_mutex_unlock(&dd_lock);
     return rc;
-}
-
-static void d_destroy(void *state)
-{
-    state_free(state);
 }
 
 const struct dns_provider_ops dns_duckdns_ops = {
