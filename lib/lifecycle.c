@@ -184,7 +184,7 @@ static char *current_ari_id(struct lifecycle *lc, size_t idx)
     return id;
 }
 
-int lc_account_key(struct lifecycle *lc, const struct config_set *cfg,
+static int account_key(struct lifecycle *lc, const struct config_set *cfg,
                        struct crypto_key **key, struct ac_error *e)
 {
     int rc;
@@ -193,6 +193,19 @@ int lc_account_key(struct lifecycle *lc, const struct config_set *cfg,
     rc = issuer_account_key(cfg, key, e);
     pthread_mutex_unlock(&lc->key_mu);
     return rc;
+}
+
+int lc_issuer_request(struct lifecycle *lc, const struct config_set *cfg,
+                      struct issuer_request *req, struct crypto_key **key, struct ac_error *e)
+{
+    memset(req, 0, sizeof *req);
+    if (account_key(lc, cfg, key, e) != 0)
+        return -1;
+    req->set = cfg;
+    req->account_key = *key;
+    req->observer = lc_observer;
+    req->observer_arg = lc;
+    return 0;
 }
 
 /* Fetches renewalInfo for set idx (no account needed) and applies it. */
@@ -218,7 +231,7 @@ static void fetch_ari(struct lifecycle *lc, size_t idx)
     o.directory_url = cfg->ca_dir_url;
     o.ca_files = (const char *const *)cfg->ca_certs;
     o.ca_count = cfg->ca_certs_count;
-    if (lc_account_key(lc, cfg, &key, &e) != 0 || acme_client_new(&o, key, &c, &e) != 0)
+    if (account_key(lc, cfg, &key, &e) != 0 || acme_client_new(&o, key, &c, &e) != 0)
         goto fail;
     acme_client_set_observer(c, lc_observer, lc);
     if (acme_directory_load(c, &e) != 0)
@@ -273,15 +286,11 @@ static int run_order(struct lifecycle *lc, size_t idx, uint64_t gen, struct ac_e
     pthread_mutex_unlock(&lc->mu);
     memset(&res, 0, sizeof res);
     ac_info(cfg->name, "%s: starting an order", gen != 0 ? "forced renewal" : "renewal");
-    if (lc_account_key(lc, cfg, &key, e) != 0)
+    if (lc_issuer_request(lc, cfg, &req, &key, e) != 0)
         goto failed;
-    req.set = cfg;
-    req.account_key = key;
     req.replaces = replaces;
     req.progress = progress;
     req.progress_arg = &pc;
-    req.observer = lc_observer;
-    req.observer_arg = lc;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
     if (res.issued && manager_set_reload(lc->m, idx, &e2) < 0)

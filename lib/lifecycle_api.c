@@ -281,12 +281,8 @@ int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_pro
                      cfg->name, cfg->provider);
         return -1;
     }
-    if (lc_account_key(lc, cfg, &key, e) != 0)
+    if (lc_issuer_request(lc, cfg, &req, &key, e) != 0)
         goto out;
-    req.set = cfg;
-    req.account_key = key;
-    req.observer = lc_observer;
-    req.observer_arg = lc;
     if (issuer_revoke(&req, reason, e) != 0)
         goto out;
     ac_info(cfg->name, "certificate revoked; obtaining a new one");

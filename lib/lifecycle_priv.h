@@ -133,6 +133,7 @@ void lc_event_clear(struct lc_event *ev);
 #define LC_WORKERS 2
 
 struct crypto_key;
+struct issuer_request;
 
 struct lc_filestamp {
     bool exists;
@@ -186,10 +187,11 @@ struct lifecycle {
 int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out);
 /* Recomputes set idx's plan from the certificate served now. lc->mu held. */
 void lc_replan(struct lifecycle *lc, size_t idx, int64_t now);
-/* The account key of cfg, created under lc->key_mu the first time (new key,
- * crypto_key_free). */
-int lc_account_key(struct lifecycle *lc, const struct config_set *cfg,
-                   struct crypto_key **key, struct ac_error *e);
+/* Fills *req (zeroed first) for set cfg: its account key (loaded, or created
+ * under lc->key_mu the first time; a new key in *key, crypto_key_free it) and
+ * the metrics observer. Returns 0 or -1 with e. */
+int lc_issuer_request(struct lifecycle *lc, const struct config_set *cfg,
+                      struct issuer_request *req, struct crypto_key **key, struct ac_error *e);
 /* ACME request observer counting into lc->metrics (arg is the lifecycle). */
 void lc_observer(void *arg, const char *endpoint, const char *outcome);
 
