@@ -353,20 +353,30 @@ int autocert_manager_reload(autocert_manager *m)
     return refresh_all(m, false, &holding);
 }
 
+/* The "which sets changed" array for a change of set idx: new, zeroed (free
+ * it); NULL with e when idx is out of range or memory is short. */
+static bool *changed_new(autocert_manager *m, size_t idx, const char *fn, struct ac_error *e)
+{
+    bool *changed;
+
+    if (idx >= m->count) {
+        ac_error_set(e, AC_ERR_INTERNAL, "%s: no set %zu", fn, idx);
+        return NULL;
+    }
+    changed = calloc(m->count, sizeof(*changed));
+    if (changed == NULL)
+        ac_error_set(e, AC_ERR_NOMEM, "%s: out of memory", fn);
+    return changed;
+}
+
 int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
 {
     bool *changed = NULL;
     int rc;
 
-    if (idx >= m->count) {
-        ac_error_set(e, AC_ERR_INTERNAL, "manager_set_reload: no set %zu", idx);
+    changed = changed_new(m, idx, "manager_set_reload", e);
+    if (changed == NULL)
         return -1;
-    }
-    changed = calloc(m->count, sizeof(*changed));
-    if (changed == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "manager_set_reload: out of memory");
-        return -1;
-    }
     pthread_mutex_lock(&m->write_lock);
     rc = set_refresh_locked(m, idx, false, e);
     if (rc == 1 && snap_publish(m) != 0) {
@@ -390,15 +400,9 @@ int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem,
     bool *changed = NULL;
     int rc = -1;
 
-    if (idx >= m->count) {
-        ac_error_set(e, AC_ERR_INTERNAL, "manager_set_replace: no set %zu", idx);
+    changed = changed_new(m, idx, "manager_set_replace", e);
+    if (changed == NULL)
         return -1;
-    }
-    changed = calloc(m->count, sizeof(*changed));
-    if (changed == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "manager_set_replace: out of memory");
-        return -1;
-    }
     if (certset_from_memory(m->cfg->sets[idx].name, (int)idx, chain_pem, chain_len, key,
                             key_len, &c, e) != 0)
         goto out;
