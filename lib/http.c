@@ -35,11 +35,13 @@
 #define HTTP_SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define HTTP_MAX_CA_BUNDLE (16 * 1024 * 1024)
 #define HTTP_MAX_HEADER_LINE 8192
-/* Handles kept idle in the pool; beyond HTTP_POOL_BUSY_SOFT busy handles a
- * request first waits up to HTTP_POOL_WAIT_MS for one to come back (requests
- * on loopback take milliseconds) before opening one more. */
+/* Handles kept idle in the pool. When HTTP_POOL_BUSY_SOFT handles are busy, a
+ * request first waits up to HTTP_POOL_WAIT_MS for one to come back before it
+ * opens one more: fast servers (milliseconds a request) are then served over
+ * one connection - one TLS trust store of ~4 MiB, parsed once - while slow
+ * ones still get parallel connections. */
 #define HTTP_POOL_IDLE_MAX 8
-#define HTTP_POOL_BUSY_SOFT 4
+#define HTTP_POOL_BUSY_SOFT 1
 #define HTTP_POOL_WAIT_MS 100
 
 struct ca_file {
