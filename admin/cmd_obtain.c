@@ -20,11 +20,16 @@
 #include "schedule.h"
 #include "timeutil.h"
 
-#define OBTAIN_MAX_PARALLEL 4
+/* Sets obtained at once. Each set mostly waits (DNS, the CA's validation and
+ * issuance, the polling schedule), so the waits of all sets overlap; the HTTP
+ * layer shares its connections between the threads. */
+#define OBTAIN_MAX_PARALLEL 16
 
 struct job {
     const struct config_set *set;
     struct crypto_key *account_key; /* borrowed from the account table */
+    const struct issuer_session *session; /* borrowed from the session table, or NULL */
+    struct issuer_gate *gate;             /* borrowed, shared by all jobs, or NULL */
     struct ac_error err;
     struct issuer_result res;
     int rc;
@@ -92,7 +97,8 @@ static void *worker(void *arg)
 
     while ((i = atomic_fetch_add(&p->next, 1)) < p->count) {
         struct job *j = &p->jobs[i];
-        struct issuer_request req = {.set = j->set, .account_key = j->account_key};
+        struct issuer_request req = {
+            .set = j->set, .account_key = j->account_key, .session = j->session, .gate = j->gate};
 
         ac_error_clear(&j->err);
         j->rc = issuer_obtain(&req, &j->res, &j->err);
@@ -120,12 +126,44 @@ static struct account *account_for(struct account *accts, size_t *n, const struc
     return a;
 }
 
+/* Looks up directory and account once per (CA, account) before the threads
+ * run. A failed lookup leaves the job without a session: the set then makes
+ * its own attempt and reports its own error, as without sessions. */
+static void attach_sessions(struct job *jobs, size_t count, struct issuer_session **sessions,
+                            size_t *nsessions)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct job *j = &jobs[i];
+        struct ac_error e;
+
+        if (!config_set_is_managed(j->set))
+            continue;
+        for (size_t k = 0; k < *nsessions && j->session == NULL; k++)
+            if (issuer_session_fits(sessions[k], j->set, j->account_key))
+                j->session = sessions[k];
+        if (j->session != NULL)
+            continue;
+        ac_error_clear(&e);
+        if (issuer_session_new(j->set, j->account_key, &sessions[*nsessions], &e) != 0) {
+            ac_debug(j->set->name, "shared ACME account lookup failed: %s", e.message);
+            continue;
+        }
+        j->session = sessions[(*nsessions)++];
+    }
+}
+
 static int run_jobs(struct job *jobs, size_t count)
 {
     struct pool pool = {.jobs = jobs, .count = count};
     pthread_t threads[OBTAIN_MAX_PARALLEL];
     size_t nthreads = count < OBTAIN_MAX_PARALLEL ? count : OBTAIN_MAX_PARALLEL;
     size_t started = 0;
+    struct issuer_gate *gate = NULL;
+
+    /* Only when every order runs at once: a queued one would hold the gate up. */
+    if (count > 1 && count <= OBTAIN_MAX_PARALLEL && (gate = issuer_gate_new(count)) != NULL)
+        for (size_t i = 0; i < count; i++)
+            jobs[i].gate = gate;
 
     atomic_init(&pool.next, 0);
     for (; started < nthreads; started++)
@@ -135,6 +173,7 @@ static int run_jobs(struct job *jobs, size_t count)
         worker(&pool);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    issuer_gate_free(gate);
     return 0;
 }
 
@@ -144,7 +183,8 @@ int cmd_obtain(int argc, char **argv)
     struct config *cfg = NULL;
     struct job *jobs = NULL;
     struct account *accts = NULL;
-    size_t njobs = 0, naccts = 0;
+    struct issuer_session **sessions = NULL;
+    size_t njobs = 0, naccts = 0, nsessions = 0;
     bool *selected = NULL;
     int status = EXIT_OK;
 
@@ -161,7 +201,8 @@ int cmd_obtain(int argc, char **argv)
     selected = calloc(cfg->sets_count, sizeof *selected);
     jobs = calloc(cfg->sets_count, sizeof *jobs);
     accts = calloc(cfg->sets_count, sizeof *accts);
-    if (selected == NULL || jobs == NULL || accts == NULL) {
+    sessions = calloc(cfg->sets_count, sizeof *sessions);
+    if (selected == NULL || jobs == NULL || accts == NULL || sessions == NULL) {
         fprintf(stderr, "obtain: out of memory\n");
         status = EXIT_FAILED;
         goto out;
@@ -195,6 +236,7 @@ int cmd_obtain(int argc, char **argv)
         jobs[njobs].account_key = a->key;
         njobs++;
     }
+    attach_sessions(jobs, njobs, sessions, &nsessions);
     run_jobs(jobs, njobs);
     for (size_t i = 0; i < njobs; i++) {
         struct job *j = &jobs[i];
@@ -211,6 +253,9 @@ int cmd_obtain(int argc, char **argv)
         }
     }
 out:
+    for (size_t i = 0; i < nsessions; i++)
+        issuer_session_free(sessions[i]);
+    free(sessions);
     for (size_t i = 0; i < naccts; i++)
         crypto_key_free(accts[i].key);
     free(accts);

@@ -187,6 +187,55 @@ bool acme_eab_required(const struct acme_client *c) { return c->dir.eab_required
 
 const char *acme_account_url(const struct acme_client *c) { return c->kid; }
 
+static int dir_copy(struct acme_directory *to, const struct acme_directory *from)
+{
+    struct {
+        char **to;
+        const char *from;
+    } f[] = {
+        {&to->new_nonce, from->new_nonce},       {&to->new_account, from->new_account},
+        {&to->new_order, from->new_order},       {&to->revoke_cert, from->revoke_cert},
+        {&to->key_change, from->key_change},     {&to->renewal_info, from->renewal_info},
+        {&to->terms_of_service, from->terms_of_service},
+    };
+
+    memset(to, 0, sizeof *to);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].from != NULL && (*f[i].to = strdup(f[i].from)) == NULL)
+            goto fail;
+    to->eab_required = from->eab_required;
+    for (size_t i = 0; i < from->profile_count; i++) {
+        to->profile_names[i] = strdup(from->profile_names[i]);
+        to->profile_descs[i] = strdup(from->profile_descs[i]);
+        to->profile_count = i + 1;
+        if (to->profile_names[i] == NULL || to->profile_descs[i] == NULL)
+            goto fail;
+    }
+    return 0;
+fail:
+    acme_directory_clear(to);
+    return -1;
+}
+
+int acme_client_adopt(struct acme_client *c, const struct acme_client *from,
+                      struct ac_error *e)
+{
+    if (!from->dir_loaded || from->kid == NULL || c->dir_loaded || c->kid != NULL ||
+        strcmp(c->dir_url, from->dir_url) != 0 || c->key != from->key) {
+        ac_error_set(e, AC_ERR_INTERNAL, "acme: no account to adopt for this client");
+        return -1;
+    }
+    if (dir_copy(&c->dir, &from->dir) != 0 || (c->kid = strdup(from->kid)) == NULL ||
+        (from->email != NULL && (c->email = strdup(from->email)) == NULL) ||
+        (from->eab_kid != NULL && (c->eab_kid = strdup(from->eab_kid)) == NULL) ||
+        (from->eab_hmac != NULL && (c->eab_hmac = strdup(from->eab_hmac)) == NULL)) {
+        ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
+        return -1;
+    }
+    c->dir_loaded = true;
+    return 0;
+}
+
 static int fetch_nonce(struct acme_client *c, struct ac_error *e)
 {
     struct http_request req = {.method = "HEAD", .url = c->dir.new_nonce};

@@ -66,6 +66,15 @@ int acme_account_ensure(struct acme_client *c, const char *email, const char *ea
 /* Account URL (kid), borrowed; NULL before acme_account_ensure succeeded. */
 const char *acme_account_url(const struct acme_client *c);
 
+/* Gives c (no request made yet) the directory, account URL and account
+ * details (email, EAB) that `from` loaded with acme_account_ensure, so c makes
+ * no directory or account request of its own. Both clients must be for the
+ * same directory URL and account key. `from` is only read: any number of
+ * threads may adopt from one client that nobody uses for requests meanwhile.
+ * Returns 0, or -1 (AC_ERR_INTERNAL when from has no account, AC_ERR_NOMEM). */
+int acme_client_adopt(struct acme_client *c, const struct acme_client *from,
+                      struct ac_error *e);
+
 /* How dns-01 challenges are answered. */
 struct acme_solver {
     void *arg;
@@ -80,6 +89,14 @@ struct acme_solver {
                 int64_t deadline_ms, struct ac_error *e);
     /* Optional progress notes ("order created", "authorization x valid" ...). */
     void (*progress)(void *arg, const char *message);
+    /* Optional pair for callers running several orders at once: answered() is
+     * called once every challenge of the order has been answered, before the
+     * first authorization poll, and returns when that poll may go; polled() is
+     * called once after that first poll (also when the order fails before it).
+     * Lets the caller poll its orders in the order they were answered, as one
+     * loop over all orders would, instead of all at the same moment. */
+    void (*answered)(void *arg);
+    void (*polled)(void *arg);
 };
 
 struct acme_order_params {

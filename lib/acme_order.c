@@ -46,6 +46,7 @@ struct order_run {
     struct pending *pend;
     size_t npend;
     const char *stage;
+    bool gate_open; /* answered() was called, polled() not yet */
 };
 
 static void progress(struct order_run *r, const char *fmt, ...)
@@ -347,6 +348,16 @@ out:
     return rc;
 }
 
+/* Ends the caller's wait for the first poll (see acme_solver.polled). */
+static void first_poll_done(struct order_run *r)
+{
+    if (!r->gate_open)
+        return;
+    r->gate_open = false;
+    if (r->s->polled != NULL)
+        r->s->polled(r->s->arg);
+}
+
 static int answer_and_poll(struct order_run *r, struct ac_error *e)
 {
     struct http_response resp;
@@ -361,13 +372,20 @@ static int answer_and_poll(struct order_run *r, struct ac_error *e)
         progress(r, "challenge for %s answered", r->pend[i].label);
     }
     r->stage = "waiting for authorizations";
+    if (r->s != NULL && r->s->answered != NULL) {
+        r->gate_open = true;
+        r->s->answered(r->s->arg);
+    }
     for (size_t i = 0; i < r->npend; i++) {
         for (unsigned attempt = 0;; attempt++) {
             struct acme_authz_doc a;
             long ra = -1;
             bool done;
 
-            if (fetch_authz(r, r->pend[i].authz_url, &a, &ra, e) != 0)
+            int frc = fetch_authz(r, r->pend[i].authz_url, &a, &ra, e);
+
+            first_poll_done(r);
+            if (frc != 0)
                 return -1;
             if (strcmp(a.status, "valid") == 0) {
                 progress(r, "authorization %s valid", r->pend[i].label);
@@ -584,6 +602,7 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
     progress(&r, "certificate downloaded");
     rc = 0;
 out:
+    first_poll_done(&r);
     cleanup_all(&r);
     run_free(&r);
     c->deadline_ms = 0;

@@ -4,9 +4,11 @@
  */
 #include "issuer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "acme.h"
 #include "dns.h"
@@ -20,7 +22,94 @@
 struct solver_ctx {
     const struct issuer_request *req;
     struct dns_provider *dns;
+    bool arrived; /* passed r->gate's answered() */
 };
+
+struct issuer_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t total;   /* orders expected */
+    size_t arrived; /* tickets handed out, in the order of arrival */
+    size_t left;    /* orders that ended without arriving */
+    size_t polled;  /* first polls done */
+};
+
+struct issuer_gate *issuer_gate_new(size_t orders)
+{
+    struct issuer_gate *g = calloc(1, sizeof *g);
+
+    if (g == NULL)
+        return NULL;
+    if (pthread_mutex_init(&g->lock, NULL) != 0) {
+        free(g);
+        return NULL;
+    }
+    if (pthread_cond_init(&g->cond, NULL) != 0) {
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+        return NULL;
+    }
+    g->total = orders;
+    return g;
+}
+
+void issuer_gate_free(struct issuer_gate *g)
+{
+    if (g == NULL)
+        return;
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+/* Waits until every order arrived (or left) and the first polls of all
+ * earlier arrivals are done, at most ISSUER_GATE_MAX_WAIT_MS. */
+static void gate_arrive(struct issuer_gate *g)
+{
+    struct timespec until;
+    size_t ticket;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ISSUER_GATE_MAX_WAIT_MS / 1000;
+    until.tv_nsec += (long)(ISSUER_GATE_MAX_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g->lock);
+    ticket = g->arrived++;
+    pthread_cond_broadcast(&g->cond);
+    while (g->arrived + g->left < g->total || g->polled < ticket)
+        if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_count(struct issuer_gate *g, size_t *counter)
+{
+    pthread_mutex_lock(&g->lock);
+    (*counter)++;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void solver_answered(void *arg)
+{
+    struct solver_ctx *ctx = arg;
+
+    if (ctx->req->gate == NULL || ctx->arrived)
+        return;
+    ctx->arrived = true;
+    gate_arrive(ctx->req->gate);
+}
+
+static void solver_polled(void *arg)
+{
+    struct solver_ctx *ctx = arg;
+
+    if (ctx->req->gate != NULL && ctx->arrived)
+        gate_count(ctx->req->gate, &ctx->req->gate->polled);
+}
 
 static void progress(const struct issuer_request *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -99,8 +188,41 @@ int issuer_account_key(const struct config_set *set, struct crypto_key **out,
     return 0;
 }
 
-static int make_client(const struct issuer_request *r, struct acme_client **out,
-                       struct ac_error *e)
+/* The directory and account of one (CA, account key) pair: a client that
+ * only ever serves as the source of acme_client_adopt. */
+struct issuer_session {
+    const struct config_set *set; /* borrowed: the set it was made for */
+    struct crypto_key *account_key;
+    struct acme_client *client;
+};
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool issuer_session_fits(const struct issuer_session *s, const struct config_set *set,
+                         const struct crypto_key *account_key)
+{
+    const struct config_set *o;
+
+    if (s == NULL || s->account_key != account_key)
+        return false;
+    o = s->set;
+    if (!str_eq(o->ca_dir_url, set->ca_dir_url) || !str_eq(o->email, set->email) ||
+        !str_eq(o->eab_kid, set->eab_kid) || !str_eq(o->eab_hmac, set->eab_hmac) ||
+        o->ca_certs_count != set->ca_certs_count)
+        return false;
+    for (size_t i = 0; i < set->ca_certs_count; i++)
+        if (!str_eq(o->ca_certs[i], set->ca_certs[i]))
+            return false;
+    return true;
+}
+
+static int new_client(const struct issuer_request *r, struct acme_client **out,
+                      struct ac_error *e)
 {
     const struct config_set *set = r->set;
     struct acme_client_opts opts = {
@@ -113,13 +235,54 @@ static int make_client(const struct issuer_request *r, struct acme_client **out,
         return -1;
     if (r->observer != NULL)
         acme_client_set_observer(*out, r->observer, r->observer_arg);
-    if (acme_account_ensure(*out, set->email, set->eab_kid, set->eab_hmac, e) != 0) {
+    return 0;
+}
+
+static int make_client(const struct issuer_request *r, struct acme_client **out,
+                       struct ac_error *e)
+{
+    const struct config_set *set = r->set;
+    bool shared = issuer_session_fits(r->session, set, r->account_key);
+
+    if (new_client(r, out, e) != 0)
+        return -1;
+    if (shared ? acme_client_adopt(*out, r->session->client, e) != 0
+               : acme_account_ensure(*out, set->email, set->eab_kid, set->eab_hmac, e) != 0) {
         ac_error_prefix(e, "ACME account at %s", set->ca_dir_url);
         acme_client_free(*out);
         *out = NULL;
         return -1;
     }
     return 0;
+}
+
+int issuer_session_new(const struct config_set *set, struct crypto_key *account_key,
+                       struct issuer_session **out, struct ac_error *e)
+{
+    struct issuer_request r = {.set = set, .account_key = account_key};
+    struct issuer_session *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (s == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    s->set = set;
+    s->account_key = account_key;
+    if (make_client(&r, &s->client, e) != 0) {
+        free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void issuer_session_free(struct issuer_session *s)
+{
+    if (s == NULL)
+        return;
+    acme_client_free(s->client);
+    free(s);
 }
 
 static int pseudo_obtain(const struct issuer_request *r)
@@ -137,7 +300,7 @@ static int pseudo_obtain(const struct issuer_request *r)
 
 /* Order, finalize, download with a fresh certificate key; commit the pair. */
 static int run_order(const struct issuer_request *r, struct acme_client *client,
-                     struct dns_provider *dns, struct issuer_result *res, struct ac_error *e)
+                     struct solver_ctx *ctx, struct issuer_result *res, struct ac_error *e)
 {
     const struct config_set *set = r->set;
     struct crypto_key *cert_key = NULL;
@@ -146,13 +309,15 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
     char *chain = NULL, *key_pem = NULL;
     struct crypto_chain *parsed = NULL;
     struct crypto_cert_info info = {0};
-    struct solver_ctx ctx = {.req = r, .dns = dns};
+    struct dns_provider *dns = ctx->dns;
     struct acme_solver solver = {
-        .arg = &ctx,
+        .arg = ctx,
         .present = dns ? solver_present : NULL,
         .cleanup = dns ? solver_cleanup : NULL,
         .wait = dns ? solver_wait : NULL,
         .progress = solver_progress,
+        .answered = solver_answered,
+        .polled = solver_polled,
     };
     struct acme_order_params params = {
         .identifiers = (const char *const *)set->domains,
@@ -202,20 +367,15 @@ out:
     return rc;
 }
 
-int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
-                  struct ac_error *e)
+static int obtain(const struct issuer_request *r, struct solver_ctx *ctx,
+                  struct issuer_result *res, struct ac_error *e)
 {
     const struct config_set *set = r->set;
     struct store_lock *lock = NULL;
     struct acme_client *client = NULL;
-    struct dns_provider *dns = NULL;
-    struct issuer_result local_res;
     char expiry[32];
     int rc = -1;
 
-    if (res == NULL)
-        res = &local_res;
-    memset(res, 0, sizeof *res);
     if (strcmp(set->provider, CONFIG_PROVIDER_LOCAL) == 0) {
         ac_error_set(e, AC_ERR_CONFIG,
                      "%s uses the local provider: it loads existing files and never issues",
@@ -230,13 +390,13 @@ int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
     if (store_failure_marker_write(set->cert_path, set->key_path, ac_now(), e) != 0)
         goto out;
     if (strcmp(set->provider, CONFIG_PROVIDER_CUSTOM) != 0 &&
-        dns_provider_new(set->provider, set->options, set->options_count, &dns, e) != 0) {
+        dns_provider_new(set->provider, set->options, set->options_count, &ctx->dns, e) != 0) {
         ac_error_prefix(e, "DNS provider %s", set->provider);
         goto out;
     }
     progress(r, "obtaining a certificate for %zu name(s) from %s", set->domains_count,
              set->ca_dir_url);
-    if (make_client(r, &client, e) != 0 || run_order(r, client, dns, res, e) != 0)
+    if (make_client(r, &client, e) != 0 || run_order(r, client, ctx, res, e) != 0)
         goto out;
     store_failure_marker_remove(set->cert_path, set->key_path, NULL);
     ac_time_format_rfc3339(res->not_after, expiry, sizeof expiry);
@@ -245,8 +405,25 @@ int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
     rc = 0;
 out:
     acme_client_free(client);
-    dns_provider_free(dns);
+    dns_provider_free(ctx->dns);
+    ctx->dns = NULL;
     store_lock_release(lock);
+    return rc;
+}
+
+int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
+                  struct ac_error *e)
+{
+    struct solver_ctx ctx = {.req = r};
+    struct issuer_result local_res;
+    int rc;
+
+    if (res == NULL)
+        res = &local_res;
+    memset(res, 0, sizeof *res);
+    rc = obtain(r, &ctx, res, e);
+    if (r->gate != NULL && !ctx.arrived)
+        gate_count(r->gate, &r->gate->left);
     return rc;
 }
 

@@ -7,7 +7,9 @@
  * Thread-safe for different sets: each call builds its own ACME client and DNS
  * provider. The account key is loaded by the caller (issuer_account_key) once
  * per acme_key_path before any concurrent call, so that two sets sharing an
- * account never race to create its key file.
+ * account never race to create its key file. Sets of one run that share a CA
+ * and an account can also share one issuer_session: the directory and the
+ * account are then looked up once instead of once per set.
  */
 #ifndef AUTOCERT_ISSUER_H
 #define AUTOCERT_ISSUER_H
@@ -18,9 +20,20 @@
 #include "crypto.h"
 #include "error.h"
 
+struct issuer_session;
+struct issuer_gate;
+
 struct issuer_request {
     const struct config_set *set;   /* borrowed */
     struct crypto_key *account_key; /* borrowed; from issuer_account_key */
+    /* Optional, borrowed: used when issuer_session_fits(session, set,
+     * account_key), ignored otherwise. */
+    const struct issuer_session *session;
+    /* Optional, borrowed: the orders of one run that share a gate poll their
+     * authorizations for the first time one after another, in the order their
+     * challenges were answered, once all of them are answered (as one loop
+     * over all orders would); see issuer_gate_new. */
+    struct issuer_gate *gate;
     const char *replaces;           /* ARI certificate id of the certificate being
                                      * replaced, or NULL */
     /* Optional progress notes (for logs, the CLI and the SSE stream). */
@@ -43,6 +56,29 @@ struct issuer_result {
  * is never replaced. */
 int issuer_account_key(const struct config_set *set, struct crypto_key **out,
                        struct ac_error *e);
+
+/* Loads the directory of set's CA and finds or registers the account of
+ * account_key once (set and account_key are borrowed and must outlive the
+ * session), for the sets of a
+ * run that share them (issuer_session_fits). Read-only once made: any number
+ * of concurrent issuer_obtain calls may use one session. Returns 0 and a new
+ * session (issuer_session_free), or -1 with e set (the same error a set's own
+ * account lookup gives). */
+int issuer_session_new(const struct config_set *set, struct crypto_key *account_key,
+                       struct issuer_session **out, struct ac_error *e);
+void issuer_session_free(struct issuer_session *s);
+/* True when s was made for the same CA (directory URL and ca_certs), account
+ * key and account details (email, EAB) as set / account_key. */
+bool issuer_session_fits(const struct issuer_session *s, const struct config_set *set,
+                         const struct crypto_key *account_key);
+
+/* A gate for `orders` concurrent issuer_obtain calls: each call passes it once
+ * (or leaves it when it ends without answering challenges). A call waits at
+ * most ISSUER_GATE_MAX_WAIT_MS there, so one slow set delays no other by more.
+ * Returns NULL when out of memory (callers then run without a gate). */
+#define ISSUER_GATE_MAX_WAIT_MS 2000
+struct issuer_gate *issuer_gate_new(size_t orders);
+void issuer_gate_free(struct issuer_gate *g);
 
 /* Obtains a new certificate for r->set and commits it to cert_path/key_path.
  * "pseudo" sets log each step and write nothing; "local" sets are refused
