@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
 #include "dns_retry.h"
 #include "gcloud_auth.h"
@@ -148,7 +149,7 @@ static char *base_url(const char *env, const char *def, struct ac_error *e)
     char *r;
     size_t l;
 
-    if (v && *v && !oauth2_url_ok(v)) {
+    if (v && *v && !dns_api_base_ok(v)) {
         ac_error_set(e, AC_ERR_CONFIG, P ": %s must be an https:// or loopback URL", env);
         return NULL;
     }
@@ -216,7 +217,7 @@ static char *bearer(struct gcstate *s, struct ac_error *e)
         if (s->impersonate) {
             int rc = gcloud_impersonate(s->iam, src, s->impersonate, GCLOUD_SCOPE_DNS,
                                         s->timeout_ms, &tok, &exp, e);
-            oauth2_secret_free(src);
+            dns_api_secret_free(src);
             if (rc != 0)
                 return NULL;
         } else {
@@ -230,7 +231,7 @@ static char *bearer(struct gcstate *s, struct ac_error *e)
         snprintf(auth, al, "Bearer %s", tok);
     else
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    oauth2_secret_free(tok);
+    dns_api_secret_free(tok);
     return auth;
 }
 
@@ -271,7 +272,7 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
     rc = 0;
 out:
     http_response_free(&resp);
-    oauth2_secret_free(auth);
+    dns_api_secret_free(auth);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "dns_api.h"
 #include "dns_common.h"
 #include "dns_retry.h"
 #include "gcloud_auth.h"
@@ -96,7 +97,7 @@ int gcloud_sa_load(const char *path, struct gcloud_sa **out, struct ac_error *e)
     }
     if (!uri)
         uri = GCLOUD_DEFAULT_TOKEN_URI;
-    if (!oauth2_url_ok(uri)) {
+    if (!dns_api_base_ok(uri)) {
         ac_error_set(e, AC_ERR_CONFIG, P ": " SA_OPT ": token_uri must be an https:// URL");
         goto out;
     }
@@ -204,8 +205,8 @@ int gcloud_sa_token(const struct gcloud_sa *sa, const char *scope, int64_t timeo
     rc = oauth2_token_request(P, sa->token_uri, form, "service_account_file", timeout_ms, token,
                               expires_in, e);
 out:
-    oauth2_secret_free(form);
-    oauth2_secret_free(jwt);
+    dns_api_secret_free(form);
+    dns_api_secret_free(jwt);
     return rc;
 }
 
@@ -275,7 +276,7 @@ out:
         explicit_bzero(resp.body.data, resp.body.len);
     http_response_free(&resp);
     json_object_put(body);
-    oauth2_secret_free(auth);
+    dns_api_secret_free(auth);
     free(et);
     return rc;
 }

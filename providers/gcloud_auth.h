@@ -41,7 +41,7 @@ int gcloud_jwt_make(const struct crypto_key *k, const char *iss, const char *sco
                     int64_t iat, char **out, struct ac_error *e);
 
 /* Exchanges a fresh assertion (scope) at sa->token_uri: *token is a new secret
- * (oauth2_secret_free), *expires_in seconds. */
+ * (dns_api_secret_free), *expires_in seconds. */
 int gcloud_sa_token(const struct gcloud_sa *sa, const char *scope, int64_t timeout_ms, char **token,
                     int64_t *expires_in, struct ac_error *e);
 

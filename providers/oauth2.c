@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns_api.h"
 #include "http.h"
 #include "jsonu.h"
 #include "oauth2.h"
@@ -118,23 +119,6 @@ out:
     return rc;
 }
 
-bool oauth2_url_ok(const char *url)
-{
-    if (!url || strlen(url) > 1024 || strpbrk(url, " \r\n\t"))
-        return false;
-    return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://127.", 11) == 0 ||
-           strncmp(url, "http://localhost:", 17) == 0 ||
-           strncmp(url, "http://localhost/", 17) == 0 || strncmp(url, "http://[::1]", 12) == 0;
-}
-
-void oauth2_secret_free(char *s)
-{
-    if (!s)
-        return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
-
 void oauth2_cache_init(struct oauth2_cache *c)
 {
     memset(c, 0, sizeof(*c));
@@ -143,7 +127,7 @@ void oauth2_cache_init(struct oauth2_cache *c)
 
 void oauth2_cache_destroy(struct oauth2_cache *c)
 {
-    oauth2_secret_free(c->token);
+    dns_api_secret_free(c->token);
     c->token = NULL;
     pthread_mutex_destroy(&c->mu);
 }
@@ -164,7 +148,7 @@ void oauth2_cache_put(struct oauth2_cache *c, const char *token, int64_t expires
     char *t = strdup(token);
 
     pthread_mutex_lock(&c->mu);
-    oauth2_secret_free(c->token);
+    dns_api_secret_free(c->token);
     c->token = t;
     c->expires_ms = ac_mono_ms() + expires_in * 1000;
     pthread_mutex_unlock(&c->mu);

@@ -21,7 +21,7 @@
 
 /* POSTs `form` (already percent-encoded; a secret) to `url`. On 200 with a
  * JSON {"access_token", "expires_in"} returns 0, *token (new malloc'd string,
- * a secret: oauth2_secret_free it) and *expires_in (seconds; 3600 when the
+ * a secret: dns_api_secret_free it) and *expires_in (seconds; 3600 when the
  * answer has none). Otherwise -1 with e: 400/401/403 give AC_ERR_DNS_AUTH
  * "<what>: token endpoint refused the credentials (HTTP n, <error code>);
  * check <auth_options>", 429 AC_ERR_DNS_RATE_LIMITED, others
@@ -30,13 +30,6 @@
 int oauth2_token_request(const char *what, const char *url, const char *form,
                          const char *auth_options, int64_t timeout_ms, char **token,
                          int64_t *expires_in, struct ac_error *e);
-
-/* True when url may receive credentials: https://, or http:// to a loopback
- * address (127.x, localhost, [::1]) for tests. */
-bool oauth2_url_ok(const char *url);
-
-/* Zeroes and frees a secret string (NULL is fine). */
-void oauth2_secret_free(char *s);
 
 struct oauth2_cache {
     pthread_mutex_t mu;
@@ -47,7 +40,7 @@ struct oauth2_cache {
 void oauth2_cache_init(struct oauth2_cache *c);
 void oauth2_cache_destroy(struct oauth2_cache *c);
 /* A copy of the cached token when it is still valid for at least 60 s
- * (oauth2_secret_free it), else NULL. */
+ * (dns_api_secret_free it), else NULL. */
 char *oauth2_cache_get(struct oauth2_cache *c);
 /* Keeps a copy of token for expires_in seconds (replacing the old one). */
 void oauth2_cache_put(struct oauth2_cache *c, const char *token, int64_t expires_in);
