@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
 #include "http.h"
 #include "log.h"
@@ -42,7 +43,6 @@
 #define P "DNS provider route53"
 #define R53_DEFAULT_BASE "https://route53.amazonaws.com"
 #define R53_API "/2013-04-01"
-#define R53_MAX_WAIT_S 60
 #define R53_MAX_URL 2048
 #define R53_MAX_VALUES 400
 #define R53_MAX_VALUE 4096
@@ -52,18 +52,16 @@
 static const struct dns_option_decl opts_decl[] = {
     {"access_key_id", false}, {"secret_access_key", false}, {"session_token", false},
     {"region", true},         {"hosted_zone_id", false},    {"assume_role_arn", false},
-    {"external_id", false},   {"max_retries", false},       {NULL, false},
+    {"external_id", false},   {"max_retries", false},       DNS_API_OPTION_DECLS,
+    {NULL, false},
 };
 
 struct r53 {
-    char *userpwd;     /* "access_key_id:secret_access_key" (secret) */
-    char *session;     /* session token (secret) or NULL */
-    char *zone_id;     /* configured hosted zone id or NULL */
-    char *base;
-    const char *sigv4; /* CURLOPT_AWS_SIGV4 string */
-    int64_t ttl, poll_ms, prop_ms;
-    long timeout_ms;
-    int max_retries;
+    struct dns_api api; /* base, settings, max_retries */
+    char *userpwd;      /* "access_key_id:secret_access_key" (secret) */
+    char *session;      /* session token (secret) or NULL */
+    char *zone_id;      /* configured hosted zone id or NULL */
+    const char *sigv4;  /* CURLOPT_AWS_SIGV4 string */
 };
 
 /* The current TXT record set at a name: raw (XML-escaped) values. */
@@ -130,41 +128,33 @@ static int r_validate(const struct dns_option *opts, size_t n, struct ac_error *
         ac_error_set(e, AC_ERR_CONFIG, P ": option max_retries: must be an integer 0..10");
         return -1;
     }
-    return 0;
+    return dns_api_validate("route53", opts, n, e);
 }
 
-static void secret_free(char *s)
+static void r_destroy(void *state)
 {
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
+    struct r53 *s = state;
 
-static void state_free(struct r53 *s)
-{
     if (!s)
         return;
-    secret_free(s->userpwd);
-    secret_free(s->session);
+    dns_api_secret_free(s->userpwd);
+    dns_api_secret_free(s->session);
     free(s->zone_id);
-    free(s->base);
+    dns_api_free(&s->api);
     free(s);
 }
 
 static int r_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
-    struct dns_settings st;
     struct r53 *s = NULL;
     struct ac_buf up;
     const char *region = dns_opt_get(opts, n, "region");
     const char *env = getenv("AUTOCERT_ROUTE53_BASE_URL");
     const char *base = R53_DEFAULT_BASE;
-    size_t bl;
 
     *state = NULL;
     ac_buf_init(&up, 1024);
-    if (r_validate(opts, n, e) != 0 || dns_settings_parse("route53", opts, n, &st, e) != 0)
+    if (r_validate(opts, n, e) != 0)
         return -1;
     s = calloc(1, sizeof(*s));
     if (!s)
@@ -177,37 +167,27 @@ static int r_create(const struct dns_option *opts, size_t n, void **state, struc
         s->sigv4 = "aws:amz:us-gov-west-1:route53";
         base = "https://route53.us-gov.amazonaws.com";
     }
-    if (set(env))
-        base = env;
-    s->ttl = st.ttl;
-    s->poll_ms = st.polling_interval_ms;
-    s->prop_ms = st.propagation_timeout_ms;
-    s->timeout_ms = (long)st.http_timeout_ms;
-    parse_retries(dns_opt_get(opts, n, "max_retries"), &s->max_retries);
+    if (dns_api_init(&s->api, "route53", opts, n, set(env) ? env : base,
+                     "AUTOCERT_ROUTE53_BASE_URL", base, e) != 0)
+        goto fail;
+    parse_retries(dns_opt_get(opts, n, "max_retries"), &s->api.max_retries);
+    s->api.auth_options = "access_key_id/secret_access_key";
     if (ac_buf_printf(&up, "%s:%s", dns_opt_get(opts, n, "access_key_id"),
                       dns_opt_get(opts, n, "secret_access_key")) != 0)
         goto nomem;
     s->userpwd = ac_buf_steal(&up, NULL);
-    s->base = strdup(base);
-    if (!s->userpwd || !s->base)
+    if (!s->userpwd || dns_api_opt_dup(opts, n, "session_token", &s->session, e) != 0 ||
+        dns_api_opt_dup(opts, n, "hosted_zone_id", &s->zone_id, e) != 0)
         goto nomem;
-    if (set(dns_opt_get(opts, n, "session_token")) &&
-        !(s->session = strdup(dns_opt_get(opts, n, "session_token"))))
-        goto nomem;
-    if (set(dns_opt_get(opts, n, "hosted_zone_id")) &&
-        !(s->zone_id = strdup(dns_opt_get(opts, n, "hosted_zone_id"))))
-        goto nomem;
-    bl = strlen(s->base);
-    while (bl > 0 && s->base[bl - 1] == '/')
-        s->base[--bl] = '\0';
     *state = s;
     return 0;
 nomem:
+    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+fail:
     if (up.data)
         explicit_bzero(up.data, up.len);
     ac_buf_free(&up);
-    state_free(s);
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+    r_destroy(s);
     return -1;
 }
 
@@ -256,134 +236,120 @@ static void xml_text(const char *p, const char *end, const char *tag, char *out,
     out[o] = '\0';
 }
 
-/* One signed API call. 429 and throttling errors are retried. On success
- * (2xx) *resp holds the answer (caller frees). On failure e is set and, for
- * a Route 53 error document, code gets its <Code> (else ""). */
+/* Route 53's throttling answers, retried like a 429. */
+static bool throttled(const struct http_response *resp)
+{
+    const char *bd = resp->body.data ? resp->body.data : "";
+    char code[64];
+
+    xml_text(bd, bd + resp->body.len, "Code", code, sizeof(code));
+    return strcmp(code, "Throttling") == 0 || strcmp(code, "PriorRequestNotComplete") == 0;
+}
+
+/* One signed API call (429 and throttling errors retried, dns_api_send). On
+ * success (2xx) *resp holds the answer (caller frees). On failure e is set
+ * and, for a Route 53 error document, code gets its <Code> (else ""). */
 static int r53_call(struct r53 *s, const char *method, const char *url, const char *body,
                     struct http_response *resp, char *code, size_t codelen, struct ac_error *e)
 {
-    struct http_client_opts co = {.timeout_ms = s->timeout_ms};
-    struct http_client *c = NULL;
-    struct http_header h[2];
-    size_t hn = 0;
-    int rc = -1;
+    struct http_header h = {"X-Amz-Security-Token", s->session};
+    struct dns_api_req rq = {.method = method, .path = url, .json_body = body,
+                             .content_type = "application/xml", .headers = &h,
+                             .header_count = s->session ? 1 : 0, .userpwd = s->userpwd,
+                             .aws_sigv4 = s->sigv4, .retry_if = throttled};
+    const char *bd;
 
-    memset(resp, 0, sizeof(*resp));
     code[0] = '\0';
-    if (body)
-        h[hn++] = (struct http_header){"Content-Type", "application/xml"};
-    if (s->session)
-        h[hn++] = (struct http_header){"X-Amz-Security-Token", s->session};
-    if (http_client_new(&co, &c, e) != 0)
-        goto out;
-    for (int attempt = 0;; attempt++) {
-        struct http_request rq = {.method = method, .url = url, .headers = h, .header_count = hn,
-                                  .body = body, .body_len = body ? strlen(body) : 0,
-                                  .userpwd = s->userpwd, .aws_sigv4 = s->sigv4};
-        const char *ra, *bd, *bend;
-        long wait = -1;
-        bool throttled;
-
-        http_response_free(resp);
-        memset(resp, 0, sizeof(*resp));
-        if (http_do(c, &rq, resp, e) != 0) {
-            ac_error_prefix(e, P);
-            goto out;
-        }
-        if (resp->status >= 200 && resp->status <= 299) {
-            rc = 0;
-            goto out;
-        }
-        bd = resp->body.data ? resp->body.data : "";
-        bend = bd + resp->body.len;
-        xml_text(bd, bend, "Code", code, codelen);
-        throttled = resp->status == 429 || strcmp(code, "Throttling") == 0 ||
-                    strcmp(code, "PriorRequestNotComplete") == 0;
-        if (!throttled)
-            break;
-        ra = http_header(resp, "retry-after");
-        if (ra)
-            wait = ac_time_parse_retry_after(ra, ac_now());
-        if (wait < 0)
-            wait = 1L << (attempt < 6 ? attempt : 6);
-        if (attempt >= s->max_retries || wait > R53_MAX_WAIT_S)
-            break;
-        ac_info(NULL, "route53: rate limited (HTTP %ld), retrying in %ld s", resp->status, wait);
-        sleep_ms((int64_t)wait * 1000);
-    }
+    if (dns_api_send(&s->api, &rq, resp, e) != 0)
+        return -1;
+    if (resp->status >= 200 && resp->status <= 299)
+        return 0;
+    bd = resp->body.data ? resp->body.data : "";
+    xml_text(bd, bd + resp->body.len, "Code", code, codelen);
     if (resp->status == 401 || resp->status == 403 || resp->status == 429) {
-        dns_http_status_error(resp, P, "access_key_id/secret_access_key", e);
-    } else if (resp->status == 400 && (strcmp(code, "Throttling") == 0 ||
-                                       strcmp(code, "PriorRequestNotComplete") == 0)) {
+        dns_http_status_error(resp, P, s->api.auth_options, e);
+    } else if (resp->status == 400 && throttled(resp)) {
         ac_error_set(e, AC_ERR_DNS_RATE_LIMITED, P ": rate limited (%s)", code);
         e->http_status = resp->status;
     } else {
         char msg[200];
-        const char *bd = resp->body.data ? resp->body.data : "";
         xml_text(bd, bd + resp->body.len, "Message", msg, sizeof(msg));
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": HTTP %ld %s: %s", resp->status,
                      code[0] ? code : "error", msg);
         e->http_status = resp->status;
     }
-out:
-    if (rc != 0)
-        http_response_free(resp);
-    http_client_free(c);
+    http_response_free(resp);
+    return -1;
+}
+
+struct probe_arg {
+    struct r53 *s;
+    char *zone_id;
+};
+
+/* Is cand a public hosted zone of the account? */
+static int probe(void *arg, const char *cand, struct ac_error *e)
+{
+    struct probe_arg *pa = arg;
+    struct http_response resp;
+    const char *p, *end, *z;
+    char url[R53_MAX_URL], code[64], *esc = http_escape(cand);
+    size_t zl;
+    int rc = 0;
+
+    if (!esc) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = dns_api_pathf(&pa->s->api, e, url, sizeof(url),
+                       R53_API "/hostedzonesbyname?dnsname=%s&maxitems=10", esc);
+    free(esc);
+    if (rc != 0 || r53_call(pa->s, "GET", url, NULL, &resp, code, sizeof(code), e) != 0)
+        return -1;
+    p = resp.body.data ? resp.body.data : "";
+    end = p + resp.body.len;
+    while (rc == 0 && (z = xml_find(p, end, "HostedZone", &zl, &p)) != NULL) {
+        char name[300], id[128], priv[16];
+        const char *ip;
+        size_t nl;
+        xml_text(z, z + zl, "Name", name, sizeof(name));
+        xml_text(z, z + zl, "Id", id, sizeof(id));
+        xml_text(z, z + zl, "PrivateZone", priv, sizeof(priv));
+        nl = strlen(name);
+        if (nl > 0 && name[nl - 1] == '.')
+            name[--nl] = '\0';
+        ip = strncmp(id, "/hostedzone/", 12) == 0 ? id + 12 : id;
+        if (strcasecmp(name, cand) != 0 || strcmp(priv, "true") == 0 || !*ip ||
+            strspn(ip, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(ip))
+            continue;
+        pa->zone_id = strdup(ip);
+        rc = pa->zone_id ? 1 : -1;
+        if (rc < 0)
+            ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+    }
+    http_response_free(&resp);
     return rc;
 }
 
-/* Finds the public hosted zone for fqdn: the most specific one. */
+/* The configured hosted zone, or the most specific public one holding fqdn. */
 static int find_zone(struct r53 *s, const char *fqdn, char **zone_id, struct ac_error *e)
 {
-    const char *cand = strchr(fqdn, '.');
-    char url[R53_MAX_URL], code[64];
+    struct probe_arg pa = {s, NULL};
+    const char *zone;
 
-    *zone_id = s->zone_id ? strdup(s->zone_id) : NULL;
-    if (s->zone_id)
-        return *zone_id ? 0 : (ac_error_set(e, AC_ERR_NOMEM, "out of memory"), -1);
-    for (; cand && strchr(cand + 1, '.'); cand = strchr(cand + 1, '.')) {
-        struct http_response resp;
-        const char *p, *end, *z;
-        size_t zl;
-        char *esc = http_escape(cand + 1);
-
-        if (!esc)
-            goto nomem;
-        snprintf(url, sizeof(url), "%s" R53_API "/hostedzonesbyname?dnsname=%s&maxitems=10",
-                 s->base, esc);
-        free(esc);
-        if (r53_call(s, "GET", url, NULL, &resp, code, sizeof(code), e) != 0)
-            return -1;
-        p = resp.body.data ? resp.body.data : "";
-        end = p + resp.body.len;
-        while ((z = xml_find(p, end, "HostedZone", &zl, &p)) != NULL) {
-            char name[300], id[128], priv[16];
-            const char *ip;
-            size_t nl;
-            xml_text(z, z + zl, "Name", name, sizeof(name));
-            xml_text(z, z + zl, "Id", id, sizeof(id));
-            xml_text(z, z + zl, "PrivateZone", priv, sizeof(priv));
-            nl = strlen(name);
-            if (nl > 0 && name[nl - 1] == '.')
-                name[--nl] = '\0';
-            ip = strncmp(id, "/hostedzone/", 12) == 0 ? id + 12 : id;
-            if (strcasecmp(name, cand + 1) != 0 || strcmp(priv, "true") == 0 || !*ip ||
-                strspn(ip, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != strlen(ip))
-                continue;
-            *zone_id = strdup(ip);
-            http_response_free(&resp);
-            if (!*zone_id)
-                goto nomem;
+    *zone_id = NULL;
+    if (s->zone_id) {
+        if ((*zone_id = strdup(s->zone_id)))
             return 0;
-        }
-        http_response_free(&resp);
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
     }
-    ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": no public hosted zone in this account holds %.200s",
-                 fqdn);
-    return -1;
-nomem:
-    ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-    return -1;
+    if (dns_api_find_zone(&s->api, fqdn, probe, &pa, &zone, e) != 0) {
+        free(pa.zone_id);
+        return -1;
+    }
+    *zone_id = pa.zone_id;
+    return 0;
 }
 
 static void rrset_free(struct rrset *r)
@@ -411,8 +377,9 @@ static int read_set(struct r53 *s, const char *zid, const char *fqdn, struct rrs
         return -1;
     }
     /* Query parameters in sorted order (SigV4 canonical query string). */
-    snprintf(url, sizeof(url), "%s" R53_API "/hostedzone/%s/rrset?maxitems=1&name=%s.&type=TXT",
-             s->base, zid, esc);
+    if (dns_api_pathf(&s->api, e, url, sizeof(url),
+                      R53_API "/hostedzone/%s/rrset?maxitems=1&name=%s.&type=TXT", zid, esc) != 0)
+        goto out;
     free(esc);
     if (r53_call(s, "GET", url, NULL, &resp, code, sizeof(code), e) != 0)
         return -1;
@@ -442,7 +409,7 @@ static int read_set(struct r53 *s, const char *zid, const char *fqdn, struct rrs
     out->exists = true;
     out->ttl = strtoll(ttl, NULL, 10);
     if (out->ttl <= 0)
-        out->ttl = s->ttl;
+        out->ttl = s->api.ttl;
     for (p = rs; (v = xml_find(p, rs + rl, "Value", &vl, &p)) != NULL;) {
         if (out->n >= R53_MAX_VALUES || vl > R53_MAX_VALUE || memchr(v, '<', vl)) {
             ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": TXT set at %.200s is too large", fqdn);
@@ -500,7 +467,7 @@ static int wait_insync(struct r53 *s, const char *body, size_t len, struct ac_er
 {
     char id[128], status[32], url[R53_MAX_URL], code[64];
     const char *cid;
-    int64_t deadline = ac_mono_ms() + s->prop_ms;
+    int64_t deadline = ac_mono_ms() + s->api.propagation_timeout_ms;
 
     xml_text(body, body + len, "Id", id, sizeof(id));
     xml_text(body, body + len, "Status", status, sizeof(status));
@@ -509,16 +476,17 @@ static int wait_insync(struct r53 *s, const char *body, size_t len, struct ac_er
         ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": change answer without a change id");
         return -1;
     }
-    snprintf(url, sizeof(url), "%s" R53_API "/change/%s", s->base, cid);
+    if (dns_api_pathf(&s->api, e, url, sizeof(url), R53_API "/change/%s", cid) != 0)
+        return -1;
     while (strcmp(status, "INSYNC") != 0) {
         struct http_response resp;
-        if (ac_mono_ms() + s->poll_ms > deadline) {
+        if (ac_mono_ms() + s->api.polling_interval_ms > deadline) {
             ac_error_set(e, AC_ERR_DNS_PROPAGATION,
                          P ": change %s not INSYNC within propagation_timeout (status %s)", cid,
                          status);
             return -1;
         }
-        sleep_ms(s->poll_ms);
+        sleep_ms(s->api.polling_interval_ms);
         if (r53_call(s, "GET", url, NULL, &resp, code, sizeof(code), e) != 0)
             return -1;
         xml_text(resp.body.data ? resp.body.data : "",
@@ -546,7 +514,8 @@ static int modify(struct r53 *s, const struct dns_challenge *ch, bool add, struc
     }
     if (find_zone(s, ch->fqdn, &zid, e) != 0)
         goto out;
-    snprintf(url, sizeof(url), "%s" R53_API "/hostedzone/%s/rrset/", s->base, zid);
+    if (dns_api_pathf(&s->api, e, url, sizeof(url), R53_API "/hostedzone/%s/rrset/", zid) != 0)
+        goto out;
     for (int attempt = 0;; attempt++) {
         struct http_response resp;
         size_t mine = (size_t)-1;
@@ -570,7 +539,7 @@ static int modify(struct r53 *s, const struct dns_challenge *ch, bool add, struc
         if (cur.exists)
             r |= add_change(&b, "DELETE", ch->fqdn, cur.ttl, &cur, (size_t)-1, NULL);
         if (add)
-            r |= add_change(&b, "CREATE", ch->fqdn, cur.exists ? cur.ttl : s->ttl, &cur,
+            r |= add_change(&b, "CREATE", ch->fqdn, cur.exists ? cur.ttl : s->api.ttl, &cur,
                             (size_t)-1, ch->value);
         else if (cur.n > 1)
             r |= add_change(&b, "CREATE", ch->fqdn, cur.ttl, &cur, mine, NULL);
@@ -597,19 +566,30 @@ out:
     return rc;
 }
 
+/* modify() at the name a CNAME on ch->fqdn points to, if any. */
+static int modify_target(struct r53 *s, const struct dns_challenge *ch, bool add,
+                         struct ac_error *e)
+{
+    struct dns_challenge real = *ch;
+    char *fqdn = NULL;
+    int rc = -1;
+
+    if (dns_api_target(&s->api, ch->fqdn, &fqdn, e) == 0) {
+        real.fqdn = fqdn;
+        rc = modify(s, &real, add, e);
+    }
+    free(fqdn);
+    return rc;
+}
+
 static int r_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return modify(state, ch, true, e);
+    return modify_target(state, ch, true, e);
 }
 
 static int r_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return modify(state, ch, false, e);
-}
-
-static void r_destroy(void *state)
-{
-    state_free(state);
+    return modify_target(state, ch, false, e);
 }
 
 const struct dns_provider_ops dns_route53_ops = {
