@@ -1,6 +1,7 @@
 /*
  * dns_retry.h - one provider API request with HTTP 429 retries (internal to
- * providers/; used by the HTTP-API providers digitalocean, hetzner, duckdns).
+ * providers/; for callers without a struct dns_api: dns_api_send does the
+ * work). The URL must be https:// or loopback http:// (dns_api_base_ok).
  */
 #ifndef AUTOCERT_PROVIDERS_DNS_RETRY_H
 #define AUTOCERT_PROVIDERS_DNS_RETRY_H
