@@ -8,7 +8,14 @@
  * Heap is measured as the mallinfo2() uordblks delta across building. glibc
  * serves big blocks with mmap (counted in hblkhd, not uordblks), so mmap is
  * switched off with mallopt(M_MMAP_MAX, 0) first: every byte the index holds is
- * then in uordblks. */
+ * then in uordblks.
+ *
+ * Usage: sni_lookup [N [passes]] runs only the size N (1000, 100000 or 1000000)
+ * with that many timed passes (0: only the checked pass). For instruction
+ * counts:  valgrind --tool=callgrind --toggle-collect=sni_index_lookup
+ *          bench/sni_lookup 1000 0   (Ir / 1,000,000 = instructions per lookup)
+ * With 0 passes mmap stays on (valgrind cannot grow brk that far), so that run's
+ * bytes_per_name misses big blocks: take heap figures from a timed run. */
 #include <inttypes.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -21,7 +28,8 @@
 #include "sni.h"
 
 #define Q 1000000u
-#define PASSES 5
+#define PASSES 5 /* default; at most MAX_PASSES */
+#define MAX_PASSES 99
 #define FNV_OFF 14695981039346656037ULL
 #define FNV_PRIME 1099511628211ULL
 
@@ -195,13 +203,13 @@ struct result {
 };
 
 static int run(uint64_t n_names, uint64_t want_names, uint64_t want_queries,
-               uint64_t want_results, struct result *res)
+               uint64_t want_results, int passes, struct result *res)
 {
     struct strs names, queries;
     struct sni_builder *b;
     struct sni_index *ix;
     struct mallinfo2 m0, m1;
-    double t0, t1, pass[PASSES];
+    double t0, t1, pass[MAX_PASSES + 1] = {0};
     uint64_t h, hits = 0, sink = 0;
     int rc = -1;
 
@@ -251,7 +259,7 @@ static int run(uint64_t n_names, uint64_t want_names, uint64_t want_queries,
                 n_names, h, hits);
         goto out_ix;
     }
-    for (int p = 0; p < PASSES; p++) {
+    for (int p = 0; p < passes; p++) {
         t0 = now_ns();
         for (size_t i = 0; i < Q; i++)
             sink += (uint64_t)sni_index_lookup(ix, queries.arena + queries.off[i],
@@ -259,13 +267,14 @@ static int run(uint64_t n_names, uint64_t want_names, uint64_t want_queries,
         t1 = now_ns();
         pass[p] = (t1 - t0) / Q;
     }
-    qsort(pass, PASSES, sizeof pass[0], cmp_double);
-    res->median_ns = pass[PASSES / 2];
+    if (passes > 0)
+        qsort(pass, (size_t)passes, sizeof pass[0], cmp_double);
+    res->median_ns = pass[passes / 2];
     printf("N=%" PRIu64 " checksums ok (names %016" PRIx64 ", queries %016" PRIx64
            ", results %016" PRIx64 ") median_ns=%.1f (passes %.1f..%.1f) bytes_per_name=%.1f "
            "build_ms=%.1f [sink %" PRIu64 "]\n",
            n_names, want_names, want_queries, want_results, res->median_ns, pass[0],
-           pass[PASSES - 1], res->bytes_per_name, res->build_ms, sink & 1);
+           pass[passes > 0 ? passes - 1 : 0], res->bytes_per_name, res->build_ms, sink & 1);
     rc = 0;
 out_ix:
     sni_index_free(ix);
@@ -275,7 +284,7 @@ out_strs:
     return rc;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct {
         uint64_t n, names, queries, results;
@@ -285,12 +294,34 @@ int main(void)
         {1000000, 0x5064d854fb5bb0c9ULL, 0x7e1a8579d3ba4463ULL, 0x80ce64517f07b2a0ULL},
     };
     struct result res = {0};
+    uint64_t only = 0, last = 0;
+    int passes = PASSES;
+    char *end;
 
-    mallopt(M_MMAP_MAX, 0);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (run(cases[i].n, cases[i].names, cases[i].queries, cases[i].results, &res) != 0)
+    if (argc > 1) {
+        only = strtoull(argv[1], &end, 10);
+        if (*end != '\0')
+            die("usage: sni_lookup [N [passes]]");
+    }
+    if (argc > 2) {
+        unsigned long v = strtoul(argv[2], &end, 10);
+        if (*end != '\0' || v > MAX_PASSES)
+            die("usage: sni_lookup [N [passes]] (passes 0..99)");
+        passes = (int)v;
+    }
+    if (passes > 0)
+        mallopt(M_MMAP_MAX, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (only != 0 && cases[i].n != only)
+            continue;
+        if (run(cases[i].n, cases[i].names, cases[i].queries, cases[i].results, passes,
+                &res) != 0)
             return 1;
-    printf("sni_lookup names=1000000 median_ns=%.1f bytes_per_name=%.1f\n", res.median_ns,
-           res.bytes_per_name);
+        last = cases[i].n;
+    }
+    if (last == 0)
+        die("N must be 1000, 100000 or 1000000");
+    printf("sni_lookup names=%" PRIu64 " median_ns=%.1f bytes_per_name=%.1f\n", last,
+           res.median_ns, res.bytes_per_name);
     return 0;
 }
