@@ -15,7 +15,10 @@
  * the next. Connections are thus reused across clients and threads (libcurl
  * only reuses one whose TLS trust settings match the request's), and a new
  * TLS connection - one more parse of the trust store - is made only when all
- * pooled ones are busy.
+ * pooled ones are busy. Idle handles are kept only while some client is
+ * alive: when the last one is freed, they and their connections are closed, so
+ * a long-running process holds no connection (nor its trust store) between
+ * issuances.
  */
 #include "http.h"
 
@@ -36,13 +39,14 @@
 #define HTTP_MAX_CA_BUNDLE (16 * 1024 * 1024)
 #define HTTP_MAX_HEADER_LINE 8192
 /* Handles kept idle in the pool. When HTTP_POOL_BUSY_SOFT handles are busy, a
- * request first waits up to HTTP_POOL_WAIT_MS for one to come back before it
- * opens one more: fast servers (milliseconds a request) are then served over
- * one connection - one TLS trust store of ~4 MiB, parsed once - while slow
- * ones still get parallel connections. */
+ * request waits for one to come back (see pool_take) before it opens one more:
+ * fast servers (milliseconds a request) are then served over one connection -
+ * one TLS trust store of ~4 MiB, parsed once - while slow ones still get
+ * parallel connections. */
 #define HTTP_POOL_IDLE_MAX 8
 #define HTTP_POOL_BUSY_SOFT 1
 #define HTTP_POOL_WAIT_MS 100
+#define HTTP_POOL_WAIT_MAX_MS 1000
 
 struct ca_file {
     struct ca_file *next;
@@ -74,6 +78,8 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static CURL *pool_idle[HTTP_POOL_IDLE_MAX]; /* guarded by pool_lock */
 static size_t pool_nidle, pool_busy;        /* guarded by pool_lock */
+static size_t pool_clients;                 /* live clients; guarded by pool_lock */
+static unsigned long pool_returns;          /* handles given back; guarded by pool_lock */
 
 static void http_global_init(void)
 {
@@ -89,23 +95,41 @@ static void http_global_init(void)
     }
 }
 
+static void deadline_in(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
 /* Borrows an easy handle (most recently used first: its connections are the
- * warmest). NULL when out of memory. */
+ * warmest). When HTTP_POOL_BUSY_SOFT are busy it waits while they keep coming
+ * back; only when none came back for HTTP_POOL_WAIT_MS (a slow server), or
+ * after HTTP_POOL_WAIT_MAX_MS in all, it opens one more. NULL when out of
+ * memory. */
 static CURL *pool_take(void)
 {
     CURL *h = NULL;
-    struct timespec until;
+    struct timespec until, limit;
+    unsigned long seen;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += HTTP_POOL_WAIT_MS * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    deadline_in(&until, HTTP_POOL_WAIT_MS);
+    deadline_in(&limit, HTTP_POOL_WAIT_MAX_MS);
     pthread_mutex_lock(&pool_lock);
-    while (pool_nidle == 0 && pool_busy >= HTTP_POOL_BUSY_SOFT)
-        if (pthread_cond_timedwait(&pool_cond, &pool_lock, &until) != 0)
+    seen = pool_returns;
+    while (pool_nidle == 0 && pool_busy >= HTTP_POOL_BUSY_SOFT) {
+        if (pthread_cond_timedwait(&pool_cond, &pool_lock, &until) == 0)
+            continue;
+        if (seen == pool_returns || until.tv_sec > limit.tv_sec ||
+            (until.tv_sec == limit.tv_sec && until.tv_nsec >= limit.tv_nsec))
             break;
+        seen = pool_returns; /* handles are coming back: keep waiting */
+        deadline_in(&until, HTTP_POOL_WAIT_MS);
+    }
     if (pool_nidle > 0)
         h = pool_idle[--pool_nidle];
     pool_busy++;
@@ -123,7 +147,8 @@ static void pool_give(CURL *h)
 {
     pthread_mutex_lock(&pool_lock);
     pool_busy--;
-    if (pool_nidle < HTTP_POOL_IDLE_MAX) {
+    pool_returns++;
+    if (pool_clients > 0 && pool_nidle < HTTP_POOL_IDLE_MAX) {
         pool_idle[pool_nidle++] = h;
         h = NULL;
     }
@@ -318,6 +343,9 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
         return -1;
     }
     ac_buf_init(&c->ca_extra, HTTP_MAX_CA_BUNDLE);
+    pthread_mutex_lock(&pool_lock);
+    pool_clients++;
+    pthread_mutex_unlock(&pool_lock);
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->max_body = o->max_body > 0 ? o->max_body : 1024 * 1024;
@@ -343,10 +371,28 @@ out:
     return rc;
 }
 
+/* Drops a client from the count; the last one closes the idle handles. */
+static void pool_client_gone(void)
+{
+    CURL *idle[HTTP_POOL_IDLE_MAX];
+    size_t n = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    if (--pool_clients == 0) {
+        n = pool_nidle;
+        memcpy(idle, pool_idle, n * sizeof idle[0]);
+        pool_nidle = 0;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    for (size_t i = 0; i < n; i++)
+        curl_easy_cleanup(idle[i]);
+}
+
 void http_client_free(struct http_client *c)
 {
     if (c == NULL)
         return;
+    pool_client_gone();
     ca_file_put(c->ca_file);
     ac_buf_free(&c->ca_extra);
     free(c->user_agent);

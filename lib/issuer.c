@@ -62,9 +62,7 @@ void issuer_gate_free(struct issuer_gate *g)
     free(g);
 }
 
-/* Waits until every order arrived (or left) and the first polls of all
- * earlier arrivals are done, at most ISSUER_GATE_MAX_WAIT_MS. */
-static void gate_arrive(struct issuer_gate *g)
+void issuer_gate_arrive(struct issuer_gate *g)
 {
     struct timespec until;
     size_t ticket;
@@ -93,6 +91,10 @@ static void gate_count(struct issuer_gate *g, size_t *counter)
     pthread_mutex_unlock(&g->lock);
 }
 
+void issuer_gate_polled(struct issuer_gate *g) { gate_count(g, &g->polled); }
+
+void issuer_gate_leave(struct issuer_gate *g) { gate_count(g, &g->left); }
+
 static void solver_answered(void *arg)
 {
     struct solver_ctx *ctx = arg;
@@ -100,7 +102,7 @@ static void solver_answered(void *arg)
     if (ctx->req->gate == NULL || ctx->arrived)
         return;
     ctx->arrived = true;
-    gate_arrive(ctx->req->gate);
+    issuer_gate_arrive(ctx->req->gate);
 }
 
 static void solver_polled(void *arg)
@@ -108,7 +110,7 @@ static void solver_polled(void *arg)
     struct solver_ctx *ctx = arg;
 
     if (ctx->req->gate != NULL && ctx->arrived)
-        gate_count(ctx->req->gate, &ctx->req->gate->polled);
+        issuer_gate_polled(ctx->req->gate);
 }
 
 static void progress(const struct issuer_request *r, const char *fmt, ...)
@@ -423,7 +425,7 @@ int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
     memset(res, 0, sizeof *res);
     rc = obtain(r, &ctx, res, e);
     if (r->gate != NULL && !ctx.arrived)
-        gate_count(r->gate, &r->gate->left);
+        issuer_gate_leave(r->gate);
     return rc;
 }
 

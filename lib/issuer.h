@@ -79,6 +79,14 @@ bool issuer_session_fits(const struct issuer_session *s, const struct config_set
 #define ISSUER_GATE_MAX_WAIT_MS 2000
 struct issuer_gate *issuer_gate_new(size_t orders);
 void issuer_gate_free(struct issuer_gate *g);
+/* What issuer_obtain does with its request's gate (public for tests): arrive
+ * once its challenges are answered - returns when every order arrived or left
+ * and the first polls of all earlier arrivals are done, or after
+ * ISSUER_GATE_MAX_WAIT_MS; polled after its first poll; leave when it ends
+ * without having arrived. */
+void issuer_gate_arrive(struct issuer_gate *g);
+void issuer_gate_polled(struct issuer_gate *g);
+void issuer_gate_leave(struct issuer_gate *g);
 
 /* Obtains a new certificate for r->set and commits it to cert_path/key_path.
  * "pseudo" sets log each step and write nothing; "local" sets are refused

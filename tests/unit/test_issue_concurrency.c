@@ -1,0 +1,345 @@
+/*
+ * test_issue_concurrency.c - the pieces that let `autocert obtain` run many
+ * sets at once cheaply, driven from several threads (also run under TSan):
+ *
+ *  - lib/http.c's handle pool: clients made and freed per request by 8
+ *    threads share a few keep-alive connections to a fast local server
+ *    (libmicrohttpd on 127.0.0.1) instead of one connection each, while some
+ *    client lives; once the last client is gone the connections are closed;
+ *    a slow server still gets parallel connections (no serialisation);
+ *  - issuer_gate: first polls go one after another in arrival order, only
+ *    once every order arrived; an order that leaves does not hold the others;
+ *    a missing order holds them at most ISSUER_GATE_MAX_WAIT_MS;
+ *  - acme_client_adopt refuses a source client that has no account.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "acme.h"
+#include "crypto.h"
+#include "http.h"
+#include "issuer.h"
+#include "timeutil.h"
+
+static struct MHD_Daemon *daemon_;
+static unsigned short port_;
+static atomic_int connections_;
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    static int first_call_marker;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (*con_cls == NULL) {
+        *con_cls = &first_call_marker;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/slow") == 0)
+        usleep(300 * 1000);
+    r = MHD_create_response_from_buffer(2, (void *)"ok", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&connections_, 1);
+}
+
+static int start_server(void **state)
+{
+    struct sockaddr_in sa = {0};
+    const union MHD_DaemonInfo *info;
+
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                               0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (daemon_ == NULL)
+        return -1;
+    info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+    if (info == NULL)
+        return -1;
+    port_ = info->port;
+    return 0;
+}
+
+static int stop_server(void **state)
+{
+    MHD_stop_daemon(daemon_);
+    return 0;
+}
+
+#define THREADS 8
+#define REQUESTS 25
+
+struct fetcher {
+    const char *path;
+    int requests;
+    int ok; /* responses "200 ok" */
+};
+
+static void *fetch_loop(void *arg)
+{
+    struct fetcher *f = arg;
+    char url[128];
+
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port_, f->path);
+    for (int i = 0; i < f->requests; i++) {
+        struct http_client *c = NULL;
+        struct http_request req = {.method = "GET", .url = url};
+        struct http_response resp;
+        struct ac_error e;
+
+        /* a new client per request, as the DNS providers do */
+        if (http_client_new(NULL, &c, &e) != 0)
+            continue;
+        if (http_do(c, &req, &resp, &e) == 0) {
+            if (resp.status == 200 && resp.body.len == 2 && memcmp(resp.body.data, "ok", 2) == 0)
+                f->ok++;
+            http_response_free(&resp);
+        }
+        http_client_free(c);
+    }
+    return NULL;
+}
+
+static void test_pool_reuses_connections(void **state)
+{
+    pthread_t t[THREADS];
+    struct fetcher f[THREADS];
+    struct fetcher again = {.path = "/fast", .requests = 1};
+    struct http_client *keep = NULL;
+    struct ac_error e;
+    int total = 0, conns;
+
+    /* a client alive throughout, as obtain's shared ACME session */
+    assert_int_equal(http_client_new(NULL, &keep, &e), 0);
+    atomic_store(&connections_, 0);
+    for (int i = 0; i < THREADS; i++) {
+        f[i] = (struct fetcher){.path = "/fast", .requests = REQUESTS};
+        assert_int_equal(pthread_create(&t[i], NULL, fetch_loop, &f[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        total += f[i].ok;
+    }
+    assert_int_equal(total, THREADS * REQUESTS);
+    conns = atomic_load(&connections_);
+    /* one connection per client would be THREADS * REQUESTS */
+    assert_true(conns >= 1);
+    assert_true(conns <= THREADS * REQUESTS / 10);
+
+    /* the last client gone, the idle connections are closed: a new one opens */
+    http_client_free(keep);
+    fetch_loop(&again);
+    assert_int_equal(again.ok, 1);
+    assert_int_equal(atomic_load(&connections_), conns + 1);
+}
+
+static void test_pool_slow_server_parallel(void **state)
+{
+    pthread_t t[4];
+    struct fetcher f[4];
+    int64_t start = ac_mono_ms(), took;
+
+    for (int i = 0; i < 4; i++) {
+        f[i] = (struct fetcher){.path = "/slow", .requests = 1};
+        assert_int_equal(pthread_create(&t[i], NULL, fetch_loop, &f[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(f[i].ok, 1);
+    }
+    took = ac_mono_ms() - start;
+    /* serialised behind one connection it would take 4 x 300 ms */
+    assert_true(took < 1100);
+}
+
+/* The gate tests record events in one log: 'A' arrived (about to call
+ * issuer_gate_arrive), 'P' passed it, 'D' first poll done. */
+struct gate_log {
+    pthread_mutex_t lock;
+    char ev[64];
+    int who[64];
+    size_t n;
+};
+
+struct gate_member {
+    struct issuer_gate *g;
+    struct gate_log *log;
+    int id;
+    int delay_ms; /* before arriving */
+    bool leave;   /* leave instead of arriving */
+    int64_t waited_ms;
+};
+
+static void log_ev(struct gate_log *l, char ev, int who)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->n < sizeof l->ev) {
+        l->ev[l->n] = ev;
+        l->who[l->n] = who;
+        l->n++;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void *gate_thread(void *arg)
+{
+    struct gate_member *m = arg;
+    int64_t t0;
+
+    usleep((useconds_t)m->delay_ms * 1000);
+    if (m->leave) {
+        issuer_gate_leave(m->g);
+        return NULL;
+    }
+    log_ev(m->log, 'A', m->id);
+    t0 = ac_mono_ms();
+    issuer_gate_arrive(m->g);
+    m->waited_ms = ac_mono_ms() - t0;
+    log_ev(m->log, 'P', m->id);
+    usleep(5 * 1000); /* the first poll */
+    log_ev(m->log, 'D', m->id);
+    issuer_gate_polled(m->g);
+    return NULL;
+}
+
+static void run_gate(struct gate_member *m, size_t n, struct gate_log *log)
+{
+    pthread_t t[8];
+    struct issuer_gate *g = issuer_gate_new(n);
+
+    assert_non_null(g);
+    memset(log, 0, sizeof *log);
+    pthread_mutex_init(&log->lock, NULL);
+    for (size_t i = 0; i < n; i++) {
+        m[i].g = g;
+        m[i].log = log;
+        assert_int_equal(pthread_create(&t[i], NULL, gate_thread, &m[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    pthread_mutex_destroy(&log->lock);
+    issuer_gate_free(g);
+}
+
+static void test_gate_order(void **state)
+{
+    struct gate_member m[4];
+    struct gate_log log;
+    int arrivals[4], passes[4], na = 0, np = 0;
+
+    for (int i = 0; i < 4; i++)
+        m[i] = (struct gate_member){.id = i, .delay_ms = (3 - i) * 40};
+    run_gate(m, 4, &log);
+    assert_int_equal(log.n, 12);
+    for (size_t k = 0; k < log.n; k++) {
+        if (log.ev[k] == 'A') {
+            assert_int_equal(np, 0); /* nobody passes before all arrived */
+            arrivals[na++] = log.who[k];
+        } else if (log.ev[k] == 'P') {
+            passes[np++] = log.who[k];
+            /* the one before has done its first poll */
+            if (np > 1) {
+                bool done = false;
+                for (size_t j = 0; j < k; j++)
+                    if (log.ev[j] == 'D' && log.who[j] == passes[np - 2])
+                        done = true;
+                assert_true(done);
+            }
+        }
+    }
+    assert_int_equal(na, 4);
+    assert_int_equal(np, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(passes[i], arrivals[i]);
+    assert_int_equal(arrivals[0], 3); /* the shortest delay arrives first */
+}
+
+static void test_gate_leave(void **state)
+{
+    struct gate_member m[3] = {
+        {.id = 0, .delay_ms = 0},
+        {.id = 1, .delay_ms = 0},
+        {.id = 2, .delay_ms = 30, .leave = true},
+    };
+    struct gate_log log;
+
+    run_gate(m, 3, &log);
+    assert_int_equal(log.n, 6);
+    assert_true(m[0].waited_ms < ISSUER_GATE_MAX_WAIT_MS / 2);
+    assert_true(m[1].waited_ms < ISSUER_GATE_MAX_WAIT_MS / 2);
+}
+
+static void test_gate_bounded_wait(void **state)
+{
+    struct issuer_gate *g = issuer_gate_new(2); /* the second never comes */
+    int64_t t0 = ac_mono_ms(), took;
+
+    assert_non_null(g);
+    issuer_gate_arrive(g);
+    took = ac_mono_ms() - t0;
+    issuer_gate_polled(g);
+    issuer_gate_free(g);
+    assert_true(took >= ISSUER_GATE_MAX_WAIT_MS - 100);
+    assert_true(took < ISSUER_GATE_MAX_WAIT_MS + 3000);
+}
+
+static void test_adopt_needs_account(void **state)
+{
+    struct crypto_key *key = NULL;
+    struct acme_client *a = NULL, *b = NULL;
+    struct acme_client_opts o = {.directory_url = "https://127.0.0.1:1/dir"};
+    struct ac_error e;
+
+    assert_int_equal(crypto_init(), 0);
+    assert_int_equal(crypto_key_generate(CRYPTO_KEY_EC256, &key, &e), 0);
+    assert_int_equal(acme_client_new(&o, key, &a, &e), 0);
+    assert_int_equal(acme_client_new(&o, key, &b, &e), 0);
+    assert_int_equal(acme_client_adopt(b, a, &e), -1);
+    assert_string_equal(e.kind, AC_ERR_INTERNAL);
+    assert_null(acme_account_url(b));
+    acme_client_free(a);
+    acme_client_free(b);
+    crypto_key_free(key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_reuses_connections),
+        cmocka_unit_test(test_pool_slow_server_parallel),
+        cmocka_unit_test(test_gate_order),
+        cmocka_unit_test(test_gate_leave),
+        cmocka_unit_test(test_gate_bounded_wait),
+        cmocka_unit_test(test_adopt_needs_account),
+    };
+
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}
