@@ -4,12 +4,15 @@
 # PEBBLE_AUTHZREUSE=0) and challtestsrv, fresh account, main wild.example.test +
 # *.wild.example.test and ten extras d1..d10.example.test, EC256. Prints wall
 # time, CPU time (user+sys) and peak RSS of the whole run (GNU time), median of
-# RUNS (default 3); then the issuance success count out of 10 single-set
-# issuances at 50 % and at 90 % nonce rejection.
+# RUNS (default 3), with the 1-minute load average before each run (the machine
+# may be shared: compare figures taken at similar loads); then the issuance
+# success count out of 10 single-set issuances at 50 % and at 90 % nonce
+# rejection (skipped with NONCE_RUNS=0).
 #   AUTOCERT_BIN=path  use this autocert (default: build-bench/, Release)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
+NONCE_RUNS=${NONCE_RUNS:-10}
 [ -x /usr/bin/time ] || { echo "needs GNU time (/usr/bin/time): apt-get install time" >&2; exit 2; }
 BIN=${AUTOCERT_BIN:-}
 if [ -z "$BIN" ]; then
@@ -52,8 +55,11 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 start_pebble --nonce-reject 0
 : > "$TESTENV_DIR/wall"; : > "$TESTENV_DIR/cpu"; : > "$TESTENV_DIR/rss"
+load() { cut -d' ' -f1 /proc/loadavg; }
+: > "$TESTENV_DIR/load"
 for r in $(seq 1 "$RUNS"); do
   d=$TESTENV_DIR/run$r; mkdir -p "$d"
+  load >> "$TESTENV_DIR/load"
   config "$d/autocert.yml" "$d"
   /usr/bin/time -v -o "$d/time" "$BIN" obtain -q -c "$d/autocert.yml" > "$d/out" 2>&1 ||
     { cat "$d/out"; fail "run $r failed"; }
@@ -61,22 +67,24 @@ for r in $(seq 1 "$RUNS"); do
   awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$d/time" >> "$TESTENV_DIR/wall"
   awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$d/time" >> "$TESTENV_DIR/cpu"
   awk -F': ' '/Maximum resident/ {print $2}' "$d/time" >> "$TESTENV_DIR/rss"
-  echo "run $r: wall $(tail -1 "$TESTENV_DIR/wall") s, cpu $(tail -1 "$TESTENV_DIR/cpu") s, rss $(tail -1 "$TESTENV_DIR/rss") KiB"
+  echo "run $r: wall $(tail -1 "$TESTENV_DIR/wall") s, cpu $(tail -1 "$TESTENV_DIR/cpu") s, rss $(tail -1 "$TESTENV_DIR/rss") KiB (load $(tail -1 "$TESTENV_DIR/load"))"
 done
 echo "issuance (11 sets, 12 names, EC256), median of $RUNS:" \
   "wall $(median < "$TESTENV_DIR/wall") s," \
   "cpu $(median < "$TESTENV_DIR/cpu") s," \
-  "peak RSS $(median < "$TESTENV_DIR/rss") KiB"
+  "peak RSS $(median < "$TESTENV_DIR/rss") KiB" \
+  "(load average $(median < "$TESTENV_DIR/load"))"
 stop_pebble
 
+[ "$NONCE_RUNS" -gt 0 ] || exit 0
 for pct in 50 90; do
   start_pebble --nonce-reject "$pct"
   ok=0
-  for i in $(seq 1 10); do
+  for i in $(seq 1 "$NONCE_RUNS"); do
     d=$TESTENV_DIR/nonce$pct-$i; mkdir -p "$d"
     config "$d/autocert.yml" "$d" 0
     if timeout 300 "$BIN" obtain -q -c "$d/autocert.yml" > "$d/out" 2>&1; then ok=$((ok + 1)); fi
   done
-  echo "badNonce $pct %: $ok/10 issuances succeeded"
+  echo "badNonce $pct %: $ok/$NONCE_RUNS issuances succeeded"
   stop_pebble
 done
