@@ -4,6 +4,7 @@
  * Exit 0 when every selected set holds a certificate afterwards, 1 when any
  * issuance failed, 2 for usage or configuration errors.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -166,6 +167,9 @@ static int run_jobs(struct job *jobs, size_t count)
             jobs[i].gate = gate;
 
     atomic_init(&pool.next, 0);
+    /* the threads mostly wait: two malloc arenas do (about 1 MiB less RSS) */
+    if (nthreads > 2)
+        mallopt(M_ARENA_MAX, 2);
     for (; started < nthreads; started++)
         if (pthread_create(&threads[started], NULL, worker, &pool) != 0)
             break;
