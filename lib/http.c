@@ -6,21 +6,17 @@
  * default it reads both /etc/ssl/certs and the bundle), so: the system bundle
  * is given once as CURLOPT_CAINFO with CURLOPT_CAPATH off, and the extra files
  * only as a small CA blob (CURLOPT_CAINFO_BLOB). Where the TLS backend lacks
- * blob support, system bundle and extra files are concatenated into a private
- * temporary file used as CURLOPT_CAINFO.
+ * blob support (Debian 12's libcurl-gnutls 7.88), system bundle and extra
+ * files are concatenated into one private file used as CURLOPT_CAINFO, shared
+ * by all clients with the same extra roots (http_pool.c).
  *
  * Curl easy handles (and the live connections in their caches) outlive the
- * clients: http_do borrows a handle from a small process-wide pool and gives
- * it back, reset before every request so no option leaks from one request to
- * the next. Connections are thus reused across clients and threads (libcurl
- * only reuses one whose TLS trust settings match the request's), and a new
- * TLS connection - one more parse of the trust store - is made only when all
- * pooled ones are busy. Idle handles are kept only while some client is
- * alive: when the last one is freed, they and their connections are closed, so
- * a long-running process holds no connection (nor its trust store) between
- * issuances.
+ * clients: http_do borrows a handle from the process-wide pool (http_pool.c)
+ * and gives it back, reset before every request so no option leaks from one
+ * request to the next.
  */
 #include "http.h"
+#include "http_priv.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -35,34 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-#define HTTP_MAX_CA_BUNDLE (16 * 1024 * 1024)
 #define HTTP_MAX_HEADER_LINE 8192
-/* Handles kept idle in the pool. When HTTP_POOL_BUSY_SOFT handles are busy, a
- * request waits for one to come back (see pool_take) before it opens one more:
- * fast servers (milliseconds a request) are then served over one connection -
- * one TLS trust store of ~4 MiB, parsed once - while slow ones still get
- * parallel connections. */
-#define HTTP_POOL_IDLE_MAX 8
-#define HTTP_POOL_BUSY_SOFT 1
-#define HTTP_POOL_WAIT_MS 100
-#define HTTP_POOL_WAIT_MAX_MS 1000
-
-struct ca_file {
-    struct ca_file *next;
-    char *extra; /* the extra roots it was made for */
-    size_t extra_len;
-    char *path;
-    unsigned refs;
-};
-
 struct http_client {
     long timeout_ms;
     long connect_timeout_ms;
     size_t max_body;
     char *user_agent;
     struct ac_buf ca_extra; /* the extra roots (PEM); empty when none */
-    struct ca_file *ca_file; /* system + extra roots, when CAINFO_BLOB is not built in */
+    struct http_ca_file *ca_file; /* system + extra roots, when CAINFO_BLOB is not built in */
     int use_blob;           /* 1 blob of ca_extra, 0 no extra roots, -1 use the file */
 };
 
@@ -70,16 +46,6 @@ static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 static CURLcode http_global_rc = CURLE_OK;
 static bool http_have_bundle; /* the system bundle is readable */
 static bool http_blob_ok;     /* CURLOPT_CAINFO_BLOB is built in */
-
-static pthread_mutex_t ca_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ca_file *ca_files; /* guarded by ca_lock */
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
-static CURL *pool_idle[HTTP_POOL_IDLE_MAX]; /* guarded by pool_lock */
-static size_t pool_nidle, pool_busy;        /* guarded by pool_lock */
-static size_t pool_clients;                 /* live clients; guarded by pool_lock */
-static unsigned long pool_returns;          /* handles given back; guarded by pool_lock */
 
 static void http_global_init(void)
 {
@@ -95,69 +61,6 @@ static void http_global_init(void)
     }
 }
 
-static void deadline_in(struct timespec *t, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, t);
-    t->tv_sec += ms / 1000;
-    t->tv_nsec += (ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
-/* Borrows an easy handle (most recently used first: its connections are the
- * warmest). When HTTP_POOL_BUSY_SOFT are busy it waits while they keep coming
- * back; only when none came back for HTTP_POOL_WAIT_MS (a slow server), or
- * after HTTP_POOL_WAIT_MAX_MS in all, it opens one more. NULL when out of
- * memory. */
-static CURL *pool_take(void)
-{
-    CURL *h = NULL;
-    struct timespec until, limit;
-    unsigned long seen;
-
-    deadline_in(&until, HTTP_POOL_WAIT_MS);
-    deadline_in(&limit, HTTP_POOL_WAIT_MAX_MS);
-    pthread_mutex_lock(&pool_lock);
-    seen = pool_returns;
-    while (pool_nidle == 0 && pool_busy >= HTTP_POOL_BUSY_SOFT) {
-        if (pthread_cond_timedwait(&pool_cond, &pool_lock, &until) == 0)
-            continue;
-        if (seen == pool_returns || until.tv_sec > limit.tv_sec ||
-            (until.tv_sec == limit.tv_sec && until.tv_nsec >= limit.tv_nsec))
-            break;
-        seen = pool_returns; /* handles are coming back: keep waiting */
-        deadline_in(&until, HTTP_POOL_WAIT_MS);
-    }
-    if (pool_nidle > 0)
-        h = pool_idle[--pool_nidle];
-    pool_busy++;
-    pthread_mutex_unlock(&pool_lock);
-    if (h == NULL && (h = curl_easy_init()) == NULL) {
-        pthread_mutex_lock(&pool_lock);
-        pool_busy--;
-        pthread_mutex_unlock(&pool_lock);
-    }
-    return h;
-}
-
-/* Returns a handle taken with pool_take; closes it when the pool is full. */
-static void pool_give(CURL *h)
-{
-    pthread_mutex_lock(&pool_lock);
-    pool_busy--;
-    pool_returns++;
-    if (pool_clients > 0 && pool_nidle < HTTP_POOL_IDLE_MAX) {
-        pool_idle[pool_nidle++] = h;
-        h = NULL;
-    }
-    pthread_cond_signal(&pool_cond);
-    pthread_mutex_unlock(&pool_lock);
-    if (h != NULL)
-        curl_easy_cleanup(h);
-}
-
 static char *xstrdup(const char *s)
 {
     size_t n = strlen(s);
@@ -166,29 +69,6 @@ static char *xstrdup(const char *s)
     if (p != NULL)
         memcpy(p, s, n + 1);
     return p;
-}
-
-static int read_file_into(const char *path, struct ac_buf *b)
-{
-    FILE *f = fopen(path, "rb");
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-
-    if (f == NULL)
-        return -1;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (ac_buf_append(b, chunk, n) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    if (ferror(f))
-        rc = -1;
-    fclose(f);
-    if (rc == 0 && b->len > 0 && b->data[b->len - 1] != '\n')
-        rc = ac_buf_append(b, "\n", 1);
-    return rc;
 }
 
 /* Reads the extra root files into c->ca_extra. */
@@ -202,7 +82,7 @@ static int read_extra_roots(struct http_client *c, const struct http_client_opts
             continue;
         before = c->ca_extra.len;
         errno = 0;
-        if (read_file_into(o->ca_files[i], &c->ca_extra) != 0) {
+        if (http_read_file_into(o->ca_files[i], &c->ca_extra) != 0) {
             ac_error_set(e, AC_ERR_CONFIG, "http: cannot read CA file %s: %s", o->ca_files[i],
                          errno ? strerror(errno) : "too large");
             return -1;
@@ -215,111 +95,6 @@ static int read_extra_roots(struct http_client *c, const struct http_client_opts
         }
     }
     return 0;
-}
-
-/* Writes all (system + extra roots) to a new private file; its name holds a
- * sequence number so that no name is ever reused within the process (libcurl
- * matches pooled connections by the CA file's name). */
-static char *write_ca_tmpfile(const struct ac_buf *all, struct ac_error *e)
-{
-    static unsigned seq; /* guarded by ca_lock */
-    char tmpl[64];
-    size_t off = 0;
-    int fd;
-    char *path;
-
-    snprintf(tmpl, sizeof tmpl, "/tmp/autocert-ca-%ld-%u-XXXXXX", (long)getpid(), seq++);
-    fd = mkstemp(tmpl);
-    if (fd < 0) {
-        ac_error_set(e, AC_ERR_IO, "http: cannot create CA bundle file: %s", strerror(errno));
-        return NULL;
-    }
-    while (off < all->len) {
-        ssize_t w = write(fd, all->data + off, all->len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ac_error_set(e, AC_ERR_IO, "http: cannot write CA bundle file: %s",
-                         strerror(errno));
-            close(fd);
-            unlink(tmpl);
-            return NULL;
-        }
-        off += (size_t)w;
-    }
-    close(fd);
-    if ((path = xstrdup(tmpl)) == NULL) {
-        unlink(tmpl);
-        ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
-    }
-    return path;
-}
-
-/* The fallback without blob support: the file holding system bundle + extra
- * roots, shared by every client with the same extra roots (so they share
- * connections) and removed with the last of them. */
-static struct ca_file *ca_file_get(const struct ac_buf *extra, struct ac_error *e)
-{
-    struct ca_file *f;
-    struct ac_buf all;
-
-    ac_buf_init(&all, HTTP_MAX_CA_BUNDLE);
-    pthread_mutex_lock(&ca_lock);
-    for (f = ca_files; f != NULL; f = f->next)
-        if (f->extra_len == extra->len && memcmp(f->extra, extra->data, extra->len) == 0)
-            break;
-    if (f != NULL) {
-        f->refs++;
-        goto out;
-    }
-    if ((f = calloc(1, sizeof *f)) == NULL || (f->extra = malloc(extra->len)) == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
-        goto fail;
-    }
-    memcpy(f->extra, extra->data, extra->len);
-    f->extra_len = extra->len;
-    /* The system bundle may be missing in minimal containers: not fatal. */
-    (void)read_file_into(HTTP_SYSTEM_BUNDLE, &all);
-    if (ac_buf_append(&all, extra->data, extra->len) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "http: CA files too large");
-        goto fail;
-    }
-    if ((f->path = write_ca_tmpfile(&all, e)) == NULL)
-        goto fail;
-    f->refs = 1;
-    f->next = ca_files;
-    ca_files = f;
-    goto out;
-fail:
-    if (f != NULL)
-        free(f->extra);
-    free(f);
-    f = NULL;
-out:
-    pthread_mutex_unlock(&ca_lock);
-    ac_buf_free(&all);
-    return f;
-}
-
-static void ca_file_put(struct ca_file *f)
-{
-    struct ca_file **pp;
-
-    if (f == NULL)
-        return;
-    pthread_mutex_lock(&ca_lock);
-    if (--f->refs == 0) {
-        for (pp = &ca_files; *pp != NULL; pp = &(*pp)->next)
-            if (*pp == f) {
-                *pp = f->next;
-                break;
-            }
-        unlink(f->path);
-        free(f->path);
-        free(f->extra);
-        free(f);
-    }
-    pthread_mutex_unlock(&ca_lock);
 }
 
 int http_client_new(const struct http_client_opts *opts, struct http_client **out,
@@ -343,9 +118,7 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
         return -1;
     }
     ac_buf_init(&c->ca_extra, HTTP_MAX_CA_BUNDLE);
-    pthread_mutex_lock(&pool_lock);
-    pool_clients++;
-    pthread_mutex_unlock(&pool_lock);
+    http_pool_client_added();
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->max_body = o->max_body > 0 ? o->max_body : 1024 * 1024;
@@ -358,7 +131,7 @@ int http_client_new(const struct http_client_opts *opts, struct http_client **ou
         goto out;
     if (c->ca_extra.len > 0) {
         c->use_blob = http_blob_ok ? 1 : -1;
-        if (!http_blob_ok && (c->ca_file = ca_file_get(&c->ca_extra, e)) == NULL)
+        if (!http_blob_ok && (c->ca_file = http_ca_file_get(&c->ca_extra, e)) == NULL)
             goto out;
     }
     rc = 0;
@@ -371,29 +144,12 @@ out:
     return rc;
 }
 
-/* Drops a client from the count; the last one closes the idle handles. */
-static void pool_client_gone(void)
-{
-    CURL *idle[HTTP_POOL_IDLE_MAX];
-    size_t n = 0;
-
-    pthread_mutex_lock(&pool_lock);
-    if (--pool_clients == 0) {
-        n = pool_nidle;
-        memcpy(idle, pool_idle, n * sizeof idle[0]);
-        pool_nidle = 0;
-    }
-    pthread_mutex_unlock(&pool_lock);
-    for (size_t i = 0; i < n; i++)
-        curl_easy_cleanup(idle[i]);
-}
-
 void http_client_free(struct http_client *c)
 {
     if (c == NULL)
         return;
-    pool_client_gone();
-    ca_file_put(c->ca_file);
+    http_pool_client_gone();
+    http_ca_file_put(c->ca_file);
     ac_buf_free(&c->ca_extra);
     free(c->user_agent);
     free(c);
@@ -583,7 +339,7 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     if (req->body != NULL && (tmp = curl_slist_append(hdrs, "Expect:")) != NULL)
         hdrs = tmp;
 
-    if ((h = pool_take()) == NULL) {
+    if ((h = http_pool_take()) == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "http: out of memory");
         goto out;
     }
@@ -612,7 +368,7 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     SET(CURLOPT_HEADERDATA, &x);
     SET(CURLOPT_ACCEPT_ENCODING, NULL);
     if (c->use_blob == -1) {
-        SET(CURLOPT_CAINFO, c->ca_file->path);
+        SET(CURLOPT_CAINFO, http_ca_file_path(c->ca_file));
         SET(CURLOPT_CAPATH, NULL);
     } else if (http_have_bundle) {
         /* the bundle alone: /etc/ssl/certs holds the same roots again */
@@ -651,7 +407,7 @@ out:
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
-        pool_give(h);
+        http_pool_give(h);
     }
     curl_slist_free_all(hdrs);
     ac_buf_free(&line);
