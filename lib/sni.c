@@ -193,10 +193,20 @@ int sni_normalize(const char *in, size_t len, char out[SNI_MAX_NAME + 1])
 
 /* ---- hashing ------------------------------------------------------------ */
 
+/* Both keys of a name come from one chain over its words taken from the RIGHT
+ * end (word j is bytes [n - 8j - 8, n - 8j)): the words that lie wholly inside
+ * the suffix after the first dot are a prefix of the whole name's chain, so the
+ * wildcard key is a by-product of the exact key. Each key is a function of its
+ * string only:
+ *   whole name p[0..n):  chain of its right-aligned words; a partial leftmost
+ *                        part is the (overlapping) word at p, or for n < 8 the
+ *                        name zero-padded;
+ *   suffix s[0..sl):     the same chain over its whole words, then (sl % 8 != 0)
+ *                        the word at s if sl >= 8 (overlapping), or for sl < 8
+ *                        the suffix bytes in the low sl bytes. */
 static inline uint64_t mix(uint64_t h, uint64_t w)
 {
-    h = (h ^ w) * SNI_K1;
-    return h ^ (h >> 32);
+    return (h ^ w) * SNI_K1;
 }
 
 static inline uint64_t finish_hash(uint64_t h)
@@ -206,26 +216,36 @@ static inline uint64_t finish_hash(uint64_t h)
     return h ^ (h >> 32);
 }
 
-/* Hash of a suffix string p[0..n); p[n .. n + SNI_PAD) must be readable zeros. */
-static inline uint64_t hash_suffix(const unsigned char *p, size_t n)
-{
-    uint64_t h = SNI_SEED ^ n;
-    for (size_t i = 0; i < n; i += 8)
-        h = mix(h, load64(p + i));
-    return h;
-}
+struct sni_keys {
+    uint64_t whole;  /* key of p[0..n) (exact table) */
+    uint64_t suffix; /* key of the suffix after the first dot (wildcard table) */
+    uint64_t sword;  /* suffix bytes in the low sl bytes when sl < 8 */
+    size_t sl;       /* suffix length; 0: no dot (no wildcard lookup) */
+};
 
-/* Path step: the child of the node hashed `parent` by label p[0..n); 8 bytes
- * from every word start inside the label must be readable. */
-static inline uint64_t hash_label(uint64_t parent, const unsigned char *p, size_t n)
+/* Computes the keys of p[0..n), first dot at fd (== n when none). p[0..n) must
+ * be readable, and when n < 8 also p[-8..0) and p[n..8) with p[n..8) zero. */
+static inline void hash_keys(const unsigned char *p, size_t n, size_t fd, struct sni_keys *k)
 {
-    uint64_t h = mix(parent, (uint64_t)n * SNI_K2);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        h = mix(h, load64(p + i));
-    if (i < n)
-        h = mix(h, load64(p + i) & (~0ULL >> (64 - 8 * (n - i))));
-    return h;
+    const unsigned char *e = p + n;
+    size_t sl = fd < n ? n - fd - 1 : 0, js = sl >> 3, jn = n >> 3, j = 0;
+    uint64_t h = SNI_SEED, w;
+    unsigned sh;
+
+    for (; j < js; j++)
+        h = mix(h, load64(e - 8 - 8 * j));
+    /* the suffix's leftover bytes: overlapping word at its start, or its bytes
+     * shifted down from the name's last word (sl < 8; n >= 8 or padding) */
+    sh = sl >= 8 || sl == 0 ? 0 : (unsigned)(64 - 8 * sl);
+    w = load64(sl >= 8 ? p + fd + 1 : e - 8) >> sh;
+    k->sl = sl;
+    k->sword = w;
+    k->suffix = finish_hash(((sl & 7) != 0 ? mix(h, w) : h) ^ sl);
+    for (; j < jn; j++)
+        h = mix(h, load64(e - 8 - 8 * j));
+    if ((n & 7) != 0)
+        h = mix(h, load64(p));
+    k->whole = finish_hash(h ^ n);
 }
 
 /* ---- builder ------------------------------------------------------------ */
@@ -315,8 +335,9 @@ static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned ch
 
 int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id)
 {
-    unsigned char buf[SNI_MAX_NAME + 1 + SNI_PAD];
-    size_t fd, sl;
+    unsigned char raw[8 + SNI_MAX_NAME + 1 + SNI_PAD] = {0}, *buf = raw + 8;
+    struct sni_keys k;
+    size_t fd;
     int n;
 
     if (b == NULL || set_id < 0 || b->exact.n + b->wild.n >= SNI_MAX_ENTRIES)
@@ -324,12 +345,10 @@ int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
+    hash_keys(buf, (size_t)n, fd, &k);
     if (n >= 2 && buf[0] == '*' && buf[1] == '.') /* wildcard: index the suffix after "*." */
-        return add_entry(b, &b->wild, buf + 2, (size_t)n - 2,
-                         finish_hash(hash_suffix(buf + 2, (size_t)n - 2)), set_id);
-    sl = (size_t)n > fd ? (size_t)n - fd - 1 : 0;
-    return add_entry(b, &b->exact, buf, (size_t)n,
-                     finish_hash(hash_label(hash_suffix(buf + n - sl, sl), buf, fd)), set_id);
+        return add_entry(b, &b->wild, buf + 2, (size_t)n - 2, k.suffix, set_id);
+    return add_entry(b, &b->exact, buf, (size_t)n, k.whole, set_id);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -337,16 +356,6 @@ int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set
 static inline uint32_t bucket_of(uint64_t h, uint32_t nb)
 {
     return (uint32_t)(((h >> 32) * nb) >> 32);
-}
-
-/* Equal names: a[0..n) and b[0..n), both readable 8 bytes past n. */
-static inline int name_eq(const unsigned char *a, const unsigned char *b, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        if (load64(a + i) != load64(b + i))
-            return 0;
-    return i == n || ((load64(a + i) ^ load64(b + i)) & (~0ULL >> (64 - 8 * (n - i)))) == 0;
 }
 
 #define SNI_HUGE ((size_t)2 << 20)
@@ -483,13 +492,52 @@ static inline void locate(const struct sni_table *t, uint64_t h, const unsigned 
 #endif
 }
 
-static inline int scan(const unsigned char *p, const unsigned char *end, uint64_t h,
-                       const unsigned char *s, size_t n)
+#if defined(__GNUC__)
+#define SNI_NOINLINE __attribute__((noinline))
+#define SNI_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define SNI_NOINLINE
+#define SNI_NO_UNROLL
+#endif
+
+/* Equal names: stored s (readable 8 bytes past n: the table's padding) and the
+ * query q[0..n); for n < 8 the query is given as the word qw (its bytes low).
+ * Only reads q[0..n). */
+static inline int name_eq(const unsigned char *s, const unsigned char *q, size_t n, uint64_t qw)
 {
-    unsigned char fp = (unsigned char)h;
+#if defined(__SSE2__)
+    if (n >= 16) {
+        __m128i x = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)),
+                                   _mm_loadu_si128((const __m128i *)(const void *)(q + n - 16)));
+        SNI_NO_UNROLL
+        for (size_t i = 0; i + 16 < n; i += 16)
+            x = _mm_and_si128(x, _mm_cmpeq_epi8(
+                                     _mm_loadu_si128((const __m128i *)(const void *)(s + i)),
+                                     _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+        return _mm_movemask_epi8(x) == 0xFFFF;
+    }
+#else
+    if (n >= 16) {
+        uint64_t d = load64(s + n - 8) ^ load64(q + n - 8);
+        SNI_NO_UNROLL
+        for (size_t i = 0; i + 8 < n; i += 8)
+            d |= load64(s + i) ^ load64(q + i);
+        return d == 0;
+    }
+#endif
+    if (n >= 8)
+        return ((load64(s) ^ load64(q)) | (load64(s + n - 8) ^ load64(q + n - 8))) == 0;
+    return ((load64(s) ^ qw) & (~0ULL >> (64 - 8 * n))) == 0;
+}
+
+/* The set of q[0..n) in the bucket [p, end), or -1. */
+static inline int scan(const unsigned char *p, const unsigned char *end, uint64_t h,
+                       const unsigned char *q, size_t n, uint64_t qw)
+{
+    unsigned tag = (unsigned)n | ((unsigned)(h & 0xFF) << 8);
 
     for (; p < end; p += SNI_ENTRY_HEAD + p[0]) {
-        if (p[0] == n && p[1] == fp && name_eq(p + SNI_ENTRY_HEAD, s, n)) {
+        if ((p[0] | ((unsigned)p[1] << 8)) == tag && name_eq(p + SNI_ENTRY_HEAD, q, n, qw)) {
             int32_t sid;
             memcpy(&sid, p + 2, sizeof sid);
             return (int)sid;
@@ -498,32 +546,96 @@ static inline int scan(const unsigned char *p, const unsigned char *end, uint64_
     return -1;
 }
 
+/* Looks up the normalised name p[0..n) with first dot fd (hash_keys' input
+ * rules). */
+static inline int lookup_norm(const struct sni_index *ix, const unsigned char *p, size_t n,
+                              size_t fd)
+{
+    const unsigned char *ep, *ee, *wp = NULL, *we = NULL;
+    struct sni_keys k;
+    int r;
+
+    hash_keys(p, n, fd, &k);
+    locate(&ix->exact, k.whole, &ep, &ee);
+    if (k.sl > 0)
+        locate(&ix->wild, k.suffix, &wp, &we);
+    r = scan(ep, ee, k.whole, p, n, n < 8 ? load64(p) : 0);
+    if (r >= 0 || k.sl == 0)
+        return r;
+    return scan(wp, we, k.suffix, p + fd + 1, k.sl, k.sword);
+}
+
+/* The whole lookup through a normalised copy: names with something to trim or
+ * lowercase, shorter than 8 bytes, or longer than the fast path takes. */
+static SNI_NOINLINE int lookup_copy(const struct sni_index *ix, const char *name, size_t len)
+{
+    unsigned char raw[8 + SNI_MAX_NAME + 1 + SNI_PAD], *buf = raw + 8;
+    size_t fd;
+    int n;
+
+    memset(raw, 0, 8);
+    n = norm(name, len, buf, &fd);
+    if (n < 0)
+        return -1;
+    return lookup_norm(ix, buf, (size_t)n, fd);
+}
+
+#if defined(__SSE2__)
+#define SNI_FAST_MAX 128
+static inline __m128i load128(const unsigned char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* The common case without a copy: p[0..n), 16 <= n <= SNI_FAST_MAX, nothing to
+ * trim. Returns the first dot (n when none), or -1 when the name has upper case
+ * (take the normalising path). Names with ".." need no check here: no indexed
+ * name or suffix contains an empty label, so such a name simply finds nothing. */
+static inline long fast_dot(const unsigned char *p, size_t n)
+{
+    const __m128i bias = _mm_set1_epi8((char)(0x80 - 'A'));
+    const __m128i lim = _mm_set1_epi8((char)(0x80 + 26 - 0x100)); /* 'A'..'Z' after bias */
+    const __m128i dot = _mm_set1_epi8('.');
+    __m128i a = load128(p), z = load128(p + n - 16);
+    __m128i up = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(a, bias), lim),
+                              _mm_cmplt_epi8(_mm_add_epi8(z, bias), lim));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, dot));
+    size_t fd = n;
+
+    if (m != 0)
+        fd = (size_t)__builtin_ctz(m);
+    SNI_NO_UNROLL
+    for (size_t o = 16; o + 16 < n; o += 16) {
+        __m128i v = load128(p + o);
+        up = _mm_or_si128(up, _mm_cmplt_epi8(_mm_add_epi8(v, bias), lim));
+        if (fd == n && (m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot))) != 0)
+            fd = o + (size_t)__builtin_ctz(m);
+    }
+    if (fd == n && (m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(z, dot))) != 0)
+        fd = n - 16 + (size_t)__builtin_ctz(m);
+    if (_mm_movemask_epi8(up) != 0)
+        return -1;
+    return (long)fd;
+}
+#endif
+
 int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len)
 {
-    unsigned char buf[SNI_MAX_NAME + 1 + SNI_PAD];
-    const unsigned char *ep, *ee, *wp = NULL, *we = NULL, *suf;
-    size_t fd, n, sl;
-    uint64_t hp, he, hw;
-    int r, nn;
+#if defined(__SSE2__)
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = len;
+    long fd;
 
+    if (ix == NULL || p == NULL || n == 0)
+        return -1;
+    n -= p[n - 1] == '.';
+    if (n - 16 <= SNI_FAST_MAX - 16 && p[0] > ' ' && p[0] != '.' && p[n - 1] > ' ' &&
+        p[n - 1] != '.' && (fd = fast_dot(p, n)) >= 0)
+        return lookup_norm(ix, p, n, (size_t)fd);
+#endif
     if (ix == NULL)
         return -1;
-    nn = norm(name, len, buf, &fd);
-    if (nn < 0)
-        return -1;
-    n = (size_t)nn;
-    sl = n > fd ? n - fd - 1 : 0;
-    suf = buf + n - sl;
-    hp = hash_suffix(suf, sl);
-    he = finish_hash(hash_label(hp, buf, fd));
-    locate(&ix->exact, he, &ep, &ee);
-    hw = finish_hash(hp);
-    if (sl > 0)
-        locate(&ix->wild, hw, &wp, &we);
-    r = scan(ep, ee, he, buf, n);
-    if (r >= 0 || sl == 0)
-        return r;
-    return scan(wp, we, hw, suf, sl);
+    return lookup_copy(ix, name, len);
 }
 
 bool sni_pattern_covers(const char *pattern, const char *name)
