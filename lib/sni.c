@@ -13,12 +13,10 @@
 
 #define SNI_MAX_ENTRIES (16u * 1024u * 1024u)
 #define SNI_PAD 16 /* zero bytes after a name in hashing buffers */
-#define SNI_SEED 0x243F6A8885A308D3ULL
 #define SNI_K1 0x9E3779B97F4A7C15ULL
-#define SNI_K2 0xBF58476D1CE4E5B9ULL
 
 #define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */
-#define SNI_BUCKET_LOAD 2 /* mean entries per bucket (4: -10 % memory, +15 % time) */
+#define SNI_BUCKET_LOAD 1 /* mean entries per bucket */
 
 struct sni_entry {
     uint64_t hash;
@@ -191,61 +189,84 @@ int sni_normalize(const char *in, size_t len, char out[SNI_MAX_NAME + 1])
     return n;
 }
 
+#if defined(__GNUC__)
+#define SNI_NOINLINE __attribute__((noinline))
+#define SNI_INLINE inline __attribute__((always_inline))
+#define SNI_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define SNI_NOINLINE
+#define SNI_INLINE inline
+#define SNI_NO_UNROLL
+#endif
+
 /* ---- hashing ------------------------------------------------------------ */
 
-/* Both keys of a name come from one chain over its words taken from the RIGHT
- * end (word j is bytes [n - 8j - 8, n - 8j)): the words that lie wholly inside
- * the suffix after the first dot are a prefix of the whole name's chain, so the
- * wildcard key is a by-product of the exact key. Each key is a function of its
- * string only:
- *   whole name p[0..n):  chain of its right-aligned words; a partial leftmost
- *                        part is the (overlapping) word at p, or for n < 8 the
- *                        name zero-padded;
- *   suffix s[0..sl):     the same chain over its whole words, then (sl % 8 != 0)
- *                        the word at s if sl >= 8 (overlapping), or for sl < 8
- *                        the suffix bytes in the low sl bytes. */
-static inline uint64_t mix(uint64_t h, uint64_t w)
-{
-    return (h ^ w) * SNI_K1;
-}
-
-static inline uint64_t finish_hash(uint64_t h)
-{
-    h ^= h >> 29;
-    h *= SNI_K2;
-    return h ^ (h >> 32);
-}
-
-struct sni_keys {
-    uint64_t whole;  /* key of p[0..n) (exact table) */
-    uint64_t suffix; /* key of the suffix after the first dot (wildcard table) */
-    uint64_t sword;  /* suffix bytes in the low sl bytes when sl < 8 */
-    size_t sl;       /* suffix length; 0: no dot (no wildcard lookup) */
+/* The key of a string s[0..L) (a whole name, or the suffix after its first dot)
+ * is a function of its bytes alone, read with fixed loads and no loop for
+ * L <= 32: its last 16 bytes (for L < 16 only its own bytes, masked), its first
+ * 16 bytes when L > 16 (overlapping for L < 32), and its middle 16-byte blocks
+ * when L > 32. Keys only pick buckets: every candidate's name is compared. */
+static const uint64_t sni_tail_mask[17][2] = {
+    {0, 0},
+    {0, 0xFF00000000000000ULL},
+    {0, 0xFFFF000000000000ULL},
+    {0, 0xFFFFFF0000000000ULL},
+    {0, 0xFFFFFFFF00000000ULL},
+    {0, 0xFFFFFFFFFF000000ULL},
+    {0, 0xFFFFFFFFFFFF0000ULL},
+    {0, 0xFFFFFFFFFFFFFF00ULL},
+    {0, ~0ULL},
+    {0xFF00000000000000ULL, ~0ULL},
+    {0xFFFF000000000000ULL, ~0ULL},
+    {0xFFFFFF0000000000ULL, ~0ULL},
+    {0xFFFFFFFF00000000ULL, ~0ULL},
+    {0xFFFFFFFFFF000000ULL, ~0ULL},
+    {0xFFFFFFFFFFFF0000ULL, ~0ULL},
+    {0xFFFFFFFFFFFFFF00ULL, ~0ULL},
+    {~0ULL, ~0ULL},
 };
 
-/* Computes the keys of p[0..n), first dot at fd (== n when none). p[0..n) must
- * be readable, and when n < 8 also p[-8..0) and p[n..8) with p[n..8) zero. */
-static inline void hash_keys(const unsigned char *p, size_t n, size_t fd, struct sni_keys *k)
-{
-    const unsigned char *e = p + n;
-    size_t sl = fd < n ? n - fd - 1 : 0, js = sl >> 3, jn = n >> 3, j = 0;
-    uint64_t h = SNI_SEED, w;
-    unsigned sh;
+#define SNI_K0 0xA0761D6478BD642FULL
+#define SNI_K3 0xE7037ED1A0B428DBULL
+#define SNI_K4 0x8EBC6AF09C88C6E3ULL
 
-    for (; j < js; j++)
-        h = mix(h, load64(e - 8 - 8 * j));
-    /* the suffix's leftover bytes: overlapping word at its start, or its bytes
-     * shifted down from the name's last word (sl < 8; n >= 8 or padding) */
-    sh = sl >= 8 || sl == 0 ? 0 : (unsigned)(64 - 8 * sl);
-    w = load64(sl >= 8 ? p + fd + 1 : e - 8) >> sh;
-    k->sl = sl;
-    k->sword = w;
-    k->suffix = finish_hash(((sl & 7) != 0 ? mix(h, w) : h) ^ sl);
-    for (; j < jn; j++)
-        h = mix(h, load64(e - 8 - 8 * j));
-    if ((n & 7) != 0)
-        h = mix(h, load64(p));
-    k->whole = finish_hash(h ^ n);
+/* 64x64 -> 128 multiply, folded. */
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+#if defined(__SIZEOF_INT128__)
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    uint64_t ah = a >> 32, al = a & 0xFFFFFFFFu, bh = b >> 32, bl = b & 0xFFFFFFFFu;
+    uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+    uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
+    uint64_t lo = (ll & 0xFFFFFFFFu) | (mid << 32);
+    uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    return lo ^ hi;
+#endif
+}
+
+/* Blocks between the first and the last 16 bytes (L > 32). */
+static SNI_NOINLINE uint64_t key_middle(const unsigned char *s, size_t L, uint64_t h)
+{
+    for (size_t i = 16; i < L - 16; i += 16)
+        h = mum(h ^ load64(s + i) ^ SNI_K0, load64(s + i + 8) ^ SNI_K3);
+    return h;
+}
+
+/* The key of s[0..L), L >= 1; s[L - 16 .. L) must be readable (the bytes before
+ * s are masked off). */
+static inline uint64_t str_key(const unsigned char *s, size_t L)
+{
+    const unsigned char *e = s + L, *f = L > 16 ? s : e - 16;
+    const uint64_t *m = sni_tail_mask[L < 16 ? L : 16];
+    uint64_t fm = (uint64_t)0 - (uint64_t)(L > 16);
+    uint64_t h = mum((load64(e - 16) & m[0]) ^ SNI_K0, (load64(e - 8) & m[1]) ^ SNI_K1 ^ L) ^
+                 mum((load64(f) & fm) ^ SNI_K3, (load64(f + 8) & fm) ^ SNI_K4);
+
+    if (L > 32)
+        h = key_middle(s, L, h);
+    return h;
 }
 
 /* ---- builder ------------------------------------------------------------ */
@@ -335,8 +356,7 @@ static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned ch
 
 int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id)
 {
-    unsigned char raw[8 + SNI_MAX_NAME + 1 + SNI_PAD] = {0}, *buf = raw + 8;
-    struct sni_keys k;
+    unsigned char raw[16 + SNI_MAX_NAME + 1 + SNI_PAD] = {0}, *buf = raw + 16;
     size_t fd;
     int n;
 
@@ -345,10 +365,11 @@ int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
-    hash_keys(buf, (size_t)n, fd, &k);
+    (void)fd;
     if (n >= 2 && buf[0] == '*' && buf[1] == '.') /* wildcard: index the suffix after "*." */
-        return add_entry(b, &b->wild, buf + 2, (size_t)n - 2, k.suffix, set_id);
-    return add_entry(b, &b->exact, buf, (size_t)n, k.whole, set_id);
+        return add_entry(b, &b->wild, buf + 2, (size_t)n - 2, str_key(buf + 2, (size_t)n - 2),
+                         set_id);
+    return add_entry(b, &b->exact, buf, (size_t)n, str_key(buf, (size_t)n), set_id);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -492,13 +513,6 @@ static inline void locate(const struct sni_table *t, uint64_t h, const unsigned 
 #endif
 }
 
-#if defined(__GNUC__)
-#define SNI_NOINLINE __attribute__((noinline))
-#define SNI_NO_UNROLL _Pragma("GCC unroll 1")
-#else
-#define SNI_NOINLINE
-#define SNI_NO_UNROLL
-#endif
 
 /* Equal names: stored s (readable 8 bytes past n: the table's padding) and the
  * query q[0..n); for n < 8 the query is given as the word qw (its bytes low).
@@ -507,10 +521,13 @@ static inline int name_eq(const unsigned char *s, const unsigned char *q, size_t
 {
 #if defined(__SSE2__)
     if (n >= 16) {
-        __m128i x = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)),
-                                   _mm_loadu_si128((const __m128i *)(const void *)(q + n - 16)));
+        __m128i x = _mm_and_si128(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)),
+                           _mm_loadu_si128((const __m128i *)(const void *)(q + n - 16))),
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s),
+                           _mm_loadu_si128((const __m128i *)(const void *)q)));
         SNI_NO_UNROLL
-        for (size_t i = 0; i + 16 < n; i += 16)
+        for (size_t i = 16; i + 16 < n; i += 16)
             x = _mm_and_si128(x, _mm_cmpeq_epi8(
                                      _mm_loadu_si128((const __m128i *)(const void *)(s + i)),
                                      _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
@@ -546,34 +563,36 @@ static inline int scan(const unsigned char *p, const unsigned char *end, uint64_
     return -1;
 }
 
-/* Looks up the normalised name p[0..n) with first dot fd (hash_keys' input
- * rules). */
-static inline int lookup_norm(const struct sni_index *ix, const unsigned char *p, size_t n,
-                              size_t fd)
+/* Looks up the normalised name p[0..n) with first dot fd (== n when none);
+ * p[n - 16 .. n) must be readable and, when n < 8, p[n .. 8) zero. */
+static SNI_INLINE int lookup_norm(const struct sni_index *ix, const unsigned char *p, size_t n,
+                                  size_t fd)
 {
-    const unsigned char *ep, *ee, *wp = NULL, *we = NULL;
-    struct sni_keys k;
+    const unsigned char *ep, *ee, *wp = NULL, *we = NULL, *suf = p + fd + 1;
+    size_t sl = fd < n ? n - fd - 1 : 0;
+    uint64_t he = str_key(p, n), hw = 0;
     int r;
 
-    hash_keys(p, n, fd, &k);
-    locate(&ix->exact, k.whole, &ep, &ee);
-    if (k.sl > 0)
-        locate(&ix->wild, k.suffix, &wp, &we);
-    r = scan(ep, ee, k.whole, p, n, n < 8 ? load64(p) : 0);
-    if (r >= 0 || k.sl == 0)
+    locate(&ix->exact, he, &ep, &ee);
+    if (sl > 0) {
+        hw = str_key(suf, sl);
+        locate(&ix->wild, hw, &wp, &we);
+    }
+    r = scan(ep, ee, he, p, n, n < 8 ? load64(p) : 0);
+    if (r >= 0 || sl == 0)
         return r;
-    return scan(wp, we, k.suffix, p + fd + 1, k.sl, k.sword);
+    return scan(wp, we, hw, suf, sl, sl < 8 ? load64(p + n - 8) >> (64 - 8 * sl) : 0);
 }
 
 /* The whole lookup through a normalised copy: names with something to trim or
  * lowercase, shorter than 8 bytes, or longer than the fast path takes. */
 static SNI_NOINLINE int lookup_copy(const struct sni_index *ix, const char *name, size_t len)
 {
-    unsigned char raw[8 + SNI_MAX_NAME + 1 + SNI_PAD], *buf = raw + 8;
+    unsigned char raw[16 + SNI_MAX_NAME + 1 + SNI_PAD], *buf = raw + 16;
     size_t fd;
     int n;
 
-    memset(raw, 0, 8);
+    memset(raw, 0, 16);
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
@@ -587,33 +606,36 @@ static inline __m128i load128(const unsigned char *p)
     return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
-/* The common case without a copy: p[0..n), 16 <= n <= SNI_FAST_MAX, nothing to
- * trim. Returns the first dot (n when none), or -1 when the name has upper case
- * (take the normalising path). Names with ".." need no check here: no indexed
- * name or suffix contains an empty label, so such a name simply finds nothing. */
+/* The common case without a copy: p[0..n), 16 <= n <= SNI_FAST_MAX. Returns
+ * the first dot (n when none), or -1 when the name needs the normalising path:
+ * upper case, a byte <= ' ' (spaces, tabs), or a dot at either end. Names with
+ * ".." need no check: no indexed name or suffix contains an empty label, so
+ * such a name simply finds nothing. */
 static inline long fast_dot(const unsigned char *p, size_t n)
 {
     const __m128i bias = _mm_set1_epi8((char)(0x80 - 'A'));
     const __m128i lim = _mm_set1_epi8((char)(0x80 + 26 - 0x100)); /* 'A'..'Z' after bias */
-    const __m128i dot = _mm_set1_epi8('.');
+    const __m128i dot = _mm_set1_epi8('.'), sp = _mm_set1_epi8(' ');
     __m128i a = load128(p), z = load128(p + n - 16);
-    __m128i up = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(a, bias), lim),
-                              _mm_cmplt_epi8(_mm_add_epi8(z, bias), lim));
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(a, bias), lim),
+                               _mm_cmplt_epi8(_mm_add_epi8(z, bias), lim));
     unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, dot));
-    size_t fd = n;
+    unsigned mz = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(z, dot));
+    size_t fd = m != 0 ? (size_t)__builtin_ctz(m) : n;
 
-    if (m != 0)
-        fd = (size_t)__builtin_ctz(m);
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(a, sp), a));
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(z, sp), z));
     SNI_NO_UNROLL
     for (size_t o = 16; o + 16 < n; o += 16) {
         __m128i v = load128(p + o);
-        up = _mm_or_si128(up, _mm_cmplt_epi8(_mm_add_epi8(v, bias), lim));
+        bad = _mm_or_si128(bad, _mm_cmplt_epi8(_mm_add_epi8(v, bias), lim));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(v, sp), v));
         if (fd == n && (m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, dot))) != 0)
             fd = o + (size_t)__builtin_ctz(m);
     }
-    if (fd == n && (m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(z, dot))) != 0)
-        fd = n - 16 + (size_t)__builtin_ctz(m);
-    if (_mm_movemask_epi8(up) != 0)
+    if (fd == n && mz != 0)
+        fd = n - 16 + (size_t)__builtin_ctz(mz);
+    if (((unsigned)_mm_movemask_epi8(bad) | (mz >> 15)) != 0 || fd == 0)
         return -1;
     return (long)fd;
 }
@@ -623,15 +645,10 @@ int sni_index_lookup(const struct sni_index *ix, const char *name, size_t len)
 {
 #if defined(__SSE2__)
     const unsigned char *p = (const unsigned char *)name;
-    size_t n = len;
     long fd;
 
-    if (ix == NULL || p == NULL || n == 0)
-        return -1;
-    n -= p[n - 1] == '.';
-    if (n - 16 <= SNI_FAST_MAX - 16 && p[0] > ' ' && p[0] != '.' && p[n - 1] > ' ' &&
-        p[n - 1] != '.' && (fd = fast_dot(p, n)) >= 0)
-        return lookup_norm(ix, p, n, (size_t)fd);
+    if (len - 16 <= SNI_FAST_MAX - 16 && ix != NULL && p != NULL && (fd = fast_dot(p, len)) >= 0)
+        return lookup_norm(ix, p, len, (size_t)fd);
 #endif
     if (ix == NULL)
         return -1;
