@@ -400,6 +400,56 @@ static void test_big_index(void **state)
     sni_index_free(ix);
 }
 
+/* Names of every length from 3 to 140 (both sides of the copy-free path's 16
+ * and 128 byte limits and of the keys' 8, 16 and 32 byte steps): the name
+ * itself, every one-byte change (in the first label: the wildcard on its
+ * suffix; elsewhere: nothing), upper case, a trailing dot, a leading space,
+ * inner spaces and an empty label. */
+static void test_every_length(void **state)
+{
+    char name[160], q[170];
+    (void)state;
+    for (size_t len = 3; len <= 140; len++) {
+        size_t d1 = len / 3, d2 = 2 * len / 3;
+        for (size_t i = 0; i < len; i++)
+            name[i] = (char)('a' + (i * 7 + len) % 26);
+        if (d1 == 0)
+            d1 = 1;
+        name[d1] = '.';
+        if (d2 > d1 + 1 && d2 + 1 < len)
+            name[d2] = '.';
+        name[len] = '\0';
+        struct sni_builder *b = sni_builder_new();
+        assert_non_null(b);
+        assert_int_equal(sni_builder_add(b, name, len, 1), 0);
+        snprintf(q, sizeof q, "*.%s", name + d1 + 1);
+        assert_int_equal(sni_builder_add(b, q, strlen(q), 2), 0);
+        struct sni_index *ix = sni_builder_finish(b);
+        assert_non_null(ix);
+        assert_int_equal(look(ix, name), 1);
+        for (size_t i = 0; i < len; i++) {
+            if (name[i] == '.')
+                continue;
+            memcpy(q, name, len + 1);
+            q[i] = q[i] == 'z' ? 'a' : (char)(q[i] + 1);
+            assert_int_equal(look(ix, q), i < d1 ? 2 : -1);
+            q[i] = (char)(name[i] - 'a' + 'A');
+            assert_int_equal(look(ix, q), 1);
+            q[i] = ' '; /* kept inside, trimmed at the ends: " .x" is ".x" */
+            assert_int_equal(look(ix, q), i < d1 && !(i == 0 && d1 == 1) ? 2 : -1);
+        }
+        snprintf(q, sizeof q, " %s.", name);
+        assert_int_equal(look(ix, q), 1);
+        memcpy(q, name, len + 1);
+        q[d1 + 1] = '.'; /* "x..y" */
+        assert_int_equal(look(ix, q), -1);
+        assert_int_equal(look(ix, name + d1 + 1), -1); /* the suffix itself */
+        snprintf(q, sizeof q, "%s.", name + d1 + 1);
+        assert_int_equal(look(ix, q), -1);
+        sni_index_free(ix);
+    }
+}
+
 static void test_pattern_covers(void **state)
 {
     (void)state;
@@ -420,7 +470,7 @@ int main(void)
         cmocka_unit_test(test_ip_like),         cmocka_unit_test(test_first_writer),
         cmocka_unit_test(test_shared_suffix),   cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_against_naive),   cmocka_unit_test(test_chunk_positions),
-        cmocka_unit_test(test_big_index),
+        cmocka_unit_test(test_big_index),       cmocka_unit_test(test_every_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
