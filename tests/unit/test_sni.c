@@ -440,6 +440,10 @@ static void test_every_length(void **state)
         }
         snprintf(q, sizeof q, " %s.", name);
         assert_int_equal(look(ix, q), 1);
+        snprintf(q, sizeof q, "%s.", name);
+        assert_int_equal(look(ix, q), 1);
+        snprintf(q, sizeof q, "%s..", name);
+        assert_int_equal(look(ix, q), -1);
         memcpy(q, name, len + 1);
         q[d1 + 1] = '.'; /* "x..y" */
         assert_int_equal(look(ix, q), -1);
