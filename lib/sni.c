@@ -445,6 +445,10 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, const unsig
     for (uint32_t k = 0, s = 0; k < nb; s = pos[k], k++) {
         t->dir[k] = (uint32_t)w;
         for (uint32_t i = s; i < pos[k]; i++) {
+#if defined(__GNUC__)
+            if (i + 16 < v->n && srt[i + 16].off != UINT32_MAX) /* arena read in hash order */
+                __builtin_prefetch(arena + srt[i + 16].off);
+#endif
             if (srt[i].off == UINT32_MAX)
                 continue;
             memcpy(t->data + w, arena + srt[i].off, SNI_ENTRY_HEAD + (size_t)srt[i].len);
