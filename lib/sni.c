@@ -409,7 +409,7 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, const unsig
     int rc = -1;
 
     t->nb = nb;
-    t->dir = calloc((size_t)nb + 1, sizeof *t->dir);
+    t->dir = big_alloc(((size_t)nb + 1) * sizeof *t->dir);
     pos = calloc((size_t)nb + 1, sizeof *pos);
     srt = malloc((v->n + 1) * sizeof *srt);
     if (t->dir == NULL || pos == NULL || srt == NULL)
