@@ -12,12 +12,16 @@
  * (nor the ~4 MiB trust store GnuTLS keeps per TLS connection) between
  * issuances.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http_priv.h"
@@ -160,6 +164,41 @@ int http_read_file_into(const char *path, struct ac_buf *b)
     return rc;
 }
 
+#define CA_FILE_DIR "/tmp"
+#define CA_FILE_PREFIX "autocert-ca-"
+
+/* Removes CA bundle files that processes which no longer exist left behind
+ * (a crash or SIGKILL skips http_ca_file_put). Names carry the creator's pid;
+ * only files of our own uid are touched. Runs once, before the first file. */
+static void sweep_stale_ca_files(void)
+{
+    DIR *d = opendir(CA_FILE_DIR);
+    struct dirent *de;
+    size_t plen = strlen(CA_FILE_PREFIX);
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char path[512], *end;
+        struct stat st;
+        long pid;
+
+        if (strncmp(de->d_name, CA_FILE_PREFIX, plen) != 0)
+            continue;
+        errno = 0;
+        pid = strtol(de->d_name + plen, &end, 10);
+        if (errno != 0 || end == de->d_name + plen || *end != '-' || pid <= 0 ||
+            pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to judge */
+        snprintf(path, sizeof path, "%s/%s", CA_FILE_DIR, de->d_name);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid())
+            unlink(path);
+    }
+    closedir(d);
+}
+
 /* Writes all (system + extra roots) to a new private file; its name holds a
  * sequence number so that no name is ever reused within the process (libcurl
  * matches pooled connections by the CA file's name). */
@@ -171,7 +210,14 @@ static char *write_ca_tmpfile(const struct ac_buf *all, struct ac_error *e)
     int fd;
     char *path;
 
-    snprintf(tmpl, sizeof tmpl, "/tmp/autocert-ca-%ld-%u-XXXXXX", (long)getpid(), seq++);
+    static bool swept; /* guarded by ca_lock */
+
+    if (!swept) {
+        sweep_stale_ca_files();
+        swept = true;
+    }
+    snprintf(tmpl, sizeof tmpl, CA_FILE_DIR "/" CA_FILE_PREFIX "%ld-%u-XXXXXX", (long)getpid(),
+             seq++);
     fd = mkstemp(tmpl);
     if (fd < 0) {
         ac_error_set(e, AC_ERR_IO, "http: cannot create CA bundle file: %s", strerror(errno));
