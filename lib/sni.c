@@ -1,5 +1,6 @@
 /* sni.c - the SNI index (see sni.h for the structure drawing): normalisation,
- * the right-to-left path hash, the builder and the two flat hash tables. */
+ * the keys, the builder, the two flat hash tables and the lookup (copy-free for
+ * names that are already normal). */
 #include "sni.h"
 
 #include <stdint.h>
@@ -12,7 +13,7 @@
 #endif
 
 #define SNI_MAX_ENTRIES (16u * 1024u * 1024u)
-#define SNI_PAD 16 /* zero bytes after a name in hashing buffers */
+#define SNI_PAD 16 /* zero bytes after a name in buffers and after a table */
 #define SNI_K1 0x9E3779B97F4A7C15ULL
 
 #define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */

@@ -22,22 +22,27 @@
  *
  * Since "*." covers exactly one label, a lookup only ever needs two nodes: the
  * leaf (whole name, exact mark) and its parent (the name minus its first label,
- * wildcard mark). So the tree is flattened into two hash tables of marked nodes,
- * keyed by the node's path hash, computed right to left as
- *     H(parent) = hash of the parent's full suffix string,
- *     H(leaf)   = mix(H(parent), first label),
- * i.e. one hash pass gives both keys. Unmarked inner nodes are not stored.
+ * wildcard mark). So the tree is flattened into two hash tables of marked nodes:
+ * the exact table keyed by the whole name, the wildcard table by the suffix
+ * after the first dot. A key is a function of its string's bytes alone (its
+ * first and last 16 bytes, and the blocks between past 32 bytes), so both keys
+ * come from fixed loads, without a loop for names up to 32 bytes. Unmarked
+ * inner nodes are not stored.
+ *
+ * A lookup of a name of 16..128 bytes that is already normal (no upper case,
+ * nothing to trim: checked 16 bytes at a time) works on the caller's bytes
+ * without a copy; any other name is normalised into a stack buffer first.
  *
  * Each table is a bucket directory plus one byte array holding the entries with
- * their names inline, grouped by bucket (about two entries per bucket):
+ * their names inline, grouped by bucket (about one entry per bucket):
  *
  *   dir   [ 0 | 37 | 37 | 70 | ... ]     bucket k = data[dir[k] .. dir[k + 1])
  *   data  [ len fp set(i32) name... | len fp set name... | ... ]
  *
- * fp is 8 more hash bits. A lookup reads the directory (small: 2 bytes a name,
- * cache resident) and then one run of bytes holding the candidates and their
- * names, so a hit costs one memory miss, not two; the whole name is compared,
- * so hash collisions never give a wrong answer. Big entry arrays are advised
+ * fp is 8 more hash bits. A lookup reads the directory (4 bytes a name: in
+ * the caches up to ~1M names) and then one run of bytes holding the candidates
+ * and their names; the whole name is compared, so hash collisions never give a
+ * wrong answer. Big entry arrays are advised
  * for transparent huge pages.
  */
 #ifndef AUTOCERT_SNI_H
