@@ -97,6 +97,15 @@ struct acme_solver {
      * loop over all orders would, instead of all at the same moment. */
     void (*answered)(void *arg);
     void (*polled)(void *arg);
+    /* Optional batch pair (used instead of present/cleanup when set, with
+     * present also set): present_all publishes all n records of the order at
+     * once, setting published[i] for each one it published (also when it
+     * fails); cleanup_all is then called once with exactly those records
+     * (also after failures). */
+    int (*present_all)(void *arg, const struct dns_challenge *const *chs, size_t n,
+                       bool *published, struct ac_error *e);
+    int (*cleanup_all)(void *arg, const struct dns_challenge *const *chs, size_t n,
+                       struct ac_error *e);
 };
 
 struct acme_order_params {

@@ -309,6 +309,28 @@ static int collect_authz(struct order_run *r, struct ac_error *e)
     return 0;
 }
 
+/* Every record through the solver's present_all in one call. */
+static int present_batch(struct order_run *r, const struct dns_challenge *const *chs,
+                         struct ac_error *e)
+{
+    bool *published = calloc(r->npend, sizeof *published);
+    int rc;
+
+    if (published == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
+        return -1;
+    }
+    rc = timed_out(r, e) != 0 ? -1 : r->s->present_all(r->s->arg, chs, r->npend, published, e);
+    for (size_t i = 0; i < r->npend; i++) {
+        if (!published[i])
+            continue;
+        r->pend[i].presented = true;
+        progress(r, "TXT record presented at %s", r->pend[i].fqdn);
+    }
+    free(published);
+    return rc;
+}
+
 static int present_all(struct order_run *r, struct ac_error *e)
 {
     const struct dns_challenge **chs = NULL;
@@ -317,19 +339,6 @@ static int present_all(struct order_run *r, struct ac_error *e)
     if (r->s == NULL || r->s->present == NULL || r->npend == 0)
         return 0;
     r->stage = "presenting DNS records";
-    for (size_t i = 0; i < r->npend; i++) {
-        if (timed_out(r, e) != 0)
-            return -1;
-        if (r->s->present(r->s->arg, &r->pend[i].ch, e) != 0) {
-            ac_error_prefix(e, "presenting %s", r->pend[i].fqdn);
-            return -1;
-        }
-        r->pend[i].presented = true;
-        progress(r, "TXT record presented at %s", r->pend[i].fqdn);
-    }
-    if (r->s->wait == NULL)
-        return 0;
-    r->stage = "waiting for DNS propagation";
     chs = calloc(r->npend, sizeof *chs);
     if (chs == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
@@ -337,6 +346,26 @@ static int present_all(struct order_run *r, struct ac_error *e)
     }
     for (size_t i = 0; i < r->npend; i++)
         chs[i] = &r->pend[i].ch;
+    if (r->s->present_all != NULL) {
+        if (present_batch(r, chs, e) != 0)
+            goto out;
+    } else {
+        for (size_t i = 0; i < r->npend; i++) {
+            if (timed_out(r, e) != 0)
+                goto out;
+            if (r->s->present(r->s->arg, &r->pend[i].ch, e) != 0) {
+                ac_error_prefix(e, "presenting %s", r->pend[i].fqdn);
+                goto out;
+            }
+            r->pend[i].presented = true;
+            progress(r, "TXT record presented at %s", r->pend[i].fqdn);
+        }
+    }
+    if (r->s->wait == NULL) {
+        rc = 0;
+        goto out;
+    }
+    r->stage = "waiting for DNS propagation";
     progress(r, "waiting for DNS propagation of %zu record(s)", r->npend);
     if (r->s->wait(r->s->arg, chs, r->npend, r->c->deadline_ms, e) != 0)
         goto out;
@@ -406,8 +435,32 @@ static int answer_and_poll(struct order_run *r, struct ac_error *e)
     return 0;
 }
 
+/* The presented records through the solver's cleanup_all in one call. */
+static void cleanup_batch(struct order_run *r)
+{
+    const struct dns_challenge **chs = calloc(r->npend, sizeof *chs);
+    struct ac_error ce;
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->npend; i++) {
+        if (r->pend[i].presented && chs != NULL)
+            chs[n++] = &r->pend[i].ch;
+        r->pend[i].presented = false;
+    }
+    ac_error_clear(&ce);
+    if (chs == NULL)
+        ac_warn(NULL, "acme: cleanup: out of memory");
+    else if (n > 0 && r->s->cleanup_all(r->s->arg, chs, n, &ce) != 0)
+        ac_warn(NULL, "acme: cleanup of %zu record(s) failed: %s", n, ce.message);
+    free(chs);
+}
+
 static void cleanup_all(struct order_run *r)
 {
+    if (r->s != NULL && r->s->cleanup_all != NULL) {
+        cleanup_batch(r);
+        return;
+    }
     for (size_t i = 0; i < r->npend; i++) {
         struct ac_error ce;
         if (!r->pend[i].presented || r->s == NULL || r->s->cleanup == NULL)

@@ -152,6 +152,27 @@ static int solver_cleanup(void *arg, const struct dns_challenge *ch, struct ac_e
     return dns_provider_cleanup(ctx->dns, ch, e);
 }
 
+/* All records of the order at once: one write per name (or zone) where the
+ * provider's API takes a batch. */
+static int solver_present_all(void *arg, const struct dns_challenge *const *chs, size_t n,
+                              bool *published, struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+
+    if (n > 0)
+        progress(ctx->req, "publishing %zu TXT record(s) at %s%s via %s", n, chs[0]->fqdn,
+                 n > 1 ? " and more" : "", dns_provider_name(ctx->dns));
+    return dns_provider_present_many(ctx->dns, chs, n, published, e);
+}
+
+static int solver_cleanup_all(void *arg, const struct dns_challenge *const *chs, size_t n,
+                              struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+
+    return dns_provider_cleanup_many(ctx->dns, chs, n, e);
+}
+
 /* Waits until every configured resolver sees every value; one deadline for all
  * records (the provider's propagation_timeout, never past the order's). */
 static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t n,
@@ -320,6 +341,8 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
         .progress = solver_progress,
         .answered = solver_answered,
         .polled = solver_polled,
+        .present_all = dns ? solver_present_all : NULL,
+        .cleanup_all = dns ? solver_cleanup_all : NULL,
     };
     struct acme_order_params params = {
         .identifiers = (const char *const *)set->domains,
@@ -392,7 +415,9 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx,
     if (store_failure_marker_write(set->cert_path, set->key_path, ac_now(), e) != 0)
         goto out;
     if (strcmp(set->provider, CONFIG_PROVIDER_CUSTOM) != 0 &&
-        dns_provider_new(set->provider, set->options, set->options_count, &ctx->dns, e) != 0) {
+        dns_provider_new_resolvers(set->provider, set->options, set->options_count,
+                                   (const char *const *)set->resolvers, set->resolvers_count,
+                                   &ctx->dns, e) != 0) {
         ac_error_prefix(e, "DNS provider %s", set->provider);
         goto out;
     }

@@ -59,7 +59,23 @@ struct dns_provider_ops {
     /* Removes exactly that TXT value; absent is success. */
     int (*cleanup)(void *state, const struct dns_challenge *ch, struct ac_error *e);
     void (*destroy)(void *state);
+    /* Optional batch forms, for APIs that write several values in one call:
+     * present_batch adds every chs[i]->value at chs[i]->fqdn (same rules as
+     * present) with as few writes as the API allows (one per name or zone),
+     * setting done[i] = true for each value it published (also when it then
+     * fails on another name: the caller cleans those up). cleanup_batch
+     * removes every value (absent is success), going on past a failing name.
+     * n is at most DNS_BATCH_MAX; done has n entries, all false on entry.
+     * NULL: the wrappers below call present/cleanup once per record. */
+    int (*present_batch)(void *state, const struct dns_challenge *const *chs, size_t n,
+                         bool *done, struct ac_error *e);
+    int (*cleanup_batch)(void *state, const struct dns_challenge *const *chs, size_t n,
+                         struct ac_error *e);
 };
+
+/* Most records one batch call takes (an order has at most 100
+ * authorizations). */
+#define DNS_BATCH_MAX 100
 
 /* Registry. Lookup is case-sensitive (as GoDoxy); aliases resolve. */
 const struct dns_provider_ops *dns_provider_find(const char *name);
@@ -95,6 +111,37 @@ int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch,
                          struct ac_error *e);
 int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch,
                          struct ac_error *e);
+
+/* dns_provider_new, and when the options give no dns_resolvers and the
+ * provider declares that key (providers/dns_api.h: the servers its CNAME
+ * look-up asks), the first DNS_DEFAULT_RESOLVERS_MAX of `resolvers` (a set's
+ * configured resolvers, "host[:port]") are passed as dns_resolvers. */
+#define DNS_DEFAULT_RESOLVERS_MAX 8
+int dns_provider_new_resolvers(const char *name, const struct dns_option *opts, size_t n,
+                               const char *const *resolvers, size_t resolver_count,
+                               struct dns_provider **out, struct ac_error *e);
+
+/* Publishes n records (n <= DNS_BATCH_MAX) with the provider's present_batch
+ * when it has one, else present() one by one (stopping at the first failure).
+ * done (n entries) is cleared, then done[i] = true for every record
+ * published: on failure (-1) those are still to be cleaned up. Errors name the
+ * provider ("DNS provider <name>: present <fqdn>: ..."). */
+int dns_provider_present_many(struct dns_provider *p, const struct dns_challenge *const *chs,
+                              size_t n, bool *done, struct ac_error *e);
+/* Removes n records with cleanup_batch, else cleanup() for each (all are
+ * tried; the first error is returned). Errors name the provider. */
+int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge *const *chs,
+                              size_t n, struct ac_error *e);
+
+/* For providers' batch ops: calls fn once per distinct fqdn of chs (first
+ * appearance order, case-insensitive) with every value at that name (values
+ * borrowed from chs; nvalues <= n). Stops at the first failure unless
+ * keep_going (then returns the first error). When done is not NULL, done[i]
+ * is set for each record of a name fn succeeded for. */
+typedef int (*dns_name_batch_fn)(void *arg, const char *fqdn, const char *const *values,
+                                 size_t nvalues, struct ac_error *e);
+int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done,
+                      bool keep_going, dns_name_batch_fn fn, void *arg, struct ac_error *e);
 
 /* Propagation check: waits until every server in `resolvers` ("host" or
  * "host:port", port 53 by default; IPv4/IPv6 literals or names) answers a TXT

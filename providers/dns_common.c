@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "buf.h"
 #include "dns.h"
 #include "dns_common.h"
 #include "http.h"
@@ -411,6 +413,188 @@ int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch,
 int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch, struct ac_error *e)
 {
     return run_op(p, p != NULL ? p->ops->cleanup : NULL, "cleanup", ch, e);
+}
+
+static bool declares(const struct dns_provider_ops *ops, const char *key)
+{
+    return ops != NULL && is_declared(ops, key);
+}
+
+int dns_provider_new_resolvers(const char *name, const struct dns_option *opts, size_t n,
+                               const char *const *resolvers, size_t resolver_count,
+                               struct dns_provider **out, struct ac_error *e)
+{
+    struct dns_option *all = NULL;
+    struct ac_buf list;
+    int rc = -1;
+
+    *out = NULL;
+    ac_buf_init(&list, (size_t)DNS_DEFAULT_RESOLVERS_MAX * 320);
+    if (resolver_count == 0 || dns_opt_get(opts, n, "dns_resolvers") != NULL ||
+        !declares(dns_provider_find(name), "dns_resolvers")) {
+        rc = dns_provider_new(name, opts, n, out, e);
+        goto out;
+    }
+    if (resolver_count > DNS_DEFAULT_RESOLVERS_MAX)
+        resolver_count = DNS_DEFAULT_RESOLVERS_MAX;
+    for (size_t i = 0; i < resolver_count; i++) {
+        if (resolvers[i] == NULL || strlen(resolvers[i]) >= 300 ||
+            ac_buf_printf(&list, "%s%s", i > 0 ? "," : "", resolvers[i]) != 0) {
+            ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: resolvers: too long", name);
+            goto out;
+        }
+    }
+    all = calloc(n + 1, sizeof *all);
+    if (all == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "DNS provider %s: out of memory", name);
+        goto out;
+    }
+    if (n > 0)
+        memcpy(all, opts, n * sizeof *all);
+    all[n].key = "dns_resolvers";
+    all[n].value = list.data != NULL ? list.data : "";
+    rc = dns_provider_new(name, all, n + 1, out, e);
+out:
+    free(all);
+    ac_buf_free(&list);
+    return rc;
+}
+
+static int check_many(struct dns_provider *p, const struct dns_challenge *const *chs, size_t n,
+                      const char *what, struct ac_error *e)
+{
+    if (p == NULL || (n > 0 && chs == NULL) || n > DNS_BATCH_MAX) {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider: %s: bad record list", what);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (chs[i] == NULL || chs[i]->fqdn == NULL || chs[i]->value == NULL) {
+            ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: %s: missing challenge data",
+                         p->ops->name, what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Names the provider (and the first record not done) in a batch error. */
+static void batch_error(struct dns_provider *p, const char *what, const char *fqdn,
+                        struct ac_error *e)
+{
+    if (e == NULL)
+        return;
+    if (e->kind[0] == '\0')
+        ac_error_set(e, AC_ERR_DNS_PROVIDER, "failed");
+    ac_error_prefix(e, "DNS provider %s: %s %.255s", p->ops->name, what, fqdn);
+}
+
+int dns_provider_present_many(struct dns_provider *p, const struct dns_challenge *const *chs,
+                              size_t n, bool *done, struct ac_error *e)
+{
+    const char *failed = "";
+
+    if (check_many(p, chs, n, "present", e) != 0)
+        return -1;
+    if (done == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider: present: no result array");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        done[i] = false;
+    if (n == 0)
+        return 0;
+    if (p->ops->present_batch == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (dns_provider_present(p, chs[i], e) != 0)
+                return -1;
+            done[i] = true;
+        }
+        return 0;
+    }
+    if (p->ops->present_batch(p->state, chs, n, done, e) == 0)
+        return 0;
+    for (size_t i = 0; i < n && failed[0] == '\0'; i++)
+        if (!done[i])
+            failed = chs[i]->fqdn;
+    batch_error(p, "present", failed, e);
+    return -1;
+}
+
+int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge *const *chs,
+                              size_t n, struct ac_error *e)
+{
+    int rc = 0;
+
+    if (check_many(p, chs, n, "cleanup", e) != 0)
+        return -1;
+    if (n == 0)
+        return 0;
+    if (p->ops->cleanup_batch != NULL) {
+        if (p->ops->cleanup_batch(p->state, chs, n, e) == 0)
+            return 0;
+        batch_error(p, "cleanup", n == 1 ? chs[0]->fqdn : "records", e);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct ac_error one;
+
+        ac_error_clear(&one);
+        if (dns_provider_cleanup(p, chs[i], &one) != 0 && rc == 0) {
+            rc = -1;
+            if (e != NULL)
+                *e = one;
+        }
+    }
+    return rc;
+}
+
+int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done,
+                      bool keep_going, dns_name_batch_fn fn, void *arg, struct ac_error *e)
+{
+    const char **values = NULL;
+    struct ac_error later, *ep = e;
+    int rc = 0;
+
+    if (n > DNS_BATCH_MAX) {
+        ac_error_set(e, AC_ERR_INTERNAL, "too many records in one batch");
+        return -1;
+    }
+    values = calloc(n > 0 ? n : 1, sizeof *values);
+    if (values == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        size_t nv = 0;
+
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcasecmp(chs[j]->fqdn, chs[i]->fqdn) == 0;
+        if (seen)
+            continue;
+        for (size_t j = i; j < n; j++) {
+            bool dup = false;
+            if (strcasecmp(chs[j]->fqdn, chs[i]->fqdn) != 0)
+                continue;
+            for (size_t k = 0; k < nv && !dup; k++)
+                dup = strcmp(values[k], chs[j]->value) == 0;
+            if (!dup)
+                values[nv++] = chs[j]->value;
+        }
+        if (fn(arg, chs[i]->fqdn, values, nv, ep) != 0) {
+            rc = -1;
+            if (!keep_going)
+                break;
+            ac_error_clear(&later);
+            ep = &later; /* keep the first error in e */
+            continue;
+        }
+        for (size_t j = i; done != NULL && j < n; j++)
+            if (strcasecmp(chs[j]->fqdn, chs[i]->fqdn) == 0)
+                done[j] = true;
+    }
+    free(values);
+    return rc;
 }
 
 int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
