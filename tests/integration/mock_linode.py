@@ -7,78 +7,41 @@ paginated envelope {"data","page","pages","results"}), GET/POST
 /v4/domains/{id}/records/{rid} ({}). Auth: "Authorization: Bearer <token>",
 else 401 {"errors":[{"reason":"Invalid Token"}]}. A request that does not
 match the documented form is answered 400 and recorded as a violation.
+Log entries also carry "filter" (X-Filter). Control and log: mock_base.py;
+GET /__control/state returns {"records", "violations", "log"}.
 
-Control (test only, no auth): POST /__control/ratelimit?count=N (next N API
-requests answer 429 with Retry-After: 1); GET /__control/state returns
-{"records", "violations", "log"}.
-
-Usage: mock_linode.py PORTFILE TOKEN
+Usage: mock_linode.py PORT|PORTFILE TOKEN
 """
 import json
-import os
 import re
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
-PORTFILE, TOKEN = sys.argv[1:3]
+from mock_base import MockHandler, serve
+
+TOKEN = sys.argv[2]
 DOMAINS = {"example.com": 1234, "sub.example.com": 5678}
-LOCK = threading.Lock()
-STATE = {"records": [], "violations": [], "log": [], "ratelimit": 0, "next_id": 900000}
 
 
 def page(items):
     return {"data": items, "page": 1, "pages": 1, "results": len(items)}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(MockHandler):
+    STATE = {"records": [], "violations": [], "log": [], "ratelimit": 0, "next_id": 900000}
+    SHOWN = ("records", "violations", "log")
+    RATE_LIMITED_BODY = {"errors": [{"reason": "Too Many Requests"}]}
 
-    def log_message(self, fmt, *args):
-        pass
+    def violation_body(self, message):
+        return {"errors": [{"reason": message}]}
 
-    def reply(self, status, obj, headers=None):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def log_entry(self, u, body):
+        return dict(super().log_entry(u, body), filter=self.headers.get("X-Filter"))
 
-    def violation(self, what):
-        STATE["violations"].append("%s %s: %s" % (self.command, self.path, what))
-        self.reply(400, {"errors": [{"reason": "mock: " + what}]})
+    def check_auth(self, u, q, body, entry):
+        return self.bearer_ok(TOKEN, 401, {"errors": [{"reason": "Invalid Token"}]})
 
-    def handle_any(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        with LOCK:
-            if u.path == "/__control/ratelimit":
-                STATE["ratelimit"] = int(q.get("count", ["1"])[0])
-                return self.reply(200, {"ok": True})
-            if u.path == "/__control/state":
-                return self.reply(200, {k: STATE[k] for k in ("records", "violations", "log")})
-            entry = {"method": self.command, "path": u.path, "query": u.query,
-                     "body": body.decode(errors="replace"), "filter": self.headers.get("X-Filter"),
-                     "content_type": self.headers.get("Content-Type")}
-            STATE["log"].append(entry)
-            if STATE["ratelimit"] > 0:
-                STATE["ratelimit"] -= 1
-                entry["answer"] = 429
-                return self.reply(429, {"errors": [{"reason": "Too Many Requests"}]},
-                                  {"Retry-After": "1"})
-            if self.headers.get("Authorization") != "Bearer " + TOKEN:
-                entry["answer"] = 401
-                return self.reply(401, {"errors": [{"reason": "Invalid Token"}]})
-            entry["answer"] = 200
-            return self.route(u, q, body)
-
-    def route(self, u, q, body):
+    def route(self, u, q, body, entry):
+        st = self.STATE
         if u.path == "/v4/domains" and self.command == "GET":
             try:
                 f = json.loads(self.headers.get("X-Filter") or "{}")
@@ -94,44 +57,27 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(404, {"errors": [{"reason": "Not found"}]})
         did, rid = int(m.group(1)), m.group(2)
         if self.command == "POST" and rid is None:
-            if self.headers.get("Content-Type") != "application/json":
-                return self.violation("Content-Type must be application/json")
-            try:
-                b = json.loads(body)
-            except ValueError:
-                return self.violation("body is not JSON")
-            if (not isinstance(b, dict) or set(b) != {"type", "name", "target", "ttl_sec"} or
-                    b["type"] != "TXT" or not isinstance(b["ttl_sec"], int) or
-                    not isinstance(b["name"], str) or not isinstance(b["target"], str)):
-                return self.violation("body must be {type:TXT,name,target,ttl_sec:int}: %r" % (b,))
-            STATE["next_id"] += 1
-            rec = dict(b, id=STATE["next_id"], domain_id=did, priority=0, weight=0, port=0)
-            STATE["records"].append(rec)
+            b = self.body_shaped(body, {"type": "TXT", "name": str, "target": str, "ttl_sec": int})
+            if b is None:
+                return None
+            st["next_id"] += 1
+            rec = dict(b, id=st["next_id"], domain_id=did, priority=0, weight=0, port=0)
+            st["records"].append(rec)
             return self.reply(200, rec)
         if self.command == "GET" and rid is None:
             if set(q) - {"page", "page_size"}:
                 return self.violation("records list takes page, page_size")
-            return self.reply(200, page([r for r in STATE["records"] if r["domain_id"] == did]))
+            return self.reply(200, page([r for r in st["records"] if r["domain_id"] == did]))
         if self.command == "DELETE" and rid is not None:
             if body:
                 return self.violation("DELETE has no body")
-            before = len(STATE["records"])
-            STATE["records"] = [r for r in STATE["records"] if r["id"] != int(rid)]
-            if len(STATE["records"]) == before:
+            before = len(st["records"])
+            st["records"] = [r for r in st["records"] if r["id"] != int(rid)]
+            if len(st["records"]) == before:
                 return self.reply(404, {"errors": [{"reason": "Not found"}]})
             return self.reply(200, {})
         return self.violation("unexpected request")
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
-
-
-def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    srv.serve_forever()
-
 
 if __name__ == "__main__":
-    main()
+    serve(Handler, sys.argv[1])
