@@ -18,7 +18,8 @@
  * reads the current set, then one atomic change batch DELETEs exactly that set
  * and CREATEs the set plus our value (CREATE alone when there was none).
  * cleanup() likewise DELETEs the current set and CREATEs it without our value
- * (nothing when it becomes empty). Because the DELETE must match the set
+ * (nothing when it becomes empty). The batch forms write all values of one
+ * name (apex and wildcard of an order) in one such change batch. Because the DELETE must match the set
  * exactly, a concurrent writer makes the batch fail (InvalidChangeBatch)
  * instead of losing a value; the cycle is then re-read and retried. The
  * change is then polled with GetChange until INSYNC (every polling_interval,
@@ -443,20 +444,21 @@ static bool value_is(const char *raw, const char *value)
     return false;
 }
 
-/* Appends one <Change> with the set's values except `skip` (index or
- * (size_t)-1) plus `extra` (a raw value or NULL). */
+/* Appends one <Change> with the set's values except those marked in skip
+ * (NULL: none) plus the `nextra` values in extra (quoted here). */
 static int add_change(struct ac_buf *b, const char *action, const char *fqdn, int64_t ttl,
-                      const struct rrset *r, size_t skip, const char *extra)
+                      const struct rrset *r, const bool *skip, const char *const *extra,
+                      size_t nextra)
 {
     int rc = ac_buf_printf(b, "<Change><Action>%s</Action><ResourceRecordSet><Name>%s.</Name>"
                               "<Type>TXT</Type><TTL>%lld</TTL><ResourceRecords>",
                            action, fqdn, (long long)ttl);
 
     for (size_t i = 0; rc == 0 && r && i < r->n; i++)
-        if (i != skip)
+        if (skip == NULL || !skip[i])
             rc = ac_buf_printf(b, "<ResourceRecord><Value>%s</Value></ResourceRecord>", r->vals[i]);
-    if (rc == 0 && extra)
-        rc = ac_buf_printf(b, "<ResourceRecord><Value>\"%s\"</Value></ResourceRecord>", extra);
+    for (size_t i = 0; rc == 0 && i < nextra; i++)
+        rc = ac_buf_printf(b, "<ResourceRecord><Value>\"%s\"</Value></ResourceRecord>", extra[i]);
     if (rc == 0)
         rc = ac_buf_appends(b, "</ResourceRecords></ResourceRecordSet></Change>");
     return rc;
@@ -497,52 +499,95 @@ static int wait_insync(struct r53 *s, const char *body, size_t len, struct ac_er
     return 0;
 }
 
-/* Read-modify-write of the TXT set: adding (add=true) or removing value. */
-static int modify(struct r53 *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
+static bool plain_text(const char *v, size_t max)
+{
+    return strspn(v, R53_NAME_CHARS) == strlen(v) && strlen(v) <= max;
+}
+
+/* Which of the nv values to write: for add, those not in cur (missing[]);
+ * for removal, the members of cur that are one of them (gone[]). Returns how
+ * many changes are due. */
+static size_t plan(const struct rrset *cur, const char *const *values, size_t nv, bool add,
+                   const char **missing, size_t *nmissing, bool *gone)
+{
+    size_t due = 0;
+
+    *nmissing = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        gone[i] = false;
+        for (size_t k = 0; !add && k < nv && !gone[i]; k++)
+            gone[i] = value_is(cur->vals[i], values[k]);
+        due += gone[i];
+    }
+    for (size_t k = 0; add && k < nv; k++) {
+        bool have = false;
+        for (size_t i = 0; i < cur->n && !have; i++)
+            have = value_is(cur->vals[i], values[k]);
+        if (!have)
+            missing[(*nmissing)++] = values[k];
+    }
+    return due + *nmissing;
+}
+
+/* Read-modify-write of the TXT set at fqdn: adding (add=true) or removing
+ * the nv values, all in one change batch. */
+static int modify(struct r53 *s, const char *fqdn, const char *const *values, size_t nv,
+                  bool add, struct ac_error *e)
 {
     char *zid = NULL, url[R53_MAX_URL], code[64];
+    const char **missing = calloc(nv > 0 ? nv : 1, sizeof *missing);
+    bool gone[R53_MAX_VALUES];
     struct rrset cur;
     struct ac_buf b;
     int rc = -1;
 
     memset(&cur, 0, sizeof(cur));
     ac_buf_init(&b, 4 * 1024 * 1024);
-    if (strspn(ch->fqdn, R53_NAME_CHARS) != strlen(ch->fqdn) || strlen(ch->fqdn) > 253 ||
-        strspn(ch->value, R53_NAME_CHARS) != strlen(ch->value) || strlen(ch->value) > 255) {
-        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": unexpected characters in name or value");
+    if (!missing) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (find_zone(s, ch->fqdn, &zid, e) != 0)
+    for (size_t k = 0; k < nv; k++) {
+        if (!plain_text(fqdn, 253) || !plain_text(values[k], 255)) {
+            ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": unexpected characters in name or value");
+            goto out;
+        }
+    }
+    if (find_zone(s, fqdn, &zid, e) != 0)
         goto out;
     if (dns_api_pathf(&s->api, e, url, sizeof(url), R53_API "/hostedzone/%s/rrset/", zid) != 0)
         goto out;
     for (int attempt = 0;; attempt++) {
         struct http_response resp;
-        size_t mine = (size_t)-1;
+        size_t nmissing = 0, keep;
         int r = 0;
 
         rrset_free(&cur);
-        if (read_set(s, zid, ch->fqdn, &cur, e) != 0)
+        if (read_set(s, zid, fqdn, &cur, e) != 0)
             goto out;
-        for (size_t i = 0; i < cur.n && mine == (size_t)-1; i++)
-            if (value_is(cur.vals[i], ch->value))
-                mine = i;
-        if ((add && mine != (size_t)-1) || (!add && mine == (size_t)-1)) {
+        if (plan(&cur, values, nv, add, missing, &nmissing, gone) == 0) {
             rc = 0; /* already there / already gone */
             goto out;
         }
+        if (add && cur.n + nmissing > R53_MAX_VALUES) {
+            ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": TXT set at %.200s is too large", fqdn);
+            goto out;
+        }
+        keep = cur.n;
+        for (size_t i = 0; !add && i < cur.n; i++)
+            keep -= gone[i];
         ac_buf_reset(&b);
         r |= ac_buf_appends(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                                 "<ChangeResourceRecordSetsRequest xmlns=\"https://route53."
                                 "amazonaws.com/doc/2013-04-01/\"><ChangeBatch><Comment>autocert "
                                 "DNS-01</Comment><Changes>");
         if (cur.exists)
-            r |= add_change(&b, "DELETE", ch->fqdn, cur.ttl, &cur, (size_t)-1, NULL);
+            r |= add_change(&b, "DELETE", fqdn, cur.ttl, &cur, NULL, NULL, 0);
         if (add)
-            r |= add_change(&b, "CREATE", ch->fqdn, cur.exists ? cur.ttl : s->api.ttl, &cur,
-                            (size_t)-1, ch->value);
-        else if (cur.n > 1)
-            r |= add_change(&b, "CREATE", ch->fqdn, cur.ttl, &cur, mine, NULL);
+            r |= add_change(&b, "CREATE", fqdn, cur.exists ? cur.ttl : s->api.ttl, &cur, NULL,
+                            missing, nmissing);
+        else if (keep > 0)
+            r |= add_change(&b, "CREATE", fqdn, cur.ttl, &cur, gone, NULL, 0);
         r |= ac_buf_appends(&b, "</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>");
         if (r != 0) {
             ac_error_set(e, AC_ERR_NOMEM, "out of memory");
@@ -556,40 +601,63 @@ static int modify(struct r53 *s, const struct dns_challenge *ch, bool add, struc
         /* The set changed between read and write: read again. */
         if (strcmp(code, "InvalidChangeBatch") != 0 || attempt + 1 >= R53_CONFLICT_RETRIES)
             goto out;
-        ac_info(NULL, "route53: TXT set at %s changed concurrently, retrying", ch->fqdn);
+        ac_info(NULL, "route53: TXT set at %s changed concurrently, retrying", fqdn);
         ac_error_clear(e);
     }
 out:
     rrset_free(&cur);
     ac_buf_free(&b);
+    free(missing);
     free(zid);
     return rc;
 }
 
-/* modify() at the name a CNAME on ch->fqdn points to, if any. */
-static int modify_target(struct r53 *s, const struct dns_challenge *ch, bool add,
-                         struct ac_error *e)
+/* modify() at the name a CNAME on fqdn points to, if any. */
+static int modify_target(struct r53 *s, const char *fqdn, const char *const *values, size_t nv,
+                         bool add, struct ac_error *e)
 {
-    struct dns_challenge real = *ch;
-    char *fqdn = NULL;
+    char *real = NULL;
     int rc = -1;
 
-    if (dns_api_target(&s->api, ch->fqdn, &fqdn, e) == 0) {
-        real.fqdn = fqdn;
-        rc = modify(s, &real, add, e);
-    }
-    free(fqdn);
+    if (dns_api_target(&s->api, fqdn, &real, e) == 0)
+        rc = modify(s, real, values, nv, add, e);
+    free(real);
     return rc;
+}
+
+static int add_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                    struct ac_error *e)
+{
+    return modify_target(state, fqdn, values, nv, true, e);
+}
+
+static int remove_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                       struct ac_error *e)
+{
+    return modify_target(state, fqdn, values, nv, false, e);
 }
 
 static int r_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return modify_target(state, ch, true, e);
+    return add_name(state, ch->fqdn, &ch->value, 1, e);
 }
 
 static int r_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return modify_target(state, ch, false, e);
+    return remove_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+/* One change batch per name with all of its values. */
+static int r_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           bool *done, struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
+}
+
+static int r_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
 }
 
 const struct dns_provider_ops dns_route53_ops = {
@@ -601,4 +669,6 @@ const struct dns_provider_ops dns_route53_ops = {
     .present = r_present,
     .cleanup = r_cleanup,
     .destroy = r_destroy,
+    .present_batch = r_present_batch,
+    .cleanup_batch = r_cleanup_batch,
 };

@@ -10,6 +10,9 @@
  *       DNS_DRIVER_SIGNAL and DNS_DRIVER_WAIT set (paths), it creates the first
  *       after both presents and waits (up to 30 s) for the second to exist
  *       before the cleanup, so the test can look at the server in between.
+ *   dns_driver present2|cleanup2 <provider> <domain> <value1> <value2> [opt=value ...]
+ *       both values at one name in one call (dns_provider_present_many /
+ *       dns_provider_cleanup_many: the provider's batch op when it has one).
  *   dns_driver wait <fqdn> <value> <timeout_ms> <interval_ms> [resolver ...]
  *   dns_driver validate <provider> [opt=value ...]
  *
@@ -73,7 +76,7 @@ static int fail(const struct ac_error *e)
 static int run_provider(int argc, char **argv)
 {
     const char *action = argv[1], *name = argv[2], *domain = argv[3];
-    int nvals = strcmp(action, "seq") == 0 ? 2 : 1;
+    int nvals = strcmp(action, "present") == 0 || strcmp(action, "cleanup") == 0 ? 1 : 2;
     struct dns_provider *p = NULL;
     struct ac_error e;
     struct opts o;
@@ -92,6 +95,14 @@ static int run_provider(int argc, char **argv)
             goto out;
     } else if (strcmp(action, "cleanup") == 0) {
         if (dns_provider_cleanup(p, &ch, &e) != 0)
+            goto out;
+    } else if (strcmp(action, "present2") == 0 || strcmp(action, "cleanup2") == 0) {
+        struct dns_challenge ch2 = ch;
+        const struct dns_challenge *both[2] = {&ch, &ch2};
+        bool done[2];
+        ch2.value = argv[5];
+        if (action[0] == 'p' ? dns_provider_present_many(p, both, 2, done, &e) != 0
+                             : dns_provider_cleanup_many(p, both, 2, &e) != 0)
             goto out;
     } else {
         struct dns_challenge ch2 = ch;
@@ -135,12 +146,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 5 && (strcmp(argv[1], "present") == 0 || strcmp(argv[1], "cleanup") == 0 ||
-                      strcmp(argv[1], "seq") == 0)) {
+                      strcmp(argv[1], "seq") == 0 || strcmp(argv[1], "present2") == 0 ||
+                      strcmp(argv[1], "cleanup2") == 0)) {
         int rc = run_provider(argc, argv);
         if (rc != 2)
             return rc;
     }
 usage:
-    fprintf(stderr, "usage: dns_driver present|cleanup|seq|wait|validate ...\n");
+    fprintf(stderr, "usage: dns_driver present|cleanup|present2|cleanup2|seq|wait|validate ...\n");
     return 2;
 }

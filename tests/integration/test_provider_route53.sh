@@ -135,4 +135,29 @@ n429 = [l for l in s["log"] if l.get("answer") == 429]
 assert len(n429) == 1 + 3, len(n429)  # one waited out; 1 + 2 retries then give up
 print("requests ok:", len(s["log"]))
 EOF
+
+# 9. batch (apex + wildcard of one order): both values at one name go out in
+# ONE change batch, cleanup removes both in one, the foreign values stay
+before=$(state | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["log"]))')
+"$DRIVER" present2 route53 example.com batchA batchB "${A[@]}"
+[ "$(sets | tr ' ' '\n' | grep '^_acme-challenge.example.com')" = \
+  '_acme-challenge.example.com./600="batchA","batchB","intruder","keep-me"' ] || fail "batch: $(sets)"
+"$DRIVER" cleanup2 route53 example.com batchA batchB "${A[@]}"
+[ "$(sets)" = '_acme-challenge.example.com./600="intruder","keep-me"' ] || fail "batch cleanup: $(sets)"
+state > "$TMP/state2.json"
+python3 - "$TMP/state2.json" "$before" <<'EOF'
+import json, sys
+import xml.etree.ElementTree as ET
+NS = "{https://route53.amazonaws.com/doc/2013-04-01/}"
+log = json.load(open(sys.argv[1]))["log"][int(sys.argv[2]):]
+writes = [l for l in log if l["method"] == "POST"]
+assert len(writes) == 2, [w["body"] for w in writes]
+def creates(l):
+    r = ET.fromstring(l["body"])
+    return [sorted(v.text for v in c.iter(NS + "Value")) for c in r.iter(NS + "Change")
+            if c.findtext(NS + "Action") == "CREATE"]
+assert creates(writes[0]) == [['"batchA"', '"batchB"', '"intruder"', '"keep-me"']], creates(writes[0])
+assert creates(writes[1]) == [['"intruder"', '"keep-me"']], creates(writes[1])
+print("batch ok")
+EOF
 echo "PASS"
