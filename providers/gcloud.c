@@ -11,11 +11,14 @@
  *
  * Zone: option zone_id (the managed zone's name), else
  * GET projects/<p>/managedZones?dnsName=<name.> walking up from the record's
- * parent; private zones are skipped unless allow_private_zone.
+ * parent; private zones are skipped unless allow_private_zone. A CNAME on
+ * _acme-challenge is followed first (dns_api_target; options dns_resolvers,
+ * follow_cname).
  * Writes: read the TXT rrset, then POST .../changes replacing it atomically
  * (deletions: the set as read; additions: the set with our value added or
  * removed). A concurrent change makes the deletion not match (HTTP 412) or
- * the addition collide (409): read again and retry. A pending change is polled
+ * the addition collide (409): read again and retry. The batch forms write
+ * all values of one name (apex and wildcard of an order) in one change. A pending change is polled
  * until "done" (after 0.1, 0.2, 0.4 ... s, at most polling_interval apart).
  * HTTP 429 is retried after Retry-After.
  */
@@ -49,6 +52,7 @@ static const struct dns_option_decl opts_decl[] = {
     {"allow_private_zone", false},
     {"impersonate_service_account", false},
     {"service_account_file", false},
+    DNS_API_OPTION_DECLS,
     {NULL, false},
 };
 
@@ -58,6 +62,7 @@ struct gcstate {
     bool allow_private;
     struct gcloud_sa *sa;
     struct oauth2_cache cache;
+    struct dns_api cname; /* only for dns_api_target (CNAME following) */
     int64_t ttl, timeout_ms, change_timeout_ms, poll_ms;
 };
 
@@ -125,7 +130,7 @@ static int g_validate(const struct dns_option *opts, size_t n, struct ac_error *
         ac_error_set(e, AC_ERR_CONFIG, P ": option allow_private_zone: must be true or false");
         return -1;
     }
-    return 0;
+    return dns_api_validate("gcloud", opts, n, e);
 }
 
 static void state_free(struct gcstate *s)
@@ -139,6 +144,7 @@ static void state_free(struct gcstate *s)
     free(s->iam);
     gcloud_sa_free(s->sa);
     oauth2_cache_destroy(&s->cache);
+    dns_api_free(&s->cname);
     free(s);
 }
 
@@ -194,7 +200,9 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     }
     if (!(s->base = base_url("AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE, e)) ||
         !(s->iam = base_url("AUTOCERT_GCLOUD_IAM_URL", GC_DEFAULT_IAM, e)) ||
-        gcloud_sa_load(sa_path(opts, n), &s->sa, e) != 0)
+        gcloud_sa_load(sa_path(opts, n), &s->sa, e) != 0 ||
+        dns_api_init(&s->cname, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL",
+                     GC_DEFAULT_BASE, e) != 0)
         goto fail;
     *state = s;
     return 0;
@@ -384,29 +392,47 @@ out:
     return rc;
 }
 
+/* True when rrdata d is one of the nv values. */
+static bool rrdata_in(const char *d, const char *const *values, size_t nv)
+{
+    for (size_t k = 0; k < nv; k++)
+        if (rrdata_is(d, values[k]))
+            return true;
+    return false;
+}
+
 /* Builds {"name","type":"TXT","ttl","rrdatas":[...]}: the current rrdatas
- * (cur may be NULL) with value added (add) or removed. *count gets the size. */
-static json_object *new_rrset(const char *name, int64_t ttl, json_object *cur, const char *value,
-                              bool add, size_t *count)
+ * (cur may be NULL) with the nv values added (those not there yet: add) or
+ * removed. *count gets the size. */
+static json_object *new_rrset(const char *name, int64_t ttl, json_object *cur,
+                              const char *const *values, size_t nv, bool add, size_t *count)
 {
     json_object *rs = json_object_new_object(), *d = json_object_new_array();
     json_object *old = cur ? jsonu_arr(cur, "rrdatas") : NULL;
+    size_t oldn = old ? json_object_array_length(old) : 0;
     char q[512];
 
     if (!rs || !d || jsonu_add_str(rs, "name", name) || jsonu_add_str(rs, "type", "TXT") ||
         json_object_object_add(rs, "ttl", json_object_new_int64(ttl)))
         goto fail;
-    for (size_t i = 0; old && i < json_object_array_length(old); i++) {
+    for (size_t i = 0; i < oldn; i++) {
         json_object *x = json_object_array_get_idx(old, i);
         const char *v = json_object_get_string(x);
-        if (!v || (!add && rrdata_is(v, value)))
+        if (!v || (!add && rrdata_in(v, values, nv)))
             continue;
         if (json_object_array_add(d, json_object_get(x)))
             goto fail;
     }
-    snprintf(q, sizeof(q), "\"%s\"", value);
-    if (add && json_object_array_add(d, json_object_new_string(q)))
-        goto fail;
+    for (size_t k = 0; add && k < nv; k++) {
+        bool have = false;
+        for (size_t i = 0; i < oldn && !have; i++) {
+            const char *v = json_object_get_string(json_object_array_get_idx(old, i));
+            have = v && rrdata_is(v, values[k]);
+        }
+        snprintf(q, sizeof(q), "\"%s\"", values[k]);
+        if (!have && json_object_array_add(d, json_object_new_string(q)))
+            goto fail;
+    }
     *count = json_object_array_length(d);
     json_object_object_add(rs, "rrdatas", d);
     return rs;
@@ -416,30 +442,54 @@ fail:
     return NULL;
 }
 
-/* Read-modify-write of the TXT set at fqdn: add or remove value. */
-static int change_txt(struct gcstate *s, const struct dns_challenge *ch, bool add,
-                      struct ac_error *e)
+/* True when the set cur (may be NULL) needs a change: a value missing (add)
+ * or one of them there (remove). */
+static bool needs_change(json_object *cur, const char *const *values, size_t nv, bool add)
 {
-    char url[GC_MAX_URL], *zone = NULL, *name = NULL, *en = NULL;
-    size_t nl = strlen(ch->fqdn) + 2;
+    json_object *old = cur ? jsonu_arr(cur, "rrdatas") : NULL;
+    size_t oldn = old ? json_object_array_length(old) : 0;
+
+    for (size_t k = 0; k < nv; k++) {
+        bool have = false;
+        for (size_t i = 0; i < oldn && !have; i++) {
+            const char *v = json_object_get_string(json_object_array_get_idx(old, i));
+            have = v && rrdata_is(v, values[k]);
+        }
+        if (have != add)
+            return true;
+    }
+    return false;
+}
+
+/* Read-modify-write of the TXT set at fqdn (after CNAME following): add or
+ * remove the nv values in one change. */
+static int change_txt(struct gcstate *s, const char *fqdn0, const char *const *values, size_t nv,
+                      bool add, struct ac_error *e)
+{
+    char url[GC_MAX_URL], *zone = NULL, *name = NULL, *en = NULL, *fqdn = NULL;
+    size_t nl;
     int rc = -1;
 
-    if (strlen(ch->value) > 400) {
-        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": TXT value too long");
-        return -1;
+    for (size_t k = 0; k < nv; k++) {
+        if (strlen(values[k]) > 400) {
+            ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": TXT value too long");
+            return -1;
+        }
     }
+    if (dns_api_target(&s->cname, fqdn0, &fqdn, e) != 0)
+        return -1;
+    nl = strlen(fqdn) + 2;
     name = malloc(nl);
     if (!name)
         goto nomem;
-    snprintf(name, nl, "%s.", ch->fqdn);
+    snprintf(name, nl, "%s.", fqdn);
     en = http_escape(name);
     if (!en)
         goto nomem;
-    if (find_zone(s, ch->fqdn, &zone, e) != 0)
+    if (find_zone(s, fqdn, &zone, e) != 0)
         goto out;
     for (int attempt = 0;; attempt++) {
         json_object *list = NULL, *cur = NULL, *body = NULL, *arr, *chg = NULL, *rs;
-        bool present = false;
         size_t cnt = 0;
         long st;
         int r;
@@ -455,20 +505,12 @@ static int change_txt(struct gcstate *s, const struct dns_challenge *ch, bool ad
             if (xn && xt && strcasecmp(xn, name) == 0 && strcmp(xt, "TXT") == 0)
                 cur = x;
         }
-        for (size_t i = 0; cur && jsonu_arr(cur, "rrdatas") &&
-                           i < json_object_array_length(jsonu_arr(cur, "rrdatas"));
-             i++) {
-            const char *v =
-                json_object_get_string(json_object_array_get_idx(jsonu_arr(cur, "rrdatas"), i));
-            if (v && rrdata_is(v, ch->value))
-                present = true;
-        }
-        if (present == add) { /* nothing to do */
+        if (!needs_change(cur, values, nv, add)) { /* nothing to do */
             json_object_put(list);
             break;
         }
         body = json_object_new_object();
-        rs = new_rrset(name, s->ttl, cur, ch->value, add, &cnt);
+        rs = new_rrset(name, s->ttl, cur, values, nv, add, &cnt);
         r = -1;
         if (body && rs) {
             json_object *a = json_object_new_array();
@@ -502,7 +544,7 @@ static int change_txt(struct gcstate *s, const struct dns_challenge *ch, bool ad
         if (st == 409 || st == 412) { /* the set changed under us: read again */
             if (attempt + 1 >= GC_MAX_CONFLICTS) {
                 ac_error_set(e, AC_ERR_DNS_PROVIDER,
-                             P ": TXT set at %.200s kept changing (HTTP %ld %d times)", ch->fqdn,
+                             P ": TXT set at %.200s kept changing (HTTP %ld %d times)", fqdn,
                              st, attempt + 1);
                 goto out;
             }
@@ -522,17 +564,43 @@ out:
     free(zone);
     free(name);
     free(en);
+    free(fqdn);
     return rc;
+}
+
+static int add_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                    struct ac_error *e)
+{
+    return change_txt(state, fqdn, values, nv, true, e);
+}
+
+static int remove_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                       struct ac_error *e)
+{
+    return change_txt(state, fqdn, values, nv, false, e);
 }
 
 static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return change_txt(state, ch, true, e);
+    return add_name(state, ch->fqdn, &ch->value, 1, e);
 }
 
 static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return change_txt(state, ch, false, e);
+    return remove_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+/* One change per name carrying all of its values. */
+static int g_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           bool *done, struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
+}
+
+static int g_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
 }
 
 static void g_destroy(void *state)
@@ -549,4 +617,6 @@ const struct dns_provider_ops dns_gcloud_ops = {
     .present = g_present,
     .cleanup = g_cleanup,
     .destroy = g_destroy,
+    .present_batch = g_present_batch,
+    .cleanup_batch = g_cleanup_batch,
 };

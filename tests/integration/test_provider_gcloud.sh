@@ -15,11 +15,19 @@ SRC=${AUTOCERT_SOURCE_DIR:?}
 DRIVER=$BUILD/tests/dns_driver
 TMP=$(mktemp -d /tmp/ac-gcloud-XXXXXX)
 MOCK_PID=
+KNOT_PID=
 cleanup() {
     if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
+    if [ -n "$KNOT_PID" ]; then kill "$KNOT_PID" 2>/dev/null || true; wait "$KNOT_PID" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+# No CNAME look-up except in part 11, which names a loopback Knot as
+# dns_resolvers (this machine's resolv.conf points outside loopback).
+REAL_DRIVER=$DRIVER
+printf '#!/bin/sh\nexec "%s" "$@" follow_cname=false\n' "$REAL_DRIVER" > "$TMP/driver"
+chmod +x "$TMP/driver"
+DRIVER=$TMP/driver
 fail() { echo "FAIL: $*" >&2; exit 1; }
 unset GOOGLE_APPLICATION_CREDENTIALS
 
@@ -166,4 +174,54 @@ assert c["scope"] == "https://www.googleapis.com/auth/ndev.clouddns.readwrite", 
 print("requests ok:", len(L))
 EOF2
 openssl dgst -sha256 -verify "$TMP/pub.pem" -signature "$TMP/jwt.sig" "$TMP/jwt.in" >/dev/null || fail "JWT signature does not verify"
+
+# 10. batch (apex + wildcard of one order): both values at one name in ONE
+# change, cleanup removes both in one change, the foreign values stay
+count_changes() { state | python3 -c 'import json,sys; print(sum(l["method"] == "POST" and l["path"].endswith("/changes") for l in json.load(sys.stdin)["log"]))'; }
+before=$(count_changes)
+"$DRIVER" present2 gcloud example.com batchA batchB "${A[@]}"
+[ "$(records)" = "$K.example.com.=batchA $K.example.com.=batchB $K.example.com.=intruder $K.example.com.=keep-me" ] || fail "batch: $(records)"
+[ $(( $(count_changes) - before )) = 1 ] || fail "batch present: $(( $(count_changes) - before )) changes"
+state | python3 -c '
+import json, sys
+p = [l for l in json.load(sys.stdin)["log"] if l["method"] == "POST" and l["path"].endswith("/changes")][-1]
+b = json.loads(p["body"])
+assert sorted(b["additions"][0]["rrdatas"]) == ["\"batchA\"", "\"batchB\"", "\"intruder\"", "\"keep-me\""], b'
+before=$(count_changes)
+"$DRIVER" cleanup2 gcloud example.com batchA batchB "${A[@]}"
+[ "$(records)" = "$K.example.com.=intruder $K.example.com.=keep-me" ] || fail "batch cleanup: $(records)"
+[ $(( $(count_changes) - before )) = 1 ] || fail "batch cleanup: $(( $(count_changes) - before )) changes"
+
+# 11. a CNAME on _acme-challenge is followed: Knot (authoritative for
+# example.com on loopback, named by dns_resolvers) answers
+# _acme-challenge.a.example.com CNAME _acme-challenge.b.example.com
+KPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
+printf '$ORIGIN example.com.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n_acme-challenge.a CNAME _acme-challenge.b.example.com.\n' > "$TMP/knot/zones/example.com.zone"
+cat > "$TMP/knot/knot.conf" <<EOF
+server:
+    rundir: "$TMP/knot/run"
+    listen: 127.0.0.1@$KPORT
+database:
+    storage: "$TMP/knot/db"
+control:
+    listen: "$TMP/knot/run/knot.sock"
+template:
+  - id: default
+    storage: "$TMP/knot/zones"
+    file: "%s.zone"
+zone:
+  - domain: example.com.
+EOF
+knotd -c "$TMP/knot/knot.conf" >"$TMP/knot.log" 2>&1 &
+KNOT_PID=$!
+for _ in $(seq 100); do
+    kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$KPORT" SOA example.com 2>/dev/null | grep -q hostmaster && break
+    sleep 0.1
+done
+"$REAL_DRIVER" present gcloud a.example.com cnamed "${A[@]}" dns_resolvers="127.0.0.1:$KPORT"
+records | grep -q "$K.b.example.com.=cnamed" || fail "CNAME not followed: $(records)"
+records | grep -q "$K.a.example.com.=cnamed" && fail "written at the CNAME itself: $(records)"
+"$REAL_DRIVER" cleanup gcloud a.example.com cnamed "${A[@]}" dns_resolvers="127.0.0.1:$KPORT"
+records | grep -q "=cnamed" && fail "CNAME target not cleaned: $(records)"
 echo "PASS"
