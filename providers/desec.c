@@ -120,27 +120,43 @@ out:
     return rc;
 }
 
-/* Is the record (zone-file form, a quoted string) our value? */
-static bool record_is(const char *r, const char *quoted)
+/* Is the record (zone-file form, a quoted string) the value? */
+static bool record_is(const char *r, const char *value)
 {
-    return r && strcmp(r, quoted) == 0;
+    size_t rl = r ? strlen(r) : 0, vl = strlen(value);
+
+    return rl == vl + 2 && r[0] == '"' && r[rl - 1] == '"' && strncmp(r + 1, value, vl) == 0;
 }
 
-/* Adds (add=true) or removes our value at ch->fqdn, keeping all others. */
-static int ds_change(struct dns_api *s, const struct dns_challenge *ch, bool add, struct ac_error *e)
+/* Index of the value r is among values, or nv. */
+static size_t record_in(const char *r, const char *const *values, size_t nv)
+{
+    size_t k = 0;
+
+    while (k < nv && !record_is(r, values[k]))
+        k++;
+    return k;
+}
+
+/* Adds (add=true) or removes the nv values at fqdn, keeping all others, in
+ * one write of the RRset. */
+static int ds_change(struct dns_api *s, const char *fqdn, const char *const *values, size_t nv,
+                     bool add, struct ac_error *e)
 {
     char *dom = NULL, *sub = NULL, *ed = NULL, *es = NULL, url[DNS_API_MAX_URL];
     json_object *set = NULL, *body = NULL, *recs, *keep, *ans = NULL;
+    bool seen[DNS_BATCH_MAX] = {false};
     struct ac_buf quoted;
     int64_t min_ttl = 0;
-    bool found = false;
-    size_t nrec;
+    size_t nrec, nseen = 0;
     int rc = -1, got;
 
     ac_buf_init(&quoted, 1024);
-    if (ac_buf_printf(&quoted, "\"%s\"", ch->value) != 0)
-        goto nomem;
-    if (find_domain(s, ch->fqdn, &dom, &sub, &min_ttl, e) != 0)
+    if (nv > DNS_BATCH_MAX) {
+        ac_error_set(e, AC_ERR_INTERNAL, P ": too many values");
+        goto out;
+    }
+    if (find_domain(s, fqdn, &dom, &sub, &min_ttl, e) != 0)
         goto out;
     ed = http_escape(dom);
     es = http_escape(sub);
@@ -158,28 +174,37 @@ static int ds_change(struct dns_api *s, const struct dns_challenge *ch, bool add
     recs = got == 0 && set ? jsonu_arr(set, "records") : NULL;
     nrec = recs ? json_object_array_length(recs) : 0;
     if (nrec > DS_MAX_VALUES) {
-        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": too many TXT values at %.200s", ch->fqdn);
+        ac_error_set(e, AC_ERR_DNS_PROVIDER, P ": too many TXT values at %.200s", fqdn);
         goto out;
     }
     for (size_t i = 0; i < nrec; i++) {
         json_object *r = json_object_array_get_idx(recs, i);
         const char *v = json_object_is_type(r, json_type_string) ? json_object_get_string(r) : NULL;
+        size_t k;
         if (!v)
             continue;
-        if (record_is(v, quoted.data)) {
-            found = true;
+        k = record_in(v, values, nv);
+        if (k < nv) {
+            nseen += !seen[k];
+            seen[k] = true;
             if (!add)
                 continue; /* ours: dropped */
         }
         if (json_object_array_add(keep, json_object_new_string(v)))
             goto nomem;
     }
-    if (add == found) { /* already there, or already gone */
+    if (add ? nseen == nv : nseen == 0) { /* all there already, or all gone */
         rc = 0;
         goto out;
     }
-    if (add && json_object_array_add(keep, json_object_new_string(quoted.data)))
-        goto nomem;
+    for (size_t k = 0; add && k < nv; k++) {
+        if (seen[k])
+            continue;
+        ac_buf_reset(&quoted);
+        if (ac_buf_printf(&quoted, "\"%s\"", values[k]) != 0 ||
+            json_object_array_add(keep, json_object_new_string(quoted.data)))
+            goto nomem;
+    }
     if (got == 1) { /* no RRset yet: create it */
         int64_t ttl = s->ttl < min_ttl ? min_ttl : s->ttl;
         if (jsonu_add_str(body, "subname", sub) || jsonu_add_str(body, "type", "TXT") ||
@@ -207,14 +232,39 @@ out:
     return rc;
 }
 
+static int add_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                    struct ac_error *e)
+{
+    return ds_change(state, fqdn, values, nv, true, e);
+}
+
+static int remove_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                       struct ac_error *e)
+{
+    return ds_change(state, fqdn, values, nv, false, e);
+}
+
 static int d_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return ds_change(state, ch, true, e);
+    return add_name(state, ch->fqdn, &ch->value, 1, e);
 }
 
 static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return ds_change(state, ch, false, e);
+    return remove_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+/* One write of the RRset per name with all of its values. */
+static int d_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           bool *done, struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
+}
+
+static int d_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
 }
 
 const struct dns_provider_ops dns_desec_ops = {
@@ -226,4 +276,6 @@ const struct dns_provider_ops dns_desec_ops = {
     .present = d_present,
     .cleanup = d_cleanup,
     .destroy = dns_api_destroy,
+    .present_batch = d_present_batch,
+    .cleanup_batch = d_cleanup_batch,
 };

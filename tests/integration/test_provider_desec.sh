@@ -110,4 +110,19 @@ n429 = [l for l in s["log"] if l.get("answer") == 429]
 assert len(n429) == 1 + 4, len(n429)
 print("requests ok:", len(s["log"]))
 PY
+
+# 8. batch (apex + wildcard of one order): both values at one name in ONE
+# write of the RRset, cleanup removes both in one, the foreign value stays
+writes() { state | python3 -c 'import json,sys; print(json.dumps([l for l in json.load(sys.stdin)["log"] if l["method"] in ("POST", "PATCH", "PUT", "DELETE")]))'; }
+before=$(writes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DRIVER" present2 desec www.example.com batchA batchB token="$TOKEN"
+[ "$(records)" = '_acme-challenge.www.example.com="batchA" _acme-challenge.www.example.com="batchB" _acme-challenge.www.example.com="foreign"' ] || fail "batch: $(records)"
+"$DRIVER" cleanup2 desec www.example.com batchA batchB token="$TOKEN"
+[ "$(records)" = '_acme-challenge.www.example.com="foreign"' ] || fail "batch cleanup: $(records)"
+writes | python3 -c '
+import json, sys
+w = json.load(sys.stdin)[int(sys.argv[1]):]
+assert len(w) == 2, w
+assert sorted(json.loads(w[0]["body"])["records"]) == ["\"batchA\"", "\"batchB\"", "\"foreign\""], w[0]
+assert json.loads(w[1]["body"])["records"] == ["\"foreign\""], w[1]' "$before"
 echo "PASS"
