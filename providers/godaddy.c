@@ -201,86 +201,81 @@ static int add_item(json_object *arr, const char *data, int64_t ttl)
     return 0;
 }
 
-/* Builds the set to PUT: every non-empty value of `set` except `drop` (NULL:
- * none) with its TTL, then `add` (NULL: none) with ttl. *found tells whether
- * value `probe` was in the set. */
-static json_object *rebuild(json_object *set, const char *drop, const char *add, int64_t ttl,
-                            const char *probe, bool *found)
+/* Index of d among values, or nv. */
+static size_t value_in(const char *d, const char *const *values, size_t nv)
+{
+    size_t k = 0;
+
+    while (k < nv && strcmp(d, values[k]) != 0)
+        k++;
+    return k;
+}
+
+/* Builds the set to PUT: every non-empty value of `set` with its TTL, minus
+ * the nv values (remove) or plus those of them not there yet (add, with ttl).
+ * *changed tells whether that differs from `set`. */
+static json_object *rebuild(json_object *set, const char *const *values, size_t nv, bool add,
+                            int64_t ttl, bool *changed)
 {
     json_object *arr = json_object_new_array();
+    bool seen[DNS_BATCH_MAX] = {false};
 
-    *found = false;
+    *changed = false;
+    if (nv > DNS_BATCH_MAX)
+        goto fail;
     for (size_t i = 0; arr && i < json_object_array_length(set); i++) {
         json_object *r = json_object_array_get_idx(set, i);
         const char *d = jsonu_str(r, "data");
         int64_t t;
+        size_t k;
         if (!d || !*d)
             continue; /* an empty placeholder left by the API */
-        if (strcmp(d, probe) == 0)
-            *found = true;
-        if (drop && strcmp(d, drop) == 0)
-            continue;
+        k = value_in(d, values, nv);
+        if (k < nv) {
+            seen[k] = true;
+            if (!add) {
+                *changed = true;
+                continue;
+            }
+        }
         if (jsonu_int(r, "ttl", &t) != 0 || t < GD_MIN_TTL)
             t = ttl;
         if (add_item(arr, d, t) != 0)
             goto fail;
     }
-    if (arr && add && add_item(arr, add, ttl) != 0)
-        goto fail;
+    for (size_t k = 0; arr && add && k < nv; k++) {
+        if (seen[k] || value_in(values[k], values, k) < k)
+            continue;
+        *changed = true;
+        if (add_item(arr, values[k], ttl) != 0)
+            goto fail;
+    }
     return arr;
 fail:
     json_object_put(arr);
     return NULL;
 }
 
-static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
+/* Read-modify-write of the TXT set at fqdn: one PUT (or DELETE when it
+ * becomes empty) adding or removing all nv values. */
+static int change(struct gd *s, const char *fqdn, const char *const *values, size_t nv, bool add,
+                  struct ac_error *e)
 {
-    struct gd *s = state;
     char path[GD_MAX_PATH];
     json_object *set = NULL, *put = NULL;
-    bool found;
+    bool changed;
     int rc = -1;
 
     pthread_mutex_lock(&gd_lock);
-    if (read_set(s, ch->fqdn, path, sizeof(path), &set, e) != 0)
+    if (read_set(s, fqdn, path, sizeof(path), &set, e) != 0)
         goto out;
-    put = rebuild(set, NULL, ch->value, s->ttl, ch->value, &found);
+    put = rebuild(set, values, nv, add, s->ttl, &changed);
     if (!put) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (found) {
-        rc = 0; /* already there */
-        goto out;
-    }
-    if (gd_call(s, "PUT", path, jsonu_string(put), false, NULL, e) != 0)
-        goto out;
-    rc = 0;
-out:
-    pthread_mutex_unlock(&gd_lock);
-    json_object_put(put);
-    json_object_put(set);
-    return rc;
-}
-
-static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    struct gd *s = state;
-    char path[GD_MAX_PATH];
-    json_object *set = NULL, *put = NULL;
-    bool found;
-    int rc = -1;
-
-    pthread_mutex_lock(&gd_lock);
-    if (read_set(s, ch->fqdn, path, sizeof(path), &set, e) != 0)
-        goto out;
-    put = rebuild(set, ch->value, NULL, s->ttl, ch->value, &found);
-    if (!put) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (!found) {
-        rc = 0; /* absent is success */
+    if (!changed) {
+        rc = 0; /* already there / absent is success */
         goto out;
     }
     if (json_object_array_length(put) == 0) {
@@ -297,6 +292,41 @@ out:
     return rc;
 }
 
+static int add_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                    struct ac_error *e)
+{
+    return change(state, fqdn, values, nv, true, e);
+}
+
+static int remove_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                       struct ac_error *e)
+{
+    return change(state, fqdn, values, nv, false, e);
+}
+
+static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
+{
+    return add_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
+{
+    return remove_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+/* One PUT per name with all of its values. */
+static int g_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           bool *done, struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
+}
+
+static int g_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
+}
+
 const struct dns_provider_ops dns_godaddy_ops = {
     .name = "godaddy",
     .alias = NULL,
@@ -306,4 +336,6 @@ const struct dns_provider_ops dns_godaddy_ops = {
     .present = g_present,
     .cleanup = g_cleanup,
     .destroy = g_destroy,
+    .present_batch = g_present_batch,
+    .cleanup_batch = g_cleanup_batch,
 };

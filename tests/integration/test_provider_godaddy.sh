@@ -112,4 +112,19 @@ n429 = [l for l in s["log"] if l.get("answer") == 429]
 assert len(n429) == 1 + 4, len(n429)
 print("requests ok:", len(s["log"]))
 PY
+
+# 8. batch (apex + wildcard of one order): both values at one name in ONE
+# PUT, cleanup removes both in one PUT, the foreign value stays
+writes() { state | python3 -c 'import json,sys; print(json.dumps([l for l in json.load(sys.stdin)["log"] if l["method"] in ("POST", "PATCH", "PUT", "DELETE")]))'; }
+before=$(writes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DRIVER" present2 godaddy example.com batchA batchB api_key="$KEY" api_secret="$SECRET" follow_cname=false
+[ "$(records)" = "example.com:_acme-challenge=batchA/600 example.com:_acme-challenge=batchB/600 example.com:_acme-challenge=foreign/3600" ] || fail "batch: $(records)"
+"$DRIVER" cleanup2 godaddy example.com batchA batchB api_key="$KEY" api_secret="$SECRET" follow_cname=false
+[ "$(records)" = "example.com:_acme-challenge=foreign/3600" ] || fail "batch cleanup: $(records)"
+writes | python3 -c '
+import json, sys
+w = json.load(sys.stdin)[int(sys.argv[1]):]
+assert [l["method"] for l in w] == ["PUT", "PUT"], w
+assert sorted(r["data"] for r in json.loads(w[0]["body"])) == ["batchA", "batchB", "foreign"], w[0]
+assert [r["data"] for r in json.loads(w[1]["body"])] == ["foreign"], w[1]' "$before"
 echo "PASS"
