@@ -377,6 +377,15 @@ static bool record_is(json_object *rec, const char *value, char *buf, size_t buf
     return v && strcmp(buf, value) == 0;
 }
 
+/* True when values[k] equals one of values[0..k-1]. */
+static bool value_dup(const char *const *values, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        if (strcmp(values[j], values[k]) == 0)
+            return true;
+    return false;
+}
+
 /* The TXT records array of a record set (either spelling), or NULL. */
 static json_object *txt_records(json_object *rs)
 {
@@ -386,27 +395,42 @@ static json_object *txt_records(json_object *rs)
     return r ? r : jsonu_arr(p, "txtRecords");
 }
 
-/* The record-set body: old records (rs may be NULL) with value added or
- * removed; *count the number of records. */
-static json_object *new_body(const struct azstate *s, json_object *rs, const char *value, bool add,
-                             size_t *count)
+/* Index of the first of the nv values the record is, or nv. */
+static size_t record_in(json_object *rec, const char *const *values, size_t nv)
+{
+    char buf[1024];
+    size_t k = 0;
+
+    while (k < nv && !record_is(rec, values[k], buf, sizeof(buf)))
+        k++;
+    return k;
+}
+
+/* The record-set body: old records (rs may be NULL) with the nv values
+ * added (those not there: have[k] false) or removed; *count the number of
+ * records. */
+static json_object *new_body(const struct azstate *s, json_object *rs, const char *const *values,
+                             size_t nv, const bool *have, bool add, size_t *count)
 {
     json_object *body = json_object_new_object(), *props = json_object_new_object();
     json_object *arr = json_object_new_array(), *old = txt_records(rs);
-    char buf[1024];
 
     if (!body || !props || !arr)
         goto fail;
     for (size_t i = 0; old && i < json_object_array_length(old); i++) {
         json_object *r = json_object_array_get_idx(old, i);
-        if (!add && record_is(r, value, buf, sizeof(buf)))
+        if (!add && record_in(r, values, nv) < nv)
             continue;
         if (json_object_array_add(arr, json_object_get(r)))
             goto fail;
     }
-    if (add) {
-        json_object *r = json_object_new_object(), *v = json_object_new_array();
-        if (!r || !v || json_object_array_add(v, json_object_new_string(value)) ||
+    for (size_t k = 0; add && k < nv; k++) {
+        json_object *r, *v;
+        if (have[k])
+            continue;
+        r = json_object_new_object();
+        v = json_object_new_array();
+        if (!r || !v || json_object_array_add(v, json_object_new_string(values[k])) ||
             json_object_object_add(r, "value", v)) {
             json_object_put(r);
             json_object_put(v);
@@ -430,20 +454,25 @@ fail:
     return NULL;
 }
 
-/* Read-modify-write of the record set: add or remove value. */
-static int change_txt(struct azstate *s, const struct dns_challenge *ch, bool add,
-                      struct ac_error *e)
+/* Read-modify-write of the record set at fqdn: one PUT (or DELETE) adding
+ * or removing all nv values. */
+static int change_txt(struct azstate *s, const char *fqdn, const char *const *values, size_t nv,
+                      bool add, struct ac_error *e)
 {
     struct dns_api_loc loc = {0};
-    char path[AZ_MAX_PATH + 300], zp[AZ_MAX_PATH], buf[1024], *er = NULL;
+    char path[AZ_MAX_PATH + 300], zp[AZ_MAX_PATH], *er = NULL;
     int rc = -1;
 
+    if (nv > DNS_BATCH_MAX) {
+        ac_error_set(e, AC_ERR_INTERNAL, "%s: too many values", s->api.what);
+        return -1;
+    }
     if (s->zone_name) {
-        if (dns_api_target(&s->api, ch->fqdn, &loc.fqdn, e) != 0 ||
+        if (dns_api_target(&s->api, fqdn, &loc.fqdn, e) != 0 ||
             dns_api_relative(&s->api, loc.fqdn, s->zone_name, "@", &loc.rel, e) != 0)
             goto out;
         loc.zone = s->zone_name;
-    } else if (dns_api_locate(&s->api, ch->fqdn, zone_probe, s, "@", &loc, e) != 0) {
+    } else if (dns_api_locate(&s->api, fqdn, zone_probe, s, "@", &loc, e) != 0) {
         return -1;
     }
     er = http_escape(loc.rel);
@@ -458,8 +487,8 @@ static int change_txt(struct azstate *s, const struct dns_challenge *ch, bool ad
     for (int attempt = 0; attempt < AZ_MAX_CONFLICTS; attempt++) {
         json_object *rs = NULL, *body, *arr;
         const char *etag = NULL;
-        bool present = false;
-        size_t cnt = 0;
+        bool have[DNS_BATCH_MAX] = {false};
+        size_t cnt = 0, nhave = 0;
         long st;
         int r;
 
@@ -471,10 +500,14 @@ static int change_txt(struct azstate *s, const struct dns_challenge *ch, bool ad
         }
         etag = jsonu_str(rs, "etag");
         arr = txt_records(rs);
-        for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
-            if (record_is(json_object_array_get_idx(arr, i), ch->value, buf, sizeof(buf)))
-                present = true;
-        if (present == add) {
+        for (size_t k = 0; k < nv; k++) {
+            for (size_t i = 0; arr && i < json_object_array_length(arr) && !have[k]; i++)
+                have[k] = record_in(json_object_array_get_idx(arr, i), values + k, 1) == 0;
+            /* a value given twice is written once */
+            have[k] = have[k] || (add && k > 0 && value_dup(values, k));
+            nhave += have[k];
+        }
+        if (add ? nhave == nv : nhave == 0) {
             json_object_put(rs);
             rc = 0;
             goto out;
@@ -484,7 +517,7 @@ static int change_txt(struct azstate *s, const struct dns_challenge *ch, bool ad
             ac_error_set(e, AC_ERR_DNS_PROVIDER, "%s: record set has no usable etag", s->api.what);
             goto out;
         }
-        body = new_body(s, rs, ch->value, add, &cnt);
+        body = new_body(s, rs, values, nv, have, add, &cnt);
         if (!body) {
             json_object_put(rs);
             ac_error_set(e, AC_ERR_NOMEM, "out of memory");
@@ -510,21 +543,46 @@ static int change_txt(struct azstate *s, const struct dns_challenge *ch, bool ad
         /* 412: someone changed the set since we read it; read again */
     }
     ac_error_set(e, AC_ERR_DNS_PROVIDER, "%s: TXT set at %.200s kept changing (HTTP 412 %d times)",
-                 s->api.what, ch->fqdn, AZ_MAX_CONFLICTS);
+                 s->api.what, fqdn, AZ_MAX_CONFLICTS);
 out:
     free(er);
     dns_api_loc_free(&loc);
     return rc;
 }
 
+static int add_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                    struct ac_error *e)
+{
+    return change_txt(state, fqdn, values, nv, true, e);
+}
+
+static int remove_name(void *state, const char *fqdn, const char *const *values, size_t nv,
+                       struct ac_error *e)
+{
+    return change_txt(state, fqdn, values, nv, false, e);
+}
+
 static int a_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return change_txt(state, ch, true, e);
+    return add_name(state, ch->fqdn, &ch->value, 1, e);
 }
 
 static int a_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return change_txt(state, ch, false, e);
+    return remove_name(state, ch->fqdn, &ch->value, 1, e);
+}
+
+/* One PUT per record set with all of its values. */
+static int a_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           bool *done, struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
+}
+
+static int a_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
+                           struct ac_error *e)
+{
+    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
 }
 
 static void a_destroy(void *state)
@@ -541,4 +599,6 @@ const struct dns_provider_ops dns_azuredns_ops = {
     .present = a_present,
     .cleanup = a_cleanup,
     .destroy = a_destroy,
+    .present_batch = a_present_batch,
+    .cleanup_batch = a_cleanup_batch,
 };

@@ -142,4 +142,21 @@ assert sum(1 for l in L if l["answer"] == 412) == 2
 assert sum(1 for l in L if l["answer"] == 429) == 1 + 4
 print("requests ok:", len(L))
 EOF2
+
+# 10. batch (apex + wildcard of one order): both values at one name in ONE
+# PUT, cleanup removes both in one PUT, the foreign value stays
+writes() { state | python3 -c 'import json,sys; print(json.dumps([l for l in json.load(sys.stdin)["log"] if l["method"] in ("POST", "PATCH", "PUT", "DELETE") and "/dnsZones/" in l["path"]]))'; }
+before=$(writes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+keep=$(records | tr ' ' '\n' | grep "^$K=" | grep -v "=batch" | tr '\n' ' ')
+"$DRIVER" present2 azuredns example.com batchA batchB "${A[@]}"
+records | tr ' ' '\n' | grep -qx "$K=batchA" && records | tr ' ' '\n' | grep -qx "$K=batchB" || fail "batch: $(records)"
+"$DRIVER" cleanup2 azuredns example.com batchA batchB "${A[@]}"
+[ "$(records | tr ' ' '\n' | grep "^$K=" | tr '\n' ' ')" = "$keep" ] || fail "batch cleanup: $(records)"
+writes | python3 -c '
+import json, sys
+w = json.load(sys.stdin)[int(sys.argv[1]):]
+assert [l["method"] for l in w] == ["PUT", "PUT"], [(l["method"], l["path"]) for l in w]
+vals = lambda l: sorted("".join(r["value"]) for r in json.loads(l["body"])["properties"]["TXTRecords"])
+assert "batchA" in vals(w[0]) and "batchB" in vals(w[0]) and "keep-me" in vals(w[0]), vals(w[0])
+assert "batchA" not in vals(w[1]) and "batchB" not in vals(w[1]) and "keep-me" in vals(w[1]), vals(w[1])' "$before"
 echo "PASS"
