@@ -24,13 +24,33 @@
 #                               the SECRETs; its stderr stays in $TMP/err.
 #   pl_validate_fails OPTION -- CMD...
 #                               CMD must fail naming OPTION.
-#   pl_waits_429 CMD...         With one 429 (Retry-After: 1) scripted, CMD
-#                               must succeed and take at least 900 ms.
+#   pl_waits_429 [--after N] CMD...
+#                               With one 429 (Retry-After: 1) scripted (after N
+#                               more API requests, default 0), CMD must succeed
+#                               and take at least 900 ms.
 #   pl_rate_limited CMD...      With a persistent 429, CMD must fail with
 #                               dns.rate_limited (the 429s are reset after).
-#   pl_check_requests <<'PY'    Runs the python on stdin with s = the mock's
-#                               state, after asserting s["violations"] == [];
-#                               prints "requests ok: N" at the end.
+#   pl_check_requests [ARG...] <<'PY'
+#                               Runs the python on stdin with s = the mock's
+#                               state, args = [ARG...] and writes(log) (the
+#                               POST/PUT/PATCH/DELETE entries of log), after
+#                               asserting s["violations"] == []; prints
+#                               "requests ok: N" at the end.
+#   pl_log_len                  Prints how many API requests the mock has logged.
+#
+# With FN a function of the test (FN OP NAME VALUE: runs the driver's OP for
+# the provider with its credentials) and records (prints the records):
+#   pl_token_auth PROVIDER OPTION SECRET [OPTIONS...]
+#                               A wrong OPTION fails as pl_auth_fails (SECRET
+#                               never printed); validate without OPTION fails
+#                               naming it (OPTIONS given to both).
+#   pl_cleanup_each FN DEEP AFTER_A FINAL
+#                               Cleanup of valueA at example.com leaves exactly
+#                               records AFTER_A; again (absent) is success; then
+#                               valueB and DEEP's value "deep" go: FINAL is left.
+#   pl_throttling FN            One 429 is waited out (value afterwait at
+#                               example.com written, then cleaned up); a
+#                               persistent 429 is dns.rate_limited.
 
 # shellcheck source=../../scripts/testenv.sh
 source "${AUTOCERT_SOURCE_DIR:?}/scripts/testenv.sh"
@@ -86,9 +106,10 @@ pl_validate_fails() { # option -- cmd...
   grep -q -- "$option" "$TMP/err" || fail "validate: $(cat "$TMP/err")"
 }
 
-pl_waits_429() { # cmd...
-  local start elapsed_ms
-  pl_ratelimit 1
+pl_waits_429() { # [--after N] cmd...
+  local start elapsed_ms after=0
+  if [[ $1 == --after ]]; then after=$2; shift 2; fi
+  pl_ratelimit 1 "$after"
   start=$(date +%s%N)
   "$@" || fail "not done after one 429: $*"
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -102,11 +123,41 @@ pl_rate_limited() { # cmd...
   pl_ratelimit 0
 }
 
-pl_check_requests() {
+pl_log_len() { pl_state | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["log"]))'; }
+
+pl_check_requests() { # [arg...]
   pl_state > "$TMP/state.json" || fail "no state"
   python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
+args = sys.argv[3:]
+def writes(log):
+    return [l for l in log if l["method"] in ("POST", "PUT", "PATCH", "DELETE")]
 assert s["violations"] == [], s["violations"]
 exec(sys.argv[2])
-print("requests ok:", len(s["log"]))' "$TMP/state.json" "$(cat)" || fail "requests"
+print("requests ok:", len(s["log"]))' "$TMP/state.json" "$(cat)" "$@" || fail "requests"
+}
+
+pl_token_auth() { # provider option secret [options...]
+  local p=$1 o=$2 secret=$3
+  shift 3
+  pl_auth_fails "$p" "$o" wrong-token-123456 "$secret" -- \
+    "$DRIVER" present "$p" example.com x "$o=wrong-token-123456" "$@"
+  pl_validate_fails "$o" -- "$DRIVER" validate "$p" "$@"
+}
+
+pl_cleanup_each() { # fn deep after_a final
+  "$1" cleanup example.com valueA
+  [ "$(records)" = "$3" ] || fail "after cleanup of valueA: $(records)"
+  "$1" cleanup example.com valueA
+  "$1" cleanup example.com valueB
+  "$1" cleanup "$2" deep
+  [ "$(records)" = "$4" ] || fail "after all cleanups: $(records)"
+}
+
+pl_throttling() { # fn
+  pl_waits_429 "$1" present example.com afterwait
+  records | grep -q afterwait || fail "not created after 429: $(records)"
+  "$1" cleanup example.com afterwait
+  if records | grep -q afterwait; then fail "afterwait not cleaned: $(records)"; fi
+  pl_rate_limited "$1" present example.com never
 }

@@ -25,27 +25,16 @@ linode present a.sub.example.com deep
 records | grep -q "5678:_acme-challenge.a=deep" || fail "deep: $(records)"
 
 # 3. cleanup removes exactly one value; absent is success
-linode cleanup example.com valueA
-[ "$(records)" = "1234:_acme-challenge=valueB 5678:_acme-challenge.a=deep" ] || fail "after cleanup: $(records)"
-linode cleanup example.com valueA
-linode cleanup example.com valueB
-linode cleanup a.sub.example.com deep
-[ "$(records)" = "" ] || fail "not empty: $(records)"
+pl_cleanup_each linode a.sub.example.com "1234:_acme-challenge=valueB 5678:_acme-challenge.a=deep" ""
 
 # 4. auth failure: clear error naming provider and option, no secret
-pl_auth_fails linode token wrong-token-123456 "$TOKEN" -- \
-    "$DRIVER" present linode example.com x token=wrong-token-123456
-pl_validate_fails token -- "$DRIVER" validate linode
+pl_token_auth linode token "$TOKEN"
 
-# 5. one 429 with Retry-After: 1 is waited out
-pl_waits_429 linode present example.com afterwait
-records | grep -q "=afterwait" || fail "not created after 429"
-linode cleanup example.com afterwait
+# 5. one 429 with Retry-After: 1 is waited out; a persistent one ends as rate
+# limiting after bounded retries
+pl_throttling linode
 
-# 6. a persistent 429 ends as rate limiting after bounded retries
-pl_rate_limited linode present example.com never
-
-# 7. every request had the documented form; the exact POST body
+# 6. every request had the documented form; the exact POST body
 pl_check_requests <<'PY'
 posts = [l for l in s["log"] if l["method"] == "POST" and l["answer"] == 200]
 assert posts[0]["path"] == "/v4/domains/1234/records", posts[0]

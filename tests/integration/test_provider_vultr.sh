@@ -29,27 +29,16 @@ vultr present example.com valueC
 vultr cleanup example.com valueC
 records | grep -q valueC && fail "valueC kept: $(records)"
 # cleanup removes exactly one value; absent is success
-vultr cleanup example.com valueA
-[ "$(records)" = "example.com:_acme-challenge=\"valueB\" sub.example.com:_acme-challenge.a=\"deep\"" ] || fail "after cleanup: $(records)"
-vultr cleanup example.com valueA
-vultr cleanup example.com valueB
-vultr cleanup a.sub.example.com deep
-[ "$(records)" = "" ] || fail "not empty: $(records)"
+pl_cleanup_each vultr a.sub.example.com 'example.com:_acme-challenge="valueB" sub.example.com:_acme-challenge.a="deep"' ""
 
 # 4. auth failure: clear error naming provider and option, no secret
-pl_auth_fails vultr api_key wrong-token-123456 "$TOKEN" -- \
-    "$DRIVER" present vultr example.com x api_key=wrong-token-123456
-pl_validate_fails api_key -- "$DRIVER" validate vultr
+pl_token_auth vultr api_key "$TOKEN"
 
-# 5. one 429 with Retry-After: 1 is waited out
-pl_waits_429 vultr present example.com afterwait
-records | grep -q '="afterwait"' || fail "not created after 429"
-vultr cleanup example.com afterwait
+# 5. one 429 with Retry-After: 1 is waited out; a persistent one ends as rate
+# limiting after bounded retries
+pl_throttling vultr
 
-# 6. a persistent 429 ends as rate limiting after bounded retries
-pl_rate_limited vultr present example.com never
-
-# 7. every request had the documented form; the exact POST body
+# 6. every request had the documented form; the exact POST body
 pl_check_requests <<'PY'
 posts = [l for l in s["log"] if l["method"] == "POST" and l["answer"] == 201]
 assert posts[0]["path"] == "/v2/domains/example.com/records", posts[0]
