@@ -17,7 +17,8 @@
 #define SNI_K1 0x9E3779B97F4A7C15ULL
 
 #define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */
-#define SNI_BUCKET_LOAD 1 /* mean entries per bucket */
+#define SNI_LINE 64       /* bytes of a line: the home of a group of entries */
+#define SNI_LINE_FILL 48  /* mean entry bytes per line (a 75 % fill) */
 
 struct sni_entry {
     uint64_t hash;
@@ -37,9 +38,10 @@ struct sni_builder {
 };
 
 struct sni_table {
-    uint32_t *dir;       /* nb + 1 offsets: bucket k is data[dir[k] .. dir[k + 1]) */
-    unsigned char *data; /* entries, SNI_PAD zero bytes after the last */
-    uint32_t nb;
+    uint16_t *dir;       /* nl + 1 offsets: line k's group is data[start(k) .. start(k + 1)), */
+    unsigned char *data; /* start(k) = 64k + (dir[k] << shift); SNI_PAD zeros at the end */
+    uint32_t nl;
+    unsigned shift;
 };
 
 struct sni_index {
@@ -399,30 +401,59 @@ static void *big_alloc(size_t size)
     return p;
 }
 
+/* Lays out the entry groups of the nl lines (sizes sz[0..nl), in bytes) by the
+ * line rule: group k starts at 64k + (dir[k] << shift), never before the end of
+ * group k - 1. Raises shift until every offset fits 16 bits (pathological piles
+ * of long names only). Returns the data size (the end of the last group). */
+static size_t table_layout(const uint32_t *sz, uint32_t nl, uint16_t *dir, unsigned *shift)
+{
+    unsigned sh = 0;
+    size_t c;
+
+again:
+    c = 0;
+    for (uint32_t k = 0; k <= nl; k++) {
+        size_t line = (size_t)k * SNI_LINE, d = c > line ? c - line : 0;
+        d = (d + ((size_t)1 << sh) - 1) >> sh;
+        if (d > UINT16_MAX) {
+            sh++;
+            goto again;
+        }
+        dir[k] = (uint16_t)d;
+        c = line + (d << sh) + (k < nl ? sz[k] : 0);
+    }
+    *shift = sh;
+    return c;
+}
+
 /* Builds t from v (in add order: the first of equal names wins), counting the
  * distinct entries into *count. Returns 0 or -1 on ENOMEM. */
 static int table_build(struct sni_table *t, const struct sni_vec *v, const unsigned char *arena,
                        size_t *count)
 {
-    uint32_t nb = (uint32_t)(v->n / SNI_BUCKET_LOAD) + 1, *pos = NULL;
-    struct sni_entry *srt = NULL; /* v sorted by bucket, stable */
-    size_t total = 0, w = 0;
+    uint32_t nl, *pos = NULL, *sz = NULL;
+    struct sni_entry *srt = NULL; /* v sorted by line, stable */
+    size_t total = 0, size;
     int rc = -1;
 
-    t->nb = nb;
-    t->dir = big_alloc(((size_t)nb + 1) * sizeof *t->dir);
-    pos = calloc((size_t)nb + 1, sizeof *pos);
+    for (size_t i = 0; i < v->n; i++)
+        total += SNI_ENTRY_HEAD + (size_t)v->v[i].len;
+    nl = (uint32_t)(total / SNI_LINE_FILL) + 1;
+    t->nl = nl;
+    t->dir = big_alloc(((size_t)nl + 1) * sizeof *t->dir);
+    pos = calloc((size_t)nl + 1, sizeof *pos);
+    sz = calloc((size_t)nl + 1, sizeof *sz);
     srt = malloc((v->n + 1) * sizeof *srt);
-    if (t->dir == NULL || pos == NULL || srt == NULL)
+    if (t->dir == NULL || pos == NULL || sz == NULL || srt == NULL)
         goto out;
     for (size_t i = 0; i < v->n; i++)
-        pos[bucket_of(v->v[i].hash, nb) + 1]++;
-    for (uint32_t k = 0; k < nb; k++)
+        pos[bucket_of(v->v[i].hash, nl) + 1]++;
+    for (uint32_t k = 0; k < nl; k++)
         pos[k + 1] += pos[k];
     for (size_t i = 0; i < v->n; i++)
-        srt[pos[bucket_of(v->v[i].hash, nb)]++] = v->v[i];
-    /* pos[k] is now the end of bucket k in srt; mark later duplicates dropped */
-    for (uint32_t k = 0, s = 0; k < nb; s = pos[k], k++) {
+        srt[pos[bucket_of(v->v[i].hash, nl)]++] = v->v[i];
+    /* pos[k] is now the end of line k's group in srt; mark later duplicates dropped */
+    for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++) {
         for (uint32_t i = s; i < pos[k]; i++) {
             struct sni_entry *e = &srt[i];
             for (uint32_t j = s; j < i; j++) {
@@ -435,16 +466,18 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, const unsig
                 }
             }
             if (e->off != UINT32_MAX)
-                total += SNI_ENTRY_HEAD + (size_t)e->len;
+                sz[k] += SNI_ENTRY_HEAD + (uint32_t)e->len;
         }
     }
-    if (total + SNI_PAD > UINT32_MAX)
+    size = table_layout(sz, nl, t->dir, &t->shift);
+    if (size + SNI_PAD > UINT32_MAX)
         goto out;
-    t->data = big_alloc(total + SNI_PAD);
+    t->data = big_alloc(size + SNI_PAD);
     if (t->data == NULL)
         goto out;
-    for (uint32_t k = 0, s = 0; k < nb; s = pos[k], k++) {
-        t->dir[k] = (uint32_t)w;
+    for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++) {
+        size_t w = (size_t)k * SNI_LINE + ((size_t)t->dir[k] << t->shift);
+        size_t gap_end = (size_t)(k + 1) * SNI_LINE + ((size_t)t->dir[k + 1] << t->shift);
         for (uint32_t i = s; i < pos[k]; i++) {
 #if defined(__GNUC__)
             if (i + 16 < v->n && srt[i + 16].off != UINT32_MAX) /* arena read in hash order */
@@ -456,12 +489,13 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, const unsig
             w += SNI_ENTRY_HEAD + (size_t)srt[i].len;
             (*count)++;
         }
+        memset(t->data + w, 0, gap_end - w); /* up to the next group */
     }
-    t->dir[nb] = (uint32_t)w;
-    memset(t->data + w, 0, SNI_PAD);
+    memset(t->data + size, 0, SNI_PAD);
     rc = 0;
 out:
     free(srt);
+    free(sz);
     free(pos);
     return rc;
 }
@@ -508,13 +542,22 @@ size_t sni_index_count(const struct sni_index *ix)
 static inline void locate(const struct sni_table *t, uint64_t h, const unsigned char **p,
                           const unsigned char **end)
 {
-    uint32_t k = bucket_of(h, t->nb);
+    uint32_t k = bucket_of(h, t->nl), d;
+    const unsigned char *line = t->data + (size_t)k * SNI_LINE;
 
-    *p = t->data + t->dir[k];
-    *end = t->data + t->dir[k + 1];
 #if defined(__GNUC__)
-    __builtin_prefetch(*p);
-    __builtin_prefetch((const void *)((uintptr_t)*end - 1)); /* a bucket seldom spans more than two lines */
+    /* the group almost always starts in line k and ends in line k or k + 1:
+     * fetch them while the directory is read */
+    __builtin_prefetch(line);
+#endif
+    memcpy(&d, t->dir + k, sizeof d); /* dir[k] and dir[k + 1] */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    d = (d >> 16) | (d << 16);
+#endif
+    *p = line + ((size_t)(d & 0xFFFF) << t->shift);
+    *end = line + SNI_LINE + ((size_t)(d >> 16) << t->shift);
+#if defined(__GNUC__)
+    __builtin_prefetch(*end - 1);
 #endif
 }
 
