@@ -10,32 +10,20 @@
 # limiting, and every request matched the documented form.
 set -euo pipefail
 
-BUILD=${AUTOCERT_BUILD_DIR:?}
-SRC=${AUTOCERT_SOURCE_DIR:?}
-DRIVER=$BUILD/tests/dns_driver
-TMP=$(mktemp -d /tmp/ac-ovh-XXXXXX)
-MOCK_PID=
-cleanup() {
-    if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+source "${AUTOCERT_SOURCE_DIR:?}/tests/integration/provider_lib.sh"
+pl_init
 
-rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-AK=ak$(rnd); AS=as$(rnd); CK=ck$(rnd); TOKEN=tok$(rnd)
-python3 "$SRC/tests/integration/mock_ovh.py" "$TMP/port" "$AK" "$AS" "$CK" "$TOKEN" &
-MOCK_PID=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-PORT=$(cat "$TMP/port")
-EP=http://127.0.0.1:$PORT/1.0
-ctl() { curl -sf -X POST "http://127.0.0.1:$PORT/__control/$1" >/dev/null; }
-state() { curl -sf "http://127.0.0.1:$PORT/__control/state"; }
-recs() { state | python3 -c 'import json,sys; s=json.load(sys.stdin); print(" ".join(sorted("%s:%s=%s" % (r["zone"], r["subDomain"], r["target"]) for r in s[sys.argv[1]])))' "${1:-records}"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ovh() { "$DRIVER" "$1" ovh "$2" "$3" api_endpoint="$EP" application_key="$AK" application_secret="$AS" consumer_key="$CK" follow_cname=false "${@:4}"; }
+AK=$(pl_secret ak); AS=$(pl_secret as); CK=$(pl_secret ck); TOKEN=$(pl_secret tok)
+pl_start_mock ovh "$AK" "$AS" "$CK" "$TOKEN"
+EP=$MOCK_URL/1.0
+recs() { pl_state | python3 -c 'import json,sys; s=json.load(sys.stdin); print(" ".join(sorted("%s:%s=%s" % (r["zone"], r["subDomain"], r["target"]) for r in s[sys.argv[1]])))' "${1:-records}"; }
+# records: what pl_cleanup_each compares; also asserts every write was published
+records() { local r; r=$(recs); [ "$(recs published)" = "$r" ] || r="$r (not published: $(recs published))"; echo "$r"; }
+ovh() { "$DRIVER" "$1" ovh "$2" "$3" api_endpoint="$EP" application_key="$AK" application_secret="$AS" consumer_key="$CK" "${@:4}"; }
+ntime() { pl_state | python3 -c 'import json,sys; print(sum(l["path"] == "/1.0/auth/time" for l in json.load(sys.stdin)["log"]))'; }
 
 # 1. a foreign value and two of ours coexist; every write is published (refresh)
-ctl "add?zone=example.com&sub=_acme-challenge&target=foreign"
+pl_ctl "add?zone=example.com&sub=_acme-challenge&target=foreign"
 ovh present example.com valueA
 ovh present example.com valueB ttl=300
 [ "$(recs)" = "example.com:_acme-challenge=foreign example.com:_acme-challenge=valueA example.com:_acme-challenge=valueB" ] \
@@ -47,71 +35,48 @@ ovh present a.sub.example.com deep
 recs | grep -q "sub.example.com:_acme-challenge.a=deep" || fail "deep: $(recs)"
 
 # 3. cleanup removes exactly ours (published); absent is success
-ovh cleanup example.com valueA
-[ "$(recs)" = "example.com:_acme-challenge=foreign example.com:_acme-challenge=valueB sub.example.com:_acme-challenge.a=deep" ] \
-    || fail "after cleanup: $(recs)"
+pl_cleanup_each ovh a.sub.example.com \
+    "example.com:_acme-challenge=foreign example.com:_acme-challenge=valueB sub.example.com:_acme-challenge.a=deep" \
+    "example.com:_acme-challenge=foreign"
 [ "$(recs published)" = "$(recs)" ] || fail "cleanup not refreshed: $(recs published)"
-ovh cleanup example.com valueA
-ovh cleanup example.com valueB
-ovh cleanup a.sub.example.com deep
-[ "$(recs)" = "example.com:_acme-challenge=foreign" ] || fail "only foreign left: $(recs)"
 
 # 4. one instance asks /auth/time once (the offset is kept)
-before=$(state | python3 -c 'import json,sys; print(sum(l["path"] == "/1.0/auth/time" for l in json.load(sys.stdin)["log"]))')
-"$DRIVER" seq ovh example.com s1 s2 api_endpoint="$EP" application_key="$AK" application_secret="$AS" consumer_key="$CK" follow_cname=false
-after=$(state | python3 -c 'import json,sys; print(sum(l["path"] == "/1.0/auth/time" for l in json.load(sys.stdin)["log"]))')
-[ $((after - before)) -eq 1 ] || fail "/auth/time asked $((after - before)) times by one instance"
+before=$(ntime)
+"$DRIVER" seq ovh example.com s1 s2 api_endpoint="$EP" application_key="$AK" application_secret="$AS" consumer_key="$CK"
+[ $(( $(ntime) - before )) -eq 1 ] || fail "/auth/time asked $(( $(ntime) - before )) times by one instance"
 ovh cleanup example.com s2
 
 # 5. OAuth2 access token
-"$DRIVER" present ovh example.com bearer api_endpoint="$EP" access_token="$TOKEN" follow_cname=false
+"$DRIVER" present ovh example.com bearer api_endpoint="$EP" access_token="$TOKEN"
 recs | grep -q "=bearer" || fail "bearer: $(recs)"
-"$DRIVER" cleanup ovh example.com bearer api_endpoint="$EP" access_token="$TOKEN" follow_cname=false
+"$DRIVER" cleanup ovh example.com bearer api_endpoint="$EP" access_token="$TOKEN"
 [ "$(recs)" = "example.com:_acme-challenge=foreign" ] || fail "bearer cleanup: $(recs)"
 
 # 6. auth failures: kind, provider and options named, never a secret
 expect_auth() { # <options named> <secret> <driver args...>
     local names=$1 secret=$2; shift 2
-    if "$DRIVER" present ovh example.com x follow_cname=false "$@" 2>"$TMP/err"; then fail "accepted: $*"; fi
-    grep -q "provider.auth" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
-    grep -q "ovh" "$TMP/err" || fail "provider not named: $(cat "$TMP/err")"
-    grep -q "$names" "$TMP/err" || fail "options not named: $(cat "$TMP/err")"
-    if grep -q -e "$secret" -e "$AS" -e "$CK" -e "$TOKEN" "$TMP/err"; then fail "secret leaked: $(cat "$TMP/err")"; fi
+    pl_auth_fails ovh "$names" "$secret" "$AS" "$CK" "$TOKEN" -- "$DRIVER" present ovh example.com x "$@"
 }
 expect_auth application_secret wrong-as-123456 api_endpoint="$EP" application_key="$AK" application_secret=wrong-as-123456 consumer_key="$CK"
 expect_auth consumer_key wrong-ck-123456 api_endpoint="$EP" application_key="$AK" application_secret="$AS" consumer_key=wrong-ck-123456
 expect_auth access_token wrong-token-123456 api_endpoint="$EP" access_token=wrong-token-123456
-if "$DRIVER" validate ovh api_endpoint=ovh-eu application_key="$AK" application_secret="$AS" 2>"$TMP/err"; then fail "no consumer_key accepted"; fi
-grep -q "consumer_key" "$TMP/err" || fail "validate: $(cat "$TMP/err")"
-if "$DRIVER" validate ovh api_endpoint=ovh-eu access_token="$TOKEN" consumer_key="$CK" 2>"$TMP/err"; then fail "both modes accepted"; fi
-grep -q "access_token" "$TMP/err" || fail "validate both: $(cat "$TMP/err")"
-if "$DRIVER" validate ovh api_endpoint=ovh-mars access_token="$TOKEN" 2>"$TMP/err"; then fail "bad endpoint accepted"; fi
-grep -q "api_endpoint" "$TMP/err" || fail "validate endpoint: $(cat "$TMP/err")"
+pl_validate_fails consumer_key -- "$DRIVER" validate ovh api_endpoint=ovh-eu application_key="$AK" application_secret="$AS"
+pl_validate_fails access_token -- "$DRIVER" validate ovh api_endpoint=ovh-eu access_token="$TOKEN" consumer_key="$CK"
+pl_validate_fails api_endpoint -- "$DRIVER" validate ovh api_endpoint=ovh-mars access_token="$TOKEN"
 "$DRIVER" validate ovh api_endpoint=kimsufi-ca access_token="$TOKEN" || fail "kimsufi-ca refused"
 if grep -q -e "$AS" -e "$CK" -e "$TOKEN" "$TMP/err"; then fail "secret leaked by validate"; fi
 
 # 7. one 429 (on the first signed request) is waited out and signed again
-ctl "ratelimit?count=1&after=1"
-start=$(date +%s%N)
-ovh present example.com afterwait
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$elapsed_ms" -ge 900 ] || fail "did not wait for Retry-After ($elapsed_ms ms)"
+pl_waits_429 --after 1 ovh present example.com afterwait
 recs | grep -q "=afterwait" || fail "not created after 429"
 ovh cleanup example.com afterwait
 
 # 8. a persistent 429 ends as rate limiting after bounded retries
-ctl "ratelimit?count=50"
-if ovh present example.com never 2>"$TMP/err"; then fail "persistent 429 succeeded"; fi
-grep -q "dns.rate_limited" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
-ctl "ratelimit?count=0"
+pl_rate_limited ovh present example.com never
 [ "$(recs)" = "example.com:_acme-challenge=foreign" ] || fail "final: $(recs)"
 
 # 9. every request had the documented form
-state > "$TMP/state.json"
-python3 - "$TMP/state.json" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["violations"] == [], s["violations"]
+pl_check_requests <<'PY'
 log = s["log"]
 ok = [l for l in log if l.get("answer") == 200]
 Z = "/1.0/domain/zone/example.com"
@@ -139,6 +104,5 @@ assert log[i]["ts"] and log[i + 1]["path"] == log[i]["path"], (log[i], log[i + 1
 assert int(log[i + 1]["ts"]) > int(log[i]["ts"]), (log[i], log[i + 1])
 n429 = [l for l in log if l.get("answer") == 429]
 assert len(n429) == 1 + 4, len(n429)
-print("requests ok:", len(log))
 PY
 echo "PASS"
