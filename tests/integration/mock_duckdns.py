@@ -8,97 +8,70 @@ a subdomain of another account gives "KO" with status 200, as the real API.
 Each subdomain holds one TXT value. Requests not matching the documented form
 (method, path, parameters) are answered 400 and recorded as violations.
 
-Control (tests only): POST /__control/ratelimit?count=N (next N API requests
-answer 429 with Retry-After: 1); GET /__control/state ->
-{"txt", "violations", "log"} (log entries have the token masked).
+Log entries are {"method", "path", "params" (the token masked), "answer"
+("OK", "KO" or the status)}. Control and log: mock_base.py; GET
+/__control/state returns {"txt", "violations", "log"}.
 
-Usage: mock_duckdns.py PORTFILE TOKEN SUBDOMAIN
+Usage: mock_duckdns.py PORT|PORTFILE TOKEN SUBDOMAIN
 """
-import json
-import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
-PORTFILE, TOKEN, SUB = sys.argv[1:4]
-LOCK = threading.Lock()
-STATE = {"txt": {SUB: ""}, "violations": [], "log": [], "ratelimit": 0}
+from mock_base import MockHandler, serve
+
+TOKEN, SUB = sys.argv[2:4]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(MockHandler):
+    STATE = {"txt": {SUB: ""}, "violations": [], "log": [], "ratelimit": 0}
+    SHOWN = ("txt", "violations", "log")
+    RATE_LIMITED_BODY = "Too Many Requests"
 
-    def log_message(self, fmt, *args):
-        pass
+    def reply(self, status, obj, headers=None, ctype=None):
+        if ctype is None:
+            ctype = "text/plain; charset=UTF-8" if isinstance(obj, str) else "application/json"
+        return super().reply(status, obj, headers, ctype)
 
-    def reply(self, status, text, headers=None, ctype="text/plain; charset=UTF-8"):
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def violation_body(self, message):
+        return message
 
-    def violation(self, what):
-        STATE["violations"].append("%s %s: %s" % (self.command, urlsplit(self.path).path, what))
-        self.reply(400, "mock: " + what)
+    def log_entry(self, u, body):
+        return {"method": self.command, "path": u.path,
+                "params": {k: ("<token>" if k == "token" else v)
+                           for k, v in parse_qsl(u.query, keep_blank_values=True)}}
 
-    def handle_any(self):
-        u = urlsplit(self.path)
+    def route(self, u, q, body, entry):
+        st = self.STATE
         pairs = parse_qsl(u.query, keep_blank_values=True)
         q = dict(pairs)
-        with LOCK:
-            if u.path == "/__control/ratelimit":
-                STATE["ratelimit"] = int(q.get("count", "1"))
-                return self.reply(200, "{}", ctype="application/json")
-            if u.path == "/__control/state":
-                return self.reply(200, json.dumps({k: STATE[k] for k in ("txt", "violations", "log")}),
-                                  ctype="application/json")
-            entry = {"method": self.command, "path": u.path,
-                     "params": {k: ("<token>" if k == "token" else v) for k, v in pairs}}
-            STATE["log"].append(entry)
-            if STATE["ratelimit"] > 0:
-                STATE["ratelimit"] -= 1
-                entry["answer"] = 429
-                return self.reply(429, "Too Many Requests", {"Retry-After": "1"})
-            if self.command != "GET" or u.path != "/update":
-                return self.violation("only GET /update")
-            if len(pairs) != len(q):
-                return self.violation("repeated parameter")
-            keys = set(q)
-            if not {"domains", "token", "txt"} <= keys or keys - {"domains", "token", "txt", "clear",
-                                                                  "verbose"}:
-                return self.violation("parameters: domains, token, txt, clear?, verbose?")
-            if "clear" in q and (q["clear"] != "true" or q["txt"] != ""):
-                return self.violation("clear=true goes with an empty txt")
-            if "clear" not in q and q["txt"] == "":
-                return self.violation("empty txt without clear=true")
-            if "verbose" in q and q["verbose"] != "true":
-                return self.violation("verbose=true only")
-            if q["token"] != TOKEN or q["domains"] != SUB:
-                entry["answer"] = "KO"
-                return self.reply(200, "KO")
-            old = STATE["txt"][SUB]
-            STATE["txt"][SUB] = "" if "clear" in q else q["txt"]
-            entry["answer"] = "OK"
-            if "verbose" in q:
-                return self.reply(200, "OK\n%s\n%s" % (STATE["txt"][SUB],
-                                  "UPDATED" if old != STATE["txt"][SUB] else "NOCHANGE"))
-            return self.reply(200, "OK")
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
-
-
-def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    srv.serve_forever()
+        if self.command != "GET" or u.path != "/update":
+            return self.violation("only GET /update")
+        if len(pairs) != len(q):
+            return self.violation("repeated parameter")
+        keys = set(q)
+        if not {"domains", "token", "txt"} <= keys or keys - {"domains", "token", "txt", "clear",
+                                                              "verbose"}:
+            return self.violation("parameters: domains, token, txt, clear?, verbose?")
+        if "clear" in q and (q["clear"] != "true" or q["txt"] != ""):
+            return self.violation("clear=true goes with an empty txt")
+        if "clear" not in q and q["txt"] == "":
+            return self.violation("empty txt without clear=true")
+        if "verbose" in q and q["verbose"] != "true":
+            return self.violation("verbose=true only")
+        if q["token"] != TOKEN or q["domains"] != SUB:
+            self.reply(200, "KO")
+            entry["answer"] = "KO"
+            return None
+        old = st["txt"][SUB]
+        st["txt"][SUB] = "" if "clear" in q else q["txt"]
+        if "verbose" in q:
+            self.reply(200, "OK\n%s\n%s" % (st["txt"][SUB],
+                       "UPDATED" if old != st["txt"][SUB] else "NOCHANGE"))
+        else:
+            self.reply(200, "OK")
+        entry["answer"] = "OK"
+        return None
 
 
 if __name__ == "__main__":
-    main()
+    serve(Handler, sys.argv[1])
