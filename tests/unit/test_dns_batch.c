@@ -61,10 +61,10 @@ static struct {
     char sub[64];
     json_object *records; /* array of zone-file strings */
 } sets[MAX_SETS];
-static char fail_sub[64];      /* deSEC answers 400 for this subname */
+static char fail_sub[64];       /* deSEC answers 400 for this subname */
 static char log_[MAX_LOG][128]; /* "METHOD path" of each deSEC request */
 static size_t nlog;
-static bool answered[3];        /* CA: challenge i was answered */
+static bool answered[3]; /* CA: challenge i was answered */
 
 static const struct {
     const char *value;
@@ -228,8 +228,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     char out[8192], loc[128] = "";
     unsigned st;
 
-    (void)cls;
-    (void)version;
     if (c == NULL) {
         if ((c = calloc(1, sizeof *c)) == NULL)
             return MHD_NO;
@@ -270,9 +268,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
-    (void)toe;
     free(*con_cls);
     *con_cls = NULL;
 }
@@ -334,13 +329,11 @@ static int setup(void **state)
     const union MHD_DaemonInfo *info;
     char base[96];
 
-    (void)state;
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
-                               MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-                               completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                               MHD_OPTION_END);
+                               MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed,
+                               NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (daemon_ == NULL)
         return -1;
     info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
@@ -356,7 +349,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    (void)state;
     MHD_stop_daemon(daemon_);
     clear_sets();
     unlink(calls_);
@@ -400,8 +392,8 @@ static int by_name(void *arg, const char *fqdn, const char *const *values, size_
     assert_true(s->n < 8);
     o = (size_t)snprintf(s->calls[s->n], sizeof s->calls[0], "%s=", fqdn);
     for (size_t i = 0; i < nv; i++)
-        o += (size_t)snprintf(s->calls[s->n] + o, sizeof s->calls[0] - o, "%s%s",
-                              i ? "," : "", values[i]);
+        o += (size_t)snprintf(s->calls[s->n] + o, sizeof s->calls[0] - o, "%s%s", i ? "," : "",
+                              values[i]);
     s->n++;
     for (size_t i = 0; i < 2; i++) {
         if (s->fail[i] != NULL && strcmp(s->fail[i], fqdn) == 0) {
@@ -424,7 +416,6 @@ static void test_group_by_name(void **state)
     bool done[5] = {false};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 5, g_fqdns, g_values);
     ac_error_clear(&e);
@@ -454,7 +445,6 @@ static void test_group_failure(void **state)
     bool want_keep[5] = {true, false, true, false, false};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 5, g_fqdns, g_values);
     ac_error_clear(&e);
@@ -493,7 +483,6 @@ static void test_group_too_many(void **state)
     struct seen s = {0};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     for (size_t i = 0; i < DNS_BATCH_MAX + 1; i++) {
         f[i] = i % 2 ? "_acme-challenge.a.x" : "_acme-challenge.b.x";
@@ -501,8 +490,7 @@ static void test_group_too_many(void **state)
     }
     recs(r, DNS_BATCH_MAX + 1, f, v);
     ac_error_clear(&e);
-    assert_int_equal(dns_batch_by_name(r->p, DNS_BATCH_MAX + 1, done, false, by_name, &s, &e),
-                     -1);
+    assert_int_equal(dns_batch_by_name(r->p, DNS_BATCH_MAX + 1, done, false, by_name, &s, &e), -1);
     assert_int_equal(s.n, 0);
     assert_string_equal(e.kind, AC_ERR_INTERNAL);
     for (size_t i = 0; i < DNS_BATCH_MAX + 1; i++)
@@ -539,7 +527,6 @@ static void test_fallback_present_partial(void **state)
     bool want[4] = {true, true, false, false};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 4, x_fqdns, values);
     unlink(calls_); /* forget earlier calls */
@@ -578,7 +565,6 @@ static void test_fallback_cleanup_goes_on(void **state)
     bool done[DNS_BATCH_MAX + 1];
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 4, x_fqdns, values);
     unlink(calls_); /* forget earlier calls */
@@ -635,7 +621,8 @@ static const char *set_records(const char *sub)
     pthread_mutex_lock(&mu);
     i = find_set(sub);
     snprintf(out, sizeof out, "%s",
-             i < 0 ? "absent" : json_object_to_json_string_ext(sets[i].records, JSON_C_TO_STRING_PLAIN));
+             i < 0 ? "absent"
+                   : json_object_to_json_string_ext(sets[i].records, JSON_C_TO_STRING_PLAIN));
     pthread_mutex_unlock(&mu);
     return out;
 }
@@ -652,7 +639,6 @@ static void test_batch_present_partial(void **state)
     bool want[4] = {true, false, true, false};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 4, d_fqdns, d_values);
     clear_sets();
@@ -687,7 +673,6 @@ static void test_batch_cleanup_goes_on(void **state)
     bool done[4] = {false};
     struct ac_error e;
 
-    (void)state;
     assert_non_null(r);
     recs(r, 4, d_fqdns, d_values);
     clear_sets();
@@ -713,8 +698,8 @@ static void test_batch_cleanup_goes_on(void **state)
 
 /* ---- dns_provider_new_resolvers ---- */
 
-static int new_res(const char *name, const struct dns_option *o, size_t n,
-                   const char *const *res, size_t nres, struct ac_error *e)
+static int new_res(const char *name, const struct dns_option *o, size_t n, const char *const *res,
+                   size_t nres, struct ac_error *e)
 {
     struct dns_provider *p = (struct dns_provider *)1;
     int rc;
@@ -731,12 +716,12 @@ static int new_res(const char *name, const struct dns_option *o, size_t n,
 
 static void test_resolvers_injected(void **state)
 {
-    struct dns_option d[] = {{"token", TOKEN}, {"follow_cname", "false"}, {"dns_resolvers", "127.0.0.1:5300"}};
+    struct dns_option d[] = {
+        {"token", TOKEN}, {"follow_cname", "false"}, {"dns_resolvers", "127.0.0.1:5300"}};
     struct dns_option x[] = {{"program", script_}};
     const char *bad[] = {"[::1"}; /* refused by dns_resolvers validation */
     struct ac_error e;
 
-    (void)state;
     /* declared and absent: the set's resolvers are used (and validated) */
     assert_int_equal(new_res("desec", d, 2, bad, 1, &e), -1);
     assert_non_null(strstr(e.message, "dns_resolvers"));
@@ -753,12 +738,11 @@ static void test_resolvers_injected(void **state)
 static void test_resolvers_cap(void **state)
 {
     struct dns_option d[] = {{"token", TOKEN}, {"follow_cname", "false"}};
-    const char *res[10] = {"127.0.0.1:5301", "127.0.0.2", "[::1]:53", "127.0.0.4:53",
-                           "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8",
-                           "127.0.0.9", "127.0.0.10"};
+    const char *res[10] = {"127.0.0.1:5301", "127.0.0.2", "[::1]:53",  "127.0.0.4:53",
+                           "127.0.0.5",      "127.0.0.6", "127.0.0.7", "127.0.0.8",
+                           "127.0.0.9",      "127.0.0.10"};
     struct ac_error e;
 
-    (void)state;
     assert_int_equal(new_res("desec", d, 2, res, 10, &e), 0); /* first 8 taken */
     res[8] = "[::1";
     assert_int_equal(new_res("desec", d, 2, res, 9, &e), 0); /* the 9th never seen */
@@ -780,16 +764,12 @@ struct fake {
 
 static int f_present(void *arg, const struct dns_challenge *ch, struct ac_error *e)
 {
-    (void)ch;
-    (void)e;
     ((struct fake *)arg)->present++;
     return 0;
 }
 
 static int f_cleanup(void *arg, const struct dns_challenge *ch, struct ac_error *e)
 {
-    (void)ch;
-    (void)e;
     ((struct fake *)arg)->cleanup++;
     return 0;
 }
@@ -818,7 +798,6 @@ static int f_cleanup_all(void *arg, const struct dns_challenge *const *chs, size
 {
     struct fake *f = arg;
 
-    (void)e;
     f->cleanup_all++;
     assert_true(n <= 3);
     for (size_t i = 0; i < n; i++)
@@ -831,10 +810,13 @@ static int run_order(struct fake *f, struct ac_error *e)
 {
     const char *ids[] = {"a." ZONE, "*.a." ZONE, "b." ZONE};
     unsigned char csr[4] = {1, 2, 3, 4};
-    struct acme_order_params prm = {.identifiers = ids, .count = 3, .csr_der = csr,
-                                    .csr_len = sizeof csr, .timeout_ms = 20000};
-    struct acme_solver s = {.arg = f, .present = f_present, .cleanup = f_cleanup,
-                            .present_all = f_present_all, .cleanup_all = f_cleanup_all};
+    struct acme_order_params prm = {
+        .identifiers = ids, .count = 3, .csr_der = csr, .csr_len = sizeof csr, .timeout_ms = 20000};
+    struct acme_solver s = {.arg = f,
+                            .present = f_present,
+                            .cleanup = f_cleanup,
+                            .present_all = f_present_all,
+                            .cleanup_all = f_cleanup_all};
     struct acme_client_opts o = {.timeout_ms = 5000};
     struct acme_client *c = NULL;
     struct crypto_key *key = NULL;
@@ -862,7 +844,6 @@ static void test_order_cleanup_after_present_failure(void **state)
     struct fake f = {.publish = {true, false, true}, .fail = true};
     struct ac_error e;
 
-    (void)state;
     assert_int_equal(run_order(&f, &e), -1);
     assert_non_null(strstr(e.message, "fake batch refused"));
     assert_int_equal(f.present_all, 1);
@@ -891,7 +872,6 @@ static void test_order_cleanup_after_invalid_authz(void **state)
     struct fake f = {.publish = {true, true, true}};
     struct ac_error e;
 
-    (void)state;
     assert_int_equal(run_order(&f, &e), -1);
     assert_string_equal(e.kind, AC_ERR_CA_CHALLENGE);
     pthread_mutex_lock(&mu);
