@@ -20,102 +20,86 @@ Follows the public documentation:
 Requests not matching the documented form are answered 400 and recorded as
 violations.
 
-Control (no auth): POST /__control/ratelimit?count=N (next N ARM requests
-answer 429, Retry-After: 1); POST /__control/conflict (before the next PUT
-or DELETE of a record set, another writer adds "intruder" to it: new etag);
-GET /__control/state -> {"sets", "violations", "log"}.
+Log entries also carry "if_match" and "if_none_match". Control and log:
+mock_base.py (the token endpoint is never rate limited), plus POST
+/__control/conflict (before the next PUT or DELETE of a record set, another
+writer adds "intruder" to it: new etag); GET /__control/state -> {"sets",
+"violations", "log"}.
 
 Subscription SUB, resource group rg1: public zone example.com, private zone
 internal.example.com. Initial data: public _acme-challenge.example.com TXT
 "keep-me".
 
-Usage: mock_azuredns.py PORTFILE TENANT CLIENT_ID CLIENT_SECRET SUB
+Usage: mock_azuredns.py PORT|PORTFILE TENANT CLIENT_ID CLIENT_SECRET SUB
 """
 import json
-import os
 import re
 import secrets
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-PORTFILE, TENANT, CID, SECRET, SUB = sys.argv[1:6]
+from mock_base import MockHandler, serve
+
+TENANT, CID, SECRET, SUB = sys.argv[2:6]
 SCOPE = "https://management.azure.com/.default"
 KINDS = {"dnsZones": ("2018-05-01", "TTL", "TXTRecords", {"example.com"}),
          "privateDnsZones": ("2018-09-01", "ttl", "txtRecords", {"internal.example.com"})}
-LOCK = threading.Lock()
-STATE = {"sets": {"dnsZones/example.com/_acme-challenge": {"ttl": 3600, "values": ["keep-me"],
-                                                           "etag": "e-0"}},
-         "violations": [], "log": [], "ratelimit": 0, "conflict": False, "tokens": set(),
-         "next": 0}
+TOKEN_PATH = r"/([^/]+)/oauth2/v2\.0/token"
 
 
-def etag():
-    STATE["next"] += 1
-    return "e-%d" % STATE["next"]
+class Handler(MockHandler):
+    STATE = {"sets": {"dnsZones/example.com/_acme-challenge": {"ttl": 3600, "values": ["keep-me"],
+                                                               "etag": "e-0"}},
+             "violations": [], "log": [], "ratelimit": 0, "conflict": False, "tokens": set(),
+             "next": 0}
+    SHOWN = ("sets", "violations", "log")
+    RATE_LIMITED_BODY = {"error": {"code": "TooManyRequests",
+                                   "message": "The request is being throttled."}}
 
+    def etag(self):
+        self.STATE["next"] += 1
+        return "e-%d" % self.STATE["next"]
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def reply(self, status, obj, headers=None):
-        data = json.dumps(obj).encode() if obj is not None else b""
-        self.send_response(status)
-        if obj is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def reply(self, status, obj, headers=None, ctype="application/json; charset=utf-8"):
+        return super().reply(status, obj, headers, ctype)
 
     def arm_error(self, status, code, message):
         return self.reply(status, {"error": {"code": code, "message": message}})
 
-    def violation(self, what):
-        STATE["violations"].append("%s %s: %s" % (self.command, self.path, what))
-        return self.arm_error(400, "BadRequest", "mock: " + what)
+    def violation_body(self, message):
+        return {"error": {"code": "BadRequest", "message": message}}
 
-    def handle_any(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        with LOCK:
-            if u.path == "/__control/ratelimit":
-                STATE["ratelimit"] = int(q.get("count", ["1"])[0])
-                return self.reply(200, {"ok": True})
-            if u.path == "/__control/conflict":
-                STATE["conflict"] = True
-                return self.reply(200, {"ok": True})
-            if u.path == "/__control/state":
-                return self.reply(200, {k: STATE[k] for k in ("sets", "violations", "log")})
-            entry = {"method": self.command, "path": u.path, "query": u.query,
-                     "body": body.decode(errors="replace"),
-                     "content_type": self.headers.get("Content-Type"),
-                     "if_match": self.headers.get("If-Match"),
-                     "if_none_match": self.headers.get("If-None-Match"), "answer": 200}
-            STATE["log"].append(entry)
-            m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", u.path)
-            if m:
-                return self.token(unquote(m.group(1)), body, entry)
-            if STATE["ratelimit"] > 0:
-                STATE["ratelimit"] -= 1
-                entry["answer"] = 429
-                return self.reply(429, {"error": {"code": "TooManyRequests", "message":
-                                                  "The request is being throttled."}},
-                                  {"Retry-After": "1"})
-            auth = self.headers.get("Authorization") or ""
-            if not auth.startswith("Bearer ") or auth[7:] not in STATE["tokens"]:
-                entry["answer"] = 401
-                return self.arm_error(401, "AuthenticationFailed",
-                                      "Authentication failed. The 'Authorization' header is "
-                                      "missing or invalid.")
-            return self.arm(u, q, body, entry)
+    def log_entry(self, u, body):
+        return dict(super().log_entry(u, body), if_match=self.headers.get("If-Match"),
+                    if_none_match=self.headers.get("If-None-Match"))
+
+    def control(self, name, q):
+        if name != "conflict":
+            return super().control(name, q)
+        self.STATE["conflict"] = True
+        return self.reply(200, {"ok": True})
+
+    def rate_limited(self):
+        if re.fullmatch(TOKEN_PATH, urlsplit(self.path).path):
+            return False
+        return super().rate_limited()
+
+    def check_auth(self, u, q, body, entry):
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Bearer ") and auth[7:] in self.STATE["tokens"]:
+            return True
+        self.arm_error(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' "
+                       "header is missing or invalid.")
+        return False
+
+    def dispatch(self, u, q, body, entry):
+        m = re.fullmatch(TOKEN_PATH, u.path)
+        if m:
+            return self.token(unquote(m.group(1)), body, entry)
+        return super().dispatch(u, q, body, entry)
+
+    def route(self, u, q, body, entry):
+        return self.arm(u, q, body, entry)
 
     def token(self, tenant, body, entry):
         if self.command != "POST" or entry["content_type"] != "application/x-www-form-urlencoded":
@@ -125,16 +109,14 @@ class Handler(BaseHTTPRequestHandler):
                 f["grant_type"] != ["client_credentials"] or f["scope"] != [SCOPE]:
             return self.violation("token: form %r" % sorted(f))
         if tenant != TENANT:
-            entry["answer"] = 400
             return self.reply(400, {"error": "invalid_request", "error_description":
                                     "AADSTS90002: Tenant '%s' not found." % tenant})
         if f["client_id"] != [CID] or f["client_secret"] != [SECRET]:
-            entry["answer"] = 401
             return self.reply(401, {"error": "invalid_client", "error_description":
                                     "AADSTS7000215: Invalid client secret provided.",
                                     "error_codes": [7000215]})
         tok = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(32)
-        STATE["tokens"].add(tok)
+        self.STATE["tokens"].add(tok)
         return self.reply(200, {"token_type": "Bearer", "expires_in": 3599,
                                 "ext_expires_in": 3599, "access_token": tok})
 
@@ -149,13 +131,10 @@ class Handler(BaseHTTPRequestHandler):
         if q.get("api-version") != [ver] or len(q) != 1:
             return self.violation("api-version must be %s" % ver)
         if sub != SUB:
-            entry["answer"] = 404
             return self.arm_error(404, "SubscriptionNotFound", "The subscription could not be found.")
         if rg != "rg1":
-            entry["answer"] = 404
             return self.arm_error(404, "ResourceGroupNotFound", "Resource group '%s' could not be found." % rg)
         if zone not in zones:
-            entry["answer"] = 404
             return self.arm_error(404, "ResourceNotFound", "The Resource '%s' was not found." % zone)
         if rel is None:
             if self.command != "GET":
@@ -166,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
         if rel.endswith(zone) or rel.endswith("."):
             return self.violation("record set name must be relative to the zone: %r" % rel)
         key = "%s/%s/%s" % (kind, zone, rel)
-        cur = STATE["sets"].get(key)
+        cur = self.STATE["sets"].get(key)
 
         def view(rs, status=200):
             return self.reply(status, {
@@ -177,32 +156,29 @@ class Handler(BaseHTTPRequestHandler):
 
         if self.command == "GET":
             if cur is None:
-                entry["answer"] = 404
                 return self.arm_error(404, "NotFound", "The resource record '%s' does not exist "
                                       "in resource group 'rg1' of subscription '%s'." % (rel, sub))
             return view(cur)
         if self.command not in ("PUT", "DELETE"):
             return self.violation("unexpected method")
-        if STATE["conflict"]:
-            STATE["conflict"] = False
+        if self.STATE["conflict"]:
+            self.STATE["conflict"] = False
             if cur is None:
-                cur = STATE["sets"][key] = {"ttl": 60, "values": [], "etag": ""}
+                cur = self.STATE["sets"][key] = {"ttl": 60, "values": [], "etag": ""}
             cur["values"].append("intruder")
-            cur["etag"] = etag()
+            cur["etag"] = self.etag()
         im, inm = entry["if_match"], entry["if_none_match"]
         if self.command == "DELETE":
             if body:
                 return self.violation("DELETE has no body")
             if cur is None:
-                entry["answer"] = 204
                 return self.reply(204, None)
             if im is None:
                 return self.violation("DELETE without If-Match")
             if im != cur["etag"]:
-                entry["answer"] = 412
                 return self.arm_error(412, "PreconditionFailed", "The condition '%s' in the "
                                       "If-Match header was not satisfied." % im)
-            del STATE["sets"][key]
+            del self.STATE["sets"][key]
             return self.reply(200, None)
         if entry["content_type"] != "application/json":
             return self.violation("PUT: Content-Type must be application/json")
@@ -221,23 +197,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.violation("PUT: body must be {properties:{%s:int,%s:[{value:[str]}]}}: %r"
                                   % (kttl, krecs, b))
         if (inm == "*" and cur is not None) or (im is not None and (cur is None or im != cur["etag"])):
-            entry["answer"] = 412
             return self.arm_error(412, "PreconditionFailed", "The precondition was not satisfied.")
-        new = {"ttl": p[kttl], "values": ["".join(r["value"]) for r in p[krecs]], "etag": etag()}
-        STATE["sets"][key] = new
-        entry["answer"] = 201 if cur is None else 200
-        return view(new, entry["answer"])
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
-
-
-def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    srv.serve_forever()
+        new = {"ttl": p[kttl], "values": ["".join(r["value"]) for r in p[krecs]], "etag": self.etag()}
+        self.STATE["sets"][key] = new
+        return view(new, 201 if cur is None else 200)
 
 
 if __name__ == "__main__":
-    main()
+    serve(Handler, sys.argv[1])

@@ -10,36 +10,24 @@
 # waited out, persistent 429 -> dns.rate_limited.
 set -euo pipefail
 
-BUILD=${AUTOCERT_BUILD_DIR:?}
-SRC=${AUTOCERT_SOURCE_DIR:?}
-DRIVER=$BUILD/tests/dns_driver
-TMP=$(mktemp -d /tmp/ac-azure-XXXXXX)
-MOCK_PID=
-cleanup() {
-    if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "${AUTOCERT_SOURCE_DIR:?}/tests/integration/provider_lib.sh"
+pl_init
 
 TENANT=11111111-2222-3333-4444-555555555555
 CID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
 SUB=99999999-8888-7777-6666-555555555555
 SECRET="s3cr+et/$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')&x=1"
-python3 "$SRC/tests/integration/mock_azuredns.py" "$TMP/port" "$TENANT" "$CID" "$SECRET" "$SUB" &
-MOCK_PID=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-PORT=$(cat "$TMP/port")
-export AUTOCERT_AZURE_LOGIN_URL=http://127.0.0.1:$PORT
-export AUTOCERT_AZURE_MANAGEMENT_URL=http://127.0.0.1:$PORT/
-state() { curl -sf "http://127.0.0.1:$PORT/__control/state"; }
-records() { state | python3 -c '
+pl_start_mock azuredns "$TENANT" "$CID" "$SECRET" "$SUB"
+export AUTOCERT_AZURE_LOGIN_URL=$MOCK_URL
+export AUTOCERT_AZURE_MANAGEMENT_URL=$MOCK_URL/
+records() { pl_state | python3 -c '
 import json,sys
 s = json.load(sys.stdin)["sets"]
 print(" ".join(sorted(k + "=" + v for k in s for v in s[k]["values"])))'; }
-ntoken() { state | python3 -c 'import json,sys; print(sum(l["path"].endswith("/token") for l in json.load(sys.stdin)["log"]))'; }
-A=(subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID client_secret="$SECRET" follow_cname=false)
+ntoken() { pl_state | python3 -c 'import json,sys; print(sum(l["path"].endswith("/token") for l in json.load(sys.stdin)["log"]))'; }
+A=(subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID client_secret="$SECRET")
 K=dnsZones/example.com/_acme-challenge
+az() { "$DRIVER" "$1" azuredns "$2" "$3" "${A[@]}" "${@:4}"; }
 
 # 1. two values at one name next to a foreign one
 "$DRIVER" present azuredns example.com valueA "${A[@]}"
@@ -63,13 +51,13 @@ records | grep -q "privateDnsZones/internal.example.com/_acme-challenge=priv" ||
 "$DRIVER" cleanup azuredns c.example.com named "${A[@]}" zone_name=example.com
 "$DRIVER" cleanup azuredns internal.example.com priv "${A[@]}" private_zone=true
 [ "$(records)" = "$K=keep-me" ] || fail "not clean: $(records)"
-state | python3 -c 'import json,sys; s = json.load(sys.stdin)["sets"]; assert list(s) == ["dnsZones/example.com/_acme-challenge"], s' || fail "emptied sets not deleted"
+pl_state | python3 -c 'import json,sys; s = json.load(sys.stdin)["sets"]; assert list(s) == ["dnsZones/example.com/_acme-challenge"], s' || fail "emptied sets not deleted"
 
 # 4. a concurrent writer between read and write (412) is retried
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/conflict" >/dev/null
+pl_ctl conflict
 "$DRIVER" present azuredns example.com valueC "${A[@]}"
 [ "$(records)" = "$K=intruder $K=keep-me $K=valueC" ] || fail "conflict: $(records)"
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/conflict" >/dev/null
+pl_ctl conflict
 "$DRIVER" cleanup azuredns example.com valueC "${A[@]}"
 [ "$(records)" = "$K=intruder $K=intruder $K=keep-me" ] || fail "conflict cleanup: $(records)"
 
@@ -81,45 +69,24 @@ before=$(ntoken)
 
 # 6. auth failures: provider, options, never the secret
 WRONG="wrong-$SECRET"
-if "$DRIVER" present azuredns example.com x subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID client_secret="$WRONG" follow_cname=false 2>"$TMP/err"; then
-    fail "wrong secret accepted"
-fi
-grep -q "provider.auth" "$TMP/err" && grep -q "azuredns" "$TMP/err" && grep -q "client_secret" "$TMP/err" || fail "auth error: $(cat "$TMP/err")"
-grep -qF "$SECRET" "$TMP/err" && fail "secret leaked: $(cat "$TMP/err")"
+pl_auth_fails azuredns client_secret "$SECRET" -- "$DRIVER" present azuredns example.com x \
+    subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID client_secret="$WRONG"
 grep -q "invalid_client" "$TMP/err" || fail "no error code: $(cat "$TMP/err")"
-if "$DRIVER" present azuredns example.com x subscription_id=$SUB resource_group=rg1 tenant_id=other client_id=$CID client_secret="$SECRET" follow_cname=false 2>"$TMP/err"; then
-    fail "wrong tenant accepted"
-fi
+pl_auth_fails azuredns tenant_id "$SECRET" -- "$DRIVER" present azuredns example.com x \
+    subscription_id=$SUB resource_group=rg1 tenant_id=other client_id=$CID client_secret="$SECRET"
 grep -q "provider.auth.*tenant_id" "$TMP/err" || fail "tenant: $(cat "$TMP/err")"
-if "$DRIVER" validate azuredns subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID 2>"$TMP/err"; then fail "no secret accepted"; fi
-grep -q "option client_secret" "$TMP/err" || fail "validate secret: $(cat "$TMP/err")"
-if "$DRIVER" validate azuredns subscription_id=$SUB tenant_id=$TENANT client_id=$CID client_secret=x 2>"$TMP/err"; then fail "no resource group accepted"; fi
-grep -q "resource_group" "$TMP/err" || fail "validate rg: $(cat "$TMP/err")"
-if "$DRIVER" validate azuredns "${A[@]}" environment=mars 2>"$TMP/err"; then fail "bad environment accepted"; fi
-grep -q "option environment" "$TMP/err" || fail "validate env: $(cat "$TMP/err")"
+pl_validate_fails "option client_secret" -- "$DRIVER" validate azuredns subscription_id=$SUB resource_group=rg1 tenant_id=$TENANT client_id=$CID
+pl_validate_fails resource_group -- "$DRIVER" validate azuredns subscription_id=$SUB tenant_id=$TENANT client_id=$CID client_secret=x
+pl_validate_fails "option environment" -- "$DRIVER" validate azuredns "${A[@]}" environment=mars
 "$DRIVER" validate azuredns "${A[@]}" environment=china private_zone=false
 
 # 7. one 429 with Retry-After: 1 is waited out; a persistent one is rate limiting
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=1" >/dev/null
-start=$(date +%s%N)
-"$DRIVER" present azuredns example.com afterwait "${A[@]}"
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$elapsed_ms" -ge 900 ] || fail "did not wait for Retry-After ($elapsed_ms ms)"
-records | grep -q "=afterwait" || fail "not created after 429"
-"$DRIVER" cleanup azuredns example.com afterwait "${A[@]}"
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=50" >/dev/null
-if "$DRIVER" present azuredns example.com never "${A[@]}" 2>"$TMP/err"; then fail "persistent 429 succeeded"; fi
-grep -q "dns.rate_limited" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=0" >/dev/null
+pl_throttling az
 
 # 8. every request had the documented form; the exact first exchange
-state > "$TMP/state.json"
-python3 - "$TMP/state.json" "$SUB" <<'EOF2'
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["violations"] == [], s["violations"]
+pl_check_requests "$SUB" <<'PY'
 L = s["log"]
-z = "/subscriptions/%s/resourceGroups/rg1/providers/Microsoft.Network/dnsZones/example.com" % sys.argv[2]
+z = "/subscriptions/%s/resourceGroups/rg1/providers/Microsoft.Network/dnsZones/example.com" % args[0]
 seq = [(l["method"], l["path"], l["query"]) for l in L[:4]]
 assert seq[0][0:2] == ("POST", "/11111111-2222-3333-4444-555555555555/oauth2/v2.0/token"), seq
 assert seq[1:] == [("GET", z, "api-version=2018-05-01"),
@@ -140,23 +107,21 @@ dels = [l for l in L if l["method"] == "DELETE"]
 assert len(dels) == 3 and all(d["if_match"] for d in dels), dels
 assert sum(1 for l in L if l["answer"] == 412) == 2
 assert sum(1 for l in L if l["answer"] == 429) == 1 + 4
-print("requests ok:", len(L))
-EOF2
+PY
 
-# 10. batch (apex + wildcard of one order): both values at one name in ONE
+# 9. batch (apex + wildcard of one order): both values at one name in ONE
 # PUT, cleanup removes both in one PUT, the foreign value stays
-writes() { state | python3 -c 'import json,sys; print(json.dumps([l for l in json.load(sys.stdin)["log"] if l["method"] in ("POST", "PATCH", "PUT", "DELETE") and "/dnsZones/" in l["path"]]))'; }
-before=$(writes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+before=$(pl_log_len)
 keep=$(records | tr ' ' '\n' | grep "^$K=" | grep -v "=batch" | tr '\n' ' ')
 "$DRIVER" present2 azuredns example.com batchA batchB "${A[@]}"
 records | tr ' ' '\n' | grep -qx "$K=batchA" && records | tr ' ' '\n' | grep -qx "$K=batchB" || fail "batch: $(records)"
 "$DRIVER" cleanup2 azuredns example.com batchA batchB "${A[@]}"
 [ "$(records | tr ' ' '\n' | grep "^$K=" | tr '\n' ' ')" = "$keep" ] || fail "batch cleanup: $(records)"
-writes | python3 -c '
-import json, sys
-w = json.load(sys.stdin)[int(sys.argv[1]):]
+pl_check_requests "$before" <<'PY'
+w = [l for l in writes(s["log"][int(args[0]):]) if "/dnsZones/" in l["path"]]
 assert [l["method"] for l in w] == ["PUT", "PUT"], [(l["method"], l["path"]) for l in w]
 vals = lambda l: sorted("".join(r["value"]) for r in json.loads(l["body"])["properties"]["TXTRecords"])
 assert "batchA" in vals(w[0]) and "batchB" in vals(w[0]) and "keep-me" in vals(w[0]), vals(w[0])
-assert "batchA" not in vals(w[1]) and "batchB" not in vals(w[1]) and "keep-me" in vals(w[1]), vals(w[1])' "$before"
+assert "batchA" not in vals(w[1]) and "batchB" not in vals(w[1]) and "keep-me" in vals(w[1]), vals(w[1])
+PY
 echo "PASS"
