@@ -17,13 +17,19 @@
 #define SNI_K1 0x9E3779B97F4A7C15ULL
 
 #define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */
+#define SNI_REF 4        /* an exact entry's suffix reference (u32) after its head */
+#define SNI_NO_SUFFIX UINT32_MAX     /* sref of a name without a dot */
+#define SNI_SUFFIX_UNKNOWN (UINT32_MAX - 1) /* a query suffix the suffix table lacks */
+#define SNI_NONE UINT32_MAX
 #define SNI_LINE 64       /* bytes of a line: the home of a group of entries */
 #define SNI_LINE_FILL 48  /* mean entry bytes per line (a 75 % fill) */
 
 struct sni_entry {
     uint64_t hash;
-    uint32_t off; /* in the builder arena; UINT32_MAX: a dropped duplicate */
-    uint8_t len;
+    uint32_t off;  /* in the builder arena; SNI_NONE: a dropped duplicate */
+    uint32_t link; /* suffix entries of exact names: that exact entry's arena offset, else SNI_NONE */
+    uint32_t pos;  /* table build: final offset when kept, the kept twin's index when dropped */
+    uint8_t len;   /* bytes after the entry's head (and reference) */
 };
 
 struct sni_vec {
@@ -34,7 +40,8 @@ struct sni_vec {
 struct sni_builder {
     unsigned char *arena; /* entries as in a table's data, in add order */
     size_t alen, acap;
-    struct sni_vec exact, wild;
+    struct sni_vec exact, wild; /* wild: every suffix table entry */
+    size_t names;
 };
 
 struct sni_table {
@@ -45,7 +52,7 @@ struct sni_table {
 };
 
 struct sni_index {
-    struct sni_table exact, wild;
+    struct sni_table exact, wild; /* wild is the suffix table (see sni.h) */
     size_t count;
 };
 
@@ -300,7 +307,7 @@ void sni_builder_free(struct sni_builder *b)
     free(b);
 }
 
-static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len)
+static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len, uint32_t link)
 {
     if (v->n == v->cap) {
         size_t nc = v->cap ? v->cap * 2 : 256;
@@ -312,17 +319,20 @@ static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len)
     }
     v->v[v->n].hash = hash;
     v->v[v->n].off = off;
+    v->v[v->n].link = link;
+    v->v[v->n].pos = 0;
     v->v[v->n].len = (uint8_t)len;
     v->n++;
     return 0;
 }
 
-/* Appends one entry (len fp set name, see sni.h) to the builder arena; returns
- * 0 or -1 (ENOMEM, arena over 4 GiB). Its offset is *off. */
-static int arena_put(struct sni_builder *b, const unsigned char *s, size_t n, uint64_t hash,
-                     int set_id, uint32_t *off)
+/* Appends one entry (len fp set [sref] bytes, see sni.h; sref only when
+ * ref != NULL) to the builder arena and pushes it on v (link: see struct
+ * sni_entry). Returns 0 or -1 (ENOMEM, arena over 4 GiB). */
+static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
+                     uint64_t hash, int set_id, const uint32_t *ref, uint32_t link)
 {
-    size_t need = SNI_ENTRY_HEAD + n;
+    size_t need = SNI_ENTRY_HEAD + (ref != NULL ? SNI_REF : 0) + n, at = b->alen;
     int32_t sid = (int32_t)set_id;
 
     if (b->alen + need > b->acap) {
@@ -338,41 +348,46 @@ static int arena_put(struct sni_builder *b, const unsigned char *s, size_t n, ui
         b->arena = na;
         b->acap = nc;
     }
-    *off = (uint32_t)b->alen;
-    b->arena[b->alen] = (unsigned char)n;
-    b->arena[b->alen + 1] = (unsigned char)hash;
-    memcpy(b->arena + b->alen + 2, &sid, sizeof sid);
-    memcpy(b->arena + b->alen + SNI_ENTRY_HEAD, s, n);
+    b->arena[at] = (unsigned char)n;
+    b->arena[at + 1] = (unsigned char)hash;
+    memcpy(b->arena + at + 2, &sid, sizeof sid);
+    at += SNI_ENTRY_HEAD;
+    if (ref != NULL) {
+        memcpy(b->arena + at, ref, SNI_REF);
+        at += SNI_REF;
+    }
+    memcpy(b->arena + at, s, n);
+    if (vec_push(v, hash, (uint32_t)b->alen, n, link) != 0)
+        return -1;
     b->alen += need;
     return 0;
-}
-
-static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
-                     uint64_t hash, int set_id)
-{
-    uint32_t off;
-
-    if (arena_put(b, s, n, hash, set_id, &off) != 0)
-        return -1;
-    return vec_push(v, hash, off, n);
 }
 
 int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id)
 {
     unsigned char raw[16 + SNI_MAX_NAME + 1 + SNI_PAD] = {0}, *buf = raw + 16;
+    uint32_t ref = SNI_NO_SUFFIX, link;
     size_t fd;
     int n;
 
-    if (b == NULL || set_id < 0 || b->exact.n + b->wild.n >= SNI_MAX_ENTRIES)
+    if (b == NULL || set_id < 0 || b->names >= SNI_MAX_ENTRIES)
         return -1;
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
-    (void)fd;
-    if (n >= 2 && buf[0] == '*' && buf[1] == '.') /* wildcard: index the suffix after "*." */
+    b->names++;
+    if (n >= 2 && buf[0] == '*' && buf[1] == '.') /* wildcard: mark the suffix after "*." */
         return add_entry(b, &b->wild, buf + 2, (size_t)n - 2, str_key(buf + 2, (size_t)n - 2),
-                         set_id);
-    return add_entry(b, &b->exact, buf, (size_t)n, str_key(buf, (size_t)n), set_id);
+                         set_id, NULL, SNI_NONE);
+    /* an exact name: its first label and a reference to its suffix's entry
+     * (resolved when the suffix table is built); the suffix unmarked */
+    link = (uint32_t)b->alen;
+    if (add_entry(b, &b->exact, buf, fd, str_key(buf, (size_t)n), set_id, &ref, SNI_NONE) != 0)
+        return -1;
+    if (fd == (size_t)n)
+        return 0;
+    return add_entry(b, &b->wild, buf + fd + 1, (size_t)n - fd - 1,
+                     str_key(buf + fd + 1, (size_t)n - fd - 1), -1, NULL, link);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -426,51 +441,101 @@ again:
     return c;
 }
 
-/* Builds t from v (in add order: the first of equal names wins), counting the
- * distinct entries into *count. Returns 0 or -1 on ENOMEM. */
-static int table_build(struct sni_table *t, const struct sni_vec *v, const unsigned char *arena,
-                       size_t *count)
+/* Sorts the entries of in[0..n) that are kept (off != SNI_NONE) into out by
+ * line (stable), each with pos = its index in `in`; pos[0..nl] gets the group
+ * ends (pos[k] = end of line k's group). */
+static void sort_lines(const struct sni_entry *in, size_t n, uint32_t nl, struct sni_entry *out,
+                       uint32_t *pos, bool index)
 {
+    memset(pos, 0, ((size_t)nl + 1) * sizeof *pos);
+    for (size_t i = 0; i < n; i++)
+        if (in[i].off != SNI_NONE)
+            pos[bucket_of(in[i].hash, nl) + 1]++;
+    for (uint32_t k = 0; k < nl; k++)
+        pos[k + 1] += pos[k];
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].off == SNI_NONE)
+            continue;
+        struct sni_entry *o = &out[pos[bucket_of(in[i].hash, nl)]++];
+        *o = in[i];
+        if (index)
+            o->pos = (uint32_t)i;
+    }
+}
+
+/* Builds t from v (in add order: the first of equal entries wins), counting
+ * the distinct marked entries into *count. ref: the entries carry a suffix
+ * reference (the exact table; equal means equal reference and label). For the
+ * suffix table (ref 0), an unmarked winner takes the set of the first marked
+ * twin, and the references of the exact entries are resolved into the arena.
+ * Returns 0 or -1 on ENOMEM. */
+static int table_build(struct sni_table *t, const struct sni_vec *v, unsigned char *arena,
+                       size_t ref, size_t *count)
+{
+    const size_t head = SNI_ENTRY_HEAD + ref;
     uint32_t nl, *pos = NULL, *sz = NULL;
-    struct sni_entry *srt = NULL; /* v sorted by line, stable */
-    size_t total = 0, size;
+    struct sni_entry *srt = NULL, *kep = NULL; /* v by line (first guess); the kept by line */
+    size_t total = 0, size, kept = 0;
     int rc = -1;
 
     for (size_t i = 0; i < v->n; i++)
-        total += SNI_ENTRY_HEAD + (size_t)v->v[i].len;
+        total += head + (size_t)v->v[i].len;
     nl = (uint32_t)(total / SNI_LINE_FILL) + 1;
-    t->nl = nl;
-    t->dir = big_alloc(((size_t)nl + 1) * sizeof *t->dir);
-    pos = calloc((size_t)nl + 1, sizeof *pos);
-    sz = calloc((size_t)nl + 1, sizeof *sz);
+    pos = malloc(((size_t)nl + 1) * sizeof *pos);
     srt = malloc((v->n + 1) * sizeof *srt);
-    if (t->dir == NULL || pos == NULL || sz == NULL || srt == NULL)
+    kep = malloc((v->n + 1) * sizeof *kep);
+    if (pos == NULL || srt == NULL || kep == NULL)
         goto out;
-    for (size_t i = 0; i < v->n; i++)
-        pos[bucket_of(v->v[i].hash, nl) + 1]++;
-    for (uint32_t k = 0; k < nl; k++)
-        pos[k + 1] += pos[k];
-    for (size_t i = 0; i < v->n; i++)
-        srt[pos[bucket_of(v->v[i].hash, nl)]++] = v->v[i];
-    /* pos[k] is now the end of line k's group in srt; mark later duplicates dropped */
+    /* twins have equal keys, so they meet in a group under any line count */
+    sort_lines(v->v, v->n, nl, srt, pos, false);
+    total = 0;
     for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++) {
         for (uint32_t i = s; i < pos[k]; i++) {
             struct sni_entry *e = &srt[i];
+#if defined(__GNUC__)
+            if (i + 8 < v->n) /* twins are compared in the arena */
+                __builtin_prefetch(arena + srt[i + 8].off);
+#endif
             for (uint32_t j = s; j < i; j++) {
                 const struct sni_entry *f = &srt[j];
-                if (f->hash == e->hash && f->len == e->len && f->off != UINT32_MAX &&
+                int32_t fs, es;
+                if (f->hash != e->hash || f->len != e->len || f->off == SNI_NONE ||
                     memcmp(arena + f->off + SNI_ENTRY_HEAD, arena + e->off + SNI_ENTRY_HEAD,
-                           e->len) == 0) {
-                    e->off = UINT32_MAX;
-                    break;
-                }
+                           ref + e->len) != 0)
+                    continue;
+                memcpy(&fs, arena + f->off + 2, sizeof fs);
+                memcpy(&es, arena + e->off + 2, sizeof es);
+                if (fs < 0 && es >= 0) /* a wildcard after the suffix of an exact name */
+                    memcpy(arena + f->off + 2, &es, sizeof es);
+                e->off = SNI_NONE;
+                e->pos = j;
+                break;
             }
-            if (e->off != UINT32_MAX)
-                sz[k] += SNI_ENTRY_HEAD + (uint32_t)e->len;
+            if (e->off != SNI_NONE) {
+                total += head + e->len;
+                kept++;
+            }
         }
     }
+    /* the line count for the distinct entries: with twins dropped, sort again */
+    if (ref == 0 || kept != v->n) {
+        nl = (uint32_t)(total / SNI_LINE_FILL) + 1;
+        sort_lines(srt, v->n, nl, kep, pos, true);
+    } else { /* exact names, none dropped: srt is the kept list, pos[] its groups */
+        struct sni_entry *x = kep;
+        kep = srt;
+        srt = x;
+    }
+    t->nl = nl;
+    t->dir = big_alloc(((size_t)nl + 1) * sizeof *t->dir);
+    sz = calloc((size_t)nl + 1, sizeof *sz);
+    if (t->dir == NULL || sz == NULL)
+        goto out;
+    for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++)
+        for (uint32_t i = s; i < pos[k]; i++)
+            sz[k] += (uint32_t)(head + kep[i].len);
     size = table_layout(sz, nl, t->dir, &t->shift);
-    if (size + SNI_PAD > UINT32_MAX)
+    if (size + SNI_PAD > UINT32_MAX - 2)
         goto out;
     t->data = big_alloc(size + SNI_PAD);
     if (t->data == NULL)
@@ -479,21 +544,34 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, const unsig
         size_t w = (size_t)k * SNI_LINE + ((size_t)t->dir[k] << t->shift);
         size_t gap_end = (size_t)(k + 1) * SNI_LINE + ((size_t)t->dir[k + 1] << t->shift);
         for (uint32_t i = s; i < pos[k]; i++) {
+            int32_t sid;
 #if defined(__GNUC__)
-            if (i + 16 < v->n && srt[i + 16].off != UINT32_MAX) /* arena read in hash order */
-                __builtin_prefetch(arena + srt[i + 16].off);
+            if (i + 16 < pos[nl - 1]) /* arena read in hash order */
+                __builtin_prefetch(arena + kep[i + 16].off);
 #endif
-            if (srt[i].off == UINT32_MAX)
-                continue;
-            memcpy(t->data + w, arena + srt[i].off, SNI_ENTRY_HEAD + (size_t)srt[i].len);
-            w += SNI_ENTRY_HEAD + (size_t)srt[i].len;
-            (*count)++;
+            if (ref == 0) /* a kept suffix: pos is now its final offset */
+                srt[kep[i].pos].pos = (uint32_t)w;
+            memcpy(t->data + w, arena + kep[i].off, head + (size_t)kep[i].len);
+            memcpy(&sid, t->data + w + 2, sizeof sid);
+            w += head + (size_t)kep[i].len;
+            *count += sid >= 0;
         }
         memset(t->data + w, 0, gap_end - w); /* up to the next group */
     }
     memset(t->data + size, 0, SNI_PAD);
+    for (size_t i = 0; ref == 0 && i < v->n; i++) {
+        const struct sni_entry *e = &srt[i];
+        uint32_t at = e->off != SNI_NONE ? e->pos : srt[e->pos].pos;
+#if defined(__GNUC__)
+        if (i + 16 < v->n && srt[i + 16].link != SNI_NONE)
+            __builtin_prefetch(arena + srt[i + 16].link, 1);
+#endif
+        if (e->link != SNI_NONE)
+            memcpy(arena + e->link + SNI_ENTRY_HEAD, &at, sizeof at);
+    }
     rc = 0;
 out:
+    free(kep);
     free(srt);
     free(sz);
     free(pos);
@@ -509,8 +587,9 @@ struct sni_index *sni_builder_finish(struct sni_builder *b)
     ix = calloc(1, sizeof *ix);
     if (ix == NULL)
         goto fail;
-    if (table_build(&ix->exact, &b->exact, b->arena, &ix->count) != 0 ||
-        table_build(&ix->wild, &b->wild, b->arena, &ix->count) != 0)
+    /* the suffix table first: it resolves the exact entries' references */
+    if (table_build(&ix->wild, &b->wild, b->arena, 0, &ix->count) != 0 ||
+        table_build(&ix->exact, &b->exact, b->arena, SNI_REF, &ix->count) != 0)
         goto fail;
     sni_builder_free(b);
     return ix;
@@ -595,14 +674,38 @@ static inline int name_eq(const unsigned char *s, const unsigned char *q, size_t
     return ((load64(s) ^ qw) & (~0ULL >> (64 - 8 * n))) == 0;
 }
 
-/* The set of q[0..n) in the bucket [p, end), or -1. */
-static inline int scan(const unsigned char *p, const unsigned char *end, uint64_t h,
-                       const unsigned char *q, size_t n, uint64_t qw)
+/* The suffix q[0..n) in the suffix table group [p, end): its entry's offset
+ * in data (SNI_SUFFIX_UNKNOWN when absent) and its set in *set (-1 unmarked). */
+static inline uint32_t scan_suffix(const unsigned char *data, const unsigned char *p,
+                                   const unsigned char *end, uint64_t h, const unsigned char *q,
+                                   size_t n, uint64_t qw, int *set)
 {
     unsigned tag = (unsigned)n | ((unsigned)(h & 0xFF) << 8);
 
     for (; p < end; p += SNI_ENTRY_HEAD + p[0]) {
         if ((p[0] | ((unsigned)p[1] << 8)) == tag && name_eq(p + SNI_ENTRY_HEAD, q, n, qw)) {
+            int32_t sid;
+            memcpy(&sid, p + 2, sizeof sid);
+            *set = (int)sid;
+            return (uint32_t)(p - data);
+        }
+    }
+    *set = -1;
+    return SNI_SUFFIX_UNKNOWN;
+}
+
+/* The set of the exact name with first label q[0..n) and suffix reference
+ * sref in the exact table group [p, end), or -1. */
+static inline int scan_exact(const unsigned char *p, const unsigned char *end, uint64_t h,
+                             const unsigned char *q, size_t n, uint64_t qw, uint32_t sref)
+{
+    unsigned tag = (unsigned)n | ((unsigned)(h & 0xFF) << 8);
+
+    for (; p < end; p += SNI_ENTRY_HEAD + SNI_REF + p[0]) {
+        uint32_t r;
+        memcpy(&r, p + SNI_ENTRY_HEAD, sizeof r);
+        if ((p[0] | ((unsigned)p[1] << 8)) == tag && r == sref &&
+            name_eq(p + SNI_ENTRY_HEAD + SNI_REF, q, n, qw)) {
             int32_t sid;
             memcpy(&sid, p + 2, sizeof sid);
             return (int)sid;
@@ -619,17 +722,18 @@ static SNI_INLINE int lookup_norm(const struct sni_index *ix, const unsigned cha
     const unsigned char *ep, *ee, *wp = NULL, *we = NULL, *suf = p + fd + 1;
     size_t sl = fd < n ? n - fd - 1 : 0;
     uint64_t he = str_key(p, n), hw = 0;
-    int r;
+    uint32_t sref = SNI_NO_SUFFIX;
+    int r, wset = -1;
 
     locate(&ix->exact, he, &ep, &ee);
     if (sl > 0) {
         hw = str_key(suf, sl);
         locate(&ix->wild, hw, &wp, &we);
+        sref = scan_suffix(ix->wild.data, wp, we, hw, suf, sl,
+                           sl < 8 ? load64(p + n - 8) >> (64 - 8 * sl) : 0, &wset);
     }
-    r = scan(ep, ee, he, p, n, n < 8 ? load64(p) : 0);
-    if (r >= 0 || sl == 0)
-        return r;
-    return scan(wp, we, hw, suf, sl, sl < 8 ? load64(p + n - 8) >> (64 - 8 * sl) : 0);
+    r = scan_exact(ep, ee, he, p, fd, fd < 8 ? load64(p) : 0, sref);
+    return r >= 0 ? r : wset;
 }
 
 /* The whole lookup through a normalised copy: names with something to trim or

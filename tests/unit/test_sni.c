@@ -248,6 +248,39 @@ static void test_shared_suffix(void **state)
     sni_index_free(ix);
 }
 
+/* Exact names are stored as first label + a reference to their suffix's entry
+ * (unmarked unless some wildcard marks it): labels and suffixes never mix, an
+ * unmarked suffix matches nothing and is not counted, a later wildcard still
+ * marks it (first marking writer wins), names without a dot work. */
+static void test_suffix_sharing(void **state)
+{
+    (void)state;
+    const struct pair p[] = {{"a.x.com", 1},   {"b.x.com", 2},      {"*.x.com", 3},
+                             {"*.x.com", 4},   {"ab.c.d", 5},       {"localhost", 6},
+                             {"q.y.com", 7},   {"*.a.x.com", 8},    {"x.com", 9},
+                             {"c.localhost", 10}, {0, 0}};
+    struct sni_index *ix = build(p);
+    assert_int_equal(look(ix, "a.x.com"), 1);
+    assert_int_equal(look(ix, "b.x.com"), 2);
+    assert_int_equal(look(ix, "c.x.com"), 3);
+    assert_int_equal(look(ix, "x.com"), 9);
+    assert_int_equal(look(ix, "w.a.x.com"), 8);
+    assert_int_equal(look(ix, "a.bc.d"), -1);
+    assert_int_equal(look(ix, "abc.d"), -1);
+    assert_int_equal(look(ix, "ab.c.d"), 5);
+    assert_int_equal(look(ix, "zz.c.d"), -1);    /* suffix c.d exists, unmarked */
+    assert_int_equal(look(ix, "z.y.com"), -1);   /* suffix y.com exists, unmarked */
+    assert_int_equal(look(ix, "q.y.co"), -1);
+    assert_int_equal(look(ix, "localhost"), 6);
+    assert_int_equal(look(ix, "localhost.x"), -1);
+    assert_int_equal(look(ix, "c.localhost"), 10);
+    assert_int_equal(look(ix, "d.localhost"), -1);
+    assert_int_equal(look(ix, "com"), -1);
+    /* 7 distinct exact names + 2 marked suffixes (x.com, a.x.com) */
+    assert_int_equal(sni_index_count(ix), 9);
+    sni_index_free(ix);
+}
+
 static void test_empty_and_null(void **state)
 {
     (void)state;
@@ -472,7 +505,7 @@ int main(void)
         cmocka_unit_test(test_reference_table), cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_lengths),         cmocka_unit_test(test_literal_star),
         cmocka_unit_test(test_ip_like),         cmocka_unit_test(test_first_writer),
-        cmocka_unit_test(test_shared_suffix),   cmocka_unit_test(test_empty_and_null),
+        cmocka_unit_test(test_shared_suffix),   cmocka_unit_test(test_suffix_sharing),   cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_against_naive),   cmocka_unit_test(test_chunk_positions),
         cmocka_unit_test(test_big_index),       cmocka_unit_test(test_every_length),
     };
