@@ -23,42 +23,35 @@ Follows the public documentation:
 Requests not matching the documented form are answered 400 and recorded as
 violations.
 
-Control (no auth): POST /__control/ratelimit?count=N (next N DNS API
-requests answer 429, Retry-After: 1); POST /__control/conflict (before the
-next change, another writer adds "intruder" to the set it changes);
-GET /__control/state -> {"rrsets", "violations", "log", "assertions"}.
+Control and log: mock_base.py (only DNS API requests are rate limited), plus
+POST /__control/conflict (before the next change, another writer adds
+"intruder" to the set it changes); GET /__control/state -> {"rrsets",
+"violations", "log", "assertions"}.
 
 Zones of project my-proj: example-com (example.com., public) and
 internal-example-com (internal.example.com., private). Initial data:
 _acme-challenge.example.com. TXT "keep-me".
 
-Usage: mock_gcloud.py PORTFILE CLIENT_EMAIL MODULUS_HEX IMPERSONATE_TARGET
+Usage: mock_gcloud.py PORT|PORTFILE CLIENT_EMAIL MODULUS_HEX IMPERSONATE_TARGET
 """
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-PORTFILE, EMAIL, MODULUS, TARGET = sys.argv[1:5]
+from mock_base import MockHandler, serve
+
+EMAIL, MODULUS, TARGET = sys.argv[2:5]
 N = int(MODULUS, 16)
 SCOPE_DNS = "https://www.googleapis.com/auth/ndev.clouddns.readwrite"
 SCOPE_CLOUD = "https://www.googleapis.com/auth/cloud-platform"
 PROJECT = "my-proj"
 ZONES = {"example-com": ("example.com.", "public"),
          "internal-example-com": ("internal.example.com.", "private")}
-LOCK = threading.Lock()
-STATE = {"rrsets": {"example-com": [{"name": "_acme-challenge.example.com.", "type": "TXT",
-                                     "ttl": 300, "rrdatas": ["\"keep-me\""]}],
-                    "internal-example-com": []},
-         "violations": [], "log": [], "assertions": [], "ratelimit": 0, "conflict": False,
-         "tokens": {}, "changes": {}, "next": 0, "port": 0}
 
 
 def b64d(s):
@@ -74,69 +67,59 @@ def rsa_verify(msg, sig):
     return m == b"\x00\x01" + b"\xff" * (k - 3 - len(di)) + b"\x00" + di
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def gerror_body(status, reason, message, st):
+    return {"error": {"code": status, "message": message, "status": st,
+                      "errors": [{"reason": reason, "message": message}]}}
 
-    def log_message(self, fmt, *args):
-        pass
 
-    def reply(self, status, obj, headers=None):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(MockHandler):
+    STATE = {"rrsets": {"example-com": [{"name": "_acme-challenge.example.com.", "type": "TXT",
+                                         "ttl": 300, "rrdatas": ["\"keep-me\""]}],
+                        "internal-example-com": []},
+             "violations": [], "log": [], "assertions": [], "ratelimit": 0, "conflict": False,
+             "tokens": {}, "changes": {}, "next": 0}
+    SHOWN = ("rrsets", "violations", "log", "assertions")
+    RATE_LIMITED_BODY = {"error": {"code": 429, "message": "Quota exceeded",
+                                   "status": "RESOURCE_EXHAUSTED"}}
 
     def gerror(self, status, reason, message, st):
-        return self.reply(status, {"error": {"code": status, "message": message, "status": st,
-                                             "errors": [{"reason": reason, "message": message}]}})
+        return self.reply(status, gerror_body(status, reason, message, st))
 
-    def violation(self, what):
-        STATE["violations"].append("%s %s: %s" % (self.command, self.path, what))
-        return self.gerror(400, "invalid", "mock: " + what, "INVALID_ARGUMENT")
+    def violation_body(self, message):
+        return gerror_body(400, "invalid", message, "INVALID_ARGUMENT")
 
-    def handle_any(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        with LOCK:
-            if u.path == "/__control/ratelimit":
-                STATE["ratelimit"] = int(q.get("count", ["1"])[0])
-                return self.reply(200, {"ok": True})
-            if u.path == "/__control/conflict":
-                STATE["conflict"] = True
-                return self.reply(200, {"ok": True})
-            if u.path == "/__control/state":
-                return self.reply(200, {k: STATE[k] for k in ("rrsets", "violations", "log",
-                                                              "assertions")})
-            entry = {"method": self.command, "path": u.path, "query": u.query,
-                     "body": body.decode(errors="replace"),
-                     "content_type": self.headers.get("Content-Type"), "answer": 200}
-            STATE["log"].append(entry)
-            if u.path == "/token":
-                return self.token(body, entry)
-            m = re.fullmatch(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken", u.path)
-            if m:
-                return self.impersonate(unquote(m.group(1)), body, entry)
-            if not u.path.startswith("/dns/v1/"):
-                return self.violation("unknown endpoint")
-            if STATE["ratelimit"] > 0:
-                STATE["ratelimit"] -= 1
-                entry["answer"] = 429
-                self.reply(429, {"error": {"code": 429, "message": "Quota exceeded",
-                                           "status": "RESOURCE_EXHAUSTED"}}, {"Retry-After": "1"})
-                return None
-            auth = self.headers.get("Authorization") or ""
-            scope = STATE["tokens"].get(auth[7:]) if auth.startswith("Bearer ") else None
-            if scope not in (SCOPE_DNS, SCOPE_CLOUD):
-                entry["answer"] = 401
-                return self.gerror(401, "authError", "Request had invalid authentication "
-                                   "credentials.", "UNAUTHENTICATED")
-            return self.dns(u, q, body, entry)
+    def control(self, name, q):
+        if name != "conflict":
+            return super().control(name, q)
+        self.STATE["conflict"] = True
+        return self.reply(200, {"ok": True})
+
+    def rate_limited(self):
+        if not urlsplit(self.path).path.startswith("/dns/v1/"):
+            return False
+        return super().rate_limited()
+
+    def check_auth(self, u, q, body, entry):
+        auth = self.headers.get("Authorization") or ""
+        scope = self.STATE["tokens"].get(auth[7:]) if auth.startswith("Bearer ") else None
+        if scope in (SCOPE_DNS, SCOPE_CLOUD):
+            return True
+        self.gerror(401, "authError", "Request had invalid authentication credentials.",
+                    "UNAUTHENTICATED")
+        return False
+
+    def dispatch(self, u, q, body, entry):
+        if u.path == "/token":
+            return self.token(body, entry)
+        m = re.fullmatch(r"/v1/projects/-/serviceAccounts/([^/:]+):generateAccessToken", u.path)
+        if m:
+            return self.impersonate(unquote(m.group(1)), body, entry)
+        if not u.path.startswith("/dns/v1/"):
+            return self.violation("unknown endpoint")
+        return super().dispatch(u, q, body, entry)
+
+    def route(self, u, q, body, entry):
+        return self.dns(u, q, body, entry)
 
     def token(self, body, entry):
         if self.command != "POST" or entry["content_type"] != "application/x-www-form-urlencoded":
@@ -146,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
                 f["grant_type"] != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]:
             return self.violation("token: form must be grant_type=jwt-bearer&assertion")
         jwt = f["assertion"][0]
-        STATE["assertions"].append(jwt)
+        self.STATE["assertions"].append(jwt)
         parts = jwt.split(".")
         try:
             hdr, claims, sig = json.loads(b64d(parts[0])), json.loads(b64d(parts[1])), b64d(parts[2])
@@ -156,23 +139,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.violation("token: JWT header must be {alg:RS256,typ:JWT}: %r" % (hdr,))
         now = int(time.time())
         if (set(claims) != {"iss", "scope", "aud", "iat", "exp"} or
-                claims["aud"] != "http://127.0.0.1:%d/token" % STATE["port"] or
+                claims["aud"] != "http://127.0.0.1:%d/token" % self.PORT or
                 claims["scope"] not in (SCOPE_DNS, SCOPE_CLOUD) or
                 not isinstance(claims["iat"], int) or abs(claims["iat"] - now) > 300 or
                 claims["exp"] != claims["iat"] + 3600):
             return self.violation("token: bad claims %r" % (claims,))
         if claims["iss"] != EMAIL or not rsa_verify((parts[0] + "." + parts[1]).encode(), sig):
-            entry["answer"] = 400
             return self.reply(400, {"error": "invalid_grant",
                                     "error_description": "Invalid JWT Signature."})
         tok = "ya29." + secrets.token_urlsafe(24)
-        STATE["tokens"][tok] = claims["scope"]
+        self.STATE["tokens"][tok] = claims["scope"]
         return self.reply(200, {"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
 
     def impersonate(self, target, body, entry):
         auth = self.headers.get("Authorization") or ""
-        if STATE["tokens"].get(auth[7:]) != SCOPE_CLOUD:
-            entry["answer"] = 401
+        if self.STATE["tokens"].get(auth[7:]) != SCOPE_CLOUD:
             return self.gerror(401, "authError", "invalid credentials", "UNAUTHENTICATED")
         try:
             b = json.loads(body)
@@ -183,11 +164,10 @@ class Handler(BaseHTTPRequestHandler):
                 set(b) - {"scope", "lifetime", "delegates"}:
             return self.violation("generateAccessToken: bad request %r" % (b,))
         if target != TARGET:
-            entry["answer"] = 403
             return self.gerror(403, "forbidden", "Permission iam.serviceAccounts."
                                "getAccessToken denied", "PERMISSION_DENIED")
         tok = "ya29.imp-" + secrets.token_urlsafe(24)
-        STATE["tokens"][tok] = SCOPE_DNS
+        self.STATE["tokens"][tok] = SCOPE_DNS
         exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
         return self.reply(200, {"accessToken": tok, "expireTime": exp})
 
@@ -197,7 +177,6 @@ class Handler(BaseHTTPRequestHandler):
         if not m:
             return self.violation("unknown DNS path")
         if m.group(1) != PROJECT:
-            entry["answer"] = 403
             return self.gerror(403, "forbidden", "Forbidden", "PERMISSION_DENIED")
         zone, sub, cid = m.group(2), m.group(3), m.group(4)
         if zone is None:
@@ -209,7 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         if zone not in ZONES:
             return self.gerror(404, "notFound", "The 'parameters.managedZone' resource named "
                                "'%s' does not exist." % zone, "NOT_FOUND")
-        sets = STATE["rrsets"][zone]
+        sets = self.STATE["rrsets"][zone]
         if sub == "/rrsets":
             if self.command != "GET" or set(q) != {"name", "type"} or q["type"] != ["TXT"] or \
                     not q["name"][0].endswith("."):
@@ -217,10 +196,10 @@ class Handler(BaseHTTPRequestHandler):
             res = [r for r in sets if r["name"] == q["name"][0] and r["type"] == "TXT"]
             return self.reply(200, {"kind": "dns#resourceRecordSetsListResponse", "rrsets": res})
         if cid is not None:
-            if self.command != "GET" or cid not in STATE["changes"]:
+            if self.command != "GET" or cid not in self.STATE["changes"]:
                 return self.violation("changes/<id>: GET of a known change expected")
-            STATE["changes"][cid]["status"] = "done"
-            return self.reply(200, STATE["changes"][cid])
+            self.STATE["changes"][cid]["status"] = "done"
+            return self.reply(200, self.STATE["changes"][cid])
         if sub != "/changes" or self.command != "POST" or entry["content_type"] != "application/json":
             return self.violation("changes: POST application/json expected")
         try:
@@ -238,8 +217,8 @@ class Handler(BaseHTTPRequestHandler):
                     not all(isinstance(d, str) and len(d) >= 2 and d[0] == d[-1] == '"'
                             for d in r["rrdatas"])):
                 return self.violation("changes: bad rrset %r" % (r,))
-        if STATE["conflict"]:
-            STATE["conflict"] = False
+        if self.STATE["conflict"]:
+            self.STATE["conflict"] = False
             name = (b.get("additions") or b.get("deletions"))[0]["name"]
             cur = [r for r in sets if r["name"] == name]
             if cur:
@@ -249,36 +228,23 @@ class Handler(BaseHTTPRequestHandler):
         for d in b.get("deletions", []):
             cur = [r for r in sets if r["name"] == d["name"] and r["type"] == "TXT"]
             if not cur or cur[0]["ttl"] != d["ttl"] or cur[0]["rrdatas"] != d["rrdatas"]:
-                entry["answer"] = 412
                 return self.gerror(412, "conditionNotMet", "Precondition not met for "
                                    "'entity.change.deletions[0]'", "FAILED_PRECONDITION")
         deleted = {d["name"] for d in b.get("deletions", [])}
         for a in b.get("additions", []):
             if a["name"] not in deleted and any(r["name"] == a["name"] for r in sets):
-                entry["answer"] = 409
                 return self.gerror(409, "alreadyExists", "The resource 'entity.change.additions"
                                    "[0]' named '%s (TXT)' already exists" % a["name"], "ALREADY_EXISTS")
-        STATE["rrsets"][zone] = sets = [r for r in sets if r["name"] not in deleted]
+        self.STATE["rrsets"][zone] = sets = [r for r in sets if r["name"] not in deleted]
         for a in b.get("additions", []):
             sets.append({"name": a["name"], "type": "TXT", "ttl": a["ttl"], "rrdatas": a["rrdatas"]})
-        STATE["next"] += 1
-        cid = str(STATE["next"])
-        STATE["changes"][cid] = {"kind": "dns#change", "id": cid, "status": "pending",
-                                 "additions": b.get("additions", []),
-                                 "deletions": b.get("deletions", [])}
-        return self.reply(200, STATE["changes"][cid])
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
-
-
-def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    STATE["port"] = srv.server_address[1]
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    srv.serve_forever()
+        self.STATE["next"] += 1
+        cid = str(self.STATE["next"])
+        self.STATE["changes"][cid] = {"kind": "dns#change", "id": cid, "status": "pending",
+                                      "additions": b.get("additions", []),
+                                      "deletions": b.get("deletions", [])}
+        return self.reply(200, self.STATE["changes"][cid])
 
 
 if __name__ == "__main__":
-    main()
+    serve(Handler, sys.argv[1])

@@ -37,6 +37,10 @@
 #                               asserting s["violations"] == []; prints
 #                               "requests ok: N" at the end.
 #   pl_log_len                  Prints how many API requests the mock has logged.
+#   pl_knot ZONE:RECORD...      Starts Knot (tracked) on a free loopback port,
+#                               authoritative for each ZONE (SOA, NS and the
+#                               zone-file line RECORD, if any), and waits for
+#                               it. Sets KPORT.
 #
 # With FN a function of the test (FN OP NAME VALUE: runs the driver's OP for
 # the provider with its credentials) and records (prints the records):
@@ -122,6 +126,24 @@ pl_rate_limited() { # cmd...
   grep -q "dns.rate_limited" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
   pl_ratelimit 0
 }
+
+pl_knot() { # zone:record...
+  local d=$TMP/knot z last=
+  KPORT=$(free_port)
+  mkdir -p "$d/run" "$d/db" "$d/zones"
+  printf 'server:\n    rundir: "%s/run"\n    listen: 127.0.0.1@%s\ndatabase:\n    storage: "%s/db"\ncontrol:\n    listen: "%s/run/knot.sock"\ntemplate:\n  - id: default\n    storage: "%s/zones"\n    file: "%%s.zone"\nzone:\n' \
+    "$d" "$KPORT" "$d" "$d" "$d" > "$d/knot.conf"
+  for z in "$@"; do
+    last=${z%%:*}
+    printf '$ORIGIN %s.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n%s\n' \
+      "$last" "${z#*:}" > "$d/zones/$last.zone"
+    printf '  - domain: %s.\n' "$last" >> "$d/knot.conf"
+  done
+  testenv_spawn knot knotd -c "$d/knot.conf"
+  wait_until 10 _pl_knot_up "$last" || fail "knot did not start: $(cat "$TMP/knot.log")"
+}
+
+_pl_knot_up() { kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$KPORT" SOA "$1" | grep -q hostmaster; }
 
 pl_log_len() { pl_state | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["log"]))'; }
 

@@ -76,31 +76,7 @@ PY
 # record: Knot (authoritative for example.com and other.org) answers
 # _acme-challenge.a.example.com CNAME _acme-challenge.b.other.org, so the
 # record goes into zone other.org under the CNAME's target name.
-KPORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$TMP/knot/run" "$TMP/knot/db" "$TMP/knot/zones"
-printf '$ORIGIN example.com.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n_acme-challenge.a CNAME _acme-challenge.b.other.org.\n' > "$TMP/knot/zones/example.com.zone"
-printf '$ORIGIN other.org.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n' > "$TMP/knot/zones/other.org.zone"
-cat > "$TMP/knot/knot.conf" <<EOF
-server:
-    rundir: "$TMP/knot/run"
-    listen: 127.0.0.1@$KPORT
-database:
-    storage: "$TMP/knot/db"
-control:
-    listen: "$TMP/knot/run/knot.sock"
-template:
-  - id: default
-    storage: "$TMP/knot/zones"
-    file: "%s.zone"
-zone:
-  - domain: example.com.
-  - domain: other.org.
-EOF
-testenv_spawn knot knotd -c "$TMP/knot/knot.conf"
-for _ in $(seq 100); do
-    kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$KPORT" SOA other.org 2>/dev/null | grep -q hostmaster && break
-    sleep 0.1
-done
+pl_knot "example.com:_acme-challenge.a CNAME _acme-challenge.b.other.org." "other.org:"
 C=(auth_token="$TOKEN" base_url="$BASE" dns_resolvers="127.0.0.1:$KPORT")
 "$REAL_DRIVER" present cloudflare a.example.com cnamed "${C[@]}"
 records | grep -q "_acme-challenge.b.other.org=cnamed" || fail "CNAME not followed: $(records)"
