@@ -14,35 +14,30 @@ InvalidChangeBatch. UPSERT is recorded as a violation (the provider must not
 replace sets blindly). Requests that do not match the documented form are
 answered 400 and recorded as violations.
 
-Control (tests only, no auth): POST /__control/ratelimit?count=N (next N API
-requests answer 429 + Retry-After: 1); POST /__control/sneak?value=V (right
-after the next ListResourceRecordSets answer, V is added to that set, as a
-concurrent writer would); GET /__control/state -> {"sets", "violations", "log"}.
+Log entries also carry "signed_headers" and "scope" (from a well-formed
+Authorization) and, for an applied change, "actions". Control and log:
+mock_base.py, plus POST /__control/sneak?value=V (right after the next
+ListResourceRecordSets answer, V is added to that set, as a concurrent writer
+would); GET /__control/state -> {"sets", "violations", "log"}.
 
 Initial data: zone example.com (public Z1EXAMPLE, and a private zone of the
 same name Z9PRIVATE listed first), TXT set _acme-challenge.example.com. with
 one foreign value "keep-me" and TTL 600.
 
-Usage: mock_route53.py PORTFILE ACCESS_KEY_ID SECRET
+Usage: mock_route53.py PORT|PORTFILE ACCESS_KEY_ID SECRET
 """
 import hashlib
 import hmac
-import json
-import os
 import re
 import sys
-import threading
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
-PORTFILE, AKID, SECRET = sys.argv[1:4]
+from mock_base import MockHandler, serve
+
+AKID, SECRET = sys.argv[2:4]
 NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 ZONES = [("Z9PRIVATE", "example.com.", True), ("Z1EXAMPLE", "example.com.", False),
          ("Z2OTHER", "other.org.", False)]
-LOCK = threading.Lock()
-STATE = {"sets": {"Z1EXAMPLE|_acme-challenge.example.com.": {"ttl": 600, "values": ['"keep-me"']}},
-         "violations": [], "log": [], "ratelimit": 0, "sneak": None, "changes": {}, "nchange": 0}
 
 
 def err_doc(code, msg):
@@ -58,25 +53,27 @@ def sign_key(date, region, service):
     return k
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(MockHandler):
+    STATE = {"sets": {"Z1EXAMPLE|_acme-challenge.example.com.": {"ttl": 600,
+                                                                 "values": ['"keep-me"']}},
+             "violations": [], "log": [], "ratelimit": 0, "sneak": None, "changes": {},
+             "nchange": 0}
+    SHOWN = ("sets", "violations", "log")
+    RATE_LIMITED_BODY = err_doc("Throttling", "Rate exceeded")
 
-    def log_message(self, fmt, *args):
-        pass
+    def reply(self, status, obj, headers=None, ctype=None):
+        if ctype is None:
+            ctype = "text/xml" if isinstance(obj, str) else "application/json"
+        return super().reply(status, obj, headers, ctype)
 
-    def reply(self, status, text, headers=None, ctype="text/xml"):
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+    def violation_body(self, message):
+        return err_doc("InvalidInput", message)
 
-    def violation(self, what):
-        STATE["violations"].append("%s %s: %s" % (self.command, self.path, what))
-        self.reply(400, err_doc("InvalidInput", "mock: " + what))
+    def control(self, name, q):
+        if name != "sneak":
+            return super().control(name, q)
+        self.STATE["sneak"] = q["value"][0]
+        return self.reply(200, {})
 
     def check_sig(self, u, body, entry):
         """Returns None when the SigV4 signature is valid, else (code, message)."""
@@ -108,35 +105,11 @@ class Handler(BaseHTTPRequestHandler):
                     "the signature you provided.")
         return None
 
-    def handle_any(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        with LOCK:
-            if u.path == "/__control/ratelimit":
-                STATE["ratelimit"] = int(q.get("count", ["1"])[0])
-                return self.reply(200, "{}", ctype="application/json")
-            if u.path == "/__control/sneak":
-                STATE["sneak"] = q["value"][0]
-                return self.reply(200, "{}", ctype="application/json")
-            if u.path == "/__control/state":
-                return self.reply(200, json.dumps({k: STATE[k] for k in ("sets", "violations", "log")}),
-                                  ctype="application/json")
-            entry = {"method": self.command, "path": u.path, "query": u.query,
-                     "body": body.decode(errors="replace"),
-                     "content_type": self.headers.get("Content-Type")}
-            STATE["log"].append(entry)
-            if STATE["ratelimit"] > 0:
-                STATE["ratelimit"] -= 1
-                entry["answer"] = 429
-                return self.reply(429, err_doc("Throttling", "Rate exceeded"), {"Retry-After": "1"})
-            bad = self.check_sig(u, body, entry)
-            if bad:
-                entry["answer"] = 403
-                return self.reply(403, err_doc(*bad))
-            entry["answer"] = 200
-            return self.route(u, q, body, entry)
+    def check_auth(self, u, q, body, entry):
+        bad = self.check_sig(u, body, entry)
+        if bad:
+            self.reply(403, err_doc(*bad))
+        return not bad
 
     def route(self, u, q, body, entry):
         if u.path == "/2013-04-01/hostedzonesbyname" and self.command == "GET":
@@ -156,7 +129,7 @@ class Handler(BaseHTTPRequestHandler):
                               % (NS, x, name, q.get("maxitems", ["100"])[0]))
         m = re.fullmatch(r"/2013-04-01/change/(C[0-9A-Z]+)", u.path)
         if m and self.command == "GET":
-            c = STATE["changes"].get(m.group(1))
+            c = self.STATE["changes"].get(m.group(1))
             if c is None:
                 return self.reply(404, err_doc("NoSuchChange", "no such change"))
             c["polls"] += 1
@@ -174,10 +147,10 @@ class Handler(BaseHTTPRequestHandler):
             if list(q) != sorted(q):
                 return self.violation("query parameters not in canonical (sorted) order")
             name = q["name"][0]
-            keys = sorted(k for k in STATE["sets"] if k.startswith(zid + "|") and k.split("|")[1] >= name)
+            keys = sorted(k for k in self.STATE["sets"] if k.startswith(zid + "|") and k.split("|")[1] >= name)
             x = ""
             for k in keys[:int(q.get("maxitems", ["100"])[0])]:
-                s = STATE["sets"][k]
+                s = self.STATE["sets"][k]
                 x += ("<ResourceRecordSet><Name>%s</Name><Type>TXT</Type><TTL>%d</TTL><ResourceRecords>"
                       % (k.split("|")[1], s["ttl"]) +
                       "".join("<ResourceRecord><Value>%s</Value></ResourceRecord>" % v
@@ -186,10 +159,10 @@ class Handler(BaseHTTPRequestHandler):
                        "<ResourceRecordSets>%s</ResourceRecordSets><IsTruncated>false</IsTruncated>"
                        "<MaxItems>%s</MaxItems></ListResourceRecordSetsResponse>"
                        % (NS, x, q.get("maxitems", ["100"])[0]))
-            if STATE["sneak"]:
-                s = STATE["sets"].setdefault(zid + "|" + name, {"ttl": 60, "values": []})
-                s["values"].append('"%s"' % STATE["sneak"])
-                STATE["sneak"] = None
+            if self.STATE["sneak"]:
+                s = self.STATE["sets"].setdefault(zid + "|" + name, {"ttl": 60, "values": []})
+                s["values"].append('"%s"' % self.STATE["sneak"])
+                self.STATE["sneak"] = None
             return None
         if self.command == "POST" and m.group(2) == "/":
             return self.change(zid, body, entry)
@@ -207,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
         changes = root.findall("./{%s}ChangeBatch/{%s}Changes/{%s}Change" % (NS, NS, NS))
         if not changes:
             return self.violation("no changes")
-        new = {k: {"ttl": v["ttl"], "values": list(v["values"])} for k, v in STATE["sets"].items()}
+        new = {k: {"ttl": v["ttl"], "values": list(v["values"])} for k, v in self.STATE["sets"].items()}
         actions = []
         for c in changes:
             act = c.findtext("{%s}Action" % NS)
@@ -232,37 +205,25 @@ class Handler(BaseHTTPRequestHandler):
             if act == "DELETE":
                 cur = new.get(key)
                 if cur is None or cur["ttl"] != int(ttl) or sorted(cur["values"]) != sorted(vals):
-                    entry["answer"] = 400
                     return self.reply(400, err_doc("InvalidChangeBatch", "[Tried to delete resource "
                                       "record set [name='%s', type='TXT'] but the values provided do "
                                       "not match the current values]" % name))
                 del new[key]
             else:
                 if key in new:
-                    entry["answer"] = 400
                     return self.reply(400, err_doc("InvalidChangeBatch", "[Tried to create resource "
                                       "record set [name='%s', type='TXT'] but it already exists]" % name))
                 new[key] = {"ttl": int(ttl), "values": vals}
-        STATE["sets"] = new
+        self.STATE["sets"] = new
         entry["actions"] = actions
-        STATE["nchange"] += 1
-        cid = "C%08dMOCK" % STATE["nchange"]
-        STATE["changes"][cid] = {"polls": 0}
+        self.STATE["nchange"] += 1
+        cid = "C%08dMOCK" % self.STATE["nchange"]
+        self.STATE["changes"][cid] = {"polls": 0}
         return self.reply(200, '<?xml version="1.0"?>\n<ChangeResourceRecordSetsResponse xmlns="%s">'
                           "<ChangeInfo><Id>/change/%s</Id><Status>PENDING</Status><SubmittedAt>"
                           "2026-01-01T00:00:00Z</SubmittedAt></ChangeInfo>"
                           "</ChangeResourceRecordSetsResponse>" % (NS, cid))
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = handle_any
-
-
-def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(PORTFILE + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(PORTFILE + ".tmp", PORTFILE)
-    srv.serve_forever()
-
 
 if __name__ == "__main__":
-    main()
+    serve(Handler, sys.argv[1])

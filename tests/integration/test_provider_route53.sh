@@ -11,34 +11,17 @@
 # matched the documented form.
 set -euo pipefail
 
-BUILD=${AUTOCERT_BUILD_DIR:?}
-SRC=${AUTOCERT_SOURCE_DIR:?}
-DRIVER=$BUILD/tests/dns_driver
-TMP=$(mktemp -d /tmp/ac-r53-XXXXXX)
-MOCK_PID=
-cleanup() {
-    if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-# The mock has no DNS server behind it: no CNAME look-up (dns_api.h).
-printf '#!/bin/sh\nexec "%s" "$@" follow_cname=false\n' "$DRIVER" > "$TMP/driver"
-chmod +x "$TMP/driver"
-DRIVER=$TMP/driver
+source "${AUTOCERT_SOURCE_DIR:?}/tests/integration/provider_lib.sh"
+pl_init
 
 AKID=AKIAMOCK$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
 SECRET=sk-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-python3 "$SRC/tests/integration/mock_route53.py" "$TMP/port" "$AKID" "$SECRET" &
-MOCK_PID=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-PORT=$(cat "$TMP/port")
-export AUTOCERT_ROUTE53_BASE_URL=http://127.0.0.1:$PORT
-state() { curl -sf "http://127.0.0.1:$PORT/__control/state"; }
-sets() { state | python3 -c '
+pl_start_mock route53 "$AKID" "$SECRET"
+export AUTOCERT_ROUTE53_BASE_URL=$MOCK_URL
+sets() { pl_state | python3 -c '
 import json,sys
 s = json.load(sys.stdin)["sets"]
 print(" ".join("%s/%d=%s" % (k.split("|")[1], v["ttl"], ",".join(sorted(v["values"]))) for k, v in sorted(s.items())))'; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 A=(access_key_id="$AKID" secret_access_key="$SECRET" region=us-east-1 polling_interval=1)
 
 # 1. append to an existing set: the foreign value and its TTL stay
@@ -53,7 +36,7 @@ A=(access_key_id="$AKID" secret_access_key="$SECRET" region=us-east-1 polling_in
 sets | grep -q '_acme-challenge.a.b.example.com./120="deep"' || fail "deep: $(sets)"
 
 # 3. a concurrent writer between our read and our write keeps its value
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/sneak?value=intruder" >/dev/null
+pl_ctl "sneak?value=intruder"
 "$DRIVER" present route53 example.com valueC "${A[@]}"
 [ "$(sets | tr ' ' '\n' | grep '^_acme-challenge.example.com')" = \
   '_acme-challenge.example.com./600="intruder","keep-me","valueA","valueB","valueC"' ] || fail "race: $(sets)"
@@ -67,44 +50,23 @@ curl -sf -X POST "http://127.0.0.1:$PORT/__control/sneak?value=intruder" >/dev/n
 [ "$(sets)" = '_acme-challenge.example.com./600="intruder","keep-me"' ] || fail "after cleanup: $(sets)"
 
 # 5. auth failure: clear error naming provider and options, no secret
-if "$DRIVER" present route53 example.com x access_key_id="$AKID" secret_access_key=wrong-secret-123456 \
-        region=us-east-1 2>"$TMP/err"; then
-    fail "wrong secret accepted"
-fi
-grep -q "provider.auth" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
-grep -q "route53" "$TMP/err" || fail "provider not named: $(cat "$TMP/err")"
-grep -q "secret_access_key" "$TMP/err" || fail "option not named: $(cat "$TMP/err")"
-if grep -q "wrong-secret-123456\|$SECRET" "$TMP/err"; then fail "secret leaked"; fi
-if "$DRIVER" validate route53 access_key_id="$AKID" region=us-east-1 2>"$TMP/err"; then fail "no secret accepted"; fi
-grep -q "secret_access_key" "$TMP/err" || fail "validate: $(cat "$TMP/err")"
-if "$DRIVER" validate route53 access_key_id="$AKID" secret_access_key=x 2>"$TMP/err"; then fail "no region accepted"; fi
-grep -q "region" "$TMP/err" || fail "validate region: $(cat "$TMP/err")"
+pl_auth_fails route53 secret_access_key wrong-secret-123456 "$SECRET" -- \
+    "$DRIVER" present route53 example.com x access_key_id="$AKID" secret_access_key=wrong-secret-123456 region=us-east-1
+pl_validate_fails secret_access_key -- "$DRIVER" validate route53 access_key_id="$AKID" region=us-east-1
+pl_validate_fails region -- "$DRIVER" validate route53 access_key_id="$AKID" secret_access_key=x
 
 # 6. one 429 with Retry-After: 1 is waited out
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=1" >/dev/null
-start=$(date +%s%N)
-"$DRIVER" present route53 example.com afterwait "${A[@]}"
-elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$elapsed_ms" -ge 900 ] || fail "did not wait for Retry-After ($elapsed_ms ms)"
+pl_waits_429 "$DRIVER" present route53 example.com afterwait "${A[@]}"
 sets | grep -q '"afterwait"' || fail "not created after 429"
 "$DRIVER" cleanup route53 example.com afterwait "${A[@]}"
 
 # 7. a persistent 429 ends as rate limiting after bounded retries
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=50" >/dev/null
-if "$DRIVER" present route53 example.com never "${A[@]}" max_retries=2 2>"$TMP/err"; then
-    fail "persistent 429 succeeded"
-fi
-grep -q "dns.rate_limited" "$TMP/err" || fail "kind: $(cat "$TMP/err")"
-curl -sf -X POST "http://127.0.0.1:$PORT/__control/ratelimit?count=0" >/dev/null
+pl_rate_limited "$DRIVER" present route53 example.com never "${A[@]}" max_retries=2
 
 # 8. every request had the documented form; check exact change batches
-state > "$TMP/state.json"
-python3 - "$TMP/state.json" <<'EOF'
-import json, sys
+pl_check_requests <<'PY'
 import xml.etree.ElementTree as ET
 NS = "{https://route53.amazonaws.com/doc/2013-04-01/}"
-s = json.load(open(sys.argv[1]))
-assert s["violations"] == [], s["violations"]
 ok = [l for l in s["log"] if l["answer"] == 200]
 assert all(l["scope"] == "us-east-1/route53" for l in ok)
 assert all("host" in l["signed_headers"].split(";") for l in ok)
@@ -133,31 +95,27 @@ assert not any("Z9PRIVATE" in l["path"] for l in s["log"])
 assert len([l for l in ok if l["path"].startswith("/2013-04-01/change/")]) == len(posts)
 n429 = [l for l in s["log"] if l.get("answer") == 429]
 assert len(n429) == 1 + 3, len(n429)  # one waited out; 1 + 2 retries then give up
-print("requests ok:", len(s["log"]))
-EOF
+PY
 
 # 9. batch (apex + wildcard of one order): both values at one name go out in
 # ONE change batch, cleanup removes both in one, the foreign values stay
-before=$(state | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["log"]))')
+before=$(pl_log_len)
 "$DRIVER" present2 route53 example.com batchA batchB "${A[@]}"
 [ "$(sets | tr ' ' '\n' | grep '^_acme-challenge.example.com')" = \
   '_acme-challenge.example.com./600="batchA","batchB","intruder","keep-me"' ] || fail "batch: $(sets)"
 "$DRIVER" cleanup2 route53 example.com batchA batchB "${A[@]}"
 [ "$(sets)" = '_acme-challenge.example.com./600="intruder","keep-me"' ] || fail "batch cleanup: $(sets)"
-state > "$TMP/state2.json"
-python3 - "$TMP/state2.json" "$before" <<'EOF'
-import json, sys
+pl_check_requests "$before" <<'PY'
 import xml.etree.ElementTree as ET
 NS = "{https://route53.amazonaws.com/doc/2013-04-01/}"
-log = json.load(open(sys.argv[1]))["log"][int(sys.argv[2]):]
-writes = [l for l in log if l["method"] == "POST"]
-assert len(writes) == 2, [w["body"] for w in writes]
+log = s["log"][int(args[0]):]
+posts = [l for l in log if l["method"] == "POST"]
+assert len(posts) == 2, [w["body"] for w in posts]
 def creates(l):
     r = ET.fromstring(l["body"])
     return [sorted(v.text for v in c.iter(NS + "Value")) for c in r.iter(NS + "Change")
             if c.findtext(NS + "Action") == "CREATE"]
-assert creates(writes[0]) == [['"batchA"', '"batchB"', '"intruder"', '"keep-me"']], creates(writes[0])
-assert creates(writes[1]) == [['"intruder"', '"keep-me"']], creates(writes[1])
-print("batch ok")
-EOF
+assert creates(posts[0]) == [['"batchA"', '"batchB"', '"intruder"', '"keep-me"']], creates(posts[0])
+assert creates(posts[1]) == [['"intruder"', '"keep-me"']], creates(posts[1])
+PY
 echo "PASS"
