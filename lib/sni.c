@@ -279,6 +279,20 @@ static inline uint64_t str_key(const unsigned char *s, size_t L)
     return h;
 }
 
+/* The key of an exact name with first label p[0..fd) and a suffix of key hw:
+ * labels of up to 16 bytes (p[0..16) readable) cost one multiply. */
+static inline uint64_t label_key(const unsigned char *p, size_t fd, uint64_t hw)
+{
+    if (fd <= 16) {
+        uint64_t a = load64(p), b = load64(p + 8);
+        size_t nb = fd > 8 ? fd - 8 : 0;
+        a &= fd >= 8 ? ~0ULL : ((uint64_t)1 << (8 * fd)) - 1;
+        b &= nb >= 8 ? ~0ULL : ((uint64_t)1 << (8 * nb)) - 1;
+        return mum(a ^ hw ^ SNI_K3, b ^ fd ^ SNI_K4);
+    }
+    return mum(str_key(p, fd) ^ hw ^ SNI_K3, fd ^ SNI_K4);
+}
+
 /* ---- builder ------------------------------------------------------------ */
 
 struct sni_builder *sni_builder_new(void)
@@ -307,7 +321,7 @@ void sni_builder_free(struct sni_builder *b)
     free(b);
 }
 
-static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len, uint32_t link)
+static SNI_INLINE int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len, uint32_t link)
 {
     if (v->n == v->cap) {
         size_t nc = v->cap ? v->cap * 2 : 256;
@@ -329,7 +343,7 @@ static int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len, 
 /* Appends one entry (len fp set [sref] bytes, see sni.h; sref only when
  * ref != NULL) to the builder arena and pushes it on v (link: see struct
  * sni_entry). Returns 0 or -1 (ENOMEM, arena over 4 GiB). */
-static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
+static SNI_INLINE int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
                      uint64_t hash, int set_id, const uint32_t *ref, uint32_t link)
 {
     size_t need = SNI_ENTRY_HEAD + (ref != NULL ? SNI_REF : 0) + n, at = b->alen;
@@ -365,13 +379,15 @@ static int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned ch
 
 int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set_id)
 {
-    unsigned char raw[16 + SNI_MAX_NAME + 1 + SNI_PAD] = {0}, *buf = raw + 16;
+    unsigned char raw[16 + SNI_MAX_NAME + 1 + SNI_PAD], *buf = raw + 16;
     uint32_t ref = SNI_NO_SUFFIX, link;
+    uint64_t hw;
     size_t fd;
     int n;
 
     if (b == NULL || set_id < 0 || b->names >= SNI_MAX_ENTRIES)
         return -1;
+    memset(raw, 0, 16); /* keys may read (and mask off) bytes before a short name */
     n = norm(name, len, buf, &fd);
     if (n < 0)
         return -1;
@@ -382,12 +398,12 @@ int sni_builder_add(struct sni_builder *b, const char *name, size_t len, int set
     /* an exact name: its first label and a reference to its suffix's entry
      * (resolved when the suffix table is built); the suffix unmarked */
     link = (uint32_t)b->alen;
-    if (add_entry(b, &b->exact, buf, fd, str_key(buf, (size_t)n), set_id, &ref, SNI_NONE) != 0)
-        return -1;
     if (fd == (size_t)n)
-        return 0;
-    return add_entry(b, &b->wild, buf + fd + 1, (size_t)n - fd - 1,
-                     str_key(buf + fd + 1, (size_t)n - fd - 1), -1, NULL, link);
+        return add_entry(b, &b->exact, buf, fd, str_key(buf, (size_t)n), set_id, &ref, SNI_NONE);
+    hw = str_key(buf + fd + 1, (size_t)n - fd - 1);
+    if (add_entry(b, &b->exact, buf, fd, label_key(buf, fd, hw), set_id, &ref, SNI_NONE) != 0)
+        return -1;
+    return add_entry(b, &b->wild, buf + fd + 1, (size_t)n - fd - 1, hw, -1, NULL, link);
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -721,16 +737,20 @@ static SNI_INLINE int lookup_norm(const struct sni_index *ix, const unsigned cha
 {
     const unsigned char *ep, *ee, *wp = NULL, *we = NULL, *suf = p + fd + 1;
     size_t sl = fd < n ? n - fd - 1 : 0;
-    uint64_t he = str_key(p, n), hw = 0;
+    uint64_t he, hw;
     uint32_t sref = SNI_NO_SUFFIX;
     int r, wset = -1;
 
-    locate(&ix->exact, he, &ep, &ee);
     if (sl > 0) {
         hw = str_key(suf, sl);
+        he = label_key(p, fd, hw);
         locate(&ix->wild, hw, &wp, &we);
+        locate(&ix->exact, he, &ep, &ee);
         sref = scan_suffix(ix->wild.data, wp, we, hw, suf, sl,
                            sl < 8 ? load64(p + n - 8) >> (64 - 8 * sl) : 0, &wset);
+    } else {
+        he = str_key(p, n);
+        locate(&ix->exact, he, &ep, &ee);
     }
     r = scan_exact(ep, ee, he, p, fd, fd < 8 ? load64(p) : 0, sref);
     return r >= 0 ? r : wset;

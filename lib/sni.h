@@ -22,28 +22,36 @@
  *
  * Since "*." covers exactly one label, a lookup only ever needs two nodes: the
  * leaf (whole name, exact mark) and its parent (the name minus its first label,
- * wildcard mark). So the tree is flattened into two hash tables of marked nodes:
- * the exact table keyed by the whole name, the wildcard table by the suffix
- * after the first dot. A key is a function of its string's bytes alone (its
- * first and last 16 bytes, and the blocks between past 32 bytes), so both keys
- * come from fixed loads, without a loop for names up to 32 bytes. Unmarked
- * inner nodes are not stored.
+ * wildcard mark). So the tree is flattened into two hash tables: the suffix
+ * table holds every parent node that matters (the suffix after the first dot
+ * of every exact name, and every wildcard suffix; wildcard mark or unmarked),
+ * the exact table holds each exact name as its first label plus a reference to
+ * its suffix's entry (names without a dot: the whole name, no reference). A
+ * lookup finds the suffix (whole compare) and then the exact entry with the
+ * same first label and that reference, so a shared suffix is stored once.
+ * Keys are functions of the bytes alone: a suffix's of its first and last 16
+ * bytes (and the blocks between past 32 bytes), an exact name's of its first
+ * label and its suffix's key; fixed loads, no loop for names up to 32 bytes.
  *
  * A lookup of a name of 16..128 bytes that is already normal (no upper case,
  * nothing to trim: checked 16 bytes at a time) works on the caller's bytes
  * without a copy; any other name is normalised into a stack buffer first.
  *
- * Each table is a bucket directory plus one byte array holding the entries with
- * their names inline, grouped by bucket (about one entry per bucket):
+ * Each table is one byte array of entries with their bytes inline, grouped by
+ * home line (a key picks one of nl 64-byte lines, ~48 entry bytes per line),
+ * plus a 16-bit offset per line:
  *
- *   dir   [ 0 | 37 | 37 | 70 | ... ]     bucket k = data[dir[k] .. dir[k + 1])
- *   data  [ len fp set(i32) name... | len fp set name... | ... ]
+ *   dir   [ 0 | 5 | 0 | 21 | ... ]       group k = data[start(k) .. start(k + 1))
+ *   data  | line 0       | line 1       | line 2       | ...
+ *           len fp set(i32) [sref(u32)] bytes | len fp set ...
  *
- * fp is 8 more hash bits. A lookup reads the directory (4 bytes a name: in
- * the caches up to ~1M names) and then one run of bytes holding the candidates
- * and their names; the whole name is compared, so hash collisions never give a
- * wrong answer. Big entry arrays are advised
- * for transparent huge pages.
+ * start(k) = 64k + (dir[k] << shift): a group starts in its own line unless
+ * the groups before it spilled over (shift stays 0 unless long names pile up
+ * in a few lines), so a lookup fetches line k while it reads the directory
+ * (2 bytes a line: cache-resident): about one memory access per table, both
+ * tables' lines in flight at once. fp is 8 more key bits; the whole bytes are
+ * compared, so key collisions never give a wrong answer. Big arrays are
+ * advised for transparent huge pages.
  */
 #ifndef AUTOCERT_SNI_H
 #define AUTOCERT_SNI_H
