@@ -11,7 +11,7 @@ Then it calls serve(Handler, sys.argv[1]).
 Common behaviour:
 - every request but /__control/ is appended to STATE["log"] as a dict
   (method, path, query, body, content_type, answer = the status sent, plus
-  what log_entry adds) and, when the environment names MOCK_REQUEST_LOG, also
+  what log_entry adds; always t = monotonic arrival time in s) and, when the environment names MOCK_REQUEST_LOG, also
   written there as one JSON line once answered;
 - violation(what) records "METHOD PATH: what" (path without the query: it may
   carry a secret) and answers 400;
@@ -29,6 +29,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -158,6 +159,7 @@ class MockHandler(BaseHTTPRequestHandler):
             if u.path.startswith("/__control/"):
                 return self.control(u.path[len("/__control/"):], q)
             self.entry = entry = self.log_entry(u, body)
+            entry["t"] = time.monotonic()
             self.STATE["log"].append(entry)
             try:
                 if self.rate_limited():

@@ -27,7 +27,8 @@
 #   pl_waits_429 [--after N] CMD...
 #                               With one 429 (Retry-After: 1) scripted (after N
 #                               more API requests, default 0), CMD must succeed
-#                               and take at least 900 ms.
+#                               and take at least 900 ms, and the request after
+#                               the 429 must come at least 900 ms after it.
 #   pl_rate_limited CMD...      With a persistent 429, CMD must fail with
 #                               dns.rate_limited (the 429s are reset after).
 #   pl_check_requests [ARG...] <<'PY'
@@ -118,6 +119,12 @@ pl_waits_429() { # [--after N] cmd...
   "$@" || fail "not done after one 429: $*"
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   [ "$elapsed_ms" -ge 900 ] || fail "did not wait for Retry-After ($elapsed_ms ms)"
+  pl_state | python3 -c 'import json, sys
+log = json.load(sys.stdin)["log"]
+i = max(i for i, l in enumerate(log) if l.get("answer") == 429)
+assert i + 1 < len(log), "no request after the 429"
+gap = log[i + 1]["t"] - log[i]["t"]
+assert gap >= 0.9, "retried %.3f s after the 429" % gap' || fail "did not wait for Retry-After before retrying"
 }
 
 pl_rate_limited() { # cmd...
