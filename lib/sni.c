@@ -16,19 +16,19 @@
 #define SNI_PAD 16 /* zero bytes after a name in buffers and after a table */
 #define SNI_K1 0x9E3779B97F4A7C15ULL
 
-#define SNI_ENTRY_HEAD 6 /* len(u8) fp(u8) set(i32, native order) */
-#define SNI_REF 4        /* an exact entry's suffix reference (u32) after its head */
-#define SNI_NO_SUFFIX UINT32_MAX     /* sref of a name without a dot */
+#define SNI_ENTRY_HEAD 6         /* len(u8) fp(u8) set(i32, native order) */
+#define SNI_REF 4                /* an exact entry's suffix reference (u32) after its head */
+#define SNI_NO_SUFFIX UINT32_MAX /* sref of a name without a dot */
 #define SNI_SUFFIX_UNKNOWN (UINT32_MAX - 1) /* a query suffix the suffix table lacks */
 #define SNI_NONE UINT32_MAX
-#define SNI_LINE 64       /* bytes of a line: the home of a group of entries */
-#define SNI_LINE_FILL 48  /* mean entry bytes per line (a 75 % fill) */
+#define SNI_LINE 64      /* bytes of a line: the home of a group of entries */
+#define SNI_LINE_FILL 48 /* mean entry bytes per line (a 75 % fill) */
 
 struct sni_entry {
     uint64_t hash;
     uint32_t off;  /* in the builder arena; SNI_NONE: a dropped duplicate */
-    uint32_t link; /* suffix entries of exact names: that exact entry's arena offset, else SNI_NONE */
-    uint32_t pos;  /* table build: final offset when kept, the kept twin's index when dropped */
+    uint32_t link; /* a suffix of an exact name: that entry's arena offset, else SNI_NONE */
+    uint32_t pos;  /* table build: final offset when kept, the kept twin's index if dropped */
     uint8_t len;   /* bytes after the entry's head (and reference) */
 };
 
@@ -89,10 +89,6 @@ static inline size_t lowest_byte(uint64_t m) /* m != 0 */
     return i;
 #endif
 }
-
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-#define LOWS7 0x7F7F7F7F7F7F7F7FULL
 
 #if defined(__SSE2__)
 /* Lowercases out[0..n) in place (16 zero bytes follow it) and finds its dots,
@@ -321,7 +317,8 @@ void sni_builder_free(struct sni_builder *b)
     free(b);
 }
 
-static SNI_INLINE int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len, uint32_t link)
+static SNI_INLINE int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, size_t len,
+                               uint32_t link)
 {
     if (v->n == v->cap) {
         size_t nc = v->cap ? v->cap * 2 : 256;
@@ -331,20 +328,16 @@ static SNI_INLINE int vec_push(struct sni_vec *v, uint64_t hash, uint32_t off, s
         v->v = nv;
         v->cap = nc;
     }
-    v->v[v->n].hash = hash;
-    v->v[v->n].off = off;
-    v->v[v->n].link = link;
-    v->v[v->n].pos = 0;
-    v->v[v->n].len = (uint8_t)len;
-    v->n++;
+    v->v[v->n++] = (struct sni_entry){hash, off, link, 0, (uint8_t)len};
     return 0;
 }
 
 /* Appends one entry (len fp set [sref] bytes, see sni.h; sref only when
  * ref != NULL) to the builder arena and pushes it on v (link: see struct
  * sni_entry). Returns 0 or -1 (ENOMEM, arena over 4 GiB). */
-static SNI_INLINE int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s, size_t n,
-                     uint64_t hash, int set_id, const uint32_t *ref, uint32_t link)
+static SNI_INLINE int add_entry(struct sni_builder *b, struct sni_vec *v, const unsigned char *s,
+                                size_t n, uint64_t hash, int set_id, const uint32_t *ref,
+                                uint32_t link)
 {
     size_t need = SNI_ENTRY_HEAD + (ref != NULL ? SNI_REF : 0) + n, at = b->alen;
     int32_t sid = (int32_t)set_id;
@@ -656,7 +649,6 @@ static inline void locate(const struct sni_table *t, uint64_t h, const unsigned 
 #endif
 }
 
-
 /* Equal names: stored s (readable 8 bytes past n: the table's padding) and the
  * query q[0..n); for n < 8 the query is given as the word qw (its bytes low).
  * Only reads q[0..n). */
@@ -671,9 +663,9 @@ static inline int name_eq(const unsigned char *s, const unsigned char *q, size_t
                            _mm_loadu_si128((const __m128i *)(const void *)q)));
         SNI_NO_UNROLL
         for (size_t i = 16; i + 16 < n; i += 16)
-            x = _mm_and_si128(x, _mm_cmpeq_epi8(
-                                     _mm_loadu_si128((const __m128i *)(const void *)(s + i)),
-                                     _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+            x = _mm_and_si128(
+                x, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i)),
+                                  _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
         return _mm_movemask_epi8(x) == 0xFFFF;
     }
 #else
