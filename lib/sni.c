@@ -23,6 +23,7 @@
 #define SNI_NONE UINT32_MAX
 #define SNI_LINE 64      /* bytes of a line: the home of a group of entries */
 #define SNI_LINE_FILL 48 /* mean entry bytes per line (a 75 % fill) */
+#define SNI_FAR 0xFFFFu  /* a dir value: the group starts too far from its line, see far */
 
 struct sni_entry {
     uint64_t hash;
@@ -45,10 +46,10 @@ struct sni_builder {
 };
 
 struct sni_table {
-    uint16_t *dir;       /* nl + 1 offsets: line k's group is data[start(k) .. start(k + 1)), */
-    unsigned char *data; /* start(k) = 64k + (dir[k] << shift); SNI_PAD zeros at the end */
-    uint32_t nl;
-    unsigned shift;
+    uint16_t *dir;       /* nl + 1: line k's group is data[start(k) .. start(k + 1)), */
+    unsigned char *data; /* start(k) = 64k + dir[k]; SNI_PAD zeros at the end */
+    uint32_t (*far)[2];  /* {k, start(k)} where dir[k] == SNI_FAR, by k (pathological) */
+    uint32_t nl, nfar;
 };
 
 struct sni_index {
@@ -199,10 +200,12 @@ int sni_normalize(const char *in, size_t len, char out[SNI_MAX_NAME + 1])
 #define SNI_NOINLINE __attribute__((noinline))
 #define SNI_INLINE inline __attribute__((always_inline))
 #define SNI_NO_UNROLL _Pragma("GCC unroll 1")
+#define SNI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define SNI_NOINLINE
 #define SNI_INLINE inline
 #define SNI_NO_UNROLL
+#define SNI_UNLIKELY(x) (x)
 #endif
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -425,28 +428,54 @@ static void *big_alloc(size_t size)
     return p;
 }
 
-/* Lays out the entry groups of the nl lines (sizes sz[0..nl), in bytes) by the
- * line rule: group k starts at 64k + (dir[k] << shift), never before the end of
- * group k - 1. Raises shift until every offset fits 16 bits (pathological piles
- * of long names only). Returns the data size (the end of the last group). */
-static size_t table_layout(const uint32_t *sz, uint32_t nl, uint16_t *dir, unsigned *shift)
+/* The start of line k's group when dir[k] == SNI_FAR. */
+static SNI_NOINLINE size_t far_start(const struct sni_table *t, uint32_t k)
 {
-    unsigned sh = 0;
-    size_t c;
+    uint32_t lo = 0, hi = t->nfar;
 
-again:
-    c = 0;
-    for (uint32_t k = 0; k <= nl; k++) {
-        size_t line = (size_t)k * SNI_LINE, d = c > line ? c - line : 0;
-        d = (d + ((size_t)1 << sh) - 1) >> sh;
-        if (d > UINT16_MAX) {
-            sh++;
-            goto again;
-        }
-        dir[k] = (uint16_t)d;
-        c = line + (d << sh) + (k < nl ? sz[k] : 0);
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->far[mid][0] < k)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    *shift = sh;
+    return lo < t->nfar ? t->far[lo][1] : 0; /* always found */
+}
+
+static inline size_t start_of(const struct sni_table *t, uint32_t k)
+{
+    return t->dir[k] == SNI_FAR ? far_start(t, k) : (size_t)k * SNI_LINE + t->dir[k];
+}
+
+/* Lays out the entry groups of t's nl lines (sizes sz[0..nl), in bytes) by the
+ * line rule: group k starts at 64k, or right after group k - 1 when that ends
+ * later; offsets past 16 bits go to t->far (piles of long names only). Returns
+ * the data size (the end of the last group), or SIZE_MAX (ENOMEM). */
+static size_t table_layout(const uint32_t *sz, struct sni_table *t)
+{
+    size_t c = 0;
+
+    for (int pass = 0; pass < 2; pass++) {
+        c = 0;
+        t->nfar = 0;
+        for (uint32_t k = 0; k <= t->nl; k++) {
+            size_t line = (size_t)k * SNI_LINE, s = c > line ? c : line;
+            if (s - line >= SNI_FAR) {
+                if (t->far != NULL) {
+                    t->far[t->nfar][0] = k;
+                    t->far[t->nfar][1] = (uint32_t)(s <= UINT32_MAX ? s : 0); /* checked */
+                }
+                t->nfar++;
+            }
+            t->dir[k] = (uint16_t)(s - line < SNI_FAR ? s - line : SNI_FAR);
+            c = s + (k < t->nl ? sz[k] : 0);
+        }
+        if (t->nfar == 0)
+            break;
+        if (pass == 0 && (t->far = malloc((size_t)t->nfar * sizeof *t->far)) == NULL)
+            return SIZE_MAX;
+    }
     return c;
 }
 
@@ -543,15 +572,14 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, unsigned ch
     for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++)
         for (uint32_t i = s; i < pos[k]; i++)
             sz[k] += (uint32_t)(head + kep[i].len);
-    size = table_layout(sz, nl, t->dir, &t->shift);
-    if (size + SNI_PAD > UINT32_MAX - 2)
+    size = table_layout(sz, t);
+    if (size == SIZE_MAX || size + SNI_PAD > UINT32_MAX - 2)
         goto out;
     t->data = big_alloc(size + SNI_PAD);
     if (t->data == NULL)
         goto out;
     for (uint32_t k = 0, s = 0; k < nl; s = pos[k], k++) {
-        size_t w = (size_t)k * SNI_LINE + ((size_t)t->dir[k] << t->shift);
-        size_t gap_end = (size_t)(k + 1) * SNI_LINE + ((size_t)t->dir[k + 1] << t->shift);
+        size_t w = start_of(t, k), gap_end = start_of(t, k + 1);
         for (uint32_t i = s; i < pos[k]; i++) {
             int32_t sid;
 #if defined(__GNUC__)
@@ -614,8 +642,10 @@ void sni_index_free(struct sni_index *ix)
         return;
     free(ix->exact.dir);
     free(ix->exact.data);
+    free(ix->exact.far);
     free(ix->wild.dir);
     free(ix->wild.data);
+    free(ix->wild.far);
     free(ix);
 }
 
@@ -642,8 +672,13 @@ static inline void locate(const struct sni_table *t, uint64_t h, const unsigned 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     d = (d >> 16) | (d << 16);
 #endif
-    *p = line + ((size_t)(d & 0xFFFF) << t->shift);
-    *end = line + SNI_LINE + ((size_t)(d >> 16) << t->shift);
+    if (SNI_UNLIKELY((d & 0xFFFF) == SNI_FAR || (d >> 16) == SNI_FAR)) {
+        *p = t->data + start_of(t, k);
+        *end = t->data + start_of(t, k + 1);
+    } else {
+        *p = line + (d & 0xFFFF);
+        *end = line + SNI_LINE + (d >> 16);
+    }
 #if defined(__GNUC__)
     __builtin_prefetch(*end - 1);
 #endif
