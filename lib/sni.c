@@ -21,9 +21,10 @@
 #define SNI_NO_SUFFIX UINT32_MAX /* sref of a name without a dot */
 #define SNI_SUFFIX_UNKNOWN (UINT32_MAX - 1) /* a query suffix the suffix table lacks */
 #define SNI_NONE UINT32_MAX
-#define SNI_LINE 64      /* bytes of a line: the home of a group of entries */
-#define SNI_LINE_FILL 48 /* mean entry bytes per line (a 75 % fill) */
-#define SNI_FAR 0xFFFFu  /* a dir value: the group starts too far from its line, see far */
+#define SNI_LINE 64       /* bytes of a line: the home of a group of entries */
+#define SNI_LINE_FILL 48  /* suffix table: mean entry bytes per line (a 75 % fill) */
+#define SNI_EXACT_FILL 32 /* exact table: small entries, fewer per group to scan */
+#define SNI_FAR 0xFFFFu   /* a dir value: the group starts too far from its line, see far */
 
 struct sni_entry {
     uint64_t hash;
@@ -510,7 +511,7 @@ static void sort_lines(const struct sni_entry *in, size_t n, uint32_t nl, struct
 static int table_build(struct sni_table *t, const struct sni_vec *v, unsigned char *arena,
                        size_t ref, size_t *count)
 {
-    const size_t head = SNI_ENTRY_HEAD + ref;
+    const size_t head = SNI_ENTRY_HEAD + ref, fill = ref ? SNI_EXACT_FILL : SNI_LINE_FILL;
     uint32_t nl, *pos = NULL, *sz = NULL;
     struct sni_entry *srt = NULL, *kep = NULL; /* v by line (first guess); the kept by line */
     size_t total = 0, size, kept = 0;
@@ -518,7 +519,7 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, unsigned ch
 
     for (size_t i = 0; i < v->n; i++)
         total += head + (size_t)v->v[i].len;
-    nl = (uint32_t)(total / SNI_LINE_FILL) + 1;
+    nl = (uint32_t)(total / fill) + 1;
     pos = malloc(((size_t)nl + 1) * sizeof *pos);
     srt = malloc((v->n + 1) * sizeof *srt);
     kep = malloc((v->n + 1) * sizeof *kep);
@@ -557,7 +558,7 @@ static int table_build(struct sni_table *t, const struct sni_vec *v, unsigned ch
     }
     /* the line count for the distinct entries: with twins dropped, sort again */
     if (ref == 0 || kept != v->n) {
-        nl = (uint32_t)(total / SNI_LINE_FILL) + 1;
+        nl = (uint32_t)(total / fill) + 1;
         sort_lines(srt, v->n, nl, kep, pos, true);
     } else { /* exact names, none dropped: srt is the kept list, pos[] its groups */
         struct sni_entry *x = kep;

@@ -38,16 +38,17 @@
  * without a copy; any other name is normalised into a stack buffer first.
  *
  * Each table is one byte array of entries with their bytes inline, grouped by
- * home line (a key picks one of nl 64-byte lines, ~48 entry bytes per line),
- * plus a 16-bit offset per line:
+ * home line (a key picks one of nl 64-byte lines; nl is set for 32 (exact) or
+ * 48 (suffix table) entry bytes a line), plus a 16-bit offset per line:
  *
  *   dir   [ 0 | 5 | 0 | 21 | ... ]       group k = data[start(k) .. start(k + 1))
  *   data  | line 0       | line 1       | line 2       | ...
  *           len fp set(i32) [sref(u32)] bytes | len fp set ...
  *
- * start(k) = 64k + (dir[k] << shift): a group starts in its own line unless
- * the groups before it spilled over (shift stays 0 unless long names pile up
- * in a few lines), so a lookup fetches line k while it reads the directory
+ * start(k) = 64k + dir[k]: a group starts in its own line unless the groups
+ * before it spilled over (an offset past 16 bits, only when long names pile up
+ * in a few lines, goes to a sorted side list), so a lookup fetches line k
+ * while it reads the directory
  * (2 bytes a line: cache-resident): about one memory access per table, both
  * tables' lines in flight at once. fp is 8 more key bits; the whole bytes are
  * compared, so key collisions never give a wrong answer. Big arrays are
