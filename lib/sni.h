@@ -48,9 +48,8 @@
  * start(k) = 64k + dir[k]: a group starts in its own line unless the groups
  * before it spilled over (an offset past 16 bits, only when long names pile up
  * in a few lines, goes to a sorted side list), so a lookup fetches line k
- * while it reads the directory
- * (2 bytes a line: cache-resident): about one memory access per table, both
- * tables' lines in flight at once. fp is 8 more key bits; the whole bytes are
+ * while it reads the directory (2 bytes a line: cache-resident): about one
+ * memory access per table, both tables' lines in flight at once. fp is 8 more key bits; the whole bytes are
  * compared, so key collisions never give a wrong answer. Big arrays are
  * advised for transparent huge pages.
  */
