@@ -279,15 +279,25 @@ static inline uint64_t str_key(const unsigned char *s, size_t L)
     return h;
 }
 
+static inline uint64_t bswap64(uint64_t w)
+{
+#if defined(__GNUC__)
+    return __builtin_bswap64(w);
+#else
+    w = ((w & 0x00FF00FF00FF00FFULL) << 8) | ((w >> 8) & 0x00FF00FF00FF00FFULL);
+    w = ((w & 0x0000FFFF0000FFFFULL) << 16) | ((w >> 16) & 0x0000FFFF0000FFFFULL);
+    return (w << 32) | (w >> 32);
+#endif
+}
+
 /* The key of an exact name with first label p[0..fd) and a suffix of key hw:
  * labels of up to 16 bytes (p[0..16) readable) cost one multiply. */
 static inline uint64_t label_key(const unsigned char *p, size_t fd, uint64_t hw)
 {
     if (fd <= 16) {
-        uint64_t a = load64(p), b = load64(p + 8);
-        size_t nb = fd > 8 ? fd - 8 : 0;
-        a &= fd >= 8 ? ~0ULL : ((uint64_t)1 << (8 * fd)) - 1;
-        b &= nb >= 8 ? ~0ULL : ((uint64_t)1 << (8 * nb)) - 1;
+        /* the tail masks reversed: the low fd bytes of p[0..16) */
+        const uint64_t *m = sni_tail_mask[fd];
+        uint64_t a = load64(p) & bswap64(m[1]), b = load64(p + 8) & bswap64(m[0]);
         return mum(a ^ hw ^ SNI_K3, b ^ fd ^ SNI_K4);
     }
     return mum(str_key(p, fd) ^ hw ^ SNI_K3, fd ^ SNI_K4);
@@ -673,7 +683,7 @@ static inline void locate(const struct sni_table *t, uint64_t h, const unsigned 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     d = (d >> 16) | (d << 16);
 #endif
-    if (SNI_UNLIKELY((d & 0xFFFF) == SNI_FAR || (d >> 16) == SNI_FAR)) {
+    if (SNI_UNLIKELY(t->nfar != 0) && ((d & 0xFFFF) == SNI_FAR || (d >> 16) == SNI_FAR)) {
         *p = t->data + start_of(t, k);
         *end = t->data + start_of(t, k + 1);
     } else {
