@@ -18,6 +18,9 @@ struct autocert_cert {
     int set_id;
     char *set_name;                /* owned */
     gnutls_datum_t *der;           /* count entries; data gnutls_malloc'd */
+    gnutls_datum_t *spki;          /* count entries: each certificate's public key
+                                    * (SubjectPublicKeyInfo DER, gnutls_malloc'd) */
+    unsigned int *key_usage;       /* count entries; 0 = no KeyUsage extension */
     size_t count;
     unsigned char *key_der;        /* PKCS#8 DER, gnutls_malloc'd; secret */
     size_t key_len;
@@ -31,9 +34,13 @@ static void cert_destroy(autocert_cert *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->count; i++)
+    for (size_t i = 0; i < c->count; i++) {
         gnutls_free(c->der[i].data);
+        gnutls_free(c->spki[i].data);
+    }
     free(c->der);
+    free(c->spki);
+    free(c->key_usage);
     if (c->key_der != NULL) {
         gnutls_memset(c->key_der, 0, c->key_len);
         gnutls_free(c->key_der);
@@ -66,6 +73,28 @@ static int cert_collect_names(autocert_cert *c)
     return 0;
 }
 
+/* The public key of crt as SubjectPublicKeyInfo DER and its KeyUsage bits, so
+ * that a handshake can rebuild a pcert without parsing the certificate again
+ * (cert_pcert_copy). */
+static int cert_keep_spki(gnutls_x509_crt_t crt, gnutls_datum_t *spki, unsigned int *usage,
+                          struct ac_error *e)
+{
+    gnutls_pubkey_t pk = NULL;
+    int rc = -1;
+
+    if (gnutls_pubkey_init(&pk) < 0 || gnutls_pubkey_import_x509(pk, crt, 0) < 0 ||
+        gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, spki) < 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cert_new: cannot export a certificate's public key");
+        goto out;
+    }
+    if (gnutls_x509_crt_get_key_usage(crt, usage, NULL) < 0)
+        *usage = 0;
+    rc = 0;
+out:
+    gnutls_pubkey_deinit(pk);
+    return rc;
+}
+
 int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
              struct crypto_key *key, autocert_cert **out, struct ac_error *e)
 {
@@ -84,14 +113,17 @@ int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
     atomic_init(&c->refs, 1);
     c->set_id = set_id;
     c->der = calloc(chain->count, sizeof(*c->der));
-    if (c->der == NULL)
+    c->spki = calloc(chain->count, sizeof(*c->spki));
+    c->key_usage = calloc(chain->count, sizeof(*c->key_usage));
+    if (c->der == NULL || c->spki == NULL || c->key_usage == NULL)
         goto nomem;
     for (size_t i = 0; i < chain->count; i++) {
         size_t len = 0;
-        if (crypto_cert_der(chain->crts[i], &c->der[i].data, &len, e) != 0)
+        c->count++; /* from here cert_destroy frees entry i */
+        if (crypto_cert_der(chain->crts[i], &c->der[i].data, &len, e) != 0 ||
+            cert_keep_spki(chain->crts[i], &c->spki[i], &c->key_usage[i], e) != 0)
             goto out;
         c->der[i].size = (unsigned int)len;
-        c->count++;
     }
     if (crypto_key_export_pkcs8_der(c->key, &c->key_der, &c->key_len, e) != 0)
         goto out;
@@ -136,9 +168,25 @@ gnutls_privkey_t cert_privkey(const autocert_cert *c)
     return crypto_key_privkey(c->key);
 }
 
-const gnutls_datum_t *cert_chain_datums(const autocert_cert *c)
+int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out)
 {
-    return c->der;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->type = GNUTLS_CRT_X509;
+    out->cert.data = gnutls_malloc(c->der[i].size);
+    if (out->cert.data == NULL)
+        return GNUTLS_E_MEMORY_ERROR;
+    memcpy(out->cert.data, c->der[i].data, c->der[i].size);
+    out->cert.size = c->der[i].size;
+    if ((rc = gnutls_pubkey_init(&out->pubkey)) < 0 ||
+        (rc = gnutls_pubkey_import(out->pubkey, &c->spki[i], GNUTLS_X509_FMT_DER)) < 0) {
+        gnutls_pcert_deinit(out);
+        return rc;
+    }
+    if (c->key_usage[i] != 0)
+        gnutls_pubkey_set_key_usage(out->pubkey, c->key_usage[i]);
+    return 0;
 }
 
 bool cert_same(const autocert_cert *a, const autocert_cert *b)

@@ -12,6 +12,7 @@
 
 #include "autocert/autocert.h"
 #include "log.h"
+#include "cert.h"
 #include "manager.h"
 #include "test_manager_certs.h"
 
@@ -150,6 +151,43 @@ static void test_accessors(void **state)
     gnutls_x509_crt_deinit(crt);
     assert_ptr_equal(autocert_cert_acquire(c), c);
     autocert_cert_release(c);
+    autocert_cert_release(c);
+}
+
+/* The handshake's pcert copy equals what GnuTLS's own import gives: the same
+ * DER, the same public key, the same key usage. */
+static void test_pcert_copy(void **state)
+{
+    struct fx *f = *state;
+    gnutls_pcert_st mine, ref;
+    gnutls_datum_t a, b, d;
+    const unsigned char *der;
+    unsigned int ua = 0, ub = 0;
+    size_t len;
+
+    assert_int_equal(autocert_manager_load(f->m), NSETS);
+    autocert_cert *c = autocert_manager_lookup(f->m, "only4.example.test", 18);
+    assert_non_null(c);
+    assert_int_equal(cert_pcert_copy(c, 0, &mine), 0);
+    assert_int_equal(autocert_cert_chain_der(c, 0, &der, &len), 0);
+    assert_int_equal(mine.cert.size, len);
+    assert_memory_equal(mine.cert.data, der, len);
+    assert_ptr_not_equal(mine.cert.data, der); /* a copy GnuTLS may free */
+    d.data = (unsigned char *)der;
+    d.size = (unsigned)len;
+    assert_int_equal(gnutls_pcert_import_x509_raw(&ref, &d, GNUTLS_X509_FMT_DER, 0), 0);
+    assert_int_equal(gnutls_pubkey_export2(mine.pubkey, GNUTLS_X509_FMT_DER, &a), 0);
+    assert_int_equal(gnutls_pubkey_export2(ref.pubkey, GNUTLS_X509_FMT_DER, &b), 0);
+    assert_int_equal(a.size, b.size);
+    assert_memory_equal(a.data, b.data, a.size);
+    assert_int_equal(gnutls_pubkey_get_key_usage(mine.pubkey, &ua), 0);
+    assert_int_equal(gnutls_pubkey_get_key_usage(ref.pubkey, &ub), 0);
+    assert_int_equal(ub, GNUTLS_KEY_DIGITAL_SIGNATURE); /* the fixture sets it */
+    assert_int_equal(ua, ub);
+    gnutls_free(a.data);
+    gnutls_free(b.data);
+    gnutls_pcert_deinit(&mine);
+    gnutls_pcert_deinit(&ref);
     autocert_cert_release(c);
 }
 
@@ -298,6 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reference_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accessors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pcert_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_vanish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_main_absent, setup, teardown),

@@ -47,7 +47,9 @@ static int tmc_make(const char *cert_path, const char *key_path, const char *cn,
         gnutls_x509_crt_set_key(crt, key) < 0 ||
         gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
         gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
-        gnutls_x509_crt_set_expiration_time(crt, now + 30 * 86400) < 0)
+        gnutls_x509_crt_set_expiration_time(crt, now + 30 * 86400) < 0 ||
+        /* as CAs issue TLS server certificates: KeyUsage digitalSignature */
+        gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0)
         goto out;
     if (cn != NULL && gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
                                                     (unsigned)strlen(cn)) < 0)
