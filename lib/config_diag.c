@@ -104,6 +104,9 @@ bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int
 }
 
 static void diag_add(struct cfg_loader *L, bool warning, int line, int column, const char *path,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static void diag_add(struct cfg_loader *L, bool warning, int line, int column, const char *path,
                      const char *fmt, va_list ap)
 {
     struct config_diags *d = L->diags;

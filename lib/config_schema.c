@@ -290,6 +290,9 @@ static int find_num(const char *msg, const char *label)
 }
 
 static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+    __attribute__((format(printf, 3, 0)));
+
+static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {
     struct cyaml_log *lg = ctx;
     char msg[512];

@@ -70,7 +70,7 @@ static inline uint64_t load64(const unsigned char *p)
     return w;
 }
 
-static inline void store64(unsigned char *p, uint64_t w)
+static inline __attribute__((unused)) void store64(unsigned char *p, uint64_t w)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     w = __builtin_bswap64(w);
@@ -78,7 +78,7 @@ static inline void store64(unsigned char *p, uint64_t w)
     memcpy(p, &w, sizeof w);
 }
 
-static inline size_t lowest_byte(uint64_t m) /* m != 0 */
+static inline __attribute__((unused)) size_t lowest_byte(uint64_t m) /* m != 0 */
 {
 #if defined(__GNUC__)
     return (size_t)__builtin_ctzll(m) >> 3;

@@ -5,7 +5,7 @@
 #   2. TSan build: the concurrency tests (label "concurrency")
 #   3. libFuzzer build (clang, ASan): every fuzz target within one shared budget
 # Environment: AUTOCERT_FUZZ_BUDGET (seconds shared by all fuzz targets, default
-# 240), AUTOCERT_SKIP_FUZZ=1, AUTOCERT_SKIP_TSAN=1, JOBS.
+# 300), AUTOCERT_SKIP_FUZZ=1, AUTOCERT_SKIP_TSAN=1, JOBS.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,7 +68,7 @@ fi
 if [ "${AUTOCERT_SKIP_FUZZ:-0}" != 1 ]; then
   t0=$(date +%s)
   rc=0
-  budget=${AUTOCERT_FUZZ_BUDGET:-240}
+  budget=${AUTOCERT_FUZZ_BUDGET:-300}
   fuzzers=()
   for f in tests/fuzz/fuzz_*.c; do
     [ -f "$f" ] && fuzzers+=("$(basename "$f" .c)")
