@@ -562,29 +562,6 @@ static int remove_name(void *state, const char *fqdn, const char *const *values,
     return change_txt(state, fqdn, values, nv, false, e);
 }
 
-static int a_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return add_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-static int a_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return remove_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-/* One PUT per record set with all of its values. */
-static int a_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           bool *done, struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
-}
-
-static int a_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
-}
-
 static void a_destroy(void *state)
 {
     state_free(state);
@@ -596,9 +573,7 @@ const struct dns_provider_ops dns_azuredns_ops = {
     .options = opts_decl,
     .validate = a_validate,
     .create = a_create,
-    .present = a_present,
-    .cleanup = a_cleanup,
     .destroy = a_destroy,
-    .present_batch = a_present_batch,
-    .cleanup_batch = a_cleanup_batch,
+    .add_values = add_name,
+    .remove_values = remove_name,
 };

@@ -244,38 +244,13 @@ static int remove_name(void *state, const char *fqdn, const char *const *values,
     return ds_change(state, fqdn, values, nv, false, e);
 }
 
-static int d_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return add_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-static int d_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return remove_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-/* One write of the RRset per name with all of its values. */
-static int d_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           bool *done, struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
-}
-
-static int d_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
-}
-
 const struct dns_provider_ops dns_desec_ops = {
     .name = "desec",
     .alias = NULL,
     .options = opts_decl,
     .validate = d_validate,
     .create = d_create,
-    .present = d_present,
-    .cleanup = d_cleanup,
     .destroy = dns_api_destroy,
-    .present_batch = d_present_batch,
-    .cleanup_batch = d_cleanup_batch,
+    .add_values = add_name,
+    .remove_values = remove_name,
 };

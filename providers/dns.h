@@ -59,17 +59,15 @@ struct dns_provider_ops {
     /* Removes exactly that TXT value; absent is success. */
     int (*cleanup)(void *state, const struct dns_challenge *ch, struct ac_error *e);
     void (*destroy)(void *state);
-    /* Optional batch forms, for APIs that write several values in one call:
-     * present_batch adds every chs[i]->value at chs[i]->fqdn (same rules as
-     * present) with as few writes as the API allows (one per name or zone),
-     * setting done[i] = true for each value it published (also when it then
-     * fails on another name: the caller cleans those up). cleanup_batch
-     * removes every value (absent is success), going on past a failing name.
-     * n is at most DNS_BATCH_MAX; done has n entries, all false on entry.
-     * NULL: the wrappers below call present/cleanup once per record. */
-    int (*present_batch)(void *state, const struct dns_challenge *const *chs, size_t n,
-                         bool *done, struct ac_error *e);
-    int (*cleanup_batch)(void *state, const struct dns_challenge *const *chs, size_t n,
+    /* Optional, for APIs that write a name's TXT values in one call (a whole
+     * record set, a change batch): add_values adds values[0..n) at fqdn and
+     * remove_values removes them (absent is success), each with one write,
+     * keeping every other value there. A provider that has them may leave
+     * present/cleanup NULL: the common layer derives those, and publishes the
+     * records of an order with one call per name (dns_provider_present_many). */
+    int (*add_values)(void *state, const char *fqdn, const char *const *values, size_t n,
+                      struct ac_error *e);
+    int (*remove_values)(void *state, const char *fqdn, const char *const *values, size_t n,
                          struct ac_error *e);
 };
 
@@ -121,19 +119,21 @@ int dns_provider_new_resolvers(const char *name, const struct dns_option *opts, 
                                const char *const *resolvers, size_t resolver_count,
                                struct dns_provider **out, struct ac_error *e);
 
-/* Publishes n records (n <= DNS_BATCH_MAX) with the provider's present_batch
- * when it has one, else present() one by one (stopping at the first failure).
+/* Publishes n records (n <= DNS_BATCH_MAX) with the provider's add_values (one
+ * call per name) when it has one, else present() one by one (stopping at the
+ * first failure).
  * done (n entries) is cleared, then done[i] = true for every record
  * published: on failure (-1) those are still to be cleaned up. Errors name the
  * provider ("DNS provider <name>: present <fqdn>: ..."). */
 int dns_provider_present_many(struct dns_provider *p, const struct dns_challenge *const *chs,
                               size_t n, bool *done, struct ac_error *e);
-/* Removes n records with cleanup_batch, else cleanup() for each (all are
- * tried; the first error is returned). Errors name the provider. */
+/* Removes n records with remove_values (one call per name), else cleanup() for
+ * each (all are tried; the first error is returned). Errors name the
+ * provider. */
 int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge *const *chs,
                               size_t n, struct ac_error *e);
 
-/* For providers' batch ops: calls fn once per distinct fqdn of chs (first
+/* The batch walk: calls fn once per distinct fqdn of chs (first
  * appearance order, case-insensitive) with every value at that name (values
  * borrowed from chs; nvalues <= n). Stops at the first failure unless
  * keep_going (then returns the first error). When done is not NULL, done[i]

@@ -382,37 +382,50 @@ const struct dns_settings *dns_provider_settings(const struct dns_provider *p)
     return p != NULL ? &p->settings : NULL;
 }
 
-typedef int (*dns_op_fn)(void *, const struct dns_challenge *, struct ac_error *);
-
-static int run_op(struct dns_provider *p, dns_op_fn fn, const char *what,
-                  const struct dns_challenge *ch, struct ac_error *e)
+/* One record through present/cleanup, or through add_values/remove_values
+ * for providers that only write whole value sets. */
+static int run_op(struct dns_provider *p, bool add, const struct dns_challenge *ch,
+                  struct ac_error *e)
 {
+    const char *what = add ? "present" : "cleanup";
+    const struct dns_provider_ops *o;
+    int rc;
+
     if (p == NULL || ch == NULL || ch->fqdn == NULL || ch->value == NULL) {
         ac_error_set(e, AC_ERR_INTERNAL, "DNS provider: %s: missing challenge data", what);
         return -1;
     }
-    if (fn == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: %s not implemented", p->ops->name, what);
+    o = p->ops;
+    if (add && o->present != NULL)
+        rc = o->present(p->state, ch, e);
+    else if (!add && o->cleanup != NULL)
+        rc = o->cleanup(p->state, ch, e);
+    else if (add && o->add_values != NULL)
+        rc = o->add_values(p->state, ch->fqdn, &ch->value, 1, e);
+    else if (!add && o->remove_values != NULL)
+        rc = o->remove_values(p->state, ch->fqdn, &ch->value, 1, e);
+    else {
+        ac_error_set(e, AC_ERR_INTERNAL, "DNS provider %s: no %s operation", o->name, what);
         return -1;
     }
-    if (fn(p->state, ch, e) == 0)
+    if (rc == 0)
         return 0;
     if (e != NULL) {
         if (e->kind[0] == '\0')
             ac_error_set(e, AC_ERR_DNS_PROVIDER, "failed");
-        ac_error_prefix(e, "DNS provider %s: %s %.255s", p->ops->name, what, ch->fqdn);
+        ac_error_prefix(e, "DNS provider %s: %s %.255s", o->name, what, ch->fqdn);
     }
     return -1;
 }
 
 int dns_provider_present(struct dns_provider *p, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return run_op(p, p != NULL ? p->ops->present : NULL, "present", ch, e);
+    return run_op(p, true, ch, e);
 }
 
 int dns_provider_cleanup(struct dns_provider *p, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return run_op(p, p != NULL ? p->ops->cleanup : NULL, "cleanup", ch, e);
+    return run_op(p, false, ch, e);
 }
 
 static bool declares(const struct dns_provider_ops *ops, const char *key)
@@ -503,7 +516,7 @@ int dns_provider_present_many(struct dns_provider *p, const struct dns_challenge
         done[i] = false;
     if (n == 0)
         return 0;
-    if (p->ops->present_batch == NULL) {
+    if (p->ops->add_values == NULL) {
         for (size_t i = 0; i < n; i++) {
             if (dns_provider_present(p, chs[i], e) != 0)
                 return -1;
@@ -511,7 +524,7 @@ int dns_provider_present_many(struct dns_provider *p, const struct dns_challenge
         }
         return 0;
     }
-    if (p->ops->present_batch(p->state, chs, n, done, e) == 0)
+    if (dns_batch_by_name(chs, n, done, false, p->ops->add_values, p->state, e) == 0)
         return 0;
     for (size_t i = 0; i < n && failed[0] == '\0'; i++)
         if (!done[i])
@@ -529,8 +542,8 @@ int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge
         return -1;
     if (n == 0)
         return 0;
-    if (p->ops->cleanup_batch != NULL) {
-        if (p->ops->cleanup_batch(p->state, chs, n, e) == 0)
+    if (p->ops->remove_values != NULL) {
+        if (dns_batch_by_name(chs, n, NULL, true, p->ops->remove_values, p->state, e) == 0)
             return 0;
         batch_error(p, "cleanup", n == 1 ? chs[0]->fqdn : "records", e);
         return -1;

@@ -580,29 +580,6 @@ static int remove_name(void *state, const char *fqdn, const char *const *values,
     return change_txt(state, fqdn, values, nv, false, e);
 }
 
-static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return add_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return remove_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-/* One change per name carrying all of its values. */
-static int g_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           bool *done, struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
-}
-
-static int g_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
-}
-
 static void g_destroy(void *state)
 {
     state_free(state);
@@ -614,9 +591,7 @@ const struct dns_provider_ops dns_gcloud_ops = {
     .options = opts_decl,
     .validate = g_validate,
     .create = g_create,
-    .present = g_present,
-    .cleanup = g_cleanup,
     .destroy = g_destroy,
-    .present_batch = g_present_batch,
-    .cleanup_batch = g_cleanup_batch,
+    .add_values = add_name,
+    .remove_values = remove_name,
 };

@@ -304,38 +304,13 @@ static int remove_name(void *state, const char *fqdn, const char *const *values,
     return change(state, fqdn, values, nv, false, e);
 }
 
-static int g_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return add_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-static int g_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return remove_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-/* One PUT per name with all of its values. */
-static int g_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           bool *done, struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
-}
-
-static int g_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
-}
-
 const struct dns_provider_ops dns_godaddy_ops = {
     .name = "godaddy",
     .alias = NULL,
     .options = opts_decl,
     .validate = g_validate,
     .create = g_create,
-    .present = g_present,
-    .cleanup = g_cleanup,
     .destroy = g_destroy,
-    .present_batch = g_present_batch,
-    .cleanup_batch = g_cleanup_batch,
+    .add_values = add_name,
+    .remove_values = remove_name,
 };

@@ -637,38 +637,13 @@ static int remove_name(void *state, const char *fqdn, const char *const *values,
     return modify_target(state, fqdn, values, nv, false, e);
 }
 
-static int r_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return add_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-static int r_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
-{
-    return remove_name(state, ch->fqdn, &ch->value, 1, e);
-}
-
-/* One change batch per name with all of its values. */
-static int r_present_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           bool *done, struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, done, false, add_name, state, e);
-}
-
-static int r_cleanup_batch(void *state, const struct dns_challenge *const *chs, size_t n,
-                           struct ac_error *e)
-{
-    return dns_batch_by_name(chs, n, NULL, true, remove_name, state, e);
-}
-
 const struct dns_provider_ops dns_route53_ops = {
     .name = "route53",
     .alias = NULL,
     .options = opts_decl,
     .validate = r_validate,
     .create = r_create,
-    .present = r_present,
-    .cleanup = r_cleanup,
     .destroy = r_destroy,
-    .present_batch = r_present_batch,
-    .cleanup_batch = r_cleanup_batch,
+    .add_values = add_name,
+    .remove_values = remove_name,
 };
