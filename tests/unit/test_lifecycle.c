@@ -57,7 +57,7 @@ static struct lc_cert_facts facts(void)
     f.present = true;
     f.not_before = NB;
     f.not_after = NA;
-    strcpy(f.serial_hex, "0a0b0c");
+    snprintf(f.serial_hex, sizeof f.serial_hex, "%s", "0a0b0c");
     return f;
 }
 
