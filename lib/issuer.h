@@ -14,6 +14,8 @@
 #ifndef AUTOCERT_ISSUER_H
 #define AUTOCERT_ISSUER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -39,6 +41,14 @@ struct issuer_request {
     /* Optional progress notes (for logs, the CLI and the SSE stream). */
     void (*progress)(void *arg, const char *set_name, const char *message);
     void *progress_arg;
+    /* Optional, borrowed: when *cancel becomes true (any thread may set it),
+     * the order stops at its next step or wait (within about a second, also
+     * in the middle of a request, a poll or a DNS propagation wait) and
+     * issuer_obtain fails with AC_ERR_CANCELLED. DNS records already
+     * published are still removed (with short timeouts); a commit that has
+     * reached its commit point is finished (the pair on disk is the old one
+     * or the new one, never a mix). */
+    const atomic_bool *cancel;
     /* Optional ACME request observer (metrics). */
     void (*observer)(void *arg, const char *endpoint, const char *outcome);
     void *observer_arg;

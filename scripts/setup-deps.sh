@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libgnutls28-dev libcurl4-gnutls-dev libjson-c-dev libcyaml-dev libyaml-dev
   libmicrohttpd-dev libldns-dev libcmocka-dev
-  gnutls-bin curl ca-certificates python3
+  gnutls-bin curl ca-certificates python3 python3-cryptography openssl
   pebble knot knot-dnsutils ldnsutils
   clang libclang-rt-14-dev
   prometheus lego
