@@ -14,7 +14,9 @@ Usage:
       Writes DIR/tls-ca.pem, then DIR/port (atomically) once it listens; the
       directory URL is https://127.0.0.1:PORT/dir. Every request is appended
       to DIR/requests.log on arrival as "METHOD PATH" (count newOrder with
-      grep -c '^POST /new-order'). SIGTERM stops it.
+      grep -c '^POST /new-order'); a newOrder line also carries the order's
+      first identifier ("POST /new-order a.example.test"), logged once its
+      body is read. SIGTERM stops it.
   mock_acme.py pair --cert FILE --key FILE --from SECONDS --to SECONDS NAME...
       Writes a certificate pair (PEM chain of a throwaway CA, PKCS#8 key
       0600) valid from now+FROM to now+TO (negative = in the past): a stand-in
@@ -152,9 +154,11 @@ class CA:
         self.issuer_key, self.issuer_cert = new_ca("mock ACME issuing CA (throwaway)")
         self.base = None
 
-    def log(self, method, path):
+    def log(self, method, path, what=None):
+        if what is not None:
+            path = "%s %s" % (path, what)
         with self.lock:
-            key = "%s %s" % (method, "/" + path.split("/")[1] if "/" in path else path)
+            key = "%s /%s" % (method, path.split(" ")[0].split("/")[1] if "/" in path else path)
             self.counts[key] = self.counts.get(key, 0) + 1
             with open(self.log_path, "a") as f:
                 f.write("%s %s\n" % (method, path))
@@ -334,11 +338,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        ca.log("POST", self.path)
+        payload = self.jws_payload(raw)
+        first = None
+        if self.path == "/new-order" and isinstance(payload, dict):
+            ids = payload.get("identifiers") or [{}]
+            first = str(ids[0].get("value", "")) if isinstance(ids[0], dict) else ""
+        ca.log("POST", self.path, first)
         if ca.mode == "endless_429":
             return self.problem(429, "rateLimited", "mock: rate limited (endless)",
                                 {"Retry-After": ca.retry_after})
-        payload = self.jws_payload(raw)
         parts = self.path.strip("/").split("/")
         if parts[0] == "acct":
             return self.send(200, {"status": "valid", "contact": []},
