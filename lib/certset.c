@@ -46,10 +46,8 @@ static void explain_mismatch(const struct crypto_chain *chain, const struct cryp
             return;
         }
     }
-    ac_error_set(e, AC_ERR_CRYPTO,
-                 "private key%s does not match the leaf certificate%s (nor any other "
-                 "certificate of its %zu)",
-                 kin, cin, chain->count);
+    ac_error_set(e, AC_ERR_CRYPTO, "private key%s does not match the leaf certificate%s%s", kin,
+                 cin, chain->count > 1 ? " (nor any other certificate of the chain)" : "");
 }
 
 /* certset_from_memory with the paths the data came from (NULL: memory), which
