@@ -34,9 +34,9 @@
 #include "autocert/autocert.h"
 #include "log.h"
 #include "store.h"
-#include "test_manager_certs.h"
 
 #ifdef AUTOCERT_TEST_HOOKS
+#include "test_manager_certs.h"
 
 struct pair {
     char *chain, *key;
