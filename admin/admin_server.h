@@ -43,6 +43,12 @@ bool admin_host_is_loopback(const char *host);
  * outlive the server. Returns 0 or -1 with e. */
 int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
                        struct admin_server **out, struct ac_error *e);
+struct admin_limits; /* admin_conn.h */
+/* The same with other connection limits than the ADMIN_* defaults (tests;
+ * later settings). limits is copied. */
+int admin_server_start_limits(const struct config *cfg, autocert_manager *m,
+                              struct lifecycle *lc, const struct admin_limits *limits,
+                              struct admin_server **out, struct ac_error *e);
 /* The bound port. */
 int admin_server_port(const struct admin_server *s);
 /* After a configuration reload: points the server at the new objects (NULL

@@ -23,6 +23,8 @@
 #include <cmocka.h>
 
 #include "../../admin/admin_json.c"
+#include "../../admin/admin_conn.c"
+#include "../../admin/admin_guard.c"
 #include "../../admin/admin_server.c"
 #include "manager.h"
 #include "test_manager_certs.h"
