@@ -29,26 +29,26 @@
 
 struct admin_conn {
     bool used;
-    bool over;             /* accepted beyond a cap */
-    bool receiving;        /* waiting for (the rest of) a request */
-    bool request_started;  /* its request line arrived */
-    bool reaped;           /* closed by the reaper */
+    bool over;            /* accepted beyond a cap */
+    bool receiving;       /* waiting for (the rest of) a request */
+    bool request_started; /* its request line arrived */
+    bool reaped;          /* closed by the reaper */
     int fd;
-    int64_t deadline_ms;   /* CLOCK_MONOTONIC */
+    int64_t deadline_ms; /* CLOCK_MONOTONIC */
     char peer[INET6_ADDRSTRLEN];
     struct admin_conn *next_free;
 };
 
 struct note {
     bool used;
-    int64_t last_ms;       /* when the last line of this kind was written */
+    int64_t last_ms; /* when the last line of this kind was written */
     unsigned long suppressed;
 };
 
 struct admin_conns {
     struct admin_limits lim;
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* wakes the reaper (new deadline, stop) */
+    pthread_cond_t cv; /* wakes the reaper (new deadline, stop) */
     pthread_t reaper;
     bool stop;
     struct admin_conn *slots;
@@ -58,7 +58,7 @@ struct admin_conns {
     struct note notes[ADMIN_NOTE_COUNT];
     unsigned long events[ADMIN_NOTE_COUNT];
     unsigned long lines[ADMIN_NOTE_COUNT];
-    char *timeout_answer;  /* the whole 408 answer, HTTP head and JSON body */
+    char *timeout_answer; /* the whole 408 answer, HTTP head and JSON body */
     size_t timeout_answer_len;
 };
 
@@ -91,8 +91,7 @@ static int64_t now_ms(void)
 
 /* Decides under t->mu whether a line about kind goes out now; fills line
  * (size NOTE_LINE_MAX) when it does. */
-static bool note_locked(struct admin_conns *t, enum admin_note kind, const char *text,
-                        char *line)
+static bool note_locked(struct admin_conns *t, enum admin_note kind, const char *text, char *line)
 {
     struct note *n = &t->notes[kind];
     int64_t now = now_ms();
@@ -103,8 +102,8 @@ static bool note_locked(struct admin_conns *t, enum admin_note kind, const char 
         return false;
     }
     if (n->suppressed > 0)
-        snprintf(line, NOTE_LINE_MAX, "%s (and %lu more %s in the last %u s)", text,
-                 n->suppressed, note_nouns[kind], t->lim.log_interval_s);
+        snprintf(line, NOTE_LINE_MAX, "%s (and %lu more %s in the last %u s)", text, n->suppressed,
+                 note_nouns[kind], t->lim.log_interval_s);
     else
         snprintf(line, NOTE_LINE_MAX, "%s", text);
     n->used = true;
@@ -121,8 +120,8 @@ static bool flush_locked(struct admin_conns *t, enum admin_note kind, int64_t no
 
     if (n->suppressed == 0 || now - n->last_ms < (int64_t)t->lim.log_interval_s * 1000)
         return false;
-    snprintf(line, NOTE_LINE_MAX, "%lu more %s in the last %u s", n->suppressed,
-             note_nouns[kind], t->lim.log_interval_s);
+    snprintf(line, NOTE_LINE_MAX, "%lu more %s in the last %u s", n->suppressed, note_nouns[kind],
+             t->lim.log_interval_s);
     n->last_ms = now;
     n->suppressed = 0;
     t->lines[kind]++;
@@ -134,8 +133,8 @@ static void reap_locked(struct admin_conns *t, struct admin_conn *c)
     /* Only libmicrohttpd's own error answers could be on the way out here,
      * and those close the connection at once. */
     if (c->request_started) {
-        ssize_t w = send(c->fd, t->timeout_answer, t->timeout_answer_len,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w =
+            send(c->fd, t->timeout_answer, t->timeout_answer_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         (void)w; /* best effort: the client may be gone */
     }
@@ -181,7 +180,8 @@ static void *reaper_main(void *arg)
                 nlines++;
         }
         for (int k = 0; k < ADMIN_NOTE_COUNT; k++)
-            if (nlines < ADMIN_NOTE_COUNT + 1 && flush_locked(t, (enum admin_note)k, now, lines[nlines]))
+            if (nlines < ADMIN_NOTE_COUNT + 1 &&
+                flush_locked(t, (enum admin_note)k, now, lines[nlines]))
                 nlines++;
         if (nlines > 0) {
             pthread_mutex_unlock(&t->mu);

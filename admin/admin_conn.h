@@ -35,14 +35,14 @@
 #include <sys/socket.h>
 
 /* Defaults (docs/admin-api.md, "Limits"). */
-#define ADMIN_CONN_MAX 256             /* open connections, hard cap */
-#define ADMIN_CONN_SOFT_MAX 192        /* beyond: 503, except /healthz */
-#define ADMIN_CONN_PER_IP 64           /* per client address: beyond, 503 except /healthz */
+#define ADMIN_CONN_MAX 256              /* open connections, hard cap */
+#define ADMIN_CONN_SOFT_MAX 192         /* beyond: 503, except /healthz */
+#define ADMIN_CONN_PER_IP 64            /* per client address: beyond, 503 except /healthz */
 #define ADMIN_REQUEST_DEADLINE_MS 10000 /* whole request (line, headers, body) */
-#define ADMIN_OVER_DEADLINE_MS 2000    /* the same for a connection over a cap */
-#define ADMIN_IDLE_TIMEOUT_S 30        /* no byte moving either way while answering */
-#define ADMIN_LOG_INTERVAL_S 10        /* at most one warning per kind per interval */
-#define ADMIN_LISTEN_BACKLOG 512       /* kernel queue of not yet accepted connections */
+#define ADMIN_OVER_DEADLINE_MS 2000     /* the same for a connection over a cap */
+#define ADMIN_IDLE_TIMEOUT_S 30         /* no byte moving either way while answering */
+#define ADMIN_LOG_INTERVAL_S 10         /* at most one warning per kind per interval */
+#define ADMIN_LISTEN_BACKLOG 512        /* kernel queue of not yet accepted connections */
 
 struct admin_limits {
     unsigned conn_max;
@@ -104,10 +104,10 @@ void admin_conns_note(struct admin_conns *t, enum admin_note kind, const char *f
 
 /* Counters, for tests and debugging. */
 struct admin_conn_stats {
-    unsigned open;                            /* connections open now */
-    unsigned long reaped;                     /* closed at the deadline, ever */
-    unsigned long events[ADMIN_NOTE_COUNT];   /* admin_conns_note calls and reaps */
-    unsigned long lines[ADMIN_NOTE_COUNT];    /* warning lines written */
+    unsigned open;                          /* connections open now */
+    unsigned long reaped;                   /* closed at the deadline, ever */
+    unsigned long events[ADMIN_NOTE_COUNT]; /* admin_conns_note calls and reaps */
+    unsigned long lines[ADMIN_NOTE_COUNT];  /* warning lines written */
 };
 void admin_conns_stats(struct admin_conns *t, struct admin_conn_stats *st);
 

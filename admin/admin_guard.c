@@ -76,8 +76,7 @@ static int parse_authority(const char *s, size_t n, struct authority *a)
 
 static bool is_loopback_name(const char *h)
 {
-    return strcasecmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 ||
-           strcmp(h, "::1") == 0;
+    return strcasecmp(h, "localhost") == 0 || strcmp(h, "127.0.0.1") == 0 || strcmp(h, "::1") == 0;
 }
 
 /* On a loopback listen: is (host, port) one of the names this server answers

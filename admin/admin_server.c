@@ -87,8 +87,7 @@ int admin_check_listen(const struct config *cfg, struct ac_error *e)
     const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
 
     if (config_parse_listen(listen, host, sizeof host, &port) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port",
-                     listen);
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port", listen);
         return -1;
     }
     if (!admin_host_is_loopback(host) &&
@@ -139,16 +138,15 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, 
     return send_body(c, status, body, "application/json", NULL);
 }
 
-static enum MHD_Result send_message(struct MHD_Connection *c, unsigned int status,
-                                    const char *msg)
+static enum MHD_Result send_message(struct MHD_Connection *c, unsigned int status, const char *msg)
 {
     return send_json(c, status, admin_json_message(msg));
 }
 
 /* A refusal that ends the connection (the body, if any, is not read);
  * retry_after > 0 adds Retry-After. */
-static enum MHD_Result send_refusal(struct MHD_Connection *c, unsigned int status,
-                                    const char *msg, int retry_after)
+static enum MHD_Result send_refusal(struct MHD_Connection *c, unsigned int status, const char *msg,
+                                    int retry_after)
 {
     char *body = admin_json_message(msg);
     struct MHD_Response *r;
@@ -208,8 +206,8 @@ static bool authorized(const struct admin_server *s, struct MHD_Connection *c)
 
 /* Fills selected[] from ?name= / ?domain= (all when neither). Returns 0, or
  * sends the error answer and returns -1 (*ret set). */
-static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *selected,
-                       size_t n, enum MHD_Result *ret)
+static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *selected, size_t n,
+                       enum MHD_Result *ret)
 {
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
     const char *domain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain");
@@ -320,8 +318,7 @@ static void *sse_worker(void *arg)
     /* The result event must get through even when progress filled the queue. */
     x->q.max = x->q.len + (json != NULL ? strlen(json) : 0) + 64;
     pthread_mutex_unlock(&x->mu);
-    sse_push(x, "result",
-             json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
+    sse_push(x, "result", json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
     free(json);
     pthread_mutex_lock(&x->mu);
     x->done = true;
@@ -341,8 +338,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += ADMIN_SSE_KEEPALIVE_S;
-        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT &&
-            x->q.len == x->q_off && !x->done) {
+        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT && x->q.len == x->q_off &&
+            !x->done) {
             static const char ka[] = ": keepalive\n\n";
 
             pthread_mutex_unlock(&x->mu);
@@ -549,8 +546,8 @@ static enum MHD_Result check_head(struct admin_server *s, struct MHD_Connection 
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const union MHD_ConnectionInfo *hs =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     char peer_v[ADMIN_ECHO_MAX], msg[160 + ADMIN_ECHO_MAX];
@@ -573,8 +570,8 @@ static enum MHD_Result check_head(struct admin_server *s, struct MHD_Connection 
     if (r->uri_len > ADMIN_MAX_URI)
         return send_refusal(c, MHD_HTTP_URI_TOO_LONG, "request target too long", 0);
     if (hs != NULL && hs->header_size > ADMIN_MAX_HEADER_BYTES)
-        return send_refusal(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
-                            "request header too large", 0);
+        return send_refusal(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "request header too large",
+                            0);
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
     v = admin_guard_check(&s->guard, host, hosts, origin, site);
     if (v != ADMIN_ALLOW) {
@@ -774,9 +771,9 @@ static int bound_port(int fd)
     return 0;
 }
 
-int admin_server_start_limits(const struct config *cfg, autocert_manager *m,
-                              struct lifecycle *lc, const struct admin_limits *limits,
-                              struct admin_server **out, struct ac_error *e)
+int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                              const struct admin_limits *limits, struct admin_server **out,
+                              struct ac_error *e)
 {
     struct admin_server *s = NULL;
     struct sockaddr_storage ss;
@@ -809,8 +806,7 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m,
         ss_len = sizeof *a;
         flags |= MHD_USE_IPv6;
     } else {
-        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address",
-                     listen);
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address", listen);
         return -1;
     }
     s = calloc(1, sizeof *s);
@@ -843,14 +839,14 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m,
         ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");
         goto out;
     }
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)limits->conn_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)ADMIN_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        connection_notify, s, MHD_OPTION_END);
+    s->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)limits->conn_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)ADMIN_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+                         MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                         MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s, MHD_OPTION_END);
     if (s->daemon == NULL) {
         /* MHD may or may not have closed fd on its failure paths: leak it
          * rather than risk closing a descriptor someone else now owns. */

@@ -126,8 +126,8 @@ static void slow_drip(struct slow *v, size_t n)
             continue;
         (void)send(v[i].fd, hdr, sizeof hdr - 1, MSG_NOSIGNAL);
         while (poll(&p, 1, 0) == 1) {
-            ssize_t r = recv(v[i].fd, v[i].got + v[i].got_len,
-                             sizeof v[i].got - 1 - v[i].got_len, 0);
+            ssize_t r =
+                recv(v[i].fd, v[i].got + v[i].got_len, sizeof v[i].got - 1 - v[i].got_len, 0);
 
             if (r <= 0) {
                 v[i].closed = true;

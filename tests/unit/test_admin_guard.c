@@ -78,8 +78,7 @@ static void test_origin(void **state)
     (void)state;
     assert_int_equal(admin_guard_check(&lo, h, 1, "http://127.0.0.1:8555", NULL), ADMIN_ALLOW);
     assert_int_equal(admin_guard_check(&lo, h, 1, "http://localhost:8555", NULL), ADMIN_ALLOW);
-    assert_int_equal(admin_guard_check(&lo, h, 1, "http://evil.example", NULL),
-                     ADMIN_BAD_ORIGIN);
+    assert_int_equal(admin_guard_check(&lo, h, 1, "http://evil.example", NULL), ADMIN_BAD_ORIGIN);
     assert_int_equal(admin_guard_check(&lo, h, 1, "http://localhost:3000", NULL),
                      ADMIN_BAD_ORIGIN); /* another local web app */
     assert_int_equal(admin_guard_check(&lo, h, 1, "http://localhost", NULL), ADMIN_BAD_ORIGIN);
