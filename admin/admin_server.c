@@ -536,12 +536,17 @@ static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-/* The checks that need only the request's head. Returns MHD_YES with *done
- * false to go on; otherwise the answer is queued (or the connection is to be
- * dropped) and *done is true. */
-static enum MHD_Result check_head(struct admin_server *s, struct MHD_Connection *c,
-                                  struct admin_conn *conn, struct request *r, const char *url,
-                                  bool *done)
+/* An answer decided from the request's head alone. */
+struct refusal {
+    unsigned int status;
+    int retry_after; /* seconds; 0 = no Retry-After */
+    char msg[160 + ADMIN_ECHO_MAX];
+};
+
+/* The checks that need only the request's head (first call of the access
+ * handler). Returns true and fills *f when the request is to be refused. */
+static bool check_head(struct admin_server *s, struct MHD_Connection *c, struct admin_conn *conn,
+                       struct request *r, const char *url, struct refusal *f)
 {
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
@@ -550,49 +555,52 @@ static enum MHD_Result check_head(struct admin_server *s, struct MHD_Connection 
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const union MHD_ConnectionInfo *hs =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    char peer_v[ADMIN_ECHO_MAX], msg[160 + ADMIN_ECHO_MAX];
+    char v_echo[ADMIN_ECHO_MAX];
     unsigned hosts = 0;
     enum admin_verdict v;
 
-    *done = true;
+    f->retry_after = 0;
     if (admin_conn_over(conn) && strcmp(url, "/healthz") != 0) {
-        if (!admin_conns_request_received(s->conns, conn))
-            return MHD_NO;
         admin_conns_note(s->conns, ADMIN_NOTE_OVERLOAD,
                          "answered 503 to %s: too many connections (limits: %u in all, %u per "
                          "address)",
                          admin_conn_peer(conn), s->limits.conn_soft_max, s->limits.conn_per_ip);
-        return send_refusal(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "too many connections to the admin API; try again", 1);
+        f->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        f->retry_after = 1;
+        snprintf(f->msg, sizeof f->msg, "too many connections to the admin API; try again");
+        return true;
     }
-    if (!admin_conns_request_received(s->conns, conn))
-        return MHD_NO;
-    if (r->uri_len > ADMIN_MAX_URI)
-        return send_refusal(c, MHD_HTTP_URI_TOO_LONG, "request target too long", 0);
-    if (hs != NULL && hs->header_size > ADMIN_MAX_HEADER_BYTES)
-        return send_refusal(c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "request header too large",
-                            0);
+    if (r->uri_len > ADMIN_MAX_URI) {
+        f->status = MHD_HTTP_URI_TOO_LONG;
+        snprintf(f->msg, sizeof f->msg, "request target too long");
+        return true;
+    }
+    if (hs != NULL && hs->header_size > ADMIN_MAX_HEADER_BYTES) {
+        f->status = MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+        snprintf(f->msg, sizeof f->msg, "request header too large");
+        return true;
+    }
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
     v = admin_guard_check(&s->guard, host, hosts, origin, site);
     if (v != ADMIN_ALLOW) {
-        unsigned int status = MHD_HTTP_FORBIDDEN;
-
+        f->status = MHD_HTTP_FORBIDDEN;
         if (v == ADMIN_BAD_HOST) {
-            status = MHD_HTTP_MISDIRECTED_REQUEST;
+            f->status = MHD_HTTP_MISDIRECTED_REQUEST;
             if (hosts > 1)
-                snprintf(msg, sizeof msg, "more than one Host header");
+                snprintf(f->msg, sizeof f->msg, "more than one Host header");
             else
-                snprintf(msg, sizeof msg, "Host '%s' is not served here",
-                         echo(peer_v, sizeof peer_v, host));
+                snprintf(f->msg, sizeof f->msg, "Host '%s' is not served here",
+                         echo(v_echo, sizeof v_echo, host));
         } else if (v == ADMIN_BAD_ORIGIN) {
-            snprintf(msg, sizeof msg, "cross-origin request refused (Origin '%s')",
-                     echo(peer_v, sizeof peer_v, origin));
+            snprintf(f->msg, sizeof f->msg, "cross-origin request refused (Origin '%s')",
+                     echo(v_echo, sizeof v_echo, origin));
         } else {
-            snprintf(msg, sizeof msg, "cross-site request refused (Sec-Fetch-Site: cross-site)");
+            snprintf(f->msg, sizeof f->msg,
+                     "cross-site request refused (Sec-Fetch-Site: cross-site)");
         }
         admin_conns_note(s->conns, ADMIN_NOTE_REFUSED, "refused a request from %s: %s",
-                         admin_conn_peer(conn), msg);
-        return send_refusal(c, status, msg, 0);
+                         admin_conn_peer(conn), f->msg);
+        return true;
     }
     if (cl != NULL) {
         char *end;
@@ -602,12 +610,12 @@ static enum MHD_Result check_head(struct admin_server *s, struct MHD_Connection 
         len = strtoull(cl, &end, 10);
         if (errno != 0 || end == cl || len > ADMIN_MAX_BODY) {
             r->too_big = true;
-            return send_refusal(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", 0);
+            f->status = MHD_HTTP_CONTENT_TOO_LARGE;
+            snprintf(f->msg, sizeof f->msg, "request body too large");
+            return true;
         }
     }
-    /* Not received yet after all: the body (if any) is still to come. */
-    *done = false;
-    return MHD_YES;
+    return false;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -628,13 +636,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *con_cls = r;
     }
     if (!r->seen) {
-        bool done;
+        struct refusal f;
 
         r->seen = true;
-        ret = check_head(s, c, conn, r, url, &done);
-        if (!done)
-            admin_conns_request_started(s->conns, conn); /* body: deadline runs on */
-        return ret;
+        if (!check_head(s, c, conn, r, url, &f))
+            return MHD_YES; /* the body (if any) next: the deadline runs on */
+        if (!admin_conns_request_received(s->conns, conn))
+            return MHD_NO; /* the reaper closed it meanwhile */
+        return send_refusal(c, f.status, f.msg, f.retry_after);
     }
     if (*upload_data_size > 0) {
         r->body_len += *upload_data_size;

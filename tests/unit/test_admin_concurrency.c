@@ -91,18 +91,22 @@ static void wait_open(unsigned n)
 
 struct slow {
     int fd;
+    bool body; /* complete head, then the body a byte at a time */
     bool closed;
     int64_t closed_at;
     char got[1024];
     size_t got_len;
 };
 
-static void slow_open(struct slow *s, const char *src)
+static void slow_open_as(struct slow *s, const char *src, bool body)
 {
     struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
-    static const char line[] = "GET /api/v1/cert/status HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    const char *line = body ? "POST /api/v1/cert/renew HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Content-Length: 4000\r\n\r\n"
+                            : "GET /api/v1/cert/status HTTP/1.1\r\nHost: 127.0.0.1\r\n";
 
     memset(s, 0, sizeof *s);
+    s->body = body;
     s->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(s->fd >= 0);
     assert_int_equal(inet_pton(AF_INET, src, &b.sin_addr), 1);
@@ -110,7 +114,12 @@ static void slow_open(struct slow *s, const char *src)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons((uint16_t)port);
     assert_int_equal(connect(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(send(s->fd, line, sizeof line - 1, MSG_NOSIGNAL), (ssize_t)(sizeof line - 1));
+    assert_int_equal(send(s->fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+}
+
+static void slow_open(struct slow *s, const char *src)
+{
+    slow_open_as(s, src, false);
 }
 
 /* One more header line to each open client, then collect what the server
@@ -124,7 +133,10 @@ static void slow_drip(struct slow *v, size_t n)
 
         if (v[i].closed)
             continue;
-        (void)send(v[i].fd, hdr, sizeof hdr - 1, MSG_NOSIGNAL);
+        if (v[i].body)
+            (void)send(v[i].fd, "x", 1, MSG_NOSIGNAL);
+        else
+            (void)send(v[i].fd, hdr, sizeof hdr - 1, MSG_NOSIGNAL);
         while (poll(&p, 1, 0) == 1) {
             ssize_t r =
                 recv(v[i].fd, v[i].got + v[i].got_len, sizeof v[i].got - 1 - v[i].got_len, 0);
@@ -253,8 +265,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Slow-loris clients that stay active are closed at the deadline, with a
- * JSON 408; the API answers meanwhile. */
+/* Slow-loris clients that stay active (header lines, or body bytes) are
+ * closed at the deadline, with a JSON 408; the API answers meanwhile. */
 static void test_deadline(void **state)
 {
     struct slow v[4];
@@ -266,7 +278,7 @@ static void test_deadline(void **state)
     (void)state;
     start = mono_ms();
     for (size_t i = 0; i < 4; i++)
-        slow_open(&v[i], "127.0.0.1");
+        slow_open_as(&v[i], "127.0.0.1", i == 3); /* the last one drips its body */
     wait_open(4);
     get("/healthz", NULL, &a);
     assert_int_equal(a.status, 200);
