@@ -2,8 +2,12 @@
  * admin_server.c - the REST admin API on libmicrohttpd (admin_server.h).
  *
  * One thread per connection: a forced renewal (POST waits, GET streams
- * Server-Sent Events) occupies only its own connection's thread. Request
- * bodies are never needed and are capped at ADMIN_MAX_BODY (413 beyond).
+ * Server-Sent Events) occupies only its own connection's thread. Every
+ * request first passes the checks that need only its head (first call of the
+ * access handler): the connection caps and the request deadline
+ * (admin_conn.c), the URI and header sizes, and the Host / Origin /
+ * Sec-Fetch-Site policy (admin_guard.c). Request bodies are never needed and
+ * are capped at ADMIN_MAX_BODY (413 beyond).
  */
 #include "admin_server.h"
 
@@ -17,12 +21,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "admin_conn.h"
+#include "admin_guard.h"
 #include "buf.h"
 #include "log.h"
+#include "textsafe.h"
 
-#define ADMIN_MAX_BODY 4096
+#define ADMIN_MAX_BODY 4096          /* request body; no endpoint takes one */
+#define ADMIN_MAX_URI 2048           /* request target, query included (414 beyond) */
+#define ADMIN_MAX_HEADER_BYTES 8192  /* request line + header lines (431 beyond) */
+#define ADMIN_MHD_MEMORY (32 * 1024) /* libmicrohttpd's per-connection buffer */
+#define ADMIN_ECHO_MAX 100           /* request text echoed in an answer or a log */
 #define ADMIN_SSE_MAX (1024 * 1024)
 #define ADMIN_SSE_KEEPALIVE_S 10
 #define ADMIN_LOG "admin"
@@ -32,16 +45,22 @@ struct admin_server {
     const struct config *cfg;
     autocert_manager *m;
     struct lifecycle *lc;
-    char *token;       /* own copy of admin.token; NULL = no auth */
-    bool loopback;     /* the bound address is a loopback one */
+    char *token;   /* own copy of admin.token; NULL = no auth */
+    bool loopback; /* the bound address is a loopback one */
     int port;
+    struct admin_guard guard;  /* Host / Origin policy; fixed after start */
+    struct admin_conns *conns; /* connection caps and request deadline */
+    struct admin_limits limits;
     /* Requests hold it for reading while they use cfg/m/lc; rebind writes. */
     pthread_rwlock_t lock;
 };
 
-/* Per-request state (MHD's con_cls), freed in request_completed. */
+/* Per-request state (MHD's con_cls): made by uri_logged (or at the first call
+ * of the access handler), freed in request_completed. */
 struct request {
+    size_t uri_len;
     size_t body_len;
+    bool seen; /* the first call of the access handler happened */
     bool too_big;
 };
 
@@ -68,8 +87,7 @@ int admin_check_listen(const struct config *cfg, struct ac_error *e)
     const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
 
     if (config_parse_listen(listen, host, sizeof host, &port) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port",
-                     listen);
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port", listen);
         return -1;
     }
     if (!admin_host_is_loopback(host) &&
@@ -120,48 +138,76 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, 
     return send_body(c, status, body, "application/json", NULL);
 }
 
-static enum MHD_Result send_message(struct MHD_Connection *c, unsigned int status,
-                                    const char *msg)
+static enum MHD_Result send_message(struct MHD_Connection *c, unsigned int status, const char *msg)
 {
     return send_json(c, status, admin_json_message(msg));
 }
 
-/* ---- auth ---- */
-
-/* Constant time in the content (only the length of `want` shows). */
-static bool token_matches(const char *given, const char *want)
+/* A refusal that ends the connection (the body, if any, is not read);
+ * retry_after > 0 adds Retry-After. */
+static enum MHD_Result send_refusal(struct MHD_Connection *c, unsigned int status, const char *msg,
+                                    int retry_after)
 {
-    size_t gl = strlen(given), wl = strlen(want);
-    unsigned char diff = gl != wl;
+    char *body = admin_json_message(msg);
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    char ra[16];
 
-    for (size_t i = 0; i < wl; i++) {
-        unsigned char g = i < gl ? (unsigned char)given[i] : 0;
-        diff |= g ^ (unsigned char)want[i];
+    if (body == NULL)
+        return MHD_NO;
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
     }
-    return diff == 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (retry_after > 0) {
+        snprintf(ra, sizeof ra, "%d", retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
+
+/* Request text made safe to echo in an answer or a log line (valid UTF-8, no
+ * control characters, at most ADMIN_ECHO_MAX - 1 bytes); returns buf. */
+static const char *echo(char *buf, size_t n, const char *v)
+{
+    if (v == NULL)
+        snprintf(buf, n, "(none)");
+    else
+        ac_text_sanitize(buf, n, v, strnlen(v, 4 * n));
+    return buf;
+}
+
+/* The connection's record in the tracker (set in connection_notify). */
+static struct admin_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return i != NULL ? i->socket_context : NULL;
+}
+
+/* ---- auth ---- */
 
 static bool authorized(const struct admin_server *s, struct MHD_Connection *c)
 {
-    const char *h;
-
     if (s->token == NULL || s->token[0] == '\0')
         return true;
-    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return token_matches(h, s->token);
+    return admin_guard_bearer_ok(
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), s->token);
 }
 
 /* ---- selection ---- */
 
 /* Fills selected[] from ?name= / ?domain= (all when neither). Returns 0, or
  * sends the error answer and returns -1 (*ret set). */
-static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *selected,
-                       size_t n, enum MHD_Result *ret)
+static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *selected, size_t n,
+                       enum MHD_Result *ret)
 {
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
     const char *domain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "domain");
@@ -183,10 +229,11 @@ static int select_sets(struct admin_server *s, struct MHD_Connection *c, bool *s
     idx = name != NULL ? admin_find_set_by_name(s->cfg, name)
                        : admin_find_set_by_domain(s->cfg, s->lc, domain);
     if (idx < 0 || (size_t)idx >= n) {
-        char msg[160];
+        char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
 
-        snprintf(msg, sizeof msg, "no certificate set %s '%.64s'",
-                 name != NULL ? "named" : "covers domain", name != NULL ? name : domain);
+        snprintf(msg, sizeof msg, "no certificate set %s '%s'",
+                 name != NULL ? "named" : "covers domain",
+                 echo(arg, sizeof arg, name != NULL ? name : domain));
         *ret = send_message(c, MHD_HTTP_NOT_FOUND, msg);
         return -1;
     }
@@ -271,8 +318,7 @@ static void *sse_worker(void *arg)
     /* The result event must get through even when progress filled the queue. */
     x->q.max = x->q.len + (json != NULL ? strlen(json) : 0) + 64;
     pthread_mutex_unlock(&x->mu);
-    sse_push(x, "result",
-             json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
+    sse_push(x, "result", json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
     free(json);
     pthread_mutex_lock(&x->mu);
     x->done = true;
@@ -292,8 +338,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += ADMIN_SSE_KEEPALIVE_S;
-        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT &&
-            x->q.len == x->q_off && !x->done) {
+        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT && x->q.len == x->q_off &&
+            !x->done) {
             static const char ka[] = ": keepalive\n\n";
 
             pthread_mutex_unlock(&x->mu);
@@ -450,8 +496,24 @@ static enum MHD_Result route(struct admin_server *s, struct MHD_Connection *c, c
     if (strcmp(url, "/api/v1/cert/renew") == 0) {
         if (is(method, MHD_HTTP_METHOD_POST))
             return renew_wait(s, c);
-        if (is(method, MHD_HTTP_METHOD_GET))
+        if (is(method, MHD_HTTP_METHOD_GET)) {
+            /* A state change on a GET: without a token, only from a same-origin
+             * page or a client that is not a browser (admin_guard.h). */
+            if ((s->token == NULL || s->token[0] == '\0') &&
+                !admin_guard_same_origin(
+                    &s->guard, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site"))) {
+                admin_conns_note(s->conns, ADMIN_NOTE_REFUSED,
+                                 "refused GET /api/v1/cert/renew from %s: not same-origin",
+                                 admin_conn_peer(conn_of(c)));
+                return send_refusal(c, MHD_HTTP_FORBIDDEN,
+                                    "the event-stream renewal (GET) needs the admin token or a "
+                                    "same-origin request; use POST /api/v1/cert/renew",
+                                    0);
+            }
             return renew_stream(s, c);
+        }
         return send_body(c, MHD_HTTP_METHOD_NOT_ALLOWED, admin_json_message("method not allowed"),
                          "application/json", "GET, POST");
     }
@@ -464,33 +526,124 @@ static enum MHD_Result route(struct admin_server *s, struct MHD_Connection *c, c
     return send_message(c, MHD_HTTP_NOT_FOUND, "not found");
 }
 
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (key != NULL && strcasecmp(key, "Host") == 0)
+        (*(unsigned *)cls)++;
+    return MHD_YES;
+}
+
+/* An answer decided from the request's head alone. */
+struct refusal {
+    unsigned int status;
+    int retry_after; /* seconds; 0 = no Retry-After */
+    char msg[160 + ADMIN_ECHO_MAX];
+};
+
+/* The checks that need only the request's head (first call of the access
+ * handler). Returns true and fills *f when the request is to be refused. */
+static bool check_head(struct admin_server *s, struct MHD_Connection *c, struct admin_conn *conn,
+                       struct request *r, const char *url, struct refusal *f)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const union MHD_ConnectionInfo *hs =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    char v_echo[ADMIN_ECHO_MAX];
+    unsigned hosts = 0;
+    enum admin_verdict v;
+
+    f->retry_after = 0;
+    if (admin_conn_over(conn) && strcmp(url, "/healthz") != 0) {
+        admin_conns_note(s->conns, ADMIN_NOTE_OVERLOAD,
+                         "answered 503 to %s: too many connections (limits: %u in all, %u per "
+                         "address)",
+                         admin_conn_peer(conn), s->limits.conn_soft_max, s->limits.conn_per_ip);
+        f->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        f->retry_after = 1;
+        snprintf(f->msg, sizeof f->msg, "too many connections to the admin API; try again");
+        return true;
+    }
+    if (r->uri_len > ADMIN_MAX_URI) {
+        f->status = MHD_HTTP_URI_TOO_LONG;
+        snprintf(f->msg, sizeof f->msg, "request target too long");
+        return true;
+    }
+    if (hs != NULL && hs->header_size > ADMIN_MAX_HEADER_BYTES) {
+        f->status = MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+        snprintf(f->msg, sizeof f->msg, "request header too large");
+        return true;
+    }
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
+    v = admin_guard_check(&s->guard, host, hosts, origin, site);
+    if (v != ADMIN_ALLOW) {
+        f->status = MHD_HTTP_FORBIDDEN;
+        if (v == ADMIN_BAD_HOST) {
+            f->status = MHD_HTTP_MISDIRECTED_REQUEST;
+            if (hosts > 1)
+                snprintf(f->msg, sizeof f->msg, "more than one Host header");
+            else
+                snprintf(f->msg, sizeof f->msg, "Host '%s' is not served here",
+                         echo(v_echo, sizeof v_echo, host));
+        } else if (v == ADMIN_BAD_ORIGIN) {
+            snprintf(f->msg, sizeof f->msg, "cross-origin request refused (Origin '%s')",
+                     echo(v_echo, sizeof v_echo, origin));
+        } else {
+            snprintf(f->msg, sizeof f->msg,
+                     "cross-site request refused (Sec-Fetch-Site: cross-site)");
+        }
+        admin_conns_note(s->conns, ADMIN_NOTE_REFUSED, "refused a request from %s: %s",
+                         admin_conn_peer(conn), f->msg);
+        return true;
+    }
+    if (cl != NULL) {
+        char *end;
+        unsigned long long len;
+
+        errno = 0;
+        len = strtoull(cl, &end, 10);
+        if (errno != 0 || end == cl || len > ADMIN_MAX_BODY) {
+            r->too_big = true;
+            f->status = MHD_HTTP_CONTENT_TOO_LARGE;
+            snprintf(f->msg, sizeof f->msg, "request body too large");
+            return true;
+        }
+    }
+    return false;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
     struct admin_server *s = cls;
     struct request *r = *con_cls;
+    struct admin_conn *conn = conn_of(c);
+    enum MHD_Result ret;
 
+    (void)version;
+    (void)upload_data;
     if (r == NULL) {
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
         *con_cls = r;
-        if (cl != NULL) {
-            char *end;
-            unsigned long long v;
+    }
+    if (!r->seen) {
+        struct refusal f;
 
-            errno = 0;
-            v = strtoull(cl, &end, 10);
-            if (errno != 0 || end == cl || v > ADMIN_MAX_BODY) {
-                r->too_big = true;
-                return send_message(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-            }
-        }
-        return MHD_YES;
+        r->seen = true;
+        if (!check_head(s, c, conn, r, url, &f))
+            return MHD_YES; /* the body (if any) next: the deadline runs on */
+        if (!admin_conns_request_received(s->conns, conn))
+            return MHD_NO; /* the reaper closed it meanwhile */
+        return send_refusal(c, f.status, f.msg, f.retry_after);
     }
     if (*upload_data_size > 0) {
         r->body_len += *upload_data_size;
@@ -499,10 +652,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_data_size = 0; /* consumed (and ignored: no endpoint takes a body) */
         return MHD_YES;
     }
+    if (!admin_conns_request_received(s->conns, conn))
+        return MHD_NO; /* the deadline passed meanwhile; the reaper closed it */
     if (r->too_big)
         return send_message(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-    enum MHD_Result ret;
-
     pthread_rwlock_rdlock(&s->lock);
     if (s->lc == NULL && strcmp(url, "/healthz") != 0)
         ret = send_message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "reloading; try again");
@@ -512,36 +665,134 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return ret;
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line arrived. Its return value
+ * becomes the request's con_cls. */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct admin_server *s = cls;
+    struct request *r = calloc(1, sizeof *r);
+
+    if (r != NULL)
+        r->uri_len = uri != NULL ? strnlen(uri, ADMIN_MAX_URI + 1) : 0;
+    admin_conns_request_started(s->conns, conn_of(c));
+    return r;
+}
+
 static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
+    struct admin_server *s = cls;
+
+    (void)toe;
     free(*con_cls);
     *con_cls = NULL;
+    admin_conns_request_done(s->conns, conn_of(c));
 }
 
+/* MHD_OPTION_NOTIFY_CONNECTION: keeps the tracker's record in the
+ * connection's socket context. */
+static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct admin_server *s = cls;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *peer =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+        *socket_context = admin_conns_open(s->conns, fd != NULL ? fd->connect_fd : -1,
+                                           peer != NULL ? peer->client_addr : NULL);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        admin_conns_close(s->conns, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* libmicrohttpd's own messages: debug level only (its "Failed to bind" and
+ * per-connection notes would mislead next to our own error lines). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    char line[512];
+    char line[512], safe[600];
     size_t n;
 
+    (void)cls;
     vsnprintf(line, sizeof line, fmt, ap);
     n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    ac_warn(ADMIN_LOG, "http server: %s", line);
+    ac_text_sanitize(safe, sizeof safe, line, n);
+    ac_debug(ADMIN_LOG, "http server: %s", safe);
 }
 
-int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
-                       struct admin_server **out, struct ac_error *e)
+/* Why bind(2)/listen(2) failed, in the words of the error line. */
+static const char *bind_error(int err)
+{
+    switch (err) {
+    case EADDRINUSE:
+        return "address already in use";
+    case EADDRNOTAVAIL:
+        return "address not available on this host";
+    case EACCES:
+        return "permission denied";
+    default:
+        return strerror(err);
+    }
+}
+
+/* The listening socket, bound and listening, or -1 with e ("admin.listen
+ * ADDR: why"). */
+static int open_listener(const char *listen_text, const struct sockaddr *sa, socklen_t len,
+                         int backlog, struct ac_error *e)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1, err;
+
+    if (fd < 0) {
+        ac_error_set(e, AC_ERR_IO, "admin.listen %s: %s", listen_text, strerror(errno));
+        return -1;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, sa, len) != 0 || listen(fd, backlog) != 0) {
+        err = errno;
+        close(fd);
+        ac_error_set(e, AC_ERR_IO, "admin.listen %s: %s", listen_text, bind_error(err));
+        return -1;
+    }
+    return fd;
+}
+
+/* The port a socket is bound to. */
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                              const struct admin_limits *limits, struct admin_server **out,
+                              struct ac_error *e)
 {
     struct admin_server *s = NULL;
     struct sockaddr_storage ss;
+    socklen_t ss_len;
     char host[256];
-    int port;
+    int port, fd = -1, rc = -1;
+    bool locked = false;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_ERROR_LOG;
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
     const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
-    const union MHD_DaemonInfo *info;
 
     *out = NULL;
     if (admin_check_listen(cfg, e) != 0)
@@ -555,15 +806,16 @@ int admin_server_start(const struct config *cfg, autocert_manager *m, struct lif
 
         a->sin_family = AF_INET;
         a->sin_port = htons((uint16_t)port);
+        ss_len = sizeof *a;
     } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
+        ss_len = sizeof *a;
         flags |= MHD_USE_IPv6;
     } else {
-        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address",
-                     listen);
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address", listen);
         return -1;
     }
     s = calloc(1, sizeof *s);
@@ -574,35 +826,69 @@ int admin_server_start(const struct config *cfg, autocert_manager *m, struct lif
     s->cfg = cfg;
     s->m = m;
     s->lc = lc;
+    s->limits = *limits;
     s->loopback = admin_host_is_loopback(host);
     if (cfg->admin.token != NULL && cfg->admin.token[0] != '\0' &&
         (s->token = strdup(cfg->admin.token)) == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        free(s);
-        return -1;
+        goto out;
     }
     pthread_rwlock_init(&s->lock, NULL);
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-        MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        ac_error_set(e, AC_ERR_IO, "cannot listen on %s for the admin API (address in use?)",
-                     listen);
-        pthread_rwlock_destroy(&s->lock);
-        free(s->token);
-        free(s);
-        return -1;
+    locked = true;
+    /* Our own socket: bind errors are ours to word (and MHD logs none). */
+    fd = open_listener(listen, (struct sockaddr *)&ss, ss_len, (int)limits->backlog, e);
+    if (fd < 0)
+        goto out;
+    s->port = bound_port(fd);
+    if (s->port == 0)
+        s->port = port;
+    config_parse_listen(listen, host, sizeof host, &port); /* as written, for the guard */
+    if (admin_guard_init(&s->guard, host, s->loopback, s->port) != 0 ||
+        admin_conns_new(limits, &s->conns) != 0) {
+        ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");
+        goto out;
     }
-    info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info != NULL && info->port != 0 ? (int)info->port : port;
+    s->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned int)limits->conn_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)ADMIN_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+                         MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                         MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s, MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        /* MHD may or may not have closed fd on its failure paths: leak it
+         * rather than risk closing a descriptor someone else now owns. */
+        fd = -1;
+        ac_error_set(e, AC_ERR_IO, "admin.listen %s: cannot start the HTTP server", listen);
+        goto out;
+    }
+    fd = -1; /* MHD_stop_daemon closes it */
     ac_info(ADMIN_LOG, "admin API listening on %s%s", listen,
             s->token != NULL ? " (bearer token required)" : "");
     *out = s;
-    return 0;
+    s = NULL;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (s != NULL) {
+        admin_conns_free(s->conns);
+        if (locked)
+            pthread_rwlock_destroy(&s->lock);
+        free(s->token);
+        free(s);
+    }
+    return rc;
+}
+
+int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                       struct admin_server **out, struct ac_error *e)
+{
+    struct admin_limits l;
+
+    admin_limits_default(&l);
+    return admin_server_start_limits(cfg, m, lc, &l, out, e);
 }
 
 int admin_server_port(const struct admin_server *s)
@@ -614,7 +900,8 @@ void admin_server_stop(struct admin_server *s)
 {
     if (s == NULL)
         return;
-    MHD_stop_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon); /* every connection is closed when it returns */
+    admin_conns_free(s->conns);
     pthread_rwlock_destroy(&s->lock);
     if (s->token != NULL) {
         memset(s->token, 0, strlen(s->token));

@@ -12,10 +12,15 @@
  *   GET  /healthz               {"ok":true} (never needs the token)
  *   GET  /metrics               Prometheus text
  * With admin.token set, every other request needs "Authorization: Bearer
- * <token>" (constant-time compare), else 401.
+ * <token>" (constant-time compare, OWS around it ignored), else 401.
+ * Before that, every request passes the Host / Origin / Sec-Fetch-Site checks
+ * of admin_guard.h (421 / 403), and the connection caps and whole-request
+ * deadline of admin_conn.h (503 / 408). Every error answer is JSON, except
+ * the few that libmicrohttpd gives by itself (docs/admin-api.md, "Limits").
  *
  * Threads: one thread per connection (MHD), so a long renewal never blocks
- * /healthz. Every function here may be called from any thread.
+ * /healthz, plus the deadline reaper of admin_conn.c. Every function here may
+ * be called from any thread.
  */
 #ifndef AUTOCERT_ADMIN_SERVER_H
 #define AUTOCERT_ADMIN_SERVER_H
@@ -43,6 +48,12 @@ bool admin_host_is_loopback(const char *host);
  * outlive the server. Returns 0 or -1 with e. */
 int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
                        struct admin_server **out, struct ac_error *e);
+struct admin_limits; /* admin_conn.h */
+/* The same with other connection limits than the ADMIN_* defaults (tests;
+ * later settings). limits is copied. */
+int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                              const struct admin_limits *limits, struct admin_server **out,
+                              struct ac_error *e);
 /* The bound port. */
 int admin_server_port(const struct admin_server *s);
 /* After a configuration reload: points the server at the new objects (NULL

@@ -2,7 +2,10 @@
  * test_admin_server.c - the admin API on a lifecycle built from a config with
  * two `local` sets (throwaway certificates): statuses 200/401/404/405/413, the
  * info/status/metrics bodies, POST renew results, the SSE stream's final
- * `result` event, revoke errors, and the non-loopback-without-token refusal.
+ * `result` event, revoke errors, the non-loopback-without-token refusal; and
+ * the hostile cases of issue 10: a foreign Host (421), a foreign Origin or a
+ * cross-site request (403, nothing renewed), request text echoed as valid
+ * UTF-8, JSON 414/431 answers, a bearer token followed by whitespace.
  * No network beyond loopback. The admin sources live in the `autocert`
  * program, so they are compiled into this test directly.
  */
@@ -22,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "../../admin/admin_conn.c"
+#include "../../admin/admin_guard.c"
 #include "../../admin/admin_json.c"
 #include "../../admin/admin_server.c"
 #include "manager.h"
@@ -71,12 +76,13 @@ static void answer_free(struct answer *a)
     ac_buf_free(&a->headers);
 }
 
-static void request(const char *method, const char *path, const char *auth, const char *body,
-                    size_t body_len, struct answer *a)
+/* One request; headers is NULL or a NULL-terminated list of "Name: value". */
+static void request_h(const char *method, const char *path, const char *const *headers,
+                      const char *body, size_t body_len, struct answer *a)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    char url[512];
+    char url[8192];
 
     memset(a, 0, sizeof *a);
     ac_buf_init(&a->body, 1 << 20);
@@ -89,8 +95,8 @@ static void request(const char *method, const char *path, const char *auth, cons
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &a->headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    if (auth != NULL)
-        h = curl_slist_append(h, auth);
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+        h = curl_slist_append(h, headers[i]);
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (body != NULL) {
@@ -107,7 +113,54 @@ static void request(const char *method, const char *path, const char *auth, cons
         ac_buf_appends(&a->headers, "");
 }
 
+static void request(const char *method, const char *path, const char *auth, const char *body,
+                    size_t body_len, struct answer *a)
+{
+    const char *h[] = {auth, NULL};
+
+    request_h(method, path, h, body, body_len, a);
+}
+
 static const char *token_header = "Authorization: Bearer s3cret-admin-token-123";
+
+/* Log lines written while a test runs (ac_log_set_sink). */
+static struct ac_buf logged;
+static pthread_mutex_t logged_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_sink(enum ac_log_level level, const char *line, void *arg)
+{
+    (void)level;
+    (void)arg;
+    pthread_mutex_lock(&logged_mu);
+    ac_buf_appends(&logged, line);
+    ac_buf_appends(&logged, "\n");
+    pthread_mutex_unlock(&logged_mu);
+}
+
+static bool logged_has(const char *needle)
+{
+    bool found;
+
+    pthread_mutex_lock(&logged_mu);
+    found = logged.data != NULL && strstr(logged.data, needle) != NULL;
+    pthread_mutex_unlock(&logged_mu);
+    return found;
+}
+
+/* The body is JSON of the {"message": ...} kind and valid UTF-8 without
+ * control characters. */
+static void assert_json_message(const struct answer *a)
+{
+    struct json_object *root, *v;
+
+    assert_true(ac_text_is_clean(a->body.data, a->body.len));
+    assert_non_null(strstr(a->headers.data, "Content-Type: application/json"));
+    root = json_tokener_parse(a->body.data);
+    assert_non_null(root);
+    assert_true(json_object_object_get_ex(root, "message", &v));
+    assert_true(json_object_is_type(v, json_type_string));
+    json_object_put(root);
+}
 
 static int setup(void **state)
 {
@@ -139,8 +192,7 @@ static int setup(void **state)
     autocert_manager_load(mgr);
     ac_error_clear(&e);
     assert_int_equal(lifecycle_new(mgr, &lc, &e), 0);
-    assert_int_equal(
-        admin_server_start(manager_config(mgr), mgr, lc, &srv, &e), 0);
+    assert_int_equal(admin_server_start(manager_config(mgr), mgr, lc, &srv, &e), 0);
     assert_int_equal(admin_server_port(srv), port);
     return 0;
 }
@@ -239,7 +291,8 @@ static void test_status_and_metrics(void **state)
     assert_int_equal(a.status, 200);
     assert_non_null(strstr(a.headers.data, "text/plain"));
     assert_non_null(strstr(a.body.data, "# TYPE autocert_cert_not_after_seconds gauge\n"));
-    assert_non_null(strstr(a.body.data, "autocert_cert_state{set=\"extra[1]\",state=\"unmanaged\"} 1\n"));
+    assert_non_null(
+        strstr(a.body.data, "autocert_cert_state{set=\"extra[1]\",state=\"unmanaged\"} 1\n"));
     assert_non_null(strstr(a.body.data, "autocert_cert_state{set=\"main\",state=\"valid\"} 0\n"));
     assert_non_null(strstr(a.body.data, "# TYPE autocert_orders_total counter\n"));
     answer_free(&a);
@@ -328,6 +381,113 @@ static void test_renew_sse(void **state)
     answer_free(&a);
 }
 
+static void test_token_whitespace(void **state)
+{
+    struct answer a;
+
+    (void)state;
+    /* RFC 9110 OWS around the header value is not part of the token. */
+    request("GET", "/api/v1/cert/status", "Authorization: Bearer s3cret-admin-token-123  ", NULL, 0,
+            &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    request("GET", "/api/v1/cert/status", "Authorization: Bearer \ts3cret-admin-token-123\t", NULL,
+            0, &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    request("GET", "/api/v1/cert/status", "Authorization: Bearer s3cret-admin-token-123 x", NULL, 0,
+            &a);
+    assert_int_equal(a.status, 401);
+    answer_free(&a);
+}
+
+static void test_foreign_host_and_origin(void **state)
+{
+    struct answer a;
+    char good_host[64], good_origin[64];
+    const char *rebind[] = {token_header, "Host: attacker.example:8555", NULL};
+    const char *evil[] = {token_header, "Origin: http://evil.example", "Content-Type: text/plain",
+                          NULL};
+    const char *cross[] = {token_header, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors",
+                           "Sec-Fetch-Dest: image", NULL};
+    const char *ok[] = {token_header, good_host, good_origin, "Sec-Fetch-Site: same-origin", NULL};
+
+    (void)state;
+    request_h("GET", "/api/v1/cert/status", rebind, NULL, 0, &a);
+    assert_int_equal(a.status, 421);
+    assert_json_message(&a);
+    assert_non_null(strstr(a.body.data, "attacker.example"));
+    answer_free(&a);
+    request_h("GET", "/healthz", rebind, NULL, 0, &a);
+    assert_int_equal(a.status, 421);
+    answer_free(&a);
+
+    pthread_mutex_lock(&logged_mu);
+    ac_buf_reset(&logged);
+    pthread_mutex_unlock(&logged_mu);
+    request_h("POST", "/api/v1/cert/revoke?name=main", evil, "x", 1, &a);
+    assert_int_equal(a.status, 403);
+    assert_json_message(&a);
+    answer_free(&a);
+    request_h("POST", "/api/v1/cert/renew", evil, "x", 1, &a);
+    assert_int_equal(a.status, 403);
+    answer_free(&a);
+    request_h("GET", "/api/v1/cert/renew", cross, NULL, 0, &a);
+    assert_int_equal(a.status, 403);
+    assert_json_message(&a);
+    answer_free(&a);
+    /* nothing was revoked or renewed */
+    assert_false(logged_has("requested through the API"));
+
+    snprintf(good_host, sizeof good_host, "Host: localhost:%d", port);
+    snprintf(good_origin, sizeof good_origin, "Origin: http://127.0.0.1:%d", port);
+    request_h("POST", "/api/v1/cert/renew?name=extra1", ok, NULL, 0, &a);
+    assert_int_equal(a.status, 200);
+    answer_free(&a);
+    assert_true(logged_has("forced renewal requested through the API"));
+}
+
+static void test_echo_is_utf8(void **state)
+{
+    struct answer a;
+
+    (void)state;
+    request("POST", "/api/v1/cert/renew?name=%ff%fe%1b%5b31m%0a", token_header, NULL, 0, &a);
+    assert_int_equal(a.status, 404);
+    assert_json_message(&a);
+    assert_null(strstr(a.body.data, "\xff")); /* the raw byte */
+    answer_free(&a);
+    request("POST", "/api/v1/cert/renew?domain=%c3%a9%ff.example", token_header, NULL, 0, &a);
+    assert_int_equal(a.status, 404);
+    assert_json_message(&a);
+    assert_non_null(strstr(a.body.data, "\xc3\xa9")); /* valid UTF-8 stays */
+    answer_free(&a);
+}
+
+static void test_oversized_heads_are_json(void **state)
+{
+    struct answer a;
+    char path[3100], pad[9100];
+    const char *h[] = {token_header, pad, NULL};
+
+    (void)state;
+    snprintf(path, sizeof path, "/api/v1/cert/status?x=");
+    memset(path + strlen(path), 'a', 3000);
+    path[22 + 3000] = '\0';
+    request("GET", path, token_header, NULL, 0, &a);
+    assert_int_equal(a.status, 414);
+    assert_json_message(&a);
+    answer_free(&a);
+
+    snprintf(pad, sizeof pad, "X-Pad: ");
+    memset(pad + 7, 'b', 9000);
+    pad[7 + 9000] = '\0';
+    request_h("GET", "/api/v1/cert/status", h, NULL, 0, &a);
+    assert_int_equal(a.status, 431);
+    assert_json_message(&a);
+    answer_free(&a);
+}
+
 static void test_listen_policy(void **state)
 {
     struct config cfg;
@@ -355,14 +515,25 @@ static void test_listen_policy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_open_and_auth), cmocka_unit_test(test_info),
-        cmocka_unit_test(test_status_and_metrics),   cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_renew_post),           cmocka_unit_test(test_renew_sse),
+        cmocka_unit_test(test_health_open_and_auth),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_status_and_metrics),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_renew_post),
+        cmocka_unit_test(test_renew_sse),
+        cmocka_unit_test(test_token_whitespace),
+        cmocka_unit_test(test_foreign_host_and_origin),
+        cmocka_unit_test(test_echo_is_utf8),
+        cmocka_unit_test(test_oversized_heads_are_json),
         cmocka_unit_test(test_listen_policy),
     };
 
+    ac_buf_init(&logged, 1 << 20);
+    ac_log_set_sink(log_sink, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
+    ac_log_set_sink(NULL, NULL);
+    ac_buf_free(&logged);
     return rc;
 }
