@@ -5,7 +5,6 @@
  * removes groups, as a reload does. A value registered for the whole test is
  * never seen in any output.
  */
-#include <cmocka.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "error.h"
 #include "log.h"
