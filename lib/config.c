@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "config_internal.h"
@@ -547,8 +548,26 @@ static int secret_add_header(struct secret_list *l, const char *h)
     return sp != NULL ? secret_add(l, NULL, sp + 1) : 0;
 }
 
+/* True when v is one of the set's domains or a zone above one (public: it is
+ * in the certificate), compared without case. */
+static bool is_public_name(const struct config_set *s, const char *v)
+{
+    size_t vl = strlen(v);
+
+    for (size_t i = 0; i < s->domains_count; i++) {
+        const char *d = s->domains[i];
+        size_t dl = strlen(d);
+
+        if (strcasecmp(d, v) == 0 ||
+            (dl > vl && d[dl - vl - 1] == '.' && strcasecmp(d + dl - vl, v) == 0))
+            return true;
+    }
+    return false;
+}
+
 /* Registers every secret value of cfg with cfg as the owner: options (less
- * the plain settings, secrets_worth), eab_hmac, admin.token and the values of
+ * the plain settings, secrets_worth, and names that are public anyway: a
+ * configured domain or its zone), eab_hmac, admin.token and the values of
  * notify.headers. config_free() removes them. */
 static int register_secrets(const struct config *cfg)
 {
@@ -561,7 +580,8 @@ static int register_secrets(const struct config *cfg)
         if (secret_add(&l, NULL, s->eab_hmac) != 0)
             goto out;
         for (size_t k = 0; k < s->options_count; k++)
-            if (secret_add(&l, s->options[k].key, s->options[k].value) != 0)
+            if (!is_public_name(s, s->options[k].value) &&
+                secret_add(&l, s->options[k].key, s->options[k].value) != 0)
                 goto out;
     }
     if (secret_add(&l, NULL, cfg->admin.token) != 0)

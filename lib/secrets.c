@@ -632,6 +632,8 @@ bool secrets_worth(const char *key, const char *value)
     for (size_t i = 0; plain_keys[i] != NULL; i++)
         if (strcmp(key, plain_keys[i]) == 0)
             return false;
+    if (strlen(key) > 5 && strcmp(key + strlen(key) - 5, "_file") == 0)
+        return false; /* a path: the secret is in the file */
     for (size_t i = 0; booleans[i] != NULL; i++)
         if (strcasecmp(value, booleans[i]) == 0)
             return false;

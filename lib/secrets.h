@@ -64,9 +64,10 @@ bool secrets_scrub_inplace(char *buf, size_t size);
 /* True when a configuration value under `key` (an option name, or NULL for
  * eab_hmac, tokens and header values) is worth registering: at least
  * SECRETS_MIN_LEN bytes, and for options not a plain number, boolean or
- * duration, and not one of the common non-secret settings (ttl,
+ * duration, not one of the common non-secret settings (ttl,
  * propagation_timeout, polling_interval, http_timeout, sequence_interval,
- * dns_resolvers, follow_cname). */
+ * dns_resolvers, follow_cname) and not a file path (a key ending in "_file":
+ * the secret is in the file). */
 bool secrets_worth(const char *key, const char *value);
 
 /* Number of distinct values registered (for tests). */

@@ -166,6 +166,7 @@ static void test_worth(void **state)
     assert_false(secrets_worth("x", "1h30m"));
     assert_false(secrets_worth("propagation_timeout", "something"));
     assert_false(secrets_worth("dns_resolvers", "127.0.0.1:53"));
+    assert_false(secrets_worth("service_account_file", "/etc/gcloud/sa.json"));
     assert_true(secrets_worth("password", "s3cret"));
     assert_true(secrets_worth("endpoint", "https://user:pw@example.test/"));
 }
@@ -214,6 +215,11 @@ static void test_config_registers(void **state)
     const char *yaml =
         "autocert:\n  provider: duckdns\n  email: a@b.test\n"
         "  domains: [x.duckdns.org]\n  eab_kid: kid\n  eab_hmac: c2VjcmV0LWhtYWMta2V5\n"
+        "  extra:\n    - provider: azuredns\n      domains: [www.zone.example]\n"
+        "      cert_path: e.crt\n      key_path: e.key\n"
+        "      options: {subscription_id: sub-1, resource_group: rg, tenant_id: tn,\n"
+        "                client_id: cid, client_secret: az-secret-0123456789,\n"
+        "                zone_name: zone.example}\n"
         "  options:\n    token: " TOK "\n    ttl: 120\n    propagation_timeout: 2m\n"
         "admin:\n  listen: 127.0.0.1:8555\n  token: admin-token-0123456789\n"
         "notify:\n  webhook: https://hooks.example.test/x\n"
@@ -221,13 +227,16 @@ static void test_config_registers(void **state)
 
     (void)tc_setup(state);
     cfg = tc_expect_ok(yaml);
-    /* token, eab_hmac, admin token, header value + its credential */
-    assert_int_equal(secrets_count(), 5);
+    /* token, eab_hmac, admin token, header value + its credential, the
+     * extra's subscription_id and client_secret (not its zone: public, a
+     * domain's parent; rg, tn, cid: too short) */
+    assert_int_equal(secrets_count(), 7);
     expect(TOK " c2VjcmV0LWhtYWMta2V5 admin-token-0123456789 hook-bearer-secret ttl 120 2m",
            "[redacted] [redacted] [redacted] [redacted] ttl 120 2m");
+    expect("az-secret-0123456789 www.zone.example sub-1", "[redacted] www.zone.example [redacted]");
     /* a reload: two configs alive, then the old one freed */
     cfg2 = tc_expect_ok(yaml);
-    assert_int_equal(secrets_count(), 5);
+    assert_int_equal(secrets_count(), 7);
     config_free(cfg);
     expect(TOK, "[redacted]");
     config_free(cfg2);
