@@ -2,6 +2,12 @@
  * cmd_list.c - `autocert list`: one line per set (name, domains, issuer,
  * expiry, state, next renewal), from the configuration in-process or from a
  * running daemon's /api/v1/cert/status.
+ *
+ * A set whose configuration names no domains (local, pseudo) shows the names
+ * of its certificate (from /api/v1/cert/info). Columns are as wide as their
+ * widest cell up to a cap (LIST_CAPS); a longer cell is cut and ends in
+ * "...". Every cell is outside text (certificate names, CA issuer names):
+ * control characters and invalid UTF-8 are escaped (textsafe.h).
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -10,13 +16,28 @@
 
 #include "admin_client.h"
 #include "commands.h"
+#include "textsafe.h"
 #include "timeutil.h"
+
+#define LIST_COLS 6
+#define LIST_CELL_MAX 512
+#define LIST_ELLIPSIS "..."
+
+/* Widest a column gets (characters) before its cells are cut. */
+static const size_t list_caps[LIST_COLS] = {24, 60, 40, 20, 10, 20};
+static const char *const list_heads[LIST_COLS] = {"SET",     "DOMAINS", "ISSUER",
+                                                  "EXPIRES", "STATE",   "NEXT RENEWAL"};
+
+struct list_row {
+    char cell[LIST_COLS][LIST_CELL_MAX];
+};
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: autocert list [-c FILE | --admin URL]\n\n"
                "Lists every certificate set: domains, issuer, expiry, state and the next\n"
-               "renewal (or retry) time.\n\n"
+               "renewal (or retry) time. A set without configured domains (local, pseudo)\n"
+               "shows the names of its certificate.\n\n"
                "options:\n"
                "  -c, --config FILE   configuration file (default autocert.yml)\n"
                "      --admin URL     ask a running daemon (e.g. http://127.0.0.1:8555);\n"
@@ -46,13 +67,161 @@ static void time_col(struct json_object *o, const char *key, char *out, size_t n
     ac_time_format_rfc3339(json_object_get_int64(v), out, n);
 }
 
+/* Characters (UTF-8 code points) in s. */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xc0) != 0x80;
+    return w;
+}
+
+/* Byte offset where the first `chars` characters of s end. */
+static size_t text_prefix(const char *s, size_t chars)
+{
+    size_t i = 0;
+
+    while (s[i] != '\0' && chars > 0) {
+        i++;
+        while (((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
+        chars--;
+    }
+    return i;
+}
+
+/* Sets a cell: text escaped, then cut to `cap` characters ending in "...". */
+static void cell_set(char *cell, const char *text, size_t cap)
+{
+    size_t cut;
+
+    ac_text_sanitize(cell, LIST_CELL_MAX, text != NULL ? text : "-",
+                     text != NULL ? strlen(text) : 1);
+    if (text_width(cell) <= cap)
+        return;
+    cut = text_prefix(cell, cap - strlen(LIST_ELLIPSIS));
+    snprintf(cell + cut, LIST_CELL_MAX - cut, "%s", LIST_ELLIPSIS);
+}
+
+/* The strings of array `arr` joined with ",", into out ("" when none). */
+static void join_names(struct json_object *arr, char *out, size_t n)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    if (arr == NULL || !json_object_is_type(arr, json_type_array))
+        return;
+    for (size_t k = 0; k < json_object_array_length(arr) && used + 1 < n; k++) {
+        int w = snprintf(out + used, n - used, "%s%s", k > 0 ? "," : "",
+                         json_object_get_string(json_object_array_get_idx(arr, k)));
+
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* The dns_names of set `name` in the /info document, joined; "" if none.
+ * Both documents list the sets in the same order (main, then the extras), so
+ * the search goes on from *cursor, where the last one ended: one pass over
+ * /info for the whole table. */
+static void cert_names(struct json_object *info, const char *name, size_t *cursor, char *out,
+                       size_t n)
+{
+    struct json_object *names;
+    size_t len;
+
+    out[0] = '\0';
+    if (info == NULL || name == NULL || !json_object_is_type(info, json_type_array))
+        return;
+    len = json_object_array_length(info);
+    for (size_t i = *cursor; i < len; i++) {
+        struct json_object *c = json_object_array_get_idx(info, i);
+        const char *cn = str(c, "name");
+
+        if (cn != NULL && strcmp(cn, name) == 0) {
+            *cursor = i + 1;
+            if (json_object_object_get_ex(c, "dns_names", &names))
+                join_names(names, out, n);
+            return;
+        }
+    }
+}
+
+static void row_fill(struct list_row *r, struct json_object *s, struct json_object *info,
+                     size_t *cursor)
+{
+    char domains[LIST_CELL_MAX], t[40];
+    struct json_object *d = NULL;
+    const char *state = str(s, "state");
+
+    cell_set(r->cell[0], str(s, "name") ? str(s, "name") : "?", list_caps[0]);
+    json_object_object_get_ex(s, "domains", &d);
+    join_names(d, domains, sizeof domains);
+    if (domains[0] == '\0')
+        cert_names(info, str(s, "name"), cursor, domains, sizeof domains);
+    cell_set(r->cell[1], domains[0] ? domains : "-", list_caps[1]);
+    cell_set(r->cell[2], str(s, "issuer") ? str(s, "issuer") : "-", list_caps[2]);
+    time_col(s, "not_after", t, sizeof t);
+    cell_set(r->cell[3], t, list_caps[3]);
+    cell_set(r->cell[4], state != NULL ? state : "?", list_caps[4]);
+    if (state != NULL && strcmp(state, "backoff") == 0)
+        time_col(s, "next_attempt", t, sizeof t);
+    else
+        time_col(s, "renews_at", t, sizeof t);
+    cell_set(r->cell[5], t, list_caps[5]);
+}
+
+static void print_row(const char *const *cells, const size_t *width)
+{
+    for (int c = 0; c < LIST_COLS; c++) {
+        if (c == LIST_COLS - 1) {
+            printf("%s\n", cells[c]);
+            break;
+        }
+        printf("%s%*s ", cells[c], (int)(width[c] - text_width(cells[c])), "");
+    }
+}
+
+/* Prints the status array as a table: one pass measures the columns, the
+ * second prints (no table kept in memory: 100,000 sets are a design point).
+ * -1 on ENOMEM. */
+static int print_table(struct json_object *status, struct json_object *info)
+{
+    size_t n = json_object_array_length(status), width[LIST_COLS], cursor = 0;
+    struct list_row *row = malloc(sizeof *row);
+    const char *cells[LIST_COLS];
+
+    if (row == NULL)
+        return -1;
+    for (int c = 0; c < LIST_COLS; c++)
+        width[c] = text_width(list_heads[c]);
+    for (size_t i = 0; i < n; i++) {
+        row_fill(row, json_object_array_get_idx(status, i), info, &cursor);
+        for (int c = 0; c < LIST_COLS; c++)
+            if (text_width(row->cell[c]) > width[c])
+                width[c] = text_width(row->cell[c]);
+    }
+    print_row(list_heads, width);
+    cursor = 0;
+    for (size_t i = 0; i < n; i++) {
+        row_fill(row, json_object_array_get_idx(status, i), info, &cursor);
+        for (int c = 0; c < LIST_COLS; c++)
+            cells[c] = row->cell[c];
+        print_row(cells, width);
+    }
+    free(row);
+    return 0;
+}
+
 int cmd_list(int argc, char **argv)
 {
     struct cli_opts o;
     struct admin_ctx ctx;
-    struct json_object *root = NULL;
-    char *body = NULL;
-    long status = 0;
+    struct json_object *root = NULL, *info = NULL;
+    char *body = NULL, *info_body = NULL, msg_safe[512];
+    long status = 0, info_status = 0;
     int rc;
 
     if (cli_parse(argc, argv, "admin", &o) != 0)
@@ -77,38 +246,27 @@ int cmd_list(int argc, char **argv)
         const char *msg = root != NULL && json_object_is_type(root, json_type_object)
                               ? str(root, "message")
                               : NULL;
-        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status,
-                msg != NULL ? msg : "unexpected body");
+
+        if (msg == NULL)
+            msg = "unexpected body";
+        ac_text_sanitize(msg_safe, sizeof msg_safe, msg, strlen(msg));
+        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status, msg_safe);
         goto out;
     }
-    printf("%-10s %-36s %-24s %-21s %-10s %s\n", "SET", "DOMAINS", "ISSUER", "EXPIRES", "STATE",
-           "NEXT RENEWAL");
-    for (size_t i = 0; i < json_object_array_length(root); i++) {
-        struct json_object *s = json_object_array_get_idx(root, i), *d;
-        char domains[512] = "", expires[40], next[40];
-        const char *state = str(s, "state");
-        size_t used = 0;
-
-        if (json_object_object_get_ex(s, "domains", &d) && json_object_is_type(d, json_type_array))
-            for (size_t k = 0; k < json_object_array_length(d) && used < sizeof domains; k++)
-                used += (size_t)snprintf(domains + used, sizeof domains - used, "%s%s",
-                                         k > 0 ? "," : "",
-                                         json_object_get_string(json_object_array_get_idx(d, k)));
-        if (domains[0] == '\0')
-            snprintf(domains, sizeof domains, "-");
-        time_col(s, "not_after", expires, sizeof expires);
-        if (state != NULL && strcmp(state, "backoff") == 0)
-            time_col(s, "next_attempt", next, sizeof next);
-        else
-            time_col(s, "renews_at", next, sizeof next);
-        printf("%-10s %-36s %-24s %-21s %-10s %s\n", str(s, "name") ? str(s, "name") : "?",
-               domains, str(s, "issuer") ? str(s, "issuer") : "-", expires,
-               state != NULL ? state : "?", next);
+    /* Certificate names for sets without configured domains (optional). */
+    info_body = admin_ctx_get_doc(&ctx, "/api/v1/cert/info", &info_status);
+    if (info_body != NULL && info_status == 200)
+        info = json_tokener_parse(info_body);
+    if (print_table(root, info) != 0) {
+        fprintf(stderr, "autocert: out of memory\n");
+        goto out;
     }
     rc = EXIT_OK;
 out:
     json_object_put(root);
+    json_object_put(info);
     free(body);
+    free(info_body);
     admin_ctx_close(&ctx);
     return rc;
 }

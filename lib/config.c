@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "secrets.h"
 #include "timeutil.h"
 
 #define DEFAULT_CERT_PATH "certs/cert.crt"
@@ -525,12 +527,101 @@ static int build(struct cfg_loader *L, const struct cfg_raw *raw, struct config 
     return build_sections(cfg, raw);
 }
 
+/* --- the secrets of a loaded configuration (secrets.h) --- */
+
+struct secret_list {
+    const char **v; /* borrowed from the config */
+    size_t n, cap;
+};
+
+static int secret_add(struct secret_list *l, const char *key, const char *value)
+{
+    if (!secrets_worth(key, value))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        const char **v = realloc(l->v, cap * sizeof *v);
+
+        if (v == NULL)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = value;
+    return 0;
+}
+
+/* A header's value ("Name: value", leading blanks dropped) and, when it reads
+ * "<scheme> <credential>", the credential alone. */
+static int secret_add_header(struct secret_list *l, const char *h)
+{
+    const char *v = strchr(h, ':'), *sp;
+
+    if (v == NULL)
+        return 0;
+    v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (secret_add(l, NULL, v) != 0)
+        return -1;
+    sp = strrchr(v, ' ');
+    return sp != NULL ? secret_add(l, NULL, sp + 1) : 0;
+}
+
+/* True when v is one of the set's domains or a zone above one (public: it is
+ * in the certificate), compared without case. */
+static bool is_public_name(const struct config_set *s, const char *v)
+{
+    size_t vl = strlen(v);
+
+    for (size_t i = 0; i < s->domains_count; i++) {
+        const char *d = s->domains[i];
+        size_t dl = strlen(d);
+
+        if (strcasecmp(d, v) == 0 ||
+            (dl > vl && d[dl - vl - 1] == '.' && strcasecmp(d + dl - vl, v) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Registers every secret value of cfg with cfg as the owner: options (less
+ * the plain settings, secrets_worth, and names that are public anyway: a
+ * configured domain or its zone), eab_hmac, admin.token and the values of
+ * notify.headers. config_free() removes them. */
+static int register_secrets(const struct config *cfg)
+{
+    struct secret_list l = {0};
+    int rc = -1;
+
+    for (size_t i = 0; i < cfg->sets_count; i++) {
+        const struct config_set *s = &cfg->sets[i];
+
+        if (secret_add(&l, NULL, s->eab_hmac) != 0)
+            goto out;
+        for (size_t k = 0; k < s->options_count; k++)
+            if (!is_public_name(s, s->options[k].value) &&
+                secret_add(&l, s->options[k].key, s->options[k].value) != 0)
+                goto out;
+    }
+    if (secret_add(&l, NULL, cfg->admin.token) != 0)
+        goto out;
+    for (size_t i = 0; i < cfg->notify.headers_count; i++)
+        if (secret_add_header(&l, cfg->notify.headers[i]) != 0)
+            goto out;
+    rc = secrets_register(cfg, l.v, l.n);
+out:
+    free(l.v);
+    return rc;
+}
+
 /* --- public --- */
 
 void config_free(struct config *cfg)
 {
     if (cfg == NULL)
         return;
+    secrets_unregister(cfg);
     for (size_t i = 0; i < cfg->sets_count; i++)
         set_clear(&cfg->sets[i]);
     free(cfg->sets);
@@ -583,6 +674,8 @@ int config_load(const char *path, struct config **out, struct config_diags *diag
     cfg_validate(&L, cfg, srcs);
     if (L.errors > 0)
         goto out;
+    if (register_secrets(cfg) != 0)
+        goto nomem;
     *out = cfg;
     cfg = NULL;
     rc = 0;

@@ -23,6 +23,9 @@
 
 #define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
 
+/* Shortest admin.token accepted (characters; no surrounding whitespace). */
+#define CONFIG_ADMIN_TOKEN_MIN 16
+
 /* One certificate set after defaults and the extra merge. */
 struct config_set {
     char *name;                /* "main", "extra[1]", ... */
@@ -57,11 +60,13 @@ struct config {
     struct config_set *sets;   /* sets[0] is main, then extras in order */
     size_t sets_count;
     struct {
-        char *listen;          /* default "127.0.0.1:8555" */
-        char *token;           /* secret, NULL when absent */
+        char *listen;          /* default "127.0.0.1:8555"; an IP or localhost */
+        char *token;           /* secret, NULL when absent; required off loopback,
+                                * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
+                                * whitespace */
     } admin;
     struct {
-        char *listen;          /* NULL when the TLS listener is off */
+        char *listen;          /* NULL when the TLS listener is off; an IP host */
     } serve;
     struct {
         char *deploy;          /* shell command or NULL */
@@ -94,8 +99,12 @@ struct config_diags {
 int config_load(const char *path, struct config **out, struct config_diags *diags);
 void config_free(struct config *cfg);
 void config_diags_free(struct config_diags *d);
-/* Prints "file:line:col: key.path: message" lines (warnings prefixed
- * "warning: "). */
+/* Formats one diagnostic as "file:line:col: key.path: message" (warnings
+ * prefixed "warning: "; without a known position "file: key.path: message";
+ * without a key path the "key.path: " part is left out) into out (always
+ * NUL-terminated, cut to n). Returns the length written. */
+size_t config_diag_format(const struct config_diag *it, char *out, size_t n);
+/* Prints every diagnostic as config_diag_format does, one per line. */
 void config_diags_print(const struct config_diags *d, FILE *f);
 
 /* Prints the effective configuration as YAML, secrets redacted. */

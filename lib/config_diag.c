@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "textsafe.h"
 
 /* --- helpers --- */
 
@@ -111,7 +112,8 @@ static void diag_add(struct cfg_loader *L, bool warning, int line, int column, c
 {
     struct config_diags *d = L->diags;
     struct config_diag *items, *it;
-    char msg[1024];
+    char raw[1024], msg[1024];
+    int n;
 
     if (!warning)
         L->errors++;
@@ -121,7 +123,13 @@ static void diag_add(struct cfg_loader *L, bool warning, int line, int column, c
     d->items = items;
     it = &items[d->count];
     memset(it, 0, sizeof *it);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* Values quoted from the file reach a terminal: escape what they hold. */
+    n = vsnprintf(raw, sizeof raw, fmt, ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof raw)
+        n = (int)sizeof raw - 1;
+    ac_text_sanitize(msg, sizeof msg, raw, (size_t)n);
     it->file = cfg_strdup(L->file);
     it->key_path = cfg_strdup(path);
     it->message = strdup(msg);

@@ -8,6 +8,8 @@
  *   - records the position of every key and sequence entry by key path
  *     ("autocert.extra[1].key_path"; sequence indexes are 1-based) so that
  *     semantic errors can be positioned later;
+ *   - reports a key written twice in one mapping at the second one (libcyaml
+ *     would report it at the event before), naming the first;
  *   - reports every unknown key inside our sections, with a did-you-mean;
  *   - blanks foreign top-level sections of a GoDoxy config.yml (entrypoint,
  *     providers ...) in place, byte for byte with spaces and keeping newlines,
@@ -62,6 +64,8 @@ struct pass {
     int foreign_line, foreign_col;
     bool has_content;
     bool root_seen;
+    size_t *keys;            /* hash set of key paths: L->pos index + 1, 0 = free */
+    size_t keys_cap, keys_n; /* keys_cap a power of two */
 };
 
 static bool in_list(const char *const *keys, const char *k)
@@ -163,6 +167,58 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
         cfg_diag(p->L, false, path, "unknown %s '%s': remove it", what, key);
 }
 
+static size_t path_hash(const char *s)
+{
+    size_t h = 1469598103934665603u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The L->pos index of key path `path` recorded earlier, or -1. */
+static long key_find(const struct pass *p, const char *path)
+{
+    if (p->keys_cap == 0)
+        return -1;
+    for (size_t i = path_hash(path) & (p->keys_cap - 1);; i = (i + 1) & (p->keys_cap - 1)) {
+        if (p->keys[i] == 0)
+            return -1;
+        if (strcmp(p->L->pos[p->keys[i] - 1].path, path) == 0)
+            return (long)(p->keys[i] - 1);
+    }
+}
+
+static void key_insert(size_t *keys, size_t cap, const char *path, size_t idx)
+{
+    size_t i = path_hash(path) & (cap - 1);
+
+    while (keys[i] != 0)
+        i = (i + 1) & (cap - 1);
+    keys[i] = idx + 1;
+}
+
+/* Adds L->pos[idx] (a key) to the set. -1 on ENOMEM. */
+static int key_add(struct pass *p, size_t idx)
+{
+    if (2 * (p->keys_n + 1) > p->keys_cap) {
+        size_t cap = p->keys_cap ? p->keys_cap * 2 : 256;
+        size_t *n = calloc(cap, sizeof *n);
+
+        if (n == NULL)
+            return -1;
+        for (size_t i = 0; i < p->keys_cap; i++)
+            if (p->keys[i] != 0)
+                key_insert(n, cap, p->L->pos[p->keys[i] - 1].path, p->keys[i] - 1);
+        free(p->keys);
+        p->keys = n;
+        p->keys_cap = cap;
+    }
+    key_insert(p->keys, p->keys_cap, p->L->pos[idx].path, idx);
+    p->keys_n++;
+    return 0;
+}
+
 static void join_path(char *out, const char *parent, const char *key)
 {
     if (parent[0] == '\0')
@@ -178,6 +234,7 @@ static int on_key(struct pass *p, const yaml_event_t *ev)
     const char *key = (const char *)ev->data.scalar.value;
     int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
     char path[PATH_MAX_LEN];
+    long first;
 
     snprintf(f->key, sizeof f->key, "%s", key);
     f->want_key = false;
@@ -200,7 +257,14 @@ static int on_key(struct pass *p, const yaml_event_t *ev)
         }
         p->has_content = true;
     }
-    if (cfg_pos_add(p->L, path, line, col) != 0)
+    first = key_find(p, path);
+    if (first >= 0) {
+        cfg_diag_at(p->L, false, line, col, path,
+                    "duplicate key '%s' (first at line %d, column %d): keep one", key,
+                    p->L->pos[first].line, p->L->pos[first].column);
+        return 0;
+    }
+    if (cfg_pos_add(p->L, path, line, col) != 0 || key_add(p, p->L->pos_count - 1) != 0)
         return -1;
     check_key(p, f, key, path);
     return 0;
@@ -412,8 +476,10 @@ int cfg_prepass(struct cfg_loader *L, char *text, size_t len, bool *has_content)
     *has_content = p->has_content;
     rc = L->errors == errors_before ? 0 : -1;
 out:
-    if (p != NULL)
+    if (p != NULL) {
         ac_buf_free(&p->foreign);
+        free(p->keys);
+    }
     free(p);
     yaml_parser_delete(&parser);
     return rc;

@@ -144,17 +144,33 @@ void config_print(const struct config *cfg, FILE *f)
     }
 }
 
+size_t config_diag_format(const struct config_diag *it, char *out, size_t n)
+{
+    char pos[48] = "";
+    int w;
+
+    if (n == 0)
+        return 0;
+    if (it->line > 0)
+        snprintf(pos, sizeof pos, ":%d:%d", it->line, it->column);
+    w = snprintf(out, n, "%s%s%s: %s%s%s", it->warning ? "warning: " : "",
+                 it->file ? it->file : "?", pos, it->key_path ? it->key_path : "",
+                 it->key_path ? ": " : "", it->message ? it->message : "");
+    if (w < 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    return (size_t)w < n ? (size_t)w : n - 1;
+}
+
 void config_diags_print(const struct config_diags *d, FILE *f)
 {
+    char line[2048];
+
     if (d == NULL || f == NULL)
         return;
     for (size_t i = 0; i < d->count; i++) {
-        const struct config_diag *it = &d->items[i];
-
-        fprintf(f, "%s%s:%d:%d: ", it->warning ? "warning: " : "", it->file ? it->file : "?",
-                it->line, it->column);
-        if (it->key_path != NULL)
-            fprintf(f, "%s: ", it->key_path);
-        fprintf(f, "%s\n", it->message ? it->message : "");
+        config_diag_format(&d->items[i], line, sizeof line);
+        fprintf(f, "%s\n", line);
     }
 }

@@ -6,9 +6,13 @@
  * checked only when its own settings change the verdict, and then reported at
  * main's key with the extra named. Messages never contain secret values.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "b64.h"
 #include "config_internal.h"
@@ -41,25 +45,33 @@ static void known_providers(char *out, size_t n)
     }
 }
 
-/* Returns a problem description for a domain name, or NULL when valid. */
+/* Returns a problem description for a domain name, or NULL when valid: a
+ * hostname of LDH labels (letters, digits, '-' not first or last), each 1-63
+ * bytes, at most 253 bytes in all, optionally behind one "*." label. */
 static const char *domain_problem(const char *d)
 {
     size_t len, label = 0, labels = 0;
     const char *p = d;
 
+    for (const char *c = d; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            return "an internationalised (IDN) name: use its punycode (xn--...) form, e.g. "
+                   "what 'idn2 NAME' prints";
+    if (strlen(d) > 253)
+        return "longer than 253 characters";
     if (strncmp(p, "*.", 2) == 0)
         p += 2;
     len = strlen(p);
     if (len == 0)
         return "empty name";
-    if (len > 253)
-        return "longer than 253 characters";
     if (p[len - 1] == '.')
         return "trailing dot: remove it";
     for (const char *c = p;; c++) {
         if (*c == '.' || *c == '\0') {
             if (label == 0)
                 return "empty label (two dots in a row or a leading dot)";
+            if (c[-1] == '-')
+                return "a label ends with '-' (labels start and end with a letter or digit)";
             labels++;
             label = 0;
             if (*c == '\0')
@@ -70,6 +82,8 @@ static const char *domain_problem(const char *d)
               *c == '-'))
             return *c == '*' ? "'*' is only allowed as a whole first label ('*.example.com')"
                              : "invalid character: use letters, digits, '-' and '.'";
+        if (label == 0 && *c == '-')
+            return "a label starts with '-' (labels start and end with a letter or digit)";
         if (++label > 63)
             return "a label is longer than 63 characters";
     }
@@ -276,19 +290,76 @@ static bool header_ok(const char *h)
     return *c != '\0';
 }
 
+static bool is_ip(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    return inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+}
+
+static bool is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/* admin.listen and admin.token: the rules `serve` applies before it binds. */
+static void check_admin(struct cfg_loader *L, const struct config *cfg)
+{
+    const char *tok = cfg->admin.token;
+    char host[256];
+    int port;
+
+    if (config_parse_listen(cfg->admin.listen, host, sizeof host, &port) != 0) {
+        cfg_diag(L, false, "admin.listen",
+                 "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
+                 cfg->admin.listen);
+    } else if (!is_ip(host) && strcasecmp(host, "localhost") != 0) {
+        cfg_diag(L, false, "admin.listen",
+                 "'%s': the host must be an IP address (127.0.0.1, [::1], 0.0.0.0 ...) or "
+                 "localhost",
+                 cfg->admin.listen);
+    } else if (!is_loopback(host) && tok == NULL) {
+        cfg_diag(L, false, "admin.listen",
+                 "%s is not a loopback address and admin.token is not set: the admin API "
+                 "would be open to the network; set admin.token (at least %d characters) or "
+                 "listen on 127.0.0.1",
+                 cfg->admin.listen, CONFIG_ADMIN_TOKEN_MIN);
+    }
+    if (tok == NULL)
+        return;
+    if (isspace((unsigned char)tok[0]) || isspace((unsigned char)tok[strlen(tok) - 1]))
+        cfg_diag(L, false, "admin.token",
+                 "admin.token begins or ends with whitespace: remove it (clients send the "
+                 "token without it)");
+    else if (strlen(tok) < CONFIG_ADMIN_TOKEN_MIN)
+        cfg_diag(L, false, "admin.token",
+                 "admin.token is too short (%zu characters): use at least %d, e.g. the "
+                 "output of 'openssl rand -hex 16'",
+                 strlen(tok), CONFIG_ADMIN_TOKEN_MIN);
+}
+
 static void check_sections(struct cfg_loader *L, const struct config *cfg)
 {
     char host[256], p[64];
     int port;
 
-    if (config_parse_listen(cfg->admin.listen, host, sizeof host, &port) != 0)
-        cfg_diag(L, false, "admin.listen",
-                 "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
-                 cfg->admin.listen);
+    check_admin(L, cfg);
     if (cfg->serve.listen != NULL &&
         config_parse_listen(cfg->serve.listen, host, sizeof host, &port) != 0)
         cfg_diag(L, false, "serve.listen",
                  "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
+                 cfg->serve.listen);
+    else if (cfg->serve.listen != NULL && !is_ip(host))
+        cfg_diag(L, false, "serve.listen",
+                 "'%s': the host must be an IP address (0.0.0.0, 127.0.0.1, [::] ...)",
                  cfg->serve.listen);
     if (cfg->notify.webhook != NULL && strncmp(cfg->notify.webhook, "https://", 8) != 0 &&
         strncmp(cfg->notify.webhook, "http://", 7) != 0)

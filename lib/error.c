@@ -4,12 +4,38 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "secrets.h"
+#include "textsafe.h"
+
+/* Room for the formatted text before scrubbing: a value cut by the message
+ * limit could not be recognised whole. */
+#define ERROR_FORMAT_MAX (4 * AC_ERROR_MESSAGE_MAX)
+
+/* Stores text[0..len) as e->message: secrets scrubbed, then control
+ * characters and invalid UTF-8 escaped (textsafe.h). */
+static void store_message(struct ac_error *e, const char *text, size_t len)
+{
+    char scrubbed[ERROR_FORMAT_MAX];
+    size_t n;
+
+    n = secrets_scrub(scrubbed, sizeof scrubbed, text, len);
+    ac_text_sanitize(e->message, sizeof e->message, scrubbed, n);
+    explicit_bzero(scrubbed, n);
+}
+
 void ac_error_vset(struct ac_error *e, const char *kind, const char *fmt, va_list ap)
 {
+    char text[ERROR_FORMAT_MAX];
+    int n;
+
     if (e == NULL)
         return;
     snprintf(e->kind, sizeof e->kind, "%s", kind ? kind : AC_ERR_INTERNAL);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    n = vsnprintf(text, sizeof text, fmt, ap);
+    if (n < 0)
+        n = 0;
+    store_message(e, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    explicit_bzero(text, sizeof text);
     e->acme_type[0] = '\0';
     e->http_status = 0;
     e->retry_after = -1;
@@ -27,16 +53,20 @@ void ac_error_set(struct ac_error *e, const char *kind, const char *fmt, ...)
 void ac_error_prefix(struct ac_error *e, const char *fmt, ...)
 {
     char prefix[256];
-    char old[AC_ERROR_MESSAGE_MAX];
+    char text[ERROR_FORMAT_MAX];
     va_list ap;
+    int n;
 
     if (e == NULL)
         return;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, e->message, sizeof old);
-    snprintf(e->message, sizeof e->message, "%s: %s", prefix, old);
+    n = snprintf(text, sizeof text, "%s: %.*s", prefix, (int)sizeof e->message, e->message);
+    if (n < 0)
+        n = 0;
+    store_message(e, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    explicit_bzero(text, sizeof text);
 }
 
 void ac_error_clear(struct ac_error *e)

@@ -22,7 +22,7 @@
 
 struct ac_error {
     char kind[48];                      /* "" when no error */
-    char message[AC_ERROR_MESSAGE_MAX]; /* human text, no secrets */
+    char message[AC_ERROR_MESSAGE_MAX]; /* human text: no secrets, no control chars, UTF-8 */
     char acme_type[96];                 /* ACME problem type URN, or "" */
     int http_status;                    /* 0 when not from HTTP */
     long retry_after;                   /* seconds; -1 when none was given */
@@ -65,13 +65,18 @@ struct ac_error {
 #define AC_ERR_CERT_NOT_YET_VALID "cert.not_yet_valid" /* warning: still served */
 
 /* Fills `e` (no-op when NULL). Replaces any earlier content; acme_type is
- * cleared, http_status set to 0 and retry_after to -1. */
+ * cleared, http_status set to 0 and retry_after to -1. The formatted message
+ * (up to 4 KiB before scrubbing) has every registered secret replaced
+ * (secrets.h), then control characters and invalid UTF-8 escaped
+ * (textsafe.h), and is cut to AC_ERROR_MESSAGE_MAX - 1 bytes. Write
+ * e->message only through these functions, so nothing skips that. */
 void ac_error_set(struct ac_error *e, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ac_error_vset(struct ac_error *e, const char *kind, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-/* Prepends "<context>: " to the message, keeping everything else. */
+/* Prepends "<context>: " to the message, keeping everything else (scrubbed
+ * and escaped as ac_error_vset does). */
 void ac_error_prefix(struct ac_error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

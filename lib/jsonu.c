@@ -1,6 +1,11 @@
 /* jsonu.c - bounded json-c parsing and typed getters (see jsonu.h). */
 #include "jsonu.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "textsafe.h"
+
 json_object *jsonu_parse(const char *data, size_t len, const char *what,
                          const char *kind, struct ac_error *e)
 {
@@ -99,6 +104,32 @@ int jsonu_add_str(json_object *o, const char *key, const char *value)
 {
     json_object *v = json_object_new_string(value);
 
+    if (v == NULL)
+        return -1;
+    if (json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return -1;
+    }
+    return 0;
+}
+
+int jsonu_add_text(json_object *o, const char *key, const char *value)
+{
+    json_object *v;
+    char *safe = NULL;
+
+    if (value == NULL)
+        return json_object_object_add(o, key, NULL) == 0 ? 0 : -1;
+    if (ac_text_is_clean(value, strlen(value))) {
+        v = json_object_new_string(value);
+    } else {
+        safe = malloc(JSONU_TEXT_MAX);
+        if (safe == NULL)
+            return -1;
+        ac_text_sanitize(safe, JSONU_TEXT_MAX, value, strlen(value));
+        v = json_object_new_string(safe);
+        free(safe);
+    }
     if (v == NULL)
         return -1;
     if (json_object_object_add(o, key, v) != 0) {

@@ -37,7 +37,17 @@ int jsonu_bool(json_object *o, const char *key, int def);
  * modified or freed. */
 const char *jsonu_string(json_object *o);
 
-/* Adds a string member (copies). Returns -1 on ENOMEM. */
+/* Adds a string member (copies). Returns -1 on ENOMEM. The value goes in as
+ * it is: for protocol data. */
 int jsonu_add_str(json_object *o, const char *key, const char *value);
+
+/* Adds a string member holding outside text (a CA's issuer name, a value
+ * from a request) for people to read: when it is not valid UTF-8 or holds
+ * control characters it is escaped first (ac_text_sanitize, at most
+ * JSONU_TEXT_MAX bytes after escaping), so the document stays valid JSON and
+ * a terminal showing it gets no escape sequence. NULL adds a JSON null.
+ * Returns -1 on ENOMEM. */
+#define JSONU_TEXT_MAX 4096
+int jsonu_add_text(json_object *o, const char *key, const char *value);
 
 #endif

@@ -283,10 +283,11 @@ void lc_state_from_json(struct lc_set *s, json_object *o)
         json_object_is_type(err, json_type_object)) {
         str = get_str(err, "kind");
         if (str != NULL) {
-            ac_error_clear(&s->last_error);
-            lc_copy_str(s->last_error.kind, sizeof s->last_error.kind, str);
-            lc_copy_str(s->last_error.message, sizeof s->last_error.message,
-                     get_str(err, "message"));
+            const char *msg = get_str(err, "message");
+
+            /* Through ac_error_set: a state file written by an older version
+             * may hold an unscrubbed secret or raw control characters. */
+            ac_error_set(&s->last_error, str, "%s", msg != NULL ? msg : "");
             s->has_last_error = true;
             if (get_i64(err, "at", &v))
                 s->last_error_at = v;

@@ -7,6 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "secrets.h"
+#include "textsafe.h"
+
+#define LOG_MSG_MAX 4096
+
 static enum ac_log_level min_level = AC_LOG_INFO;
 static enum ac_log_format log_format = AC_LOG_TEXT;
 static ac_log_fn sink_fn;
@@ -38,14 +43,26 @@ static void timestamp(char *out, size_t n)
 
 void ac_log(enum ac_log_level level, const char *set, const char *fmt, ...)
 {
-    char msg[2048], ts[40], line[2600];
+    char raw[LOG_MSG_MAX], scrubbed[LOG_MSG_MAX], msg[LOG_MSG_MAX], ts[40];
+    char line[LOG_MSG_MAX + 200];
     va_list ap;
+    int n;
+    size_t len;
 
     if (level < min_level)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    n = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        n = 0;
+    /* Secrets out, then one line of valid UTF-8 without control characters:
+     * outside text cannot forge a line or reach the terminal raw. */
+    len = secrets_scrub(scrubbed, sizeof scrubbed, raw,
+                        (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1);
+    ac_text_sanitize(msg, sizeof msg, scrubbed, len);
+    explicit_bzero(raw, sizeof raw);
+    explicit_bzero(scrubbed, len);
     timestamp(ts, sizeof ts);
 
     if (log_format == AC_LOG_JSON) {

@@ -2,7 +2,12 @@
  * log.h - process-wide logging: text lines (default) or JSON lines, to stderr
  * or a caller's callback. Thread-safe: each record is written with one call.
  *
- * Messages must never contain secrets; ac_redact() masks one for display.
+ * Messages must never contain secrets; ac_redact() masks one for display. As
+ * a second line of defence every message has the registered secrets replaced
+ * (secrets.h) and its control characters and invalid UTF-8 escaped
+ * (textsafe.h: a newline becomes the two characters "\n"), in both formats,
+ * so text from a CA or a DNS API can neither forge a log line nor send
+ * terminal escapes. A message is cut at 4 KiB.
  */
 #ifndef AUTOCERT_LOG_H
 #define AUTOCERT_LOG_H

@@ -207,12 +207,12 @@ int autocert_manager_new(const char *config_path, autocert_manager **out, char *
                 first = &d.items[i];
             nerr++;
         }
-        if (err != NULL && first != NULL)
-            snprintf(err, errlen, "%s:%d:%d: %s%s%s%s", first->file ? first->file : config_path,
-                     first->line, first->column, first->key_path ? first->key_path : "",
-                     first->key_path ? ": " : "", first->message ? first->message : "invalid",
-                     nerr > 1 ? " (and more errors)" : "");
-        else if (err != NULL)
+        if (err != NULL && first != NULL && errlen > 0) {
+            size_t n = config_diag_format(first, err, errlen);
+
+            if (nerr > 1)
+                snprintf(err + n, errlen - n, " (and more errors)");
+        } else if (err != NULL)
             snprintf(err, errlen, "%s: cannot load the configuration", config_path);
         config_diags_free(&d);
         return -1;

@@ -12,18 +12,32 @@ Log entries are {"method", "path", "params" (the token masked), "answer"
 ("OK", "KO" or the status)}. Control and log: mock_base.py; GET
 /__control/state returns {"txt", "violations", "log"}.
 
+Echo mode (a misbehaving endpoint that repeats the request, secrets
+included, in its error page): POST /__control/echo?mode=M makes every later
+/update answer 500 with a text body built from the request:
+  raw       the request line, then the query
+  pct       the query with every byte percent-encoded (%XX, upper case)
+  pctlower  the same with lower-case hex
+  plus      the query form-encoded (quote_plus), then the raw query
+mode=off ends it.
+
 Usage: mock_duckdns.py PORT|PORTFILE TOKEN SUBDOMAIN
 """
 import sys
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 from mock_base import MockHandler, serve
 
 TOKEN, SUB = sys.argv[2:4]
 
 
+def pct_all(text, lower=False):
+    out = "".join("%%%02X" % b for b in text.encode())
+    return out.lower() if lower else out
+
+
 class Handler(MockHandler):
-    STATE = {"txt": {SUB: ""}, "violations": [], "log": [], "ratelimit": 0}
+    STATE = {"txt": {SUB: ""}, "violations": [], "log": [], "ratelimit": 0, "echo": "off"}
     SHOWN = ("txt", "violations", "log")
     RATE_LIMITED_BODY = "Too Many Requests"
 
@@ -40,8 +54,26 @@ class Handler(MockHandler):
                 "params": {k: ("<token>" if k == "token" else v)
                            for k, v in parse_qsl(u.query, keep_blank_values=True)}}
 
+    def control(self, name, q):
+        if name == "echo":
+            self.STATE["echo"] = q.get("mode", ["off"])[0]
+            return self.reply(200, {"ok": True})
+        return super().control(name, q)
+
+    def echo(self, u):
+        mode = self.STATE["echo"]
+        if mode == "raw":
+            text = "%s %s %s\n%s\n" % (self.command, self.path, self.request_version, u.query)
+        elif mode in ("pct", "pctlower"):
+            text = "bad request: %s\n" % pct_all(u.query, mode == "pctlower")
+        else:
+            text = "bad request: %s\n%s\n" % (quote_plus(u.query), u.query)
+        return self.reply(500, text)
+
     def route(self, u, q, body, entry):
         st = self.STATE
+        if st["echo"] != "off":
+            return self.echo(u)
         pairs = parse_qsl(u.query, keep_blank_values=True)
         q = dict(pairs)
         if self.command != "GET" or u.path != "/update":

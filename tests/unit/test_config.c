@@ -54,8 +54,8 @@ static void test_acme_key_path_from_ca(void **state)
                                       "  ca_dir_url: https://127.0.0.1:14000/dir\n");
 
     crypto_sha256(url, strlen(url), h);
-    snprintf(want, sizeof want, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1],
-             h[2], h[3], h[4], h[5], h[6], h[7]);
+    snprintf(want, sizeof want, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1], h[2],
+             h[3], h[4], h[5], h[6], h[7]);
     assert_string_equal(cfg->sets[0].acme_key_path, want);
     config_free(cfg);
     cfg = tc_expect_ok("autocert:\n  acme_key_path: k/a.key\n  ca_dir_url: https://x.test/d\n");
@@ -121,8 +121,8 @@ static void test_paths_distinct(void **state)
     /* An extra that keeps the default paths collides with main's defaults. */
     tc_expect_error("autocert:\n  provider: local\n  extra:\n    - provider: pseudo\n",
                     "autocert.extra[1].cert_path", 4, 7, "distinct");
-    tc_expect_error("autocert:\n  cert_path: same.pem\n  key_path: same.pem\n",
-                    "autocert.key_path", 3, 3, "is also the cert_path of main");
+    tc_expect_error("autocert:\n  cert_path: same.pem\n  key_path: same.pem\n", "autocert.key_path",
+                    3, 3, "is also the cert_path of main");
     tc_expect_error("autocert:\n  extra:\n    - cert_path: a.crt\n      key_path: b.key\n"
                     "    - cert_path: c.crt\n      key_path: a.crt\n",
                     "autocert.extra[2].key_path", 6, 7, "cert_path of extra[1]");
@@ -151,8 +151,8 @@ static void test_key_types(void **state)
         assert_int_equal(cfg->sets[0].key_type, cases[i].t);
         config_free(cfg);
     }
-    tc_expect_error("autocert:\n  certificate_key_type: ed25519\n",
-                    "autocert.certificate_key_type", 2, 3, "not a supported key type");
+    tc_expect_error("autocert:\n  certificate_key_type: ed25519\n", "autocert.certificate_key_type",
+                    2, 3, "not a supported key type");
     tc_expect_error("autocert:\n  certificate_key_type: RSA1024\n", NULL, 0, 0,
                     "not a supported key type");
 }
@@ -161,12 +161,11 @@ static void test_eab(void **state)
 {
     struct config *cfg;
 
-    tc_expect_error("autocert:\n  eab_kid: kid\n", "autocert.eab_kid", 2, 3,
-                    "eab_hmac is missing");
+    tc_expect_error("autocert:\n  eab_kid: kid\n", "autocert.eab_kid", 2, 3, "eab_hmac is missing");
     tc_expect_error("autocert:\n  eab_hmac: aGVsbG8\n", "autocert.eab_hmac", 2, 3,
                     "eab_kid is missing");
-    tc_expect_error("autocert:\n  eab_kid: k\n  eab_hmac: 'not base64!+/'\n",
-                    "autocert.eab_hmac", 3, 3, "not base64url");
+    tc_expect_error("autocert:\n  eab_kid: k\n  eab_hmac: 'not base64!+/'\n", "autocert.eab_hmac",
+                    3, 3, "not base64url");
     cfg = tc_expect_ok("autocert:\n  eab_kid: k\n  eab_hmac: aGVsbG8td29ybGQ\n");
     assert_string_equal(cfg->sets[0].eab_hmac, "aGVsbG8td29ybGQ");
     config_free(cfg);
@@ -191,8 +190,8 @@ static void test_required_and_domains(void **state)
                     "autocert.domains[2]", 8, 7, "trailing dot");
     tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: [a..test]\n", NULL, 0, 0,
                     "empty label");
-    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: ['a.*.test']\n", NULL, 0,
-                    0, "'*' is only allowed");
+    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: ['a.*.test']\n", NULL, 0, 0,
+                    "'*' is only allowed");
     tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: [a_b.test]\n", NULL, 0, 0,
                     "invalid character");
     tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: "
@@ -351,6 +350,105 @@ static void test_refused_inputs(void **state)
     assert_null(cfg);
 }
 
+/* Issue 10 item 16: the whole LDH rule per label, IDN names get a hint. */
+static void test_domain_rules(void **state)
+{
+    struct config *cfg;
+    char yaml[1024], label63[64], long_name[300];
+
+    memset(label63, 'a', 63);
+    label63[63] = '\0';
+    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: [ok.test, -a.test]\n",
+                    "autocert.domains[2]", 6, 22, "a label starts with '-'");
+    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: [www.a-.test]\n",
+                    "autocert.domains[1]", 6, 13, "a label ends with '-'");
+    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains: ['*.-x.test']\n",
+                    "autocert.domains[1]", 6, 13, "starts with '-'");
+    tc_expect_error("autocert:\n" CTS "  email: a@b.test\n  domains:\n    - b\xc3\xbc"
+                    "cher.example\n",
+                    "autocert.domains[1]", 7, 7, "use its punycode (xn--");
+    /* 63 bytes per label is fine, the total is at most 253 */
+    snprintf(yaml, sizeof yaml, "autocert:\n" CTS "  email: a@b.test\n  domains: [%s.test]\n",
+             label63);
+    cfg = tc_expect_ok(yaml);
+    config_free(cfg);
+    snprintf(long_name, sizeof long_name, "%s.%s.%s.%s.test", label63, label63, label63,
+             label63); /* 4 * 64 + 4 = 260 */
+    snprintf(yaml, sizeof yaml, "autocert:\n" CTS "  email: a@b.test\n  domains: ['%s']\n",
+             long_name);
+    tc_expect_error(yaml, "autocert.domains[1]", 0, 0, "longer than 253");
+    cfg = tc_expect_ok("autocert:\n" CTS "  email: a@b.test\n"
+                       "  domains: [xn--bcher-kva.example, a-1.b--c.test, 1.2.test]\n");
+    config_free(cfg);
+}
+
+/* Issue 10 item 15: check applies serve's admin rules. */
+static void test_admin_rules(void **state)
+{
+    struct config *cfg;
+
+    tc_expect_error("admin:\n  listen: 0.0.0.0:8555\n", "admin.listen", 2, 3,
+                    "not a loopback address and admin.token is not set");
+    tc_expect_error("admin:\n  listen: '[::]:8555'\n", "admin.listen", 2, 3,
+                    "not a loopback address");
+    tc_expect_error("admin:\n  listen: 0.0.0.0:8555\n  token: '   '\n", "admin.token", 3, 3,
+                    "begins or ends with whitespace");
+    tc_expect_error("admin:\n  listen: 0.0.0.0:8555\n  token: ' 0123456789abcdef'\n", "admin.token",
+                    3, 3, "begins or ends with whitespace");
+    tc_expect_error("admin:\n  listen: 0.0.0.0:8555\n  token: x\n", "admin.token", 3, 3,
+                    "too short (1 characters): use at least 16");
+    /* the length rule holds on loopback too */
+    tc_expect_error("admin:\n  token: 0123456789abcde\n", "admin.token", 2, 3, "too short");
+    tc_expect_error("admin:\n  listen: admin.example:8555\n", "admin.listen", 2, 3,
+                    "must be an IP address");
+    tc_expect_error("serve:\n  listen: localhost:8443\n", "serve.listen", 2, 3,
+                    "must be an IP address");
+    tc_expect_error("serve:\n  listen: '127.0.0.1'\n", "serve.listen", 2, 3,
+                    "not a listen address");
+    cfg = tc_expect_ok("admin:\n  listen: 0.0.0.0:8555\n  token: 0123456789abcdef\n"
+                       "serve:\n  listen: '[::]:8443'\n");
+    config_free(cfg);
+    cfg = tc_expect_ok("admin:\n  listen: localhost:8555\n");
+    config_free(cfg);
+    cfg = tc_expect_ok("admin:\n  listen: '[::1]:8555'\n");
+    config_free(cfg);
+}
+
+/* Issue 10 item 16: a duplicate key is reported where it is written again. */
+static void test_duplicate_key(void **state)
+{
+    tc_expect_error("autocert:\n  provider: local\n  email: a@b.test\n  provider: pseudo\n",
+                    "autocert.provider", 4, 3,
+                    "duplicate key 'provider' (first at line 2, column 3)");
+    tc_expect_error("autocert:\n  extra:\n    - cert_path: a\n      key_path: b\n"
+                    "    - cert_path: c\n      key_path: d\n      cert_path: e\n",
+                    "autocert.extra[2].cert_path", 7, 7, "first at line 5, column 7");
+    tc_expect_error("autocert:\n  provider: local\nadmin:\n  listen: 127.0.0.1:1\n"
+                    "autocert:\n  provider: pseudo\n",
+                    "autocert", 5, 1, "duplicate key 'autocert'");
+}
+
+/* Issue 10 item 16: no "0:0" for errors without a position. */
+static void test_diag_format(void **state)
+{
+    struct config_diag with = {
+        .file = "f.yml", .line = 3, .column = 5, .key_path = "a.b", .message = "bad"};
+    struct config_diag without = {.file = "f.yml", .message = "cannot open: x"};
+    struct config_diag warn = {
+        .file = "f.yml", .line = 1, .column = 1, .message = "w", .warning = true};
+    char out[128];
+
+    (void)state;
+    config_diag_format(&with, out, sizeof out);
+    assert_string_equal(out, "f.yml:3:5: a.b: bad");
+    config_diag_format(&without, out, sizeof out);
+    assert_string_equal(out, "f.yml: cannot open: x");
+    config_diag_format(&warn, out, sizeof out);
+    assert_string_equal(out, "warning: f.yml:1:1: w");
+    assert_int_equal(config_diag_format(&with, out, 8), 7);
+    assert_string_equal(out, "f.yml:3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +464,10 @@ int main(void)
         cmocka_unit_test(test_ignored_sections),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_refused_inputs),
+        cmocka_unit_test(test_domain_rules),
+        cmocka_unit_test(test_admin_rules),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_diag_format),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

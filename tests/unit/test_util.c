@@ -180,6 +180,26 @@ static void test_json_bounds(void **state)
     assert_null(jsonu_parse("", 0, "test", AC_ERR_CA_BAD_RESPONSE, &e));
 }
 
+/* Outside text reaches JSON as valid UTF-8 without control characters. */
+static void test_json_text(void **state)
+{
+    json_object *o = json_object_new_object(), *back;
+    const char *s;
+
+    (void)state;
+    assert_int_equal(jsonu_add_text(o, "clean", "caf\xc3\xa9 \"q\""), 0);
+    assert_int_equal(jsonu_add_text(o, "bad", "x\xff\xfe\n\x1b[31m"), 0);
+    assert_int_equal(jsonu_add_text(o, "none", NULL), 0);
+    s = jsonu_string(o);
+    assert_string_equal(s, "{\"clean\":\"caf\xc3\xa9 \\\"q\\\"\",\"bad\":\"x\\\\xff\\\\xfe"
+                           "\\\\n\\\\x1b[31m\",\"none\":null}");
+    back = json_tokener_parse(s);
+    assert_non_null(back);
+    assert_string_equal(jsonu_str(back, "bad"), "x\\xff\\xfe\\n\\x1b[31m");
+    json_object_put(back);
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_durations),
         cmocka_unit_test(test_redact),      cmocka_unit_test(test_json_bounds),
+        cmocka_unit_test(test_json_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
