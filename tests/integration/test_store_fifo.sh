@@ -31,7 +31,7 @@ run_prompt() {
 
 # --- the configuration file is a FIFO ----------------------------------------
 mkfifo cfg.fifo
-run_prompt 2 "cfg.fifo:0:0: not a regular file (a FIFO): refused" "check, config FIFO" \
+run_prompt 2 "cfg.fifo: not a regular file (a FIFO): refused" "check, config FIFO" \
   "$AUTOCERT_BIN" check -c cfg.fifo
 run_prompt 2 "not a regular file (a FIFO)" "info, config FIFO" "$AUTOCERT_BIN" info -c cfg.fifo main
 run_prompt 2 "not a regular file (a FIFO)" "serve, config FIFO" "$AUTOCERT_BIN" serve -c cfg.fifo
