@@ -111,15 +111,35 @@ static long request_timeout(struct acme_client *c, const char *what, struct ac_e
     return left < c->timeout_ms ? (long)left : c->timeout_ms;
 }
 
+/* The longest Replay-Nonce taken (RFC 8555 sets no limit; real CAs send
+ * 20-50 characters). */
+#define ACME_MAX_NONCE 256
+
+/* Takes the response's Replay-Nonce as the spare nonce. A missing or unusable
+ * one leaves the old spare and records why in c->nonce_problem (for the
+ * "no usable nonce" error of fetch_nonce). */
 static void take_nonce(struct acme_client *c, const struct http_response *resp)
 {
     const char *n = http_header(resp, "replay-nonce");
+    size_t len = n != NULL ? strlen(n) : 0;
 
-    /* base64url, bounded; anything else is ignored */
-    if (n == NULL || n[0] == '\0' || strlen(n) > 256 ||
-        strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-            strlen(n))
+    if (n == NULL) {
+        struct ac_error why;
+        http_header_missing(resp, "Replay-Nonce", "acme newNonce", AC_ERR_CA_BAD_RESPONSE, &why);
+        snprintf(c->nonce_problem, sizeof c->nonce_problem, "%s", why.message);
         return;
+    }
+    if (len == 0 || len > ACME_MAX_NONCE) {
+        snprintf(c->nonce_problem, sizeof c->nonce_problem,
+                 "acme newNonce: Replay-Nonce header %s (%zu bytes, limit %d)",
+                 len == 0 ? "empty" : "too long", len, ACME_MAX_NONCE);
+        return;
+    }
+    if (strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len) {
+        snprintf(c->nonce_problem, sizeof c->nonce_problem,
+                 "acme newNonce: Replay-Nonce header is not base64url (%zu bytes)", len);
+        return;
+    }
     free(c->nonce);
     c->nonce = strdup(n);
 }
@@ -250,12 +270,15 @@ static int fetch_nonce(struct acme_client *c, struct ac_error *e)
         ac_error_prefix(e, "acme newNonce");
         return -1;
     }
+    c->nonce_problem[0] = '\0';
     take_nonce(c, &resp);
     if (c->nonce == NULL) {
         acme_problem_parse(NULL, 0, (int)resp.status, acme_retry_after(&resp), "acme newNonce",
                            e);
         if (resp.status >= 200 && resp.status < 300)
-            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme newNonce: no Replay-Nonce header");
+            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s",
+                         c->nonce_problem[0] != '\0' ? c->nonce_problem
+                                                     : "acme newNonce: no Replay-Nonce header");
         goto out;
     }
     rc = 0;
@@ -413,7 +436,7 @@ static int new_account(struct acme_client *c, bool only_existing, struct ac_erro
         goto out_nofree;
     loc = http_header(&resp, "location");
     if (loc == NULL || loc[0] == '\0') {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme newAccount: no Location header");
+        http_header_missing(&resp, "Location", "acme newAccount", AC_ERR_CA_BAD_RESPONSE, e);
         goto out;
     }
     if (acme_account_parse(resp.body.data, resp.body.len, e) != 0) {

@@ -24,6 +24,9 @@
 #include "log.h"
 #include "timeutil.h"
 
+/* How long the DNS cleanup of a cancelled order may take. */
+#define ACME_CLEANUP_GRACE_MS 10000
+
 struct pending {
     char *label; /* identifier as ordered ("*.x" for wildcards), for messages */
     char *authz_url;
@@ -72,37 +75,39 @@ static bool is_ip(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+static int cancelled(struct order_run *r, struct ac_error *e)
+{
+    ac_error_set(e, AC_ERR_CANCELLED, "acme order: cancelled while %s", r->stage);
+    return -1;
+}
+
+/* Fails when the order was cancelled or its deadline passed. */
 static int timed_out(struct order_run *r, struct ac_error *e)
 {
+    if (ac_cancel_requested())
+        return cancelled(r, e);
     if (ac_mono_ms() < r->c->deadline_ms)
         return 0;
     ac_error_set(e, AC_ERR_ORDER_TIMEOUT, "acme order: timed out while %s", r->stage);
     return -1;
 }
 
-/* Sleeps the poll delay, bounded by the deadline. */
+/* Sleeps the poll delay, bounded by the deadline; a cancel ends it early. */
 static int poll_sleep(struct order_run *r, unsigned attempt, long retry_after,
                       struct ac_error *e)
 {
     int64_t d = acme_poll_delay_ms(attempt, retry_after);
     int64_t left = r->c->deadline_ms - ac_mono_ms();
-    struct timespec ts;
 
     if (left <= 0 || d >= left) {
         /* sleeping the full delay would pass the deadline */
-        if (left > 0) {
-            ts.tv_sec = (time_t)(left / 1000);
-            ts.tv_nsec = (long)(left % 1000) * 1000000L;
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-            }
-        }
+        if (left > 0 && ac_sleep_ms(left, ac_cancel_current()) != 0)
+            return cancelled(r, e);
         ac_error_set(e, AC_ERR_ORDER_TIMEOUT, "acme order: timed out while %s", r->stage);
         return -1;
     }
-    ts.tv_sec = (time_t)(d / 1000);
-    ts.tv_nsec = (long)(d % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    if (ac_sleep_ms(d, ac_cancel_current()) != 0)
+        return cancelled(r, e);
     return 0;
 }
 
@@ -185,7 +190,7 @@ static int create_order(struct order_run *r, const struct acme_order_params *p,
     }
     loc = http_header(&resp, "location");
     if (loc == NULL || loc[0] == '\0') {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme newOrder: no Location header");
+        http_header_missing(&resp, "Location", "acme newOrder", AC_ERR_CA_BAD_RESPONSE, e);
         goto out;
     }
     if ((r->order_url = strdup(loc)) == NULL) {
@@ -455,12 +460,8 @@ static void cleanup_batch(struct order_run *r)
     free(chs);
 }
 
-static void cleanup_all(struct order_run *r)
+static void cleanup_each(struct order_run *r)
 {
-    if (r->s != NULL && r->s->cleanup_all != NULL) {
-        cleanup_batch(r);
-        return;
-    }
     for (size_t i = 0; i < r->npend; i++) {
         struct ac_error ce;
         if (!r->pend[i].presented || r->s == NULL || r->s->cleanup == NULL)
@@ -470,6 +471,26 @@ static void cleanup_all(struct order_run *r)
             ac_warn(NULL, "acme: cleanup of %s failed: %s", r->pend[i].fqdn, ce.message);
         r->pend[i].presented = false;
     }
+}
+
+/* Removes every presented record. Runs without the order's cancel token (a
+ * cancelled order still cleans up), but after a cancel within
+ * ACME_CLEANUP_GRACE_MS: every request and wait of the cleanup is cut there. */
+static void cleanup_all(struct order_run *r)
+{
+    struct ac_cancel_scope saved;
+    bool any = false;
+
+    for (size_t i = 0; i < r->npend; i++)
+        any = any || r->pend[i].presented;
+    if (!any)
+        return;
+    ac_cancel_enter(NULL, ac_cancel_requested() ? ac_mono_ms() + ACME_CLEANUP_GRACE_MS : 0, &saved);
+    if (r->s != NULL && r->s->cleanup_all != NULL)
+        cleanup_batch(r);
+    else
+        cleanup_each(r);
+    ac_cancel_leave(&saved);
 }
 
 /* True when status is one of the words in the comma-separated list. */
@@ -488,11 +509,9 @@ static bool status_in(const char *status, const char *list)
 }
 
 /* Polls the order while its status is one of `waiting` (comma list). */
-static int poll_order(struct order_run *r, const char *waiting, struct ac_error *e)
+static int poll_order(struct order_run *r, const char *waiting, long ra, struct ac_error *e)
 {
     for (unsigned attempt = 0;; attempt++) {
-        long ra = -1;
-
         if (strcmp(r->doc.status, "invalid") == 0) {
             if (r->doc.has_error) {
                 if (e != NULL)
@@ -510,7 +529,8 @@ static int poll_order(struct order_run *r, const char *waiting, struct ac_error 
     }
 }
 
-static int finalize(struct order_run *r, const struct acme_order_params *p, struct ac_error *e)
+static int finalize(struct order_run *r, const struct acme_order_params *p, long *retry_after,
+                    struct ac_error *e)
 {
     json_object *o = json_object_new_object();
     char *csr = b64url_encode_alloc(p->csr_der, p->csr_len);
@@ -527,6 +547,7 @@ static int finalize(struct order_run *r, const struct acme_order_params *p, stru
         goto out;
     acme_order_doc_clear(&r->doc);
     rc = acme_order_parse(resp.body.data, resp.body.len, &r->doc, e);
+    *retry_after = acme_retry_after(&resp);
     http_response_free(&resp);
 out:
     free(csr);
@@ -613,6 +634,7 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
 {
     struct order_run r = {.c = c, .s = s, .stage = "creating the order"};
     int64_t timeout = p != NULL && p->timeout_ms > 0 ? p->timeout_ms : 600000;
+    long ra = -1;
     int rc = -1;
 
     *chain_pem = NULL;
@@ -633,17 +655,17 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
     cleanup_all(&r);
     r.stage = "waiting for the order to become ready";
     {
-        long ra = -1;
-        if (fetch_order(&r, &ra, e) != 0 || poll_order(&r, "pending", e) != 0)
+        ra = -1;
+        if (fetch_order(&r, &ra, e) != 0 || poll_order(&r, "pending", ra, e) != 0)
             goto out;
     }
     if (strcmp(r.doc.status, "ready") == 0) {
         progress(&r, "finalizing order");
-        if (finalize(&r, p, e) != 0)
+        if (finalize(&r, p, &ra, e) != 0)
             goto out;
     }
     r.stage = "waiting for the certificate";
-    if (poll_order(&r, "processing,ready", e) != 0)
+    if (poll_order(&r, "processing,ready", ra, e) != 0)
         goto out;
     if (strcmp(r.doc.status, "valid") != 0) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme order: unexpected status \"%.32s\"",

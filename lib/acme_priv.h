@@ -22,6 +22,7 @@ struct acme_client {
     bool dir_loaded;
     struct acme_directory dir;
     char *nonce; /* one spare nonce from the last response, or NULL */
+    char nonce_problem[160]; /* why the last response gave no usable nonce */
     char *kid;   /* account URL once known */
     /* remembered for re-registration after accountDoesNotExist */
     char *email, *eab_kid, *eab_hmac;

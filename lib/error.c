@@ -72,6 +72,8 @@ static const struct {
     {AC_ERR_DNS_PROPAGATION, {true, false}},
     {AC_ERR_NET, {true, false}},
     {AC_ERR_TIMEOUT, {true, false}},
+    {AC_ERR_CA_BAD_CERT, {true, false}},
+    {AC_ERR_DUE_AT_ONCE, {true, false}},
 };
 
 struct ac_error_kind_info ac_error_kind_info(const char *kind)

@@ -52,6 +52,8 @@ struct ac_error {
 #define AC_ERR_CA_ORDER "ca.order_invalid"
 #define AC_ERR_CA_PROFILE "ca.profile_unknown"
 #define AC_ERR_CA_ALREADY_REPLACED "ca.already_replaced"
+#define AC_ERR_CA_BAD_CERT "ca.bad_certificate"   /* unusable chain: dates, names, key */
+#define AC_ERR_DUE_AT_ONCE "schedule.due_at_once" /* a new certificate is due at once */
 #define AC_ERR_ORDER_TIMEOUT "ca.order_timeout"
 #define AC_ERR_DNS_PROVIDER "dns.provider"
 #define AC_ERR_DNS_AUTH "provider.auth"

@@ -31,7 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_MAX_HEADER_LINE 8192
+#include "timeutil.h"
+
 struct http_client {
     long timeout_ms;
     long connect_timeout_ms;
@@ -180,6 +181,8 @@ static void headers_clear(struct http_response *r)
         r->headers[i].name = r->headers[i].value = NULL;
     }
     r->header_count = 0;
+    r->dropped_count = 0;
+    r->too_many_headers = false;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *arg)
@@ -194,11 +197,28 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *arg)
         headers_clear(r); /* a new response (after 1xx) starts */
         return n;
     }
-    if (n > HTTP_MAX_HEADER_LINE || r->header_count >= HTTP_MAX_RESPONSE_HEADERS)
-        return n; /* ignored: kept within bounds */
     colon = memchr(ptr, ':', n);
     if (colon == NULL)
         return n;
+    if (n > HTTP_MAX_HEADER_LINE) { /* not kept; remembered for the error message */
+        if (r->dropped_count < HTTP_MAX_DROPPED) {
+            size_t k = (size_t)(colon - ptr), j;
+            char *dn = r->dropped[r->dropped_count].name;
+            if (k >= sizeof r->dropped[0].name)
+                k = sizeof r->dropped[0].name - 1;
+            for (j = 0; j < k; j++)
+                dn[j] = (char)tolower((unsigned char)ptr[j]);
+            while (j > 0 && (dn[j - 1] == ' ' || dn[j - 1] == '\t'))
+                j--;
+            dn[j] = '\0';
+            r->dropped[r->dropped_count++].size = n;
+        }
+        return n;
+    }
+    if (r->header_count >= HTTP_MAX_RESPONSE_HEADERS) {
+        r->too_many_headers = true;
+        return n; /* ignored: kept within bounds */
+    }
     nlen = (size_t)(colon - ptr);
     while (nlen > 0 && (ptr[nlen - 1] == ' ' || ptr[nlen - 1] == '\t'))
         nlen--;
@@ -264,6 +284,20 @@ static void classify(CURLcode rc, bool overflow, const char *host, size_t max_bo
     case CURLE_SSL_INVALIDCERTSTATUS:
         ac_error_set(e, AC_ERR_TLS, "http: TLS with %s failed: %s", host, detail);
         break;
+    case CURLE_ABORTED_BY_CALLBACK:
+        ac_error_set(e, AC_ERR_CANCELLED, "http: request to %s cancelled", host);
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        /* libcurl's answer to a header line over its 100 KiB limit */
+        if (strstr(detail, "header") != NULL) {
+            ac_error_set(e, AC_ERR_HTTP,
+                         "http: response from %s has a header line over libcurl's limit "
+                         "(100 KiB): %s",
+                         host, detail);
+            break;
+        }
+        ac_error_set(e, AC_ERR_NOMEM, "http: request to %s failed: %s", host, detail);
+        break;
     case CURLE_WRITE_ERROR:
         if (overflow) {
             ac_error_set(e, AC_ERR_HTTP, "http: response from %s exceeds %zu bytes", host,
@@ -304,6 +338,18 @@ static CURLcode set_method(CURL *h, const struct http_request *req)
     return rc;
 }
 
+/* libcurl's progress callback: called at least about once a second, also
+ * while nothing moves; a non-zero answer aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return ac_cancelled(arg) ? 1 : 0;
+}
+
 int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
             struct ac_error *e)
 {
@@ -312,8 +358,9 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     struct xfer x = {resp, false};
     char errbuf[CURL_ERROR_SIZE] = "";
     char host[256];
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
+    long timeout = (long)ac_cancel_clamp_ms(req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms);
     long low_time = timeout / 1000 < 30 ? timeout / 1000 : 30;
+    const atomic_bool *cancel = ac_cancel_current();
     CURLcode rc = CURLE_OK;
     CURL *h = NULL;
     int ret = -1;
@@ -324,6 +371,10 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     url_host(req->url ? req->url : "", host, sizeof host);
     if (req->url == NULL) {
         ac_error_set(e, AC_ERR_INTERNAL, "http: request without URL");
+        return -1;
+    }
+    if (ac_cancel_requested() || timeout <= 0) {
+        ac_error_set(e, AC_ERR_CANCELLED, "http: request to %s cancelled", host);
         return -1;
     }
     for (size_t i = 0; i < req->header_count; i++) {
@@ -367,6 +418,11 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, &x);
     SET(CURLOPT_ACCEPT_ENCODING, NULL);
+    if (cancel != NULL) {
+        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SET(CURLOPT_XFERINFODATA, (void *)cancel);
+        SET(CURLOPT_NOPROGRESS, 0L);
+    }
     if (c->use_blob == -1) {
         SET(CURLOPT_CAINFO, http_ca_file_path(c->ca_file));
         SET(CURLOPT_CAPATH, NULL);
@@ -407,6 +463,8 @@ out:
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
         http_pool_give(h);
     }
     curl_slist_free_all(hdrs);
@@ -431,6 +489,25 @@ const char *http_header(const struct http_response *resp, const char *name)
         if (strcasecmp(resp->headers[i].name, name) == 0)
             return resp->headers[i].value;
     return NULL;
+}
+
+void http_header_missing(const struct http_response *resp, const char *name, const char *what,
+                         const char *kind, struct ac_error *e)
+{
+    for (size_t i = 0; i < resp->dropped_count; i++) {
+        if (strcasecmp(resp->dropped[i].name, name) == 0) {
+            ac_error_set(e, kind, "%s: %s header too long (%zu bytes, limit %d)", what, name,
+                         resp->dropped[i].size, HTTP_MAX_HEADER_LINE);
+            return;
+        }
+    }
+    if (resp->too_many_headers)
+        ac_error_set(e, kind,
+                     "%s: no %s header (the response has more than %d headers; the rest were "
+                     "ignored)",
+                     what, name, HTTP_MAX_RESPONSE_HEADERS);
+    else
+        ac_error_set(e, kind, "%s: no %s header", what, name);
 }
 
 static const char *skip_ws(const char *p)

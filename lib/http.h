@@ -13,6 +13,7 @@
 #ifndef AUTOCERT_HTTP_H
 #define AUTOCERT_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -52,6 +53,10 @@ struct http_request {
 };
 
 #define HTTP_MAX_RESPONSE_HEADERS 64
+/* A response header line longer than this is not kept (its name and size
+ * are, in `dropped`, so that a caller can say why a header is missing). */
+#define HTTP_MAX_HEADER_LINE 8192
+#define HTTP_MAX_DROPPED 4
 
 struct http_response {
     long status;
@@ -61,19 +66,36 @@ struct http_response {
         char *value;     /* trimmed */
     } headers[HTTP_MAX_RESPONSE_HEADERS];
     size_t header_count;
+    struct {
+        char name[64];           /* lowercase, truncated */
+        size_t size;             /* bytes of the whole header line */
+    } dropped[HTTP_MAX_DROPPED]; /* header lines over HTTP_MAX_HEADER_LINE */
+    size_t dropped_count;
+    bool too_many_headers; /* headers past HTTP_MAX_RESPONSE_HEADERS were ignored */
 };
 
 /* Performs one request. Returns 0 when a response arrived (whatever its status;
  * the caller judges it) with *resp filled (http_response_free it), or -1 on a
  * transport failure with e set: AC_ERR_NET (connect/DNS), AC_ERR_TIMEOUT,
  * AC_ERR_TLS (certificate verification), AC_ERR_HTTP (body over the cap,
- * malformed response). Messages name the host, never credentials. */
+ * malformed response, a header line over libcurl's 100 KiB), AC_ERR_CANCELLED
+ * (the calling thread's cancel token was set, or its scope's time limit
+ * passed: see ac_cancel_enter in timeutil.h; the request is aborted within
+ * about a second, and its timeout is cut to the scope's limit). Messages name
+ * the host, never credentials. */
 int http_do(struct http_client *c, const struct http_request *req,
             struct http_response *resp, struct ac_error *e);
 void http_response_free(struct http_response *resp);
 
 /* First value of a response header (case-insensitive), borrowed; NULL if absent. */
 const char *http_header(const struct http_response *resp, const char *name);
+/* For a header that http_header did not find: sets e to `kind` with
+ * "<what>: <Name> header too long (N bytes, limit 8192)" when the response
+ * had it over the limit, "<what>: no <Name> header (the response has more
+ * than 64 headers; the rest were ignored)" when headers were dropped for
+ * their number, else "<what>: no <Name> header". */
+void http_header_missing(const struct http_response *resp, const char *name, const char *what,
+                         const char *kind, struct ac_error *e);
 /* The URL of a Link header with rel=`rel` (RFC 8288), new malloc'd string or
  * NULL. Relative URLs are resolved against base_url. */
 char *http_link(const struct http_response *resp, const char *rel, const char *base_url);

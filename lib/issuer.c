@@ -4,6 +4,8 @@
  */
 #include "issuer.h"
 
+#include <arpa/inet.h>
+#include <gnutls/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "acme.h"
 #include "dns.h"
 #include "log.h"
+#include "schedule.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -321,6 +324,154 @@ static int pseudo_obtain(const struct issuer_request *r)
     return 0;
 }
 
+/* Canonical text of an identifier for comparison: IP literals as inet_ntop
+ * writes them, names as given (schedule_names_differ ignores case and one
+ * trailing dot). */
+static void id_canonical(const char *id, char *out, size_t n)
+{
+    unsigned char ip[16];
+
+    if (inet_pton(AF_INET, id, ip) == 1 && inet_ntop(AF_INET, ip, out, (socklen_t)n) != NULL)
+        return;
+    if (inet_pton(AF_INET6, id, ip) == 1 && inet_ntop(AF_INET6, ip, out, (socklen_t)n) != NULL)
+        return;
+    snprintf(out, n, "%s", id);
+}
+
+#define LEAF_MAX_SANS (ISSUER_MAX_IDS + 8)
+
+/* The DNS and IP SANs of crt as canonical text into names[] (each
+ * ISSUER_NAME_MAX bytes). Returns the count, or -1 when there are more than
+ * LEAF_MAX_SANS. */
+static int leaf_sans(gnutls_x509_crt_t crt, char (*names)[ISSUER_NAME_MAX])
+{
+    int count = 0;
+
+    for (unsigned i = 0; i < 4096; i++) {
+        char buf[ISSUER_NAME_MAX];
+        size_t len = sizeof buf - 1;
+        unsigned int critical;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &len, &critical);
+
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type == GNUTLS_SAN_DNSNAME) {
+            if (count >= LEAF_MAX_SANS)
+                return -1;
+            buf[len < sizeof buf ? len : sizeof buf - 1] = '\0';
+            snprintf(names[count++], ISSUER_NAME_MAX, "%s", buf);
+        } else if (type == GNUTLS_SAN_IPADDRESS && (len == 4 || len == 16)) {
+            if (count >= LEAF_MAX_SANS)
+                return -1;
+            inet_ntop(len == 4 ? AF_INET : AF_INET6, buf, names[count++], ISSUER_NAME_MAX);
+        } else if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+            if (count >= LEAF_MAX_SANS)
+                return -1;
+            snprintf(names[count++], ISSUER_NAME_MAX, "(a SAN over %d bytes)", ISSUER_NAME_MAX - 1);
+        }
+    }
+    return count;
+}
+
+/* Appends up to a few names of `a` missing from `b` to out. */
+static void list_missing(const char *const *a, size_t na, const char *const *b, size_t nb,
+                         char *out, size_t n)
+{
+    size_t o = strlen(out), shown = 0;
+
+    for (size_t i = 0; i < na && o + 1 < n; i++) {
+        const char *one[1] = {a[i]};
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++) {
+            const char *other[1] = {b[j]};
+            found = !schedule_names_differ(one, 1, other, 1);
+        }
+        if (found)
+            continue;
+        if (shown++ == 3) {
+            snprintf(out + o, n - o, ", ...");
+            return;
+        }
+        int w = snprintf(out + o, n - o, "%s%.100s", o > 0 && out[o - 1] != ' ' ? ", " : "", a[i]);
+        if (w < 0)
+            return;
+        o += (size_t)w < n - o ? (size_t)w : n - o - 1;
+    }
+}
+
+int issuer_check_leaf(gnutls_x509_crt_t leaf, const struct crypto_key *key, const char *const *ids,
+                      size_t n_ids, int64_t now, struct ac_error *e)
+{
+    char tsans[LEAF_MAX_SANS][ISSUER_NAME_MAX];
+    char want[ISSUER_MAX_IDS][ISSUER_NAME_MAX];
+    const char *wp[ISSUER_MAX_IDS], *hp[LEAF_MAX_SANS];
+    char when[32], detail[512] = "";
+    int64_t nb = gnutls_x509_crt_get_activation_time(leaf);
+    int64_t na = gnutls_x509_crt_get_expiration_time(leaf);
+    int nh;
+
+    if (key != NULL && !crypto_key_matches_cert(key, leaf)) {
+        ac_error_set(e, AC_ERR_CA_BAD_CERT,
+                     "certificate from the CA: its public key is not the CSR's key");
+        return -1;
+    }
+    if (nb == (int64_t)-1 || na == (int64_t)-1 || na <= nb) {
+        ac_error_set(e, AC_ERR_CA_BAD_CERT, "certificate from the CA: unusable validity period");
+        return -1;
+    }
+    if (nb > now + ISSUER_CLOCK_SKEW_S) {
+        ac_time_format_rfc3339(nb, when, sizeof when);
+        ac_error_set(e, AC_ERR_CA_BAD_CERT,
+                     "certificate from the CA is not valid yet (notBefore %s; %d s of clock skew "
+                     "allowed; is the host clock right?)",
+                     when, ISSUER_CLOCK_SKEW_S);
+        return -1;
+    }
+    if (na <= now) {
+        ac_time_format_rfc3339(na, when, sizeof when);
+        ac_error_set(e, AC_ERR_CA_BAD_CERT,
+                     "certificate from the CA has already expired (notAfter %s; is the host "
+                     "clock right?)",
+                     when);
+        return -1;
+    }
+    if (n_ids > ISSUER_MAX_IDS) {
+        ac_error_set(e, AC_ERR_INTERNAL, "certificate check: more than %d identifiers",
+                     ISSUER_MAX_IDS);
+        return -1;
+    }
+    nh = leaf_sans(leaf, tsans);
+    if (nh < 0) {
+        ac_error_set(e, AC_ERR_CA_BAD_CERT,
+                     "certificate from the CA has more than %d names; %zu were ordered",
+                     LEAF_MAX_SANS, n_ids);
+        return -1;
+    }
+    for (size_t i = 0; i < n_ids; i++) {
+        id_canonical(ids[i], want[i], sizeof want[i]);
+        wp[i] = want[i];
+    }
+    for (int i = 0; i < nh; i++)
+        hp[i] = tsans[i];
+    if (schedule_names_differ(wp, n_ids, hp, (size_t)nh)) {
+        list_missing(hp, (size_t)nh, wp, n_ids, detail, sizeof detail);
+        if (detail[0] != '\0') {
+            size_t o = strlen(detail);
+            snprintf(detail + o, sizeof detail - o, " not ordered");
+        }
+        size_t o = strlen(detail);
+        char miss[256] = "";
+        list_missing(wp, n_ids, hp, (size_t)nh, miss, sizeof miss);
+        if (miss[0] != '\0')
+            snprintf(detail + o, sizeof detail - o, "%s%s missing", o > 0 ? "; " : "", miss);
+        ac_error_set(e, AC_ERR_CA_BAD_CERT,
+                     "certificate from the CA does not name exactly the ordered identifiers: %s",
+                     detail);
+        return -1;
+    }
+    return 0;
+}
+
 /* Order, finalize, download with a fresh certificate key; commit the pair. */
 static int run_order(const struct issuer_request *r, struct acme_client *client,
                      struct solver_ctx *ctx, struct issuer_result *res, struct ac_error *e)
@@ -362,14 +513,14 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
     if (acme_order_obtain(client, &params, &solver, &chain, &chain_len, e) != 0)
         goto out;
     if (crypto_chain_parse_pem(chain, chain_len, &parsed, e) != 0) {
+        if (e != NULL)
+            snprintf(e->kind, sizeof e->kind, "%s", AC_ERR_CA_BAD_CERT);
         ac_error_prefix(e, "certificate from the CA");
         goto out;
     }
-    if (!crypto_key_matches_cert(cert_key, parsed->crts[0])) {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE,
-                     "the CA returned a certificate for another key than the CSR's");
+    if (issuer_check_leaf(parsed->crts[0], cert_key, (const char *const *)set->domains,
+                          set->domains_count, ac_now(), e) != 0)
         goto out;
-    }
     if (crypto_cert_info_get(parsed->crts[0], &info, e) != 0 ||
         crypto_key_export_pkcs8_pem(cert_key, &key_pem, &key_len, e) != 0)
         goto out;
@@ -438,17 +589,32 @@ out:
     return rc;
 }
 
+/* After a failure with the request's token set, the error says "cancelled"
+ * whatever layer noticed it (a provider may have wrapped it in its own kind). */
+static void cancel_kind(const struct issuer_request *r, struct ac_error *e)
+{
+    if (e == NULL || !ac_cancelled(r->cancel) || ac_error_is(e, AC_ERR_CANCELLED))
+        return;
+    snprintf(e->kind, sizeof e->kind, "%s", AC_ERR_CANCELLED);
+    e->retry_after = -1;
+}
+
 int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
                   struct ac_error *e)
 {
     struct solver_ctx ctx = {.req = r};
     struct issuer_result local_res;
+    struct ac_cancel_scope saved;
     int rc;
 
     if (res == NULL)
         res = &local_res;
     memset(res, 0, sizeof *res);
+    ac_cancel_enter(r->cancel, 0, &saved);
     rc = obtain(r, &ctx, res, e);
+    ac_cancel_leave(&saved);
+    if (rc != 0)
+        cancel_kind(r, e);
     if (r->gate != NULL && !ctx.arrived)
         issuer_gate_leave(r->gate);
     return rc;
@@ -462,6 +628,7 @@ int issuer_revoke(const struct issuer_request *r, int reason, struct ac_error *e
     unsigned char *der = NULL;
     size_t der_len = 0, len = 0;
     char *pem = NULL;
+    struct ac_cancel_scope saved;
     int rc = -1;
 
     if (!config_set_is_managed(set)) {
@@ -473,8 +640,13 @@ int issuer_revoke(const struct issuer_request *r, int reason, struct ac_error *e
         crypto_chain_parse_pem(pem, len, &chain, e) != 0 ||
         crypto_cert_der(chain->crts[0], &der, &der_len, e) != 0)
         goto out;
-    if (make_client(r, &client, e) != 0 || acme_revoke(client, der, der_len, reason, e) != 0)
+    ac_cancel_enter(r->cancel, 0, &saved);
+    if (make_client(r, &client, e) != 0 || acme_revoke(client, der, der_len, reason, e) != 0) {
+        ac_cancel_leave(&saved);
+        cancel_kind(r, e);
         goto out;
+    }
+    ac_cancel_leave(&saved);
     progress(r, "certificate in %s revoked", set->cert_path);
     rc = 0;
 out:

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <gnutls/x509.h>
+
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
@@ -98,11 +100,29 @@ void issuer_gate_arrive(struct issuer_gate *g);
 void issuer_gate_polled(struct issuer_gate *g);
 void issuer_gate_leave(struct issuer_gate *g);
 
+/* How far in the future a new leaf's notBefore may lie (host clock behind). */
+#define ISSUER_CLOCK_SKEW_S 300
+#define ISSUER_MAX_IDS 100  /* identifiers of one order (ACME_MAX_AUTHZ) */
+#define ISSUER_NAME_MAX 256 /* bytes of one name, NUL included */
+
+/* The checks a chain from the CA passes before it is committed (public for
+ * tests): the leaf's public key is key's (skipped when key is NULL), it is
+ * valid at `now` (notBefore at most ISSUER_CLOCK_SKEW_S ahead, notAfter
+ * still ahead), and its DNS and IP SANs equal the identifiers ids as a set
+ * (case-insensitive, one trailing dot ignored, IP literals compared as
+ * addresses). Returns 0, or -1 with e set to AC_ERR_CA_BAD_CERT naming what
+ * is wrong (retryable, not the caller's fault). Thread-safe. */
+int issuer_check_leaf(gnutls_x509_crt_t leaf, const struct crypto_key *key, const char *const *ids,
+                      size_t n_ids, int64_t now, struct ac_error *e);
+
 /* Obtains a new certificate for r->set and commits it to cert_path/key_path.
  * "pseudo" sets log each step and write nothing; "local" sets are refused
  * (AC_ERR_CONFIG). Fails with AC_ERR_LOCKED when another process holds the
- * set's lock. On failure the on-disk pair is untouched and the failure marker
- * stays; on success the marker is removed. */
+ * set's lock, AC_ERR_CANCELLED when r->cancel was set (see there), and
+ * AC_ERR_CA_BAD_CERT when the chain fails issuer_check_leaf. On failure the
+ * on-disk pair is untouched and the failure marker stays; on success the
+ * marker is removed. Installs r->cancel as the thread's cancel scope
+ * (timeutil.h) for its duration. */
 int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
                   struct ac_error *e);
 

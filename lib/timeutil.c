@@ -1,7 +1,9 @@
-/* timeutil.c - clocks, RFC 3339, Retry-After and durations (see timeutil.h). */
+/* timeutil.c - clocks, RFC 3339, Retry-After, durations, and the per-thread
+ * cancellation scope with its sleep (see timeutil.h). */
 #include "timeutil.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,16 +109,17 @@ long ac_time_parse_retry_after(const char *value, int64_t now)
     struct tm tm;
     const char *p = value;
     long secs = 0;
+    int64_t at;
 
-    if (value == NULL)
+    if (value == NULL || strnlen(value, 65) > 64)
         return -1;
     while (*p == ' ' || *p == '\t')
         p++;
     if (isdigit((unsigned char)*p)) {
         while (isdigit((unsigned char)*p)) {
-            if (secs > 100000000L)
-                return -1;
             secs = secs * 10 + (*p++ - '0');
+            if (secs > AC_RETRY_AFTER_MAX_S)
+                return -1;
         }
         while (*p == ' ' || *p == '\t')
             p++;
@@ -138,8 +141,10 @@ long ac_time_parse_retry_after(const char *value, int64_t now)
     tm.tm_hour = h;
     tm.tm_min = mi;
     tm.tm_sec = s;
-    int64_t at = (int64_t)timegm(&tm);
-    return at <= now ? 0 : (long)(at - now);
+    at = (int64_t)timegm(&tm);
+    if (at <= now)
+        return 0;
+    return at - now > AC_RETRY_AFTER_MAX_S ? -1 : (long)(at - now);
 }
 
 int ac_duration_parse(const char *s, int64_t *out)
@@ -192,6 +197,84 @@ void ac_duration_format(int64_t secs, char *out, size_t n)
                 break;
             o += (size_t)w;
             secs %= units[i].mult;
+        }
+    }
+}
+
+/* ---- cancellation ---- */
+
+static _Thread_local struct ac_cancel_scope cancel_scope;
+
+void ac_cancel_enter(const atomic_bool *token, int64_t limit_ms, struct ac_cancel_scope *saved)
+{
+    *saved = cancel_scope;
+    cancel_scope.token = token;
+    if (limit_ms > 0 && (cancel_scope.limit_ms == 0 || limit_ms < cancel_scope.limit_ms))
+        cancel_scope.limit_ms = limit_ms;
+}
+
+void ac_cancel_leave(const struct ac_cancel_scope *saved)
+{
+    cancel_scope = *saved;
+}
+
+const atomic_bool *ac_cancel_current(void)
+{
+    return cancel_scope.token;
+}
+
+bool ac_cancelled(const atomic_bool *token)
+{
+    return token != NULL && atomic_load_explicit(token, memory_order_acquire);
+}
+
+bool ac_cancel_requested(void)
+{
+    return ac_cancelled(cancel_scope.token) ||
+           (cancel_scope.limit_ms != 0 && ac_mono_ms() >= cancel_scope.limit_ms);
+}
+
+int64_t ac_cancel_clamp_ms(int64_t ms)
+{
+    int64_t left;
+
+    if (cancel_scope.limit_ms == 0)
+        return ms;
+    left = cancel_scope.limit_ms - ac_mono_ms();
+    if (left < 0)
+        left = 0;
+    return ms < left ? ms : left;
+}
+
+int ac_cancel_check(const char *what, struct ac_error *e)
+{
+    if (!ac_cancel_requested())
+        return 0;
+    ac_error_set(e, AC_ERR_CANCELLED, "%s: cancelled", what);
+    return -1;
+}
+
+#define AC_SLEEP_SLICE_MS 50
+
+int ac_sleep_ms(int64_t ms, const atomic_bool *cancel)
+{
+    int64_t end = ac_mono_ms() + (ms > 0 ? ms : 0), limit = cancel_scope.limit_ms;
+
+    for (;;) {
+        int64_t now = ac_mono_ms(), left = end - now;
+        struct timespec ts;
+
+        if (ac_cancelled(cancel))
+            return -1;
+        if (left <= 0)
+            return 0;
+        if (limit != 0 && now >= limit)
+            return -1;
+        if (left > AC_SLEEP_SLICE_MS)
+            left = AC_SLEEP_SLICE_MS;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left * 1000000L;
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
     }
 }

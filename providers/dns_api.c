@@ -249,14 +249,6 @@ void dns_api_secret_free(char *s)
     free(s);
 }
 
-static void sleep_s(long s)
-{
-    struct timespec ts = {.tv_sec = s, .tv_nsec = 0};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Fills url with base + path (or path alone when it is a full URL). */
 static int build_url(const struct dns_api *a, const char *path, struct ac_buf *url,
                      struct ac_error *e)
@@ -323,7 +315,12 @@ int dns_api_send(const struct dns_api *a, const struct dns_api_req *rq,
             break;
         ac_info(NULL, "%s: rate limited (HTTP %ld), retrying in %ld s", a->what, resp->status,
                 wait);
-        sleep_s(wait);
+        if (ac_sleep_ms((int64_t)wait * 1000, ac_cancel_current()) != 0) {
+            http_response_free(resp);
+            memset(resp, 0, sizeof *resp);
+            ac_error_set(e, AC_ERR_CANCELLED, "%s: cancelled while waiting to retry", a->what);
+            goto out;
+        }
     }
     rc = 0;
 out:

@@ -208,7 +208,7 @@ static int collect(pid_t pid, int out_r, int err_r, int64_t deadline, struct tai
     while (open_count > 0) {
         int64_t now = ac_mono_ms(), left = deadline - now;
         int r;
-        if (left <= 0)
+        if (left <= 0 || ac_cancel_requested())
             return *reaped ? 0 : -1;
         if (!*reaped && waitpid(pid, status, WNOHANG) == pid) {
             *reaped = 1;
@@ -303,7 +303,7 @@ static int exec_run(struct exec_state *s, const char *action, const struct dns_c
         ac_error_set(e, AC_ERR_IO, "cannot create pipes: %s", strerror(errno));
         goto out;
     }
-    deadline = ac_mono_ms() + s->timeout_ms;
+    deadline = ac_mono_ms() + ac_cancel_clamp_ms(s->timeout_ms);
     pid = fork();
     if (pid < 0) {
         ac_error_set(e, AC_ERR_IO, "fork failed: %s", strerror(errno));
@@ -318,6 +318,10 @@ static int exec_run(struct exec_state *s, const char *action, const struct dns_c
         timed_out = 1;
     if (!reaped && reap(pid, deadline, &status, &timed_out) != 0) {
         ac_error_set(e, AC_ERR_IO, "waiting for the program failed: %s", strerror(errno));
+        goto out;
+    }
+    if (timed_out && ac_cancel_requested()) {
+        ac_error_set(e, AC_ERR_CANCELLED, "program (option program) killed: cancelled");
         goto out;
     }
     if (timed_out) {

@@ -374,8 +374,10 @@ static int wait_change(struct gcstate *s, const char *zone, json_object *chg, st
              zone, id);
     for (int64_t wait = 100; ac_mono_ms() < deadline;
          wait = wait * 2 > s->poll_ms ? s->poll_ms : wait * 2) {
-        struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (wait % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        if (ac_sleep_ms(wait, ac_cancel_current()) != 0) {
+            ac_error_set(e, AC_ERR_CANCELLED, P ": cancelled while waiting for change %s", id);
+            goto out;
+        }
         json_object_put(o);
         if (gc_call(s, "GET", url, NULL, 0, 0, &st, &o, e) != 0)
             goto out;

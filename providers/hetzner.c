@@ -107,14 +107,6 @@ static int probe(void *arg, const char *cand, struct ac_error *e)
     return rc;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Polls the action in answer `o` until it succeeds. */
 static int wait_action(struct dns_api *s, json_object *o, struct ac_error *e)
 {
@@ -142,7 +134,11 @@ static int wait_action(struct dns_api *s, json_object *o, struct ac_error *e)
                          P ": action %" PRId64 " still running after propagation_timeout", id);
             return -1;
         }
-        sleep_ms(HZ_POLL_MS);
+        if (ac_sleep_ms(HZ_POLL_MS, ac_cancel_current()) != 0) {
+            ac_error_set(e, AC_ERR_CANCELLED, P ": cancelled while waiting for action %" PRId64,
+                         id);
+            return -1;
+        }
         if (hz_call(s, "GET", url, NULL, &cur, false, e) != 0)
             return -1;
         a = jsonu_obj(cur, "action");

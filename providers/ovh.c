@@ -246,14 +246,6 @@ out:
     return rc;
 }
 
-static void sleep_s(long sec)
-{
-    struct timespec ts = {.tv_sec = sec, .tv_nsec = 0};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* One attempt of a request, signed now when in signed mode. */
 static int send_once(struct ovh *s, const struct dns_api *once, const char *method,
                      const char *path, const char *body, struct http_response *resp,
@@ -341,7 +333,10 @@ static int ovh_call(struct ovh *s, const char *method, const char *path, const c
         if (attempt >= s->api.max_retries || wait > DNS_API_MAX_WAIT_S)
             break;
         ac_info(NULL, P ": rate limited (HTTP 429), retrying in %ld s", wait);
-        sleep_s(wait);
+        if (ac_sleep_ms((int64_t)wait * 1000, ac_cancel_current()) != 0) {
+            ac_error_set(e, AC_ERR_CANCELLED, P ": cancelled while waiting to retry");
+            goto out;
+        }
     }
     if (resp.status == 404 && allow_404) {
         rc = 1;

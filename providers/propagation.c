@@ -36,6 +36,7 @@
 #define DNS_PROP_DESC_MAX 240
 #define DNS_PROP_QUERY_MAX_MS 3000
 #define DNS_PROP_QUERY_MIN_MS 300
+#define DNS_PROP_QUERY_CANCELLABLE_MS 1000 /* per query while a cancel token is set */
 
 struct server {
     char label[80]; /* as configured (bounded), for messages */
@@ -298,18 +299,6 @@ out:
     return rc;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms <= 0)
-        return;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static void timeout_error(const char *fqdn, const char *value, const struct server *sv, size_t n,
                           int64_t timeout_ms, struct ac_error *e)
 {
@@ -410,6 +399,11 @@ int dns_propagation_wait(const char *fqdn, const char *value, const char *const 
                 q = DNS_PROP_QUERY_MAX_MS;
             if (q < DNS_PROP_QUERY_MIN_MS)
                 q = DNS_PROP_QUERY_MIN_MS;
+            /* a cancel is seen between queries: keep each one short then */
+            if (ac_cancel_current() != NULL && q > DNS_PROP_QUERY_CANCELLABLE_MS)
+                q = DNS_PROP_QUERY_CANCELLABLE_MS;
+            if (ac_cancel_check("propagation check", e) != 0)
+                goto out;
             sv[i].ok = query_server(&sv[i], name, value, q) == 1;
             if (!sv[i].ok)
                 missing++;
@@ -421,7 +415,10 @@ int dns_propagation_wait(const char *fqdn, const char *value, const char *const 
         left = deadline - ac_mono_ms();
         if (left <= 0)
             break;
-        sleep_ms(left < interval_ms ? left : interval_ms);
+        if (ac_sleep_ms(left < interval_ms ? left : interval_ms, ac_cancel_current()) != 0) {
+            ac_error_set(e, AC_ERR_CANCELLED, "propagation check of %.200s: cancelled", fqdn);
+            goto out;
+        }
     }
     timeout_error(fqdn, value, sv, n, timeout_ms, e);
 out:

@@ -192,14 +192,6 @@ fail:
     return -1;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Text of the first <tag>...</tag> in [p, end) (no attributes, not nested in
  * itself). Returns a pointer to the content and sets *len and *after (the
  * position past the closing tag), or NULL. */
@@ -488,7 +480,10 @@ static int wait_insync(struct r53 *s, const char *body, size_t len, struct ac_er
                          status);
             return -1;
         }
-        sleep_ms(s->api.polling_interval_ms);
+        if (ac_sleep_ms(s->api.polling_interval_ms, ac_cancel_current()) != 0) {
+            ac_error_set(e, AC_ERR_CANCELLED, P ": cancelled while waiting for change %s", cid);
+            return -1;
+        }
         if (r53_call(s, "GET", url, NULL, &resp, code, sizeof(code), e) != 0)
             return -1;
         xml_text(resp.body.data ? resp.body.data : "",

@@ -3,13 +3,17 @@
  * 127.0.0.1, ephemeral port): header capture (lowercase names, trimmed values,
  * count cap), Link parsing (several links per header, several headers,
  * relative URLs), request body and headers, body cap, timeout, connection
- * refused; plus http_link on hand-built responses and http_escape.
+ * refused, an oversized header named in the error (not "no such header"), a
+ * request in flight aborted by the thread's cancel token or its scope's time
+ * limit; plus http_link on hand-built responses and http_escape.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,9 +25,12 @@
 #include <cmocka.h>
 
 #include "http.h"
+#include "timeutil.h"
 
 static struct MHD_Daemon *daemon_;
 static unsigned short port_;
+static atomic_bool release_; /* ends /hang early */
+static atomic_int hanging_;  /* /hang requests being held */
 
 struct req_state {
     char body[4096];
@@ -92,6 +99,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     } else if (strcmp(url, "/slow") == 0) {
         sleep(2);
         reply(conn, 200, "late", 4, &r);
+    } else if (strcmp(url, "/hang") == 0) {
+        atomic_fetch_add(&hanging_, 1);
+        for (int i = 0; i < 400 && !atomic_load(&release_); i++)
+            usleep(25 * 1000);
+        atomic_fetch_sub(&hanging_, 1);
+        reply(conn, 200, "late", 4, &r);
+    } else if (strcmp(url, "/bignonce") == 0) {
+        static char big[60 * 1024 + 1];
+        memset(big, 'A', sizeof big - 1);
+        reply(conn, 200, "", 0, &r);
+        MHD_add_response_header(r, "Replay-Nonce", big);
+        MHD_add_response_header(r, "Location", "https://ca.test/x");
     } else {
         status = 404;
         reply(conn, 404, "{\"type\":\"about:blank\"}", 22, &r);
@@ -117,10 +136,11 @@ static int start_server(void **state)
 
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                               0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-                               MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    daemon_ = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, handler,
+        NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(256 * 1024), MHD_OPTION_END);
     if (daemon_ == NULL)
         return -1;
     info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
@@ -290,6 +310,188 @@ static void test_timeout(void **state)
     http_client_free(c);
 }
 
+/* A 60 KB Replay-Nonce is reported as too long, with its size and the limit,
+ * not as missing; other headers of the response are kept. */
+static void test_oversized_header_named(void **state)
+{
+    struct http_client *c = NULL;
+    struct http_response resp;
+    struct ac_error e;
+    struct http_request req = {.method = "GET"};
+    char url[128];
+
+    url_of(url, sizeof url, "/bignonce");
+    req.url = url;
+    assert_int_equal(http_client_new(NULL, &c, &e), 0);
+    assert_int_equal(http_do(c, &req, &resp, &e), 0);
+    assert_null(http_header(&resp, "replay-nonce"));
+    assert_string_equal(http_header(&resp, "location"), "https://ca.test/x");
+    http_header_missing(&resp, "Replay-Nonce", "acme newNonce", AC_ERR_CA_BAD_RESPONSE, &e);
+    assert_string_equal(e.kind, AC_ERR_CA_BAD_RESPONSE);
+    assert_non_null(strstr(e.message, "Replay-Nonce header too long (614"));
+    assert_non_null(strstr(e.message, "limit 8192"));
+    http_header_missing(&resp, "Link", "acme x", AC_ERR_CA_BAD_RESPONSE, &e);
+    assert_string_equal(e.message, "acme x: no Link header");
+    http_response_free(&resp);
+    http_client_free(c);
+}
+
+struct canceller {
+    atomic_bool *flag;
+    int delay_ms;
+    int64_t set_at; /* ac_mono_ms when the flag was set */
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *k = arg;
+
+    /* cancel once the request is held by the server */
+    for (int i = 0; i < 400 && atomic_load(&hanging_) == 0; i++)
+        usleep(10 * 1000);
+    usleep((useconds_t)k->delay_ms * 1000);
+    k->set_at = ac_mono_ms();
+    atomic_store(k->flag, true);
+    return NULL;
+}
+
+/* A request in flight ends within about a second of its thread's token being
+ * set (libcurl's progress callback), as AC_ERR_CANCELLED. */
+static void test_cancel_in_flight(void **state)
+{
+    struct http_client *c = NULL;
+    struct http_response resp;
+    struct ac_error e;
+    struct http_request req = {.method = "GET"};
+    struct ac_cancel_scope saved;
+    atomic_bool flag = false;
+    struct canceller k = {&flag, 200, 0};
+    pthread_t t;
+    char url[128];
+    int64_t t0, took;
+
+    url_of(url, sizeof url, "/hang");
+    req.url = url;
+    atomic_store(&release_, false);
+    assert_int_equal(http_client_new(NULL, &c, &e), 0);
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    ac_cancel_enter(&flag, 0, &saved);
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    took = ac_mono_ms();
+    ac_cancel_leave(&saved);
+    pthread_join(t, NULL);
+    t0 = took;
+    assert_string_equal(e.kind, AC_ERR_CANCELLED);
+    assert_non_null(strstr(e.message, "cancelled"));
+    assert_null(ac_cancel_current());
+    /* a set token refuses the next request at once */
+    ac_cancel_enter(&flag, 0, &saved);
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    assert_string_equal(e.kind, AC_ERR_CANCELLED);
+    assert_true(ac_mono_ms() - t0 < 500);
+    ac_cancel_leave(&saved);
+    atomic_store(&release_, true);
+    http_client_free(c);
+}
+
+/* The time between setting the token and the return, measured from the
+ * moment the flag was set. */
+static void test_cancel_latency(void **state)
+{
+    struct http_client *c = NULL;
+    struct http_response resp;
+    struct ac_error e;
+    struct http_request req = {.method = "GET"};
+    struct ac_cancel_scope saved;
+    atomic_bool flag = false;
+    struct canceller k = {&flag, 300, 0};
+    pthread_t t;
+    char url[128];
+    int64_t took;
+
+    url_of(url, sizeof url, "/hang");
+    req.url = url;
+    atomic_store(&release_, false);
+    assert_int_equal(http_client_new(NULL, &c, &e), 0);
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    ac_cancel_enter(&flag, 0, &saved);
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    took = ac_mono_ms();
+    ac_cancel_leave(&saved);
+    pthread_join(t, NULL);
+    took -= k.set_at;
+    assert_string_equal(e.kind, AC_ERR_CANCELLED);
+    /* the server holds the request 10 s; the cancel ends it within ~1 s */
+    assert_true(took < 2000);
+    atomic_store(&release_, true);
+    http_client_free(c);
+}
+
+/* A scope's time limit cuts the request's timeout (the cleanup after a
+ * cancel): the request ends at the limit, not after the client's 30 s. */
+static void test_scope_limit(void **state)
+{
+    struct http_client *c = NULL;
+    struct http_response resp;
+    struct ac_error e;
+    struct http_request req = {.method = "GET"};
+    struct ac_cancel_scope saved;
+    char url[128];
+    int64_t start;
+
+    url_of(url, sizeof url, "/hang");
+    req.url = url;
+    atomic_store(&release_, false);
+    assert_int_equal(http_client_new(NULL, &c, &e), 0);
+    start = ac_mono_ms();
+    ac_cancel_enter(NULL, start + 400, &saved);
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    assert_true(ac_mono_ms() - start < 5000);
+    assert_string_equal(e.kind, AC_ERR_TIMEOUT);
+    /* past the limit nothing starts */
+    while (ac_mono_ms() < start + 450)
+        usleep(10 * 1000);
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    assert_string_equal(e.kind, AC_ERR_CANCELLED);
+    ac_cancel_leave(&saved);
+    atomic_store(&release_, true);
+    http_client_free(c);
+}
+
+/* ac_sleep_ms: the full time without a token; cut short by a token set from
+ * another thread or by the scope's limit. */
+static void *set_flag_soon(void *arg)
+{
+    usleep(150 * 1000);
+    atomic_store((atomic_bool *)arg, true);
+    return NULL;
+}
+
+static void test_sleep(void **state)
+{
+    atomic_bool flag = false;
+    struct ac_cancel_scope saved;
+    pthread_t t;
+    int64_t start = ac_mono_ms();
+
+    assert_int_equal(ac_sleep_ms(120, NULL), 0);
+    assert_true(ac_mono_ms() - start >= 120);
+    assert_int_equal(pthread_create(&t, NULL, set_flag_soon, &flag), 0);
+    start = ac_mono_ms();
+    assert_int_equal(ac_sleep_ms(20000, &flag), -1);
+    assert_true(ac_mono_ms() - start < 10000);
+    pthread_join(t, NULL);
+    assert_int_equal(ac_sleep_ms(10, &flag), -1);
+    start = ac_mono_ms();
+    ac_cancel_enter(NULL, start + 100, &saved);
+    assert_int_equal(ac_cancel_clamp_ms(20000) <= 100, 1);
+    assert_int_equal(ac_sleep_ms(20000, NULL), -1);
+    assert_true(ac_cancel_requested());
+    ac_cancel_leave(&saved);
+    assert_false(ac_cancel_requested());
+    assert_int_equal(ac_cancel_clamp_ms(20000), 20000);
+}
+
 static void test_refused_and_bad_ca(void **state)
 {
     struct http_client *c = NULL;
@@ -363,6 +565,11 @@ int main(void)
         cmocka_unit_test(test_body_cap),
         cmocka_unit_test(test_header_count_cap),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_oversized_header_named),
+        cmocka_unit_test(test_cancel_in_flight),
+        cmocka_unit_test(test_cancel_latency),
+        cmocka_unit_test(test_scope_limit),
+        cmocka_unit_test(test_sleep),
         cmocka_unit_test(test_refused_and_bad_ca),
         cmocka_unit_test(test_link_parsing),
         cmocka_unit_test(test_escape),
