@@ -42,7 +42,7 @@
 #define LC_MAX_WAIT_S 3600
 #define LC_LOCAL_CHECK_S 2
 #define LC_ARI_FAIL_RETRY_S 600
-#define LC_ARI_TIMEOUT_MS 10000 /* per renewalInfo request: bounds a stop during a fetch */
+#define LC_ARI_TIMEOUT_MS 10000 /* per renewalInfo request */
 
 /* Every live lifecycle of the process (lifecycle_new adds, lifecycle_free
  * removes). */
@@ -145,9 +145,25 @@ static bool same_files(const struct config_set *a, const struct config_set *b)
     return strcmp(a->cert_path, b->cert_path) == 0 && strcmp(a->key_path, b->key_path) == 0;
 }
 
+/* Adds lc to the registry; a set whose files another lifecycle is ordering
+ * for right now (a reload during an order) starts handed. */
 static void reg_add(struct lifecycle *lc)
 {
     pthread_mutex_lock(&reg_mu);
+    for (struct lifecycle *o = reg_head; o != NULL; o = o->reg_next) {
+        pthread_mutex_lock(&o->mu);
+        for (size_t k = 0; k < o->nordering; k++) {
+            const struct config_set *busy = manager_set_config(o->m, o->ordering[k]);
+            for (size_t j = 0; j < lc->n; j++) {
+                if (!same_files(busy, manager_set_config(lc->m, j)))
+                    continue;
+                lc->sets[j].running = true;
+                lc->sets[j].handed = true;
+                lc->sets[j].state = LC_RENEWING;
+            }
+        }
+        pthread_mutex_unlock(&o->mu);
+    }
     lc->reg_next = reg_head;
     reg_head = lc;
     pthread_mutex_unlock(&reg_mu);
@@ -179,8 +195,8 @@ static bool reg_claim(struct lifecycle *lc, size_t idx, bool forced)
         if (o == lc)
             continue;
         pthread_mutex_lock(&o->mu);
-        for (size_t j = 0; j < o->n && !busy; j++)
-            busy = o->sets[j].ordering && same_files(cfg, manager_set_config(o->m, j));
+        for (size_t k = 0; k < o->nordering && !busy; k++)
+            busy = same_files(cfg, manager_set_config(o->m, o->ordering[k]));
         pthread_mutex_unlock(&o->mu);
     }
     pthread_mutex_lock(&lc->mu);
@@ -194,8 +210,9 @@ static bool reg_claim(struct lifecycle *lc, size_t idx, bool forced)
         s->state = LC_RENEWING;
         if (forced)
             s->force_pending = true; /* runs once the other order has ended */
-    } else {
+    } else if (lc->nordering < LC_WORKERS) { /* one order per worker */
         s->ordering = true;
+        lc->ordering[lc->nordering++] = idx;
     }
     pthread_mutex_unlock(&lc->mu);
     pthread_mutex_unlock(&reg_mu);
@@ -215,6 +232,11 @@ static void reg_order_done(struct lifecycle *lc, size_t idx)
     pthread_mutex_lock(&reg_mu);
     pthread_mutex_lock(&lc->mu);
     lc->sets[idx].ordering = false;
+    for (size_t k = 0; k < lc->nordering; k++)
+        if (lc->ordering[k] == idx) {
+            lc->ordering[k] = lc->ordering[--lc->nordering];
+            break;
+        }
     pthread_mutex_unlock(&lc->mu);
     for (struct lifecycle *o = reg_head; o != NULL; o = o->reg_next) {
         bool any = false;
@@ -496,8 +518,13 @@ static void work_set(struct lifecycle *lc, size_t i)
 
     if (again)
         reread(lc, i);
-    if (do_ari)
+    if (do_ari) {
+        struct ac_cancel_scope saved;
+
+        ac_cancel_enter(&lc->cancel, 0, &saved); /* a stop aborts the fetch */
         fetch_ari(lc, i);
+        ac_cancel_leave(&saved);
+    }
     pthread_mutex_lock(&lc->mu);
     lc_replan(lc, i, ac_now());
     do_order = forced || (s->managed && s->next_attempt != 0 && s->next_attempt <= ac_now());

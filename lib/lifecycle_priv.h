@@ -183,6 +183,8 @@ struct lifecycle {
     atomic_bool cancel;         /* issuer_request.cancel of every order */
     int64_t created_at;         /* lifecycle_new time: when load errors were read */
     struct lifecycle *reg_next; /* the process-wide list (reg_* in lifecycle.c) */
+    size_t ordering[LC_WORKERS]; /* the sets with an order running (lc_set.ordering) */
+    size_t nordering;
     int waiters;                /* callers inside lifecycle_force_renew */
     /* Waiters' progress callbacks: linked with mu and progress_mu held, walked
      * (and called) with progress_mu alone. Lock order: mu, then progress_mu. */

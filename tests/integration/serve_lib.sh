@@ -45,7 +45,8 @@ served_is() {
 # while. `present` appends its name to SCRIPT.present, then reads SCRIPT.delay:
 # a number of seconds to sleep before publishing the value in challtestsrv, or
 # "hang" to publish nothing (the order then waits in the propagation check).
-# `cleanup` clears the name. Use with options: program: SCRIPT.
+# `cleanup` appends the name to SCRIPT.cleanup and clears it. Use with
+# options: program: SCRIPT.
 write_slow_dns() {
   local script=$1
   cat >"$script" <<SH
@@ -58,6 +59,7 @@ present)
   sleep "\$d"
   curl -fsS -X POST -d "{\"host\":\"\$2\",\"value\":\"\$3\"}" "$CHALLTESTSRV_URL/set-txt" >/dev/null ;;
 cleanup)
+  echo "\$2" >>"$script.cleanup"
   curl -fsS -X POST -d "{\"host\":\"\$2\"}" "$CHALLTESTSRV_URL/clear-txt" >/dev/null ;;
 esac
 SH
