@@ -28,6 +28,12 @@
 #include "log.h"
 #include "manager.h"
 #include "serve_tls.h"
+#include "timeutil.h"
+
+/* At a stop: how long API callers released from a forced renewal get to
+ * return, then to have their answers written, before the admin server stops. */
+#define SERVE_STOP_CALLERS_MS 2000
+#define SERVE_STOP_FLUSH_MS 300
 
 /* A lifecycle a reload replaced: its running orders finish in a thread of
  * their own (the new lifecycle hands those sets over meanwhile), then it is
@@ -309,6 +315,10 @@ out:
     /* Cancel running orders and release API callers waiting for them first,
      * so that the admin server's stop (which waits for its requests) is quick. */
     lifecycle_stop(st.lc, true);
+    /* The admin server closes its connections when it stops: let the
+     * answers of the callers just released get written first. */
+    if (lifecycle_wait_callers(st.lc, SERVE_STOP_CALLERS_MS) > 0)
+        ac_sleep_ms(SERVE_STOP_FLUSH_MS, NULL);
     reap_retired(&st, true);
     admin_server_stop(st.admin);
     lifecycle_free(st.lc);

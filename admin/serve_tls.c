@@ -230,13 +230,13 @@ static void *connection(void *arg)
     gnutls_bye(s, GNUTLS_SHUT_WR);
 out:
     gnutls_deinit(s);
+    gen_unref(cn->t, cn->gen);
     pthread_mutex_lock(&cn->t->mu);
     conn_unlink(cn->t, cn);
     close(cn->fd); /* after unlinking: serve_tls_stop never touches a closed fd */
     cn->t->conns--;
     pthread_cond_broadcast(&cn->t->idle);
-    pthread_mutex_unlock(&cn->t->mu);
-    gen_unref(cn->t, cn->gen);
+    pthread_mutex_unlock(&cn->t->mu); /* t may be freed from here on */
     free(cn);
     return NULL;
 }

@@ -868,6 +868,29 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_mutex_unlock(&lc->mu);
 }
 
+int lifecycle_wait_callers(struct lifecycle *lc, int64_t ms)
+{
+    struct timespec dl;
+    int n;
+
+    if (lc == NULL)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(ms / 1000);
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&lc->mu);
+    n = lc->waiters;
+    while (lc->waiters > 0)
+        if (pthread_cond_timedwait(&lc->done_cond, &lc->mu, &dl) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&lc->mu);
+    return n;
+}
+
 void lifecycle_join(struct lifecycle *lc)
 {
     if (lc == NULL || lc->joined)

@@ -53,6 +53,10 @@ int lifecycle_start_oneshot(struct lifecycle *lc, struct ac_error *e);
  * waiters get AC_ERR_CANCELLED "configuration reloaded". May be called again
  * (cancel = true upgrades an earlier stop). NULL is a no-op. */
 void lifecycle_stop(struct lifecycle *lc, bool cancel);
+/* After lifecycle_stop: waits (at most ms) until every caller inside
+ * lifecycle_force_renew has returned. Returns how many callers were inside
+ * when it was called (0: it returned at once). */
+int lifecycle_wait_callers(struct lifecycle *lc, int64_t ms);
 /* Waits until the threads have ended: after lifecycle_stop(lc, false), until
  * the orders that were running have finished. Call it from one thread at a
  * time; lifecycle_stop(lc, true) from another thread shortens the wait. */
