@@ -29,7 +29,7 @@ issued() { grep -c "Issued certificate serial" "$TESTENV_DIR/pebble.log" || true
 issued0=$(issued)
 rm -f slow.sh.present
 
-echo 8 >slow.sh.delay
+echo 12 >slow.sh.delay
 start_daemon r.yml serve
 wait_until 20 curl -sf "$URL/healthz" || { cat serve.log >&2; fail "admin API did not come up"; }
 kill -USR1 "$SERVE_PID"
@@ -37,7 +37,7 @@ wait_until 60 test -s slow.sh.present || { cat serve.log >&2; fail "the order di
 
 # --- SIGHUP in the middle of the order -----------------------------------------------
 kill -HUP "$SERVE_PID"
-wait_until 5 grep -q "configuration reloaded" serve.log ||
+wait_until 8 grep -q "configuration reloaded" serve.log ||
   { cat serve.log >&2; fail "the reload waited for the running order"; }
 codes=() states=()
 while ! grep -q "in service: renewed" serve.log; do
@@ -75,7 +75,7 @@ echo hang >slow.sh.delay
 kill -USR1 "$SERVE_PID"
 wait_until 60 bash -c '[ "$(wc -l <slow.sh.present)" -ge 2 ]' || { cat serve.log >&2; fail "second order did not start"; }
 kill -HUP "$SERVE_PID"
-wait_until 5 bash -c '[ "$(grep -c "configuration reloaded" serve.log)" -ge 2 ]' ||
+wait_until 8 bash -c '[ "$(grep -c "configuration reloaded" serve.log)" -ge 2 ]' ||
   { cat serve.log >&2; fail "second reload waited for the order"; }
 t0=$(date +%s%N)
 kill -TERM "$SERVE_PID"
