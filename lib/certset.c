@@ -1,6 +1,13 @@
 /*
  * certset.c - loading and checking one set's certificate pair.
+ *
+ * A load never changes the files unless it holds the set's lock: it recovers
+ * an interrupted commit only when no writer holds the set
+ * (store_pair_recover_if_idle), then reads the pair as committed
+ * (store_pair_read). A writer can still rename files while they are read, so a
+ * pair that does not hold together is read again (CERTSET_READ_ATTEMPTS).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,25 +16,63 @@
 #include "crypto.h"
 #include "store.h"
 
-int certset_from_memory(const char *set_name, int set_id, const void *chain_pem,
-                        size_t chain_len, const void *key, size_t key_len,
-                        autocert_cert **out, struct ac_error *e)
+/* Reads of a pair that did not hold together before the error is reported. */
+#define CERTSET_READ_ATTEMPTS 3
+
+/* " in <path>" or "" for messages. */
+static void in_path(char *buf, size_t n, const char *path)
+{
+    if (path != NULL)
+        snprintf(buf, n, " in %s", path);
+    else if (n > 0)
+        buf[0] = '\0';
+}
+
+/* The key does not match the leaf: says which certificate it does match, if
+ * any (a chain that is not leaf first), in e. */
+static void explain_mismatch(const struct crypto_chain *chain, const struct crypto_key *k,
+                             const char *cert_path, const char *key_path, struct ac_error *e)
+{
+    char cin[300], kin[300];
+
+    in_path(cin, sizeof cin, cert_path);
+    in_path(kin, sizeof kin, key_path);
+    for (size_t i = 1; i < chain->count; i++) {
+        if (crypto_key_matches_cert(k, chain->crts[i])) {
+            ac_error_set(e, AC_ERR_CRYPTO,
+                         "certificate chain%s is not leaf first: the private key%s matches "
+                         "certificate #%zu of %zu (the leaf must be the first certificate)",
+                         cin, kin, i + 1, chain->count);
+            return;
+        }
+    }
+    ac_error_set(e, AC_ERR_CRYPTO, "private key%s does not match the leaf certificate%s%s", kin,
+                 cin, chain->count > 1 ? " (nor any other certificate of the chain)" : "");
+}
+
+/* certset_from_memory with the paths the data came from (NULL: memory), which
+ * every message names. */
+static int build(const char *set_name, int set_id, const void *chain_pem, size_t chain_len,
+                 const void *key, size_t key_len, const char *cert_path, const char *key_path,
+                 autocert_cert **out, struct ac_error *e)
 {
     struct crypto_chain *chain = NULL;
     struct crypto_key *k = NULL;
+    char where[300];
     int rc = -1;
 
     if (crypto_chain_parse_pem(chain_pem, chain_len, &chain, e) != 0) {
-        ac_error_prefix(e, "certificate chain");
+        in_path(where, sizeof where, cert_path);
+        ac_error_prefix(e, "certificate chain%s", where);
         goto out;
     }
     if (crypto_key_load(key, key_len, &k, e) != 0) {
-        ac_error_prefix(e, "private key");
+        in_path(where, sizeof where, key_path);
+        ac_error_prefix(e, "private key%s", where);
         goto out;
     }
     if (!crypto_key_matches_cert(k, chain->crts[0])) {
-        ac_error_set(e, AC_ERR_CRYPTO,
-                     "private key does not match the leaf certificate");
+        explain_mismatch(chain, k, cert_path, key_path, e);
         goto out;
     }
     rc = cert_new(set_name, set_id, chain, k, out, e);
@@ -38,48 +83,38 @@ out:
     return rc;
 }
 
-/* Reads one file; 1 = absent, 0 = read, -1 = error. */
-static int certset_read(const char *path, size_t max, char **data, size_t *len,
-                        struct ac_error *e)
+int certset_from_memory(const char *set_name, int set_id, const void *chain_pem, size_t chain_len,
+                        const void *key, size_t key_len, autocert_cert **out, struct ac_error *e)
 {
-    if (store_read_file(path, max, data, len, e) == 0)
-        return 0;
-    return ac_error_is(e, AC_ERR_NOT_FOUND) ? 1 : -1;
+    return build(set_name, set_id, chain_pem, chain_len, key, key_len, NULL, NULL, out, e);
 }
 
-int certset_load(const struct config_set *s, int set_id, autocert_cert **out,
-                 struct ac_error *e)
+/* One read of the pair: 0 loaded, 1 both files absent, -1 error. */
+static int load_once(const struct config_set *s, int set_id, autocert_cert **out,
+                     struct ac_error *e)
 {
     char *chain = NULL, *key = NULL;
     size_t chain_len = 0, key_len = 0;
-    int rc = -1, rc_chain, rc_key;
+    int rc = -1;
 
-    *out = NULL;
-    if (store_pair_recover(s->cert_path, s->key_path, e) != 0)
+    if (store_pair_read(s->cert_path, CERTSET_CHAIN_MAX, &chain, &chain_len, s->key_path,
+                        CERTSET_KEY_MAX, &key, &key_len, e) != 0)
         goto out;
-    rc_chain = certset_read(s->cert_path, CERTSET_CHAIN_MAX, &chain, &chain_len, e);
-    if (rc_chain < 0)
-        goto out;
-    rc_key = certset_read(s->key_path, CERTSET_KEY_MAX, &key, &key_len, e);
-    if (rc_key < 0)
-        goto out;
-    if (rc_chain == 1 && rc_key == 1) {
+    if (chain == NULL && key == NULL) {
         ac_error_clear(e);
         rc = 1;
         goto out;
     }
-    if (rc_chain == 1 || rc_key == 1) {
-        ac_error_set(e, AC_ERR_IO, "%s %s is missing (%s %s exists)",
-                     rc_chain == 1 ? "cert_path" : "key_path",
-                     rc_chain == 1 ? s->cert_path : s->key_path,
-                     rc_chain == 1 ? "key_path" : "cert_path",
-                     rc_chain == 1 ? s->key_path : s->cert_path);
+    if (chain == NULL || key == NULL) {
+        ac_error_set(
+            e, AC_ERR_IO, "%s %s is missing (%s %s exists)",
+            chain == NULL ? "cert_path" : "key_path", chain == NULL ? s->cert_path : s->key_path,
+            chain == NULL ? "key_path" : "cert_path", chain == NULL ? s->key_path : s->cert_path);
         goto out;
     }
-    if (certset_from_memory(s->name, set_id, chain, chain_len, key, key_len, out, e) != 0) {
-        ac_error_prefix(e, "%s / %s", s->cert_path, s->key_path);
+    if (build(s->name, set_id, chain, chain_len, key, key_len, s->cert_path, s->key_path, out, e) !=
+        0)
         goto out;
-    }
     rc = 0;
 out:
     if (key != NULL) {
@@ -87,5 +122,22 @@ out:
         free(key);
     }
     free(chain);
+    return rc;
+}
+
+int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
+{
+    int rc = -1;
+
+    *out = NULL;
+    if (store_pair_recover_if_idle(s->cert_path, s->key_path, e) != 0)
+        goto out;
+    /* A commit running beside this read can hand it half of each pair. */
+    for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
+        rc = load_once(s, set_id, out, e);
+        if (rc >= 0)
+            break;
+    }
+out:
     return rc;
 }

@@ -3,8 +3,10 @@
  *
  * Reads cert_path (PEM chain, leaf first) and key_path (PEM or DER; PKCS#8,
  * PKCS#1 or SEC1), checks that the key belongs to the leaf, and builds an
- * autocert_cert. Runs store_pair_recover first so a commit interrupted by a
- * crash is completed or rolled back before anything is read.
+ * autocert_cert. A commit interrupted by a crash is completed or rolled back
+ * first, but only when no writer holds the set's lock
+ * (store_pair_recover_if_idle); beside a running commit the committed pair is
+ * read (store_pair_read) and nothing on disk is changed.
  */
 #ifndef AUTOCERT_CERTSET_H
 #define AUTOCERT_CERTSET_H
@@ -21,16 +23,17 @@
 
 /* Loads set s (index set_id) from disk. Returns 0 with a new handle in *out
  * (one reference), 1 when both files are absent (*out NULL, not an error), or
- * -1 with e filled: one of the two files missing, unreadable, unparsable, or a
- * key that does not match the leaf. The message names the set and the path,
- * never key material. */
-int certset_load(const struct config_set *s, int set_id, autocert_cert **out,
-                 struct ac_error *e);
+ * -1 with e filled: one of the two files missing, unreadable, not a regular
+ * file, unparsable, or a key that does not match the leaf (when it matches
+ * another certificate of the chain: "certificate chain in <path> is not leaf
+ * first: ... matches certificate #N of M"). The message names the path, never
+ * key material. Safe beside a writer of the same set in this or another
+ * process. */
+int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
 
 /* Builds a handle from a pair in memory (same checks as certset_load). Copies
  * the data. Returns 0 and a new handle, or -1 with e filled. */
-int certset_from_memory(const char *set_name, int set_id, const void *chain_pem,
-                        size_t chain_len, const void *key, size_t key_len,
-                        autocert_cert **out, struct ac_error *e);
+int certset_from_memory(const char *set_name, int set_id, const void *chain_pem, size_t chain_len,
+                        const void *key, size_t key_len, autocert_cert **out, struct ac_error *e);
 
 #endif

@@ -8,11 +8,13 @@
  * (defaulted when empty); the account key path is always main's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config_internal.h"
 #include "timeutil.h"
@@ -30,17 +32,33 @@ static int read_file(struct cfg_loader *L, const char *path, char **out, size_t 
     struct stat st;
     char *buf = NULL;
     size_t n;
-    int rc = -1;
+    int rc = -1, fd = -1, flags;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; checked, then cleared. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
         cfg_diag_at(L, false, 0, 0, NULL, "cannot open: %s", strerror(errno));
         goto out;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        cfg_diag_at(L, false, 0, 0, NULL, "not a regular file");
+    if (fstat(fd, &st) != 0) {
+        cfg_diag_at(L, false, 0, 0, NULL, "cannot stat: %s", strerror(errno));
         goto out;
     }
+    if (!S_ISREG(st.st_mode)) {
+        cfg_diag_at(L, false, 0, 0, NULL, "not a regular file (%s): refused",
+                    S_ISDIR(st.st_mode)    ? "a directory"
+                    : S_ISFIFO(st.st_mode) ? "a FIFO"
+                    : S_ISSOCK(st.st_mode) ? "a socket"
+                                           : "a device");
+        goto out;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ||
+        (f = fdopen(fd, "rb")) == NULL) {
+        cfg_diag_at(L, false, 0, 0, NULL, "cannot read: %s", strerror(errno));
+        goto out;
+    }
+    fd = -1; /* f owns it */
     if (st.st_size > CFG_MAX_FILE_SIZE) {
         cfg_diag_at(L, false, 0, 0, NULL, "file larger than 1 MiB: refused");
         goto out;
@@ -62,6 +80,8 @@ out:
     free(buf);
     if (f != NULL)
         fclose(f);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 

@@ -302,46 +302,6 @@ static int datum_out(gnutls_datum_t *d, bool nul, unsigned char **out, size_t *l
     return 0;
 }
 
-int crypto_key_export_pkcs8_pem(const struct crypto_key *k, char **out, size_t *len,
-                                struct ac_error *e)
-{
-    gnutls_datum_t d = {NULL, 0};
-    int ret;
-
-    if (k == NULL || out == NULL || len == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "crypto_key_export_pkcs8_pem: bad arguments");
-        return -1;
-    }
-    ret = gnutls_x509_privkey_export2_pkcs8(k->x509, GNUTLS_X509_FMT_PEM, NULL,
-                                            GNUTLS_PKCS_PLAIN, &d);
-    if (ret < 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "cannot export key as PKCS#8 PEM: %s",
-                     gnutls_strerror(ret));
-        return -1;
-    }
-    return datum_out(&d, true, (unsigned char **)out, len, e);
-}
-
-int crypto_key_export_pkcs8_der(const struct crypto_key *k, unsigned char **out,
-                                size_t *len, struct ac_error *e)
-{
-    gnutls_datum_t d = {NULL, 0};
-    int ret;
-
-    if (k == NULL || out == NULL || len == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "crypto_key_export_pkcs8_der: bad arguments");
-        return -1;
-    }
-    ret = gnutls_x509_privkey_export2_pkcs8(k->x509, GNUTLS_X509_FMT_DER, NULL,
-                                            GNUTLS_PKCS_PLAIN, &d);
-    if (ret < 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "cannot export key as PKCS#8 DER: %s",
-                     gnutls_strerror(ret));
-        return -1;
-    }
-    return datum_out(&d, false, out, len, e);
-}
-
 /* Appends a DER tag and length (short or one/two-byte long form). */
 static size_t der_header(unsigned char *p, unsigned char tag, size_t len)
 {
@@ -359,6 +319,12 @@ static size_t der_header(unsigned char *p, unsigned char tag, size_t len)
         p[n++] = (unsigned char)len;
     }
     return n;
+}
+
+/* Bytes der_header writes for a content of `len` bytes. */
+static size_t der_header_len(size_t len)
+{
+    return len < 0x80 ? 2 : len < 0x100 ? 3 : 4;
 }
 
 /* Copies a big-endian integer right-aligned into `width` bytes. */
@@ -404,7 +370,7 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
     ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv,
                                          GNUTLS_EXPORT_FLAG_NO_LZ);
     if (ret < 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: %s", gnutls_strerror(ret));
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: %s", gnutls_strerror(ret));
         goto out;
     }
     if (curve == GNUTLS_ECC_CURVE_SECP256R1) {
@@ -412,14 +378,14 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
     } else if (curve == GNUTLS_ECC_CURVE_SECP384R1) {
         fs = 48, oid = oid384, oid_len = sizeof oid384;
     } else {
-        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: unsupported curve");
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: unsupported curve");
         goto out;
     }
     bits_len = 2 + 2 * fs;                       /* 00 04 x y */
     inner = 3 + (2 + fs) + (2 + oid_len) + (2 + 2 + bits_len);
     der = gnutls_malloc(inner + 3);
     if (der == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "cannot export EC account key: out of memory");
+        ac_error_set(e, AC_ERR_NOMEM, "cannot export EC key: out of memory");
         goto out;
     }
     n += der_header(der + n, 0x30, inner);
@@ -445,7 +411,7 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
     rc = 0;
     goto out;
 bad:
-    ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC account key: value too long");
+    ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: value too long");
 out:
     if (der != NULL) {
         gnutls_memset(der, 0, inner + 3);
@@ -485,6 +451,125 @@ int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **ou
         return -1;
     }
     return datum_out(&d, false, out, len, e);
+}
+
+/*
+ * PKCS#8 PrivateKeyInfo (RFC 5208, RFC 5915 §2) around the SEC1 ECPrivateKey
+ * above, so the private scalar is exactly the field size (32 bytes for P-256,
+ * 48 for P-384). GnuTLS's own PKCS#8 export writes it as a signed integer (a
+ * 33-byte scalar with a leading zero for about half of the keys), which strict
+ * parsers such as python-cryptography refuse.
+ *
+ *   SEQUENCE { INTEGER 0, SEQUENCE { OID id-ecPublicKey, OID curve },
+ *              OCTET STRING { ECPrivateKey } }
+ */
+static int export_ec_pkcs8_der(const struct crypto_key *k, unsigned char **out, size_t *len,
+                               struct ac_error *e)
+{
+    static const unsigned char ec_pub[] = {0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
+    static const unsigned char oid256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                           0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char oid384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    unsigned char *sec1 = NULL, *der = NULL;
+    size_t sec1_len = 0, alg_len, inner, cap = 0, n = 0;
+    const unsigned char *oid;
+    size_t oid_len;
+    int rc = -1;
+
+    if (gnutls_privkey_export_ecc_raw2(k->priv, &curve, NULL, NULL, NULL, 0) < 0 ||
+        (curve != GNUTLS_ECC_CURVE_SECP256R1 && curve != GNUTLS_ECC_CURVE_SECP384R1)) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: unsupported curve");
+        goto out;
+    }
+    oid = curve == GNUTLS_ECC_CURVE_SECP256R1 ? oid256 : oid384;
+    oid_len = curve == GNUTLS_ECC_CURVE_SECP256R1 ? sizeof oid256 : sizeof oid384;
+    if (export_sec1(k, &sec1, &sec1_len, e) != 0)
+        goto out;
+    alg_len = sizeof ec_pub + oid_len;
+    inner = 3 + (2 + alg_len) + (der_header_len(sec1_len) + sec1_len);
+    cap = der_header_len(inner) + inner;
+    der = gnutls_malloc(cap);
+    if (der == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "cannot export EC key: out of memory");
+        goto out;
+    }
+    n += der_header(der + n, 0x30, inner);
+    n += der_header(der + n, 0x02, 1);
+    der[n++] = 0;
+    n += der_header(der + n, 0x30, alg_len);
+    memcpy(der + n, ec_pub, sizeof ec_pub);
+    n += sizeof ec_pub;
+    memcpy(der + n, oid, oid_len);
+    n += oid_len;
+    n += der_header(der + n, 0x04, sec1_len);
+    memcpy(der + n, sec1, sec1_len);
+    n += sec1_len;
+    *out = der;
+    *len = n;
+    der = NULL;
+    rc = 0;
+out:
+    if (der != NULL) {
+        gnutls_memset(der, 0, cap);
+        gnutls_free(der);
+    }
+    if (sec1 != NULL) {
+        gnutls_memset(sec1, 0, sec1_len);
+        gnutls_free(sec1);
+    }
+    return rc;
+}
+
+int crypto_key_export_pkcs8_der(const struct crypto_key *k, unsigned char **out, size_t *len,
+                                struct ac_error *e)
+{
+    gnutls_datum_t d = {NULL, 0};
+    int ret;
+
+    if (k == NULL || out == NULL || len == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "crypto_key_export_pkcs8_der: bad arguments");
+        return -1;
+    }
+    if (gnutls_x509_privkey_get_pk_algorithm(k->x509) == GNUTLS_PK_ECDSA)
+        return export_ec_pkcs8_der(k, out, len, e);
+    ret = gnutls_x509_privkey_export2_pkcs8(k->x509, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN,
+                                            &d);
+    if (ret < 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export key as PKCS#8 DER: %s", gnutls_strerror(ret));
+        return -1;
+    }
+    return datum_out(&d, false, out, len, e);
+}
+
+int crypto_key_export_pkcs8_pem(const struct crypto_key *k, char **out, size_t *len,
+                                struct ac_error *e)
+{
+    gnutls_datum_t der = {NULL, 0}, pem = {NULL, 0};
+    unsigned char *p = NULL;
+    size_t n = 0;
+    int ret, rc = -1;
+
+    if (k == NULL || out == NULL || len == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "crypto_key_export_pkcs8_pem: bad arguments");
+        return -1;
+    }
+    if (crypto_key_export_pkcs8_der(k, &p, &n, e) != 0)
+        goto out;
+    der.data = p;
+    der.size = (unsigned int)n;
+    ret = gnutls_pem_base64_encode2("PRIVATE KEY", &der, &pem);
+    if (ret < 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export key as PKCS#8 PEM: %s", gnutls_strerror(ret));
+        goto out;
+    }
+    rc = datum_out(&pem, true, (unsigned char **)out, len, e);
+out:
+    if (p != NULL) {
+        gnutls_memset(p, 0, n);
+        gnutls_free(p);
+    }
+    return rc;
 }
 
 /* Adds one CSR name: an IP SAN for an address literal, else a DNS SAN. Sets

@@ -61,6 +61,8 @@ struct ac_error {
 #define AC_ERR_DNS_PROPAGATION "dns.propagation_timeout"
 #define AC_ERR_DNS_QUERY "dns.query"
 #define AC_ERR_CANCELLED "cancelled"
+#define AC_ERR_CERT_EXPIRED "cert.expired"             /* warning: still served */
+#define AC_ERR_CERT_NOT_YET_VALID "cert.not_yet_valid" /* warning: still served */
 
 /* Fills `e` (no-op when NULL). Replaces any earlier content; acme_type is
  * cleared, http_status set to 0 and retry_after to -1. */

@@ -288,15 +288,11 @@ static void classify(CURLcode rc, bool overflow, const char *host, size_t max_bo
         ac_error_set(e, AC_ERR_CANCELLED, "http: request to %s cancelled", host);
         break;
     case CURLE_OUT_OF_MEMORY:
-        /* libcurl's answer to a header line over its 100 KiB limit */
-        if (strstr(detail, "header") != NULL) {
-            ac_error_set(e, AC_ERR_HTTP,
-                         "http: response from %s has a header line over libcurl's limit "
-                         "(100 KiB): %s",
-                         host, detail);
-            break;
-        }
-        ac_error_set(e, AC_ERR_NOMEM, "http: request to %s failed: %s", host, detail);
+        /* also libcurl's answer to a response header line over 100 KiB */
+        ac_error_set(e, AC_ERR_HTTP,
+                     "http: response from %s refused by libcurl: %s (a header line over "
+                     "libcurl's 100 KiB limit gives this too)",
+                     host, detail);
         break;
     case CURLE_WRITE_ERROR:
         if (overflow) {

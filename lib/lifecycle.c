@@ -424,7 +424,7 @@ static int run_order(struct lifecycle *lc, size_t idx, uint64_t gen, struct ac_e
     struct issuer_result res;
     struct crypto_key *key = NULL;
     struct progress_ctx pc = {lc, idx, gen};
-    struct lc_cert_facts before;
+    struct lc_cert_facts before, after;
     struct ac_error e2;
     char *replaces = NULL;
     int rc = -1;
@@ -446,8 +446,10 @@ static int run_order(struct lifecycle *lc, size_t idx, uint64_t gen, struct ac_e
         goto failed;
     if (res.issued && manager_set_reload(lc->m, idx, &e2) < 0)
         ac_err(cfg->name, "new certificate committed but not loaded: %s", e2.message);
+    cert_facts(lc, idx, &after);
     pthread_mutex_lock(&lc->mu);
-    lc_plan_success(&lc->sets[idx], ac_now());
+    if (!lc_plan_success(&lc->sets[idx], cfg, res.issued ? &after : NULL, ac_now(), rand64()))
+        ac_err(cfg->name, "%s", lc->sets[idx].last_error.message);
     /* The CA may have gained ARI since it was last asked: the renewalInfo
      * fetch lc_plan_success scheduled loads its directory again. */
     if (lc->sets[idx].ari_support == 0)

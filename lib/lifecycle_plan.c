@@ -5,11 +5,21 @@
  * backoff, cooldowns), and the state file's JSON form. No I/O, no clock, no
  * locks: the caller passes `now` and random numbers and holds the lifecycle
  * mutex.
+ *
+ * Two guards against order storms: a backoff (retry_at) is never further than
+ * retry_max from now nor past the certificate's "expiring soon" point (also
+ * when read back from a state file), and a certificate that is due again the
+ * moment it was issued counts as a failure (schedule.due_at_once) instead of
+ * starting the next order at once.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "lifecycle_priv.h"
 #include "schedule.h"
+#include "timeutil.h"
+
+static void plan_success_reset(struct lc_set *s, int64_t now);
 
 #define LC_ARI_DEFAULT_REFETCH (6 * 3600)
 #define LC_ARI_MIN_REFETCH 60
@@ -45,6 +55,7 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
         s->next_attempt = 0;
         return;
     }
+    lc_plan_cap_retry(s, cfg, cf, now);
     if (!cf->present) {
         s->renews_at = 0;
         next = now;
@@ -83,6 +94,22 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
         s->state = LC_RENEWING;
 }
 
+void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
+                       const struct lc_cert_facts *cf, int64_t now)
+{
+    int64_t max = cfg->retry_max > 0 ? cfg->retry_max : 1, soon;
+
+    if (s->retry_at == 0)
+        return;
+    if (s->retry_at > now + max)
+        s->retry_at = now + max;
+    if (cf != NULL && cf->present) {
+        soon = schedule_expiring_at(cf->not_before, cf->not_after);
+        if (soon > now && s->retry_at > soon)
+            s->retry_at = soon;
+    }
+}
+
 void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
                      const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random)
 {
@@ -110,7 +137,44 @@ void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
     s->retry_at = now + delay;
 }
 
-void lc_plan_success(struct lc_set *s, int64_t now)
+bool lc_plan_success(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
+                     int64_t now, uint64_t random)
+{
+    int failures = s->failures;
+    int64_t due = 0;
+    struct ac_error e;
+    char until[32], moment[32];
+
+    if (cf != NULL && cf->present) {
+        due = schedule_renewal_moment(cf->not_before, cf->not_after, cfg->renew_before);
+        if (cf->names_differ && due > cf->not_before)
+            due = cf->not_before;
+    }
+    plan_success_reset(s, now);
+    if (cf == NULL || (cf->present && due > now))
+        return true;
+    /* Due again the moment it was issued: ordering again now would loop. */
+    if (!cf->present) {
+        ac_error_set(&e, AC_ERR_DUE_AT_ONCE,
+                     "the new certificate is not in service (it did not load); not ordering "
+                     "again before the backoff");
+    } else {
+        ac_time_format_rfc3339(cf->not_after, until, sizeof until);
+        ac_time_format_rfc3339(due, moment, sizeof moment);
+        ac_error_set(&e, AC_ERR_DUE_AT_ONCE,
+                     "the new certificate (valid until %s) is due for renewal at once (%s%s); "
+                     "is the host clock right, renew_before shorter than the lifetime? Not "
+                     "ordering again before the backoff",
+                     until,
+                     cf->names_differ ? "its names differ from the configured domains, " : "",
+                     moment);
+    }
+    s->failures = failures;
+    lc_plan_failure(s, cfg, &e, false, now, random);
+    return false;
+}
+
+static void plan_success_reset(struct lc_set *s, int64_t now)
 {
     s->failures = 0;
     s->has_last_error = false;

@@ -87,8 +87,23 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
 void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
                      const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random);
 
-/* Records a successful issuance at `now` (failures reset, ARI forgotten). */
-void lc_plan_success(struct lc_set *s, int64_t now);
+/* Records a successful issuance at `now` (failures reset, ARI forgotten).
+ * cf: the facts of the certificate now served (after the reload), or NULL
+ * when nothing was issued. When that certificate is due again at once (its
+ * renewal moment is not after `now` - a host clock far ahead, renew_before
+ * over the lifetime, names that differ - or it did not load), the success is
+ * recorded as a failure of kind AC_ERR_DUE_AT_ONCE instead (the failure count
+ * goes on from before the success, so the backoff grows) and false is
+ * returned; otherwise true. */
+bool lc_plan_success(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
+                     int64_t now, uint64_t random);
+
+/* Caps s->retry_at (lc_plan_update does this first): at most retry_max after
+ * `now`, and not past the "expiring soon" point of the certificate in cf
+ * (when present and that point is still ahead). Applies to a retry_at read
+ * back from a state file too. */
+void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
+                       const struct lc_cert_facts *cf, int64_t now);
 
 /* Applies a renewalInfo answer for the certificate with serial `serial`: the
  * point is drawn (from `random`) only when the window is new or changed, and

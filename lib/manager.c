@@ -37,6 +37,9 @@
 #include "sni.h"
 #include "timeutil.h"
 
+/* A NotBefore this far in the future still counts as valid (clock skew). */
+#define MANAGER_CLOCK_SKEW 300
+
 struct snapshot {
     atomic_uint refs;
     struct sni_index *ix;   /* owned; NULL when no set holds a certificate */
@@ -46,7 +49,8 @@ struct snapshot {
 
 struct mset {
     autocert_cert *cert;         /* current certificate (reference) or NULL */
-    struct ac_error last_error;  /* of the last load from disk */
+    struct ac_error last_error;  /* of the last load from disk, or the warning that
+                                    the certificate in service is out of its dates */
 };
 
 struct autocert_manager {
@@ -250,6 +254,37 @@ static void log_cert(const char *set, const autocert_cert *c)
     ac_info(set, "certificate loaded: %s; expires %s", names, exp);
 }
 
+/* Records in the set's last_error (a warning kind: the certificate stays in
+ * service) that the certificate in service is expired or not yet valid, and
+ * logs it when the certificate is new or the finding changed. `prev_kind` is
+ * the kind recorded before. Caller holds write_lock. */
+static void note_validity(autocert_manager *m, size_t i, bool fresh, const char *prev_kind)
+{
+    struct mset *ms = &m->sets[i];
+    const struct config_set *cs = &m->cfg->sets[i];
+    int64_t now = ac_now();
+    char ts[32];
+
+    if (ms->cert == NULL)
+        return;
+    if (autocert_cert_not_after(ms->cert) <= now) {
+        ac_time_format_rfc3339(autocert_cert_not_after(ms->cert), ts, sizeof ts);
+        ac_error_set(&ms->last_error, AC_ERR_CERT_EXPIRED,
+                     "certificate in %s expired at %s (NotAfter); it is still served",
+                     cs->cert_path, ts);
+    } else if (autocert_cert_not_before(ms->cert) > now + MANAGER_CLOCK_SKEW) {
+        ac_time_format_rfc3339(autocert_cert_not_before(ms->cert), ts, sizeof ts);
+        ac_error_set(&ms->last_error, AC_ERR_CERT_NOT_YET_VALID,
+                     "certificate in %s is not valid before %s (NotBefore); it is still "
+                     "served",
+                     cs->cert_path, ts);
+    } else {
+        return;
+    }
+    if (fresh || strcmp(prev_kind, ms->last_error.kind) != 0)
+        ac_warn(cs->name, "%s", ms->last_error.message);
+}
+
 /* Re-reads set i. drop_absent: absent files drop the certificate in memory
  * (load) instead of keeping it (reload). Caller holds write_lock.
  * Returns 1 changed, 0 unchanged, -1 broken files (certificate kept). */
@@ -260,6 +295,7 @@ static int set_refresh_locked(autocert_manager *m, size_t i, bool drop_absent,
     const char *name = m->cfg->sets[i].name;
     autocert_cert *c = NULL;
     struct ac_error le;
+    char prev_kind[sizeof le.kind];
     int rc;
 
     ac_error_clear(&le);
@@ -272,6 +308,7 @@ static int set_refresh_locked(autocert_manager *m, size_t i, bool drop_absent,
             *e = le;
         return -1;
     }
+    snprintf(prev_kind, sizeof prev_kind, "%s", ms->last_error.kind);
     ac_error_clear(&ms->last_error);
     if (rc == 1) {
         if (ms->cert == NULL) {
@@ -280,6 +317,7 @@ static int set_refresh_locked(autocert_manager *m, size_t i, bool drop_absent,
         }
         if (!drop_absent) {
             ac_warn(name, "certificate files vanished; keeping the one in memory");
+            note_validity(m, i, false, prev_kind);
             return 0;
         }
         ac_warn(name, "certificate files vanished; the set holds no certificate");
@@ -289,11 +327,13 @@ static int set_refresh_locked(autocert_manager *m, size_t i, bool drop_absent,
     }
     if (cert_same(c, ms->cert)) {
         autocert_cert_release(c);
+        note_validity(m, i, false, prev_kind);
         return 0;
     }
     log_cert(name, c);
     autocert_cert_release(ms->cert);
     ms->cert = c;
+    note_validity(m, i, true, prev_kind);
     return 1;
 }
 
@@ -416,6 +456,7 @@ int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem,
         goto out;
     }
     ac_error_clear(&m->sets[idx].last_error);
+    note_validity(m, idx, true, "");
     c = NULL;
     pthread_mutex_unlock(&m->write_lock);
     autocert_cert_release(old);

@@ -40,8 +40,14 @@ const struct config_set *manager_set_config(const autocert_manager *m, size_t id
  * NULL when the set holds none or idx is out of range. */
 autocert_cert *manager_set_cert(autocert_manager *m, size_t idx);
 
-/* Copies the reason the set's last load from disk failed into e (kind "" when
- * the last load succeeded or the files were simply absent). */
+/* Copies the set's last error into e: why its last load from disk failed
+ * (the certificate in memory, if any, is kept), or a warning while the
+ * certificate in service is outside its validity period and still served:
+ * kind AC_ERR_CERT_EXPIRED ("cert.expired") or AC_ERR_CERT_NOT_YET_VALID
+ * ("cert.not_yet_valid", NotBefore more than 5 minutes ahead), the message
+ * naming the path and the date. Kind "" when the last load succeeded with a
+ * certificate in its dates, or the files were simply absent. The warning is
+ * re-evaluated at every load, reload and replace of the set. */
 void manager_set_last_error(autocert_manager *m, size_t idx, struct ac_error *e);
 
 /* Re-reads one set's pair from disk (store_pair_recover first). Valid new files

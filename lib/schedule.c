@@ -98,7 +98,7 @@ int64_t schedule_backoff(int failures, int64_t retry_min, int64_t retry_max, boo
             d = retry_max;
     }
     if (retry_after >= 0 && d < (int64_t)retry_after)
-        d = (int64_t)retry_after;
+        d = (int64_t)retry_after < retry_max ? (int64_t)retry_after : retry_max;
     return d;
 }
 

@@ -29,8 +29,10 @@ int64_t schedule_due(int64_t configured_moment, bool has_ari, int64_t ari_point)
 /* Delay in seconds before the next attempt after `failures` consecutive failures
  * (< 1 counts as 1): retry_min doubled per failure up to retry_max, with +-10 %
  * jitter from `random`, clamped to [retry_min, retry_max]; callers_fault gives
- * retry_max; the result is at least retry_after when retry_after >= 0.
- * retry_min < 1 counts as 1; retry_max < retry_min counts as retry_min. */
+ * retry_max; the result is at least retry_after when retry_after >= 0, but a
+ * Retry-After never makes it longer than retry_max (the result is always in
+ * [retry_min, retry_max]). retry_min < 1 counts as 1; retry_max < retry_min
+ * counts as retry_min. */
 int64_t schedule_backoff(int failures, int64_t retry_min, int64_t retry_max, bool callers_fault,
                          long retry_after, uint64_t random);
 

@@ -7,7 +7,6 @@
  */
 #include "store.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
@@ -38,15 +37,35 @@ int store_dirname(const char *path, char *buf, size_t n)
     return 0;
 }
 
+const char *store_file_type_name(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return "a regular file";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    return "not a file";
+}
+
 int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
                     struct ac_error *e)
 {
-    int fd = -1, rc = -1;
+    int fd = -1, rc = -1, flags;
     char *p = NULL;
     size_t have = 0, cap;
     struct stat st;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             ac_error_set(e, AC_ERR_NOT_FOUND, "%s: file does not exist", path);
@@ -54,8 +73,18 @@ int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len
             ac_error_set(e, AC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ac_error_set(e, AC_ERR_IO, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0) {
+        ac_error_set(e, AC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ac_error_set(e, AC_ERR_IO, "%s: not a regular file (%s): refused", path,
+                     store_file_type_name(st.st_mode));
+        goto out;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        ac_error_set(e, AC_ERR_IO, "%s: fcntl failed: %s", path, strerror(errno));
         goto out;
     }
     if ((uint64_t)st.st_size > max_bytes) {
@@ -288,24 +317,6 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
                        struct ac_error *e)
 {
     return store_write_file(path, data, len, mode, false, NULL, e);
-}
-
-int store_remove_prefixed(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t plen = strlen(prefix);
-    int n = 0;
-
-    if (d == NULL)
-        return 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, prefix, plen) == 0 &&
-            unlinkat(dirfd(d), de->d_name, 0) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
 }
 
 /* "<cert dir>/<prefix><12 hex><suffix>"; GoDoxy's filepath.Join drops a "." dir. */

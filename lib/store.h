@@ -20,6 +20,11 @@
  * non-NULL). They are thread-safe (no shared state) except
  * store_test_set_crash_point. Modes given are exact: the process umask does not
  * narrow or widen them.
+ *
+ * Who may change what: only the holder of a set's lock (store_lock_acquire)
+ * stages, commits, recovers or deletes the set's pair files, journal and
+ * failure marker; readers never delete anything (store_pair_recover_if_idle,
+ * store_pair_read).
  */
 #ifndef AUTOCERT_STORE_H
 #define AUTOCERT_STORE_H
@@ -39,12 +44,17 @@
 /* Longest path the store builds (companion files, staging names). */
 #define STORE_PATH_MAX 4096
 
-/* Reads a whole regular file of at most max_bytes bytes. On success *data is a
- * new malloc'd buffer (free with free) of *len bytes plus a NUL terminator not
- * counted in *len. Errors: AC_ERR_NOT_FOUND (missing file), AC_ERR_IO (anything
- * else, including a file larger than max_bytes). *data untouched on failure. */
+/* Reads a whole regular file of at most max_bytes bytes (symbolic links are
+ * followed). On success *data is a new malloc'd buffer (free with free) of *len
+ * bytes plus a NUL terminator not counted in *len. Never blocks on a FIFO or a
+ * device: those are refused ("<path>: not a regular file (a FIFO): refused").
+ * Errors: AC_ERR_NOT_FOUND (missing file), AC_ERR_IO (anything else, including
+ * a file larger than max_bytes). *data untouched on failure. */
 int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
                     struct ac_error *e);
+
+/* "a FIFO", "a directory", "a character device" ... for messages. */
+const char *store_file_type_name(mode_t mode);
 
 /* Creates every missing parent directory of `path` with mode 0755 (exact).
  * Existing directories are left as they are. Errors: AC_ERR_IO. */
@@ -64,25 +74,61 @@ int store_write_atomic(const char *path, const void *data, size_t len, mode_t mo
  *   1 stage <key_path>.new     (write, fsync, fsync dir)
  *   2 stage <cert_path>.new    (write, fsync, fsync dir)
  *   3 write the journal <cert dir>/.commit-<h> (atomic, fsync)  <- commit point
+ *     (it names both staged files and records their SHA-256)
  *   4 rename <key_path>.new  -> key_path
  *   5 rename <cert_path>.new -> cert_path
  *   6 fsync both directories
  *   7 remove the journal, fsync its directory
  * cert and key may live in different directories (created 0755 when missing).
- * Copies the data. Callers must hold the set's store_lock. Errors: AC_ERR_IO. */
+ * Copies the data. Callers must hold the set's store_lock. A staged file that
+ * vanished (removed by another process) is an error, never a success: before
+ * step 3 the commit is rolled back, after it the journal is left for recovery.
+ * Errors: AC_ERR_IO. */
 int store_pair_commit(const char *cert_path, const void *chain_pem, size_t chain_len,
                       const char *key_path, const void *key_pem, size_t key_len,
                       struct ac_error *e);
 
-/* Start-up recovery, before loading the pair: when the journal exists, finishes
+/* Recovery of a half-done commit, for a caller that holds the set's lock (the
+ * committing writer, or store_pair_recover_if_idle). With the journal, finishes
  * the promotion (renames whichever .new files remain) and removes the journal;
- * without a journal, deletes stray .new staging files and leftover temp files.
- * Idempotent; logs (ac_info) what it did. Errors: AC_ERR_IO. */
+ * when a staged file vanished (neither it nor the final file has the content
+ * the journal recorded), the new pair is given up instead (the old one kept).
+ * Without a journal, deletes stray .new staging files. Always removes leftover
+ * temp files of the set: staging, journal and failure-marker temps, and state
+ * temps older than an hour (the state file is written without the lock); never
+ * the lock file. Idempotent; logs (ac_info) what it did. Errors: AC_ERR_IO. */
 int store_pair_recover(const char *cert_path, const char *key_path, struct ac_error *e);
 
-/* TEST ONLY: makes store_pair_commit call _exit(0) right after step n (1..7);
- * 0 disables. Not thread-safe. */
+/* Recovery for a reader that does not hold the set's lock (every loader:
+ * start-up, reload, `autocert info`). When nothing is left to recover it takes
+ * no lock and returns 0. Otherwise it takes the set's lock (non-blocking) and
+ * runs store_pair_recover; a set locked by a writer (another process, or
+ * another lock in this process) is left alone, as is one whose lock cannot be
+ * taken at all (read-only directory: a warning is logged), and 0 is returned:
+ * read the pair with store_pair_read, which sees the committed pair either way.
+ * Errors (only from the recovery itself): AC_ERR_IO. */
+int store_pair_recover_if_idle(const char *cert_path, const char *key_path, struct ac_error *e);
+
+/* Reads the pair as committed, without any lock: while the journal exists
+ * (a commit past its commit point, running or interrupted), each staged .new
+ * file is read in place of its final file (the final one when it was already
+ * promoted). Returns 0 with new malloc'd buffers (NUL-terminated, free with
+ * free; wipe the key first), each NULL when that file is absent; -1 with e
+ * filled on any other read error (nothing returned). A commit that runs while
+ * this reads can still give a mixed pair: check that the key matches the leaf
+ * and read again if not. */
+int store_pair_read(const char *cert_path, size_t chain_max, char **chain, size_t *chain_len,
+                    const char *key_path, size_t key_max, char **key, size_t *key_len,
+                    struct ac_error *e);
+
+#ifdef AUTOCERT_TEST_HOOKS
+/* TEST ONLY (built with -DAUTOCERT_TEST_HOOKS=ON): makes store_pair_commit
+ * call _exit(0) right after step n (1..7); 0 disables. Not thread-safe. The
+ * same builds honour AUTOCERT_TEST_COMMIT_PAUSE=<step>:<dir>: after step
+ * <step>, store_pair_commit creates <dir>/paused and waits until <dir>/resume
+ * exists (at most 10 minutes). */
 void store_test_set_crash_point(int n);
+#endif
 
 /* Loads the ACME account key at `path`. Missing file: generates an EC P-256
  * key, writes it as GoDoxy does (SEC1 DER) with mode 0600 (parents 0755) and
@@ -142,10 +188,7 @@ int store_fsync_dir(const char *dir, struct ac_error *e);
 /* store_write_atomic, and with exclusive = true: fails with errno EEXIST kept
  * in the message (kind AC_ERR_IO, *exists = true) instead of replacing an
  * existing file. `exists` may be NULL. */
-int store_write_file(const char *path, const void *data, size_t len, mode_t mode,
-                     bool exclusive, bool *exists, struct ac_error *e);
-/* Unlinks every entry of `dir` whose name starts with `prefix`; returns the
- * number removed (logs nothing). */
-int store_remove_prefixed(const char *dir, const char *prefix);
+int store_write_file(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
+                     bool *exists, struct ac_error *e);
 
 #endif

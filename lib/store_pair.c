@@ -6,33 +6,87 @@
  *   promote rename key.new -> key, cert.new -> cert, fsync dirs
  *   finish unlink journal, fsync dir
  *
- * store_pair_recover() decides by the journal alone: present means every staged
- * file is complete on disk, so it finishes the renames; absent means the commit
- * point was never reached, so the staged files are discarded.
+ * Only the holder of the set's lock (store_lock_acquire) stages, commits or
+ * recovers. A reader without the lock never deletes or renames anything: it
+ * recovers only when it can take the lock itself (store_pair_recover_if_idle)
+ * and otherwise reads the pair as committed (store_pair_read: while a journal
+ * exists, the staged files stand in for the final ones).
+ *
+ * Recovery decides by the journal: absent means the commit point was never
+ * reached, so the staged files are discarded; present means the staged files
+ * were complete when it was written. The journal records the SHA-256 of both
+ * staged files, so recovery can tell "already promoted" (the final file has the
+ * staged content) from "vanished" (neither has it) and never completes half a
+ * pair: a vanished staged file discards the new pair while the old one is intact.
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jsonu.h"
 #include "log.h"
 
 #define JOURNAL_MAX 16384
+/* Largest staged file recovery hashes (chains are capped at 1 MiB by certset). */
+#define PAIR_FILE_MAX (4 * 1024 * 1024)
+/* State files are written without the set's lock: only older temps are stale. */
+#define STATE_TMP_STALE_SECONDS 3600
 
+#ifdef AUTOCERT_TEST_HOOKS
 static int crash_point;
 
-void store_test_set_crash_point(int n) { crash_point = n; }
+void store_test_set_crash_point(int n)
+{
+    crash_point = n;
+}
 
-static void maybe_crash(int step)
+/* AUTOCERT_TEST_COMMIT_PAUSE=<step>:<dir>: after step <step>, create
+ * <dir>/paused and wait until <dir>/resume exists. */
+static void test_pause(int step)
+{
+    const char *v = getenv("AUTOCERT_TEST_COMMIT_PAUSE");
+    char path[STORE_PATH_MAX];
+    char *end = NULL;
+    long n;
+    int fd;
+
+    if (v == NULL)
+        return;
+    n = strtol(v, &end, 10);
+    if (end == v || *end != ':' || n != step)
+        return;
+    if (snprintf(path, sizeof path, "%s/paused", end + 1) >= (int)sizeof path)
+        return;
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof path, "%s/resume", end + 1);
+    for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++) { /* at most 10 minutes */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void step_done(int step)
 {
     if (crash_point == step)
         _exit(0);
+    test_pause(step);
 }
+#else
+static void step_done(int step)
+{
+    (void)step;
+}
+#endif
 
 struct pair_paths {
     char cert_new[STORE_PATH_MAX];
@@ -43,6 +97,15 @@ struct pair_paths {
     char cert_tmp_prefix[STORE_PATH_MAX]; /* ".<base>.new.tmp-" */
     char key_tmp_prefix[STORE_PATH_MAX];
     char journal_tmp_prefix[STORE_PATH_MAX];
+    char marker_tmp_prefix[STORE_PATH_MAX];
+    char state_tmp_prefix[STORE_PATH_MAX];
+};
+
+/* What the journal says the staged files hold (lowercase hex SHA-256; ""
+ * for a journal written before the hashes were recorded). */
+struct journal_facts {
+    char key_sha256[65];
+    char cert_sha256[65];
 };
 
 static const char *base_of(const char *p)
@@ -57,9 +120,17 @@ static int fill(char *buf, size_t n, const char *a, const char *b, const char *c
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-static int pair_paths_init(const char *cert_path, const char *key_path,
-                           struct pair_paths *pp, struct ac_error *e)
+/* ".<base of the companion>.tmp-": the temp-file prefix store_write_atomic uses. */
+static int companion_tmp_prefix(char *buf, size_t n, const char *companion)
 {
+    return fill(buf, n, ".", base_of(companion), ".tmp-");
+}
+
+static int pair_paths_init(const char *cert_path, const char *key_path, struct pair_paths *pp,
+                           struct ac_error *e)
+{
+    char marker[STORE_PATH_MAX], state[STORE_PATH_MAX];
+
     if (cert_path == NULL || key_path == NULL || *cert_path == '\0' || *key_path == '\0' ||
         strcmp(cert_path, key_path) == 0) {
         ac_error_set(e, AC_ERR_IO, "certificate and key paths must be distinct and non-empty");
@@ -68,14 +139,18 @@ static int pair_paths_init(const char *cert_path, const char *key_path,
     if (fill(pp->cert_new, sizeof pp->cert_new, cert_path, ".new", "") != 0 ||
         fill(pp->key_new, sizeof pp->key_new, key_path, ".new", "") != 0 ||
         store_journal_path(cert_path, key_path, pp->journal, sizeof pp->journal) != 0 ||
+        store_failure_marker_path(cert_path, key_path, marker, sizeof marker) != 0 ||
+        store_state_path(cert_path, key_path, state, sizeof state) != 0 ||
         store_dirname(cert_path, pp->cert_dir, sizeof pp->cert_dir) != 0 ||
         store_dirname(key_path, pp->key_dir, sizeof pp->key_dir) != 0 ||
         fill(pp->cert_tmp_prefix, sizeof pp->cert_tmp_prefix, ".", base_of(cert_path),
              ".new.tmp-") != 0 ||
-        fill(pp->key_tmp_prefix, sizeof pp->key_tmp_prefix, ".", base_of(key_path),
-             ".new.tmp-") != 0 ||
-        fill(pp->journal_tmp_prefix, sizeof pp->journal_tmp_prefix, ".",
-             base_of(pp->journal), ".tmp-") != 0) {
+        fill(pp->key_tmp_prefix, sizeof pp->key_tmp_prefix, ".", base_of(key_path), ".new.tmp-") !=
+            0 ||
+        companion_tmp_prefix(pp->journal_tmp_prefix, sizeof pp->journal_tmp_prefix, pp->journal) !=
+            0 ||
+        companion_tmp_prefix(pp->marker_tmp_prefix, sizeof pp->marker_tmp_prefix, marker) != 0 ||
+        companion_tmp_prefix(pp->state_tmp_prefix, sizeof pp->state_tmp_prefix, state) != 0) {
         ac_error_set(e, AC_ERR_IO, "%s: path too long", cert_path);
         return -1;
     }
@@ -88,6 +163,71 @@ static bool exists(const char *p)
     return lstat(p, &st) == 0;
 }
 
+/* ---- leftover temporary files ---- */
+
+struct tmp_kind {
+    const char *dir;
+    const char *prefix;
+    time_t min_age; /* seconds since the last write; 0: any age */
+};
+
+/* Visits the entries of `dir` that match a kind of that directory: removes them
+ * (remove) or stops at the first. Returns how many were removed or found. */
+static int tmp_visit_dir(const char *dir, const struct tmp_kind *k, size_t nk, bool remove)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    time_t now = time(NULL);
+    int n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        for (size_t i = 0; i < nk; i++) {
+            struct stat st;
+            if (strcmp(k[i].dir, dir) != 0 ||
+                strncmp(de->d_name, k[i].prefix, strlen(k[i].prefix)) != 0)
+                continue;
+            if (k[i].min_age > 0 && (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                                     now - st.st_mtime < k[i].min_age))
+                break;
+            if (!remove) {
+                n++;
+                goto out;
+            }
+            if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+                n++;
+            break;
+        }
+    }
+out:
+    closedir(d);
+    return n;
+}
+
+/* Temp files a crashed write of this set left: staging, journal, failure
+ * marker (all written under the set's lock) and state file (written without
+ * it, so only when older than STATE_TMP_STALE_SECONDS). The lock file is
+ * never touched. */
+static int tmp_visit(const struct pair_paths *pp, bool remove)
+{
+    const struct tmp_kind k[] = {
+        {pp->key_dir, pp->key_tmp_prefix, 0},
+        {pp->cert_dir, pp->cert_tmp_prefix, 0},
+        {pp->cert_dir, pp->journal_tmp_prefix, 0},
+        {pp->cert_dir, pp->marker_tmp_prefix, 0},
+        {pp->cert_dir, pp->state_tmp_prefix, STATE_TMP_STALE_SECONDS},
+    };
+    const size_t nk = sizeof k / sizeof k[0];
+    int n = tmp_visit_dir(pp->cert_dir, k, nk, remove);
+
+    if ((remove || n == 0) && strcmp(pp->key_dir, pp->cert_dir) != 0)
+        n += tmp_visit_dir(pp->key_dir, k, nk, remove);
+    return n;
+}
+
+/* ---- promotion ---- */
+
 static int fsync_dirs(const struct pair_paths *pp, struct ac_error *e)
 {
     if (store_fsync_dir(pp->key_dir, e) != 0)
@@ -97,6 +237,8 @@ static int fsync_dirs(const struct pair_paths *pp, struct ac_error *e)
     return 0;
 }
 
+/* Renames a staged file into place: 1 renamed, 0 nothing staged (recovery:
+ * already promoted), -1 error. */
 static int promote(const char *from, const char *to, struct ac_error *e)
 {
     if (!exists(from))
@@ -108,6 +250,21 @@ static int promote(const char *from, const char *to, struct ac_error *e)
     return 1;
 }
 
+/* The committing writer's rename: its own staged file must still be there. */
+static int promote_own(const char *from, const char *to, struct ac_error *e)
+{
+    int rc = promote(from, to, e);
+
+    if (rc == 0) {
+        ac_error_set(e, AC_ERR_IO,
+                     "%s: the staged file vanished before it was promoted "
+                     "(removed by another process?)",
+                     from);
+        return -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 static int remove_file(const char *p, struct ac_error *e)
 {
     if (unlink(p) != 0 && errno != ENOENT) {
@@ -117,13 +274,44 @@ static int remove_file(const char *p, struct ac_error *e)
     return 0;
 }
 
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    static const char hex[] = "0123456789abcdef";
+
+    crypto_sha256(data, len, md);
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* SHA-256 of a file: 0 and out filled, 1 absent, -1 other error (e filled). */
+static int file_sha256(const char *path, char out[65], struct ac_error *e)
+{
+    char *data = NULL;
+    size_t len = 0;
+
+    if (store_read_file(path, PAIR_FILE_MAX, &data, &len, e) != 0) {
+        if (!ac_error_is(e, AC_ERR_NOT_FOUND))
+            return -1;
+        ac_error_clear(e);
+        return 1;
+    }
+    sha256_hex(data, len, out);
+    memset(data, 0, len);
+    free(data);
+    return 0;
+}
+
 /* The journal must name exactly this set's staging files. */
-static int check_journal(const struct pair_paths *pp, struct ac_error *e)
+static int check_journal(const struct pair_paths *pp, struct journal_facts *jf, struct ac_error *e)
 {
     char *data = NULL;
     size_t len = 0;
     json_object *j = NULL;
-    const char *k, *c;
+    const char *k, *c, *kh, *ch;
     int rc = -1;
 
     if (store_read_file(pp->journal, JOURNAL_MAX, &data, &len, e) != 0)
@@ -134,10 +322,17 @@ static int check_journal(const struct pair_paths *pp, struct ac_error *e)
     k = jsonu_str(j, "key_new");
     c = jsonu_str(j, "cert_new");
     if (k == NULL || c == NULL || strcmp(k, pp->key_new) != 0 || strcmp(c, pp->cert_new) != 0) {
-        ac_error_set(e, AC_ERR_IO, "%s: commit journal names other files; remove it by hand "
-                     "after checking the certificate and key", pp->journal);
+        ac_error_set(e, AC_ERR_IO,
+                     "%s: commit journal names other files; remove it by hand "
+                     "after checking the certificate and key",
+                     pp->journal);
         goto out;
     }
+    kh = jsonu_str(j, "key_sha256");
+    ch = jsonu_str(j, "cert_sha256");
+    snprintf(jf->key_sha256, sizeof jf->key_sha256, "%s", kh != NULL && strlen(kh) == 64 ? kh : "");
+    snprintf(jf->cert_sha256, sizeof jf->cert_sha256, "%s",
+             ch != NULL && strlen(ch) == 64 ? ch : "");
     rc = 0;
 out:
     json_object_put(j);
@@ -145,31 +340,70 @@ out:
     return rc;
 }
 
-static int recover(const char *cert_path, const char *key_path, const struct pair_paths *pp,
-                   struct ac_error *e)
+enum staged_state { STAGED, PROMOTED, LOST };
+
+/* Where the committed content of one file is: still staged, already in place,
+ * or nowhere (removed behind the writer's back). Without a recorded hash, a
+ * missing staged file counts as promoted (journals of older versions). */
+static int staged_state(const char *staged, const char *final, const char *want,
+                        enum staged_state *st, struct ac_error *e)
 {
-    int nk, nc, nt;
+    char have[65];
+    int r;
 
-    nt = store_remove_prefixed(pp->key_dir, pp->key_tmp_prefix) +
-         store_remove_prefixed(pp->cert_dir, pp->cert_tmp_prefix) +
-         store_remove_prefixed(pp->cert_dir, pp->journal_tmp_prefix);
-    if (nt > 0)
-        ac_info(NULL, "store: removed %d leftover temporary file(s) of %s", nt, cert_path);
-
-    if (!exists(pp->journal)) {
-        bool had_k = exists(pp->key_new), had_c = exists(pp->cert_new);
-        if (!had_k && !had_c)
-            return 0;
-        if (remove_file(pp->key_new, e) != 0 || remove_file(pp->cert_new, e) != 0 ||
-            fsync_dirs(pp, e) != 0)
-            return -1;
-        ac_info(NULL, "store: discarded an uncommitted staged pair (%s%s%s); kept %s and %s",
-                had_k ? pp->key_new : "", had_k && had_c ? ", " : "",
-                had_c ? pp->cert_new : "", cert_path, key_path);
+    if (want[0] == '\0') {
+        *st = exists(staged) ? STAGED : PROMOTED;
         return 0;
     }
-    if (check_journal(pp, e) != 0)
+    r = file_sha256(staged, have, e);
+    if (r < 0)
         return -1;
+    if (r == 0) {
+        *st = strcmp(have, want) == 0 ? STAGED : LOST;
+        return 0;
+    }
+    r = file_sha256(final, have, e);
+    if (r < 0)
+        return -1;
+    *st = r == 0 && strcmp(have, want) == 0 ? PROMOTED : LOST;
+    return 0;
+}
+
+/* Journal present: finish the promotion, or, when a staged file vanished,
+ * give up the new pair (the old one is intact unless half of it was already
+ * promoted, which is logged as an error: a new certificate is needed). */
+static int roll_forward(const char *cert_path, const char *key_path, const struct pair_paths *pp,
+                        struct ac_error *e)
+{
+    struct journal_facts jf;
+    enum staged_state ks, cs;
+    int nk, nc;
+
+    if (check_journal(pp, &jf, e) != 0 ||
+        staged_state(pp->key_new, key_path, jf.key_sha256, &ks, e) != 0 ||
+        staged_state(pp->cert_new, cert_path, jf.cert_sha256, &cs, e) != 0)
+        return -1;
+    if (ks == LOST || cs == LOST) {
+        if (remove_file(pp->key_new, e) != 0 || remove_file(pp->cert_new, e) != 0 ||
+            fsync_dirs(pp, e) != 0 || remove_file(pp->journal, e) != 0 ||
+            store_fsync_dir(pp->cert_dir, e) != 0)
+            return -1;
+        if (ks == PROMOTED || cs == PROMOTED)
+            ac_err(NULL,
+                   "store: an interrupted commit of %s and %s lost its staged %s after "
+                   "the %s was promoted: the pair on disk does not match; a new certificate "
+                   "is needed",
+                   cert_path, key_path, ks == LOST ? "key" : "chain", ks == LOST ? "chain" : "key");
+        else
+            ac_warn(NULL,
+                    "store: an interrupted commit of %s and %s lost its staged %s: the "
+                    "new pair was discarded, kept the old one",
+                    cert_path, key_path,
+                    ks == LOST && cs == LOST ? "files"
+                    : ks == LOST             ? "key"
+                                             : "chain");
+        return 0;
+    }
     nk = promote(pp->key_new, key_path, e);
     if (nk < 0)
         return -1;
@@ -184,17 +418,51 @@ static int recover(const char *cert_path, const char *key_path, const struct pai
     return 0;
 }
 
-int store_pair_recover(const char *cert_path, const char *key_path, struct ac_error *e)
+/* Caller holds the set's lock. */
+static int recover(const char *cert_path, const char *key_path, const struct pair_paths *pp,
+                   struct ac_error *e)
 {
-    struct pair_paths *pp = NULL;
-    int rc = -1;
+    int nt = tmp_visit(pp, true);
 
-    pp = malloc(sizeof *pp);
+    if (nt > 0)
+        ac_info(NULL, "store: removed %d leftover temporary file(s) of %s", nt, cert_path);
+    if (!exists(pp->journal)) {
+        bool had_k = exists(pp->key_new), had_c = exists(pp->cert_new);
+        if (!had_k && !had_c)
+            return 0;
+        if (remove_file(pp->key_new, e) != 0 || remove_file(pp->cert_new, e) != 0 ||
+            fsync_dirs(pp, e) != 0)
+            return -1;
+        ac_info(NULL, "store: discarded an uncommitted staged pair (%s%s%s); kept %s and %s",
+                had_k ? pp->key_new : "", had_k && had_c ? ", " : "", had_c ? pp->cert_new : "",
+                cert_path, key_path);
+        return 0;
+    }
+    return roll_forward(cert_path, key_path, pp, e);
+}
+
+static struct pair_paths *pair_paths_new(const char *cert_path, const char *key_path,
+                                         struct ac_error *e)
+{
+    struct pair_paths *pp = malloc(sizeof *pp);
+
     if (pp == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        goto out;
+        return NULL;
     }
-    if (pair_paths_init(cert_path, key_path, pp, e) != 0)
+    if (pair_paths_init(cert_path, key_path, pp, e) != 0) {
+        free(pp);
+        return NULL;
+    }
+    return pp;
+}
+
+int store_pair_recover(const char *cert_path, const char *key_path, struct ac_error *e)
+{
+    struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
+    int rc = -1;
+
+    if (pp == NULL)
         goto out;
     if (recover(cert_path, key_path, pp, e) != 0) {
         ac_error_prefix(e, "store_pair_recover");
@@ -206,14 +474,107 @@ out:
     return rc;
 }
 
-static int write_journal(const struct pair_paths *pp, struct ac_error *e)
+int store_pair_recover_if_idle(const char *cert_path, const char *key_path, struct ac_error *e)
+{
+    struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
+    struct store_lock *lock = NULL;
+    struct ac_error le;
+    int rc = -1;
+
+    if (pp == NULL)
+        goto out;
+    if (!exists(pp->journal) && !exists(pp->key_new) && !exists(pp->cert_new) &&
+        tmp_visit(pp, false) == 0) {
+        rc = 0; /* nothing to recover: no lock taken */
+        goto out;
+    }
+    ac_error_clear(&le);
+    if (store_lock_acquire(cert_path, key_path, &lock, &le) != 0) {
+        if (ac_error_is(&le, AC_ERR_LOCKED))
+            ac_debug(NULL, "store: %s is being written (%s): recovery left to the writer",
+                     cert_path, le.message);
+        else
+            ac_warn(NULL,
+                    "store: cannot lock %s to recover an interrupted write (%s); "
+                    "reading the files as they are",
+                    cert_path, le.message);
+        rc = 0;
+        goto out;
+    }
+    if (recover(cert_path, key_path, pp, e) != 0) {
+        ac_error_prefix(e, "store_pair_recover");
+        goto out;
+    }
+    rc = 0;
+out:
+    store_lock_release(lock);
+    free(pp);
+    return rc;
+}
+
+/* Reads one file of the pair: the staged one first when `staged` is set (a
+ * committed pair not yet promoted), else or when it is gone the final one.
+ * Absent: 0 with *data NULL. */
+static int read_committed(const char *final, const char *staged, size_t max, char **data,
+                          size_t *len, struct ac_error *e)
+{
+    *data = NULL;
+    *len = 0;
+    if (staged != NULL) {
+        if (store_read_file(staged, max, data, len, e) == 0)
+            return 0;
+        if (!ac_error_is(e, AC_ERR_NOT_FOUND))
+            return -1;
+    }
+    if (store_read_file(final, max, data, len, e) == 0)
+        return 0;
+    if (!ac_error_is(e, AC_ERR_NOT_FOUND))
+        return -1;
+    ac_error_clear(e);
+    return 0;
+}
+
+int store_pair_read(const char *cert_path, size_t chain_max, char **chain, size_t *chain_len,
+                    const char *key_path, size_t key_max, char **key, size_t *key_len,
+                    struct ac_error *e)
+{
+    struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
+    bool journal;
+    int rc = -1;
+
+    *chain = NULL;
+    *key = NULL;
+    if (pp == NULL)
+        goto out;
+    journal = exists(pp->journal);
+    if (read_committed(key_path, journal ? pp->key_new : NULL, key_max, key, key_len, e) != 0 ||
+        read_committed(cert_path, journal ? pp->cert_new : NULL, chain_max, chain, chain_len, e) !=
+            0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0 && *key != NULL) {
+        memset(*key, 0, *key_len);
+        free(*key);
+        *key = NULL;
+    }
+    free(pp);
+    return rc;
+}
+
+static int write_journal(const struct pair_paths *pp, const void *chain_pem, size_t chain_len,
+                         const void *key_pem, size_t key_len, struct ac_error *e)
 {
     json_object *j = json_object_new_object();
+    char kh[65], ch[65];
     const char *s;
     int rc = -1;
 
+    sha256_hex(key_pem, key_len, kh);
+    sha256_hex(chain_pem, chain_len, ch);
     if (j == NULL || jsonu_add_str(j, "key_new", pp->key_new) != 0 ||
-        jsonu_add_str(j, "cert_new", pp->cert_new) != 0) {
+        jsonu_add_str(j, "cert_new", pp->cert_new) != 0 ||
+        jsonu_add_str(j, "key_sha256", kh) != 0 || jsonu_add_str(j, "cert_sha256", ch) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -227,45 +588,47 @@ out:
 }
 
 int store_pair_commit(const char *cert_path, const void *chain_pem, size_t chain_len,
-                      const char *key_path, const void *key_pem, size_t key_len,
-                      struct ac_error *e)
+                      const char *key_path, const void *key_pem, size_t key_len, struct ac_error *e)
 {
     struct pair_paths *pp = NULL;
     bool committed = false;
     int rc = -1;
 
-    pp = malloc(sizeof *pp);
-    if (pp == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (pair_paths_init(cert_path, key_path, pp, e) != 0)
+    pp = pair_paths_new(cert_path, key_path, e);
+    if (pp == NULL)
         goto out;
     /* Step 0: an earlier half-done commit must be settled before re-staging. */
     if (recover(cert_path, key_path, pp, e) != 0)
         goto out;
     if (store_write_atomic(pp->key_new, key_pem, key_len, 0600, e) != 0)
         goto out;
-    maybe_crash(1);
+    step_done(1);
     if (store_write_atomic(pp->cert_new, chain_pem, chain_len, 0644, e) != 0)
         goto out;
-    maybe_crash(2);
-    if (write_journal(pp, e) != 0)
+    step_done(2);
+    if (!exists(pp->key_new) || !exists(pp->cert_new)) {
+        ac_error_set(e, AC_ERR_IO,
+                     "%s: a staged file vanished before the commit point "
+                     "(removed by another process?)",
+                     exists(pp->key_new) ? pp->cert_new : pp->key_new);
+        goto out;
+    }
+    if (write_journal(pp, chain_pem, chain_len, key_pem, key_len, e) != 0)
         goto out;
     committed = true;
-    maybe_crash(3);
-    if (promote(pp->key_new, key_path, e) < 0)
+    step_done(3);
+    if (promote_own(pp->key_new, key_path, e) != 0)
         goto out;
-    maybe_crash(4);
-    if (promote(pp->cert_new, cert_path, e) < 0)
+    step_done(4);
+    if (promote_own(pp->cert_new, cert_path, e) != 0)
         goto out;
-    maybe_crash(5);
+    step_done(5);
     if (fsync_dirs(pp, e) != 0)
         goto out;
-    maybe_crash(6);
+    step_done(6);
     if (remove_file(pp->journal, e) != 0 || store_fsync_dir(pp->cert_dir, e) != 0)
         goto out;
-    maybe_crash(7);
+    step_done(7);
     rc = 0;
 out:
     if (rc != 0 && pp != NULL) {
@@ -274,9 +637,11 @@ out:
             unlink(pp->key_new);
             unlink(pp->cert_new);
         } else {
-            /* Past the commit point: the journal lets a later recovery finish. */
-            ac_warn(NULL, "store: commit of %s interrupted after the commit point; "
-                    "it will be completed by the next recovery", cert_path);
+            /* Past the commit point: the journal lets a later recovery settle it. */
+            ac_warn(NULL,
+                    "store: commit of %s interrupted after the commit point; "
+                    "the next recovery will settle it",
+                    cert_path);
         }
         ac_error_prefix(e, "store_pair_commit");
     }

@@ -37,7 +37,7 @@ t0=$(date +%s)
 rc=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-cmake -S . -B build-asan -DAUTOCERT_ASAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+cmake -S . -B build-asan -DAUTOCERT_ASAN=ON -DAUTOCERT_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
   cmake --build build-asan -j "$JOBS" || rc=$?
 if [ $rc -eq 0 ]; then
   run_ctest build-asan --output-on-failure -j "$JOBS" -LE fuzz --repeat until-pass:2 || rc=$?
@@ -54,7 +54,7 @@ if [ "${AUTOCERT_SKIP_TSAN:-0}" != 1 ]; then
   for f in tests/unit/test_*concurrency*.c; do
     [ -f "$f" ] && targets+=("$(basename "$f" .c)")
   done
-  cmake -S . -B build-tsan -DAUTOCERT_TSAN=ON -DAUTOCERT_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
+  cmake -S . -B build-tsan -DAUTOCERT_TSAN=ON -DAUTOCERT_TEST_HOOKS=ON -DAUTOCERT_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
     cmake --build build-tsan -j "$JOBS" --target "${targets[@]}" || rc=$?
   if [ $rc -eq 0 ]; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \

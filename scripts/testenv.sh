@@ -443,3 +443,49 @@ _testenv_knot_up() { # zone port
   local a
   a=$(kdig +short +timeout=1 +retry=0 @127.0.0.1 -p "$2" "$1." SOA) && [[ -n "$a" ]]
 }
+
+# ---- mock ACME CA (issue 10, helper B) -------------------------------------
+# tests/integration/mock_acme.py: a scriptable, misbehaving ACME CA on
+# 127.0.0.1 (modes and per-order "mode-<m>." names: see the top of that file).
+#
+# start_mock_acme [MODE [ARGS...]]: starts one (default mode ok; ARGS go to
+# `mock_acme.py serve`, e.g. --retry-after 99999999 --validity 7200). Exports
+# MOCK_ACME_PID, MOCK_ACME_DIR (its files; requests.log lists every request),
+# MOCK_ACME_URL (the directory URL for ca_dir_url), MOCK_ACME_CA (the PEM for
+# ca_certs) and MOCK_ACME_BASE. Several may run at once: each call starts a
+# new one and overwrites the variables.
+start_mock_acme() {
+  _testenv_need_dir
+  local mode=${1:-ok} src=${AUTOCERT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+  (($#)) && shift
+  local dir
+  dir=$(mktemp -d "$TESTENV_DIR/mock-acme.XXXXXX")
+  testenv_spawn "$(basename "$dir")" python3 "$src/tests/integration/mock_acme.py" serve \
+    --dir "$dir" --mode "$mode" "$@"
+  MOCK_ACME_PID=$TESTENV_LAST_PID
+  if ! wait_until 30 test -s "$dir/port"; then
+    _testenv_died "$(basename "$dir")" "$MOCK_ACME_PID"
+    fail "start_mock_acme: no port after 30 s"
+  fi
+  MOCK_ACME_DIR=$dir
+  MOCK_ACME_BASE=https://127.0.0.1:$(cat "$dir/port")
+  MOCK_ACME_URL=$MOCK_ACME_BASE/dir
+  MOCK_ACME_CA=$dir/tls-ca.pem
+  export MOCK_ACME_PID MOCK_ACME_DIR MOCK_ACME_BASE MOCK_ACME_URL MOCK_ACME_CA
+  testenv_log "mock ACME CA pid $MOCK_ACME_PID at $MOCK_ACME_URL (mode $mode)"
+}
+
+# mock_acme_control JSON [BASE [CA]]: POST /control, e.g. '{"mode":"wrong_cert"}'.
+mock_acme_control() {
+  curl -fsS --max-time 10 --cacert "${3:-$MOCK_ACME_CA}" -X POST -d "$1" \
+    "${2:-$MOCK_ACME_BASE}/control" >/dev/null || fail "mock_acme_control $1 failed"
+}
+
+# mock_acme_count PREFIX [DIR]: requests logged whose line starts with PREFIX
+# ("POST /new-order", "POST /new-order mode-wrong-cert.example.test").
+mock_acme_count() {
+  local n
+  n=$(grep -c -- "^$1" "${2:-$MOCK_ACME_DIR}/requests.log" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+# ---- end of the mock ACME CA block -----------------------------------------

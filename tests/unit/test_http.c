@@ -111,6 +111,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         reply(conn, 200, "", 0, &r);
         MHD_add_response_header(r, "Replay-Nonce", big);
         MHD_add_response_header(r, "Location", "https://ca.test/x");
+    } else if (strcmp(url, "/hugeheader") == 0) {
+        static char huge[150 * 1024 + 1];
+        memset(huge, 'A', sizeof huge - 1);
+        reply(conn, 200, "", 0, &r);
+        MHD_add_response_header(r, "Replay-Nonce", huge);
     } else {
         status = 404;
         reply(conn, 404, "{\"type\":\"about:blank\"}", 22, &r);
@@ -333,6 +338,11 @@ static void test_oversized_header_named(void **state)
     http_header_missing(&resp, "Link", "acme x", AC_ERR_CA_BAD_RESPONSE, &e);
     assert_string_equal(e.message, "acme x: no Link header");
     http_response_free(&resp);
+    /* over libcurl's own 100 KiB: a clear transport error, not "out of memory" */
+    url_of(url, sizeof url, "/hugeheader");
+    assert_int_equal(http_do(c, &req, &resp, &e), -1);
+    assert_string_equal(e.kind, AC_ERR_HTTP);
+    assert_non_null(strstr(e.message, "header line over libcurl's 100 KiB limit"));
     http_client_free(c);
 }
 

@@ -133,13 +133,15 @@ static void test_backoff_rearmed(void **state)
     }
     assert_true(prev_delay * 10 >= cfg.retry_max * 9); /* at the cap, minus jitter */
 
-    /* success resets everything */
-    lc_plan_success(&s, now);
+    /* success (a new certificate from now on) resets everything */
+    f.not_before = now - 60;
+    f.not_after = now - 60 + 90 * DAY;
+    assert_true(lc_plan_success(&s, &cfg, &f, now, 0));
     lc_plan_update(&s, &cfg, &f, now);
     assert_int_equal(s.failures, 0);
     assert_false(s.has_last_error);
     assert_int_equal(s.last_success, now);
-    assert_int_equal(s.next_attempt, MOMENT);
+    assert_int_equal(s.next_attempt, f.not_after - 30 * DAY);
 }
 
 static void test_callers_fault_and_rate_limit(void **state)
@@ -158,16 +160,113 @@ static void test_callers_fault_and_rate_limit(void **state)
 
     s = mkset(true);
     ac_error_set(&e, AC_ERR_CA_RATE_LIMITED, "too many certificates");
-    e.retry_after = 50000; /* beyond retry_max: still honoured */
+    e.retry_after = 5000; /* above the backoff: honoured */
     lc_plan_failure(&s, &cfg, &e, false, MOMENT, 0);
     lc_plan_update(&s, &cfg, &f, MOMENT);
-    assert_int_equal(s.next_attempt, MOMENT + 50000);
+    assert_int_equal(s.next_attempt, MOMENT + 5000);
+
+    s = mkset(true);
+    e.retry_after = 50000; /* beyond retry_max: capped there */
+    lc_plan_failure(&s, &cfg, &e, false, MOMENT, 0);
+    lc_plan_update(&s, &cfg, &f, MOMENT);
+    assert_int_equal(s.next_attempt, MOMENT + cfg.retry_max);
 
     s = mkset(true);
     e.retry_after = 30; /* below retry_min: retry_min wins */
     lc_plan_failure(&s, &cfg, &e, false, MOMENT, 0);
     lc_plan_update(&s, &cfg, &f, MOMENT);
     assert_true(s.next_attempt - MOMENT >= cfg.retry_min);
+}
+
+/* Issue 10 item 4: one 429 with a huge Retry-After (here the parser's
+ * largest, a year) or a huge retry_at read back from a state file never puts
+ * the next attempt past retry_max, nor past the "expiring soon" point. */
+static void test_retry_after_capped(void **state)
+{
+    struct config_set cfg = mkcfg();
+    struct lc_set s = mkset(true), r = mkset(true);
+    struct lc_cert_facts f = facts(), none = {0};
+    struct ac_error e;
+    json_object *o;
+    int64_t soon = schedule_expiring_at(NB, NA);
+    (void)state;
+
+    cfg.failure_cooldown = 1;
+    ac_error_set(&e, AC_ERR_CA_RATE_LIMITED, "slow down");
+    e.retry_after = AC_RETRY_AFTER_MAX_S;
+    lc_plan_failure(&s, &cfg, &e, false, MOMENT, 0);
+    lc_plan_update(&s, &cfg, &f, MOMENT);
+    assert_int_equal(s.next_attempt, MOMENT + cfg.retry_max);
+    assert_true(s.retry_at <= MOMENT + cfg.retry_max);
+
+    /* a state file from an older version with retry_at 1,157 days ahead */
+    o = json_tokener_parse("{\"version\":1,\"failures\":1,\"retry_at\":1800000000}");
+    lc_state_from_json(&r, o);
+    json_object_put(o);
+    lc_plan_update(&r, &cfg, &f, MOMENT);
+    assert_int_equal(r.next_attempt, MOMENT + cfg.retry_max);
+    lc_plan_update(&r, &cfg, &none, MOMENT); /* no certificate: retry_max alone */
+    assert_int_equal(r.next_attempt, MOMENT + cfg.retry_max);
+
+    /* never past "expiring soon": retry_max of 30 days ends there */
+    cfg.retry_max = 30 * DAY;
+    r = mkset(true);
+    r.retry_at = soon + 20 * DAY;
+    lc_plan_update(&r, &cfg, &f, soon - DAY);
+    assert_int_equal(r.next_attempt, soon);
+    /* once past that point, retry_max alone bounds it */
+    r.retry_at = soon + 40 * DAY;
+    lc_plan_update(&r, &cfg, &f, soon + 1);
+    assert_int_equal(r.next_attempt, soon + 1 + cfg.retry_max);
+}
+
+/* Issue 10 item 3: a certificate that is due the moment it is issued (host
+ * clock far ahead, renew_before over the lifetime) is a failure with backoff,
+ * and the backoff grows over repeated rounds instead of an order storm. */
+static void test_due_at_once(void **state)
+{
+    struct config_set cfg = mkcfg();
+    struct lc_set s = mkset(true);
+    struct lc_cert_facts f = facts();
+    int64_t now = MOMENT + DAY, prev = 0; /* the new certificate's moment is past */
+    (void)state;
+
+    cfg.failure_cooldown = 1;
+    for (int i = 1; i <= 6; i++) {
+        assert_false(lc_plan_success(&s, &cfg, &f, now, 0));
+        lc_plan_update(&s, &cfg, &f, now);
+        assert_int_equal(s.failures, i);
+        assert_int_equal(s.state, LC_BACKOFF);
+        assert_string_equal(s.last_error.kind, AC_ERR_DUE_AT_ONCE);
+        assert_non_null(strstr(s.last_error.message, "due for renewal at once"));
+        assert_true(s.next_attempt - now >= cfg.retry_min);
+        assert_true(s.next_attempt - now >= prev);
+        prev = s.next_attempt - now;
+        now = s.next_attempt;
+    }
+    assert_true(prev >= 8 * cfg.retry_min);
+
+    /* renew_before longer than the lifetime: the same */
+    s = mkset(true);
+    cfg.renew_before = 100 * DAY;
+    assert_false(lc_plan_success(&s, &cfg, &f, NB + 60, 0));
+    cfg.renew_before = 0;
+
+    /* not loaded after the commit: no certificate in service */
+    s = mkset(true);
+    struct lc_cert_facts none = {0};
+    assert_false(lc_plan_success(&s, &cfg, &none, NB, 0));
+    lc_plan_update(&s, &cfg, &none, NB);
+    assert_true(s.next_attempt > NB);
+
+    /* a normal new certificate: a plain success */
+    s = mkset(true);
+    s.failures = 3;
+    assert_true(lc_plan_success(&s, &cfg, &f, NB + 60, 0));
+    lc_plan_update(&s, &cfg, &f, NB + 60);
+    assert_int_equal(s.failures, 0);
+    assert_int_equal(s.state, LC_VALID);
+    assert_int_equal(s.next_attempt, MOMENT);
 }
 
 static void test_cooldowns(void **state)
@@ -265,7 +364,7 @@ static void test_ari(void **state)
     json_object_put(back);
 
     /* a new certificate forgets the old window */
-    lc_plan_success(&s, MOMENT);
+    assert_true(lc_plan_success(&s, &cfg, NULL, MOMENT, 0));
     assert_false(s.ari_valid);
 }
 
@@ -427,6 +526,8 @@ int main(void)
         cmocka_unit_test(test_states),
         cmocka_unit_test(test_backoff_rearmed),
         cmocka_unit_test(test_callers_fault_and_rate_limit),
+        cmocka_unit_test(test_retry_after_capped),
+        cmocka_unit_test(test_due_at_once),
         cmocka_unit_test(test_cooldowns),
         cmocka_unit_test(test_locked_not_counted),
         cmocka_unit_test(test_ari),

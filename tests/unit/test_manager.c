@@ -1,6 +1,8 @@
 /*
- * test_manager.c - certificate sets: loading, key/leaf check, SNI selection
- * through the manager, main-absent, reload and handle lifetime.
+ * test_manager.c - certificate sets: loading, key/leaf check (and a chain that
+ * is not leaf first), expired / not yet valid certificates served with a
+ * warning, SNI selection through the manager, main-absent, reload and handle
+ * lifetime.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,10 +13,11 @@
 #include <cmocka.h>
 
 #include "autocert/autocert.h"
-#include "log.h"
 #include "cert.h"
+#include "log.h"
 #include "manager.h"
 #include "test_manager_certs.h"
+#include "timeutil.h"
 
 #define NSETS 5
 
@@ -227,6 +230,135 @@ static void test_key_mismatch(void **state)
     assert_string_equal(pick(f->m, "api.example.test", buf, sizeof(buf)), "extra[4]");
 }
 
+/* A self-signed P-256 certificate for `san` valid from nb to na (Unix
+ * seconds), written to crt / key as PEM. */
+static void make_dated(const char *crt_path, const char *key_path, const char *san, time_t nb,
+                       time_t na)
+{
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t out = {NULL, 0};
+    static const unsigned char serial[] = {0x42, 0x01, 0x02, 0x03};
+
+    assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+    assert_int_equal(gnutls_x509_privkey_generate(
+                         key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+                     0);
+    assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+    assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+    assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
+    assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof serial), 0);
+    assert_int_equal(gnutls_x509_crt_set_activation_time(crt, nb), 0);
+    assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, na), 0);
+    assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, san,
+                                                   (unsigned)strlen(san)),
+                     0);
+    assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+                         crt, GNUTLS_SAN_DNSNAME, san, (unsigned)strlen(san), GNUTLS_FSAN_APPEND),
+                     0);
+    assert_int_equal(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
+    assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out), 0);
+    assert_int_equal(tmc_write(crt_path, &out), 0);
+    gnutls_free(out.data);
+    assert_int_equal(
+        gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &out),
+        0);
+    assert_int_equal(tmc_write(key_path, &out), 0);
+    gnutls_free(out.data);
+    gnutls_x509_crt_deinit(crt);
+    gnutls_x509_privkey_deinit(key);
+}
+
+/* Issue 10 item 16: a chain whose leaf is not first says so, instead of
+ * "private key does not match the leaf certificate". */
+static void test_chain_not_leaf_first(void **state)
+{
+    struct fx *f = *state;
+    char cmd[600], want[300];
+    struct ac_error e;
+
+    /* extra[1]: the chain holds extra[2]'s certificate first, then its own */
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s.tmp' && mv '%s.tmp' '%s'", f->crt[2], f->crt[1],
+             f->crt[1], f->crt[1], f->crt[1]);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(autocert_manager_load(f->m), NSETS - 1);
+    assert_null(manager_set_cert(f->m, 1));
+    manager_set_last_error(f->m, 1, &e);
+    assert_string_equal(e.kind, AC_ERR_CRYPTO);
+    snprintf(want, sizeof(want), "certificate chain in %s is not leaf first", f->crt[1]);
+    if (strstr(e.message, want) == NULL || strstr(e.message, "certificate #2 of 2") == NULL)
+        fail_msg("unexpected message: %s", e.message);
+
+    /* a key that matches no certificate of the chain is still a plain mismatch */
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->key[3], f->key[1]);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(autocert_manager_load(f->m), NSETS - 1);
+    manager_set_last_error(f->m, 1, &e);
+    assert_non_null(strstr(e.message, "does not match the leaf certificate"));
+    assert_null(strstr(e.message, "leaf first"));
+}
+
+struct warn_log {
+    int count;
+    char last[1024];
+};
+
+static void warn_sink(enum ac_log_level level, const char *line, void *arg)
+{
+    struct warn_log *w = arg;
+    if (level != AC_LOG_WARN || strstr(line, "still served") == NULL)
+        return;
+    w->count++;
+    snprintf(w->last, sizeof(w->last), "%s", line);
+}
+
+/* Issue 10 item 16: an expired or not yet valid certificate on disk is
+ * served, logged as a warning naming the set, the path and the date, and
+ * recorded as a warning-kind last error that status can show. */
+static void test_dates_warn(void **state)
+{
+    struct fx *f = *state;
+    struct warn_log w = {0};
+    struct ac_error e;
+    char buf[32], ts[32];
+    time_t now = time(NULL);
+    int64_t na = now - 86400;
+
+    make_dated(f->crt[1], f->key[1], "api.example.test", now - 10 * 86400, na);
+    make_dated(f->crt[2], f->key[2], "x.deep.example.test", now + 2 * 86400, now + 30 * 86400);
+    ac_log_set_sink(warn_sink, &w);
+    ac_log_set_level(AC_LOG_WARN);
+    assert_int_equal(autocert_manager_load(f->m), NSETS);
+    assert_string_equal(pick(f->m, "api.example.test", buf, sizeof(buf)), "extra[1]");
+    assert_string_equal(pick(f->m, "x.deep.example.test", buf, sizeof(buf)), "extra[2]");
+
+    manager_set_last_error(f->m, 1, &e);
+    assert_string_equal(e.kind, "cert.expired");
+    ac_time_format_rfc3339(na, ts, sizeof(ts));
+    assert_non_null(strstr(e.message, f->crt[1]));
+    assert_non_null(strstr(e.message, ts));
+    manager_set_last_error(f->m, 2, &e);
+    assert_string_equal(e.kind, "cert.not_yet_valid");
+    assert_non_null(strstr(e.message, f->crt[2]));
+    manager_set_last_error(f->m, 0, &e);
+    assert_string_equal(e.kind, "");
+    assert_int_equal(w.count, 2);
+
+    /* a reload with the same files keeps the finding without logging again */
+    assert_int_equal(autocert_manager_reload(f->m), 0);
+    manager_set_last_error(f->m, 1, &e);
+    assert_string_equal(e.kind, "cert.expired");
+    assert_int_equal(w.count, 2);
+
+    /* renewed files clear it */
+    make_dated(f->crt[1], f->key[1], "api.example.test", now - 3600, now + 30 * 86400);
+    assert_int_equal(autocert_manager_reload(f->m), 1);
+    manager_set_last_error(f->m, 1, &e);
+    assert_string_equal(e.kind, "");
+    ac_log_set_sink(NULL, NULL);
+    ac_log_set_level(AC_LOG_ERROR);
+}
+
 static void test_main_absent(void **state)
 {
     struct fx *f = *state;
@@ -339,6 +471,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pcert_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_vanish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_not_leaf_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dates_warn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_main_absent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),

@@ -118,7 +118,9 @@ static void test_backoff(void **state)
     /* Retry-After is a floor, even above retry_max */
     assert_int_equal(schedule_backoff(1, 60, 21600, false, 3000, 6), 3000);
     assert_int_equal(schedule_backoff(1, 60, 21600, false, 30, 6), 60);
-    assert_int_equal(schedule_backoff(1, 60, 21600, true, 86400, 0), 86400);
+    /* a Retry-After beyond retry_max is capped there (issue 10 item 4) */
+    assert_int_equal(schedule_backoff(1, 60, 21600, true, 86400, 0), 21600);
+    assert_int_equal(schedule_backoff(1, 60, 21600, false, 99999999, 6), 21600);
     assert_int_equal(schedule_backoff(1, 60, 21600, false, 0, 6), 60);
     /* degenerate configuration */
     assert_int_equal(schedule_backoff(5, 100, 50, false, -1, 0), 100);
@@ -174,13 +176,41 @@ static void test_expiring_soon(void **state)
     assert_true(schedule_expiring_soon(na - 2 * DAY + 1, nb, na));
 }
 
+/* Issue 10 item 4: the Retry-After parser takes at most a year, in seconds
+ * or as an HTTP-date; beyond that, overlong or garbage = absent (-1). */
+static void test_retry_after_bounds(void **state)
+{
+    const int64_t now = 1700000000;
+    (void)state;
+
+    assert_int_equal(ac_time_parse_retry_after("31536000", now), AC_RETRY_AFTER_MAX_S);
+    assert_int_equal(ac_time_parse_retry_after("31536001", now), -1);
+    assert_int_equal(ac_time_parse_retry_after("99999999", now), -1);
+    assert_int_equal(ac_time_parse_retry_after("99999999999999999999999", now), -1);
+    /* 2023-11-14T22:13:20Z + 300 s, and + 2 years */
+    assert_int_equal(ac_time_parse_retry_after("Tue, 14 Nov 2023 22:18:20 GMT", now), 300);
+    assert_int_equal(ac_time_parse_retry_after("Fri, 14 Nov 2025 22:13:20 GMT", now), -1);
+    assert_int_equal(ac_time_parse_retry_after("Mon, 14 Nov 2022 22:13:20 GMT", now), 0);
+    assert_int_equal(ac_time_parse_retry_after("1.5", now), -1);
+    assert_int_equal(ac_time_parse_retry_after("120 s", now), -1);
+    char longv[100];
+    memset(longv, '0', sizeof longv - 2);
+    longv[sizeof longv - 2] = '1';
+    longv[sizeof longv - 1] = '\0';
+    assert_int_equal(ac_time_parse_retry_after(longv, now), -1); /* over 64 bytes */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_calendar_month), cmocka_unit_test(test_ninety_days),
-        cmocka_unit_test(test_ari),            cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_cooldowns),      cmocka_unit_test(test_names),
+        cmocka_unit_test(test_calendar_month),
+        cmocka_unit_test(test_ninety_days),
+        cmocka_unit_test(test_ari),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_cooldowns),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_expiring_soon),
+        cmocka_unit_test(test_retry_after_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
