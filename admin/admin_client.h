@@ -1,7 +1,8 @@
 /*
  * admin_client.h - how the CLI commands (list, info, renew, revoke) reach the
  * data: either in-process (-c FILE: a manager and a lifecycle built from the
- * configuration, no scheduler thread) or a running daemon (--admin URL, token
+ * configuration, not started; `renew` and `revoke` start its workers with
+ * lifecycle_start_oneshot) or a running daemon (--admin URL, token
  * from AUTOCERT_ADMIN_TOKEN) through its REST API. Either way the command gets
  * the same JSON documents (admin_server.h), so both show the same thing.
  */

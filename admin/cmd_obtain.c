@@ -2,7 +2,9 @@
  * cmd_obtain.c - `autocert obtain`: obtains every managed set's missing
  * certificate (every one with --force), several sets at once, then exits.
  * Exit 0 when every selected set holds a certificate afterwards, 1 when any
- * issuance failed, 2 for usage or configuration errors.
+ * issuance failed, 2 for usage or configuration errors. Runs hooks.deploy and
+ * notify.webhook as the daemon does (obtained / renewed / failed) and waits for
+ * them (at most LIFECYCLE_ONESHOT_DRAIN_MS) before exiting.
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "autocert/autocert.h"
 #include "certset.h"
@@ -17,6 +20,7 @@
 #include "commands.h"
 #include "crypto.h"
 #include "issuer.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "schedule.h"
 #include "timeutil.h"
@@ -28,6 +32,7 @@
 
 struct job {
     const struct config_set *set;
+    bool had_cert;                  /* cert_path held a file before: "renewed" */
     struct crypto_key *account_key; /* borrowed from the account table */
     const struct issuer_session *session; /* borrowed from the session table, or NULL */
     struct issuer_gate *gate;             /* borrowed, shared by all jobs, or NULL */
@@ -89,6 +94,24 @@ static bool has_usable_cert(const struct config_set *set, int idx)
     }
     autocert_cert_release(c);
     return ok;
+}
+
+static bool file_present(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+}
+
+/* The events the daemon would send for this job (DESIGN.md §5.7): obtained or
+ * renewed (the deploy hook runs when files were written), or failed. */
+static void notify_job(struct lifecycle_notifier *n, const struct job *j)
+{
+    if (j->rc == 0)
+        lifecycle_notify(n, j->set, j->had_cert ? "renewed" : "obtained", j->res.not_after, NULL,
+                         j->res.issued);
+    else if (!ac_error_is(&j->err, AC_ERR_LOCKED) && !ac_error_is(&j->err, AC_ERR_CANCELLED))
+        lifecycle_notify(n, j->set, "failed", 0, &j->err, false);
 }
 
 static void *worker(void *arg)
@@ -190,6 +213,8 @@ int cmd_obtain(int argc, char **argv)
     struct issuer_session **sessions = NULL;
     size_t njobs = 0, naccts = 0, nsessions = 0;
     bool *selected = NULL;
+    struct lifecycle_notifier *notifier = NULL;
+    struct ac_error ne;
     int status = EXIT_OK;
 
     if (cli_parse(argc, argv, "force", &o) != 0)
@@ -238,13 +263,17 @@ int cmd_obtain(int argc, char **argv)
         }
         jobs[njobs].set = s;
         jobs[njobs].account_key = a->key;
+        jobs[njobs].had_cert = file_present(s->cert_path);
         njobs++;
     }
+    if (njobs > 0 && lifecycle_notifier_new(cfg, &notifier, &ne) != 0)
+        ac_warn(NULL, "events: %s; no deploy hook or webhook will run", ne.message);
     attach_sessions(jobs, njobs, sessions, &nsessions);
     run_jobs(jobs, njobs);
     for (size_t i = 0; i < njobs; i++) {
         struct job *j = &jobs[i];
         char until[32];
+        notify_job(notifier, j);
         if (j->rc != 0) {
             printf("%s: failed: [%s] %s\n", j->set->name, j->err.kind, j->err.message);
             status = EXIT_FAILED;
@@ -257,6 +286,9 @@ int cmd_obtain(int argc, char **argv)
         }
     }
 out:
+    /* The deploy hook and the webhook of what happened, before exiting. */
+    fflush(stdout);
+    lifecycle_notifier_free(notifier, LIFECYCLE_ONESHOT_DRAIN_MS);
     for (size_t i = 0; i < nsessions; i++)
         issuer_session_free(sessions[i]);
     free(sessions);

@@ -1,7 +1,8 @@
 /*
  * cmd_renew.c - `autocert renew [SET|DOMAIN]`: forced renewal of one set or
- * of every set, showing progress while it runs. In-process (-c) it drives the
- * lifecycle directly; with --admin it follows the daemon's event stream
+ * of every set, showing progress while it runs. In-process (-c) it runs the
+ * lifecycle's workers (no scheduler: only the renewals asked for) and waits for
+ * the deploy hook and webhook of the result; with --admin it follows the daemon's event stream
  * (GET /api/v1/cert/renew, Server-Sent Events) until its `result` event.
  */
 #include <stdio.h>
@@ -115,8 +116,10 @@ static int renew_local(struct admin_ctx *ctx, const char *arg)
     bool *selected = calloc(n > 0 ? n : 1, sizeof *selected);
     struct lifecycle_result *res = calloc(n > 0 ? n : 1, sizeof *res);
     char *json = NULL;
+    struct ac_error e;
     int rc = EXIT_FAILED;
 
+    ac_error_clear(&e);
     if (selected == NULL || res == NULL)
         goto out;
     if (arg != NULL) {
@@ -131,6 +134,11 @@ static int renew_local(struct admin_ctx *ctx, const char *arg)
     } else {
         for (size_t i = 0; i < n; i++)
             selected[i] = true;
+    }
+    /* Workers only: the orders asked here run, nothing timed. */
+    if (lifecycle_start_oneshot(ctx->lc, &e) != 0) {
+        fprintf(stderr, "autocert: %s\n", e.message);
+        goto out;
     }
     lifecycle_force_renew(ctx->lc, selected, local_progress, NULL, res);
     json = admin_json_results(res, n);

@@ -71,6 +71,12 @@ static int revoke_local(struct admin_ctx *ctx, const char *set, int reason)
         fprintf(stderr, "autocert: no certificate set named or covering '%s'\n", set);
         return EXIT_USAGE;
     }
+    if (lifecycle_start_oneshot(ctx->lc, &e) != 0) {
+        fprintf(stderr, "autocert: %s\n", e.message);
+        return EXIT_FAILED;
+    }
+    printf("revoking the certificate of %s ...\n", ctx->cfg->sets[idx].name);
+    fflush(stdout);
     if (lifecycle_revoke(ctx->lc, (size_t)idx, reason, local_progress, NULL, &e) != 0) {
         printf("%s: FAILED: %s: %s\n", ctx->cfg->sets[idx].name, e.kind, e.message);
         return EXIT_FAILED;

@@ -1,13 +1,20 @@
 /*
  * serve_tls.c - the TLS listener of `autocert serve` (see serve_tls.h): one
  * accept thread (poll on the socket and a stop pipe), one detached thread per
- * connection, bounded by a receive timeout, a request size cap and a cap on
- * concurrent connections. Credentials and manager form a refcounted
- * "generation" so that a config reload never frees what a live session uses.
+ * connection. Every connection is bounded: the handshake and each request must
+ * arrive within SERVE_REQUEST_DEADLINE_S (a whole-request deadline, not an idle
+ * timeout renewed by every byte), a connection lives at most SERVE_CONN_MAX_S,
+ * requests are capped at SERVE_MAX_REQUEST bytes, at most SERVE_MAX_CONNS
+ * connections are open, at most SERVE_MAX_CONNS_PER_IP of them from one client
+ * address. A stop shuts every open connection down at once. Credentials and
+ * manager form a refcounted "generation" so that a config reload never frees
+ * what a live session uses.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -23,15 +30,29 @@
 #include "config.h"
 #include "log.h"
 #include "serve_tls.h"
+#include "timeutil.h"
 
 #define SERVE_MAX_REQUEST 8192
 #define SERVE_MAX_CONNS 256
-#define SERVE_RCV_TIMEOUT_S 10
+#define SERVE_MAX_CONNS_PER_IP 16
+#define SERVE_REQUEST_DEADLINE_S 10 /* handshake + first request; each later request */
+#define SERVE_CONN_MAX_S 60
+#define SERVE_STOP_WAIT_S 5    /* connection threads to end after the shutdown */
+#define SERVE_REFUSAL_LOG_S 60 /* at most one "refused" warning per interval */
 
 struct serve_gen {
     autocert_manager *m;
     gnutls_certificate_credentials_t cred;
     int refs; /* guarded by serve_tls.mu */
+};
+
+struct conn {
+    struct serve_tls *t;
+    struct serve_gen *gen;
+    int fd; /* closed by the connection thread, after unlinking */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct conn *next, *prev; /* serve_tls.open, guarded by serve_tls.mu */
 };
 
 struct serve_tls {
@@ -43,12 +64,8 @@ struct serve_tls {
     pthread_cond_t idle;
     struct serve_gen *gen; /* current */
     int conns;
-};
-
-struct conn {
-    struct serve_tls *t;
-    struct serve_gen *gen;
-    int fd;
+    struct conn *open;        /* every connection whose thread runs */
+    int64_t last_refusal_log; /* monotonic ms */
 };
 
 static void gen_release(struct serve_gen *g)
@@ -95,8 +112,32 @@ static void gen_unref(struct serve_tls *t, struct serve_gen *g)
         gen_release(g);
 }
 
-/* Answers each request (header block up to an empty line) on an open session. */
-static void answer(gnutls_session_t s, autocert_manager *m)
+/* Waits until the session has a record to read or deadline (monotonic ms)
+ * passes. Returns 1 readable, 0 deadline passed, -1 error. */
+static int wait_readable(gnutls_session_t s, int fd, int64_t deadline)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int64_t left;
+    int rc;
+
+    if (gnutls_record_check_pending(s) > 0)
+        return 1;
+    for (;;) {
+        left = deadline - ac_mono_ms();
+        if (left <= 0)
+            return 0;
+        rc = poll(&pf, 1, left > 1000 ? 1000 : (int)left);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Answers each request (header block up to an empty line) on an open session
+ * until the client closes, a deadline passes or a request is too large. */
+static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t request_deadline,
+                   int64_t conn_deadline)
 {
     char req[SERVE_MAX_REQUEST], sni[256] = "", body[640], head[128];
     size_t used = 0, snilen = sizeof sni;
@@ -109,9 +150,14 @@ static void answer(gnutls_session_t s, autocert_manager *m)
     c = autocert_manager_lookup(m, sni, strlen(sni));
     set = c != NULL ? autocert_cert_set_name(c) : "none";
     for (;;) {
+        int64_t deadline = request_deadline < conn_deadline ? request_deadline : conn_deadline;
+        if (wait_readable(s, fd, deadline) != 1) {
+            ac_debug(NULL, "serve: connection closed: no complete request in time");
+            break;
+        }
         ssize_t n = gnutls_record_recv(s, req + used, sizeof req - 1 - used);
         if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-            continue;
+            continue; /* the deadline above ends a client that stays silent */
         if (n <= 0)
             break;
         used += (size_t)n;
@@ -139,14 +185,27 @@ static void answer(gnutls_session_t s, autocert_manager *m)
         size_t consumed = (size_t)(end - req) + skip;
         memmove(req, req + consumed, used - consumed);
         used -= consumed;
+        request_deadline = ac_mono_ms() + SERVE_REQUEST_DEADLINE_S * 1000;
     }
     autocert_cert_release(c);
+}
+
+static void conn_unlink(struct serve_tls *t, struct conn *cn)
+{
+    if (cn->prev != NULL)
+        cn->prev->next = cn->next;
+    else
+        t->open = cn->next;
+    if (cn->next != NULL)
+        cn->next->prev = cn->prev;
+    cn->next = cn->prev = NULL;
 }
 
 static void *connection(void *arg)
 {
     struct conn *cn = arg;
     gnutls_session_t s = NULL;
+    int64_t start = ac_mono_ms(), deadline = start + SERVE_REQUEST_DEADLINE_S * 1000;
     int rc;
 
     if (gnutls_init(&s, GNUTLS_SERVER) < 0)
@@ -154,33 +213,83 @@ static void *connection(void *arg)
     gnutls_priority_set(s, cn->t->prio);
     gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cn->gen->cred);
     gnutls_transport_set_int(s, cn->fd);
-    gnutls_handshake_set_timeout(s, SERVE_RCV_TIMEOUT_S * 1000);
+    gnutls_handshake_set_timeout(s, SERVE_REQUEST_DEADLINE_S * 1000);
     do
         rc = gnutls_handshake(s);
-    while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
+    while (rc < 0 && gnutls_error_is_fatal(rc) == 0 && ac_mono_ms() < deadline);
     if (rc < 0) {
         ac_debug(NULL, "serve: handshake failed: %s", gnutls_strerror(rc));
+        /* A proper alert instead of a silent close; e.g. a server name GnuTLS
+         * refuses (foo_bar.example: GNUTLS_E_RECEIVED_DISALLOWED_NAME before
+         * any certificate is chosen) gets illegal_parameter. */
+        if (gnutls_error_is_fatal(rc) != 0)
+            gnutls_alert_send_appropriate(s, rc);
         goto out;
     }
-    answer(s, cn->gen->m);
+    answer(s, cn->fd, cn->gen->m, deadline, start + SERVE_CONN_MAX_S * 1000);
     gnutls_bye(s, GNUTLS_SHUT_WR);
 out:
     gnutls_deinit(s);
-    close(cn->fd);
     gen_unref(cn->t, cn->gen);
     pthread_mutex_lock(&cn->t->mu);
+    conn_unlink(cn->t, cn);
+    close(cn->fd); /* after unlinking: serve_tls_stop never touches a closed fd */
     cn->t->conns--;
     pthread_cond_broadcast(&cn->t->idle);
-    pthread_mutex_unlock(&cn->t->mu);
+    pthread_mutex_unlock(&cn->t->mu); /* t may be freed from here on */
     free(cn);
     return NULL;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return true;
+}
+
+/* Why a new connection from peer cannot be taken (NULL: it can). t->mu held. */
+static const char *refusal(struct serve_tls *t, const struct sockaddr_storage *peer)
+{
+    int same = 0;
+
+    if (t->conns >= SERVE_MAX_CONNS)
+        return "connection limit reached";
+    for (struct conn *o = t->open; o != NULL; o = o->next)
+        if (same_addr(&o->peer, peer) && ++same >= SERVE_MAX_CONNS_PER_IP)
+            return "per-address connection limit reached";
+    return NULL;
+}
+
+/* Logs a refused connection, at most once per SERVE_REFUSAL_LOG_S. t->mu held. */
+static void log_refusal(struct serve_tls *t, const struct sockaddr_storage *peer, const char *why)
+{
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int64_t now = ac_mono_ms();
+
+    if (t->last_refusal_log != 0 && now - t->last_refusal_log < SERVE_REFUSAL_LOG_S * 1000)
+        return;
+    t->last_refusal_log = now;
+    if (peer->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr);
+    else if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr, sizeof addr);
+    ac_warn(NULL, "serve: connection from %s refused: %s (logged once per %d s)", addr, why,
+            SERVE_REFUSAL_LOG_S);
 }
 
 static void *accept_loop(void *arg)
 {
     struct serve_tls *t = arg;
-    struct timeval tmo = {.tv_sec = SERVE_RCV_TIMEOUT_S};
-    struct pollfd pf[2] = {{.fd = t->lfd, .events = POLLIN}, {.fd = t->stop_pipe[0], .events = POLLIN}};
+    struct timeval tmo = {.tv_sec = SERVE_REQUEST_DEADLINE_S};
+    struct pollfd pf[2] = {{.fd = t->lfd, .events = POLLIN},
+                           {.fd = t->stop_pipe[0], .events = POLLIN}};
 
     for (;;) {
         pthread_t th;
@@ -194,14 +303,25 @@ static void *accept_loop(void *arg)
         }
         if (pf[1].revents != 0)
             break;
-        fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
+        const char *why;
+        cn = calloc(1, sizeof *cn);
+        if (cn == NULL) {
+            fd = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                close(fd);
             continue;
+        }
+        cn->peer_len = sizeof cn->peer;
+        fd = accept4(t->lfd, (struct sockaddr *)&cn->peer, &cn->peer_len, SOCK_CLOEXEC);
+        if (fd < 0) {
+            free(cn);
+            continue;
+        }
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof tmo);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
-        cn = calloc(1, sizeof *cn);
         pthread_mutex_lock(&t->mu);
-        if (cn == NULL || t->conns >= SERVE_MAX_CONNS) {
+        if ((why = refusal(t, &cn->peer)) != NULL) {
+            log_refusal(t, &cn->peer, why);
             pthread_mutex_unlock(&t->mu);
             free(cn);
             close(fd);
@@ -212,16 +332,20 @@ static void *accept_loop(void *arg)
         cn->gen = t->gen;
         cn->gen->refs++;
         t->conns++;
-        pthread_mutex_unlock(&t->mu);
+        cn->next = t->open;
+        if (t->open != NULL)
+            t->open->prev = cn;
+        t->open = cn;
         if (pthread_create(&th, NULL, connection, cn) != 0) {
-            close(fd);
-            gen_unref(t, cn->gen);
-            pthread_mutex_lock(&t->mu);
+            conn_unlink(t, cn);
             t->conns--;
+            cn->gen->refs--; /* never the last: t->gen holds one */
             pthread_mutex_unlock(&t->mu);
+            close(fd);
             free(cn);
             continue;
         }
+        pthread_mutex_unlock(&t->mu);
         pthread_detach(th);
     }
     return NULL;
@@ -320,10 +444,36 @@ int serve_tls_swap(struct serve_tls *t, autocert_manager *m, struct ac_error *e)
     return 0;
 }
 
+struct serve_hold {
+    struct serve_gen *gen;
+};
+
+struct serve_hold *serve_tls_hold(struct serve_tls *t)
+{
+    struct serve_hold *h = calloc(1, sizeof *h);
+
+    if (h == NULL)
+        return NULL;
+    pthread_mutex_lock(&t->mu);
+    h->gen = t->gen;
+    h->gen->refs++;
+    pthread_mutex_unlock(&t->mu);
+    return h;
+}
+
+void serve_tls_release(struct serve_tls *t, struct serve_hold *h)
+{
+    if (h == NULL)
+        return;
+    gen_unref(t, h->gen);
+    free(h);
+}
+
 void serve_tls_stop(struct serve_tls *t)
 {
     struct timespec dl;
     char c = 'x';
+    int left;
 
     if (t == NULL)
         return;
@@ -332,16 +482,20 @@ void serve_tls_stop(struct serve_tls *t)
     pthread_join(t->accept_thread, NULL);
     close(t->lfd);
     clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += SERVE_RCV_TIMEOUT_S + 2;
+    dl.tv_sec += SERVE_STOP_WAIT_S;
     pthread_mutex_lock(&t->mu);
+    /* Every open connection ends now: its poll or read returns at once. */
+    for (struct conn *cn = t->open; cn != NULL; cn = cn->next)
+        shutdown(cn->fd, SHUT_RDWR);
     while (t->conns > 0)
         if (pthread_cond_timedwait(&t->idle, &t->mu, &dl) == ETIMEDOUT)
             break;
+    left = t->conns;
     pthread_mutex_unlock(&t->mu);
-    if (t->conns > 0) {
+    if (left > 0) {
         /* connections still running keep using the generation: leak it rather
          * than free what a session holds; the process is about to exit. */
-        ac_warn(NULL, "serve: %d connection(s) still open at shutdown", t->conns);
+        ac_warn(NULL, "serve: %d connection(s) still open at shutdown", left);
         return;
     }
     gen_unref(t, t->gen);

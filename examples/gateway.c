@@ -108,6 +108,10 @@ static void *connection(void *arg)
     while (rc < 0 && gnutls_error_is_fatal(rc) == 0);
     if (rc < 0) {
         fprintf(stderr, "gateway: handshake failed: %s\n", gnutls_strerror(rc));
+        /* an alert, not a silent close (e.g. an SNI with '_' that GnuTLS
+         * refuses: see autocert_gnutls.h) */
+        if (gnutls_error_is_fatal(rc) != 0)
+            gnutls_alert_send_appropriate(s, rc);
         goto out;
     }
     serve(s);

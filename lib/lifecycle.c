@@ -8,9 +8,16 @@
  * decisions are in lifecycle_plan.c, event delivery in lifecycle_events.c, the
  * requests (status, forced renewal, revocation, metrics) in lifecycle_api.c.
  *
- * Lock order: lc->mu, then lc->progress_mu, then the manager's own lock
- * (manager_* calls). Orders,
- * reloads, ARI fetches, state writes and local-file checks run without lc->mu.
+ * Stopping (lifecycle_stop) cancels running orders through their
+ * issuer_request.cancel token, or (a configuration reload) lets them finish
+ * while the new lifecycle already serves: every live lifecycle of the process
+ * is in one registry, and a worker never starts an order for files whose order
+ * runs in another lifecycle; it hands the set over (running, no thread) and
+ * re-reads the files once that order has ended.
+ *
+ * Lock order: reg_mu, then lc->mu (of any lifecycle), then lc->progress_mu,
+ * then the manager's own lock (manager_* calls). Orders, reloads, ARI fetches,
+ * state writes and local-file checks run without lc->mu.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +42,12 @@
 #define LC_MAX_WAIT_S 3600
 #define LC_LOCAL_CHECK_S 2
 #define LC_ARI_FAIL_RETRY_S 600
+#define LC_ARI_TIMEOUT_MS 10000 /* per renewalInfo request */
+
+/* Every live lifecycle of the process (lifecycle_new adds, lifecycle_free
+ * removes). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct lifecycle *reg_head;
 
 static uint64_t rand64(void)
 {
@@ -107,12 +120,148 @@ int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out)
     return 0;
 }
 
+/* lc_plan_update plus what the plan does not know: an unmanaged set whose
+ * served certificate has expired is `expired`. lc->mu held. */
+static void plan_update(struct lifecycle *lc, size_t idx, const struct lc_cert_facts *cf,
+                        int64_t now)
+{
+    struct lc_set *s = &lc->sets[idx];
+
+    lc_plan_update(s, manager_set_config(lc->m, idx), cf, now);
+    if (!s->managed && cf->present && now >= cf->not_after)
+        s->state = LC_EXPIRED;
+}
+
 void lc_replan(struct lifecycle *lc, size_t idx, int64_t now)
 {
     struct lc_cert_facts cf;
 
     cert_facts(lc, idx, &cf);
-    lc_plan_update(&lc->sets[idx], manager_set_config(lc->m, idx), &cf, now);
+    plan_update(lc, idx, &cf, now);
+}
+
+static bool same_files(const struct config_set *a, const struct config_set *b)
+{
+    return strcmp(a->cert_path, b->cert_path) == 0 && strcmp(a->key_path, b->key_path) == 0;
+}
+
+/* Adds lc to the registry; a set whose files another lifecycle is ordering
+ * for right now (a reload during an order) starts handed. */
+static void reg_add(struct lifecycle *lc)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct lifecycle *o = reg_head; o != NULL; o = o->reg_next) {
+        pthread_mutex_lock(&o->mu);
+        for (size_t k = 0; k < o->nordering; k++) {
+            const struct config_set *busy = manager_set_config(o->m, o->ordering[k]);
+            for (size_t j = 0; j < lc->n; j++) {
+                if (!same_files(busy, manager_set_config(lc->m, j)))
+                    continue;
+                lc->sets[j].running = true;
+                lc->sets[j].handed = true;
+                lc->sets[j].state = LC_RENEWING;
+            }
+        }
+        pthread_mutex_unlock(&o->mu);
+    }
+    lc->reg_next = reg_head;
+    reg_head = lc;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(struct lifecycle *lc)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct lifecycle **p = &reg_head; *p != NULL; p = &(*p)->reg_next)
+        if (*p == lc) {
+            *p = lc->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* Claims the right to order for set idx: true (s->ordering set) unless
+ * another lifecycle of the process runs an order for the same files (then the
+ * set is handed: s->handed, still running, no worker) or lc is stopping (false,
+ * nothing handed). Called without lc->mu. */
+static bool reg_claim(struct lifecycle *lc, size_t idx, bool forced)
+{
+    const struct config_set *cfg = manager_set_config(lc->m, idx);
+    struct lc_set *s = &lc->sets[idx];
+    bool busy = false;
+
+    pthread_mutex_lock(&reg_mu);
+    for (struct lifecycle *o = reg_head; o != NULL && !busy; o = o->reg_next) {
+        if (o == lc)
+            continue;
+        pthread_mutex_lock(&o->mu);
+        for (size_t k = 0; k < o->nordering && !busy; k++)
+            busy = same_files(cfg, manager_set_config(o->m, o->ordering[k]));
+        pthread_mutex_unlock(&o->mu);
+    }
+    pthread_mutex_lock(&lc->mu);
+    if (lc->stopping) { /* nothing new starts once stopping */
+        pthread_mutex_unlock(&lc->mu);
+        pthread_mutex_unlock(&reg_mu);
+        return false;
+    }
+    if (busy) {
+        s->handed = true;
+        s->state = LC_RENEWING;
+        if (forced)
+            s->force_pending = true; /* runs once the other order has ended */
+    } else if (lc->nordering < LC_WORKERS) { /* one order per worker */
+        s->ordering = true;
+        lc->ordering[lc->nordering++] = idx;
+    }
+    pthread_mutex_unlock(&lc->mu);
+    pthread_mutex_unlock(&reg_mu);
+    if (busy)
+        ac_info(cfg->name, "an order for these files still runs (configuration reloaded "
+                           "meanwhile): waiting for its outcome");
+    return !busy;
+}
+
+/* The order of set idx has ended: every other lifecycle with a set on the same
+ * files re-reads them (a handed set is given back to its workers). Called
+ * without lc->mu. */
+static void reg_order_done(struct lifecycle *lc, size_t idx)
+{
+    const struct config_set *cfg = manager_set_config(lc->m, idx);
+
+    pthread_mutex_lock(&reg_mu);
+    pthread_mutex_lock(&lc->mu);
+    lc->sets[idx].ordering = false;
+    for (size_t k = 0; k < lc->nordering; k++)
+        if (lc->ordering[k] == idx) {
+            lc->ordering[k] = lc->ordering[--lc->nordering];
+            break;
+        }
+    pthread_mutex_unlock(&lc->mu);
+    for (struct lifecycle *o = reg_head; o != NULL; o = o->reg_next) {
+        bool any = false;
+        if (o == lc)
+            continue;
+        pthread_mutex_lock(&o->mu);
+        for (size_t j = 0; j < o->n; j++) {
+            struct lc_set *t = &o->sets[j];
+            if (!same_files(cfg, manager_set_config(o->m, j)))
+                continue;
+            if (t->handed) {
+                t->handed = false;
+                t->running = false;
+            }
+            t->reread = true;
+            o->queued[j] = true;
+            any = true;
+        }
+        if (any) {
+            pthread_cond_broadcast(&o->work_cond);
+            pthread_cond_signal(&o->sched_cond);
+        }
+        pthread_mutex_unlock(&o->mu);
+    }
+    pthread_mutex_unlock(&reg_mu);
 }
 
 static void persist(struct lifecycle *lc, size_t idx)
@@ -231,6 +380,7 @@ static void fetch_ari(struct lifecycle *lc, size_t idx)
     o.directory_url = cfg->ca_dir_url;
     o.ca_files = (const char *const *)cfg->ca_certs;
     o.ca_count = cfg->ca_certs_count;
+    o.timeout_ms = LC_ARI_TIMEOUT_MS;
     if (account_key(lc, cfg, &key, &e) != 0 || acme_client_new(&o, key, &c, &e) != 0)
         goto fail;
     acme_client_set_observer(c, lc_observer, lc);
@@ -291,6 +441,7 @@ static int run_order(struct lifecycle *lc, size_t idx, uint64_t gen, struct ac_e
     req.replaces = replaces;
     req.progress = progress;
     req.progress_arg = &pc;
+    req.cancel = &lc->cancel;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
     if (res.issued && manager_set_reload(lc->m, idx, &e2) < 0)
@@ -333,14 +484,95 @@ out:
     return rc;
 }
 
+/* Re-reads set idx's files (another lifecycle or process may have committed a
+ * new pair meanwhile) and replans. Called without lc->mu. */
+static void reread(struct lifecycle *lc, size_t idx)
+{
+    struct ac_error e;
+
+    ac_error_clear(&e);
+    if (manager_set_reload(lc->m, idx, &e) == 1)
+        ac_info(manager_set_name(lc->m, idx), "certificate on disk changed: loaded");
+    else if (e.kind[0] != '\0')
+        ac_debug(manager_set_name(lc->m, idx), "files not re-read: %s", e.message);
+}
+
+/* One turn of a worker for set i (picked, running set, lc->mu held on entry
+ * and on return): ARI fetch when due, then the order when due or forced. */
+static void work_set(struct lifecycle *lc, size_t i)
+{
+    struct lc_set *s = &lc->sets[i];
+    struct ac_error e;
+    bool forced, do_ari, do_order, again;
+    uint64_t gen;
+    int rc = 0;
+
+    lc->queued[i] = false;
+    s->running = true;
+    forced = s->force_pending;
+    gen = s->force_req_gen;
+    s->force_pending = false;
+    s->running_forced = forced;
+    again = s->reread;
+    s->reread = false;
+    do_ari = !forced && s->ari_fetch_at != 0 && s->ari_fetch_at <= ac_now() && s->ari_support != 0;
+    pthread_mutex_unlock(&lc->mu);
+
+    if (again)
+        reread(lc, i);
+    if (do_ari) {
+        struct ac_cancel_scope saved;
+
+        ac_cancel_enter(&lc->cancel, 0, &saved); /* a stop aborts the fetch */
+        fetch_ari(lc, i);
+        ac_cancel_leave(&saved);
+    }
+    pthread_mutex_lock(&lc->mu);
+    lc_replan(lc, i, ac_now());
+    do_order = forced || (s->managed && s->next_attempt != 0 && s->next_attempt <= ac_now());
+    pthread_mutex_unlock(&lc->mu);
+    ac_error_clear(&e);
+    if (do_order && !reg_claim(lc, i, forced)) {
+        pthread_mutex_lock(&lc->mu);
+        if (s->handed)
+            return;       /* stays running, without this worker */
+        do_order = false; /* stopping */
+        if (forced)
+            ac_error_set(&e, AC_ERR_CANCELLED, "shutting down");
+        rc = -1;
+        pthread_mutex_unlock(&lc->mu);
+    }
+    if (do_order) {
+        /* A pair committed since the plan was made (by the lifecycle a reload
+         * retired, or by another process) makes a timed order needless. */
+        reread(lc, i);
+        pthread_mutex_lock(&lc->mu);
+        lc_replan(lc, i, ac_now());
+        do_order = forced || (s->next_attempt != 0 && s->next_attempt <= ac_now());
+        s->state = do_order ? LC_RENEWING : s->state;
+        pthread_mutex_unlock(&lc->mu);
+        if (do_order)
+            rc = run_order(lc, i, forced ? gen : 0, &e);
+        reg_order_done(lc, i);
+    }
+
+    pthread_mutex_lock(&lc->mu);
+    s->running = false;
+    s->running_forced = false;
+    if (forced) {
+        s->force_done_gen = gen;
+        s->force_ok = rc == 0;
+        s->force_err = e;
+        pthread_cond_broadcast(&lc->done_cond);
+    }
+    lc_replan(lc, i, ac_now());
+    pthread_cond_signal(&lc->sched_cond);
+}
+
 static void *worker(void *arg)
 {
     struct lifecycle *lc = arg;
-    struct ac_error e;
     size_t i;
-    bool forced, do_ari, do_order;
-    uint64_t gen;
-    int rc;
 
     pthread_mutex_lock(&lc->mu);
     while (!lc->stopping) {
@@ -351,38 +583,7 @@ static void *worker(void *arg)
             pthread_cond_wait(&lc->work_cond, &lc->mu);
             continue;
         }
-        struct lc_set *s = &lc->sets[i];
-        lc->queued[i] = false;
-        s->running = true;
-        forced = s->force_pending;
-        gen = s->force_req_gen;
-        s->force_pending = false;
-        s->running_forced = forced;
-        do_ari = !forced && s->ari_fetch_at != 0 && s->ari_fetch_at <= ac_now() &&
-                 s->ari_support != 0;
-        pthread_mutex_unlock(&lc->mu);
-
-        if (do_ari)
-            fetch_ari(lc, i);
-        pthread_mutex_lock(&lc->mu);
-        lc_replan(lc, i, ac_now());
-        do_order = forced || (s->next_attempt != 0 && s->next_attempt <= ac_now());
-        s->state = do_order ? LC_RENEWING : s->state;
-        pthread_mutex_unlock(&lc->mu);
-        ac_error_clear(&e);
-        rc = do_order ? run_order(lc, i, forced ? gen : 0, &e) : 0;
-
-        pthread_mutex_lock(&lc->mu);
-        s->running = false;
-        s->running_forced = false;
-        if (forced) {
-            s->force_done_gen = gen;
-            s->force_ok = rc == 0;
-            s->force_err = e;
-            pthread_cond_broadcast(&lc->done_cond);
-        }
-        lc_replan(lc, i, ac_now());
-        pthread_cond_signal(&lc->sched_cond);
+        work_set(lc, i);
     }
     pthread_mutex_unlock(&lc->mu);
     return NULL;
@@ -446,7 +647,7 @@ static int64_t sched_pass(struct lifecycle *lc, int64_t now, bool *queued_any)
         if (!s->managed)
             continue;
         cert_facts(lc, i, &cf);
-        lc_plan_update(s, cfg, &cf, now);
+        plan_update(lc, i, &cf, now);
         if (cf.present && s->expiring_notified != cf.not_after) {
             int64_t soon = schedule_expiring_at(cf.not_before, cf.not_after);
             if (now >= soon) {
@@ -517,7 +718,13 @@ static void log_boot(struct lifecycle *lc, size_t idx)
     size_t pos = 0;
 
     if (c == NULL) {
-        ac_info(cfg->name, "no certificate on disk (%s)", cfg->provider);
+        struct ac_error le;
+
+        manager_set_last_error(lc->m, idx, &le);
+        if (le.kind[0] != '\0')
+            ac_warn(cfg->name, "no certificate served: %s", le.message);
+        else
+            ac_info(cfg->name, "no certificate on disk (%s)", cfg->provider);
         return;
     }
     names[0] = '\0';
@@ -594,6 +801,9 @@ int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
         lc_replan(lc, i, now);
     }
     lc->next_local_check = now + LC_LOCAL_CHECK_S;
+    lc->created_at = now;
+    atomic_init(&lc->cancel, false);
+    reg_add(lc);
     *out = lc;
     return 0;
 nomem:
@@ -607,7 +817,7 @@ nomem:
     return -1;
 }
 
-int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
+static int start_threads(struct lifecycle *lc, bool scheduler_too, struct ac_error *e)
 {
     int rc;
 
@@ -622,6 +832,8 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
         }
         lc->nworkers++;
     }
+    if (!scheduler_too)
+        return 0;
     rc = pthread_create(&lc->sched, NULL, scheduler, lc);
     if (rc != 0) {
         ac_error_set(e, AC_ERR_INTERNAL, "lifecycle_start: pthread_create: %s", strerror(rc));
@@ -631,25 +843,80 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
     return 0;
 }
 
-void lifecycle_free(struct lifecycle *lc)
+int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
+{
+    return start_threads(lc, true, e);
+}
+
+int lifecycle_start_oneshot(struct lifecycle *lc, struct ac_error *e)
+{
+    lc->oneshot = true;
+    return start_threads(lc, false, e);
+}
+
+void lifecycle_stop(struct lifecycle *lc, bool cancel)
 {
     if (lc == NULL)
         return;
     pthread_mutex_lock(&lc->mu);
     lc->stopping = true;
+    if (cancel && !lc->cancelling) {
+        lc->cancelling = true;
+        atomic_store(&lc->cancel, true);
+    }
     pthread_cond_broadcast(&lc->sched_cond);
     pthread_cond_broadcast(&lc->work_cond);
     pthread_cond_broadcast(&lc->done_cond);
     pthread_mutex_unlock(&lc->mu);
+}
+
+int lifecycle_wait_callers(struct lifecycle *lc, int64_t ms)
+{
+    struct timespec dl;
+    int n;
+
+    if (lc == NULL)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(ms / 1000);
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&lc->mu);
+    n = lc->waiters;
+    while (lc->waiters > 0)
+        if (pthread_cond_timedwait(&lc->done_cond, &lc->mu, &dl) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&lc->mu);
+    return n;
+}
+
+void lifecycle_join(struct lifecycle *lc)
+{
+    if (lc == NULL || lc->joined)
+        return;
     if (lc->sched_started)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < lc->nworkers; i++)
         pthread_join(lc->workers[i], NULL);
+    lc->joined = true;
+}
+
+void lifecycle_free(struct lifecycle *lc)
+{
+    if (lc == NULL)
+        return;
+    lifecycle_stop(lc, true);
+    lifecycle_join(lc);
     pthread_mutex_lock(&lc->mu);
     while (lc->waiters > 0)
         pthread_cond_wait(&lc->done_cond, &lc->mu);
     pthread_mutex_unlock(&lc->mu);
-    lc_events_free(lc->events);
+    reg_remove(lc);
+    lc_events_free(lc->events,
+                   lc->oneshot ? LIFECYCLE_ONESHOT_DRAIN_MS : LIFECYCLE_EVENTS_DRAIN_MS);
     pthread_mutex_destroy(&lc->mu);
     pthread_mutex_destroy(&lc->key_mu);
     pthread_mutex_destroy(&lc->progress_mu);

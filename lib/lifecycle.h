@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "autocert/autocert.h"
+#include "config.h"
 #include "error.h"
 
 enum lifecycle_state {
@@ -23,7 +24,7 @@ enum lifecycle_state {
     LC_DUE,         /* past its renewal moment, attempt imminent */
     LC_RENEWING,    /* an order is running */
     LC_BACKOFF,     /* last attempt failed; next attempt scheduled */
-    LC_EXPIRED,
+    LC_EXPIRED,     /* also an unmanaged set whose served certificate expired */
     LC_UNMANAGED,   /* local, pseudo */
 };
 
@@ -35,11 +36,41 @@ struct lifecycle;
 /* Creates the lifecycle of manager m (borrowed; must outlive it). Reads each
  * set's persisted state (state file, failure marker). No network, no thread. */
 int lifecycle_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e);
-/* Starts the scheduler thread. */
+/* Starts the event thread, the workers and the scheduler thread (the daemon:
+ * timed renewals, ARI, local-file checks, forced renewals). */
 int lifecycle_start(struct lifecycle *lc, struct ac_error *e);
-/* Stops the thread (waits for a running order to end or be cancelled) and
- * frees everything. NULL is a no-op. */
+/* Starts the event thread and the workers but no scheduler (the one-shot CLI
+ * forms of `renew` and `revoke`): only forced renewals and revocations run;
+ * nothing is timed, no ARI fetch, no local-file watch. */
+int lifecycle_start_oneshot(struct lifecycle *lc, struct ac_error *e);
+/* Begins the stop and returns at once: nothing new starts (no timed order,
+ * no queued forced renewal); every caller waiting in lifecycle_force_renew for
+ * a set whose order is not running returns at once with AC_ERR_CANCELLED.
+ * With `cancel`, running orders are cancelled too (issuer_request.cancel: they
+ * end within about a second, a commit already under way is finished, DNS
+ * records are removed) and their waiters get AC_ERR_CANCELLED "shutting
+ * down"; without it (a configuration reload) running orders finish and their
+ * waiters get AC_ERR_CANCELLED "configuration reloaded". May be called again
+ * (cancel = true upgrades an earlier stop). NULL is a no-op. */
+void lifecycle_stop(struct lifecycle *lc, bool cancel);
+/* After lifecycle_stop: waits (at most ms) until every caller inside
+ * lifecycle_force_renew has returned. Returns how many callers were inside
+ * when it was called (0: it returned at once). */
+int lifecycle_wait_callers(struct lifecycle *lc, int64_t ms);
+/* Waits until the threads have ended: after lifecycle_stop(lc, false), until
+ * the orders that were running have finished. Call it from one thread at a
+ * time; lifecycle_stop(lc, true) from another thread shortens the wait. */
+void lifecycle_join(struct lifecycle *lc);
+/* lifecycle_stop(lc, true), lifecycle_join, delivers the events still queued
+ * (bounded: LIFECYCLE_EVENTS_DRAIN_MS in all, LIFECYCLE_ONESHOT_DRAIN_MS
+ * after lifecycle_start_oneshot) and frees everything. NULL is a no-op. */
 void lifecycle_free(struct lifecycle *lc);
+
+/* Bounds on delivering the events still queued when a lifecycle ends (webhook
+ * 10 s, deploy hook 60 s each at most): the daemon's stop, and the one-shot
+ * CLI forms (renew, revoke, obtain), which wait for their hook. */
+#define LIFECYCLE_EVENTS_DRAIN_MS 10000
+#define LIFECYCLE_ONESHOT_DRAIN_MS 75000
 
 /* A copy of one set's status. Strings are fixed-size copies. */
 struct lifecycle_status {
@@ -98,6 +129,23 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
  * and obtains a new one (like a forced renewal). Returns 0 or -1 with e. */
 int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_progress_fn fn,
                      void *arg, struct ac_error *e);
+
+/* Event delivery without a lifecycle (the one-shot `obtain`): the same
+ * webhook and deploy hook as the daemon (same event names, body and
+ * environment, DESIGN.md §5.7). */
+struct lifecycle_notifier;
+/* Starts the delivery thread for cfg's sinks (borrowed; must outlive it).
+ * Returns 0 and a new notifier (NULL when cfg has neither a webhook nor a
+ * deploy hook: then lifecycle_notify does nothing), or -1 with e. */
+int lifecycle_notifier_new(const struct config *cfg, struct lifecycle_notifier **out,
+                           struct ac_error *e);
+/* Queues event `event` ("obtained", "renewed", "failed") of set (copied);
+ * err (copied, may be NULL) for "failed"; files_changed runs the deploy hook. */
+void lifecycle_notify(struct lifecycle_notifier *n, const struct config_set *set, const char *event,
+                      int64_t not_after, const struct ac_error *err, bool files_changed);
+/* Delivers what is queued, within drain_ms in all (what is left is dropped
+ * with a warning; a running hook is killed), and frees. NULL is a no-op. */
+void lifecycle_notifier_free(struct lifecycle_notifier *n, int64_t drain_ms);
 
 /* Counters for /metrics. */
 struct lifecycle_counter {

@@ -105,6 +105,23 @@ static void fill_cert(struct lifecycle *lc, size_t idx, struct lifecycle_status 
     autocert_cert_release(c);
 }
 
+/* Why the set's files did not load (or a warning about the certificate
+ * served, e.g. cert.expired), from the manager: shown as last_error unless the
+ * lifecycle has a newer one (an order's error since the files were read). */
+static void load_error(struct lifecycle *lc, size_t idx, struct lifecycle_status *out)
+{
+    struct ac_error le;
+
+    manager_set_last_error(lc->m, idx, &le);
+    if (le.kind[0] == '\0')
+        return;
+    if (out->has_last_error && out->last_error_at >= lc->created_at)
+        return;
+    out->has_last_error = true;
+    out->last_error = le;
+    out->last_error_at = lc->created_at;
+}
+
 int lifecycle_status_get(struct lifecycle *lc, size_t idx, struct lifecycle_status *out)
 {
     const struct config_set *cfg;
@@ -132,6 +149,7 @@ int lifecycle_status_get(struct lifecycle *lc, size_t idx, struct lifecycle_stat
     out->last_error_at = s->last_error_at;
     out->last_success = s->last_success;
     pthread_mutex_unlock(&lc->mu);
+    load_error(lc, idx, out);
     return 0;
 }
 
@@ -180,7 +198,7 @@ static void force_request(struct lifecycle *lc, const bool *selected, struct lc_
         if (selected != NULL && !selected[i])
             continue;
         lc_copy_str(results[i].name, sizeof results[i].name, manager_set_name(lc->m, i));
-        if (!s->managed)
+        if (!s->managed || lc->stopping)
             continue;
         if (s->force_pending || (s->running && s->running_forced)) {
             target[i] = s->force_req_gen; /* join the renewal already asked for */
@@ -188,6 +206,8 @@ static void force_request(struct lifecycle *lc, const bool *selected, struct lc_
             target[i] = ++s->force_req_gen;
             s->force_pending = true;
         }
+        /* Queued here too: a one-shot lifecycle has no scheduler to do it. */
+        lc->queued[i] = true;
     }
     w->next = lc->waiter_list;
     lc->waiter_list = w;
@@ -206,9 +226,23 @@ static void force_unlink(struct lifecycle *lc, struct lc_waiter *w)
     pthread_mutex_unlock(&lc->progress_mu);
 }
 
-int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
-                          lifecycle_progress_fn fn, void *arg,
-                          struct lifecycle_result *results)
+/* The result of a forced renewal that the stop overtook. lc->mu held. */
+static void stopped_result(struct lifecycle *lc, const struct lc_set *s, struct lifecycle_result *r)
+{
+    r->ok = false;
+    if (lc->cancelling)
+        ac_error_set(&r->error, AC_ERR_CANCELLED, "shutting down");
+    else if (s->ordering)
+        ac_error_set(&r->error, AC_ERR_CANCELLED,
+                     "configuration reloaded; the running order continues in the "
+                     "background (see the status)");
+    else
+        ac_error_set(&r->error, AC_ERR_CANCELLED,
+                     "configuration reloaded before the renewal started; ask again");
+}
+
+int lifecycle_force_renew(struct lifecycle *lc, const bool *selected, lifecycle_progress_fn fn,
+                          void *arg, struct lifecycle_result *results)
 {
     struct lc_waiter w = {fn, arg, NULL, NULL};
     uint64_t *target = NULL;
@@ -229,6 +263,7 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
     lc->waiters++;
     force_request(lc, selected, &w, target, results);
     pthread_cond_signal(&lc->sched_cond);
+    pthread_cond_broadcast(&lc->work_cond);
     pthread_mutex_unlock(&lc->mu);
 
     for (size_t i = 0; i < lc->n; i++)
@@ -239,13 +274,17 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected,
     pthread_mutex_lock(&lc->mu);
     for (size_t i = 0; i < lc->n; i++) {
         struct lc_set *s = &lc->sets[i];
-        if (target[i] == 0)
+        if (target[i] == 0) {
+            if (results[i].name[0] != '\0' && s->managed) { /* asked while stopping */
+                stopped_result(lc, s, &results[i]);
+                rc = -1;
+            }
             continue;
+        }
         while (s->force_done_gen < target[i] && !lc->stopping)
             pthread_cond_wait(&lc->done_cond, &lc->mu);
         if (s->force_done_gen < target[i]) {
-            ac_error_set(&results[i].error, AC_ERR_CANCELLED, "shutting down");
-            results[i].ok = false;
+            stopped_result(lc, s, &results[i]);
         } else {
             results[i].ok = s->force_ok;
             results[i].error = s->force_err;

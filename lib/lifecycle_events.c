@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ struct lc_events {
     pthread_cond_t cond;
     pthread_t thread;
     bool stopping;
+    /* CLOCK_MONOTONIC ms by which delivery ends once stopping (0: none) */
+    _Atomic int64_t drain_deadline;
     struct lc_event q[LC_EVENT_QUEUE];
     size_t head, count;
 };
@@ -190,8 +193,21 @@ void lc_env_free(char **env)
     free(env);
 }
 
-static void post_webhook(const struct config *cfg, const struct lc_event *ev)
+/* Milliseconds left before the drain deadline (LC_WEBHOOK_TIMEOUT_MS when
+ * none is set), at least 1. */
+static long drain_left(struct lc_events *q, long cap)
 {
+    int64_t dl = atomic_load(&q->drain_deadline), left;
+
+    if (dl == 0)
+        return cap;
+    left = dl - ac_mono_ms();
+    return left < 1 ? 1 : left < cap ? (long)left : cap;
+}
+
+static void post_webhook(struct lc_events *q, const struct lc_event *ev)
+{
+    const struct config *cfg = q->cfg;
     struct http_client *c = NULL;
     struct http_client_opts opts = {0};
     struct http_header hdrs[33];
@@ -207,8 +223,8 @@ static void post_webhook(const struct config *cfg, const struct lc_event *ev)
         ac_warn(ev->set, "webhook: cannot build the %s event", ev->event);
         return;
     }
-    opts.timeout_ms = LC_WEBHOOK_TIMEOUT_MS;
-    opts.connect_timeout_ms = 5000;
+    opts.timeout_ms = drain_left(q, LC_WEBHOOK_TIMEOUT_MS);
+    opts.connect_timeout_ms = drain_left(q, 5000);
     opts.max_body = 64 * 1024;
     if (cfg->sets_count > 0) {
         opts.ca_files = (const char *const *)cfg->sets[0].ca_certs;
@@ -263,7 +279,7 @@ static bool is_ours(const char *entry)
     return false;
 }
 
-static void run_hook(const char *cmd, const struct lc_event *ev)
+static void run_hook(struct lc_events *q, const char *cmd, const struct lc_event *ev)
 {
     char **ours = lc_event_env(ev);
     char **env = NULL;
@@ -308,10 +324,14 @@ static void run_hook(const char *cmd, const struct lc_event *ev)
             ac_warn(ev->set, "deploy hook: waitpid: %s", strerror(errno));
             goto out;
         }
-        if (ac_mono_ms() > deadline) {
+        int64_t dl = atomic_load(&q->drain_deadline);
+        if (ac_mono_ms() > deadline || (dl != 0 && ac_mono_ms() > dl)) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            ac_warn(ev->set, "deploy hook: killed after %d s", LC_HOOK_TIMEOUT_MS / 1000);
+            if (ac_mono_ms() > deadline)
+                ac_warn(ev->set, "deploy hook: killed after %d s", LC_HOOK_TIMEOUT_MS / 1000);
+            else
+                ac_warn(ev->set, "deploy hook: killed: stopping");
             goto out;
         }
         nanosleep(&ts, NULL);
@@ -340,11 +360,22 @@ static void *event_thread(void *arg)
         ev = q->q[q->head];
         q->head = (q->head + 1) % LC_EVENT_QUEUE;
         q->count--;
+        if (q->stopping && atomic_load(&q->drain_deadline) != 0 &&
+            ac_mono_ms() >= atomic_load(&q->drain_deadline)) {
+            ac_warn(ev.set, "events: stopping, %s event dropped (%zu more)", ev.event, q->count);
+            lc_event_clear(&ev);
+            while (q->count > 0) {
+                lc_event_clear(&q->q[q->head]);
+                q->head = (q->head + 1) % LC_EVENT_QUEUE;
+                q->count--;
+            }
+            break;
+        }
         pthread_mutex_unlock(&q->mu);
         if (q->cfg->notify.webhook != NULL && q->cfg->notify.webhook[0] != '\0')
-            post_webhook(q->cfg, &ev);
+            post_webhook(q, &ev);
         if (ev.files_changed && q->cfg->hooks.deploy != NULL && q->cfg->hooks.deploy[0] != '\0')
-            run_hook(q->cfg->hooks.deploy, &ev);
+            run_hook(q, q->cfg->hooks.deploy, &ev);
         lc_event_clear(&ev);
         pthread_mutex_lock(&q->mu);
     }
@@ -362,6 +393,7 @@ int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_er
         return -1;
     }
     q->cfg = cfg;
+    atomic_init(&q->drain_deadline, 0);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
     rc = pthread_create(&q->thread, NULL, event_thread, q);
@@ -405,11 +437,12 @@ void lc_events_post(struct lc_events *q, const struct lc_event *ev)
     pthread_mutex_unlock(&q->mu);
 }
 
-void lc_events_free(struct lc_events *q)
+void lc_events_free(struct lc_events *q, int64_t drain_ms)
 {
     if (q == NULL)
         return;
     pthread_mutex_lock(&q->mu);
+    atomic_store(&q->drain_deadline, ac_mono_ms() + (drain_ms > 0 ? drain_ms : 1));
     q->stopping = true;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->mu);
@@ -417,4 +450,56 @@ void lc_events_free(struct lc_events *q)
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cond);
     free(q);
+}
+
+/* ---- the public notifier (lifecycle.h) for the one-shot `obtain` ---- */
+
+struct lifecycle_notifier {
+    struct lc_events *q;
+};
+
+int lifecycle_notifier_new(const struct config *cfg, struct lifecycle_notifier **out,
+                           struct ac_error *e)
+{
+    struct lifecycle_notifier *n = NULL;
+
+    *out = NULL;
+    if ((cfg->notify.webhook == NULL || cfg->notify.webhook[0] == '\0') &&
+        (cfg->hooks.deploy == NULL || cfg->hooks.deploy[0] == '\0'))
+        return 0;
+    n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "lifecycle_notifier_new: out of memory");
+        return -1;
+    }
+    if (lc_events_new(cfg, &n->q, e) != 0) {
+        free(n);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+void lifecycle_notify(struct lifecycle_notifier *n, const struct config_set *set, const char *event,
+                      int64_t not_after, const struct ac_error *err, bool files_changed)
+{
+    struct lc_event ev;
+
+    if (n == NULL)
+        return;
+    if (lc_event_init(&ev, event, set, not_after, err, ac_now()) != 0) {
+        ac_warn(set->name, "events: out of memory, %s event dropped", event);
+        return;
+    }
+    ev.files_changed = files_changed;
+    lc_events_post(n->q, &ev);
+    lc_event_clear(&ev);
+}
+
+void lifecycle_notifier_free(struct lifecycle_notifier *n, int64_t drain_ms)
+{
+    if (n == NULL)
+        return;
+    lc_events_free(n->q, drain_ms);
+    free(n);
 }

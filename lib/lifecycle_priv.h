@@ -16,6 +16,7 @@
 #include <gnutls/x509.h>
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,8 +59,14 @@ struct lc_set {
     /* events */
     int64_t expiring_notified;  /* not_after already announced as expiring */
     /* work */
-    bool running;               /* an order (or ARI fetch) runs */
+    bool running;               /* an order (or ARI fetch) runs, or is handed */
     bool running_forced;
+    bool ordering;              /* running: an order (not an ARI fetch) */
+    /* running without a worker: an order for the same files runs in another
+     * lifecycle of this process (the one a reload retired); when it ends,
+     * running is cleared and reread set (reg_order_done) */
+    bool handed;
+    bool reread;                /* re-read the files before planning */
     bool force_pending;
     uint64_t force_req_gen, force_done_gen;
     bool force_ok;
@@ -136,8 +143,9 @@ struct lc_events;
 int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_error *e);
 /* Queues an event (copied; dropped with a warning when the queue is full). */
 void lc_events_post(struct lc_events *q, const struct lc_event *ev);
-/* Delivers what is queued (bounded by the sinks' timeouts), stops, frees. */
-void lc_events_free(struct lc_events *q);
+/* Delivers what is queued within drain_ms in all (the rest is dropped with a
+ * warning; a hook still running then is killed), stops, frees. */
+void lc_events_free(struct lc_events *q, int64_t drain_ms);
 /* Fills an event for set cfg (copies). Returns 0 or -1 on ENOMEM. */
 int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
                   int64_t not_after, const struct ac_error *err, int64_t now);
@@ -183,7 +191,15 @@ struct lifecycle {
     pthread_t workers[LC_WORKERS];
     size_t nworkers;
     bool sched_started;
-    bool stopping;
+    bool oneshot;               /* lifecycle_start_oneshot: no scheduler thread */
+    bool stopping;              /* lifecycle_stop called */
+    bool cancelling;            /* ... with cancel */
+    bool joined;                /* lifecycle_join done */
+    atomic_bool cancel;         /* issuer_request.cancel of every order */
+    int64_t created_at;         /* lifecycle_new time: when load errors were read */
+    struct lifecycle *reg_next; /* the process-wide list (reg_* in lifecycle.c) */
+    size_t ordering[LC_WORKERS]; /* the sets with an order running (lc_set.ordering) */
+    size_t nordering;
     int waiters;                /* callers inside lifecycle_force_renew */
     /* Waiters' progress callbacks: linked with mu and progress_mu held, walked
      * (and called) with progress_mu alone. Lock order: mu, then progress_mu. */

@@ -10,6 +10,21 @@
  * the client's SNI; when main holds no certificate the handshake fails. What
  * GnuTLS receives stays valid until that session's gnutls_deinit, also when the
  * certificate is replaced (reload, renewal) while the session lives.
+ *
+ * Server names GnuTLS refuses. GnuTLS (3.7.9 checked) validates the SNI
+ * extension while it parses the ClientHello, before this callback runs: a DNS
+ * name with a character other than a letter, a digit, '-' or '.' (an
+ * underscore, as in foo_bar.example, common inside networks; a space) fails
+ * the handshake with GNUTLS_E_RECEIVED_DISALLOWED_NAME, and no GnuTLS setting
+ * lets it through, so such a client cannot be given main's certificate. Send
+ * the client a proper alert on a failed handshake instead of closing silently:
+ *
+ *     if (rc < 0 && gnutls_error_is_fatal(rc))
+ *         gnutls_alert_send_appropriate(s, rc);   // illegal_parameter here
+ *
+ * (`autocert serve` and examples/gateway.c do). Names that are merely odd but
+ * allowed (no SNI, an empty label, over 253 bytes, an unknown name) get main's
+ * certificate as DESIGN.md §5.2 says.
  */
 #ifndef AUTOCERT_AUTOCERT_GNUTLS_H
 #define AUTOCERT_AUTOCERT_GNUTLS_H
