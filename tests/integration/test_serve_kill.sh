@@ -21,21 +21,24 @@ write_config k.yml challtestsrv '[example.test, "*.example.test"]' \
 pubkey_of_key() { certtool --pubkey-info --load-privkey "$1" 2>/dev/null | sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p'; }
 pubkey_of_cert() { certtool --pubkey-info --load-certificate "$1" 2>/dev/null | sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p'; }
 
-deadline=$(( $(date +%s) + 60 ))
+deadline=$(( $(date +%s) + 120 ))
 rounds=0 renewals=0
 prev=$(serial_of certs/cert.crt)
 while (( rounds < 50 && $(date +%s) < deadline )); do
   rounds=$((rounds + 1))
-  "$AUTOCERT_BIN" serve -c k.yml >>kill.log 2>&1 &
+  "$AUTOCERT_BIN" serve -c k.yml >round.log 2>&1 &
   pid=$!
   TESTENV_PIDS+=("$pid")
-  sleep 0.05
+  # SIGUSR1 only once serve has blocked it (a loaded machine starts slowly;
+  # the default action of an early SIGUSR1 would end the daemon instead)
+  wait_until 30 grep -q "serving; pid $pid" round.log || { cat round.log >&2; fail "round $rounds: serve did not start"; }
   kill -USR1 "$pid" 2>/dev/null || true
   # a random moment inside the order (which takes roughly 0.2 .. 1 s here)
   sleep "0.$(printf '%03d' $((RANDOM % 900)))"
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   TESTENV_PIDS=("${TESTENV_PIDS[@]/$pid}")
+  cat round.log >>kill.log
   # recover as a start-up does, without network
   out=$("$AUTOCERT_BIN" obtain -c k.yml 2>>recover.log) || { cat recover.log >&2; fail "round $rounds: recovery/load failed: $out"; }
   assert_contains "$out" "certificate present" "round $rounds"
