@@ -24,6 +24,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the library's exported functions (the shared library exports nothing
+ * else). */
+#if defined(AUTOCERT_BUILDING) && defined(__GNUC__)
+#define AUTOCERT_API __attribute__((visibility("default")))
+#else
+#define AUTOCERT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,7 +44,7 @@ typedef struct autocert_cert autocert_cert;
  * manager in *out (free with autocert_manager_free), or -1 with a one-line
  * message in err (first configuration error and the number of others; err may
  * be NULL). Never puts secrets in err. */
-int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
+AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
                          size_t errlen);
 
 /* Loads every set's pair from disk (after recovering a half-done commit),
@@ -44,21 +52,21 @@ int autocert_manager_new(const char *config_path, autocert_manager **out, char *
  * no certificate; a set whose files are unreadable or mismatched logs the
  * reason and holds no certificate (other sets are unaffected). Returns the
  * number of sets that hold a certificate afterwards. */
-int autocert_manager_load(autocert_manager *m);
+AUTOCERT_API int autocert_manager_load(autocert_manager *m);
 
 /* Re-reads every set's files. A set whose files changed and are valid gets the
  * new certificate; a set whose new files are missing or broken keeps serving
  * the certificate already in memory (logged). Publishes a new snapshot only when
  * something changed. Returns the number of sets whose certificate changed, or
  * -1 on an allocation failure (the previous snapshot stays published). */
-int autocert_manager_reload(autocert_manager *m);
+AUTOCERT_API int autocert_manager_reload(autocert_manager *m);
 
 /* Frees the manager (NULL is fine). Handles still referenced by callers stay
  * valid until released. */
-void autocert_manager_free(autocert_manager *m);
+AUTOCERT_API void autocert_manager_free(autocert_manager *m);
 
 /* Number of sets (main + extras) in the configuration. */
-size_t autocert_manager_set_count(const autocert_manager *m);
+AUTOCERT_API size_t autocert_manager_set_count(const autocert_manager *m);
 
 /* Chooses the certificate for a TLS server name (DESIGN.md §5.2): the name is
  * normalised (trim, one trailing dot dropped, lowercase); an exact name of any
@@ -68,13 +76,13 @@ size_t autocert_manager_set_count(const autocert_manager *m);
  * autocert_cert_release), or NULL when main holds no certificate - then the
  * handshake must fail, even when an extra matches. Does not allocate, takes no
  * lock across I/O; server_name need not be NUL-terminated. */
-autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
+AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
                                        size_t len);
 
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
-autocert_cert *autocert_cert_acquire(autocert_cert *c);
+AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
 /* Drops one reference; the last one frees the handle. NULL is fine. */
-void autocert_cert_release(autocert_cert *c);
+AUTOCERT_API void autocert_cert_release(autocert_cert *c);
 
 /* Accessors. Everything returned is borrowed from the handle: valid while the
  * caller holds a reference, never to be freed or modified. */
@@ -84,19 +92,19 @@ const char *autocert_cert_set_name(const autocert_cert *c);
 /* Subject CN of the leaf ("" when it has none). */
 const char *autocert_cert_subject(const autocert_cert *c);
 /* Validity of the leaf, Unix seconds. */
-int64_t autocert_cert_not_before(const autocert_cert *c);
-int64_t autocert_cert_not_after(const autocert_cert *c);
+AUTOCERT_API int64_t autocert_cert_not_before(const autocert_cert *c);
+AUTOCERT_API int64_t autocert_cert_not_after(const autocert_cert *c);
 /* The names the certificate is selected by: the CN (when not empty) followed by
  * the DNS SANs, each once, as written in the certificate. */
-size_t autocert_cert_name_count(const autocert_cert *c);
+AUTOCERT_API size_t autocert_cert_name_count(const autocert_cert *c);
 const char *autocert_cert_name(const autocert_cert *c, size_t i); /* NULL if out of range */
 /* The chain, leaf first: count, then the DER of certificate i. Returns 0, or -1
  * when i is out of range. */
-size_t autocert_cert_chain_count(const autocert_cert *c);
-int autocert_cert_chain_der(const autocert_cert *c, size_t i, const unsigned char **der,
+AUTOCERT_API size_t autocert_cert_chain_count(const autocert_cert *c);
+AUTOCERT_API int autocert_cert_chain_der(const autocert_cert *c, size_t i, const unsigned char **der,
                             size_t *len);
 /* The private key as unencrypted PKCS#8 DER. Secret: never log it. */
-int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der, size_t *len);
+AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -41,11 +41,11 @@ extern "C" {
  * carry no certificate of its own. m must outlive every session using cred
  * (or call autocert_gnutls_uninstall first). At most 64 credentials can be
  * bound at once. Returns 0, or -1 when the table is full. Thread-safe. */
-int autocert_gnutls_install(autocert_manager *m, gnutls_certificate_credentials_t cred);
+AUTOCERT_API int autocert_gnutls_install(autocert_manager *m, gnutls_certificate_credentials_t cred);
 
 /* Unbinds cred: later handshakes with it fail. Sessions already handshaken keep
  * their certificate. Thread-safe. */
-void autocert_gnutls_uninstall(gnutls_certificate_credentials_t cred);
+AUTOCERT_API void autocert_gnutls_uninstall(gnutls_certificate_credentials_t cred);
 
 #ifdef __cplusplus
 }
