@@ -88,16 +88,16 @@ AUTOCERT_API void autocert_cert_release(autocert_cert *c);
  * caller holds a reference, never to be freed or modified. */
 
 /* Name of the set the certificate belongs to: "main", "extra[1]", ... */
-const char *autocert_cert_set_name(const autocert_cert *c);
+AUTOCERT_API const char *autocert_cert_set_name(const autocert_cert *c);
 /* Subject CN of the leaf ("" when it has none). */
-const char *autocert_cert_subject(const autocert_cert *c);
+AUTOCERT_API const char *autocert_cert_subject(const autocert_cert *c);
 /* Validity of the leaf, Unix seconds. */
 AUTOCERT_API int64_t autocert_cert_not_before(const autocert_cert *c);
 AUTOCERT_API int64_t autocert_cert_not_after(const autocert_cert *c);
 /* The names the certificate is selected by: the CN (when not empty) followed by
  * the DNS SANs, each once, as written in the certificate. */
 AUTOCERT_API size_t autocert_cert_name_count(const autocert_cert *c);
-const char *autocert_cert_name(const autocert_cert *c, size_t i); /* NULL if out of range */
+AUTOCERT_API const char *autocert_cert_name(const autocert_cert *c, size_t i); /* NULL if out of range */
 /* The chain, leaf first: count, then the DER of certificate i. Returns 0, or -1
  * when i is out of range. */
 AUTOCERT_API size_t autocert_cert_chain_count(const autocert_cert *c);
