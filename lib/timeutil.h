@@ -20,8 +20,11 @@ int64_t ac_now(void);
 int64_t ac_now_ms(void);
 /* Monotonic milliseconds, for timeouts (never replaced). */
 int64_t ac_mono_ms(void);
-/* fn NULL restores the real clock. For tests; not thread-safe to change. */
+#ifdef AUTOCERT_TEST_HOOKS
+/* TEST ONLY (built with -DAUTOCERT_TEST_HOOKS=ON): replaces the clock of
+ * ac_now/ac_now_ms; fn NULL restores the real one. Not thread-safe to change. */
 void ac_time_set_clock(int64_t (*fn_ms)(void));
+#endif
 
 /* Parses RFC 3339 ("2025-01-02T03:04:05Z", fractional seconds and numeric
  * offsets allowed) into Unix seconds. Returns 0 or -1 on bad syntax. */
