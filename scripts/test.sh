@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, then runs the whole suite in three
+# The test command: installs dependencies, then runs the whole suite in four
 # phases and prints how long each took.
 #   1. ASan+UBSan build (gcc): every unit and integration test
 #   2. TSan build: the concurrency tests (label "concurrency")
 #   3. libFuzzer build (clang, ASan): every fuzz target within one shared budget
+#   4. package: a plain Release build as `cmake --install` ships it (no
+#      sanitizer, no test hooks): the install and export checks
+#      (integration.test_install*) on it
+# The sanitizer builds turn AUTOCERT_TEST_HOOKS on; the package build leaves it
+# off, as an installed build has it.
 # Environment: AUTOCERT_FUZZ_BUDGET (seconds shared by all fuzz targets, default
-# 300), AUTOCERT_SKIP_FUZZ=1, AUTOCERT_SKIP_TSAN=1, JOBS.
+# 300), AUTOCERT_SKIP_FUZZ=1, AUTOCERT_SKIP_TSAN=1, AUTOCERT_SKIP_PACKAGE=1, JOBS.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,6 +90,22 @@ if [ "${AUTOCERT_SKIP_FUZZ:-0}" != 1 ]; then
     fi
   fi
   phase "fuzz (${ntargets} targets, ${budget}s)" $(( $(date +%s) - t0 )) $rc
+  [ $rc -eq 0 ] || status=1
+fi
+
+# --- 4. package: what cmake --install ships -------------------------------------
+# Only the installed targets are built; the tests install them into a temp
+# prefix and build programs outside the tree against it.
+if [ "${AUTOCERT_SKIP_PACKAGE:-0}" != 1 ]; then
+  t0=$(date +%s)
+  rc=0
+  cmake -S . -B build-package -DCMAKE_BUILD_TYPE=Release -DAUTOCERT_TEST_HOOKS=OFF \
+    -DAUTOCERT_BENCH=OFF >/dev/null &&
+    cmake --build build-package -j "$JOBS" --target autocert_shared autocert_static autocert || rc=$?
+  if [ $rc -eq 0 ]; then
+    run_ctest build-package --output-on-failure -R '^integration\.test_install' || rc=$?
+  fi
+  phase "package (install, exports)" $(( $(date +%s) - t0 )) $rc
   [ $rc -eq 0 ] || status=1
 fi
 

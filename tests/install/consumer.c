@@ -73,7 +73,8 @@ int main(int argc, char **argv)
     }
     printf("name=%s set=%s subject=%s chain=%zu names=%zu\n", argv[2], autocert_cert_set_name(c),
            autocert_cert_subject(c), autocert_cert_chain_count(c), autocert_cert_name_count(c));
-    if (gnutls_certificate_allocate_credentials(&cred) < 0 || autocert_gnutls_install(m, cred) != 0) {
+    if (gnutls_certificate_allocate_credentials(&cred) < 0 ||
+        autocert_gnutls_install(m, cred) != 0) {
         fprintf(stderr, "consumer: autocert_gnutls_install failed\n");
         goto out;
     }
