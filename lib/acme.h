@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 
 struct acme_client;

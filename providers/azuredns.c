@@ -26,7 +26,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
 #include "http.h"

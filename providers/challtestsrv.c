@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "http.h"
 #include "jsonu.h"

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
 #include "jsonu.h"

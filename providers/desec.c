@@ -20,7 +20,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
 #include "jsonu.h"

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 #include "http.h"
 

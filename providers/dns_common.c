@@ -1,7 +1,7 @@
 /*
  * dns_common.c - option validation, the common settings every provider takes
  * (lego's ttl, propagation_timeout, polling_interval, http_timeout,
- * sequence_interval), and the struct dns_provider wrapper (see dns.h).
+ * sequence_interval), and the struct dns_provider wrapper (see lib/dns_provider.h).
  *
  * Option values are secrets: no message built here ever contains one. Keys are
  * printed (bounded to DNS_OPTION_KEY_MAX characters).
@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "http.h"
 #include "timeutil.h"

@@ -1,6 +1,6 @@
 /*
  * dns_common.h - helpers shared by the DNS-01 provider implementations
- * (internal to providers/; the public contract is dns.h).
+ * (internal to providers/; the interface is lib/dns_provider.h).
  */
 #ifndef AUTOCERT_PROVIDERS_DNS_COMMON_H
 #define AUTOCERT_PROVIDERS_DNS_COMMON_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 
 /* Value of option `key` (last one wins), borrowed from opts; NULL if absent. */
 const char *dns_opt_get(const struct dns_option *opts, size_t n, const char *key);

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "log.h"
 #include "timeutil.h"
 

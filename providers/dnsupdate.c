@@ -27,7 +27,7 @@
 
 #include "b64.h"
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "dns_zone.h"
 #include "log.h"

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "dns_api.h"
 #include "http.h"

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "timeutil.h"
 

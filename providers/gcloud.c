@@ -28,7 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
 #include "dns_retry.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "http.h"
 #include "jsonu.h"

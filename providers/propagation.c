@@ -1,7 +1,7 @@
 /*
  * propagation.c - the DNS-01 propagation check (ldns): asks each given
  * resolver directly for the TXT records at a name until all of them carry the
- * expected value or the deadline passes (see dns_propagation_wait in dns.h).
+ * expected value or the deadline passes (see dns_propagation_wait in lib/dns_provider.h).
  *
  * Each server gets its own ldns_resolver with that one nameserver: UDP,
  * recursion desired, EDNS buffer 1232, falling back to TCP when the answer is
@@ -25,7 +25,7 @@
 #include <ldns/ldns.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "dns_zone.h"
 #include "timeutil.h"

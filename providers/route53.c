@@ -34,7 +34,7 @@
 #include <time.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
 #include "http.h"

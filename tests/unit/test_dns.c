@@ -17,7 +17,7 @@
 
 #include <ldns/ldns.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_common.h"
 #include "error.h"
 #include "timeutil.h"

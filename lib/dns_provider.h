@@ -1,6 +1,16 @@
 /*
- * dns.h - the DNS-01 provider interface, the registry, and the propagation
- * check.
+ * dns_provider.h - the DNS-01 provider interface that lib/ owns and providers/
+ * plugs into: the challenge record, provider options, the operations a
+ * provider implements (struct dns_provider_ops), the registry look-up, the
+ * provider wrapper with its common settings, the batch layer, and the
+ * propagation check.
+ *
+ * lib/ (the issuer, config validation) uses only this header. providers/
+ * implements it: each providers/<name>.c defines one dns_<name>_ops, the
+ * registry table (providers/registry.c) lists them, providers/dns_common.c
+ * implements the wrapper and the batch layer, providers/propagation.c the
+ * propagation check. Nothing in lib/ includes a header of providers/
+ * (tests/integration/test_provider_boundary.sh checks it).
  *
  * A DNS provider publishes and removes TXT values at a name. Writes are
  * append-only: present() adds one value and never replaces what is there, so
@@ -14,8 +24,8 @@
  *
  * Option values are secrets: never put them in an error message or a log line.
  */
-#ifndef AUTOCERT_DNS_H
-#define AUTOCERT_DNS_H
+#ifndef AUTOCERT_DNS_PROVIDER_H
+#define AUTOCERT_DNS_PROVIDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,7 +53,7 @@ struct dns_challenge {
 };
 
 /* One provider kind. Declared statically by each providers/<name>.c and listed
- * in the registry (providers/registry.c). */
+ * in the registry (providers/registry.h, one line per provider). */
 struct dns_provider_ops {
     const char *name;                      /* config name, e.g. "cloudflare" */
     const char *alias;                     /* another accepted name, or NULL */
