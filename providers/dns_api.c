@@ -208,6 +208,15 @@ int dns_api_create(const char *name, const struct dns_option *opts, size_t n, co
     return 0;
 }
 
+void dns_api_init_bare(struct dns_api *a, const char *what, int64_t timeout_ms)
+{
+    memset(a, 0, sizeof *a);
+    a->name = what;
+    a->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+    a->max_retries = DNS_API_MAX_RETRIES;
+    snprintf(a->what, sizeof a->what, "%s", what);
+}
+
 void dns_api_destroy(void *api)
 {
     dns_api_free(api);
@@ -257,6 +266,8 @@ static int build_url(const struct dns_api *a, const char *path, struct ac_buf *u
 
     if (strncmp(path, "https://", 8) == 0 || strncmp(path, "http://", 7) == 0)
         rc = dns_api_base_ok(path) ? ac_buf_printf(url, "%s", path) : -1;
+    else if (a->base == NULL)
+        rc = -1; /* dns_api_init_bare: full URLs only */
     else
         rc = ac_buf_printf(url, "%s%s", a->base, path);
     if (rc != 0)

@@ -12,6 +12,12 @@
  * callback asking the provider's API whether it holds a candidate name, then
  * dns_api_call() for the requests.
  *
+ * dns_api_send is the one HTTP path of providers/: every request a provider
+ * makes (API calls, token endpoints, httpreq's endpoint) goes through it, on
+ * lib/http.h's client (timeouts, response size cap), with the same HTTP 429 /
+ * Retry-After handling and the same secret-safe messages. Nothing else in
+ * providers/ calls http_do (tests/integration/test_provider_boundary.sh).
+ *
  * CNAME following (DNS-01: "a CNAME on _acme-challenge is followed to the zone
  * that really holds it") uses dns_find_zone (dns_zone.h) asking the servers
  * of the option dns_resolvers ("host[:port]" list separated by commas or
@@ -118,6 +124,14 @@ void dns_api_free(struct dns_api *a);
 int dns_api_create(const char *name, const struct dns_option *opts, size_t n, const char *base,
                    const char *base_label, const char *default_base, const char *scheme,
                    const char *secret_key, struct dns_api **out, struct ac_error *e);
+
+/* Fills *a for requests to full URLs only (dns_api_req.path an https:// or
+ * loopback URL; no base, no auth, no options): `what` (borrowed, static or
+ * outliving *a) names the caller in messages, e.g. "DNS provider gcloud";
+ * timeout_ms is the per-request timeout (0: 30 s); DNS_API_MAX_RETRIES.
+ * Owns nothing (dns_api_free is harmless). For one-off requests such as a
+ * token endpoint. */
+void dns_api_init_bare(struct dns_api *a, const char *what, int64_t timeout_ms);
 
 /* dns_api_free, then frees the struct (for dns_provider_ops.destroy; NULL is
  * fine). */

@@ -610,36 +610,6 @@ int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *do
     return rc;
 }
 
-int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
-                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e)
-{
-    static const struct http_header json_headers[] = {
-        {"Content-Type", "application/json"},
-        {"Accept", "application/json"},
-    };
-    struct http_client_opts o = {0};
-    struct http_client *c = NULL;
-    struct http_request req = {0};
-    int rc = -1;
-
-    o.timeout_ms = timeout_ms > 0 ? (long)timeout_ms : 30000;
-    if (http_client_new(&o, &c, e) != 0)
-        goto out;
-    req.method = method;
-    req.url = url;
-    req.headers = json_headers;
-    req.header_count = json_body != NULL ? 2 : 1;
-    if (json_body == NULL)
-        req.headers = json_headers + 1;
-    req.body = json_body;
-    req.body_len = json_body != NULL ? strlen(json_body) : 0;
-    req.userpwd = userpwd;
-    rc = http_do(c, &req, resp, e);
-out:
-    http_client_free(c);
-    return rc;
-}
-
 void dns_http_snippet(const struct http_response *resp, char *out, size_t outlen)
 {
     size_t o = 0, max = outlen > 161 ? 161 : outlen;

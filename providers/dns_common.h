@@ -34,14 +34,6 @@ int dns_txt_answer_check_wire(const uint8_t *wire, size_t len, const char *value
 
 struct http_response;
 
-/* Sends one request with a JSON body (NULL: none) and
- * "Content-Type: application/json" through a fresh HTTP client (lib/http.h)
- * with the given timeout. `userpwd` is "user:password" for basic auth or NULL.
- * Returns 0 when a response arrived (any status; *resp filled, caller frees
- * with http_response_free) or -1 with e set by the HTTP client. Thread-safe. */
-int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
-                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e);
-
 /* A printable, bounded (at most outlen-1 bytes, default 160) excerpt of a
  * response body for error messages. */
 void dns_http_snippet(const struct http_response *resp, char *out, size_t outlen);

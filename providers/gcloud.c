@@ -31,7 +31,6 @@
 #include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
-#include "dns_retry.h"
 #include "gcloud_auth.h"
 #include "http.h"
 #include "jsonu.h"
@@ -62,7 +61,7 @@ struct gcstate {
     bool allow_private;
     struct gcloud_sa *sa;
     struct oauth2_cache cache;
-    struct dns_api cname; /* only for dns_api_target (CNAME following) */
+    struct dns_api api; /* requests (full URLs) and dns_api_target (CNAME following) */
     int64_t ttl, timeout_ms, change_timeout_ms, poll_ms;
 };
 
@@ -144,7 +143,7 @@ static void state_free(struct gcstate *s)
     free(s->iam);
     gcloud_sa_free(s->sa);
     oauth2_cache_destroy(&s->cache);
-    dns_api_free(&s->cname);
+    dns_api_free(&s->api);
     free(s);
 }
 
@@ -201,9 +200,10 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     if (!(s->base = base_url("AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE, e)) ||
         !(s->iam = base_url("AUTOCERT_GCLOUD_IAM_URL", GC_DEFAULT_IAM, e)) ||
         gcloud_sa_load(sa_path(opts, n), &s->sa, e) != 0 ||
-        dns_api_init(&s->cname, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL",
+        dns_api_init(&s->api, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL",
                      GC_DEFAULT_BASE, e) != 0)
         goto fail;
+    s->api.max_retries = GC_MAX_RETRIES;
     *state = s;
     return 0;
 fail:
@@ -250,6 +250,8 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
                    long soft1, long soft2, long *status, json_object **out, struct ac_error *e)
 {
     struct http_header h[1];
+    struct dns_api_req rq = {.method = method, .path = url, .headers = h, .header_count = 1,
+                             .json_body = body};
     struct http_response resp;
     char *auth = bearer(s, e);
     int rc = -1;
@@ -257,10 +259,11 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
     if (out)
         *out = NULL;
     *status = 0;
+    memset(&resp, 0, sizeof(resp));
     if (!auth)
         return -1;
     h[0] = (struct http_header){"Authorization", auth};
-    if (dns_http_retry(P, method, url, body, h, 1, s->timeout_ms, GC_MAX_RETRIES, &resp, e) != 0)
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
     *status = resp.status;
     if (resp.status == soft1 || resp.status == soft2) {
@@ -478,7 +481,7 @@ static int change_txt(struct gcstate *s, const char *fqdn0, const char *const *v
             return -1;
         }
     }
-    if (dns_api_target(&s->cname, fqdn0, &fqdn, e) != 0)
+    if (dns_api_target(&s->api, fqdn0, &fqdn, e) != 0)
         return -1;
     nl = strlen(fqdn) + 2;
     name = malloc(nl);
