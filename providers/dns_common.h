@@ -14,6 +14,13 @@
 /* Value of option `key` (last one wins), borrowed from opts; NULL if absent. */
 const char *dns_opt_get(const struct dns_option *opts, size_t n, const char *key);
 
+/* Option `key` as a boolean (lib/words.h: true/yes/on/1, false/no/off/0,
+ * case-insensitive; absent or empty gives dflt). Returns 0 with *out, or -1
+ * with AC_ERR_CONFIG "DNS provider <provider>: option <key>: expected true or
+ * false" (the value is not shown). */
+int dns_opt_bool(const char *provider, const struct dns_option *opts, size_t n, const char *key,
+                 bool dflt, bool *out, struct ac_error *e);
+
 /* True when `key` is one of dns_common_options. */
 bool dns_is_common_option(const char *key);
 

@@ -4,8 +4,9 @@
  * holds a name (SOA walk, following a CNAME on _acme-challenge), and finding a
  * zone's authoritative nameservers (NS, then their addresses).
  *
- * Server strings are "host", "host:port", "[v6]:port" or a bare IPv6 literal;
- * port 53 by default. Host names are resolved with getaddrinfo.
+ * Server strings are "host", "host:port", "[v6]:port" or a bare IPv6 literal
+ * (lib/hostport.h, port 53 by default). Host names are resolved with
+ * getaddrinfo.
  *
  * With no servers given (n == 0), the system resolver from /etc/resolv.conf is
  * used. All functions are thread-safe (no shared state).
@@ -18,10 +19,6 @@
 #include <stdint.h>
 
 #include "error.h"
-
-/* Splits a server string into host (copied into `host`, brackets removed) and
- * port. Returns 0, or -1 for a malformed string or a host that does not fit. */
-int dns_zone_parse_server(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 /* Returns 0 and a new resolver (ldns_resolver_deep_free it) that asks exactly
  * `servers` (recursion desired, `timeout_ms` per try, one retry), or the

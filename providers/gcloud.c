@@ -79,19 +79,6 @@ static bool plain(const char *s, const char *extra, size_t max)
     return true;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-    if (!v || !*v || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) {
-        *out = false;
-        return 0;
-    }
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-        *out = true;
-        return 0;
-    }
-    return -1;
-}
-
 static const char *sa_path(const struct dns_option *opts, size_t n)
 {
     const char *f = dns_opt_get(opts, n, "service_account_file");
@@ -125,10 +112,8 @@ static int g_validate(const struct dns_option *opts, size_t n, struct ac_error *
                      P ": option impersonate_service_account: must be a service account email");
         return -1;
     }
-    if (parse_bool(dns_opt_get(opts, n, "allow_private_zone"), &b) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option allow_private_zone: must be true or false");
+    if (dns_opt_bool("gcloud", opts, n, "allow_private_zone", false, &b, e) != 0)
         return -1;
-    }
     return dns_api_validate("gcloud", opts, n, e);
 }
 
@@ -189,7 +174,7 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     s->timeout_ms = st.http_timeout_ms;
     s->change_timeout_ms = st.propagation_timeout_ms;
     s->poll_ms = st.polling_interval_ms > 100 ? st.polling_interval_ms : 100;
-    parse_bool(dns_opt_get(opts, n, "allow_private_zone"), &s->allow_private);
+    dns_opt_bool("gcloud", opts, n, "allow_private_zone", false, &s->allow_private, NULL);
     s->project = strdup(dns_opt_get(opts, n, "project"));
     s->zone_id = zid && *zid ? strdup(zid) : NULL;
     s->impersonate = imp && *imp ? strdup(imp) : NULL;

@@ -28,6 +28,7 @@
 #include "dns_provider.h"
 #include "dns_common.h"
 #include "dns_zone.h"
+#include "hostport.h"
 #include "timeutil.h"
 
 #define DNS_PROP_MAX_SERVERS 16
@@ -47,53 +48,11 @@ struct server {
     char desc[DNS_PROP_DESC_MAX]; /* what it answered last */
 };
 
-/* Splits "host", "host:port", "[v6]:port" or a bare IPv6 literal. */
-static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-    const char *colon = strrchr(s, ':');
-    const char *h = s;
-    size_t hl;
-
-    *port = 53;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL)
-            return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        colon = close[1] == ':' ? close + 1 : NULL;
-        if (close[1] != '\0' && colon == NULL)
-            return -1;
-    } else if (colon != NULL && strchr(s, ':') != colon) {
-        colon = NULL; /* bare IPv6 literal */
-        hl = strlen(s);
-    } else {
-        hl = colon != NULL ? (size_t)(colon - s) : strlen(s);
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    if (colon != NULL) {
-        const char *p = colon + 1;
-        size_t pl = strlen(p);
-        long v = 0;
-        if (pl == 0 || pl > 5 || strspn(p, "0123456789") != pl)
-            return -1;
-        for (size_t i = 0; i < pl; i++)
-            v = v * 10 + (p[i] - '0');
-        if (v < 1 || v > 65535)
-            return -1;
-        *port = (uint16_t)v;
-    }
-    return 0;
-}
-
 static int server_init(struct server *sv, const char *spec, struct ac_error *e)
 {
     char host[256];
     struct addrinfo hints, *res = NULL;
-    int rc;
+    int rc, port = 53;
 
     memset(sv, 0, sizeof *sv);
     snprintf(sv->label, sizeof sv->label, "%s", spec);
@@ -101,10 +60,11 @@ static int server_init(struct server *sv, const char *spec, struct ac_error *e)
         if (!isprint((unsigned char)*c))
             *c = '?';
     snprintf(sv->desc, sizeof sv->desc, "not asked");
-    if (strlen(spec) >= sizeof host || split_host_port(spec, host, sizeof host, &sv->port) != 0) {
+    if (ac_hostport_parse(spec, 53, host, sizeof host, &port) != 0) {
         ac_error_set(e, AC_ERR_CONFIG, "resolver \"%s\": expected host or host:port", sv->label);
         return -1;
     }
+    sv->port = (uint16_t)port;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
