@@ -408,34 +408,26 @@ out:
     return rc;
 }
 
-int dns_zone_wait_authoritative(const char *fqdn, const char *value, const char *const *bootstrap,
-                                size_t n, int64_t timeout_ms, int64_t interval_ms,
-                                struct ac_error *e)
+int dns_zone_authoritative(const char *fqdn, const char *const *bootstrap, size_t n,
+                           int64_t timeout_ms, char **zone, char **target, char ***servers,
+                           size_t *count, struct ac_error *e)
 {
-    char *zone = NULL, *target = NULL, **servers = NULL;
-    size_t count = 0;
-    int64_t start = ac_mono_ms(), left;
-    struct ac_error why;
-    int rc = 1;
+    int rc = -1;
 
-    ac_error_clear(&why);
-    if (dns_find_zone(fqdn, bootstrap, n, 5000, &zone, &target, &why) != 0 ||
-        dns_authoritative_servers(zone, bootstrap, n, 5000, &servers, &count, &why) != 0) {
-        ac_warn(NULL, "dns: cannot find the authoritative servers for %s: %s", fqdn, why.message);
+    *zone = *target = NULL;
+    *servers = NULL;
+    *count = 0;
+    if (dns_find_zone(fqdn, bootstrap, n, timeout_ms, zone, target, e) != 0 ||
+        dns_authoritative_servers(*zone, bootstrap, n, timeout_ms, servers, count, e) != 0)
         goto out;
-    }
-    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn, zone,
-             target, count);
-    left = timeout_ms - (ac_mono_ms() - start);
-    if (left < 1)
-        left = 1;
-    rc = dns_propagation_wait(target, value, (const char *const *)servers, count, left, interval_ms,
-                              e);
-    if (rc != 0)
-        ac_error_prefix(e, "authoritative servers of zone %s", zone);
+    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn,
+             *zone, *target, *count);
+    rc = 0;
 out:
-    dns_zone_strv_free(servers, count);
-    free(zone);
-    free(target);
+    if (rc != 0) {
+        free(*zone);
+        free(*target);
+        *zone = *target = NULL;
+    }
     return rc;
 }

@@ -48,15 +48,15 @@ int dns_authoritative_servers(const char *zone, const char *const *resolvers, si
 
 void dns_zone_strv_free(char **v, size_t n);
 
-/* The propagation check without configured resolvers: finds the zone of fqdn
- * (following a CNAME) and its authoritative servers, starting from
- * `bootstrap` (n == 0: /etc/resolv.conf), then runs dns_propagation_wait on
- * every one of them for the record's real name, within what is left of
- * timeout_ms. Returns 0 when all have the value, -1 with e set (the
- * propagation error names each lagging server and its answer), or 1 when the
- * servers could not be found (logged; the caller may fall back). */
-int dns_zone_wait_authoritative(const char *fqdn, const char *value, const char *const *bootstrap,
-                                size_t n, int64_t timeout_ms, int64_t interval_ms,
-                                struct ac_error *e);
+/* Zone discovery for the propagation check (no waiting, no polling):
+ * dns_find_zone of fqdn (following a CNAME), then dns_authoritative_servers
+ * of that zone, both asking `bootstrap` (n == 0: /etc/resolv.conf) with
+ * timeout_ms per try. Returns 0 with *zone and *target (new strings: the zone
+ * and the name the record really lives at) and *servers / *count (as
+ * dns_authoritative_servers gives them), or -1 with e set and every output
+ * NULL / 0. */
+int dns_zone_authoritative(const char *fqdn, const char *const *bootstrap, size_t n,
+                           int64_t timeout_ms, char **zone, char **target, char ***servers,
+                           size_t *count, struct ac_error *e);
 
 #endif
