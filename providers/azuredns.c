@@ -165,7 +165,7 @@ static void state_free(struct azstate *s)
 static int a_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
     const struct az_cloud *cl = cloud_find(dns_opt_get(opts, n, "environment"));
-    const char *login = getenv("AUTOCERT_AZURE_LOGIN_URL");
+    const char *login = DNS_API_TEST_URL("AUTOCERT_AZURE_LOGIN_URL");
     struct azstate *s = NULL;
     size_t l;
 
@@ -179,7 +179,7 @@ static int a_create(const struct dns_option *opts, size_t n, void **state, struc
         return -1;
     }
     oauth2_cache_init(&s->cache);
-    if (dns_api_init(&s->api, "azuredns", opts, n, getenv("AUTOCERT_AZURE_MANAGEMENT_URL"),
+    if (dns_api_init(&s->api, "azuredns", opts, n, DNS_API_TEST_URL("AUTOCERT_AZURE_MANAGEMENT_URL"),
                      "AUTOCERT_AZURE_MANAGEMENT_URL", cl->management, e) != 0)
         goto fail;
     s->api.auth_options = AZ_AUTH_OPTS;

@@ -39,10 +39,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "dns_provider.h"
 #include "error.h"
 #include "http.h"
+
+/* A test-only base URL override read from the environment variable `env`
+ * (AUTOCERT_<NAME>_BASE_URL ...: the tests point providers that have no
+ * base_url option at a local mock). It exists only in builds with the CMake
+ * option AUTOCERT_TEST_HOOKS; otherwise it is NULL, and a provider's base_url
+ * option (where it has one) is the only way to change its endpoint. The
+ * value is checked by dns_api_init like any base (https://, or http:// on
+ * loopback). */
+#ifdef AUTOCERT_TEST_HOOKS
+#define DNS_API_TEST_URL(env) getenv(env)
+#else
+#define DNS_API_TEST_URL(env) ((const char *)NULL)
+#endif
 
 /* Default bounds of a request: retries after HTTP 429 and the longest wait
  * honoured (a longer Retry-After ends the retries). */

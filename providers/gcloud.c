@@ -135,7 +135,7 @@ static void state_free(struct gcstate *s)
 /* An environment URL override, or def. New string, trailing '/' removed. */
 static char *base_url(const char *env, const char *def, struct ac_error *e)
 {
-    const char *v = getenv(env);
+    const char *v = DNS_API_TEST_URL(env);
     char *r;
     size_t l;
 
