@@ -42,7 +42,8 @@ int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
     return 0;
 }
 
-bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
+/* The recorded position of path or its nearest parent; false when none. */
+static bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
 {
     char buf[256];
     size_t n;

@@ -110,8 +110,6 @@ void cfg_diag_at(struct cfg_loader *L, bool warning, int line, int column, const
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Records the position of `path` (copies it). 0 or -1 on ENOMEM. */
 int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column);
-/* The recorded position of path or its nearest parent; false when none. */
-bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column);
 
 /* --- options union (config_schema.c) --- */
 /* Fills L->opt_keys with every provider's option keys plus the common ones. */
