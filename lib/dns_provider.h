@@ -40,16 +40,16 @@ struct dns_option {
 
 struct dns_option_decl {
     const char *key;
-    bool required;       /* simple "must be present"; alternatives go in validate() */
+    bool required; /* simple "must be present"; alternatives go in validate() */
 };
 
 /* One DNS-01 challenge record. All strings borrowed for the call. */
 struct dns_challenge {
-    const char *domain;    /* identifier being validated, without "*." */
-    const char *fqdn;      /* "_acme-challenge.<domain>", absolute, no trailing dot */
-    const char *value;     /* the TXT value: base64url(SHA-256(key_auth)) */
-    const char *token;     /* the ACME challenge token (lego's RAW modes need it) */
-    const char *key_auth;  /* token "." thumbprint */
+    const char *domain;   /* identifier being validated, without "*." */
+    const char *fqdn;     /* "_acme-challenge.<domain>", absolute, no trailing dot */
+    const char *value;    /* the TXT value: base64url(SHA-256(key_auth)) */
+    const char *token;    /* the ACME challenge token (lego's RAW modes need it) */
+    const char *key_auth; /* token "." thumbprint */
 };
 
 /* One provider kind. Declared statically by each providers/<name>.c and listed
@@ -103,7 +103,7 @@ int dns_options_validate(const char *name, const struct dns_option *opts, size_t
 struct dns_provider;
 
 struct dns_settings {
-    int64_t ttl;                   /* seconds; default 120 */
+    int64_t ttl;                    /* seconds; default 120 */
     int64_t propagation_timeout_ms; /* default 60000 */
     int64_t polling_interval_ms;    /* default 2000 */
     int64_t sequence_interval_ms;   /* default 0 */
@@ -150,8 +150,8 @@ int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge
  * is set for each record of a name fn succeeded for. */
 typedef int (*dns_name_batch_fn)(void *arg, const char *fqdn, const char *const *values,
                                  size_t nvalues, struct ac_error *e);
-int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done,
-                      bool keep_going, dns_name_batch_fn fn, void *arg, struct ac_error *e);
+int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done, bool keep_going,
+                      dns_name_batch_fn fn, void *arg, struct ac_error *e);
 
 /* Propagation check: waits until every server in `resolvers` ("host" or
  * "host:port", port 53 by default; IPv4/IPv6 literals or names) answers a TXT

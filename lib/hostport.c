@@ -4,9 +4,9 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "hostport.h"

@@ -44,8 +44,8 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t best = diag + (tolower((unsigned char)a[i - 1]) !=
-                                  tolower((unsigned char)b[j - 1]));
+            size_t best =
+                diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
 
             if (up + 1 < best)
                 best = up + 1;

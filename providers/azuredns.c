@@ -26,9 +26,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 #include "oauth2.h"
@@ -179,7 +179,8 @@ static int a_create(const struct dns_option *opts, size_t n, void **state, struc
         return -1;
     }
     oauth2_cache_init(&s->cache);
-    if (dns_api_init(&s->api, "azuredns", opts, n, DNS_API_TEST_URL("AUTOCERT_AZURE_MANAGEMENT_URL"),
+    if (dns_api_init(&s->api, "azuredns", opts, n,
+                     DNS_API_TEST_URL("AUTOCERT_AZURE_MANAGEMENT_URL"),
                      "AUTOCERT_AZURE_MANAGEMENT_URL", cl->management, e) != 0)
         goto fail;
     s->api.auth_options = AZ_AUTH_OPTS;

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 
@@ -103,8 +103,7 @@ static int cts_post(const struct cts_state *s, const char *path, const char *hos
     static const struct http_header accept[] = {{"Accept", "application/json"}};
     json_object *body = json_object_new_object();
     char rel[64];
-    struct dns_api_req rq = {.method = "POST", .path = rel, .headers = accept,
-                             .header_count = 1};
+    struct dns_api_req rq = {.method = "POST", .path = rel, .headers = accept, .header_count = 1};
     struct http_response resp;
     int rc = -1;
 
@@ -173,8 +172,8 @@ static int cts_present(void *state, const struct dns_challenge *ch, struct ac_er
         (*pp)->count++;
     } else {
         v = calloc(1, sizeof *v);
-        if (v == NULL || (v->url = strdup(s->api.base)) == NULL || (v->host = strdup(host)) == NULL ||
-            (v->value = strdup(ch->value)) == NULL) {
+        if (v == NULL || (v->url = strdup(s->api.base)) == NULL ||
+            (v->host = strdup(host)) == NULL || (v->value = strdup(ch->value)) == NULL) {
             ac_error_set(e, AC_ERR_NOMEM, "out of memory");
             goto out;
         }

@@ -20,9 +20,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define P "DNS provider desec"

@@ -12,8 +12,8 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "timeutil.h"
 #include "words.h"

@@ -420,8 +420,8 @@ int dns_zone_authoritative(const char *fqdn, const char *const *bootstrap, size_
     if (dns_find_zone(fqdn, bootstrap, n, timeout_ms, zone, target, e) != 0 ||
         dns_authoritative_servers(*zone, bootstrap, n, timeout_ms, servers, count, e) != 0)
         goto out;
-    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn,
-             *zone, *target, *count);
+    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn, *zone,
+             *target, *count);
     rc = 0;
 out:
     if (rc != 0) {

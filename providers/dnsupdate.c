@@ -27,8 +27,8 @@
 
 #include "b64.h"
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "dns_zone.h"
 #include "hostport.h"
 #include "log.h"

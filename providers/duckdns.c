@@ -26,9 +26,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns_provider.h"
-#include "dns_common.h"
 #include "dns_api.h"
+#include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 
 #define P "DNS provider duckdns"

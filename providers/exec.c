@@ -27,8 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dns_provider.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "timeutil.h"
 
 #define EXEC_CAPTURE_MAX 8192

@@ -28,9 +28,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "gcloud_auth.h"
 #include "http.h"
 #include "jsonu.h"
@@ -185,8 +185,8 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     if (!(s->base = base_url("AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE, e)) ||
         !(s->iam = base_url("AUTOCERT_GCLOUD_IAM_URL", GC_DEFAULT_IAM, e)) ||
         gcloud_sa_load(sa_path(opts, n), &s->sa, e) != 0 ||
-        dns_api_init(&s->api, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL",
-                     GC_DEFAULT_BASE, e) != 0)
+        dns_api_init(&s->api, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE,
+                     e) != 0)
         goto fail;
     s->api.max_retries = GC_MAX_RETRIES;
     *state = s;
@@ -235,8 +235,8 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
                    long soft1, long soft2, long *status, json_object **out, struct ac_error *e)
 {
     struct http_header h[1];
-    struct dns_api_req rq = {.method = method, .path = url, .headers = h, .header_count = 1,
-                             .json_body = body};
+    struct dns_api_req rq = {
+        .method = method, .path = url, .headers = h, .header_count = 1, .json_body = body};
     struct http_response resp;
     char *auth = bearer(s, e);
     int rc = -1;

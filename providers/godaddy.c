@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 

@@ -25,9 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns_provider.h"
-#include "dns_common.h"
 #include "dns_api.h"
+#include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 #include "timeutil.h"

@@ -16,9 +16,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 
@@ -131,8 +131,11 @@ static int httpreq_call(struct httpreq_state *s, const char *action, const struc
 {
     static const struct http_header accept[] = {{"Accept", "application/json"}};
     json_object *body = json_object_new_object();
-    struct dns_api_req rq = {.method = "POST", .path = action, .headers = accept,
-                             .header_count = 1, .userpwd = s->userpwd};
+    struct dns_api_req rq = {.method = "POST",
+                             .path = action,
+                             .headers = accept,
+                             .header_count = 1,
+                             .userpwd = s->userpwd};
     struct http_response resp;
     char *fqdn_dot = NULL;
     int rc = -1;

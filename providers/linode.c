@@ -17,9 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define LN_DEFAULT_BASE "https://api.linode.com/v4"

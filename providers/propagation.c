@@ -38,8 +38,8 @@
 #include <ldns/ldns.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "dns_zone.h"
 #include "hostport.h"
 #include "log.h"
@@ -53,7 +53,7 @@
 #define DNS_PROP_QUERY_MAX_MS 3000
 #define DNS_PROP_QUERY_MIN_MS 300
 #define DNS_PROP_QUERY_CANCELLABLE_MS 1000 /* per query while a cancel token is set */
-#define DNS_PROP_LOOKUP_MS 5000 /* per try of the zone discovery */
+#define DNS_PROP_LOOKUP_MS 5000            /* per try of the zone discovery */
 
 struct server {
     char label[80]; /* as configured (bounded), for messages */
@@ -300,9 +300,9 @@ static void timeout_error(const char *fqdn, const char *value, const struct serv
 /* The one wait loop: asks every server not yet ok, sleeps interval_ms
  * (cancellable, ac_sleep_ms), until all have the value or the deadline
  * passes (each server is asked at least once). */
-static int wait_loop(const char *fqdn, const ldns_rdf *name, const char *value,
-                     struct server *sv, size_t n, int64_t deadline, int64_t interval_ms,
-                     int64_t timeout_ms, struct ac_error *e)
+static int wait_loop(const char *fqdn, const ldns_rdf *name, const char *value, struct server *sv,
+                     size_t n, int64_t deadline, int64_t interval_ms, int64_t timeout_ms,
+                     struct ac_error *e)
 {
     if (interval_ms < 50)
         interval_ms = 50;
@@ -414,9 +414,8 @@ int dns_propagation_wait_from(const char *fqdn, const char *value, const char *c
     sv = calloc(n, sizeof *sv);
     name = abs_name(where);
     if (sv == NULL || name == NULL) {
-        ac_error_set(e, sv == NULL ? AC_ERR_NOMEM : AC_ERR_INTERNAL,
-                     "propagation check: %s %.200s", sv == NULL ? "out of memory" : "bad name",
-                     where);
+        ac_error_set(e, sv == NULL ? AC_ERR_NOMEM : AC_ERR_INTERNAL, "propagation check: %s %.200s",
+                     sv == NULL ? "out of memory" : "bad name", where);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

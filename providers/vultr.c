@@ -19,9 +19,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns_provider.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define VU_DEFAULT_BASE "https://api.vultr.com/v2"

@@ -147,17 +147,20 @@ static void test_hostport_optional(void **state)
         const char *in, *host;
         int port;
     } ok[] = {
-        {"[::1]", "::1", 53},         {"::1", "::1", 53},
-        {"[::1]:5353", "::1", 5353},  {"2001:db8::53", "2001:db8::53", 53},
-        {"127.0.0.1", "127.0.0.1", 53}, {"127.0.0.1:1053", "127.0.0.1", 1053},
-        {"[127.0.0.1]", "127.0.0.1", 53}, {"ns1.example.com", "ns1.example.com", 53},
+        {"[::1]", "::1", 53},
+        {"::1", "::1", 53},
+        {"[::1]:5353", "::1", 5353},
+        {"2001:db8::53", "2001:db8::53", 53},
+        {"127.0.0.1", "127.0.0.1", 53},
+        {"127.0.0.1:1053", "127.0.0.1", 1053},
+        {"[127.0.0.1]", "127.0.0.1", 53},
+        {"ns1.example.com", "ns1.example.com", 53},
         {"ns1.example.com:65535", "ns1.example.com", 65535},
     };
     static const char *const bad[] = {
-        "",        "[::1",      "[::1]x",    "[::1]:",      "[::1]:0",  "host:",
-        "host:0",  "host:+53",  "host:53x",  "host:123456", ":53",      "[]",
-        "[ns]:53", "a b",       "a/b:53",    "[::1]:53:1",  "a:b:c:",   "host:65536",
-        "[1.2.3]:53", "[::g]",  "::1::2",
+        "",         "[::1",       "[::1]x",      "[::1]:",     "[::1]:0",    "host:",   "host:0",
+        "host:+53", "host:53x",   "host:123456", ":53",        "[]",         "[ns]:53", "a b",
+        "a/b:53",   "[::1]:53:1", "a:b:c:",      "host:65536", "[1.2.3]:53", "[::g]",   "::1::2",
     };
     char host[64];
     int port;
@@ -236,8 +239,8 @@ static void test_suggest(void **state)
     assert_string_equal(ac_suggest("cert_pth", keys, 0), "cert_path");
     assert_string_equal(ac_suggest("tokn", keys, 0), "token");
     assert_null(ac_suggest("zzzzqqqq", keys, 0));
-    assert_null(ac_suggest("ab", keys, 0));           /* too far for a short word */
-    assert_null(ac_suggest("x", two, 2));            /* distance must stay under the length */
+    assert_null(ac_suggest("ab", keys, 0)); /* too far for a short word */
+    assert_null(ac_suggest("x", two, 2));   /* distance must stay under the length */
     assert_string_equal(ac_suggest("alpah", two, 2), "alpha");
     assert_null(ac_suggest("bta", two, 1)); /* only the first n candidates */
 }
@@ -245,14 +248,10 @@ static void test_suggest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_env_expansion),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_redaction),
-        cmocka_unit_test(test_secrets_not_in_errors),
-        cmocka_unit_test(test_parse_listen),
-        cmocka_unit_test(test_hostport_optional),
-        cmocka_unit_test(test_resolvers_rule),
-        cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_env_expansion),  cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_redaction),      cmocka_unit_test(test_secrets_not_in_errors),
+        cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
+        cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_suggest),
     };
 

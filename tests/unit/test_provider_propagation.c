@@ -102,7 +102,8 @@ static void test_lagging_server_named(void **state)
         skip();
     assert_int_equal(update(&k1, fq, "lagvalue", true), 0);
     assert_int_equal(update(&k2, fq, "othervalue", true), 0);
-    assert_int_equal(dns_propagation_wait_from(fq, "lagvalue", NULL, 0, boot, 1, 1500, 200, &e), -1);
+    assert_int_equal(dns_propagation_wait_from(fq, "lagvalue", NULL, 0, boot, 1, 1500, 200, &e),
+                     -1);
     assert_string_equal(e.kind, AC_ERR_DNS_PROPAGATION);
     assert_non_null(strstr(e.message, "127.0.0.3"));
     assert_non_null(strstr(e.message, "othervalue")); /* what it answered */
