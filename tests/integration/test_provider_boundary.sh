@@ -3,7 +3,8 @@
 # (lib/dns_provider.h) and nothing in lib/ includes a header of providers/;
 # providers/ includes lib/'s headers. Also: no provider HTTP request bypasses
 # the dns_api toolkit (http_do / http_client_new appear in providers/ only in
-# dns_api.c), and no provider sleeps outside ac_sleep_ms.
+# dns_api.c), no provider sleeps outside ac_sleep_ms, and the test-only
+# AUTOCERT_<NAME>_BASE_URL overrides exist only with AUTOCERT_TEST_HOOKS.
 # A plain source check: no servers, no build products.
 set -euo pipefail
 SRC=${AUTOCERT_SOURCE_DIR:?}
@@ -48,5 +49,13 @@ if grep -nE '\b(usleep|nanosleep|clock_nanosleep|sleep)\s*\(' "$SRC"/providers/*
   bad=1
 fi
 
-[ "$bad" = 0 ] && echo "ok: lib/ includes no providers/ header; one HTTP path; one sleep"
+# test-only endpoint overrides only through DNS_API_TEST_URL (AUTOCERT_TEST_HOOKS)
+if grep -nE 'getenv\("AUTOCERT_' "$SRC"/providers/*.c; then
+  echo "FAIL: a provider reads an AUTOCERT_* variable outside DNS_API_TEST_URL" >&2
+  bad=1
+fi
+grep -q '^#ifdef AUTOCERT_TEST_HOOKS' "$SRC/providers/dns_api.h" ||
+  { echo "FAIL: DNS_API_TEST_URL is not behind AUTOCERT_TEST_HOOKS" >&2; bad=1; }
+
+[ "$bad" = 0 ] && echo "ok: lib/ includes no providers/ header; one HTTP path; one sleep; hooks gated"
 exit "$bad"
