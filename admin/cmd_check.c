@@ -11,7 +11,7 @@
 
 #include "commands.h"
 #include "config.h"
-#include "dns.h"
+#include "dns_provider.h"
 
 static void list_providers(void)
 {

@@ -203,8 +203,6 @@ const char *acme_profile_description(const struct acme_client *c, size_t i)
     return i < c->dir.profile_count ? c->dir.profile_descs[i] : NULL;
 }
 
-bool acme_eab_required(const struct acme_client *c) { return c->dir.eab_required; }
-
 const char *acme_account_url(const struct acme_client *c) { return c->kid; }
 
 static int dir_copy(struct acme_directory *to, const struct acme_directory *from)

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 
 struct acme_client;
@@ -53,8 +53,6 @@ bool acme_has_renewal_info(struct acme_client *c);
 size_t acme_profile_count(const struct acme_client *c);
 const char *acme_profile_name(const struct acme_client *c, size_t i);
 const char *acme_profile_description(const struct acme_client *c, size_t i);
-/* True when the directory's meta says externalAccountRequired. */
-bool acme_eab_required(const struct acme_client *c);
 
 /* Finds the account of the key (onlyReturnExisting) or registers one:
  * contact mailto:email (when non-NULL and non-empty), termsOfServiceAgreed,

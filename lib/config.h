@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #include "crypto.h"
-#include "dns.h"
+#include "dns_provider.h"
 
 /* The provider kinds that are not DNS providers. */
 #define CONFIG_PROVIDER_LOCAL "local"

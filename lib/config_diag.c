@@ -1,6 +1,6 @@
 /*
  * config_diag.c - diagnostics of the config loader: key positions recorded by
- * the pre-pass, positioned diags, did-you-mean suggestions, small helpers.
+ * the pre-pass, positioned diags, small helpers (did-you-mean is lib/words.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,43 +15,6 @@
 char *cfg_strdup(const char *s)
 {
     return s == NULL ? NULL : strdup(s);
-}
-
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
-
-    if (la > 64 || lb > 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof prev[0]);
-    }
-    return prev[lb];
-}
-
-const char *cfg_suggest(const char *word, const char *const *keys, size_t n)
-{
-    const char *best = NULL;
-    size_t best_d = 3, len = strlen(word);
-
-    for (size_t i = 0; n ? i < n : keys[i] != NULL; i++) {
-        size_t d = edit_distance(word, keys[i]);
-
-        if (d < best_d && d < len) {
-            best_d = d;
-            best = keys[i];
-        }
-    }
-    return best;
 }
 
 /* --- positions and diagnostics --- */
@@ -79,7 +42,8 @@ int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
     return 0;
 }
 
-bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
+/* The recorded position of path or its nearest parent; false when none. */
+static bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
 {
     char buf[256];
     size_t n;

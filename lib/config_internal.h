@@ -11,7 +11,9 @@
  *   config.c          defaults, the extra merge, config_load, small accessors
  *   config_validate.c semantic checks, all reported at once
  *   config_print.c    effective configuration as YAML, diagnostics printed
- *   config_diag.c     positions, positioned diags, did-you-mean
+ *   config_diag.c     positions, positioned diags
+ * Did-you-mean hints come from lib/words.h (ac_suggest), shared with the DNS
+ * provider layer.
  */
 #ifndef AUTOCERT_CONFIG_INTERNAL_H
 #define AUTOCERT_CONFIG_INTERNAL_H
@@ -108,8 +110,6 @@ void cfg_diag_at(struct cfg_loader *L, bool warning, int line, int column, const
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Records the position of `path` (copies it). 0 or -1 on ENOMEM. */
 int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column);
-/* The recorded position of path or its nearest parent; false when none. */
-bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column);
 
 /* --- options union (config_schema.c) --- */
 /* Fills L->opt_keys with every provider's option keys plus the common ones. */
@@ -152,7 +152,5 @@ const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *
 
 /* Helpers (config_diag.c). */
 char *cfg_strdup(const char *s);
-/* Best "did you mean" candidate among keys (NULL-terminated or n entries). */
-const char *cfg_suggest(const char *word, const char *const *keys, size_t n);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "config_internal.h"
+#include "words.h"
 
 #define PATH_MAX_LEN 256
 #define KEY_MAX_LEN 128
@@ -147,7 +148,7 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
     case CTX_OPTIONS:
         if (cfg_option_index(p->L, key) >= 0)
             return;
-        hint = cfg_suggest(key, p->L->opt_keys, p->L->opt_count);
+        hint = ac_suggest(key, p->L->opt_keys, p->L->opt_count);
         if (hint != NULL)
             cfg_diag(p->L, false, path,
                      "unknown DNS provider option '%s' (did you mean '%s'?)", key, hint);
@@ -160,7 +161,7 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
     }
     if (in_list(keys, key))
         return;
-    hint = cfg_suggest(key, keys, 0);
+    hint = ac_suggest(key, keys, 0);
     if (hint != NULL)
         cfg_diag(p->L, false, path, "unknown %s '%s' (did you mean '%s'?)", what, key, hint);
     else

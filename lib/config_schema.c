@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "config_internal.h"
-#include "dns.h"
+#include "dns_provider.h"
 
 #define SET_FIELDS 21   /* 20 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)

@@ -16,6 +16,7 @@
 
 #include "b64.h"
 #include "config_internal.h"
+#include "hostport.h"
 
 static bool is(const char *a, const char *b)
 {
@@ -125,16 +126,13 @@ static bool b64url_ok(const char *s)
     return n > 0;
 }
 
+/* The rule the runtime applies (propagation check, dns_resolvers): hostport.h
+ * with port 53 by default. */
 static bool valid_resolver(const char *r)
 {
     char host[256];
-    int port;
 
-    if (r[0] == '\0' || strchr(r, ' ') != NULL || strchr(r, '/') != NULL)
-        return false;
-    if (r[0] == '[' || (strchr(r, ':') != NULL && strchr(r, ':') == strrchr(r, ':')))
-        return config_parse_listen(r, host, sizeof host, &port) == 0;
-    return strlen(r) < sizeof host; /* a name or an IPv6 literal without port */
+    return ac_hostport_parse(r, 53, host, sizeof host, NULL) == 0;
 }
 
 /* Provider, required keys and the options of one set. */
@@ -238,7 +236,7 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
         if (valid_resolver(s->resolvers[i]))
             continue;
         snprintf(p, sizeof p, "%s.resolvers[%zu]", src->prefix, i + 1);
-        cfg_diag(L, false, p, "'%s' is not a resolver: use host or host:port",
+        cfg_diag(L, false, p, "'%s' is not a resolver: use host, host:port, [v6] or [v6]:port",
                  s->resolvers[i]);
     }
 }

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "acme.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "log.h"
 #include "schedule.h"
 #include "store.h"

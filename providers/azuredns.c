@@ -26,9 +26,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 #include "oauth2.h"
@@ -97,18 +97,6 @@ static bool plain(const char *s, const char *extra, size_t max)
     return true;
 }
 
-static int parse_bool(const char *v, bool *out)
-{
-    *out = false;
-    if (!v || !*v || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0)
-        return 0;
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-        *out = true;
-        return 0;
-    }
-    return -1;
-}
-
 static int a_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
 {
     const char *zn = dns_opt_get(opts, n, "zone_name");
@@ -152,11 +140,8 @@ static int a_validate(const struct dns_option *opts, size_t n, struct ac_error *
                      "usgovernment");
         return -1;
     }
-    if (parse_bool(dns_opt_get(opts, n, "private_zone"), &b) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG,
-                     "DNS provider azuredns: option private_zone: must be true or false");
+    if (dns_opt_bool("azuredns", opts, n, "private_zone", false, &b, e) != 0)
         return -1;
-    }
     return dns_api_validate("azuredns", opts, n, e);
 }
 
@@ -180,7 +165,7 @@ static void state_free(struct azstate *s)
 static int a_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
     const struct az_cloud *cl = cloud_find(dns_opt_get(opts, n, "environment"));
-    const char *login = getenv("AUTOCERT_AZURE_LOGIN_URL");
+    const char *login = DNS_API_TEST_URL("AUTOCERT_AZURE_LOGIN_URL");
     struct azstate *s = NULL;
     size_t l;
 
@@ -194,11 +179,12 @@ static int a_create(const struct dns_option *opts, size_t n, void **state, struc
         return -1;
     }
     oauth2_cache_init(&s->cache);
-    if (dns_api_init(&s->api, "azuredns", opts, n, getenv("AUTOCERT_AZURE_MANAGEMENT_URL"),
+    if (dns_api_init(&s->api, "azuredns", opts, n,
+                     DNS_API_TEST_URL("AUTOCERT_AZURE_MANAGEMENT_URL"),
                      "AUTOCERT_AZURE_MANAGEMENT_URL", cl->management, e) != 0)
         goto fail;
     s->api.auth_options = AZ_AUTH_OPTS;
-    parse_bool(dns_opt_get(opts, n, "private_zone"), &s->private_zone);
+    dns_opt_bool("azuredns", opts, n, "private_zone", false, &s->private_zone, NULL);
     if (dns_api_opt_dup(opts, n, "subscription_id", &s->sub, e) ||
         dns_api_opt_dup(opts, n, "resource_group", &s->rg, e) ||
         dns_api_opt_dup(opts, n, "zone_name", &s->zone_name, e) ||

@@ -22,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 
@@ -35,8 +36,7 @@ static const struct dns_option_decl cts_options[] = {
 };
 
 struct cts_state {
-    char *url; /* without a trailing '/' */
-    int64_t timeout_ms;
+    struct dns_api api; /* base: the management API url (trailing / removed) */
 };
 
 struct cts_value {
@@ -66,22 +66,22 @@ static int cts_validate(const struct dns_option *opts, size_t n, struct ac_error
 static int cts_create(const struct dns_option *opts, size_t n, void **state, struct ac_error *e)
 {
     struct cts_state *s = NULL;
-    struct dns_settings set;
-    size_t len;
 
     *state = NULL;
-    if (cts_validate(opts, n, e) != 0 || dns_settings_parse("challtestsrv", opts, n, &set, e) != 0)
+    if (cts_validate(opts, n, e) != 0)
         return -1;
     s = calloc(1, sizeof *s);
-    if (s == NULL || (s->url = strdup(dns_opt_get(opts, n, "url"))) == NULL) {
-        free(s);
+    if (s == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    len = strlen(s->url);
-    while (len > 0 && s->url[len - 1] == '/')
-        s->url[--len] = '\0';
-    s->timeout_ms = set.http_timeout_ms;
+    /* the url is the default base: cts_validate checked it (a test server:
+     * plain http:// anywhere) */
+    if (dns_api_init(&s->api, "challtestsrv", opts, n, NULL, "option url",
+                     dns_opt_get(opts, n, "url"), e) != 0) {
+        free(s);
+        return -1;
+    }
     *state = s;
     return 0;
 }
@@ -92,7 +92,7 @@ static void cts_destroy(void *state)
 
     if (s == NULL)
         return;
-    free(s->url);
+    dns_api_free(&s->api);
     free(s);
 }
 
@@ -100,20 +100,23 @@ static void cts_destroy(void *state)
 static int cts_post(const struct cts_state *s, const char *path, const char *host,
                     const char *value, struct ac_error *e)
 {
+    static const struct http_header accept[] = {{"Accept", "application/json"}};
     json_object *body = json_object_new_object();
+    char rel[64];
+    struct dns_api_req rq = {.method = "POST", .path = rel, .headers = accept, .header_count = 1};
     struct http_response resp;
-    struct ac_buf url;
     int rc = -1;
 
-    ac_buf_init(&url, CTS_URL_MAX + 32);
     memset(&resp, 0, sizeof resp);
     if (body == NULL || jsonu_add_str(body, "host", host) != 0 ||
-        (value != NULL && jsonu_add_str(body, "value", value) != 0) ||
-        ac_buf_printf(&url, "%s/%s", s->url, path) != 0) {
+        (value != NULL && jsonu_add_str(body, "value", value) != 0)) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (dns_http_json("POST", url.data, jsonu_string(body), NULL, s->timeout_ms, &resp, e) != 0)
+    if (dns_api_pathf(&s->api, e, rel, sizeof rel, "/%s", path) != 0)
+        goto out;
+    rq.json_body = jsonu_string(body);
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
     if (resp.status < 200 || resp.status > 299) {
         dns_http_status_error(&resp, path, NULL, e);
@@ -122,7 +125,6 @@ static int cts_post(const struct cts_state *s, const char *path, const char *hos
     rc = 0;
 out:
     http_response_free(&resp);
-    ac_buf_free(&url);
     json_object_put(body);
     return rc;
 }
@@ -165,13 +167,13 @@ static int cts_present(void *state, const struct dns_challenge *ch, struct ac_er
     pthread_mutex_lock(&cts_lock);
     if (cts_post(s, "set-txt", host, ch->value, e) != 0)
         goto out;
-    pp = find_value(s->url, host, ch->value);
+    pp = find_value(s->api.base, host, ch->value);
     if (pp != NULL) {
         (*pp)->count++;
     } else {
         v = calloc(1, sizeof *v);
-        if (v == NULL || (v->url = strdup(s->url)) == NULL || (v->host = strdup(host)) == NULL ||
-            (v->value = strdup(ch->value)) == NULL) {
+        if (v == NULL || (v->url = strdup(s->api.base)) == NULL ||
+            (v->host = strdup(host)) == NULL || (v->value = strdup(ch->value)) == NULL) {
             ac_error_set(e, AC_ERR_NOMEM, "out of memory");
             goto out;
         }
@@ -205,7 +207,7 @@ static int cts_cleanup(void *state, const struct dns_challenge *ch, struct ac_er
         return -1;
     }
     pthread_mutex_lock(&cts_lock);
-    pp = find_value(s->url, host, ch->value);
+    pp = find_value(s->api.base, host, ch->value);
     if (pp != NULL && (*pp)->count > 1) {
         /* Presented more than once: one copy stays. */
         (*pp)->count--;
@@ -223,7 +225,7 @@ static int cts_cleanup(void *state, const struct dns_challenge *ch, struct ac_er
         free(v);
     }
     for (struct cts_value *v = cts_values; v != NULL; v = v->next) {
-        if (strcmp(v->url, s->url) != 0 || strcasecmp(v->host, host) != 0)
+        if (strcmp(v->url, s->api.base) != 0 || strcasecmp(v->host, host) != 0)
             continue;
         if (cts_post(s, "set-txt", host, v->value, e) != 0) {
             ac_error_prefix(e, "re-adding another value after clear-txt");

@@ -20,9 +20,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define P "DNS provider desec"
@@ -49,7 +49,7 @@ static int d_create(const struct dns_option *opts, size_t n, void **state, struc
 
     *state = NULL;
     if (d_validate(opts, n, e) != 0 ||
-        dns_api_create("desec", opts, n, getenv("AUTOCERT_DESEC_BASE_URL"),
+        dns_api_create("desec", opts, n, DNS_API_TEST_URL("AUTOCERT_DESEC_BASE_URL"),
                        "AUTOCERT_DESEC_BASE_URL", DS_DEFAULT_BASE, "Token", "token", &s, e) != 0)
         return -1;
     if (!dns_opt_get(opts, n, "ttl"))

@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 

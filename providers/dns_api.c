@@ -12,6 +12,7 @@
 #include "dns_api.h"
 #include "dns_common.h"
 #include "dns_zone.h"
+#include "hostport.h"
 #include "jsonu.h"
 #include "log.h"
 #include "timeutil.h"
@@ -62,7 +63,6 @@ static int parse_resolvers(const char *name, const char *v, struct dns_api *a,
     while (v != NULL && *v != '\0') {
         size_t len = strcspn(v, ", \t");
         char host[DNS_API_MAX_RESOLVER_LEN];
-        uint16_t port;
         char *one;
 
         if (len == 0) {
@@ -75,7 +75,7 @@ static int parse_resolvers(const char *name, const char *v, struct dns_api *a,
             return -1;
         }
         if (count >= DNS_API_MAX_RESOLVERS || len >= DNS_API_MAX_RESOLVER_LEN ||
-            dns_zone_parse_server(one, host, sizeof host, &port) != 0) {
+            ac_hostport_parse(one, 53, host, sizeof host, NULL) != 0) {
             free(one);
             ac_error_set(e, AC_ERR_CONFIG,
                          "DNS provider %s: option dns_resolvers: expected at most %d "
@@ -93,30 +93,12 @@ static int parse_resolvers(const char *name, const char *v, struct dns_api *a,
     return 0;
 }
 
-static int parse_bool(const char *name, const char *key, const char *v, bool *out,
-                      struct ac_error *e)
-{
-    if (!set(v))
-        return 0;
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0) {
-        *out = true;
-        return 0;
-    }
-    if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0) {
-        *out = false;
-        return 0;
-    }
-    ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s: expected true or false", name,
-                 key);
-    return -1;
-}
-
 int dns_api_validate(const char *name, const struct dns_option *opts, size_t n,
                      struct ac_error *e)
 {
     bool b = true;
 
-    if (parse_bool(name, "follow_cname", dns_opt_get(opts, n, "follow_cname"), &b, e) != 0)
+    if (dns_opt_bool(name, opts, n, "follow_cname", true, &b, e) != 0)
         return -1;
     return parse_resolvers(name, dns_opt_get(opts, n, "dns_resolvers"), NULL, e);
 }
@@ -135,8 +117,7 @@ int dns_api_init(struct dns_api *a, const char *name, const struct dns_option *o
     snprintf(a->what, sizeof a->what, "DNS provider %s", name);
     if (dns_api_check_base(name, base_label, base, e) != 0 ||
         dns_settings_parse(name, opts, n, &st, e) != 0 ||
-        parse_bool(name, "follow_cname", dns_opt_get(opts, n, "follow_cname"), &a->follow_cname,
-                   e) != 0 ||
+        dns_opt_bool(name, opts, n, "follow_cname", true, &a->follow_cname, e) != 0 ||
         parse_resolvers(name, dns_opt_get(opts, n, "dns_resolvers"), a, e) != 0)
         goto fail;
     a->ttl = st.ttl;
@@ -208,6 +189,15 @@ int dns_api_create(const char *name, const struct dns_option *opts, size_t n, co
     return 0;
 }
 
+void dns_api_init_bare(struct dns_api *a, const char *what, int64_t timeout_ms)
+{
+    memset(a, 0, sizeof *a);
+    a->name = what;
+    a->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+    a->max_retries = DNS_API_MAX_RETRIES;
+    snprintf(a->what, sizeof a->what, "%s", what);
+}
+
 void dns_api_destroy(void *api)
 {
     dns_api_free(api);
@@ -257,6 +247,8 @@ static int build_url(const struct dns_api *a, const char *path, struct ac_buf *u
 
     if (strncmp(path, "https://", 8) == 0 || strncmp(path, "http://", 7) == 0)
         rc = dns_api_base_ok(path) ? ac_buf_printf(url, "%s", path) : -1;
+    else if (a->base == NULL)
+        rc = -1; /* dns_api_init_bare: full URLs only */
     else
         rc = ac_buf_printf(url, "%s%s", a->base, path);
     if (rc != 0)

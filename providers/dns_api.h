@@ -12,6 +12,12 @@
  * callback asking the provider's API whether it holds a candidate name, then
  * dns_api_call() for the requests.
  *
+ * dns_api_send is the one HTTP path of providers/: every request a provider
+ * makes (API calls, token endpoints, httpreq's endpoint) goes through it, on
+ * lib/http.h's client (timeouts, response size cap), with the same HTTP 429 /
+ * Retry-After handling and the same secret-safe messages. Nothing else in
+ * providers/ calls http_do (tests/integration/test_provider_boundary.sh).
+ *
  * CNAME following (DNS-01: "a CNAME on _acme-challenge is followed to the zone
  * that really holds it") uses dns_find_zone (dns_zone.h) asking the servers
  * of the option dns_resolvers ("host[:port]" list separated by commas or
@@ -33,10 +39,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 #include "http.h"
+
+/* A test-only base URL override read from the environment variable `env`
+ * (AUTOCERT_<NAME>_BASE_URL ...: the tests point providers that have no
+ * base_url option at a local mock). It exists only in builds with the CMake
+ * option AUTOCERT_TEST_HOOKS; otherwise it is NULL, and a provider's base_url
+ * option (where it has one) is the only way to change its endpoint. The
+ * value is checked by dns_api_init like any base (https://, or http:// on
+ * loopback). */
+#ifdef AUTOCERT_TEST_HOOKS
+#define DNS_API_TEST_URL(env) getenv(env)
+#else
+#define DNS_API_TEST_URL(env) ((const char *)NULL)
+#endif
 
 /* Default bounds of a request: retries after HTTP 429 and the longest wait
  * honoured (a longer Retry-After ends the retries). */
@@ -118,6 +138,14 @@ void dns_api_free(struct dns_api *a);
 int dns_api_create(const char *name, const struct dns_option *opts, size_t n, const char *base,
                    const char *base_label, const char *default_base, const char *scheme,
                    const char *secret_key, struct dns_api **out, struct ac_error *e);
+
+/* Fills *a for requests to full URLs only (dns_api_req.path an https:// or
+ * loopback URL; no base, no auth, no options): `what` (borrowed, static or
+ * outliving *a) names the caller in messages, e.g. "DNS provider gcloud";
+ * timeout_ms is the per-request timeout (0: 30 s); DNS_API_MAX_RETRIES.
+ * Owns nothing (dns_api_free is harmless). For one-off requests such as a
+ * token endpoint. */
+void dns_api_init_bare(struct dns_api *a, const char *what, int64_t timeout_ms);
 
 /* dns_api_free, then frees the struct (for dns_provider_ops.destroy; NULL is
  * fine). */

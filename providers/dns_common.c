@@ -1,22 +1,22 @@
 /*
  * dns_common.c - option validation, the common settings every provider takes
  * (lego's ttl, propagation_timeout, polling_interval, http_timeout,
- * sequence_interval), and the struct dns_provider wrapper (see dns.h).
+ * sequence_interval), and the struct dns_provider wrapper (see lib/dns_provider.h).
  *
  * Option values are secrets: no message built here ever contains one. Keys are
  * printed (bounded to DNS_OPTION_KEY_MAX characters).
  */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "timeutil.h"
+#include "words.h"
 
 const char *const dns_common_options[] = {
     "ttl", "propagation_timeout", "polling_interval", "http_timeout", "sequence_interval", NULL,
@@ -38,6 +38,16 @@ const char *dns_opt_get(const struct dns_option *opts, size_t n, const char *key
     return v;
 }
 
+int dns_opt_bool(const char *provider, const struct dns_option *opts, size_t n, const char *key,
+                 bool dflt, bool *out, struct ac_error *e)
+{
+    if (ac_bool_parse(dns_opt_get(opts, n, key), dflt, out) == 0)
+        return 0;
+    ac_error_set(e, AC_ERR_CONFIG, "DNS provider %s: option %s: expected true or false", provider,
+                 key);
+    return -1;
+}
+
 bool dns_is_common_option(const char *key)
 {
     for (size_t i = 0; dns_common_options[i] != NULL; i++)
@@ -54,75 +64,30 @@ static bool is_declared(const struct dns_provider_ops *ops, const char *key)
     return false;
 }
 
-/* Levenshtein distance of two short strings (both < DNS_OPTION_KEY_MAX),
- * case-insensitive. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t row[DNS_OPTION_KEY_MAX + 1];
-
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost =
-                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
-            size_t best = diag + cost;
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* Keeps `cand` in *best when it is closer to `word` than what is there. */
-static void consider(const char *word, const char *cand, const char **best, size_t *best_d)
-{
-    size_t lw = strlen(word), lc = strlen(cand);
-    size_t limit = lw < 4 ? 1 : (lw < 9 ? 2 : 3);
-    size_t d;
-
-    if (lw >= DNS_OPTION_KEY_MAX || lc >= DNS_OPTION_KEY_MAX)
-        return;
-    d = edit_distance(word, cand);
-    if (d <= limit && d < *best_d) {
-        *best = cand;
-        *best_d = d;
-    }
-}
-
 /* The closest declared or common key to `key`, or NULL. */
 static const char *suggest_key(const struct dns_provider_ops *ops, const char *key)
 {
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX;
+    struct ac_suggest s;
 
+    ac_suggest_init(&s, key);
     for (const struct dns_option_decl *d = ops->options; d != NULL && d->key != NULL; d++)
-        consider(key, d->key, &best, &best_d);
+        ac_suggest_add(&s, d->key);
     for (size_t i = 0; dns_common_options[i] != NULL; i++)
-        consider(key, dns_common_options[i], &best, &best_d);
-    return best;
+        ac_suggest_add(&s, dns_common_options[i]);
+    return ac_suggest_best(&s);
 }
 
 static const char *suggest_provider(const char *name)
 {
     const struct dns_provider_ops *const *list = dns_provider_list();
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX;
+    struct ac_suggest s;
 
+    ac_suggest_init(&s, name);
     for (size_t i = 0; list[i] != NULL; i++) {
-        consider(name, list[i]->name, &best, &best_d);
-        if (list[i]->alias != NULL)
-            consider(name, list[i]->alias, &best, &best_d);
+        ac_suggest_add(&s, list[i]->name);
+        ac_suggest_add(&s, list[i]->alias);
     }
-    return best;
+    return ac_suggest_best(&s);
 }
 
 /* A printable copy of an outside key or name for messages (bounded). */
@@ -607,36 +572,6 @@ int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *do
                 done[j] = true;
     }
     free(values);
-    return rc;
-}
-
-int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
-                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e)
-{
-    static const struct http_header json_headers[] = {
-        {"Content-Type", "application/json"},
-        {"Accept", "application/json"},
-    };
-    struct http_client_opts o = {0};
-    struct http_client *c = NULL;
-    struct http_request req = {0};
-    int rc = -1;
-
-    o.timeout_ms = timeout_ms > 0 ? (long)timeout_ms : 30000;
-    if (http_client_new(&o, &c, e) != 0)
-        goto out;
-    req.method = method;
-    req.url = url;
-    req.headers = json_headers;
-    req.header_count = json_body != NULL ? 2 : 1;
-    if (json_body == NULL)
-        req.headers = json_headers + 1;
-    req.body = json_body;
-    req.body_len = json_body != NULL ? strlen(json_body) : 0;
-    req.userpwd = userpwd;
-    rc = http_do(c, &req, resp, e);
-out:
-    http_client_free(c);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
  * dns_common.h - helpers shared by the DNS-01 provider implementations
- * (internal to providers/; the public contract is dns.h).
+ * (internal to providers/; the interface is lib/dns_provider.h).
  */
 #ifndef AUTOCERT_PROVIDERS_DNS_COMMON_H
 #define AUTOCERT_PROVIDERS_DNS_COMMON_H
@@ -9,10 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 
 /* Value of option `key` (last one wins), borrowed from opts; NULL if absent. */
 const char *dns_opt_get(const struct dns_option *opts, size_t n, const char *key);
+
+/* Option `key` as a boolean (lib/words.h: true/yes/on/1, false/no/off/0,
+ * case-insensitive; absent or empty gives dflt). Returns 0 with *out, or -1
+ * with AC_ERR_CONFIG "DNS provider <provider>: option <key>: expected true or
+ * false" (the value is not shown). */
+int dns_opt_bool(const char *provider, const struct dns_option *opts, size_t n, const char *key,
+                 bool dflt, bool *out, struct ac_error *e);
 
 /* True when `key` is one of dns_common_options. */
 bool dns_is_common_option(const char *key);
@@ -33,14 +40,6 @@ int dns_txt_answer_check_wire(const uint8_t *wire, size_t len, const char *value
                               size_t desclen);
 
 struct http_response;
-
-/* Sends one request with a JSON body (NULL: none) and
- * "Content-Type: application/json" through a fresh HTTP client (lib/http.h)
- * with the given timeout. `userpwd` is "user:password" for basic auth or NULL.
- * Returns 0 when a response arrived (any status; *resp filled, caller frees
- * with http_response_free) or -1 with e set by the HTTP client. Thread-safe. */
-int dns_http_json(const char *method, const char *url, const char *json_body, const char *userpwd,
-                  int64_t timeout_ms, struct http_response *resp, struct ac_error *e);
 
 /* A printable, bounded (at most outlen-1 bytes, default 160) excerpt of a
  * response body for error messages. */

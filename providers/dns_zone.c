@@ -13,7 +13,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "dns.h"
+#include "dns_provider.h"
+#include "hostport.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -21,60 +22,14 @@
 #define DNS_ZONE_MAX_SERVERS 16
 #define DNS_ZONE_MAX_NS 16
 
-int dns_zone_parse_server(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-    const char *h = s, *p = NULL;
-    size_t hl;
-
-    if (!s || !*s || strlen(s) > 300)
-        return -1;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close)
-            return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        if (close[1] == ':')
-            p = close + 2;
-        else if (close[1] != '\0')
-            return -1;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':')) {
-            hl = strlen(s); /* bare IPv6 literal */
-        } else if (colon) {
-            hl = (size_t)(colon - s);
-            p = colon + 1;
-        } else {
-            hl = strlen(s);
-        }
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = 53;
-    if (p) {
-        char *end = NULL;
-        unsigned long v;
-        if (!*p || !isdigit((unsigned char)*p))
-            return -1;
-        v = strtoul(p, &end, 10);
-        if (*end != '\0' || v == 0 || v > 65535)
-            return -1;
-        *port = (uint16_t)v;
-    }
-    return 0;
-}
-
 static int add_server(ldns_resolver *res, const char *spec, struct ac_error *e)
 {
     char host[256];
-    uint16_t port = 53;
+    int port = 53;
     struct addrinfo hints, *ai = NULL, *it;
     int rc = -1, added = 0;
 
-    if (dns_zone_parse_server(spec, host, sizeof(host), &port) != 0) {
+    if (ac_hostport_parse(spec, 53, host, sizeof(host), &port) != 0) {
         ac_error_set(e, AC_ERR_CONFIG, "malformed DNS server address \"%.80s\"", spec);
         return -1;
     }
@@ -102,7 +57,7 @@ static int add_server(ldns_resolver *res, const char *spec, struct ac_error *e)
         ac_error_set(e, AC_ERR_DNS_QUERY, "no usable address for DNS server %.80s", host);
         goto out;
     }
-    ldns_resolver_set_port(res, port);
+    ldns_resolver_set_port(res, (uint16_t)port);
     rc = 0;
 out:
     if (ai)
@@ -453,34 +408,26 @@ out:
     return rc;
 }
 
-int dns_zone_wait_authoritative(const char *fqdn, const char *value, const char *const *bootstrap,
-                                size_t n, int64_t timeout_ms, int64_t interval_ms,
-                                struct ac_error *e)
+int dns_zone_authoritative(const char *fqdn, const char *const *bootstrap, size_t n,
+                           int64_t timeout_ms, char **zone, char **target, char ***servers,
+                           size_t *count, struct ac_error *e)
 {
-    char *zone = NULL, *target = NULL, **servers = NULL;
-    size_t count = 0;
-    int64_t start = ac_mono_ms(), left;
-    struct ac_error why;
-    int rc = 1;
+    int rc = -1;
 
-    ac_error_clear(&why);
-    if (dns_find_zone(fqdn, bootstrap, n, 5000, &zone, &target, &why) != 0 ||
-        dns_authoritative_servers(zone, bootstrap, n, 5000, &servers, &count, &why) != 0) {
-        ac_warn(NULL, "dns: cannot find the authoritative servers for %s: %s", fqdn, why.message);
+    *zone = *target = NULL;
+    *servers = NULL;
+    *count = 0;
+    if (dns_find_zone(fqdn, bootstrap, n, timeout_ms, zone, target, e) != 0 ||
+        dns_authoritative_servers(*zone, bootstrap, n, timeout_ms, servers, count, e) != 0)
         goto out;
-    }
-    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn, zone,
-             target, count);
-    left = timeout_ms - (ac_mono_ms() - start);
-    if (left < 1)
-        left = 1;
-    rc = dns_propagation_wait(target, value, (const char *const *)servers, count, left, interval_ms,
-                              e);
-    if (rc != 0)
-        ac_error_prefix(e, "authoritative servers of zone %s", zone);
+    ac_debug(NULL, "dns: %s is in zone %s (record at %s), %zu authoritative server(s)", fqdn, *zone,
+             *target, *count);
+    rc = 0;
 out:
-    dns_zone_strv_free(servers, count);
-    free(zone);
-    free(target);
+    if (rc != 0) {
+        free(*zone);
+        free(*target);
+        *zone = *target = NULL;
+    }
     return rc;
 }

@@ -4,8 +4,9 @@
  * holds a name (SOA walk, following a CNAME on _acme-challenge), and finding a
  * zone's authoritative nameservers (NS, then their addresses).
  *
- * Server strings are "host", "host:port", "[v6]:port" or a bare IPv6 literal;
- * port 53 by default. Host names are resolved with getaddrinfo.
+ * Server strings are "host", "host:port", "[v6]:port" or a bare IPv6 literal
+ * (lib/hostport.h, port 53 by default). Host names are resolved with
+ * getaddrinfo.
  *
  * With no servers given (n == 0), the system resolver from /etc/resolv.conf is
  * used. All functions are thread-safe (no shared state).
@@ -18,10 +19,6 @@
 #include <stdint.h>
 
 #include "error.h"
-
-/* Splits a server string into host (copied into `host`, brackets removed) and
- * port. Returns 0, or -1 for a malformed string or a host that does not fit. */
-int dns_zone_parse_server(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 /* Returns 0 and a new resolver (ldns_resolver_deep_free it) that asks exactly
  * `servers` (recursion desired, `timeout_ms` per try, one retry), or the
@@ -51,15 +48,15 @@ int dns_authoritative_servers(const char *zone, const char *const *resolvers, si
 
 void dns_zone_strv_free(char **v, size_t n);
 
-/* The propagation check without configured resolvers: finds the zone of fqdn
- * (following a CNAME) and its authoritative servers, starting from
- * `bootstrap` (n == 0: /etc/resolv.conf), then runs dns_propagation_wait on
- * every one of them for the record's real name, within what is left of
- * timeout_ms. Returns 0 when all have the value, -1 with e set (the
- * propagation error names each lagging server and its answer), or 1 when the
- * servers could not be found (logged; the caller may fall back). */
-int dns_zone_wait_authoritative(const char *fqdn, const char *value, const char *const *bootstrap,
-                                size_t n, int64_t timeout_ms, int64_t interval_ms,
-                                struct ac_error *e);
+/* Zone discovery for the propagation check (no waiting, no polling):
+ * dns_find_zone of fqdn (following a CNAME), then dns_authoritative_servers
+ * of that zone, both asking `bootstrap` (n == 0: /etc/resolv.conf) with
+ * timeout_ms per try. Returns 0 with *zone and *target (new strings: the zone
+ * and the name the record really lives at) and *servers / *count (as
+ * dns_authoritative_servers gives them), or -1 with e set and every output
+ * NULL / 0. */
+int dns_zone_authoritative(const char *fqdn, const char *const *bootstrap, size_t n,
+                           int64_t timeout_ms, char **zone, char **target, char ***servers,
+                           size_t *count, struct ac_error *e);
 
 #endif

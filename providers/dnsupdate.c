@@ -27,9 +27,10 @@
 
 #include "b64.h"
 #include "buf.h"
-#include "dns.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "dns_zone.h"
+#include "hostport.h"
 #include "log.h"
 #include "timeutil.h"
 #include "tsig.h"
@@ -200,10 +201,9 @@ static int c_validate(const struct dns_option *opts, size_t n, struct ac_error *
     const char *alg = dns_opt_get(opts, n, "tsig_algorithm");
     const char *file = dns_opt_get(opts, n, "tsig_file");
     char host[256];
-    uint16_t port;
     int64_t ms;
 
-    if (!ns || dns_zone_parse_server(ns, host, sizeof(host), &port) != 0) {
+    if (!ns || ac_hostport_parse(ns, 53, host, sizeof(host), NULL) != 0) {
         ac_error_set(e, AC_ERR_CONFIG, P ": option nameserver: expected host or host:port");
         return -1;
     }

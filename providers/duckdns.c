@@ -26,9 +26,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
-#include "dns_common.h"
 #include "dns_api.h"
+#include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 
 #define P "DNS provider duckdns"
@@ -90,7 +90,7 @@ static int d_create(const struct dns_option *opts, size_t n, void **state, struc
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    if (dns_api_init(&s->api, "duckdns", opts, n, getenv("AUTOCERT_DUCKDNS_BASE_URL"),
+    if (dns_api_init(&s->api, "duckdns", opts, n, DNS_API_TEST_URL("AUTOCERT_DUCKDNS_BASE_URL"),
                      "AUTOCERT_DUCKDNS_BASE_URL", DD_DEFAULT_BASE, e) != 0 ||
         dns_api_opt_dup(opts, n, "token", &s->token, e) != 0) {
         d_destroy(s);

@@ -27,8 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dns.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "timeutil.h"
 
 #define EXEC_CAPTURE_MAX 8192
@@ -235,7 +235,8 @@ static int collect(pid_t pid, int out_r, int err_r, int64_t deadline, struct tai
     return 0;
 }
 
-/* Waits for pid until the deadline; kills its group on timeout. */
+/* Waits for pid until the deadline; kills its group on timeout or when the
+ * thread's cancel token is set. */
 static int reap(pid_t pid, int64_t deadline, int *status, int *timed_out)
 {
     for (;;) {
@@ -252,7 +253,8 @@ static int reap(pid_t pid, int64_t deadline, int *status, int *timed_out)
                 ;
             return 0;
         }
-        usleep(10000);
+        if (ac_sleep_ms(10, ac_cancel_current()) != 0)
+            *timed_out = 1; /* cancelled: killed on the next turn */
     }
 }
 

@@ -28,10 +28,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
-#include "dns_retry.h"
+#include "dns_provider.h"
 #include "gcloud_auth.h"
 #include "http.h"
 #include "jsonu.h"
@@ -62,7 +61,7 @@ struct gcstate {
     bool allow_private;
     struct gcloud_sa *sa;
     struct oauth2_cache cache;
-    struct dns_api cname; /* only for dns_api_target (CNAME following) */
+    struct dns_api api; /* requests (full URLs) and dns_api_target (CNAME following) */
     int64_t ttl, timeout_ms, change_timeout_ms, poll_ms;
 };
 
@@ -78,19 +77,6 @@ static bool plain(const char *s, const char *extra, size_t max)
               strchr(extra, *s)))
             return false;
     return true;
-}
-
-static int parse_bool(const char *v, bool *out)
-{
-    if (!v || !*v || strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0) {
-        *out = false;
-        return 0;
-    }
-    if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0) {
-        *out = true;
-        return 0;
-    }
-    return -1;
 }
 
 static const char *sa_path(const struct dns_option *opts, size_t n)
@@ -126,10 +112,8 @@ static int g_validate(const struct dns_option *opts, size_t n, struct ac_error *
                      P ": option impersonate_service_account: must be a service account email");
         return -1;
     }
-    if (parse_bool(dns_opt_get(opts, n, "allow_private_zone"), &b) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, P ": option allow_private_zone: must be true or false");
+    if (dns_opt_bool("gcloud", opts, n, "allow_private_zone", false, &b, e) != 0)
         return -1;
-    }
     return dns_api_validate("gcloud", opts, n, e);
 }
 
@@ -144,14 +128,14 @@ static void state_free(struct gcstate *s)
     free(s->iam);
     gcloud_sa_free(s->sa);
     oauth2_cache_destroy(&s->cache);
-    dns_api_free(&s->cname);
+    dns_api_free(&s->api);
     free(s);
 }
 
 /* An environment URL override, or def. New string, trailing '/' removed. */
 static char *base_url(const char *env, const char *def, struct ac_error *e)
 {
-    const char *v = getenv(env);
+    const char *v = DNS_API_TEST_URL(env);
     char *r;
     size_t l;
 
@@ -190,7 +174,7 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     s->timeout_ms = st.http_timeout_ms;
     s->change_timeout_ms = st.propagation_timeout_ms;
     s->poll_ms = st.polling_interval_ms > 100 ? st.polling_interval_ms : 100;
-    parse_bool(dns_opt_get(opts, n, "allow_private_zone"), &s->allow_private);
+    dns_opt_bool("gcloud", opts, n, "allow_private_zone", false, &s->allow_private, NULL);
     s->project = strdup(dns_opt_get(opts, n, "project"));
     s->zone_id = zid && *zid ? strdup(zid) : NULL;
     s->impersonate = imp && *imp ? strdup(imp) : NULL;
@@ -201,9 +185,10 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
     if (!(s->base = base_url("AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE, e)) ||
         !(s->iam = base_url("AUTOCERT_GCLOUD_IAM_URL", GC_DEFAULT_IAM, e)) ||
         gcloud_sa_load(sa_path(opts, n), &s->sa, e) != 0 ||
-        dns_api_init(&s->cname, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL",
-                     GC_DEFAULT_BASE, e) != 0)
+        dns_api_init(&s->api, "gcloud", opts, n, NULL, "AUTOCERT_GCLOUD_BASE_URL", GC_DEFAULT_BASE,
+                     e) != 0)
         goto fail;
+    s->api.max_retries = GC_MAX_RETRIES;
     *state = s;
     return 0;
 fail:
@@ -250,6 +235,8 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
                    long soft1, long soft2, long *status, json_object **out, struct ac_error *e)
 {
     struct http_header h[1];
+    struct dns_api_req rq = {
+        .method = method, .path = url, .headers = h, .header_count = 1, .json_body = body};
     struct http_response resp;
     char *auth = bearer(s, e);
     int rc = -1;
@@ -257,10 +244,11 @@ static int gc_call(struct gcstate *s, const char *method, const char *url, const
     if (out)
         *out = NULL;
     *status = 0;
+    memset(&resp, 0, sizeof(resp));
     if (!auth)
         return -1;
     h[0] = (struct http_header){"Authorization", auth};
-    if (dns_http_retry(P, method, url, body, h, 1, s->timeout_ms, GC_MAX_RETRIES, &resp, e) != 0)
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
     *status = resp.status;
     if (resp.status == soft1 || resp.status == soft2) {
@@ -478,7 +466,7 @@ static int change_txt(struct gcstate *s, const char *fqdn0, const char *const *v
             return -1;
         }
     }
-    if (dns_api_target(&s->cname, fqdn0, &fqdn, e) != 0)
+    if (dns_api_target(&s->api, fqdn0, &fqdn, e) != 0)
         return -1;
     nl = strlen(fqdn) + 2;
     name = malloc(nl);

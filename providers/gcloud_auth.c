@@ -11,7 +11,6 @@
 #include "b64.h"
 #include "dns_api.h"
 #include "dns_common.h"
-#include "dns_retry.h"
 #include "gcloud_auth.h"
 #include "http.h"
 #include "jsonu.h"
@@ -216,9 +215,11 @@ int gcloud_impersonate(const char *iam_base, const char *source_token, const cha
 {
     struct http_response resp;
     struct http_header h[1];
+    char url[1536], *auth = NULL, *et = NULL;
+    struct dns_api_req rq = {.method = "POST", .path = url, .headers = h, .header_count = 1};
+    struct dns_api api;
     json_object *body = json_object_new_object(), *scopes = json_object_new_array();
     json_object *ans = NULL;
-    char url[1536], *auth = NULL, *et = NULL;
     const char *tok, *exp;
     int64_t when;
     size_t al = strlen(source_token) + 8;
@@ -239,7 +240,9 @@ int gcloud_impersonate(const char *iam_base, const char *source_token, const cha
     h[0] = (struct http_header){"Authorization", auth};
     snprintf(url, sizeof(url), "%s/v1/projects/-/serviceAccounts/%s:generateAccessToken", iam_base,
              et);
-    if (dns_http_retry(P, "POST", url, jsonu_string(body), h, 1, timeout_ms, 3, &resp, e) != 0)
+    rq.json_body = jsonu_string(body);
+    dns_api_init_bare(&api, P, timeout_ms);
+    if (dns_api_send(&api, &rq, &resp, e) != 0)
         goto out;
     if (resp.status != 200) {
         dns_http_status_error(&resp, P ": impersonation", "impersonate_service_account", e);

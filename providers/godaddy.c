@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 
@@ -91,7 +91,7 @@ static int g_create(const struct dns_option *opts, size_t n, void **state, struc
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    if (dns_api_init(&s->api, "godaddy", opts, n, getenv("AUTOCERT_GODADDY_BASE_URL"),
+    if (dns_api_init(&s->api, "godaddy", opts, n, DNS_API_TEST_URL("AUTOCERT_GODADDY_BASE_URL"),
                      "AUTOCERT_GODADDY_BASE_URL", GD_DEFAULT_BASE, e) != 0)
         goto fail;
     s->ttl = s->api.ttl < GD_MIN_TTL ? GD_MIN_TTL : s->api.ttl;

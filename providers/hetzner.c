@@ -25,9 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "dns.h"
-#include "dns_common.h"
 #include "dns_api.h"
+#include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 #include "timeutil.h"
@@ -61,7 +61,7 @@ static int h_create(const struct dns_option *opts, size_t n, void **state, struc
     *state = NULL;
     if (h_validate(opts, n, e) != 0)
         return -1;
-    return dns_api_create("hetzner", opts, n, getenv("AUTOCERT_HETZNER_BASE_URL"),
+    return dns_api_create("hetzner", opts, n, DNS_API_TEST_URL("AUTOCERT_HETZNER_BASE_URL"),
                           "AUTOCERT_HETZNER_BASE_URL", HZ_DEFAULT_BASE, "Bearer", "api_token",
                           (struct dns_api **)state, e);
 }

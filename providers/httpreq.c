@@ -16,8 +16,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "dns.h"
+#include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 
@@ -29,10 +30,9 @@ static const struct dns_option_decl httpreq_options[] = {
 };
 
 struct httpreq_state {
-    char *endpoint; /* without a trailing '/' */
-    char *userpwd;  /* "user:password" or NULL; secret */
+    struct dns_api api; /* base: the endpoint (any http(s) URL, as lego) */
+    char *userpwd;      /* "user:password" or NULL; secret */
     int raw;
-    int64_t timeout_ms;
 };
 
 static int httpreq_validate(const struct dns_option *opts, size_t n, struct ac_error *e)
@@ -80,11 +80,8 @@ static void httpreq_destroy(void *state)
 
     if (s == NULL)
         return;
-    free(s->endpoint);
-    if (s->userpwd != NULL) {
-        explicit_bzero(s->userpwd, strlen(s->userpwd));
-        free(s->userpwd);
-    }
+    dns_api_free(&s->api);
+    dns_api_secret_free(s->userpwd);
     free(s);
 }
 
@@ -94,28 +91,27 @@ static int httpreq_create(const struct dns_option *opts, size_t n, void **state,
     const char *mode = dns_opt_get(opts, n, "mode");
     const char *user = dns_opt_get(opts, n, "username");
     const char *pass = dns_opt_get(opts, n, "password");
-    struct dns_settings set;
     struct ac_buf up;
-    size_t len;
     int rc = -1;
 
     *state = NULL;
     ac_buf_init(&up, 2 * HTTPREQ_CRED_MAX + 2);
-    if (httpreq_validate(opts, n, e) != 0 || dns_settings_parse("httpreq", opts, n, &set, e) != 0)
+    if (httpreq_validate(opts, n, e) != 0)
         goto out;
     s = calloc(1, sizeof *s);
-    if (s == NULL || (s->endpoint = strdup(dns_opt_get(opts, n, "endpoint"))) == NULL)
+    if (s == NULL)
         goto nomem;
-    len = strlen(s->endpoint);
-    while (len > 0 && s->endpoint[len - 1] == '/')
-        s->endpoint[--len] = '\0';
+    /* the endpoint is the default base: httpreq_validate checked it (plain
+     * http:// is allowed, as lego allows it) */
+    if (dns_api_init(&s->api, "httpreq", opts, n, NULL, "option endpoint",
+                     dns_opt_get(opts, n, "endpoint"), e) != 0)
+        goto out;
     if (user != NULL && user[0] != '\0' && pass != NULL && pass[0] != '\0') {
         if (ac_buf_printf(&up, "%s:%s", user, pass) != 0 ||
             (s->userpwd = ac_buf_steal(&up, NULL)) == NULL)
             goto nomem;
     }
     s->raw = mode != NULL && strcmp(mode, "RAW") == 0;
-    s->timeout_ms = set.http_timeout_ms;
     *state = s;
     s = NULL;
     rc = 0;
@@ -133,15 +129,19 @@ out:
 static int httpreq_call(struct httpreq_state *s, const char *action, const struct dns_challenge *ch,
                         struct ac_error *e)
 {
+    static const struct http_header accept[] = {{"Accept", "application/json"}};
     json_object *body = json_object_new_object();
+    struct dns_api_req rq = {.method = "POST",
+                             .path = action,
+                             .headers = accept,
+                             .header_count = 1,
+                             .userpwd = s->userpwd};
     struct http_response resp;
-    struct ac_buf url;
     char *fqdn_dot = NULL;
     int rc = -1;
 
     memset(&resp, 0, sizeof resp);
-    ac_buf_init(&url, HTTPREQ_URL_MAX + 16);
-    if (body == NULL || ac_buf_printf(&url, "%s/%s", s->endpoint, action) != 0)
+    if (body == NULL)
         goto nomem;
     if (s->raw) {
         if (ch->domain == NULL || ch->token == NULL || ch->key_auth == NULL) {
@@ -164,8 +164,8 @@ static int httpreq_call(struct httpreq_state *s, const char *action, const struc
             jsonu_add_str(body, "value", ch->value) != 0)
             goto nomem;
     }
-    if (dns_http_json("POST", url.data, jsonu_string(body), s->userpwd, s->timeout_ms, &resp, e) !=
-        0)
+    rq.json_body = jsonu_string(body);
+    if (dns_api_send(&s->api, &rq, &resp, e) != 0)
         goto out;
     if (resp.status < 200 || resp.status > 299) {
         dns_http_status_error(&resp, "endpoint", "username/password", e);
@@ -177,7 +177,6 @@ nomem:
     ac_error_set(e, AC_ERR_NOMEM, "out of memory");
 out:
     http_response_free(&resp);
-    ac_buf_free(&url);
     free(fqdn_dot);
     json_object_put(body);
     return rc;
@@ -185,12 +184,12 @@ out:
 
 static int httpreq_present(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return httpreq_call(state, "present", ch, e);
+    return httpreq_call(state, "/present", ch, e);
 }
 
 static int httpreq_cleanup(void *state, const struct dns_challenge *ch, struct ac_error *e)
 {
-    return httpreq_call(state, "cleanup", ch, e);
+    return httpreq_call(state, "/cleanup", ch, e);
 }
 
 const struct dns_provider_ops dns_httpreq_ops = {

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define LN_DEFAULT_BASE "https://api.linode.com/v4"
@@ -43,7 +43,7 @@ static int l_create(const struct dns_option *opts, size_t n, void **state, struc
     *state = NULL;
     if (l_validate(opts, n, e) != 0)
         return -1;
-    return dns_api_create("linode", opts, n, getenv("AUTOCERT_LINODE_BASE_URL"),
+    return dns_api_create("linode", opts, n, DNS_API_TEST_URL("AUTOCERT_LINODE_BASE_URL"),
                           "AUTOCERT_LINODE_BASE_URL", LN_DEFAULT_BASE, "Bearer", "token",
                           (struct dns_api **)state, e);
 }

@@ -2,6 +2,7 @@
  * oauth2.c - OAuth 2.0 token endpoint requests and a token cache (oauth2.h).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,17 +42,16 @@ int oauth2_token_request(const char *what, const char *url, const char *form,
                          const char *auth_options, int64_t timeout_ms, char **token,
                          int64_t *expires_in, struct ac_error *e)
 {
-    struct http_client_opts co = {.timeout_ms = (long)timeout_ms};
-    struct http_header h[] = {{"Content-Type", "application/x-www-form-urlencoded"},
-                              {"Accept", "application/json"}};
-    struct http_request rq = {.method = "POST",
-                              .url = url,
-                              .headers = h,
-                              .header_count = 2,
-                              .body = form,
-                              .body_len = strlen(form)};
+    struct http_header h[] = {{"Accept", "application/json"}};
+    struct dns_api_req rq = {.method = "POST",
+                             .path = url,
+                             .headers = h,
+                             .header_count = 1,
+                             .json_body = form,
+                             .content_type = "application/x-www-form-urlencoded"};
     struct http_response resp;
-    struct http_client *c = NULL;
+    struct dns_api api;
+    char who[48];
     json_object *o = NULL, *ex;
     const char *tok;
     char code[64];
@@ -60,12 +60,10 @@ int oauth2_token_request(const char *what, const char *url, const char *form,
     *token = NULL;
     *expires_in = 3600;
     memset(&resp, 0, sizeof(resp));
-    if (http_client_new(&co, &c, e) != 0)
+    snprintf(who, sizeof(who), "%s: token endpoint", what);
+    dns_api_init_bare(&api, who, timeout_ms);
+    if (dns_api_send(&api, &rq, &resp, e) != 0)
         goto out;
-    if (http_do(c, &rq, &resp, e) != 0) {
-        ac_error_prefix(e, "%s: token endpoint", what);
-        goto out;
-    }
     if (resp.status != 200) {
         error_code(&resp, code, sizeof(code));
         if (resp.status == 400 || resp.status == 401 || resp.status == 403)
@@ -115,7 +113,6 @@ out:
     if (resp.body.data)
         explicit_bzero(resp.body.data, resp.body.len);
     http_response_free(&resp);
-    http_client_free(c);
     return rc;
 }
 

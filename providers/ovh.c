@@ -34,9 +34,9 @@
 #include <time.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "jsonu.h"
 #include "log.h"

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define P "DNS provider porkbun"
@@ -72,7 +72,7 @@ static int p_create(const struct dns_option *opts, size_t n, void **state, struc
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    if (dns_api_init(&s->api, "porkbun", opts, n, getenv("AUTOCERT_PORKBUN_BASE_URL"),
+    if (dns_api_init(&s->api, "porkbun", opts, n, DNS_API_TEST_URL("AUTOCERT_PORKBUN_BASE_URL"),
                      "AUTOCERT_PORKBUN_BASE_URL", PB_DEFAULT_BASE, e) != 0 ||
         dns_api_opt_dup(opts, n, "api_key", &s->key, e) != 0 ||
         dns_api_opt_dup(opts, n, "secret_api_key", &s->secret, e) != 0) {

@@ -1,7 +1,20 @@
 /*
  * propagation.c - the DNS-01 propagation check (ldns): asks each given
  * resolver directly for the TXT records at a name until all of them carry the
- * expected value or the deadline passes (see dns_propagation_wait in dns.h).
+ * expected value or the deadline passes (see dns_propagation_wait in
+ * lib/dns_provider.h and propagation.h).
+ *
+ * One function decides whom to ask, one loop waits:
+ *   dns_propagation_wait_from   the configured resolvers; without any, zone
+ *                               discovery (dns_zone_authoritative: SOA walk
+ *                               after following a CNAME, then NS + addresses)
+ *                               gives the zone's authoritative servers and
+ *                               the record's real name; when discovery fails,
+ *                               the /etc/resolv.conf servers
+ *   wait_loop                   queries, sleeps (ac_sleep_ms, cancellable),
+ *                               until all have the value or the deadline of
+ *                               propagation_timeout (discovery time included)
+ * On timeout the error names each lagging server and what it answered.
  *
  * Each server gets its own ldns_resolver with that one nameserver: UDP,
  * recursion desired, EDNS buffer 1232, falling back to TCP when the answer is
@@ -25,9 +38,12 @@
 #include <ldns/ldns.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "dns_zone.h"
+#include "hostport.h"
+#include "log.h"
+#include "propagation.h"
 #include "timeutil.h"
 
 #define DNS_PROP_MAX_SERVERS 16
@@ -37,6 +53,7 @@
 #define DNS_PROP_QUERY_MAX_MS 3000
 #define DNS_PROP_QUERY_MIN_MS 300
 #define DNS_PROP_QUERY_CANCELLABLE_MS 1000 /* per query while a cancel token is set */
+#define DNS_PROP_LOOKUP_MS 5000            /* per try of the zone discovery */
 
 struct server {
     char label[80]; /* as configured (bounded), for messages */
@@ -47,53 +64,11 @@ struct server {
     char desc[DNS_PROP_DESC_MAX]; /* what it answered last */
 };
 
-/* Splits "host", "host:port", "[v6]:port" or a bare IPv6 literal. */
-static int split_host_port(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-    const char *colon = strrchr(s, ':');
-    const char *h = s;
-    size_t hl;
-
-    *port = 53;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL)
-            return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        colon = close[1] == ':' ? close + 1 : NULL;
-        if (close[1] != '\0' && colon == NULL)
-            return -1;
-    } else if (colon != NULL && strchr(s, ':') != colon) {
-        colon = NULL; /* bare IPv6 literal */
-        hl = strlen(s);
-    } else {
-        hl = colon != NULL ? (size_t)(colon - s) : strlen(s);
-    }
-    if (hl == 0 || hl >= hostlen)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    if (colon != NULL) {
-        const char *p = colon + 1;
-        size_t pl = strlen(p);
-        long v = 0;
-        if (pl == 0 || pl > 5 || strspn(p, "0123456789") != pl)
-            return -1;
-        for (size_t i = 0; i < pl; i++)
-            v = v * 10 + (p[i] - '0');
-        if (v < 1 || v > 65535)
-            return -1;
-        *port = (uint16_t)v;
-    }
-    return 0;
-}
-
 static int server_init(struct server *sv, const char *spec, struct ac_error *e)
 {
     char host[256];
     struct addrinfo hints, *res = NULL;
-    int rc;
+    int rc, port = 53;
 
     memset(sv, 0, sizeof *sv);
     snprintf(sv->label, sizeof sv->label, "%s", spec);
@@ -101,10 +76,11 @@ static int server_init(struct server *sv, const char *spec, struct ac_error *e)
         if (!isprint((unsigned char)*c))
             *c = '?';
     snprintf(sv->desc, sizeof sv->desc, "not asked");
-    if (strlen(spec) >= sizeof host || split_host_port(spec, host, sizeof host, &sv->port) != 0) {
+    if (ac_hostport_parse(spec, 53, host, sizeof host, &port) != 0) {
         ac_error_set(e, AC_ERR_CONFIG, "resolver \"%s\": expected host or host:port", sv->label);
         return -1;
     }
+    sv->port = (uint16_t)port;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
@@ -321,72 +297,15 @@ static void timeout_error(const char *fqdn, const char *value, const struct serv
     ac_buf_free(&m);
 }
 
-int dns_propagation_wait(const char *fqdn, const char *value, const char *const *resolvers,
-                         size_t resolver_count, int64_t timeout_ms, int64_t interval_ms,
-                         struct ac_error *e)
+/* The one wait loop: asks every server not yet ok, sleeps interval_ms
+ * (cancellable, ac_sleep_ms), until all have the value or the deadline
+ * passes (each server is asked at least once). */
+static int wait_loop(const char *fqdn, const ldns_rdf *name, const char *value, struct server *sv,
+                     size_t n, int64_t deadline, int64_t interval_ms, int64_t timeout_ms,
+                     struct ac_error *e)
 {
-    char sys[DNS_PROP_MAX_SERVERS][INET6_ADDRSTRLEN + 8];
-    struct server *sv = NULL;
-    ldns_rdf *name = NULL;
-    char *absname = NULL;
-    size_t n = resolver_count, flen;
-    int64_t deadline;
-    int rc = -1;
-
-    if (fqdn == NULL || value == NULL || (resolver_count > 0 && resolvers == NULL)) {
-        ac_error_set(e, AC_ERR_INTERNAL, "propagation check: missing arguments");
-        goto out;
-    }
-    flen = strlen(fqdn);
-    if (flen == 0 || flen > 253) {
-        ac_error_set(e, AC_ERR_INTERNAL, "propagation check: bad name");
-        goto out;
-    }
-    if (n == 0) {
-        /* No resolvers: ask the zone's authoritative servers (dns_zone.c);
-         * the system resolvers only when those cannot be found. */
-        rc = dns_zone_wait_authoritative(fqdn, value, NULL, 0, timeout_ms, interval_ms, e);
-        if (rc != 1)
-            goto out;
-        rc = -1;
-        n = system_resolvers(sys, DNS_PROP_MAX_SERVERS);
-        if (n == 0) {
-            ac_error_set(e, AC_ERR_DNS_QUERY,
-                         "propagation check: no resolvers given and none in /etc/resolv.conf");
-            goto out;
-        }
-    } else if (n > DNS_PROP_MAX_SERVERS) {
-        ac_error_set(e, AC_ERR_CONFIG, "propagation check: more than %d resolvers",
-                     DNS_PROP_MAX_SERVERS);
-        goto out;
-    }
-    sv = calloc(n, sizeof *sv);
-    absname = malloc(flen + 2);
-    if (sv == NULL || absname == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "propagation check: out of memory");
-        goto out;
-    }
-    memcpy(absname, fqdn, flen + 1);
-    if (fqdn[flen - 1] != '.') {
-        absname[flen] = '.';
-        absname[flen + 1] = '\0';
-    }
-    name = ldns_dname_new_frm_str(absname);
-    if (name == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "propagation check: bad name %.200s", fqdn);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *spec = resolver_count > 0 ? resolvers[i] : sys[i];
-        if (spec == NULL || server_init(&sv[i], spec, e) != 0) {
-            if (spec == NULL)
-                ac_error_set(e, AC_ERR_CONFIG, "propagation check: empty resolver");
-            goto out;
-        }
-    }
     if (interval_ms < 50)
         interval_ms = 50;
-    deadline = ac_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         size_t missing = 0;
         int64_t left;
@@ -403,28 +322,128 @@ int dns_propagation_wait(const char *fqdn, const char *value, const char *const 
             if (ac_cancel_current() != NULL && q > DNS_PROP_QUERY_CANCELLABLE_MS)
                 q = DNS_PROP_QUERY_CANCELLABLE_MS;
             if (ac_cancel_check("propagation check", e) != 0)
-                goto out;
+                return -1;
             sv[i].ok = query_server(&sv[i], name, value, q) == 1;
             if (!sv[i].ok)
                 missing++;
         }
-        if (missing == 0) {
-            rc = 0;
-            goto out;
-        }
+        if (missing == 0)
+            return 0;
         left = deadline - ac_mono_ms();
         if (left <= 0)
             break;
         if (ac_sleep_ms(left < interval_ms ? left : interval_ms, ac_cancel_current()) != 0) {
             ac_error_set(e, AC_ERR_CANCELLED, "propagation check of %.200s: cancelled", fqdn);
-            goto out;
+            return -1;
         }
     }
     timeout_error(fqdn, value, sv, n, timeout_ms, e);
+    return -1;
+}
+
+/* The absolute form of fqdn as an ldns name, or NULL. */
+static ldns_rdf *abs_name(const char *fqdn)
+{
+    char absname[256];
+    size_t flen = strlen(fqdn);
+
+    if (flen == 0 || flen > 253)
+        return NULL;
+    snprintf(absname, sizeof absname, "%s%s", fqdn, fqdn[flen - 1] == '.' ? "" : ".");
+    return ldns_dname_new_frm_str(absname);
+}
+
+int dns_propagation_wait_from(const char *fqdn, const char *value, const char *const *resolvers,
+                              size_t resolver_count, const char *const *bootstrap,
+                              size_t bootstrap_count, int64_t timeout_ms, int64_t interval_ms,
+                              struct ac_error *e)
+{
+    char sys[DNS_PROP_MAX_SERVERS][INET6_ADDRSTRLEN + 8];
+    const char *sysv[DNS_PROP_MAX_SERVERS];
+    char *zone = NULL, *target = NULL, **auth = NULL;
+    size_t auth_count = 0, n = resolver_count;
+    const char *const *specs = resolvers;
+    const char *where = fqdn; /* the name the record really lives at */
+    int64_t start = ac_mono_ms();
+    struct server *sv = NULL;
+    ldns_rdf *name = NULL;
+    struct ac_error why;
+    int rc = -1;
+
+    if (fqdn == NULL || value == NULL || (resolver_count > 0 && resolvers == NULL)) {
+        ac_error_set(e, AC_ERR_INTERNAL, "propagation check: missing arguments");
+        goto out;
+    }
+    if (strlen(fqdn) == 0 || strlen(fqdn) > 253) {
+        ac_error_set(e, AC_ERR_INTERNAL, "propagation check: bad name");
+        goto out;
+    }
+    if (n > DNS_PROP_MAX_SERVERS) {
+        ac_error_set(e, AC_ERR_CONFIG, "propagation check: more than %d resolvers",
+                     DNS_PROP_MAX_SERVERS);
+        goto out;
+    }
+    if (n == 0) {
+        /* No resolvers: the zone's authoritative servers (dns_zone.c), at
+         * the record's real name; the system resolvers only when those
+         * cannot be found. */
+        ac_error_clear(&why);
+        if (ac_cancel_check("propagation check", e) != 0)
+            goto out;
+        if (dns_zone_authoritative(fqdn, bootstrap, bootstrap_count,
+                                   ac_cancel_clamp_ms(DNS_PROP_LOOKUP_MS), &zone, &target, &auth,
+                                   &auth_count, &why) == 0) {
+            specs = (const char *const *)auth;
+            n = auth_count < DNS_PROP_MAX_SERVERS ? auth_count : DNS_PROP_MAX_SERVERS;
+            where = target;
+        } else {
+            ac_warn(NULL, "dns: cannot find the authoritative servers for %s: %s", fqdn,
+                    why.message);
+            n = system_resolvers(sys, DNS_PROP_MAX_SERVERS);
+            for (size_t i = 0; i < n; i++)
+                sysv[i] = sys[i];
+            specs = sysv;
+            if (n == 0) {
+                ac_error_set(e, AC_ERR_DNS_QUERY,
+                             "propagation check: no resolvers given and none in "
+                             "/etc/resolv.conf");
+                goto out;
+            }
+        }
+    }
+    sv = calloc(n, sizeof *sv);
+    name = abs_name(where);
+    if (sv == NULL || name == NULL) {
+        ac_error_set(e, sv == NULL ? AC_ERR_NOMEM : AC_ERR_INTERNAL, "propagation check: %s %.200s",
+                     sv == NULL ? "out of memory" : "bad name", where);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (specs[i] == NULL) {
+            ac_error_set(e, AC_ERR_CONFIG, "propagation check: empty resolver");
+            goto out;
+        }
+        if (server_init(&sv[i], specs[i], e) != 0)
+            goto out;
+    }
+    rc = wait_loop(where, name, value, sv, n, start + (timeout_ms > 0 ? timeout_ms : 0),
+                   interval_ms, timeout_ms, e);
+    if (rc != 0 && zone != NULL && ac_error_is(e, AC_ERR_DNS_PROPAGATION))
+        ac_error_prefix(e, "authoritative servers of zone %s", zone);
 out:
     if (name != NULL)
         ldns_rdf_deep_free(name);
-    free(absname);
+    dns_zone_strv_free(auth, auth_count);
+    free(zone);
+    free(target);
     free(sv);
     return rc;
+}
+
+int dns_propagation_wait(const char *fqdn, const char *value, const char *const *resolvers,
+                         size_t resolver_count, int64_t timeout_ms, int64_t interval_ms,
+                         struct ac_error *e)
+{
+    return dns_propagation_wait_from(fqdn, value, resolvers, resolver_count, NULL, 0, timeout_ms,
+                                     interval_ms, e);
 }

@@ -1,5 +1,5 @@
 /*
- * registry.c - lookup of DNS-01 providers by config name (see dns.h).
+ * registry.c - lookup of DNS-01 providers by config name (see lib/dns_provider.h).
  *
  * The table is generated from DNS_PROVIDER_LIST in registry.h, so adding a
  * provider never touches this file. Lookup is case-sensitive, as GoDoxy's, and
@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "registry.h"
 
 #define DNS_PROVIDER_ENTRY(n) &dns_##n##_ops,

@@ -9,7 +9,7 @@
 #ifndef AUTOCERT_PROVIDERS_REGISTRY_H
 #define AUTOCERT_PROVIDERS_REGISTRY_H
 
-#include "dns.h"
+#include "dns_provider.h"
 
 #define DNS_PROVIDER_LIST(X) \
     X(challtestsrv)          \

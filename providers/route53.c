@@ -34,9 +34,9 @@
 #include <time.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "http.h"
 #include "log.h"
 #include "timeutil.h"
@@ -150,7 +150,7 @@ static int r_create(const struct dns_option *opts, size_t n, void **state, struc
     struct r53 *s = NULL;
     struct ac_buf up;
     const char *region = dns_opt_get(opts, n, "region");
-    const char *env = getenv("AUTOCERT_ROUTE53_BASE_URL");
+    const char *env = DNS_API_TEST_URL("AUTOCERT_ROUTE53_BASE_URL");
     const char *base = R53_DEFAULT_BASE;
 
     *state = NULL;

@@ -19,9 +19,9 @@
 #include <strings.h>
 
 #include "buf.h"
-#include "dns.h"
 #include "dns_api.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define VU_DEFAULT_BASE "https://api.vultr.com/v2"
@@ -45,7 +45,7 @@ static int v_create(const struct dns_option *opts, size_t n, void **state, struc
     *state = NULL;
     if (v_validate(opts, n, e) != 0)
         return -1;
-    return dns_api_create("vultr", opts, n, getenv("AUTOCERT_VULTR_BASE_URL"),
+    return dns_api_create("vultr", opts, n, DNS_API_TEST_URL("AUTOCERT_VULTR_BASE_URL"),
                           "AUTOCERT_VULTR_BASE_URL", VU_DEFAULT_BASE, "Bearer", "api_key",
                           (struct dns_api **)state, e);
 }

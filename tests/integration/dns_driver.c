@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 
 #define MAX_OPTS 32

@@ -1,8 +1,12 @@
 /*
  * test_config_values.c - ${VAR} expansion, durations, redaction in
- * config_print, secrets kept out of messages, config_parse_listen.
+ * config_print, secrets kept out of messages, the shared helpers:
+ * host:port (config_parse_listen, ac_hostport_parse, the resolvers rule of
+ * validation), booleans and did-you-mean (lib/words.h).
  */
+#include "hostport.h"
 #include "test_config_util.h"
+#include "words.h"
 
 static void test_env_expansion(void **state)
 {
@@ -127,19 +131,128 @@ static void test_parse_listen(void **state)
     assert_int_equal(config_parse_listen(":80", host, sizeof host, &port), -1);
     assert_int_equal(config_parse_listen("::1:80", host, sizeof host, &port), -1);
     assert_int_equal(config_parse_listen("[::1]80", host, sizeof host, &port), -1);
-    assert_int_equal(config_parse_listen("[127.0.0.1]:80", host, sizeof host, &port), -1);
+    /* brackets hold an IP literal (v4 too, as the propagation check always took) */
+    assert_int_equal(config_parse_listen("[127.0.0.1]:80", host, sizeof host, &port), 0);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(config_parse_listen("[localhost]:80", host, sizeof host, &port), -1);
+    assert_int_equal(config_parse_listen("[::1]", host, sizeof host, &port), -1); /* no port */
     assert_int_equal(config_parse_listen("a-very-long-host-name.example.com:1", host, 8, &port),
                      -1);
+}
+
+/* The optional-port form every resolver list uses (port 53 by default). */
+static void test_hostport_optional(void **state)
+{
+    static const struct {
+        const char *in, *host;
+        int port;
+    } ok[] = {
+        {"[::1]", "::1", 53},
+        {"::1", "::1", 53},
+        {"[::1]:5353", "::1", 5353},
+        {"2001:db8::53", "2001:db8::53", 53},
+        {"127.0.0.1", "127.0.0.1", 53},
+        {"127.0.0.1:1053", "127.0.0.1", 1053},
+        {"[127.0.0.1]", "127.0.0.1", 53},
+        {"ns1.example.com", "ns1.example.com", 53},
+        {"ns1.example.com:65535", "ns1.example.com", 65535},
+    };
+    static const char *const bad[] = {
+        "",         "[::1",       "[::1]x",      "[::1]:",     "[::1]:0",    "host:",   "host:0",
+        "host:+53", "host:53x",   "host:123456", ":53",        "[]",         "[ns]:53", "a b",
+        "a/b:53",   "[::1]:53:1", "a:b:c:",      "host:65536", "[1.2.3]:53", "[::g]",   "::1::2",
+    };
+    char host[64];
+    int port;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        port = 0;
+        if (ac_hostport_parse(ok[i].in, 53, host, sizeof host, &port) != 0)
+            fail_msg("refused \"%s\"", ok[i].in);
+        assert_string_equal(host, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (ac_hostport_parse(bad[i], 53, host, sizeof host, &port) == 0)
+            fail_msg("accepted \"%s\"", bad[i]);
+    /* a bare IPv6 literal has no room for a required port */
+    assert_int_equal(ac_hostport_parse("::1", 0, host, sizeof host, &port), -1);
+    assert_int_equal(ac_hostport_parse("host", 0, host, sizeof host, &port), -1);
+    assert_int_equal(ac_hostport_parse(NULL, 53, host, sizeof host, &port), -1);
+    assert_int_equal(ac_hostport_parse("abcdefgh", 53, host, 8, &port), -1); /* does not fit */
+}
+
+/* Validation applies the runtime rule: what the propagation check takes,
+ * `check` takes (issue 11: "[::1]" was refused). */
+static void test_resolvers_rule(void **state)
+{
+    struct config *cfg;
+
+    (void)state;
+    cfg = tc_expect_ok("autocert:\n  provider: challtestsrv\n  email: a@b.test\n"
+                       "  domains: [a.test]\n  options:\n    url: http://127.0.0.1:8055\n"
+                       "  resolvers: ['[::1]', '::1', '[::1]:5353', '127.0.0.1', "
+                       "'ns.example:53', '[127.0.0.1]:53']\n");
+    assert_int_equal(cfg->sets[0].resolvers_count, 6);
+    config_free(cfg);
+    tc_expect_error("autocert:\n  provider: challtestsrv\n  email: a@b.test\n"
+                    "  domains: [a.test]\n  options:\n    url: http://127.0.0.1:8055\n"
+                    "  resolvers: ['127.0.0.1', '[::1']\n",
+                    "autocert.resolvers[2]", 7, 28, "is not a resolver");
+}
+
+static void test_booleans(void **state)
+{
+    static const char *const yes[] = {"true", "TRUE", "yes", "Yes", "on", "1"};
+    static const char *const no[] = {"false", "False", "no", "NO", "off", "0"};
+    static const char *const bad[] = {"y", "n", "2", "truee", " true", "enabled", "-1"};
+    bool b;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        b = false;
+        assert_int_equal(ac_bool_parse(yes[i], false, &b), 0);
+        assert_true(b);
+        assert_int_equal(ac_bool_parse(no[i], true, &b), 0);
+        assert_false(b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = true;
+        assert_int_equal(ac_bool_parse(bad[i], false, &b), -1);
+        assert_true(b); /* untouched */
+    }
+    assert_int_equal(ac_bool_parse(NULL, true, &b), 0);
+    assert_true(b);
+    assert_int_equal(ac_bool_parse("", false, &b), 0);
+    assert_false(b);
+}
+
+static void test_suggest(void **state)
+{
+    static const char *const keys[] = {"domains", "cert_path", "key_path", "token", NULL};
+    static const char *const two[] = {"alpha", "beta"};
+
+    (void)state;
+    assert_string_equal(ac_suggest("domians", keys, 0), "domains");
+    assert_string_equal(ac_suggest("Domains", keys, 0), "domains"); /* case-insensitive */
+    assert_string_equal(ac_suggest("cert_pth", keys, 0), "cert_path");
+    assert_string_equal(ac_suggest("tokn", keys, 0), "token");
+    assert_null(ac_suggest("zzzzqqqq", keys, 0));
+    assert_null(ac_suggest("ab", keys, 0)); /* too far for a short word */
+    assert_null(ac_suggest("x", two, 2));   /* distance must stay under the length */
+    assert_string_equal(ac_suggest("alpah", two, 2), "alpha");
+    assert_null(ac_suggest("bta", two, 1)); /* only the first n candidates */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_env_expansion),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_redaction),
-        cmocka_unit_test(test_secrets_not_in_errors),
-        cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_env_expansion),  cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_redaction),      cmocka_unit_test(test_secrets_not_in_errors),
+        cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
+        cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_suggest),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

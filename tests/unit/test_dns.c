@@ -17,8 +17,8 @@
 
 #include <ldns/ldns.h>
 
-#include "dns.h"
 #include "dns_common.h"
+#include "dns_provider.h"
 #include "error.h"
 #include "timeutil.h"
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "dns_api.h"
+#include "dns_common.h"
 #include "error.h"
 
 #define SECRET "tok-SECRET-value-123"
@@ -120,6 +121,25 @@ static void test_checks(void **state)
     assert_non_null(strstr(e.message, "dns_resolvers"));
     assert_int_equal(dns_api_validate("t", bad_bool, 1, &e), -1);
     assert_non_null(strstr(e.message, "follow_cname"));
+    /* the one boolean rule (lib/words.h) reaches every provider option */
+    {
+        static const char *const spellings[] = {"on", "OFF", "yes", "No", "1", "0"};
+        struct dns_option one[1];
+        bool b;
+
+        for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+            one[0] = (struct dns_option){"follow_cname", spellings[i]};
+            assert_int_equal(dns_api_validate("t", one, 1, &e), 0);
+            one[0] = (struct dns_option){"allow_private_zone", spellings[i]};
+            assert_int_equal(dns_opt_bool("gcloud", one, 1, "allow_private_zone", false, &b, &e),
+                             0);
+            assert_true(b == (i % 2 == 0));
+        }
+        one[0] = (struct dns_option){"private_zone", "enabled"};
+        assert_int_equal(dns_opt_bool("azuredns", one, 1, "private_zone", false, &b, &e), -1);
+        assert_non_null(strstr(e.message, "azuredns: option private_zone: expected true or false"));
+        assert_null(strstr(e.message, "enabled"));
+    }
     assert_int_equal(dns_api_check_base("t", "option base_url", "http://example.net/", &e), -1);
     assert_int_equal(dns_api_check_base("t", "option base_url", "http://127.0.0.1:8/x", &e), 0);
     assert_int_equal(dns_api_check_base("t", "option base_url", "https://api.example/", &e), 0);

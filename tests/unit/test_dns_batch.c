@@ -1,5 +1,5 @@
 /*
- * test_dns_batch.c - the DNS batch layer (providers/dns.h) and the order
+ * test_dns_batch.c - the DNS batch layer (lib/dns_provider.h) and the order
  * flow's use of it (lib/acme_order.c):
  *
  *  - dns_batch_by_name: grouping by name (case-insensitive, first-appearance
@@ -37,7 +37,7 @@
 
 #include "acme.h"
 #include "crypto.h"
-#include "dns.h"
+#include "dns_provider.h"
 #include "jsonu.h"
 
 #define TOKEN "desec-SECRET-token-42"

@@ -22,7 +22,7 @@
 /* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "error.h"
 
 #define THREADS 4

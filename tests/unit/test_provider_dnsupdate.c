@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "test_provider_knot.h"
 
 static struct knot k;

@@ -3,7 +3,7 @@
  * root, as CI runs): zone found by SOA, NS + glue discovered, both servers
  * asked; when one lacks the value the verdict names that server and what it
  * answered; when it gets the value late the wait succeeds. Also the zone walk
- * and CNAME following of dns_find_zone. */
+ * and CNAME following of dns_find_zone and of the check itself. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +13,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "dns.h"
+#include "dns_provider.h"
 #include "dns_zone.h"
+#include "propagation.h"
 #include "test_provider_knot.h"
 
 static struct knot k1, k2;
@@ -101,13 +102,40 @@ static void test_lagging_server_named(void **state)
         skip();
     assert_int_equal(update(&k1, fq, "lagvalue", true), 0);
     assert_int_equal(update(&k2, fq, "othervalue", true), 0);
-    assert_int_equal(dns_zone_wait_authoritative(fq, "lagvalue", boot, 1, 1500, 200, &e), -1);
+    assert_int_equal(dns_propagation_wait_from(fq, "lagvalue", NULL, 0, boot, 1, 1500, 200, &e),
+                     -1);
     assert_string_equal(e.kind, AC_ERR_DNS_PROPAGATION);
     assert_non_null(strstr(e.message, "127.0.0.3"));
     assert_non_null(strstr(e.message, "othervalue")); /* what it answered */
     assert_null(strstr(e.message, "127.0.0.2"));      /* the up-to-date one is not blamed */
+    assert_non_null(strstr(e.message, "authoritative servers of zone prop.test"));
     assert_int_equal(update(&k1, fq, "lagvalue", false), 0);
     assert_int_equal(update(&k2, fq, "othervalue", false), 0);
+}
+
+/* Without resolvers the check follows the CNAME on _acme-challenge and asks
+ * the zone's servers for the record at its real name. */
+static void test_cname_followed(void **state)
+{
+    const char *boot[1] = {"127.0.0.2"};
+    const char *alias = "_acme-challenge.alias.prop.test";
+    const char *real = "_acme-challenge.real.prop.test";
+    struct ac_error e;
+
+    (void)state;
+    if (skipped)
+        skip();
+    assert_int_equal(update(&k1, real, "cnamevalue", true), 0);
+    assert_int_equal(update(&k2, real, "cnamevalue", true), 0);
+    if (dns_propagation_wait_from(alias, "cnamevalue", NULL, 0, boot, 1, 3000, 200, &e) != 0)
+        fail_msg("%s", e.message);
+    assert_int_equal(update(&k2, real, "cnamevalue", false), 0);
+    assert_int_equal(dns_propagation_wait_from(alias, "cnamevalue", NULL, 0, boot, 1, 600, 200, &e),
+                     -1);
+    assert_non_null(strstr(e.message, real)); /* the verdict names the real name */
+    assert_non_null(strstr(e.message, "127.0.0.3"));
+    assert_null(strstr(e.message, "127.0.0.2"));
+    assert_int_equal(update(&k1, real, "cnamevalue", false), 0);
 }
 
 struct late {
@@ -139,7 +167,7 @@ static void test_late_value_succeeds(void **state)
     assert_int_equal(update(&k1, l.fq, l.value, true), 0);
     assert_int_equal(pthread_create(&t, NULL, late_update, &l), 0);
     t0 = (int64_t)time(NULL);
-    if (dns_zone_wait_authoritative(l.fq, l.value, boot, 1, 10000, 200, &e) != 0)
+    if (dns_propagation_wait_from(l.fq, l.value, NULL, 0, boot, 1, 10000, 200, &e) != 0)
         fail_msg("%s", e.message);
     pthread_join(t, NULL);
     assert_int_equal(l.rc, 0);
@@ -153,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_zone),
         cmocka_unit_test(test_lagging_server_named),
+        cmocka_unit_test(test_cname_followed),
         cmocka_unit_test(test_late_value_succeeds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,16 @@
 /*
- * dns.h - the DNS-01 provider interface, the registry, and the propagation
- * check.
+ * dns_provider.h - the DNS-01 provider interface that lib/ owns and providers/
+ * plugs into: the challenge record, provider options, the operations a
+ * provider implements (struct dns_provider_ops), the registry look-up, the
+ * provider wrapper with its common settings, the batch layer, and the
+ * propagation check.
+ *
+ * lib/ (the issuer, config validation) uses only this header. providers/
+ * implements it: each providers/<name>.c defines one dns_<name>_ops, the
+ * registry table (providers/registry.c) lists them, providers/dns_common.c
+ * implements the wrapper and the batch layer, providers/propagation.c the
+ * propagation check. Nothing in lib/ includes a header of providers/
+ * (tests/integration/test_provider_boundary.sh checks it).
  *
  * A DNS provider publishes and removes TXT values at a name. Writes are
  * append-only: present() adds one value and never replaces what is there, so
@@ -14,8 +24,8 @@
  *
  * Option values are secrets: never put them in an error message or a log line.
  */
-#ifndef AUTOCERT_DNS_H
-#define AUTOCERT_DNS_H
+#ifndef AUTOCERT_DNS_PROVIDER_H
+#define AUTOCERT_DNS_PROVIDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,20 +40,20 @@ struct dns_option {
 
 struct dns_option_decl {
     const char *key;
-    bool required;       /* simple "must be present"; alternatives go in validate() */
+    bool required; /* simple "must be present"; alternatives go in validate() */
 };
 
 /* One DNS-01 challenge record. All strings borrowed for the call. */
 struct dns_challenge {
-    const char *domain;    /* identifier being validated, without "*." */
-    const char *fqdn;      /* "_acme-challenge.<domain>", absolute, no trailing dot */
-    const char *value;     /* the TXT value: base64url(SHA-256(key_auth)) */
-    const char *token;     /* the ACME challenge token (lego's RAW modes need it) */
-    const char *key_auth;  /* token "." thumbprint */
+    const char *domain;   /* identifier being validated, without "*." */
+    const char *fqdn;     /* "_acme-challenge.<domain>", absolute, no trailing dot */
+    const char *value;    /* the TXT value: base64url(SHA-256(key_auth)) */
+    const char *token;    /* the ACME challenge token (lego's RAW modes need it) */
+    const char *key_auth; /* token "." thumbprint */
 };
 
 /* One provider kind. Declared statically by each providers/<name>.c and listed
- * in the registry (providers/registry.c). */
+ * in the registry (providers/registry.h, one line per provider). */
 struct dns_provider_ops {
     const char *name;                      /* config name, e.g. "cloudflare" */
     const char *alias;                     /* another accepted name, or NULL */
@@ -93,7 +103,7 @@ int dns_options_validate(const char *name, const struct dns_option *opts, size_t
 struct dns_provider;
 
 struct dns_settings {
-    int64_t ttl;                   /* seconds; default 120 */
+    int64_t ttl;                    /* seconds; default 120 */
     int64_t propagation_timeout_ms; /* default 60000 */
     int64_t polling_interval_ms;    /* default 2000 */
     int64_t sequence_interval_ms;   /* default 0 */
@@ -140,8 +150,8 @@ int dns_provider_cleanup_many(struct dns_provider *p, const struct dns_challenge
  * is set for each record of a name fn succeeded for. */
 typedef int (*dns_name_batch_fn)(void *arg, const char *fqdn, const char *const *values,
                                  size_t nvalues, struct ac_error *e);
-int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done,
-                      bool keep_going, dns_name_batch_fn fn, void *arg, struct ac_error *e);
+int dns_batch_by_name(const struct dns_challenge *const *chs, size_t n, bool *done, bool keep_going,
+                      dns_name_batch_fn fn, void *arg, struct ac_error *e);
 
 /* Propagation check: waits until every server in `resolvers` ("host" or
  * "host:port", port 53 by default; IPv4/IPv6 literals or names) answers a TXT
