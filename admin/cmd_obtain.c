@@ -8,6 +8,8 @@
  * Exit 0 when every selected set holds a certificate afterwards, 1 when any
  * issuance failed, 2 for usage or configuration errors.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +44,40 @@ static void rfc3339(int64_t t, char *buf, size_t n)
         snprintf(buf, n, "%lld", (long long)t);
 }
 
-/* What each set looked like before, to tell "obtained" from "present". */
-struct before {
-    bool has_cert;
-    char serial[80];
-};
-
+/* The sets the run ordered a certificate for (their obtained/renewed events:
+ * a one-off obtain returns once its events were delivered). */
 struct run {
     autocert_manager *m;
-    struct before *before;
-    size_t n;
-    int failed;
+    pthread_mutex_t mu;
+    char ordered[256][72];
+    size_t nordered;
 };
 
-/* One line per selected set, as the result comes. */
+static void on_event(void *arg, const autocert_event *ev)
+{
+    struct run *r = arg;
+
+    if (ev->set == NULL ||
+        (ev->type != AUTOCERT_EVENT_OBTAINED && ev->type != AUTOCERT_EVENT_RENEWED))
+        return;
+    pthread_mutex_lock(&r->mu);
+    if (r->nordered < sizeof r->ordered / sizeof r->ordered[0])
+        snprintf(r->ordered[r->nordered++], sizeof r->ordered[0], "%s", ev->set);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static bool was_ordered(struct run *r, const char *set)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->nordered && !found; i++)
+        found = strcmp(r->ordered[i], set) == 0;
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
+/* One line per selected set. */
 static void on_result(void *arg, const char *set, const autocert_error *err)
 {
     struct run *r = arg;
@@ -65,10 +87,9 @@ static void on_result(void *arg, const char *set, const autocert_error *err)
 
     if (err != NULL) {
         printf("%s: failed: [%s] %s\n", set, err->kind, err->message);
-        r->failed++;
         return;
     }
-    if (autocert_manager_find(r->m, set, &idx, NULL) != 0 || idx >= r->n ||
+    if (autocert_manager_find(r->m, set, &idx, NULL) != 0 ||
         autocert_manager_status(r->m, idx, &st) != 0)
         return;
     rfc3339(st.not_after, until, sizeof until);
@@ -78,7 +99,7 @@ static void on_result(void *arg, const char *set, const autocert_error *err)
         printf("%s: pseudo provider: nothing issued\n", set);
     else if (!st.has_cert)
         printf("%s: failed: no certificate after the order\n", set);
-    else if (r->before[idx].has_cert && strcmp(r->before[idx].serial, st.serial) == 0)
+    else if (!was_ordered(r, set))
         printf("%s: certificate present, valid until %s (use --force to replace it)\n", set, until);
     else
         printf("%s: obtained certificate for %zu name(s), valid until %s -> %s\n", set,
@@ -102,40 +123,27 @@ int cmd_obtain(int argc, char **argv)
     }
     if ((r.m = cli_open(o.config_path)) == NULL)
         return EXIT_USAGE;
-    autocert_manager_load(r.m);
-    r.n = autocert_manager_set_count(r.m);
-    r.before = calloc(r.n + 1, sizeof *r.before);
-    if (r.before == NULL) {
-        fprintf(stderr, "obtain: out of memory\n");
-        status = EXIT_FAILED;
-        goto out;
-    }
-    for (size_t i = 0; i < r.n; i++) {
-        autocert_status st;
-
-        if (autocert_manager_status(r.m, i, &st) != 0)
-            continue;
-        r.before[i].has_cert = st.has_cert;
-        snprintf(r.before[i].serial, sizeof r.before[i].serial, "%s", st.serial);
-        autocert_status_clear(&st);
-    }
+    pthread_mutex_init(&r.mu, NULL);
+    autocert_manager_on_event(r.m, on_event, &r);
     for (int i = 0; i < o.nargs; i++)
         if (cli_find_set(r.m, "obtain", o.args[i]) < 0) {
             status = EXIT_USAGE;
             goto out;
         }
+    /* obtain reads every selected set's files itself to decide */
     if (autocert_manager_obtain(r.m, (const char *const *)o.args, (size_t)o.nargs,
                                 o.force ? AUTOCERT_OBTAIN_FORCE : 0, &p, &err) != 0) {
-        if (r.failed == 0) { /* refused before anything started */
-            fprintf(stderr, "obtain: %s\n", err.message);
-            status = strcmp(err.kind, AUTOCERT_E_CONFIG) == 0 ? EXIT_USAGE : EXIT_FAILED;
+        if (strcmp(err.kind, AUTOCERT_E_CONFIG) == 0 ||
+            strcmp(err.kind, AUTOCERT_E_NO_MATCH) == 0) {
+            fprintf(stderr, "obtain: %s\n", err.message); /* refused before anything started */
+            status = EXIT_USAGE;
         } else {
             status = EXIT_FAILED;
         }
     }
 out:
     fflush(stdout);
-    free(r.before);
     autocert_manager_free(r.m);
+    pthread_mutex_destroy(&r.mu);
     return status;
 }

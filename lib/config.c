@@ -716,19 +716,22 @@ static int set_secrets(struct secret_list *l, const struct config_set *s)
 
 int config_set_dup(struct config_set *dst, const struct config_set *src)
 {
+    if (set_copy(dst, src) != 0 || take(&dst->name, src->name) != 0 ||
+        take(&dst->cert_path, src->cert_path) != 0 || take(&dst->key_path, src->key_path) != 0) {
+        set_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+int config_set_dup_register(struct config_set *s)
+{
     struct secret_list l = {0};
     int rc = -1;
 
-    if (set_copy(dst, src) != 0 || take(&dst->name, src->name) != 0 ||
-        take(&dst->cert_path, src->cert_path) != 0 || take(&dst->key_path, src->key_path) != 0)
-        goto out;
-    if (set_secrets(&l, dst) != 0 || secrets_register(dst, l.v, l.n) != 0)
-        goto out;
-    rc = 0;
-out:
+    if (set_secrets(&l, s) == 0 && secrets_register(s, l.v, l.n) == 0)
+        rc = 0;
     free(l.v);
-    if (rc != 0)
-        set_clear(dst);
     return rc;
 }
 

@@ -105,12 +105,14 @@ int config_load(const char *path, struct config **out, struct config_diags *diag
 struct config *config_ref(struct config *cfg);
 void config_free(struct config *cfg);
 
-/* Deep copy of a set's configuration into dst (zeroed first), with the
- * copy's secrets (eab_hmac, option values) registered under dst, so that they
- * stay masked while the copy lives, whatever happens to the configuration it
- * came from. Returns 0, or -1 on ENOMEM (dst then holds nothing). Release
- * with config_set_dup_free. */
+/* Deep copy of a set's configuration into dst (zeroed first). Returns 0, or
+ * -1 on ENOMEM (dst then holds nothing). Release with config_set_dup_free.
+ * The copy's secrets are masked while the configuration it came from lives;
+ * a copy that outlives it registers them itself (config_set_dup_register). */
 int config_set_dup(struct config_set *dst, const struct config_set *src);
+/* Registers the secrets of copy s (eab_hmac, option values) under s, so that
+ * they stay masked until config_set_dup_free. Returns 0 or -1 (ENOMEM). */
+int config_set_dup_register(struct config_set *s);
 void config_set_dup_free(struct config_set *dst);
 /* True when a and b are the same configuration (every field equal). */
 bool config_set_equal(const struct config_set *a, const struct config_set *b);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "acme.h"
+#include "cert.h"
 #include "dns.h"
 #include "log.h"
 #include "schedule.h"
@@ -195,6 +196,12 @@ int issuer_session_new(const struct config_set *set, struct crypto_key *account_
 
     *out = NULL;
     if (s == NULL || config_set_dup(&s->set, set) != 0) {
+        free(s);
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (config_set_dup_register(&s->set) != 0) { /* it may outlive the configuration */
+        config_set_dup_free(&s->set);
         free(s);
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
@@ -437,6 +444,16 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
     res->not_after = info.not_after;
     snprintf(res->serial_hex, sizeof res->serial_hex, "%s", info.serial_hex);
     res->issued = true;
+    if (r->want_cert) {
+        struct ac_error ce;
+
+        /* takes cert_key, also on failure */
+        if (cert_new(set->name, 0, parsed, cert_key, &res->cert, &ce) != 0) {
+            res->cert = NULL;
+            ac_debug(set->name, "new certificate not kept in memory: %s", ce.message);
+        }
+        cert_key = NULL;
+    }
     rc = 0;
 out:
     crypto_cert_info_free(&info);

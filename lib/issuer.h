@@ -20,6 +20,7 @@
 
 #include <gnutls/x509.h>
 
+#include "autocert/autocert.h"
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
@@ -45,6 +46,8 @@ struct issuer_request {
      * reached its commit point is finished (the pair on disk is the old one
      * or the new one, never a mix). */
     const atomic_bool *cancel;
+    /* Also hand back the new certificate as a handle (issuer_result.cert). */
+    bool want_cert;
     /* Optional ACME request observer (metrics). */
     void (*observer)(void *arg, const char *endpoint, const char *outcome);
     void *observer_arg;
@@ -55,6 +58,11 @@ struct issuer_result {
     int64_t not_after;
     char serial_hex[80];
     bool issued; /* false for "pseudo" (nothing written) */
+    /* With issuer_request.want_cert: the committed pair as a new handle
+     * (autocert_cert_release it), built from what was just parsed and
+     * checked, or NULL when it could not be made (the files are committed
+     * anyway: load them). */
+    autocert_cert *cert;
 };
 
 /* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`.

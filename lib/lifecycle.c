@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "certset.h"
 #include "issuer.h"
 #include "lifecycle.h"
@@ -79,11 +80,8 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
 {
     const struct config_set *cfg = &s->cfg;
     autocert_cert *c = manager_acset_cert(lc->m, s);
-    gnutls_x509_crt_t crt = NULL;
     size_t n;
     const char *names[256];
-    unsigned char serial[64];
-    size_t slen = sizeof serial;
 
     memset(cf, 0, sizeof *cf);
     if (c == NULL)
@@ -99,18 +97,7 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
     /* The CN is among the names; it is also a SAN for certificates we issue. */
     cf->names_differ =
         schedule_names_differ((const char *const *)cfg->domains, cfg->domains_count, names, n);
-    if (lc_leaf_crt(c, &crt) == 0) {
-        if (gnutls_x509_crt_get_serial(crt, serial, &slen) == 0) {
-            static const char hex[] = "0123456789abcdef";
-            size_t k = 0;
-            for (size_t i = 0; i < slen && k + 2 < sizeof cf->serial_hex; i++) {
-                cf->serial_hex[k++] = hex[serial[i] >> 4];
-                cf->serial_hex[k++] = hex[serial[i] & 15];
-            }
-            cf->serial_hex[k] = '\0';
-        }
-        gnutls_x509_crt_deinit(crt);
-    }
+    lc_copy_str(cf->serial_hex, sizeof cf->serial_hex, cert_info(c)->serial_hex);
     autocert_cert_release(c);
 }
 
@@ -343,8 +330,9 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     if (do_order) {
         /* A pair committed since the plan was made (by another process, or
          * by the order of the set this one replaced) makes a timed order
-         * needless. */
-        lc_reread(lc, s);
+         * needless. A forced one runs whatever is on disk. */
+        if (!forced)
+            lc_reread(lc, s);
         pthread_mutex_lock(&lc->mu);
         lc_replan(lc, s, ac_now());
         do_order = forced || (r->next_attempt != 0 && r->next_attempt <= ac_now());

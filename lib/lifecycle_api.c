@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cert.h"
 #include "crypto.h"
 #include "issuer.h"
 #include "lifecycle.h"
@@ -63,27 +64,22 @@ static char **dup_list(char *const *src, size_t n)
 static void fill_cert(struct lifecycle *lc, struct acset *s, struct lifecycle_status *st)
 {
     autocert_cert *c = manager_acset_cert(lc->m, s);
-    gnutls_x509_crt_t crt = NULL;
-    struct crypto_cert_info info;
-    struct ac_error e;
+    const struct crypto_cert_info *info;
 
-    memset(&info, 0, sizeof info);
-    if (lc_leaf_crt(c, &crt) == 0 && crypto_cert_info_get(crt, &info, &e) == 0) {
-        st->has_cert = true;
-        lc_copy_str(st->subject, sizeof st->subject, info.subject_cn);
-        lc_copy_str(st->issuer, sizeof st->issuer, info.issuer_cn);
-        st->not_before = info.not_before;
-        st->not_after = info.not_after;
-        lc_copy_str(st->serial_hex, sizeof st->serial_hex, info.serial_hex);
-        lc_copy_str(st->key_type, sizeof st->key_type, crypto_key_type_name(info.key_type));
-        st->dns_names = dup_list(info.dns_names, info.dns_count);
-        st->dns_count = st->dns_names != NULL ? info.dns_count : 0;
-        st->email_addresses = dup_list(info.email_addresses, info.email_count);
-        st->email_count = st->email_addresses != NULL ? info.email_count : 0;
-        crypto_cert_info_free(&info);
-    }
-    if (crt != NULL)
-        gnutls_x509_crt_deinit(crt);
+    if (c == NULL)
+        return;
+    info = cert_info(c); /* parsed once, when the certificate was loaded */
+    st->has_cert = true;
+    lc_copy_str(st->subject, sizeof st->subject, info->subject_cn);
+    lc_copy_str(st->issuer, sizeof st->issuer, info->issuer_cn);
+    st->not_before = info->not_before;
+    st->not_after = info->not_after;
+    lc_copy_str(st->serial_hex, sizeof st->serial_hex, info->serial_hex);
+    lc_copy_str(st->key_type, sizeof st->key_type, crypto_key_type_name(info->key_type));
+    st->dns_names = dup_list(info->dns_names, info->dns_count);
+    st->dns_count = st->dns_names != NULL ? info->dns_count : 0;
+    st->email_addresses = dup_list(info->email_addresses, info->email_count);
+    st->email_count = st->email_addresses != NULL ? info->email_count : 0;
     autocert_cert_release(c);
 }
 
@@ -269,18 +265,18 @@ static int force_sets(struct lifecycle *lc, struct acset **sets, size_t n, const
 }
 
 /* One-off requests of a manager whose engine does not run (the CLI, which
- * exits next) wait until the events they caused were delivered. */
-static void wait_own_events(struct lifecycle *lc, uint64_t before)
+ * exits next) wait until the events they caused were delivered: the hook,
+ * the webhook and the host's callback. */
+static void wait_own_events(struct lifecycle *lc, const struct lc_events_mark *before)
 {
-    uint64_t last = lc_events_last(lc);
     bool started;
 
     pthread_mutex_lock(&lc->mu);
     started = lc->started;
     pthread_mutex_unlock(&lc->mu);
-    if (started || last <= before)
+    if (started)
         return;
-    if (!lc_events_wait_delivered(lc, last, LIFECYCLE_ONESHOT_DRAIN_MS))
+    if (!lc_events_wait_since(lc, before, LIFECYCLE_ONESHOT_DRAIN_MS))
         ac_warn(NULL, "events: not delivered within %d s", LIFECYCLE_ONESHOT_DRAIN_MS / 1000);
 }
 
@@ -316,17 +312,17 @@ int lifecycle_force_renew(struct lifecycle *lc, const bool *selected, lifecycle_
     struct acset **sets = NULL;
     bool *want = NULL;
     size_t n = 0;
-    uint64_t before;
+    struct lc_events_mark before;
     int rc;
 
     if (lc == NULL || results == NULL)
         return -1;
-    before = lc_events_last(lc);
+    lc_events_mark(lc, &before);
     if (request_sets(lc, selected, &sets, &n, &want) != 0)
         return -1;
     results_clear(results, n);
     rc = force_sets(lc, sets, n, want, fn, arg, results);
-    wait_own_events(lc, before);
+    wait_own_events(lc, &before);
     manager_sets_free(sets, n);
     free(want);
     return rc;
@@ -348,12 +344,12 @@ int lifecycle_obtain(struct lifecycle *lc, const bool *selected, bool force,
     struct acset **sets = NULL;
     bool *want = NULL;
     size_t n = 0;
-    uint64_t before;
+    struct lc_events_mark before;
     int rc = 0;
 
     if (lc == NULL || results == NULL)
         return -1;
-    before = lc_events_last(lc);
+    lc_events_mark(lc, &before);
     if (request_sets(lc, selected, &sets, &n, &want) != 0)
         return -1;
     results_clear(results, n);
@@ -366,15 +362,17 @@ int lifecycle_obtain(struct lifecycle *lc, const bool *selected, bool force,
             want[i] = false;
             continue;
         }
+        if (force)
+            continue;
         lc_reread(lc, sets[i]); /* decide on what is on disk now */
-        if (!force && usable(lc, sets[i]))
+        if (usable(lc, sets[i]))
             want[i] = false;
     }
     rc = force_sets(lc, sets, n, want, fn, arg, results);
     for (size_t i = 0; i < n; i++)
         if (results[i].name[0] != '\0' && !results[i].ok)
             rc = -1;
-    wait_own_events(lc, before);
+    wait_own_events(lc, &before);
     manager_sets_free(sets, n);
     free(want);
     return rc;
@@ -387,9 +385,12 @@ int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_pro
     struct issuer_request req = {0};
     struct lifecycle_result res;
     struct ac_cancel_scope saved;
+    struct lc_events_mark before;
     bool want = true, have_req = false;
     int rc = -1;
 
+    if (lc != NULL)
+        lc_events_mark(lc, &before);
     if (lc == NULL || (s = manager_set_at(lc->m, idx)) == NULL) {
         ac_error_set(e, AC_ERR_CONFIG, "lifecycle_revoke: no such set");
         return -1;
@@ -421,7 +422,7 @@ int lifecycle_revoke(struct lifecycle *lc, size_t idx, int reason, lifecycle_pro
 out:
     if (have_req)
         lc_issuer_done(lc, &req, rc == 0 ? NULL : e);
-    wait_own_events(lc, 0);
+    wait_own_events(lc, &before);
     acset_unref(s);
     return rc;
 }

@@ -605,26 +605,33 @@ uint64_t lc_events_emit(struct lifecycle *lc, const struct lc_event *ev)
     return seq;
 }
 
-uint64_t lc_events_last(struct lifecycle *lc)
+void lc_events_mark(struct lifecycle *lc, struct lc_events_mark *mk)
 {
-    struct lc_events *q;
-
     pthread_mutex_lock(&lc->event_mu);
-    q = lc->sinks;
+    mk->sinks = last_posted(lc->sinks);
+    mk->host = last_posted(lc->host);
     pthread_mutex_unlock(&lc->event_mu);
-    return last_posted(q);
 }
 
-bool lc_events_wait_delivered(struct lifecycle *lc, uint64_t seq, int64_t ms)
+bool lc_events_wait_since(struct lifecycle *lc, const struct lc_events_mark *mk, int64_t ms)
 {
-    struct lc_events *q;
+    struct lc_events *qs[2];
+    uint64_t since[2] = {mk->sinks, mk->host};
+    int64_t until = ac_mono_ms() + ms;
+    bool ok = true;
 
-    if (seq == 0)
-        return true;
     pthread_mutex_lock(&lc->event_mu);
-    q = lc->sinks;
+    qs[0] = lc->sinks;
+    qs[1] = lc->host;
     pthread_mutex_unlock(&lc->event_mu);
-    return lc_events_wait(q, seq, ms);
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t last = last_posted(qs[i]);
+        if (qs[i] == NULL || last <= since[i])
+            continue;
+        if (!lc_events_wait(qs[i], last, until - ac_mono_ms()))
+            ok = false;
+    }
+    return ok;
 }
 
 void lc_events_drain(struct lifecycle *lc, int64_t ms)

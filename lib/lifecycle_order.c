@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "acme.h"
 #include "crypto.h"
@@ -440,6 +441,13 @@ uint64_t lc_post_event(struct lifecycle *lc, struct acset *s, const char *event,
     return seq;
 }
 
+static bool file_present(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+}
+
 int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_error *e)
 {
     const struct config_set *cfg = &s->cfg;
@@ -449,10 +457,13 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     struct lc_cert_facts before, after;
     struct ac_error e2;
     char *replaces = NULL;
-    bool have_req = false;
+    bool have_req = false, had_cert;
     int rc = -1;
 
     lc_cert_facts(lc, s, &before);
+    /* "renewed" when a certificate was there before: in memory, or on disk
+     * for a forced order of files never read */
+    had_cert = before.present || (atomic_load(&s->read_ms) == 0 && file_present(cfg->cert_path));
     pthread_mutex_lock(&lc->mu);
     bool ari = s->rec.ari_support == 1;
     pthread_mutex_unlock(&lc->mu);
@@ -467,10 +478,15 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     req.progress = progress;
     req.progress_arg = &pc;
     req.cancel = &lc->cancel;
+    req.want_cert = true;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
-    if (res.issued && manager_acset_reload(lc->m, s, &e2) < 0)
+    /* serve what was just committed: the handle the issuer built from the
+     * chain and key it checked, or (when it could not) the files */
+    if (res.cert != NULL ? manager_acset_install(lc->m, s, res.cert, &e2) < 0
+                         : res.issued && manager_acset_reload(lc->m, s, &e2) < 0)
         ac_err(cfg->name, "new certificate committed but not loaded: %s", e2.message);
+    res.cert = NULL;
     lc_cert_facts(lc, s, &after);
     pthread_mutex_lock(&lc->mu);
     if (!lc_plan_success(&s->rec, cfg, res.issued ? &after : NULL, ac_now(), lc_rand64()))
@@ -483,14 +499,14 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     pthread_mutex_lock(&lc->metrics_mu);
     lc->metrics.orders_ok++;
     pthread_mutex_unlock(&lc->metrics_mu);
-    ac_info(cfg->name, "in service: %s certificate (serial %s)",
-            before.present ? "renewed" : "obtained", res.serial_hex);
-    lc_post_event(lc, s, before.present ? "renewed" : "obtained", res.not_after, NULL, res.issued);
+    ac_info(cfg->name, "in service: %s certificate (serial %s)", had_cert ? "renewed" : "obtained",
+            res.serial_hex);
+    lc_post_event(lc, s, had_cert ? "renewed" : "obtained", res.not_after, NULL, res.issued);
     rc = 0;
     goto out;
 failed:
     pthread_mutex_lock(&lc->mu);
-    lc_plan_failure(&s->rec, cfg, e, !before.present, ac_now(), lc_rand64());
+    lc_plan_failure(&s->rec, cfg, e, !had_cert, ac_now(), lc_rand64());
     pthread_mutex_unlock(&lc->mu);
     if (!ac_error_is(e, AC_ERR_LOCKED) && !ac_error_is(e, AC_ERR_CANCELLED)) {
         pthread_mutex_lock(&lc->metrics_mu);

@@ -257,10 +257,14 @@ uint64_t lc_rand64(void);
  * a deploy hook) and for the host's callback (when one is installed; as
  * AUTOCERT_EVENT_*). Returns the sinks' sequence number of it, 0 when none. */
 uint64_t lc_events_emit(struct lifecycle *lc, const struct lc_event *ev);
-/* The sinks' last sequence number (what a caller waits for). */
-uint64_t lc_events_last(struct lifecycle *lc);
-/* Waits until the sinks delivered event seq, at most ms. */
-bool lc_events_wait_delivered(struct lifecycle *lc, uint64_t seq, int64_t ms);
+/* Where both queues stand now (what a caller waits for afterwards). */
+struct lc_events_mark {
+    uint64_t sinks, host;
+};
+void lc_events_mark(struct lifecycle *lc, struct lc_events_mark *mk);
+/* Waits (at most ms in all) until both queues delivered every event queued
+ * since mk. Returns true when they have. */
+bool lc_events_wait_since(struct lifecycle *lc, const struct lc_events_mark *mk, int64_t ms);
 /* Waits (at most ms in all) until both queues delivered what is queued now. */
 void lc_events_drain(struct lifecycle *lc, int64_t ms);
 

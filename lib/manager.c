@@ -238,6 +238,7 @@ int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absen
 
     ac_error_clear(&le);
     rc = certset_load(&s->cfg, 0, &c, &le);
+    atomic_store(&s->read_ms, ac_mono_ms());
     if (rc < 0) {
         ac_err(name, "cannot load the certificate: %s%s", le.message,
                s->cert != NULL ? " (keeping the certificate in memory)" : "");
@@ -397,6 +398,36 @@ int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
     rc = manager_acset_reload(m, s, e);
     acset_unref(s);
     return rc;
+}
+
+int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c,
+                          struct ac_error *e)
+{
+    autocert_cert *old;
+    struct ac_error w, prev;
+    bool *changed = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&m->write_lock);
+    old = autocert_cert_acquire(s->cert);
+    prev = s->load_error;
+    log_cert(s->cfg.name, c);
+    note_validity(s, c, true, "", &w);
+    set_cert(m, s, c, &w);
+    atomic_store(&s->read_ms, ac_mono_ms());
+    if (position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
+        set_cert(m, s, old, &prev);
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(e, AC_ERR_NOMEM, "manager: cannot publish");
+        return -1;
+    }
+    changed = changed_for(m, s, &n, true);
+    pthread_mutex_unlock(&m->write_lock);
+    autocert_cert_release(old);
+    if (changed != NULL)
+        manager_notify(m, changed, n);
+    free(changed);
+    return 0;
 }
 
 int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem, size_t chain_len,

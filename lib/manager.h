@@ -92,6 +92,12 @@ int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *
 int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem, size_t chain_len,
                         const void *key, size_t key_len, struct ac_error *e);
 
+/* Serves certificate c (a reference, taken) for set s from now on: the pair
+ * just committed to its files. Returns 0, or -1 with e (c released; nothing
+ * changes). */
+int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c,
+                          struct ac_error *e);
+
 /* Called after a set's certificate changed and the new snapshot is published
  * (load, reload, replace). `cert` is borrowed for the duration of the call (NULL
  * when the set no longer holds one). Called with no manager lock held, from the

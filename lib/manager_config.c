@@ -219,6 +219,15 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         goto out;
     }
     v = NULL;
+    /* A removed or replaced set may live on (a running order, a status copy):
+     * its secrets stay masked when its configuration goes. */
+    for (size_t i = 0; i < nold; i++) {
+        bool stays = false;
+        for (size_t k = 0; k < n && !stays; k++)
+            stays = m->sets[k] == old[i];
+        if (!stays && acset_keep_secrets(old[i]) != 0)
+            ac_warn(old[i]->cfg.name, "reload: out of memory registering its secrets");
+    }
     lc_sets_replaced(m->engine, old, nold, m->sets, n);
     if (nold != n)
         changed[0] = true; /* sets came or went: the CHANGED event */

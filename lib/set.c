@@ -41,6 +41,7 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
         return -1;
     }
     atomic_init(&s->refs, 1);
+    atomic_init(&s->read_ms, 0);
     acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
     s->managed = config_set_is_managed(&s->cfg);
     s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
@@ -51,6 +52,11 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     ac_error_clear(&s->rec.force_err);
     *out = s;
     return 0;
+}
+
+int acset_keep_secrets(struct acset *s)
+{
+    return config_set_dup_register(&s->cfg);
 }
 
 struct acset *acset_ref(struct acset *s)

@@ -108,6 +108,7 @@ struct acset {
     struct ac_error load_error; /* last load from disk, or the warning that the
                                  * certificate in service is outside its dates */
     int64_t loaded_at;          /* when load_error was last set (Unix s) */
+    _Atomic int64_t read_ms;    /* when the files were last read (ac_mono_ms), 0 never */
     /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
     struct lc_set rec;
     bool queued;                   /* in the engine's work queue */
@@ -115,9 +116,15 @@ struct acset {
     struct lc_filestamp stamps[2]; /* local sets: cert, key */
 };
 
-/* Makes a set from cfg (deep-copied; its secrets registered under the new
- * set). Returns 0 and a set with one reference, or -1 with e. */
+/* Makes a set from cfg (deep-copied). The copy's secrets stay masked through
+ * the registration of the configuration the manager runs, which holds the
+ * same values; a set that leaves the manager's array while something still
+ * uses it gets its own registration (acset_keep_secrets). Returns 0 and a
+ * set with one reference, or -1 with e. */
 int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error *e);
+/* Registers s's secrets under s (until its last reference goes): for a set
+ * that outlives the configuration it came from. Returns 0 or -1 (ENOMEM). */
+int acset_keep_secrets(struct acset *s);
 /* Takes one more reference. Returns s. NULL is fine. */
 struct acset *acset_ref(struct acset *s);
 /* Drops one reference; the last one frees the set (its certificate reference
