@@ -185,8 +185,8 @@ int cmd_serve(int argc, char **argv)
                  autocert_manager_load(st.m), autocert_manager_set_count(st.m));
     /* Serve what is on disk before anything touches the network. */
     listen = autocert_config_get(autocert_manager_config(st.m), "serve.listen");
-    if (listen != NULL && serve_tls_start(listen, st.m, &st.tls, &e) != 0) {
-        autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", e.message);
+    if (listen != NULL && serve_tls_start(listen, st.m, &st.tls, &err) != 0) {
+        autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
     }
     if (autocert_manager_start(st.m, &err) != 0) {

@@ -16,16 +16,15 @@
 #ifndef AUTOCERT_SERVE_TLS_H
 #define AUTOCERT_SERVE_TLS_H
 
-#include "autocert/autocert.h"
-#include "error.h"
+#include <autocert/autocert.h>
 
 struct serve_tls;
 
 /* Binds `listen` ("host:port", "[v6]:port") and starts the accept thread.
  * m is borrowed and must outlive the listener (serve_tls_stop first). Returns
- * 0 and a new listener, or -1 with e. */
+ * 0 and a new listener, or -1 with err. */
 int serve_tls_start(const char *listen, autocert_manager *m, struct serve_tls **out,
-                    struct ac_error *e);
+                    autocert_error *err);
 /* Stops accepting, shuts every open connection down, waits (at most ~5 s)
  * for their threads, frees all. NULL is a no-op. */
 void serve_tls_stop(struct serve_tls *t);
