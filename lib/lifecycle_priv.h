@@ -125,7 +125,7 @@ void lc_event_clear(struct lc_event *ev);
  * queued and no worker is idle, up to this bound, and end at the engine's
  * stop. Each order mostly waits (DNS, the CA), so the bound is about how many
  * orders run against CAs and DNS providers at once. */
-#define LC_MAX_WORKERS 8
+#define LC_MAX_WORKERS AUTOCERT_MAX_CONCURRENT_ORDERS
 
 struct crypto_key;
 struct issuer_request;

@@ -53,8 +53,8 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
         ac_error_set(&e, AC_ERR_CONFIG, "configuration has no certificate set");
         goto out;
     }
-    if (crypto_init() != 0) {
-        ac_error_set(&e, AC_ERR_CRYPTO, "cannot initialise GnuTLS");
+    if (autocert_init() != 0) {
+        ac_error_set(&e, AC_ERR_CRYPTO, "cannot initialise libcurl or GnuTLS");
         goto out;
     }
     m = calloc(1, sizeof(*m));

@@ -287,9 +287,16 @@ AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned ch
 
 /* ==== the renewal engine and one-off operations ========================== */
 
+/* Orders that run at once, per manager: the engine's worker threads are
+ * created on demand up to this many, for the engine's renewals and the
+ * one-off operations alike (more orders wait for a free worker). */
+#define AUTOCERT_MAX_CONCURRENT_ORDERS 8
+
 /* Starts the renewal engine (library threads): obtains what is missing, then
  * keeps every managed set renewed (ARI, backoff, cooldowns, events) until
- * autocert_manager_stop. Idempotent. Returns 0 or -1 with err. */
+ * autocert_manager_stop. Call autocert_manager_load first (what is on disk is
+ * served at once and not ordered again). Idempotent. Returns 0 or -1 with
+ * err. */
 AUTOCERT_API int autocert_manager_start(autocert_manager *m, autocert_error *err);
 
 /* Stops the engine: running orders are cancelled (a commit that reached its
@@ -312,6 +319,12 @@ typedef struct autocert_progress {
 
 /* Flags for autocert_manager_obtain. */
 #define AUTOCERT_OBTAIN_FORCE 1u   /* also sets that already hold a valid certificate */
+
+/* One-off operations (obtain, renew, revoke) run on the engine's workers
+ * whether or not the engine was started. When it was not (a command-line
+ * tool, which exits next), each also waits - at most 75 s - until the events
+ * it caused were delivered: hooks.deploy, notify.webhook and the host's
+ * callback. */
 
 /* Obtains the certificate of every selected set that has none (or one that
  * is not valid for its domains), several sets at once, and waits
