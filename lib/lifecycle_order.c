@@ -311,7 +311,7 @@ static void progress(void *arg, const char *set_name, const char *message)
 {
     struct progress_ctx *p = arg;
 
-    ac_debug(set_name, "%s", message);
+    /* the issuer has logged it */
     if (p->gen == 0)
         return;
     pthread_mutex_lock(&p->lc->progress_mu);
