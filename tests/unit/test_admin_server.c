@@ -25,10 +25,12 @@
 
 #include <cmocka.h>
 
-#include "../../admin/admin_conn.c"
-#include "../../admin/admin_guard.c"
-#include "../../admin/admin_json.c"
-#include "../../admin/admin_server.c"
+#include "../../lib/admin_api.c"
+#include "../../lib/admin_conn.c"
+#include "../../lib/admin_guard.c"
+#include "../../lib/admin_http.c"
+#include "../../lib/admin_json.c"
+#include "../../lib/admin_stream.c"
 #include "manager.h"
 #include "test_manager_certs.h"
 

@@ -1,7 +1,8 @@
 /*
- * admin_server.h - the REST admin API of `autocert serve` (libmicrohttpd) and
- * the JSON / Prometheus bodies it answers with (admin_json.c), which the CLI
- * also uses so that `autocert list|info` show exactly what the API shows.
+ * admin_server.h - the REST admin API on its own libmicrohttpd server
+ * (admin_http.c; public form: autocert_admin_start). Every request is
+ * answered by the transport-free handler of admin_api.h, the one that
+ * autocert_admin_handle also uses.
  *
  * Endpoints (DESIGN.md 5.5):
  *   GET  /api/v1/cert/info      GoDoxy's certificate array (404 when none)
@@ -19,8 +20,8 @@
  * the few that libmicrohttpd gives by itself (docs/admin-api.md, "Limits").
  *
  * Threads: one thread per connection (MHD), so a long renewal never blocks
- * /healthz, plus the deadline reaper of admin_conn.c. Every function here may
- * be called from any thread.
+ * /healthz, the deadline reaper of admin_conn.c, and one thread per event
+ * stream (admin_stream.h). Every function here may be called from any thread.
  */
 #ifndef AUTOCERT_ADMIN_SERVER_H
 #define AUTOCERT_ADMIN_SERVER_H
@@ -28,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "admin_json.h"
 #include "autocert/autocert.h"
 #include "config.h"
 #include "error.h"
@@ -62,36 +64,12 @@ int admin_server_port(const struct admin_server *s);
  * change takes effect; a listen change needs a restart. */
 void admin_server_rebind(struct admin_server *s, const struct config *cfg, autocert_manager *m,
                          struct lifecycle *lc);
-/* Stops the daemon (waits for running requests) and frees s. NULL is a no-op. */
+/* Stops gracefully and frees s: stops accepting, ends the event streams
+ * still open (a last "shutting down" result event), waits up to
+ * ADMIN_STOP_GRACE_MS for the answers under way to go out, then closes what
+ * is left and waits for the server's threads (and for the renewals of event
+ * streams, which a stopped lifecycle ends at once). NULL is a no-op. */
+#define ADMIN_STOP_GRACE_MS 2000
 void admin_server_stop(struct admin_server *s);
-
-/* ---- bodies (admin_json.c); every returned string is malloc'd ---- */
-
-/* {"message": msg} */
-char *admin_json_message(const char *msg);
-/* GET /api/v1/cert/info: the array (main first) of sets holding a
- * certificate; *count gets its length. NULL on ENOMEM. */
-char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *count);
-/* GET /api/v1/cert/status. */
-char *admin_json_status(struct lifecycle *lc, const struct config *cfg);
-/* {"results":[{"name","ok","error"}]} for the entries with a name. */
-char *admin_json_results(const struct lifecycle_result *r, size_t n);
-/* {"set": set, "message": msg} (SSE progress data). */
-char *admin_json_progress(const char *set, const char *msg);
-/* Prometheus text exposition of the lifecycle's status and counters. */
-char *admin_metrics_text(struct lifecycle *lc);
-
-/* Set selection as typed in the API and the CLI: "main", "extra[N]",
- * "extraN" (name) or a domain of a set (case-insensitive; "*.x" in a set
- * covers one more label; sets without configured domains match their
- * certificate's names when lc is given). Index or -1. */
-int admin_find_set_by_name(const struct config *cfg, const char *name);
-int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain);
-/* Name first, then domain. */
-int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *arg);
-
-/* Revocation reason: a number 0..10 or an RFC 5280 name (keyCompromise,
- * superseded, cessationOfOperation ...). -1 for NULL/"" (omit), -2 unknown. */
-int admin_parse_reason(const char *s);
 
 #endif

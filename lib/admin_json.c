@@ -1,8 +1,9 @@
 /*
- * admin_json.c - the bodies of the admin API (admin_server.h): certificate
+ * admin_json.c - the documents of the admin API (admin_json.h): certificate
  * info, set status, renewal results, progress notes, Prometheus metrics; and
  * set selection / revocation reasons as users type them. JSON is built with
- * json-c; no key material ever reaches any of it.
+ * json-c; text from certificates and CAs goes through jsonu_add_text; no key
+ * material ever reaches any of it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,10 +13,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "admin_server.h"
+#include "admin_json.h"
 #include "buf.h"
-#include "timeutil.h"
+#include "jsonu.h"
 #include "sni.h"
+#include "textsafe.h"
+#include "timeutil.h"
 
 #define ADMIN_METRICS_MAX (1024 * 1024)
 
@@ -34,9 +37,23 @@ static char *to_string_free(struct json_object *obj)
     return out;
 }
 
+/* Every string of these documents is text for people (names from
+ * certificates, CA messages, echoed request values): escaped when it is not
+ * valid UTF-8 or holds control characters (jsonu_add_text). */
 static void add_str(struct json_object *o, const char *key, const char *val)
 {
-    json_object_object_add(o, key, val != NULL ? json_object_new_string(val) : NULL);
+    (void)jsonu_add_text(o, key, val);
+}
+
+/* A new JSON string holding outside text, escaped like jsonu_add_text. */
+static struct json_object *text_new(const char *v)
+{
+    char safe[1024];
+
+    if (ac_text_is_clean(v, strlen(v)))
+        return json_object_new_string(v);
+    ac_text_sanitize(safe, sizeof safe, v, strlen(v));
+    return json_object_new_string(safe);
 }
 
 static void add_int(struct json_object *o, const char *key, int64_t v)
@@ -55,7 +72,7 @@ static struct json_object *str_array(char **v, size_t n)
     struct json_object *a = json_object_new_array();
 
     for (size_t i = 0; a != NULL && i < n; i++)
-        json_object_array_add(a, json_object_new_string(v[i] != NULL ? v[i] : ""));
+        json_object_array_add(a, text_new(v[i] != NULL ? v[i] : ""));
     return a;
 }
 
@@ -98,16 +115,14 @@ char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *co
         add_int(o, "not_after", st.not_after);
         json_object_object_add(o, "dns_names", str_array(st.dns_names, st.dns_count));
         json_object_object_add(o, "email_addresses",
-                               st.email_count > 0
-                                   ? str_array(st.email_addresses, st.email_count)
-                                   : NULL);
+                               st.email_count > 0 ? str_array(st.email_addresses, st.email_count)
+                                                  : NULL);
         add_str(o, "name", st.name);
         add_str(o, "state", lifecycle_state_name(st.state));
         add_int(o, "renews_at", st.renews_at);
         add_str(o, "serial", st.serial_hex);
         add_str(o, "key_type", st.key_type);
-        add_str(o, "cert_path", cfg != NULL && i < cfg->sets_count ? cfg->sets[i].cert_path
-                                                                  : NULL);
+        add_str(o, "cert_path", cfg != NULL && i < cfg->sets_count ? cfg->sets[i].cert_path : NULL);
         json_object_array_add(arr, o);
         (*count)++;
         lifecycle_status_clear(&st);
@@ -277,8 +292,7 @@ char *admin_metrics_text(struct lifecycle *lc)
     for (size_t i = 0; i < n; i++)
         if (ok[i] && st[i].has_cert && st[i].renews_at != 0)
             set_sample(&b, "autocert_cert_renews_at_seconds", st[i].name, st[i].renews_at);
-    header(&b, "autocert_cert_state", "gauge",
-           "1 for the set's current state, 0 for the others.");
+    header(&b, "autocert_cert_state", "gauge", "1 for the set's current state, 0 for the others.");
     for (size_t i = 0; i < n; i++) {
         if (!ok[i])
             continue;
@@ -300,8 +314,7 @@ char *admin_metrics_text(struct lifecycle *lc)
         if (ok[i])
             set_sample(&b, "autocert_last_success_timestamp_seconds", st[i].name,
                        st[i].last_success);
-    header(&b, "autocert_acme_requests_total", "counter",
-           "ACME requests by endpoint and outcome.");
+    header(&b, "autocert_acme_requests_total", "counter", "ACME requests by endpoint and outcome.");
     for (size_t i = 0; i < m->acme_count && i < LIFECYCLE_MAX_COUNTERS; i++) {
         ac_buf_appends(&b, "autocert_acme_requests_total{endpoint=\"");
         label(&b, m->acme[i].endpoint);
@@ -402,12 +415,10 @@ int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *a
 
 int admin_parse_reason(const char *s)
 {
-    static const char *const names[] = {"unspecified",          "keyCompromise",
-                                        "cACompromise",         "affiliationChanged",
-                                        "superseded",           "cessationOfOperation",
-                                        "certificateHold",      NULL,
-                                        "removeFromCRL",        "privilegeWithdrawn",
-                                        "aACompromise"};
+    static const char *const names[] = {
+        "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+        "superseded",    "cessationOfOperation", "certificateHold", NULL,
+        "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
     char *end;
     long v;
 

@@ -1,0 +1,310 @@
+/*
+ * admin_stream.c - the event stream of a forced renewal (admin_stream.h) and
+ * the registry of such streams per API instance (admin_api.h).
+ *
+ * Lock order: an admin_streams' mu before a stream's mu.
+ */
+#include "admin_stream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin_json.h"
+#include "buf.h"
+#include "log.h"
+
+static const char keepalive[] = ": keepalive\n\n";
+static const char shutting_down[] =
+    "event: result\ndata: {\"results\":[],\"message\":\"shutting down\"}\n\n";
+
+struct admin_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    unsigned refs;     /* the reader and the worker */
+    struct ac_buf q;   /* bytes not yet read, from q_off */
+    size_t q_off;
+    bool done;    /* the result event is queued */
+    bool closing; /* the owner stops: end the stream now */
+    bool final;   /* the "shutting down" event is queued */
+    /* the registry (owner's mu) */
+    struct admin_streams *owner;
+    struct admin_stream *prev, *next;
+    bool listed;
+    /* the renewal (the worker's) */
+    struct admin_api api;
+    bool *selected;
+    size_t n;
+    struct lifecycle_result *results;
+};
+
+/* ---- registry ---- */
+
+int admin_streams_init(struct admin_streams *s)
+{
+    pthread_condattr_t ca;
+    int rc = -1;
+
+    memset(s, 0, sizeof *s);
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        return -1;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&s->cv, &ca) == 0)
+        rc = 0;
+    else
+        pthread_mutex_destroy(&s->mu);
+    pthread_condattr_destroy(&ca);
+    return rc;
+}
+
+void admin_streams_stop(struct admin_streams *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct admin_stream *x = s->list; x != NULL; x = x->next) {
+        pthread_mutex_lock(&x->mu);
+        x->closing = true;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void admin_streams_wait(struct admin_streams *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->running > 0)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void admin_streams_destroy(struct admin_streams *s)
+{
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* ---- one stream ---- */
+
+static void stream_free(struct admin_stream *x)
+{
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+    ac_buf_free(&x->q);
+    free(x->selected);
+    free(x->results);
+    free(x);
+}
+
+/* Drops one reference; the last one frees x. */
+static void stream_unref(struct admin_stream *x)
+{
+    unsigned left;
+
+    pthread_mutex_lock(&x->mu);
+    left = --x->refs;
+    pthread_mutex_unlock(&x->mu);
+    if (left == 0)
+        stream_free(x);
+}
+
+static void stream_push(struct admin_stream *x, const char *event, const char *json)
+{
+    pthread_mutex_lock(&x->mu);
+    if (json != NULL)
+        ac_buf_printf(&x->q, "event: %s\ndata: %s\n\n", event, json); /* dropped when full */
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void stream_progress(void *arg, const char *set_name, const char *message)
+{
+    struct admin_stream *x = arg;
+    char *json = admin_json_progress(set_name, message);
+
+    stream_push(x, "progress", json);
+    free(json);
+}
+
+static void *stream_worker(void *arg)
+{
+    struct admin_stream *x = arg;
+    struct admin_streams *owner = x->api.streams;
+    char *json;
+
+    stream_progress(x, "", "renewal started");
+    if (x->api.lock != NULL)
+        pthread_rwlock_rdlock(x->api.lock);
+    if (x->api.lc != NULL && lifecycle_set_count(x->api.lc) == x->n)
+        lifecycle_force_renew(x->api.lc, x->selected, stream_progress, x, x->results);
+    else
+        stream_progress(x, "", "configuration reloaded meanwhile; nothing renewed");
+    if (x->api.lock != NULL)
+        pthread_rwlock_unlock(x->api.lock);
+    json = admin_json_results(x->results, x->n);
+    pthread_mutex_lock(&x->mu);
+    /* The result event must get through even when progress filled the queue. */
+    x->q.max = x->q.len + (json != NULL ? strlen(json) : 0) + 64;
+    pthread_mutex_unlock(&x->mu);
+    stream_push(x, "result",
+                json != NULL ? json : "{\"results\":[],\"message\":\"out of memory\"}");
+    free(json);
+    pthread_mutex_lock(&x->mu);
+    x->done = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    stream_unref(x);
+    if (owner != NULL) {
+        pthread_mutex_lock(&owner->mu);
+        owner->running--;
+        pthread_cond_broadcast(&owner->cv);
+        pthread_mutex_unlock(&owner->mu);
+    }
+    return NULL;
+}
+
+int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
+                       struct admin_stream **out)
+{
+    struct admin_stream *x = calloc(1, sizeof *x);
+    pthread_condattr_t ca;
+    pthread_attr_t attr;
+    pthread_t tid;
+    bool mu = false, cv = false, attr_ok = false;
+    int rc = -1;
+
+    *out = NULL;
+    if (x == NULL)
+        goto fail;
+    x->selected = selected;
+    selected = NULL;
+    x->n = n;
+    x->api = *a;
+    x->refs = 2;
+    ac_buf_init(&x->q, ADMIN_SSE_MAX);
+    x->results = calloc(n > 0 ? n : 1, sizeof *x->results);
+    if (x->results == NULL || pthread_mutex_init(&x->mu, NULL) != 0)
+        goto fail;
+    mu = true;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    cv = pthread_cond_init(&x->cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!cv || pthread_attr_init(&attr) != 0)
+        goto fail;
+    attr_ok = true;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (a->streams != NULL) {
+        pthread_mutex_lock(&a->streams->mu);
+        x->owner = a->streams;
+        x->next = a->streams->list;
+        if (x->next != NULL)
+            x->next->prev = x;
+        a->streams->list = x;
+        x->listed = true;
+        a->streams->running++;
+        pthread_mutex_unlock(&a->streams->mu);
+    }
+    if (pthread_create(&tid, &attr, stream_worker, x) != 0) {
+        if (a->streams != NULL) {
+            pthread_mutex_lock(&a->streams->mu);
+            if (x->next != NULL)
+                x->next->prev = x->prev;
+            if (x->prev != NULL)
+                x->prev->next = x->next;
+            else
+                a->streams->list = x->next;
+            a->streams->running--;
+            pthread_mutex_unlock(&a->streams->mu);
+        }
+        goto fail;
+    }
+    *out = x;
+    x = NULL;
+    rc = 0;
+fail:
+    if (attr_ok)
+        pthread_attr_destroy(&attr);
+    if (x != NULL) {
+        if (cv)
+            pthread_cond_destroy(&x->cv);
+        if (mu)
+            pthread_mutex_destroy(&x->mu);
+        ac_buf_free(&x->q);
+        free(x->selected);
+        free(x->results);
+        free(x);
+    }
+    free(selected);
+    return rc;
+}
+
+ssize_t admin_stream_read(struct admin_stream *x, void *buf, size_t n)
+{
+    ssize_t out = 0;
+
+    if (n == 0)
+        return -1;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        if (x->q.len > x->q_off) {
+            size_t k = x->q.len - x->q_off;
+
+            if (k > n)
+                k = n;
+            memcpy(buf, x->q.data + x->q_off, k);
+            x->q_off += k;
+            if (x->q_off == x->q.len) {
+                ac_buf_reset(&x->q);
+                x->q_off = 0;
+            }
+            out = (ssize_t)k;
+            break;
+        }
+        if (x->done || x->final)
+            break; /* the end */
+        if (x->closing) {
+            x->q.max = x->q.len + sizeof shutting_down;
+            ac_buf_appends(&x->q, shutting_down);
+            x->final = true;
+            continue;
+        }
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ADMIN_SSE_KEEPALIVE_S;
+        if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT && x->q.len == x->q_off &&
+            !x->done && !x->closing) {
+            if (x->q.max < x->q.len + sizeof keepalive)
+                x->q.max = x->q.len + sizeof keepalive;
+            ac_buf_appends(&x->q, keepalive);
+        }
+    }
+    pthread_mutex_unlock(&x->mu);
+    return out;
+}
+
+void admin_stream_release(struct admin_stream *x)
+{
+    struct admin_streams *owner;
+
+    if (x == NULL)
+        return;
+    owner = x->owner;
+    if (owner != NULL) {
+        pthread_mutex_lock(&owner->mu);
+        if (x->listed) {
+            if (x->next != NULL)
+                x->next->prev = x->prev;
+            if (x->prev != NULL)
+                x->prev->next = x->next;
+            else
+                owner->list = x->next;
+            x->listed = false;
+        }
+        pthread_mutex_unlock(&owner->mu);
+    }
+    stream_unref(x);
+}
