@@ -40,15 +40,9 @@
 #define ADMIN_RESP_HEADERS 6
 #define ADMIN_LOG "admin"
 
-/* The event-stream renewals started through one API instance: counted so that
- * their owner can wait for them, listed so that a stop can end their streams. */
-struct admin_streams {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned running;          /* workers not yet finished */
-    struct admin_stream *list; /* streams a reader still holds */
-};
-
+/* The event-stream renewals are kept in one process-wide registry
+ * (admin_stream.c), so that a stopping server can end its streams and a
+ * manager that goes away can wait for the renewals started on it. */
 /* What a request is answered from. Everything is borrowed. */
 struct admin_api {
     autocert_manager *m;
@@ -56,9 +50,9 @@ struct admin_api {
     const struct config *cfg;
     const char *token; /* NULL or "": no token configured */
     struct admin_guard guard;
-    struct admin_conns *conns;     /* warnings rate-limited there; NULL: process-wide */
-    struct admin_streams *streams; /* NULL: untracked */
-    pthread_rwlock_t *lock;        /* held for reading by a stream's renewal, or NULL */
+    struct admin_conns *conns; /* warnings rate-limited there; NULL: process-wide */
+    const void *owner;         /* the server the request came through, or NULL */
+    pthread_rwlock_t *lock;    /* held for reading by a stream's renewal, or NULL */
 };
 
 /* What the transport knows beyond the request itself. */
@@ -67,13 +61,12 @@ struct admin_req_meta {
     const char *peer_text; /* client address for log lines, or NULL */
 };
 
-/* Initialises / destroys the stream registry. admin_streams_stop ends every
- * listed stream (its reader gets a last "shutting down" result event) and
- * admin_streams_wait waits until every worker has finished. */
-int admin_streams_init(struct admin_streams *s);
-void admin_streams_stop(struct admin_streams *s);
-void admin_streams_wait(struct admin_streams *s);
-void admin_streams_destroy(struct admin_streams *s);
+/* Ends every event stream that came through owner (its reader gets a last
+ * "shutting down" result event). */
+void admin_streams_stop(const void *owner);
+/* Waits until the renewal of every event stream that came through owner
+ * (NULL: any) on manager m (NULL: any) has finished. */
+void admin_streams_wait(const void *owner, const autocert_manager *m);
 
 /* The head checks (see above). Returns 0 with *out NULL when the request may
  * go on, 0 with a refusal in *out, or -1 when out of memory. */

@@ -50,7 +50,6 @@ struct admin_server {
     struct admin_guard guard;  /* Host / Origin policy; fixed after start */
     struct admin_conns *conns; /* connection caps and request deadline */
     struct admin_limits limits;
-    struct admin_streams streams; /* event-stream renewals started here */
     /* Requests hold it for reading while they use cfg/m/lc; rebind writes. */
     pthread_rwlock_t lock;
 };
@@ -221,7 +220,7 @@ static void make_api(struct admin_server *s, struct admin_api *a)
     a->token = s->token;
     a->guard = s->guard;
     a->conns = s->conns;
-    a->streams = &s->streams;
+    a->owner = s;
     a->lock = &s->lock;
 }
 
@@ -444,7 +443,7 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m, str
     socklen_t ss_len;
     char host[256];
     int port, fd = -1, rc = -1;
-    bool locked = false, streams = false;
+    bool locked = false;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
     const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
@@ -490,11 +489,6 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m, str
     }
     pthread_rwlock_init(&s->lock, NULL);
     locked = true;
-    if (admin_streams_init(&s->streams) != 0) {
-        ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");
-        goto out;
-    }
-    streams = true;
     /* Our own socket: bind errors are ours to word (and MHD logs none). */
     fd = open_listener(listen, (struct sockaddr *)&ss, ss_len, (int)limits->backlog, e);
     if (fd < 0)
@@ -534,8 +528,6 @@ out:
         close(fd);
     if (s != NULL) {
         admin_conns_free(s->conns);
-        if (streams)
-            admin_streams_destroy(&s->streams);
         if (locked)
             pthread_rwlock_destroy(&s->lock);
         free(s->token);
@@ -575,7 +567,7 @@ void admin_server_stop(struct admin_server *s)
         return;
     /* Streams still read get their last event; then no new connection, and
      * the answers under way may go out (bounded) before everything closes. */
-    admin_streams_stop(&s->streams);
+    admin_streams_stop(s);
     lfd = MHD_quiesce_daemon(s->daemon);
     until = ac_mono_ms() + ADMIN_STOP_GRACE_MS;
     while (open_connections(s->daemon) > 0 && ac_mono_ms() < until)
@@ -583,8 +575,7 @@ void admin_server_stop(struct admin_server *s)
     MHD_stop_daemon(s->daemon); /* every connection is closed when it returns */
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
-    admin_streams_wait(&s->streams);
-    admin_streams_destroy(&s->streams);
+    admin_streams_wait(s, NULL); /* their renewals hold s->lock */
     admin_conns_free(s->conns);
     pthread_rwlock_destroy(&s->lock);
     if (s->token != NULL) {

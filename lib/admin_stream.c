@@ -1,8 +1,8 @@
 /*
  * admin_stream.c - the event stream of a forced renewal (admin_stream.h) and
- * the registry of such streams per API instance (admin_api.h).
+ * the process-wide registry of such streams (admin_api.h).
  *
- * Lock order: an admin_streams' mu before a stream's mu.
+ * Lock order: reg_mu before a stream's mu.
  */
 #include "admin_stream.h"
 
@@ -23,16 +23,15 @@ static const char shutting_down[] =
 struct admin_stream {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
-    unsigned refs;     /* the reader and the worker */
     struct ac_buf q;   /* bytes not yet read, from q_off */
     size_t q_off;
     bool done;    /* the result event is queued */
     bool closing; /* the owner stops: end the stream now */
     bool final;   /* the "shutting down" event is queued */
-    /* the registry (owner's mu) */
-    struct admin_streams *owner;
+    /* the registry's (reg_mu) */
+    bool reader; /* the reader still holds it */
+    bool worker; /* the renewal still runs */
     struct admin_stream *prev, *next;
-    bool listed;
     /* the renewal (the worker's) */
     struct admin_api api;
     bool *selected;
@@ -40,53 +39,33 @@ struct admin_stream {
     struct lifecycle_result *results;
 };
 
-/* ---- registry ---- */
+/* ---- the registry: every stream from its start until both sides let go ---- */
 
-int admin_streams_init(struct admin_streams *s)
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
+static struct admin_stream *reg_list;
+
+static void reg_add(struct admin_stream *x)
 {
-    pthread_condattr_t ca;
-    int rc = -1;
+    pthread_mutex_lock(&reg_mu);
+    x->prev = NULL;
+    x->next = reg_list;
+    if (reg_list != NULL)
+        reg_list->prev = x;
+    reg_list = x;
+    pthread_mutex_unlock(&reg_mu);
+}
 
-    memset(s, 0, sizeof *s);
-    if (pthread_mutex_init(&s->mu, NULL) != 0)
-        return -1;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&s->cv, &ca) == 0)
-        rc = 0;
+/* With reg_mu held. */
+static void reg_unlink(struct admin_stream *x)
+{
+    if (x->next != NULL)
+        x->next->prev = x->prev;
+    if (x->prev != NULL)
+        x->prev->next = x->next;
     else
-        pthread_mutex_destroy(&s->mu);
-    pthread_condattr_destroy(&ca);
-    return rc;
+        reg_list = x->next;
 }
-
-void admin_streams_stop(struct admin_streams *s)
-{
-    pthread_mutex_lock(&s->mu);
-    for (struct admin_stream *x = s->list; x != NULL; x = x->next) {
-        pthread_mutex_lock(&x->mu);
-        x->closing = true;
-        pthread_cond_broadcast(&x->cv);
-        pthread_mutex_unlock(&x->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-void admin_streams_wait(struct admin_streams *s)
-{
-    pthread_mutex_lock(&s->mu);
-    while (s->running > 0)
-        pthread_cond_wait(&s->cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
-}
-
-void admin_streams_destroy(struct admin_streams *s)
-{
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
-}
-
-/* ---- one stream ---- */
 
 static void stream_free(struct admin_stream *x)
 {
@@ -98,17 +77,56 @@ static void stream_free(struct admin_stream *x)
     free(x);
 }
 
-/* Drops one reference; the last one frees x. */
-static void stream_unref(struct admin_stream *x)
+/* One side lets go (reader or worker); the last one frees x. */
+static void stream_leave(struct admin_stream *x, bool worker)
 {
-    unsigned left;
+    bool last;
 
-    pthread_mutex_lock(&x->mu);
-    left = --x->refs;
-    pthread_mutex_unlock(&x->mu);
-    if (left == 0)
+    pthread_mutex_lock(&reg_mu);
+    if (worker)
+        x->worker = false;
+    else
+        x->reader = false;
+    last = !x->worker && !x->reader;
+    if (last)
+        reg_unlink(x);
+    pthread_cond_broadcast(&reg_cv);
+    pthread_mutex_unlock(&reg_mu);
+    if (last)
         stream_free(x);
 }
+
+void admin_streams_stop(const void *owner)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct admin_stream *x = reg_list; x != NULL; x = x->next) {
+        if (x->api.owner != owner || !x->reader)
+            continue;
+        pthread_mutex_lock(&x->mu);
+        x->closing = true;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static bool busy_locked(const void *owner, const autocert_manager *m)
+{
+    for (struct admin_stream *x = reg_list; x != NULL; x = x->next)
+        if (x->worker && (owner == NULL || x->api.owner == owner) && (m == NULL || x->api.m == m))
+            return true;
+    return false;
+}
+
+void admin_streams_wait(const void *owner, const autocert_manager *m)
+{
+    pthread_mutex_lock(&reg_mu);
+    while (busy_locked(owner, m))
+        pthread_cond_wait(&reg_cv, &reg_mu);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- one stream ---- */
 
 static void stream_push(struct admin_stream *x, const char *event, const char *json)
 {
@@ -131,7 +149,6 @@ static void stream_progress(void *arg, const char *set_name, const char *message
 static void *stream_worker(void *arg)
 {
     struct admin_stream *x = arg;
-    struct admin_streams *owner = x->api.streams;
     char *json;
 
     stream_progress(x, "", "renewal started");
@@ -155,13 +172,7 @@ static void *stream_worker(void *arg)
     x->done = true;
     pthread_cond_broadcast(&x->cv);
     pthread_mutex_unlock(&x->mu);
-    stream_unref(x);
-    if (owner != NULL) {
-        pthread_mutex_lock(&owner->mu);
-        owner->running--;
-        pthread_cond_broadcast(&owner->cv);
-        pthread_mutex_unlock(&owner->mu);
-    }
+    stream_leave(x, true);
     return NULL;
 }
 
@@ -182,7 +193,8 @@ int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
     selected = NULL;
     x->n = n;
     x->api = *a;
-    x->refs = 2;
+    x->reader = true;
+    x->worker = true;
     ac_buf_init(&x->q, ADMIN_SSE_MAX);
     x->results = calloc(n > 0 ? n : 1, sizeof *x->results);
     if (x->results == NULL || pthread_mutex_init(&x->mu, NULL) != 0)
@@ -196,29 +208,11 @@ int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
         goto fail;
     attr_ok = true;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (a->streams != NULL) {
-        pthread_mutex_lock(&a->streams->mu);
-        x->owner = a->streams;
-        x->next = a->streams->list;
-        if (x->next != NULL)
-            x->next->prev = x;
-        a->streams->list = x;
-        x->listed = true;
-        a->streams->running++;
-        pthread_mutex_unlock(&a->streams->mu);
-    }
+    reg_add(x);
     if (pthread_create(&tid, &attr, stream_worker, x) != 0) {
-        if (a->streams != NULL) {
-            pthread_mutex_lock(&a->streams->mu);
-            if (x->next != NULL)
-                x->next->prev = x->prev;
-            if (x->prev != NULL)
-                x->prev->next = x->next;
-            else
-                a->streams->list = x->next;
-            a->streams->running--;
-            pthread_mutex_unlock(&a->streams->mu);
-        }
+        pthread_mutex_lock(&reg_mu);
+        reg_unlink(x);
+        pthread_mutex_unlock(&reg_mu);
         goto fail;
     }
     *out = x;
@@ -288,23 +282,6 @@ ssize_t admin_stream_read(struct admin_stream *x, void *buf, size_t n)
 
 void admin_stream_release(struct admin_stream *x)
 {
-    struct admin_streams *owner;
-
-    if (x == NULL)
-        return;
-    owner = x->owner;
-    if (owner != NULL) {
-        pthread_mutex_lock(&owner->mu);
-        if (x->listed) {
-            if (x->next != NULL)
-                x->next->prev = x->prev;
-            if (x->prev != NULL)
-                x->prev->next = x->next;
-            else
-                owner->list = x->next;
-            x->listed = false;
-        }
-        pthread_mutex_unlock(&owner->mu);
-    }
-    stream_unref(x);
+    if (x != NULL)
+        stream_leave(x, false);
 }

@@ -25,9 +25,8 @@ struct admin_stream;
 
 /* Starts the renewal of the sets with selected[i] (n entries; takes
  * ownership of selected, also on failure) for API a (copied; what it points
- * to must stay valid until a->streams says the worker is done, or for the
- * life of the manager when a->streams is NULL). Returns 0 and the reader's
- * reference in *out, or -1. */
+ * to must stay valid until admin_streams_wait(a->owner, a->m) has returned).
+ * Returns 0 and the reader's reference in *out, or -1. */
 int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
                        struct admin_stream **out);
 
