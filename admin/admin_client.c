@@ -286,14 +286,14 @@ char *admin_ctx_get_doc(struct admin_ctx *ctx, const char *path, long *status)
         if (strcmp(path, "/api/v1/cert/info") == 0) {
             size_t count = 0;
 
-            body = admin_json_info(ctx->lc, ctx->cfg, &count);
+            body = admin_json_info(ctx->lc, ctx->cfg, ADMIN_ALL_SETS, &count);
             *status = count > 0 ? 200 : 404;
             if (body != NULL && count == 0) {
                 free(body);
                 body = admin_json_message("no certificate found");
             }
         } else {
-            body = admin_json_status(ctx->lc, ctx->cfg);
+            body = admin_json_status(ctx->lc, ctx->cfg, ADMIN_ALL_SETS);
             *status = 200;
         }
         if (body == NULL)

@@ -23,6 +23,7 @@
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define QUERY_VALUE_MAX (ADMIN_MAX_URI + 1)
+#define ADMIN_KIND_NO_MATCH "select.no_match"
 
 /* ---- responses ---- */
 
@@ -392,38 +393,59 @@ int admin_api_precheck(const struct admin_api *a, const autocert_admin_request *
 
 /* ---- the endpoints ---- */
 
-/* Fills selected[] (n entries) from ?name= / ?domain= (every set when
- * neither). Returns 0, or a new error response in *err. */
-static int select_sets(const struct admin_api *a, const autocert_admin_request *req, bool *selected,
-                       size_t n, autocert_admin_response **err)
+/* The set `selector` names or covers (the one selector). Returns 0 and *idx,
+ * or -1. */
+static int find_set(const struct admin_api *a, const char *selector, bool by_name, size_t *idx)
+{
+    int i = by_name ? admin_find_set_by_name(a->cfg, selector)
+                    : admin_find_set_by_domain(a->cfg, a->lc, selector);
+
+    if (i < 0 || (size_t)i >= lifecycle_set_count(a->lc))
+        return -1;
+    *idx = (size_t)i;
+    return 0;
+}
+
+/* The set chosen by ?name= / ?domain=: returns 1 with *idx, 0 when neither
+ * is given, or -1 with a new error response in *err (400 both given, 404 no
+ * set matches). */
+static int select_one(const struct admin_api *a, const autocert_admin_request *req, size_t *idx,
+                      autocert_admin_response **err)
 {
     char nbuf[QUERY_VALUE_MAX], dbuf[QUERY_VALUE_MAX];
     const char *name = query_get(req->query, "name", nbuf, sizeof nbuf);
     const char *domain = query_get(req->query, "domain", dbuf, sizeof dbuf);
-    int idx;
+    char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
+    autocert_admin_response *r;
 
     *err = NULL;
     if (name != NULL && domain != NULL) {
         *err = admin_response_message(400, "give either name or domain, not both", false);
         return -1;
     }
-    if (name == NULL && domain == NULL) {
-        for (size_t i = 0; i < n; i++)
-            selected[i] = true;
+    if (name == NULL && domain == NULL)
         return 0;
-    }
-    idx = name != NULL ? admin_find_set_by_name(a->cfg, name)
-                       : admin_find_set_by_domain(a->cfg, a->lc, domain);
-    if (idx < 0 || (size_t)idx >= n) {
-        char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
+    if (find_set(a, name != NULL ? name : domain, name != NULL, idx) == 0)
+        return 1;
+    snprintf(msg, sizeof msg, "no set covers '%s'",
+             admin_echo(arg, sizeof arg, name != NULL ? name : domain));
+    r = resp_body(404, admin_json_error(msg, ADMIN_KIND_NO_MATCH), JSON_TYPE);
+    *err = r != NULL ? r : admin_response_message(500, "out of memory", false);
+    return -1;
+}
 
-        snprintf(msg, sizeof msg, "no certificate set %s '%s'",
-                 name != NULL ? "named" : "covers domain",
-                 admin_echo(arg, sizeof arg, name != NULL ? name : domain));
-        *err = admin_response_message(404, msg, false);
+/* Fills selected[] (n entries) from ?name= / ?domain= (every set when
+ * neither). Returns 0, or -1 with a new error response in *err. */
+static int select_sets(const struct admin_api *a, const autocert_admin_request *req, bool *selected,
+                       size_t n, autocert_admin_response **err)
+{
+    size_t idx = 0;
+    int rc = select_one(a, req, &idx, err);
+
+    if (rc < 0)
         return -1;
-    }
-    selected[idx] = true;
+    for (size_t i = 0; i < n; i++)
+        selected[i] = rc == 0 || i == idx;
     return 0;
 }
 
@@ -495,13 +517,17 @@ static autocert_admin_response *revoke_set(const struct admin_api *a,
     const char *name = query_get(req->query, "name", nbuf, sizeof nbuf);
     const char *reason_s = query_get(req->query, "reason", rbuf, sizeof rbuf);
     struct lifecycle_result res;
-    int idx, reason;
+    size_t idx = 0;
+    int reason;
 
     if (name == NULL)
         return admin_response_message(400, "revoke needs ?name=SET", false);
-    idx = admin_find_set(a->cfg, a->lc, name);
-    if (idx < 0 || (size_t)idx >= lifecycle_set_count(a->lc))
-        return admin_response_message(404, "no such certificate set", false);
+    if (find_set(a, name, true, &idx) != 0 && find_set(a, name, false, &idx) != 0) {
+        char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
+
+        snprintf(msg, sizeof msg, "no set covers '%s'", admin_echo(arg, sizeof arg, name));
+        return resp_body(404, admin_json_error(msg, ADMIN_KIND_NO_MATCH), JSON_TYPE);
+    }
     reason = admin_parse_reason(reason_s);
     if (reason == -2)
         return admin_response_message(
@@ -509,7 +535,7 @@ static autocert_admin_response *revoke_set(const struct admin_api *a,
     memset(&res, 0, sizeof res);
     snprintf(res.name, sizeof res.name, "%s", a->cfg->sets[idx].name);
     ac_info(ADMIN_LOG, "revocation of %s requested through the API", res.name);
-    res.ok = lifecycle_revoke(a->lc, (size_t)idx, reason, NULL, NULL, &res.error) == 0;
+    res.ok = lifecycle_revoke(a->lc, idx, reason, NULL, NULL, &res.error) == 0;
     return resp_body(res.ok ? 200 : 500, admin_json_results(&res, 1), JSON_TYPE);
 }
 
@@ -535,16 +561,23 @@ static autocert_admin_response *route(const struct admin_api *a, const autocert_
         return admin_response_message(401, "unauthorized", false);
     if (strcmp(url, "/api/v1/cert/info") == 0 || strcmp(url, "/api/v1/cert/status") == 0 ||
         strcmp(url, "/metrics") == 0) {
-        size_t count = 0;
+        autocert_admin_response *err = NULL;
+        size_t count = 0, only = 0;
         char *body;
+        int sel;
 
         if (!get)
             return resp_not_allowed("GET, HEAD");
         if (strcmp(url, "/metrics") == 0)
             return resp_body(200, admin_metrics_text(a->lc), METRICS_TYPE);
+        sel = select_one(a, req, &only, &err);
+        if (sel < 0)
+            return err;
+        if (sel == 0)
+            only = ADMIN_ALL_SETS;
         if (strcmp(url, "/api/v1/cert/status") == 0)
-            return resp_body(200, admin_json_status(a->lc, a->cfg), JSON_TYPE);
-        body = admin_json_info(a->lc, a->cfg, &count);
+            return resp_body(200, admin_json_status(a->lc, a->cfg, only), JSON_TYPE);
+        body = admin_json_info(a->lc, a->cfg, only, &count);
         if (body != NULL && count == 0) {
             free(body);
             return admin_response_message(404, "no certificate found", false);

@@ -78,15 +78,22 @@ static struct json_object *str_array(char **v, size_t n)
 
 char *admin_json_message(const char *msg)
 {
+    return admin_json_error(msg, NULL);
+}
+
+char *admin_json_error(const char *msg, const char *kind)
+{
     struct json_object *o = json_object_new_object();
 
     if (o == NULL)
         return NULL;
     add_str(o, "message", msg);
+    if (kind != NULL)
+        add_str(o, "kind", kind);
     return to_string_free(o);
 }
 
-char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *count)
+char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t only, size_t *count)
 {
     struct json_object *arr = json_object_new_array();
     size_t n = lifecycle_set_count(lc);
@@ -98,6 +105,8 @@ char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *co
         struct lifecycle_status st;
         struct json_object *o;
 
+        if (only != ADMIN_ALL_SETS && i != only)
+            continue;
         if (lifecycle_status_get(lc, i, &st) != 0)
             continue;
         if (!st.has_cert) {
@@ -130,7 +139,7 @@ char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *co
     return to_string_free(arr);
 }
 
-char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
+char *admin_json_status(struct lifecycle *lc, const struct config *cfg, size_t only)
 {
     struct json_object *arr = json_object_new_array();
     size_t n = lifecycle_set_count(lc);
@@ -141,6 +150,8 @@ char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
         struct lifecycle_status st;
         struct json_object *o;
 
+        if (only != ADMIN_ALL_SETS && i != only)
+            continue;
         if (lifecycle_status_get(lc, i, &st) != 0)
             continue;
         o = json_object_new_object();

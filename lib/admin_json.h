@@ -19,11 +19,16 @@
 
 /* {"message": msg} (msg escaped: valid UTF-8, no control characters). */
 char *admin_json_message(const char *msg);
+/* {"message": msg, "kind": kind} (kind NULL: left out), e.g. kind
+ * "select.no_match" for a selector no set matches. */
+char *admin_json_error(const char *msg, const char *kind);
+/* `only` of the documents below: every set. */
+#define ADMIN_ALL_SETS ((size_t)-1)
 /* GET /api/v1/cert/info: the array (main first) of sets holding a
- * certificate; *count gets its length. */
-char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *count);
-/* GET /api/v1/cert/status. */
-char *admin_json_status(struct lifecycle *lc, const struct config *cfg);
+ * certificate, or only set `only`; *count gets its length. */
+char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t only, size_t *count);
+/* GET /api/v1/cert/status: every set, or only set `only`. */
+char *admin_json_status(struct lifecycle *lc, const struct config *cfg, size_t only);
 /* {"results":[{"name","ok","error"}]} for the entries with a name. */
 char *admin_json_results(const struct lifecycle_result *r, size_t n);
 /* {"set": set, "message": msg, "time": now} (SSE progress data). */

@@ -42,8 +42,10 @@ AUTOCERT_API int autocert_admin_start(autocert_manager *m, const char *listen, a
                                       autocert_error *err);
 /* The bound port. */
 AUTOCERT_API int autocert_admin_port(const autocert_admin *a);
-/* Stops accepting, ends open requests (streams get a final "shutting down"),
- * frees a. NULL is fine. Blocks until the server's threads are gone. */
+/* Stops accepting, ends open event streams (their last event is a result
+ * with the message "shutting down"; the renewals go on), gives the answers
+ * under way up to 2 s to go out, closes what is left and frees a. NULL is
+ * fine. Blocks until the server's threads are gone. */
 AUTOCERT_API void autocert_admin_stop(autocert_admin *a);
 
 /* ---- the handler form --------------------------------------------------- */
@@ -68,11 +70,25 @@ typedef struct autocert_admin_request {
 typedef struct autocert_admin_response autocert_admin_response;
 
 /* Answers req. Returns 0 and a new response in *out (autocert_admin_response_free),
- * or -1 only when out of memory. Never blocks for long: a forced renewal
- * (POST /api/v1/cert/renew, GET as Server-Sent Events) runs in a library
- * thread and its answer comes through autocert_admin_response_read. */
+ * or -1 only when out of memory. A HEAD request gets the GET's status and
+ * headers without a body.
+ * Blocks: POST /api/v1/cert/renew and POST /api/v1/cert/revoke answer when
+ * the operation is done (their status, 200 or 500, depends on the outcome,
+ * and HTTP sends the status first), like autocert_manager_renew/_revoke;
+ * call it on a thread that may wait. Everything else returns at once; the
+ * event-stream renewal (GET /api/v1/cert/renew) runs in a library thread and
+ * its events come through autocert_admin_response_read. */
 AUTOCERT_API int autocert_admin_handle(autocert_manager *m, const autocert_admin_request *req,
                                        autocert_admin_response **out);
+
+/* The same answers for the program that holds m itself (no network between
+ * them: a CLI, a host's own status page): no token, no Host / Origin checks.
+ * path and query as in autocert_admin_request (query NULL or "name=main").
+ * Returns 0 and a new response, or -1 when out of memory. Blocks like
+ * autocert_admin_handle. */
+AUTOCERT_API int autocert_admin_handle_trusted(autocert_manager *m, const char *method,
+                                               const char *path, const char *query,
+                                               autocert_admin_response **out);
 
 /* The status code (200, 401, 404 ...). */
 AUTOCERT_API int autocert_admin_response_status(const autocert_admin_response *r);
@@ -90,8 +106,18 @@ AUTOCERT_API bool autocert_admin_response_streaming(const autocert_admin_respons
  * at least every 10 s). */
 AUTOCERT_API ssize_t autocert_admin_response_read(autocert_admin_response *r, void *buf, size_t n);
 /* Frees r (NULL is fine). Freeing a stream early stops listening to it; the
- * renewal itself goes on. */
+ * renewal itself goes on (autocert_manager_stop cancels it, and
+ * autocert_manager_free waits for it). */
 AUTOCERT_API void autocert_admin_response_free(autocert_admin_response *r);
+
+/* ---- for clients ---------------------------------------------------- */
+
+/* Copies len bytes of outside text (an API answer's names and messages) into
+ * dst (size n; NUL-terminated when n > 0) so that it is safe to print: valid
+ * UTF-8 without control characters ('\n', '\r', '\t' become "\n", "\r",
+ * "\t"; other control characters and invalid bytes become "\xNN"), cut at a
+ * character boundary when it does not fit. Returns the bytes written. */
+AUTOCERT_API size_t autocert_text_sanitize(char *dst, size_t n, const char *src, size_t len);
 
 #ifdef __cplusplus
 }
