@@ -6,12 +6,14 @@
  * timeout renewed by every byte), a connection lives at most SERVE_CONN_MAX_S,
  * requests are capped at SERVE_MAX_REQUEST bytes, at most SERVE_MAX_CONNS
  * connections are open, at most SERVE_MAX_CONNS_PER_IP of them from one client
- * address. A stop shuts every open connection down at once. Credentials and
- * manager form a refcounted "generation" so that a config reload never frees
- * what a live session uses.
+ * address. A stop shuts every open connection down at once. The credentials
+ * form a refcounted "generation" that the connections share. The manager is
+ * the caller's: one for the listener's life (a configuration reload happens
+ * inside it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,7 +25,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "autocert/autocert_gnutls.h"
@@ -73,7 +74,6 @@ static void gen_release(struct serve_gen *g)
     /* called with refs already dropped to 0 */
     autocert_gnutls_uninstall(g->cred);
     gnutls_certificate_free_credentials(g->cred);
-    autocert_manager_free(g->m);
     free(g);
 }
 
@@ -173,8 +173,8 @@ static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t requ
                 break;
             continue;
         }
-        int blen = snprintf(body, sizeof body, "hello %s from %s\n", sni[0] ? sni : "(no sni)",
-                            set);
+        int blen =
+            snprintf(body, sizeof body, "hello %s from %s\n", sni[0] ? sni : "(no sni)", set);
         int hlen = snprintf(head, sizeof head,
                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                             "Content-Length: %d\r\n\r\n",
@@ -369,8 +369,7 @@ static int listen_on(const char *spec, struct ac_error *e)
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-        ac_error_set(e, AC_ERR_IO, "serve.listen: cannot listen on %s: %s", spec,
-                     strerror(errno));
+        ac_error_set(e, AC_ERR_IO, "serve.listen: cannot listen on %s: %s", spec, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -406,7 +405,6 @@ int serve_tls_start(const char *listen, autocert_manager *m, struct serve_tls **
         goto fail;
     if (pthread_create(&t->accept_thread, NULL, accept_loop, t) != 0) {
         ac_error_set(e, AC_ERR_INTERNAL, "serve: cannot start the accept thread");
-        t->gen->m = NULL; /* stays the caller's */
         autocert_gnutls_uninstall(t->gen->cred);
         gnutls_certificate_free_credentials(t->gen->cred);
         free(t->gen);
@@ -428,45 +426,6 @@ fail:
     pthread_cond_destroy(&t->idle);
     free(t);
     return -1;
-}
-
-int serve_tls_swap(struct serve_tls *t, autocert_manager *m, struct ac_error *e)
-{
-    struct serve_gen *g = gen_new(m, e), *old;
-
-    if (g == NULL)
-        return -1;
-    pthread_mutex_lock(&t->mu);
-    old = t->gen;
-    t->gen = g;
-    pthread_mutex_unlock(&t->mu);
-    gen_unref(t, old);
-    return 0;
-}
-
-struct serve_hold {
-    struct serve_gen *gen;
-};
-
-struct serve_hold *serve_tls_hold(struct serve_tls *t)
-{
-    struct serve_hold *h = calloc(1, sizeof *h);
-
-    if (h == NULL)
-        return NULL;
-    pthread_mutex_lock(&t->mu);
-    h->gen = t->gen;
-    h->gen->refs++;
-    pthread_mutex_unlock(&t->mu);
-    return h;
-}
-
-void serve_tls_release(struct serve_tls *t, struct serve_hold *h)
-{
-    if (h == NULL)
-        return;
-    gen_unref(t, h->gen);
-    free(h);
 }
 
 void serve_tls_stop(struct serve_tls *t)
