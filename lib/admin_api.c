@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,6 @@
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define QUERY_VALUE_MAX (ADMIN_MAX_URI + 1)
-#define ADMIN_KIND_NO_MATCH "select.no_match"
 
 /* ---- responses ---- */
 
@@ -180,6 +180,11 @@ void autocert_admin_response_free(autocert_admin_response *r)
     admin_stream_release(r->stream);
     free(r->body);
     free(r);
+}
+
+static autocert_admin_response *oom(void)
+{
+    return admin_response_message(500, "out of memory", false);
 }
 
 /* ---- request helpers ---- */
@@ -393,30 +398,19 @@ int admin_api_precheck(const struct admin_api *a, const autocert_admin_request *
 
 /* ---- the endpoints ---- */
 
-/* The set `selector` names or covers (the one selector). Returns 0 and *idx,
- * or -1. */
-static int find_set(const struct admin_api *a, const char *selector, bool by_name, size_t *idx)
+/* The set chosen by ?name= / ?domain= (the one selector,
+ * autocert_manager_find): returns 1 with *idx and the selector in sel (size
+ * QUERY_VALUE_MAX), 0 when neither is given, or -1 with a new error response
+ * in *err (400 both given, 404 no set matches). */
+static int select_one(const struct admin_api *a, const autocert_admin_request *req, char *sel,
+                      size_t *idx, autocert_admin_response **err)
 {
-    int i = by_name ? admin_find_set_by_name(a->cfg, selector)
-                    : admin_find_set_by_domain(a->cfg, a->lc, selector);
-
-    if (i < 0 || (size_t)i >= lifecycle_set_count(a->lc))
-        return -1;
-    *idx = (size_t)i;
-    return 0;
-}
-
-/* The set chosen by ?name= / ?domain=: returns 1 with *idx, 0 when neither
- * is given, or -1 with a new error response in *err (400 both given, 404 no
- * set matches). */
-static int select_one(const struct admin_api *a, const autocert_admin_request *req, size_t *idx,
-                      autocert_admin_response **err)
-{
-    char nbuf[QUERY_VALUE_MAX], dbuf[QUERY_VALUE_MAX];
-    const char *name = query_get(req->query, "name", nbuf, sizeof nbuf);
+    char dbuf[QUERY_VALUE_MAX];
+    const char *name = query_get(req->query, "name", sel, QUERY_VALUE_MAX);
     const char *domain = query_get(req->query, "domain", dbuf, sizeof dbuf);
     char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
     autocert_admin_response *r;
+    autocert_error e;
 
     *err = NULL;
     if (name != NULL && domain != NULL) {
@@ -425,84 +419,69 @@ static int select_one(const struct admin_api *a, const autocert_admin_request *r
     }
     if (name == NULL && domain == NULL)
         return 0;
-    if (find_set(a, name != NULL ? name : domain, name != NULL, idx) == 0)
+    if (domain != NULL)
+        snprintf(sel, QUERY_VALUE_MAX, "%s", domain);
+    if (autocert_manager_find(a->m, sel, idx, &e) == 0)
         return 1;
-    snprintf(msg, sizeof msg, "no set covers '%s'",
-             admin_echo(arg, sizeof arg, name != NULL ? name : domain));
-    r = resp_body(404, admin_json_error(msg, ADMIN_KIND_NO_MATCH), JSON_TYPE);
-    *err = r != NULL ? r : admin_response_message(500, "out of memory", false);
+    if (strcmp(e.kind, AUTOCERT_E_NO_MATCH) != 0) {
+        *err = admin_response_message(500, e.message, false);
+        return -1;
+    }
+    snprintf(msg, sizeof msg, "no set covers '%s'", admin_echo(arg, sizeof arg, sel));
+    r = resp_body(404, admin_json_error(msg, AUTOCERT_E_NO_MATCH), JSON_TYPE);
+    *err = r != NULL ? r : oom();
     return -1;
 }
 
-/* Fills selected[] (n entries) from ?name= / ?domain= (every set when
- * neither). Returns 0, or -1 with a new error response in *err. */
-static int select_sets(const struct admin_api *a, const autocert_admin_request *req, bool *selected,
-                       size_t n, autocert_admin_response **err)
+static void collect_result(void *arg, const char *set, const autocert_error *err)
 {
-    size_t idx = 0;
-    int rc = select_one(a, req, &idx, err);
-
-    if (rc < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        selected[i] = rc == 0 || i == idx;
-    return 0;
-}
-
-static autocert_admin_response *oom(void)
-{
-    return admin_response_message(500, "out of memory", false);
+    admin_results_add(arg, set, err);
 }
 
 /* POST /api/v1/cert/renew: waits for the outcome. */
 static autocert_admin_response *renew_wait(const struct admin_api *a,
                                            const autocert_admin_request *req)
 {
-    size_t n = lifecycle_set_count(a->lc);
-    bool *selected = calloc(n > 0 ? n : 1, sizeof *selected);
-    struct lifecycle_result *res = calloc(n > 0 ? n : 1, sizeof *res);
+    char sel[QUERY_VALUE_MAX];
+    struct admin_results res;
+    autocert_progress p = {.result = collect_result, .arg = &res};
     autocert_admin_response *r = NULL;
-    int rc;
+    autocert_error e;
+    size_t idx;
+    int which = select_one(a, req, sel, &idx, &r);
 
-    if (selected == NULL || res == NULL) {
-        r = oom();
-        goto out;
-    }
-    if (select_sets(a, req, selected, n, &r) != 0)
-        goto out;
+    if (which < 0)
+        return r;
     ac_info(ADMIN_LOG, "forced renewal requested through the API");
-    rc = lifecycle_force_renew(a->lc, selected, NULL, NULL, res);
-    r = resp_body(rc == 0 ? 200 : 500, admin_json_results(res, n), JSON_TYPE);
-out:
-    free(selected);
-    free(res);
-    return r;
+    admin_results_init(&res);
+    if (autocert_manager_renew(a->m, which > 0 ? sel : NULL, &p, &e) != 0 && res.count == 0) {
+        /* nothing ran (a reload removed the set meanwhile, a stop) */
+        admin_results_clear(&res);
+        return admin_response_message(strcmp(e.kind, AUTOCERT_E_NO_MATCH) == 0 ? 404 : 500,
+                                      e.message, false);
+    }
+    return resp_body(res.failed ? 500 : 200, admin_results_finish(&res, NULL), JSON_TYPE);
 }
 
 /* GET /api/v1/cert/renew: the same renewal as Server-Sent Events. */
 static autocert_admin_response *renew_stream(const struct admin_api *a,
                                              const autocert_admin_request *req)
 {
-    size_t n = lifecycle_set_count(a->lc);
-    bool *selected = calloc(n > 0 ? n : 1, sizeof *selected);
+    char sel[QUERY_VALUE_MAX];
     autocert_admin_response *r = NULL, *err = NULL;
+    size_t idx;
+    int which = select_one(a, req, sel, &idx, &err);
 
-    if (selected == NULL)
-        return oom();
-    if (select_sets(a, req, selected, n, &err) != 0) {
-        free(selected);
+    if (which < 0)
         return err;
-    }
     r = resp_new(200);
     if (r == NULL || resp_header(r, "Content-Type", "text/event-stream") != 0 ||
         resp_header(r, "Cache-Control", "no-cache") != 0) {
         autocert_admin_response_free(r);
-        free(selected);
         return oom();
     }
     ac_info(ADMIN_LOG, "forced renewal requested through the API (event stream)");
-    /* takes selected */
-    if (admin_stream_start(a, selected, n, &r->stream) != 0) {
+    if (admin_stream_start(a, which > 0 ? sel : NULL, &r->stream) != 0) {
         autocert_admin_response_free(r);
         return admin_response_message(500, "cannot start the renewal", false);
     }
@@ -513,30 +492,33 @@ static autocert_admin_response *renew_stream(const struct admin_api *a,
 static autocert_admin_response *revoke_set(const struct admin_api *a,
                                            const autocert_admin_request *req)
 {
-    char nbuf[QUERY_VALUE_MAX], rbuf[QUERY_VALUE_MAX];
+    char nbuf[QUERY_VALUE_MAX], rbuf[QUERY_VALUE_MAX], shown[ADMIN_ECHO_MAX];
     const char *name = query_get(req->query, "name", nbuf, sizeof nbuf);
     const char *reason_s = query_get(req->query, "reason", rbuf, sizeof rbuf);
-    struct lifecycle_result res;
-    size_t idx = 0;
+    struct admin_results res;
+    autocert_progress p = {.result = collect_result, .arg = &res};
+    autocert_admin_response *r = NULL;
+    autocert_error e;
+    size_t idx;
     int reason;
 
     if (name == NULL)
         return admin_response_message(400, "revoke needs ?name=SET", false);
-    if (find_set(a, name, true, &idx) != 0 && find_set(a, name, false, &idx) != 0) {
-        char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
-
-        snprintf(msg, sizeof msg, "no set covers '%s'", admin_echo(arg, sizeof arg, name));
-        return resp_body(404, admin_json_error(msg, ADMIN_KIND_NO_MATCH), JSON_TYPE);
-    }
-    reason = admin_parse_reason(reason_s);
+    if (select_one(a, req, nbuf, &idx, &r) < 0)
+        return r;
+    reason = autocert_revocation_reason(reason_s);
     if (reason == -2)
         return admin_response_message(
             400, "unknown revocation reason (use 0-10 or an RFC 5280 name)", false);
-    memset(&res, 0, sizeof res);
-    snprintf(res.name, sizeof res.name, "%s", a->cfg->sets[idx].name);
-    ac_info(ADMIN_LOG, "revocation of %s requested through the API", res.name);
-    res.ok = lifecycle_revoke(a->lc, idx, reason, NULL, NULL, &res.error) == 0;
-    return resp_body(res.ok ? 200 : 500, admin_json_results(&res, 1), JSON_TYPE);
+    ac_info(ADMIN_LOG, "revocation of %s requested through the API",
+            admin_echo(shown, sizeof shown, name));
+    admin_results_init(&res);
+    if (autocert_manager_revoke(a->m, name, reason, &p, &e) != 0 && res.count == 0) {
+        admin_results_clear(&res);
+        return admin_response_message(strcmp(e.kind, AUTOCERT_E_NO_MATCH) == 0 ? 404 : 500,
+                                      e.message, false);
+    }
+    return resp_body(res.failed ? 500 : 200, admin_results_finish(&res, NULL), JSON_TYPE);
 }
 
 static bool is(const char *method, const char *m)
@@ -557,27 +539,28 @@ static autocert_admin_response *route(const struct admin_api *a, const autocert_
             return resp_not_allowed("GET, HEAD");
         return resp_body(200, strdup("{\"ok\":true}"), JSON_TYPE);
     }
-    if (has_token(a) && !admin_guard_bearer_ok(req_header(req, "Authorization"), a->token))
+    if (!a->trusted && has_token(a) &&
+        !admin_guard_bearer_ok(req_header(req, "Authorization"), a->token))
         return admin_response_message(401, "unauthorized", false);
     if (strcmp(url, "/api/v1/cert/info") == 0 || strcmp(url, "/api/v1/cert/status") == 0 ||
         strcmp(url, "/metrics") == 0) {
         autocert_admin_response *err = NULL;
         size_t count = 0, only = 0;
-        char *body;
+        char *body, selector[QUERY_VALUE_MAX];
         int sel;
 
         if (!get)
             return resp_not_allowed("GET, HEAD");
         if (strcmp(url, "/metrics") == 0)
-            return resp_body(200, admin_metrics_text(a->lc), METRICS_TYPE);
-        sel = select_one(a, req, &only, &err);
+            return resp_body(200, admin_metrics_text(a->m), METRICS_TYPE);
+        sel = select_one(a, req, selector, &only, &err);
         if (sel < 0)
             return err;
         if (sel == 0)
             only = ADMIN_ALL_SETS;
         if (strcmp(url, "/api/v1/cert/status") == 0)
-            return resp_body(200, admin_json_status(a->lc, a->cfg, only), JSON_TYPE);
-        body = admin_json_info(a->lc, a->cfg, only, &count);
+            return resp_body(200, admin_json_status(a->m, only), JSON_TYPE);
+        body = admin_json_info(a->m, only, &count);
         if (body != NULL && count == 0) {
             free(body);
             return admin_response_message(404, "no certificate found", false);
@@ -591,7 +574,7 @@ static autocert_admin_response *route(const struct admin_api *a, const autocert_
             return resp_not_allowed("GET, POST");
         /* A state change on a GET: without a token, only from a same-origin
          * page or a client that is not a browser (admin_guard.h). */
-        if (!has_token(a) &&
+        if (!a->trusted && !has_token(a) &&
             !admin_guard_same_origin(&a->guard, req_header(req, "Host"), req_header(req, "Origin"),
                                      req_header(req, "Sec-Fetch-Site"))) {
             note_refused(a, "refused GET /api/v1/cert/renew from %s: not same-origin",

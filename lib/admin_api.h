@@ -22,15 +22,12 @@
 #ifndef AUTOCERT_ADMIN_API_H
 #define AUTOCERT_ADMIN_API_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "admin_conn.h"
 #include "admin_guard.h"
 #include "autocert/autocert_admin.h"
-#include "config.h"
-#include "lifecycle.h"
 
 #define ADMIN_MAX_BODY 4096         /* request body; no endpoint takes one (413 beyond) */
 #define ADMIN_MAX_URI 2048          /* request target, query included (414 beyond) */
@@ -43,16 +40,15 @@
 /* The event-stream renewals are kept in one process-wide registry
  * (admin_stream.c), so that a stopping server can end its streams and a
  * manager that goes away can wait for the renewals started on it. */
-/* What a request is answered from. Everything is borrowed. */
+/* What a request is answered from. Everything is borrowed for the request
+ * (an event stream's renewal keeps only m and owner). */
 struct admin_api {
     autocert_manager *m;
-    struct lifecycle *lc;
-    const struct config *cfg;
     const char *token; /* NULL or "": no token configured */
     struct admin_guard guard;
     struct admin_conns *conns; /* warnings rate-limited there; NULL: process-wide */
     const void *owner;         /* the server the request came through, or NULL */
-    pthread_rwlock_t *lock;    /* held for reading by a stream's renewal, or NULL */
+    bool trusted;              /* the program holding m asks: no token needed */
 };
 
 /* What the transport knows beyond the request itself. */
@@ -64,6 +60,10 @@ struct admin_req_meta {
 /* Ends every event stream that came through owner (its reader gets a last
  * "shutting down" result event). */
 void admin_streams_stop(const void *owner);
+/* The manager m goes away (autocert_manager_free, before it stops the
+ * engine): event streams on m whose renewal has not started yet do not start
+ * it (their result says "shutting down"). */
+void admin_streams_cancel(const autocert_manager *m);
 /* Waits until the renewal of every event stream that came through owner
  * (NULL: any) on manager m (NULL: any) has finished. */
 void admin_streams_wait(const void *owner, const autocert_manager *m);

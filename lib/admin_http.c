@@ -33,6 +33,7 @@
 #include "admin_conn.h"
 #include "admin_guard.h"
 #include "log.h"
+#include "manager.h"
 #include "textsafe.h"
 #include "timeutil.h"
 
@@ -41,17 +42,12 @@
 
 struct admin_server {
     struct MHD_Daemon *daemon;
-    const struct config *cfg;
-    autocert_manager *m;
-    struct lifecycle *lc;
-    char *token;   /* own copy of admin.token; NULL = no auth */
-    bool loopback; /* the bound address is a loopback one */
+    autocert_manager *m; /* admin.token is read from its configuration per request */
+    bool loopback;       /* the bound address is a loopback one */
     int port;
     struct admin_guard guard;  /* Host / Origin policy; fixed after start */
     struct admin_conns *conns; /* connection caps and request deadline */
     struct admin_limits limits;
-    /* Requests hold it for reading while they use cfg/m/lc; rebind writes. */
-    pthread_rwlock_t lock;
 };
 
 /* Per-request state (MHD's con_cls): made by uri_logged (or at the first call
@@ -210,18 +206,16 @@ static void make_request(struct MHD_Connection *c, const struct request *r, cons
     meta->peer_text = admin_conn_peer(conn_of(c));
 }
 
-/* The API instance a request is answered by; call with s->lock held. */
-static void make_api(struct admin_server *s, struct admin_api *a)
+/* The API instance a request is answered by, with the token of cfg (the
+ * manager's configuration, a reference held for the request). */
+static void make_api(struct admin_server *s, const struct config *cfg, struct admin_api *a)
 {
     memset(a, 0, sizeof *a);
     a->m = s->m;
-    a->lc = s->lc;
-    a->cfg = s->cfg;
-    a->token = s->token;
+    a->token = cfg->admin.token;
     a->guard = s->guard;
     a->conns = s->conns;
     a->owner = s;
-    a->lock = &s->lock;
 }
 
 /* The transport's own head checks (caps, sizes). Returns a refusal or NULL. */
@@ -263,7 +257,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct admin_req_meta meta;
     struct admin_api api;
     autocert_admin_response *resp = NULL;
-    enum MHD_Result ret;
+    struct config *cfg;
     int rc;
 
     (void)version;
@@ -278,11 +272,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         r->seen = true;
         resp = check_transport(s, c, conn, r, url);
         if (resp == NULL) {
+            cfg = manager_config_ref(s->m);
+            if (cfg == NULL)
+                return MHD_NO;
             make_request(c, r, url, method, &req, &meta);
-            pthread_rwlock_rdlock(&s->lock);
-            make_api(s, &api);
+            make_api(s, cfg, &api);
             rc = admin_api_precheck(&api, &req, &meta, &resp);
-            pthread_rwlock_unlock(&s->lock);
+            config_free(cfg);
             if (rc != 0)
                 return MHD_NO;
         }
@@ -303,18 +299,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (!admin_conns_request_received(s->conns, conn))
         return MHD_NO; /* the deadline passed meanwhile; the reaper closed it */
+    cfg = manager_config_ref(s->m);
+    if (cfg == NULL)
+        return MHD_NO;
     make_request(c, r, url, method, &req, &meta);
-    pthread_rwlock_rdlock(&s->lock);
-    if (s->lc == NULL && strcmp(url, "/healthz") != 0 && !r->too_big) {
-        resp = admin_response_message(503, "reloading; try again", false);
-        rc = resp != NULL ? 0 : -1;
-    } else {
-        make_api(s, &api);
-        rc = admin_api_route(&api, &req, &meta, &resp);
-    }
-    pthread_rwlock_unlock(&s->lock);
-    ret = send_response(c, rc == 0 ? resp : NULL);
-    return ret;
+    make_api(s, cfg, &api);
+    rc = admin_api_route(&api, &req, &meta, &resp);
+    config_free(cfg);
+    return send_response(c, rc == 0 ? resp : NULL);
 }
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the request line arrived. Its return value
@@ -434,24 +426,74 @@ static int bound_port(int fd)
     return 0;
 }
 
-int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
-                              const struct admin_limits *limits, struct admin_server **out,
-                              struct ac_error *e)
+/* config_parse_listen, plus port 0 (a free port: for a host that gives its
+ * own address, and tests). */
+static int parse_listen(const char *listen, char *host, size_t host_len, int *port)
+{
+    char tmp[300];
+    size_t n = strlen(listen);
+
+    if (config_parse_listen(listen, host, host_len, port) == 0)
+        return 0;
+    if (n < 3 || n >= sizeof tmp || strcmp(listen + n - 2, ":0") != 0)
+        return -1;
+    memcpy(tmp, listen, n - 1);
+    tmp[n - 1] = '1';
+    tmp[n] = '\0';
+    if (config_parse_listen(tmp, host, host_len, port) != 0)
+        return -1;
+    *port = 0;
+    return 0;
+}
+
+/* A non-loopback address needs a token (configuration validation says the
+ * same for admin.listen; a host may give another address). */
+static int check_listen(const char *listen, bool has_token, char *host, size_t host_len, int *port,
+                        struct ac_error *e)
+{
+    if (parse_listen(listen, host, host_len, port) != 0) {
+        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port", listen);
+        return -1;
+    }
+    if (!admin_host_is_loopback(host) && !has_token) {
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "admin.listen %s is not a loopback address and admin.token is not set: "
+                     "refusing to expose the admin API without a token (set admin.token, or "
+                     "listen on 127.0.0.1)",
+                     listen);
+        return -1;
+    }
+    return 0;
+}
+
+int admin_server_open(autocert_manager *m, const char *listen, const struct admin_limits *limits,
+                      struct admin_server **out, struct ac_error *e)
 {
     struct admin_server *s = NULL;
+    struct config *cfg = manager_config_ref(m);
+    struct admin_limits defaults;
     struct sockaddr_storage ss;
     socklen_t ss_len;
     char host[256];
     int port, fd = -1, rc = -1;
-    bool locked = false;
+    bool has_token;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    const char *listen = cfg->admin.listen != NULL ? cfg->admin.listen : "127.0.0.1:8555";
 
     *out = NULL;
-    if (admin_check_listen(cfg, e) != 0)
+    if (cfg == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
-    config_parse_listen(listen, host, sizeof host, &port);
+    }
+    if (limits == NULL) {
+        admin_limits_default(&defaults);
+        limits = &defaults;
+    }
+    if (listen == NULL)
+        listen = cfg->admin.listen != NULL ? cfg->admin.listen : ADMIN_DEFAULT_LISTEN;
+    has_token = cfg->admin.token != NULL && cfg->admin.token[0] != '\0';
+    if (check_listen(listen, has_token, host, sizeof host, &port, e) != 0)
+        goto out;
     memset(&ss, 0, sizeof ss);
     if (strcasecmp(host, "localhost") == 0)
         snprintf(host, sizeof host, "127.0.0.1");
@@ -470,25 +512,16 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m, str
         flags |= MHD_USE_IPv6;
     } else {
         ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address", listen);
-        return -1;
+        goto out;
     }
     s = calloc(1, sizeof *s);
     if (s == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-        return -1;
-    }
-    s->cfg = cfg;
-    s->m = m;
-    s->lc = lc;
-    s->limits = *limits;
-    s->loopback = admin_host_is_loopback(host);
-    if (cfg->admin.token != NULL && cfg->admin.token[0] != '\0' &&
-        (s->token = strdup(cfg->admin.token)) == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
-    pthread_rwlock_init(&s->lock, NULL);
-    locked = true;
+    s->m = m;
+    s->limits = *limits;
+    s->loopback = admin_host_is_loopback(host);
     /* Our own socket: bind errors are ours to word (and MHD logs none). */
     fd = open_listener(listen, (struct sockaddr *)&ss, ss_len, (int)limits->backlog, e);
     if (fd < 0)
@@ -496,7 +529,7 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m, str
     s->port = bound_port(fd);
     if (s->port == 0)
         s->port = port;
-    config_parse_listen(listen, host, sizeof host, &port); /* as written, for the guard */
+    parse_listen(listen, host, sizeof host, &port); /* as written, for the guard */
     if (admin_guard_init(&s->guard, host, s->loopback, s->port) != 0 ||
         admin_conns_new(limits, &s->conns) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");
@@ -517,9 +550,9 @@ int admin_server_start_limits(const struct config *cfg, autocert_manager *m, str
         ac_error_set(e, AC_ERR_IO, "admin.listen %s: cannot start the HTTP server", listen);
         goto out;
     }
-    fd = -1; /* MHD_stop_daemon closes it */
+    fd = -1; /* MHD closes it (or admin_server_stop, after a quiesce) */
     ac_info(ADMIN_LOG, "admin API listening on %s%s", listen,
-            s->token != NULL ? " (bearer token required)" : "");
+            has_token ? " (bearer token required)" : "");
     *out = s;
     s = NULL;
     rc = 0;
@@ -528,21 +561,24 @@ out:
         close(fd);
     if (s != NULL) {
         admin_conns_free(s->conns);
-        if (locked)
-            pthread_rwlock_destroy(&s->lock);
-        free(s->token);
         free(s);
     }
+    config_free(cfg);
     return rc;
+}
+
+int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
+                              const struct admin_limits *limits, struct admin_server **out,
+                              struct ac_error *e)
+{
+    (void)lc;
+    return admin_server_open(m, cfg != NULL ? cfg->admin.listen : NULL, limits, out, e);
 }
 
 int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
                        struct admin_server **out, struct ac_error *e)
 {
-    struct admin_limits l;
-
-    admin_limits_default(&l);
-    return admin_server_start_limits(cfg, m, lc, &l, out, e);
+    return admin_server_start_limits(cfg, m, lc, NULL, out, e);
 }
 
 int admin_server_port(const struct admin_server *s)
@@ -575,43 +611,16 @@ void admin_server_stop(struct admin_server *s)
     MHD_stop_daemon(s->daemon); /* every connection is closed when it returns */
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
-    admin_streams_wait(s, NULL); /* their renewals hold s->lock */
     admin_conns_free(s->conns);
-    pthread_rwlock_destroy(&s->lock);
-    if (s->token != NULL) {
-        memset(s->token, 0, strlen(s->token));
-        free(s->token);
-    }
     free(s);
 }
 
 void admin_server_rebind(struct admin_server *s, const struct config *cfg, autocert_manager *m,
                          struct lifecycle *lc)
 {
-    if (s == NULL)
-        return;
-    pthread_rwlock_wrlock(&s->lock);
-    s->cfg = cfg;
-    s->m = m;
-    s->lc = lc;
-    if (cfg != NULL) {
-        const char *t = cfg->admin.token;
-
-        if ((t == NULL || t[0] == '\0') && !s->loopback) {
-            ac_warn(ADMIN_LOG, "reload: admin.token removed while the admin API listens on a "
-                               "non-loopback address; keeping the old token");
-        } else if (t == NULL || s->token == NULL || strcmp(t, s->token) != 0) {
-            char *copy = t != NULL && t[0] != '\0' ? strdup(t) : NULL;
-
-            if (t != NULL && t[0] != '\0' && copy == NULL) {
-                ac_warn(ADMIN_LOG, "reload: out of memory; keeping the old admin token");
-            } else {
-                if (s->token != NULL)
-                    memset(s->token, 0, strlen(s->token));
-                free(s->token);
-                s->token = copy;
-            }
-        }
-    }
-    pthread_rwlock_unlock(&s->lock);
+    /* The token is read from the manager's configuration per request. */
+    (void)s;
+    (void)cfg;
+    (void)m;
+    (void)lc;
 }

@@ -1,7 +1,7 @@
 /*
  * admin_json.h - the documents of the REST admin API (DESIGN.md 5.5,
  * docs/admin-api.md): certificate info, set status, renewal results,
- * progress notes, Prometheus metrics, plus the revocation-reason parser.
+ * progress notes, Prometheus metrics.
  * JSON is built with json-c; outside text (certificate names, CA error
  * messages) goes through jsonu_add_text; no key material reaches any of it.
  *
@@ -14,8 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "lifecycle.h"
+#include <json-c/json.h>
+
+#include "autocert/autocert.h"
 
 /* {"message": msg} (msg escaped: valid UTF-8, no control characters). */
 char *admin_json_message(const char *msg);
@@ -26,25 +27,26 @@ char *admin_json_error(const char *msg, const char *kind);
 #define ADMIN_ALL_SETS ((size_t)-1)
 /* GET /api/v1/cert/info: the array (main first) of sets holding a
  * certificate, or only set `only`; *count gets its length. */
-char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t only, size_t *count);
+char *admin_json_info(autocert_manager *m, size_t only, size_t *count);
 /* GET /api/v1/cert/status: every set, or only set `only`. */
-char *admin_json_status(struct lifecycle *lc, const struct config *cfg, size_t only);
-/* {"results":[{"name","ok","error"}]} for the entries with a name. */
-char *admin_json_results(const struct lifecycle_result *r, size_t n);
+char *admin_json_status(autocert_manager *m, size_t only);
 /* {"set": set, "message": msg, "time": now} (SSE progress data). */
 char *admin_json_progress(const char *set, const char *msg);
-/* Prometheus text exposition of the lifecycle's status and counters. */
-char *admin_metrics_text(struct lifecycle *lc);
+/* Prometheus text exposition of the sets' status and the engine's counters. */
+char *admin_metrics_text(autocert_manager *m);
 
-/* Set selection as typed in the API and the CLI: "main", "extra[N]",
- * "extraN" (name) or a domain of a set. Index or -1. (Until the manager's
- * one selector, autocert_manager_find, replaces them.) */
-int admin_find_set_by_name(const struct config *cfg, const char *name);
-int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain);
-int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *arg);
-
-/* Revocation reason: a number 0..10 or an RFC 5280 name (keyCompromise,
- * superseded, cessationOfOperation ...). -1 for NULL/"" (omit), -2 unknown. */
-int admin_parse_reason(const char *s);
+/* {"results":[{"name","ok","error"}...]} built from an operation's result
+ * callbacks (autocert_progress.result), in the order they come. */
+struct admin_results {
+    struct json_object *arr;
+    size_t count;
+    bool failed; /* a result failed (or memory ran out) */
+};
+void admin_results_init(struct admin_results *r);
+void admin_results_add(struct admin_results *r, const char *set, const autocert_error *err);
+/* The document (a new string, NULL when out of memory), with "message" when
+ * message is not NULL; empties r. */
+char *admin_results_finish(struct admin_results *r, const char *message);
+void admin_results_clear(struct admin_results *r);
 
 #endif

@@ -36,40 +36,47 @@
 #include "lifecycle.h"
 
 struct admin_server;
+struct admin_limits; /* admin_conn.h */
 
-/* Refuses (-1, AC_ERR_CONFIG, clear message) an admin.listen that does not
- * parse or that is not a loopback address while admin.token is unset. The
- * daemon calls this before doing anything else and exits 2 on failure. */
-int admin_check_listen(const struct config *cfg, struct ac_error *e);
+#define ADMIN_DEFAULT_LISTEN "127.0.0.1:8555"
 
 /* True for 127.0.0.0/8, ::1 and "localhost". */
 bool admin_host_is_loopback(const char *host);
 
-/* Starts the API on cfg->admin.listen (exactly that address; port 0 picks a
- * free one, see admin_server_port). cfg, m and lc are borrowed and must
- * outlive the server. Returns 0 or -1 with e. */
+/* Starts the API of manager m (borrowed; must outlive the server) on
+ * `listen` (NULL: the configuration's admin.listen, default
+ * ADMIN_DEFAULT_LISTEN; exactly that address; port 0 picks a free one, see
+ * admin_server_port) with the connection limits `limits` (copied; NULL: the
+ * ADMIN_* defaults). A non-loopback address without admin.token is refused
+ * (AC_ERR_CONFIG). admin.token is read from the manager's configuration at
+ * every request, so a reload that changes it takes effect at once. Returns 0
+ * or -1 with e. */
+int admin_server_open(autocert_manager *m, const char *listen, const struct admin_limits *limits,
+                      struct admin_server **out, struct ac_error *e);
+/* The bound port. */
+int admin_server_port(const struct admin_server *s);
+/* Stops gracefully and frees s: stops accepting, ends the event streams
+ * still open (a last "shutting down" result event; their renewals go on),
+ * waits up to ADMIN_STOP_GRACE_MS for the answers under way to go out, then
+ * closes what is left and waits for the server's threads. NULL is a no-op. */
+#define ADMIN_STOP_GRACE_MS 2000
+void admin_server_stop(struct admin_server *s);
+
+/* ---- kept for `autocert serve` until it uses autocert_admin_start ---- */
+
+/* Refuses (-1, AC_ERR_CONFIG) an admin.listen that does not parse or that is
+ * not a loopback address while admin.token is unset (configuration
+ * validation already does). */
+int admin_check_listen(const struct config *cfg, struct ac_error *e);
+/* admin_server_open(m, cfg->admin.listen, limits (NULL: defaults), ...); lc
+ * is not used. */
 int admin_server_start(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
                        struct admin_server **out, struct ac_error *e);
-struct admin_limits; /* admin_conn.h */
-/* The same with other connection limits than the ADMIN_* defaults (tests;
- * later settings). limits is copied. */
 int admin_server_start_limits(const struct config *cfg, autocert_manager *m, struct lifecycle *lc,
                               const struct admin_limits *limits, struct admin_server **out,
                               struct ac_error *e);
-/* The bound port. */
-int admin_server_port(const struct admin_server *s);
-/* After a configuration reload: points the server at the new objects (NULL
- * lc: answer 503 "reloading" until the next rebind). Waits for the requests
- * that use the old ones, so the caller may free those afterwards. A token
- * change takes effect; a listen change needs a restart. */
+/* Does nothing: the token comes from the manager's configuration. */
 void admin_server_rebind(struct admin_server *s, const struct config *cfg, autocert_manager *m,
                          struct lifecycle *lc);
-/* Stops gracefully and frees s: stops accepting, ends the event streams
- * still open (a last "shutting down" result event), waits up to
- * ADMIN_STOP_GRACE_MS for the answers under way to go out, then closes what
- * is left and waits for the server's threads (and for the renewals of event
- * streams, which a stopped lifecycle ends at once). NULL is a no-op. */
-#define ADMIN_STOP_GRACE_MS 2000
-void admin_server_stop(struct admin_server *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "admin_json.h"
+#include "autocert/autocert.h"
 #include "buf.h"
 #include "log.h"
 
@@ -29,14 +30,14 @@ struct admin_stream {
     bool closing; /* the owner stops: end the stream now */
     bool final;   /* the "shutting down" event is queued */
     /* the registry's (reg_mu) */
-    bool reader; /* the reader still holds it */
-    bool worker; /* the renewal still runs */
+    bool reader;    /* the reader still holds it */
+    bool worker;    /* the renewal still runs */
+    bool cancelled; /* the manager goes away: do not start the renewal */
     struct admin_stream *prev, *next;
     /* the renewal (the worker's) */
-    struct admin_api api;
-    bool *selected;
-    size_t n;
-    struct lifecycle_result *results;
+    struct admin_api api; /* only m, owner and conns are used */
+    char *selector;       /* NULL: every set */
+    struct admin_results results;
 };
 
 /* ---- the registry: every stream from its start until both sides let go ---- */
@@ -72,8 +73,7 @@ static void stream_free(struct admin_stream *x)
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
     ac_buf_free(&x->q);
-    free(x->selected);
-    free(x->results);
+    free(x->selector);
     free(x);
 }
 
@@ -118,6 +118,15 @@ static bool busy_locked(const void *owner, const autocert_manager *m)
     return false;
 }
 
+void admin_streams_cancel(const autocert_manager *m)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct admin_stream *x = reg_list; x != NULL; x = x->next)
+        if (x->api.m == m)
+            x->cancelled = true;
+    pthread_mutex_unlock(&reg_mu);
+}
+
 void admin_streams_wait(const void *owner, const autocert_manager *m)
 {
     pthread_mutex_lock(&reg_mu);
@@ -146,21 +155,32 @@ static void stream_progress(void *arg, const char *set_name, const char *message
     free(json);
 }
 
+static void stream_result(void *arg, const char *set, const autocert_error *err)
+{
+    struct admin_stream *x = arg;
+
+    admin_results_add(&x->results, set, err);
+}
+
 static void *stream_worker(void *arg)
 {
     struct admin_stream *x = arg;
+    autocert_progress p = {.note = stream_progress, .result = stream_result, .arg = x};
+    autocert_error e;
+    const char *message = NULL;
     char *json;
+    bool cancelled;
 
+    pthread_mutex_lock(&reg_mu);
+    cancelled = x->cancelled;
+    pthread_mutex_unlock(&reg_mu);
     stream_progress(x, "", "renewal started");
-    if (x->api.lock != NULL)
-        pthread_rwlock_rdlock(x->api.lock);
-    if (x->api.lc != NULL && lifecycle_set_count(x->api.lc) == x->n)
-        lifecycle_force_renew(x->api.lc, x->selected, stream_progress, x, x->results);
-    else
-        stream_progress(x, "", "configuration reloaded meanwhile; nothing renewed");
-    if (x->api.lock != NULL)
-        pthread_rwlock_unlock(x->api.lock);
-    json = admin_json_results(x->results, x->n);
+    admin_results_init(&x->results);
+    if (cancelled)
+        message = "shutting down";
+    else if (autocert_manager_renew(x->api.m, x->selector, &p, &e) != 0 && x->results.count == 0)
+        message = e.message; /* nothing ran: a reload removed the set, a stop */
+    json = admin_results_finish(&x->results, message);
     pthread_mutex_lock(&x->mu);
     /* The result event must get through even when progress filled the queue. */
     x->q.max = x->q.len + (json != NULL ? strlen(json) : 0) + 64;
@@ -176,8 +196,7 @@ static void *stream_worker(void *arg)
     return NULL;
 }
 
-int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
-                       struct admin_stream **out)
+int admin_stream_start(const struct admin_api *a, const char *selector, struct admin_stream **out)
 {
     struct admin_stream *x = calloc(1, sizeof *x);
     pthread_condattr_t ca;
@@ -189,15 +208,13 @@ int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
     *out = NULL;
     if (x == NULL)
         goto fail;
-    x->selected = selected;
-    selected = NULL;
-    x->n = n;
     x->api = *a;
+    x->api.token = NULL; /* borrowed for the request only */
     x->reader = true;
     x->worker = true;
     ac_buf_init(&x->q, ADMIN_SSE_MAX);
-    x->results = calloc(n > 0 ? n : 1, sizeof *x->results);
-    if (x->results == NULL || pthread_mutex_init(&x->mu, NULL) != 0)
+    if ((selector != NULL && (x->selector = strdup(selector)) == NULL) ||
+        pthread_mutex_init(&x->mu, NULL) != 0)
         goto fail;
     mu = true;
     pthread_condattr_init(&ca);
@@ -227,11 +244,9 @@ fail:
         if (mu)
             pthread_mutex_destroy(&x->mu);
         ac_buf_free(&x->q);
-        free(x->selected);
-        free(x->results);
+        free(x->selector);
         free(x);
     }
-    free(selected);
     return rc;
 }
 

@@ -23,12 +23,11 @@
 
 struct admin_stream;
 
-/* Starts the renewal of the sets with selected[i] (n entries; takes
- * ownership of selected, also on failure) for API a (copied; what it points
- * to must stay valid until admin_streams_wait(a->owner, a->m) has returned).
+/* Starts the forced renewal (autocert_manager_renew) of the set `selector`
+ * chooses (copied; NULL: every set) on a->m, which must stay valid until
+ * admin_streams_wait(NULL, a->m) has returned (autocert_manager_free waits).
  * Returns 0 and the reader's reference in *out, or -1. */
-int admin_stream_start(const struct admin_api *a, bool *selected, size_t n,
-                       struct admin_stream **out);
+int admin_stream_start(const struct admin_api *a, const char *selector, struct admin_stream **out);
 
 /* The reader's side: see autocert_admin_response_read. */
 ssize_t admin_stream_read(struct admin_stream *x, void *buf, size_t n);

@@ -508,10 +508,10 @@ static void test_listen_policy(void **state)
     assert_int_equal(admin_check_listen(&cfg, &e), 0);
     cfg.admin.listen = "[2001:db8::1]:8555";
     assert_int_equal(admin_check_listen(&cfg, &e), -1);
-    assert_int_equal(admin_parse_reason("keyCompromise"), 1);
-    assert_int_equal(admin_parse_reason("4"), 4);
-    assert_int_equal(admin_parse_reason("7"), -2);
-    assert_int_equal(admin_parse_reason(NULL), -1);
+    assert_int_equal(autocert_revocation_reason("keyCompromise"), 1);
+    assert_int_equal(autocert_revocation_reason("4"), 4);
+    assert_int_equal(autocert_revocation_reason("7"), -2);
+    assert_int_equal(autocert_revocation_reason(NULL), -1);
 }
 
 int main(void)

@@ -29,7 +29,6 @@
 extern "C" {
 #endif
 
-typedef struct autocert_error autocert_error; /* TEMP until autocert.h has it */
 typedef struct autocert_admin autocert_admin;
 
 /* Starts the API on `listen` ("host:port", "[v6]:port"; NULL: admin.listen of
