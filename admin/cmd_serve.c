@@ -6,8 +6,9 @@
  * synchronously by the main thread (sigwait):
  *   SIGHUP          autocert_manager_reload_config: a broken file is refused
  *                   with its errors and the running configuration stays; sets
- *                   whose configuration is unchanged keep their certificate,
- *                   state and running order
+ *                   whose configuration is unchanged keep their state and
+ *                   running order; then every set's files are re-read
+ *                   (autocert_manager_reload)
  *   SIGUSR1         forced renewal of every set (in a helper thread)
  *   SIGTERM/SIGINT  stop within seconds: running orders are cancelled (a commit
  *                   under way finishes), API callers waiting for them get
@@ -44,6 +45,9 @@ struct serve_state {
     pthread_t renew_thread; /* SIGUSR1 */
     bool renew_started;
     atomic_bool renew_running;
+    pthread_t rebind_thread; /* points the admin server at a reloaded configuration */
+    bool rebind_started;
+    struct config *rebind_old; /* freed by the rebind thread once unused */
 };
 
 static void usage(FILE *f)
@@ -89,27 +93,56 @@ static void renew_start(struct serve_state *st)
         atomic_store(&st->renew_running, false);
 }
 
+/* The admin server waits for the requests that read the old configuration
+ * (a forced renewal asked through the API may take minutes) before it frees
+ * it: in a thread of its own, so that signals are still taken meanwhile. */
+static void *rebind(void *arg)
+{
+    struct serve_state *st = arg;
+
+    admin_server_rebind(st->admin, st->cfg, st->m, manager_engine(st->m));
+    config_free(st->rebind_old);
+    st->rebind_old = NULL;
+    return NULL;
+}
+
+static void rebind_join(struct serve_state *st)
+{
+    if (st->rebind_started)
+        pthread_join(st->rebind_thread, NULL);
+    st->rebind_started = false;
+}
+
 /* SIGHUP: the new configuration replaces the running one only when it loads. */
 static void reload(struct serve_state *st, const char *path)
 {
     autocert_error err;
-    struct config *old = st->cfg;
-    const char *was = old->serve.listen, *now;
+    struct config *old;
+    const char *was, *now;
+
+    rebind_join(st); /* the previous reload's: it reads st->cfg */
+    old = st->cfg;
+    was = old->serve.listen;
 
     if (autocert_manager_reload_config(st->m, path, cli_print_diag, NULL, &err) != 0) {
         autocert_log(AUTOCERT_LOG_ERROR, NULL,
                      "reload refused: %s; the running configuration stays", err.message);
         return;
     }
+    /* and, as a reload always did, re-read every set's files (a pair another
+     * process committed is served from now on) */
+    autocert_manager_reload(st->m);
     st->cfg = manager_config_ref(st->m);
     now = st->cfg->serve.listen;
     if ((was == NULL) != (now == NULL) || (now != NULL && strcmp(now, was) != 0))
         autocert_log(AUTOCERT_LOG_WARN, NULL,
                      "reload: serve.listen changes need a restart; keeping %s",
                      was != NULL ? was : "(off)");
-    /* Waits for the requests that read the old configuration. */
-    admin_server_rebind(st->admin, st->cfg, st->m, manager_engine(st->m));
-    config_free(old);
+    st->rebind_old = old;
+    if (pthread_create(&st->rebind_thread, NULL, rebind, st) == 0)
+        st->rebind_started = true;
+    else
+        rebind(st);
     autocert_log(AUTOCERT_LOG_INFO, NULL, "configuration reloaded from %s", path);
 }
 
@@ -196,6 +229,7 @@ out:
     }
     if (st.renew_started)
         pthread_join(st.renew_thread, NULL);
+    rebind_join(&st);
     admin_server_stop(st.admin);
     serve_tls_stop(st.tls);
     autocert_manager_free(st.m);
