@@ -76,10 +76,13 @@ static int revoke_local(struct admin_ctx *ctx, const char *set, int reason)
     char name[256], msg[AUTOCERT_ERROR_MESSAGE_MAX];
     int rc;
 
-    if (autocert_manager_find(ctx->m, set, &idx, &err) != 0 ||
-        autocert_manager_status(ctx->m, idx, &st) != 0) {
+    if (autocert_manager_find(ctx->m, set, &idx, &err) != 0) {
         fprintf(stderr, "autocert: %s\n", err.message);
         return strcmp(err.kind, AUTOCERT_E_NO_MATCH) == 0 ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (autocert_manager_status(ctx->m, idx, &st) != 0) {
+        fprintf(stderr, "autocert: the configuration changed meanwhile\n");
+        return EXIT_FAILED;
     }
     autocert_text_sanitize(name, sizeof name, st.name, strlen(st.name));
     autocert_status_clear(&st);
