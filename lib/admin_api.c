@@ -157,7 +157,7 @@ ssize_t autocert_admin_response_read(autocert_admin_response *r, void *buf, size
 {
     size_t k;
 
-    if (r == NULL || buf == NULL)
+    if (r == NULL || buf == NULL || n == 0)
         return -1;
     if (r->stream != NULL)
         return admin_stream_read(r->stream, buf, n);

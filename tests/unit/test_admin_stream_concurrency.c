@@ -5,8 +5,9 @@
  *   - the server: autocert_admin_stop while a client reads the stream ends it
  *     with one last `result` event {"results":[],"message":"shutting down"},
  *     and returns;
- *   - the handler: a stream freed before its end leaves the renewal running
- *     in its library thread;
+ *   - the handler: a stream read through autocert_admin_response_read gets
+ *     a keep-alive comment while nothing happens; freed before its end, it
+ *     leaves the renewal running in its library thread;
  * and in both cases autocert_manager_free afterwards cancels that renewal and
  * waits for its thread (ASan: nothing leaks, nothing is used after free).
  * Also: autocert_admin_start refuses a non-loopback address without a token.
@@ -246,6 +247,19 @@ static void test_handler_stream_freed_early(void **state)
         used += (size_t)n;
         got[used] = '\0';
     }
+    /* nothing happens while the CA keeps silent: a keep-alive comment comes
+     * (every ADMIN_SSE_KEEPALIVE_S, 10 s) */
+    while (strstr(got, ": keepalive\n\n") == NULL) {
+        ssize_t n = autocert_admin_response_read(resp, buf, sizeof buf - 1);
+
+        assert_true(n > 0);
+        assert_true(used + (size_t)n < sizeof got);
+        memcpy(got + used, buf, (size_t)n);
+        used += (size_t)n;
+        got[used] = '\0';
+    }
+    assert_null(strstr(got, "event: result"));
+    assert_int_equal(autocert_admin_response_read(resp, buf, 0), -1);
     autocert_admin_response_free(resp); /* the renewal goes on */
     autocert_manager_free(m);           /* cancels it and waits for its thread */
 
