@@ -10,10 +10,18 @@
  *     the API under its routes: autocert_admin_handle(m, &req, &resp), then
  *     send what the response holds.
  * Both apply the same rules: admin.token (bearer, constant-time compare) is
- * required for everything but /healthz when configured; without a token the
- * handler form answers only requests whose peer is a loopback address; a
- * foreign Host, a foreign Origin or `Sec-Fetch-Site: cross-site` is refused,
- * and a state change is never made by a plain cross-site GET.
+ * required for everything but /healthz when configured; without a token only
+ * requests whose peer is a loopback address are answered; a foreign Host, a
+ * foreign Origin or `Sec-Fetch-Site: cross-site` is refused, and a state
+ * change is never made by a plain cross-site GET. The handler form does not
+ * know the host's address: there, without a token, Host must be a loopback
+ * name (any port), and an Origin must be the request's own Host (http or
+ * https). The connection limits (caps, request deadline) are the server's.
+ *
+ * Thread-safety: every function may be called from any thread; a response
+ * is used by one thread at a time. The manager must outlive every server;
+ * autocert_manager_free waits for the renewals of event streams started on
+ * it, so a response may be freed before or after it.
  */
 #ifndef AUTOCERT_AUTOCERT_ADMIN_H
 #define AUTOCERT_AUTOCERT_ADMIN_H
@@ -44,7 +52,9 @@ AUTOCERT_API int autocert_admin_port(const autocert_admin *a);
 /* Stops accepting, ends open event streams (their last event is a result
  * with the message "shutting down"; the renewals go on), gives the answers
  * under way up to 2 s to go out, closes what is left and frees a. NULL is
- * fine. Blocks until the server's threads are gone. */
+ * fine. Blocks until the server's threads are gone: a POST renewal or
+ * revocation still running keeps it waiting (stop the engine first,
+ * autocert_manager_stop, and they are answered "cancelled" at once). */
 AUTOCERT_API void autocert_admin_stop(autocert_admin *a);
 
 /* ---- the handler form --------------------------------------------------- */
