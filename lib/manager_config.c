@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin_api.h"
 #include "crypto.h"
 #include "lifecycle_priv.h"
 #include "log.h"
@@ -131,6 +132,12 @@ void autocert_manager_free(autocert_manager *m)
 {
     if (m == NULL)
         return;
+    /* Event-stream renewals of the admin API (admin_stream.c) run in threads
+     * of their own: none starts any more, the engine's stop ends the running
+     * ones, and they are waited for before the engine goes. */
+    admin_streams_cancel(m);
+    lifecycle_stop(m->engine, true);
+    admin_streams_wait(NULL, m);
     lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
     manager_snap_put(m->snap);
     manager_sets_free(m->sets, m->count);
