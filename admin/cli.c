@@ -101,21 +101,6 @@ autocert_manager *cli_open(const char *path)
     return m;
 }
 
-struct config *cli_load_config(const char *path)
-{
-    struct config *cfg = NULL;
-    struct config_diags diags = {0};
-
-    if (config_load(path, &cfg, &diags) != 0) {
-        config_diags_print(&diags, stderr);
-        config_diags_free(&diags);
-        return NULL;
-    }
-    config_diags_print(&diags, stderr); /* warnings only */
-    config_diags_free(&diags);
-    return cfg;
-}
-
 int cli_find_set(autocert_manager *m, const char *cmd, const char *arg)
 {
     autocert_error err;

@@ -10,8 +10,6 @@
 
 #include <autocert/autocert.h>
 
-#include "config.h" /* cli_load_config only: until admin_client.c is on the public API */
-
 struct cli_opts {
     const char *config_path; /* default "autocert.yml" */
     bool help;
@@ -30,10 +28,6 @@ int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o);
 
 /* Prints one configuration diagnostic to stderr (an autocert_diag_fn). */
 void cli_print_diag(void *arg, const autocert_diag *d);
-
-/* Loads the configuration, printing warnings and errors to stderr. Returns the
- * config or NULL (then the caller exits with EXIT_USAGE). */
-struct config *cli_load_config(const char *path);
 
 /* Opens a manager on the configuration at path (autocert_manager_open),
  * printing warnings and errors to stderr. Returns it, or NULL (then the

@@ -13,41 +13,32 @@
  *   SIGTERM/SIGINT  stop within seconds: running orders are cancelled (a commit
  *                   under way finishes), API callers waiting for them get
  *                   "shutting down", open TLS connections are closed, queued
- *                   events get LIFECYCLE_EVENTS_DRAIN_MS
+ *                   events get at most 10 s
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <autocert/autocert.h>
+#include <autocert/autocert_admin.h>
 
-#include "admin_server.h" /* until the admin API is in the library */
 #include "cli.h"
 #include "commands.h"
-#include "lifecycle.h"
-#include "manager.h"
 #include "serve_tls.h"
-
-/* At a stop: how long the answers of API callers released from a forced
- * renewal get to be written before the admin server stops. */
-#define SERVE_STOP_FLUSH_MS 300
 
 struct serve_state {
     autocert_manager *m;
-    struct config *cfg; /* the reference the admin server reads */
+    char *listen; /* serve.listen the listener was started with, or NULL */
     struct serve_tls *tls;
-    struct admin_server *admin;
+    autocert_admin *admin;
     pthread_t renew_thread; /* SIGUSR1 */
     bool renew_started;
     atomic_bool renew_running;
-    pthread_t rebind_thread; /* points the admin server at a reloaded configuration */
-    bool rebind_started;
-    struct config *rebind_old; /* freed by the rebind thread once unused */
 };
 
 static void usage(FILE *f)
@@ -93,36 +84,13 @@ static void renew_start(struct serve_state *st)
         atomic_store(&st->renew_running, false);
 }
 
-/* The admin server waits for the requests that read the old configuration
- * (a forced renewal asked through the API may take minutes) before it frees
- * it: in a thread of its own, so that signals are still taken meanwhile. */
-static void *rebind(void *arg)
-{
-    struct serve_state *st = arg;
-
-    admin_server_rebind(st->admin, st->cfg, st->m, manager_engine(st->m));
-    config_free(st->rebind_old);
-    st->rebind_old = NULL;
-    return NULL;
-}
-
-static void rebind_join(struct serve_state *st)
-{
-    if (st->rebind_started)
-        pthread_join(st->rebind_thread, NULL);
-    st->rebind_started = false;
-}
-
-/* SIGHUP: the new configuration replaces the running one only when it loads. */
+/* SIGHUP: the new configuration replaces the running one only when it loads.
+ * The admin API reads the manager's configuration per request (a token
+ * change takes effect at once); a listen address change needs a restart. */
 static void reload(struct serve_state *st, const char *path)
 {
     autocert_error err;
-    struct config *old;
-    const char *was, *now;
-
-    rebind_join(st); /* the previous reload's: it reads st->cfg */
-    old = st->cfg;
-    was = old->serve.listen;
+    const char *now;
 
     if (autocert_manager_reload_config(st->m, path, cli_print_diag, NULL, &err) != 0) {
         autocert_log(AUTOCERT_LOG_ERROR, NULL,
@@ -132,17 +100,11 @@ static void reload(struct serve_state *st, const char *path)
     /* and, as a reload always did, re-read every set's files (a pair another
      * process committed is served from now on) */
     autocert_manager_reload(st->m);
-    st->cfg = manager_config_ref(st->m);
-    now = st->cfg->serve.listen;
-    if ((was == NULL) != (now == NULL) || (now != NULL && strcmp(now, was) != 0))
+    now = autocert_config_get(autocert_manager_config(st->m), "serve.listen");
+    if ((st->listen == NULL) != (now == NULL) || (now != NULL && strcmp(now, st->listen) != 0))
         autocert_log(AUTOCERT_LOG_WARN, NULL,
                      "reload: serve.listen changes need a restart; keeping %s",
-                     was != NULL ? was : "(off)");
-    st->rebind_old = old;
-    if (pthread_create(&st->rebind_thread, NULL, rebind, st) == 0)
-        st->rebind_started = true;
-    else
-        rebind(st);
+                     st->listen != NULL ? st->listen : "(off)");
     autocert_log(AUTOCERT_LOG_INFO, NULL, "configuration reloaded from %s", path);
 }
 
@@ -150,7 +112,6 @@ int cmd_serve(int argc, char **argv)
 {
     struct cli_opts o;
     struct serve_state st = {0};
-    struct ac_error e;
     autocert_error err;
     const char *listen;
     sigset_t set;
@@ -163,15 +124,10 @@ int cmd_serve(int argc, char **argv)
         return EXIT_OK;
     }
     atomic_init(&st.renew_running, false);
+    /* the configuration's checks include admin.listen's (a non-loopback
+     * address needs admin.token) */
     if ((st.m = cli_open(o.config_path)) == NULL)
         return EXIT_USAGE;
-    st.cfg = manager_config_ref(st.m);
-    if (admin_check_listen(st.cfg, &e) != 0) {
-        fprintf(stderr, "autocert serve: %s\n", e.message);
-        config_free(st.cfg);
-        autocert_manager_free(st.m);
-        return EXIT_USAGE;
-    }
     /* Block the signals before any thread starts: every thread inherits it. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
@@ -185,7 +141,9 @@ int cmd_serve(int argc, char **argv)
                  autocert_manager_load(st.m), autocert_manager_set_count(st.m));
     /* Serve what is on disk before anything touches the network. */
     listen = autocert_config_get(autocert_manager_config(st.m), "serve.listen");
-    if (listen != NULL && serve_tls_start(listen, st.m, &st.tls, &err) != 0) {
+    if (listen != NULL && (st.listen = strdup(listen)) == NULL)
+        goto out;
+    if (st.listen != NULL && serve_tls_start(st.listen, st.m, &st.tls, &err) != 0) {
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
     }
@@ -193,8 +151,10 @@ int cmd_serve(int argc, char **argv)
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
     }
-    if (admin_server_start(st.cfg, st.m, manager_engine(st.m), &st.admin, &e) != 0) {
-        autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", e.message);
+    if (autocert_admin_start(st.m, NULL, &st.admin, &err) != 0) {
+        autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
+        if (strcmp(err.kind, AUTOCERT_E_CONFIG) == 0)
+            rc = EXIT_USAGE;
         goto out;
     }
     autocert_log(AUTOCERT_LOG_INFO, NULL, "serving; pid %ld", (long)getpid());
@@ -214,25 +174,15 @@ int cmd_serve(int argc, char **argv)
     }
     rc = EXIT_OK;
 out:
-    /* Cancel running orders and release API callers waiting for them first,
-     * so that the admin server's stop (which waits for its requests) is
-     * quick; the admin server closes its connections when it stops: let the
-     * answers of the callers just released get written first. */
-    {
-        int waiting = lifecycle_wait_callers(manager_engine(st.m), 0);
-
-        autocert_manager_stop(st.m);
-        if (waiting > 0) {
-            struct timespec ts = {0, SERVE_STOP_FLUSH_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
+    /* Cancel running orders first: API callers waiting for them are answered
+     * at once, and the admin server's stop (which gives answers under way up
+     * to 2 s to go out) is quick. */
+    autocert_manager_stop(st.m);
     if (st.renew_started)
         pthread_join(st.renew_thread, NULL);
-    rebind_join(&st);
-    admin_server_stop(st.admin);
+    autocert_admin_stop(st.admin);
     serve_tls_stop(st.tls);
     autocert_manager_free(st.m);
-    config_free(st.cfg);
+    free(st.listen);
     return rc;
 }
