@@ -9,12 +9,16 @@
  * missing and renews before expiry (autocert_manager_start), and answers
  * every HTTP request on every connection with "hello <sni> from <subject CN
  * of the certificate this connection got>". The certificate is chosen per
- * handshake by SNI through autocert_gnutls_install. SIGHUP reloads the
+ * handshake by SNI through autocert_gnutls_install. With an admin: section
+ * in the configuration it also answers the REST admin API
+ * (autocert_admin_start: certificate info, status, forced renewal) on
+ * admin.listen; a failed bind is logged and TLS serving goes on. SIGHUP reloads the
  * configuration and re-reads the certificate files: the next handshake gets
  * the new certificate while connections opened before keep theirs.
  * SIGINT/SIGTERM stop the engine and the process. One thread per connection.
  */
 #include <autocert/autocert.h>
+#include <autocert/autocert_admin.h>
 #include <autocert/autocert_gnutls.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -232,6 +236,14 @@ int main(int argc, char **argv)
     if (autocert_manager_start(manager, &err) != 0) {
         fprintf(stderr, "gateway: %s\n", err.message);
         return 1;
+    }
+    if (autocert_config_has(autocert_manager_config(manager), "admin")) {
+        autocert_admin *admin = NULL; /* lives as long as the process */
+
+        if (autocert_admin_start(manager, NULL, &admin, &err) != 0)
+            fprintf(stderr, "gateway: admin API not started: %s\n", err.message);
+        else
+            fprintf(stderr, "gateway: admin API on port %d\n", autocert_admin_port(admin));
     }
     pthread_create(&sigthread, NULL, signals, &set);
     fprintf(stderr, "gateway: listening on %s\n", listen_spec);

@@ -191,6 +191,8 @@ bool autocert_config_has(const autocert_config *cc, const char *key)
         return false;
     if (strcmp(key, "admin.token") == 0)
         return c->admin.token != NULL && c->admin.token[0] != '\0';
+    if (strcmp(key, "admin") == 0)
+        return c->admin.present;
     return autocert_config_get(cc, key) != NULL;
 }
 

@@ -486,6 +486,7 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
 
 static int build_sections(struct config *cfg, const struct cfg_raw *raw)
 {
+    cfg->admin.present = raw->admin != NULL;
     if (raw->admin != NULL && (take(&cfg->admin.listen, raw->admin->listen) ||
                                take(&cfg->admin.token, raw->admin->token)))
         return -1;

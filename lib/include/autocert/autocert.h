@@ -170,7 +170,9 @@ AUTOCERT_API void autocert_config_print(const autocert_config *c, FILE *f);
  * "admin.token" (NULL: never returned, it is a secret; use
  * autocert_config_has("admin.token")), "serve.listen", "serve.http_listen",
  * "hooks.deploy", "notify.webhook", "store.url" (NULL: secret). NULL when
- * unset or unknown. The path the configuration was loaded from: "path". */
+ * unset or unknown. The path the configuration was loaded from: "path".
+ * autocert_config_has also answers "admin": the file has an admin: section
+ * (admin.listen has a default, so its value does not tell). */
 AUTOCERT_API const char *autocert_config_get(const autocert_config *c, const char *key);
 AUTOCERT_API bool autocert_config_has(const autocert_config *c, const char *key);
 
