@@ -1,8 +1,6 @@
 /*
  * admin_client.c - the CLI's two ways to the data (admin_client.h): an
- * in-process manager + lifecycle, or a running daemon's REST API (plain
- * requests through lib/http.h; the Server-Sent Events stream through libcurl
- * directly, since http.h buffers whole bodies).
+ * in-process manager, or a running daemon's REST API through libcurl.
  */
 #include "admin_client.h"
 
@@ -11,29 +9,69 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
-#include "admin_server.h"
-#include "buf.h"
 #include "commands.h"
-#include "http.h"
-#include "manager.h"
 
-#define ADMIN_CLIENT_TIMEOUT_MS (30L * 60 * 1000) /* a forced renewal may take minutes */
-#define ADMIN_CLIENT_MAX_BODY (4 * 1024 * 1024)
-#define ADMIN_SSE_MAX_LINE (256 * 1024)
+#define CLIENT_TIMEOUT_MS (30L * 60 * 1000) /* a forced renewal may take minutes */
+#define CLIENT_MAX_BODY (4 * 1024 * 1024)
+#define SSE_MAX_LINE (256 * 1024)
+#define URL_MAX 8192
+
+/* ---- a growing, bounded buffer ---- */
+
+struct cbuf {
+    char *data;
+    size_t len, max;
+    bool over; /* something did not fit */
+};
+
+static int cbuf_add(struct cbuf *b, const char *p, size_t n)
+{
+    char *nd;
+
+    if (b->len + n + 1 > b->max) {
+        b->over = true;
+        return -1;
+    }
+    nd = realloc(b->data, b->len + n + 1);
+    if (nd == NULL) {
+        b->over = true;
+        return -1;
+    }
+    b->data = nd;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static void cbuf_reset(struct cbuf *b)
+{
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
+}
+
+/* ---- opening ---- */
+
+static void print_diag(void *arg, const autocert_diag *d)
+{
+    char line[2048];
+
+    (void)arg;
+    autocert_diag_format(d, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+}
 
 int admin_ctx_open(const struct cli_opts *o, struct admin_ctx *ctx)
 {
-    struct ac_error e;
-    char err[512];
-    struct config *cfg;
+    autocert_error err;
 
     memset(ctx, 0, sizeof *ctx);
-    ac_error_clear(&e);
     if (o->admin_url != NULL) {
         const char *tok = getenv("AUTOCERT_ADMIN_TOKEN");
-        struct http_client_opts ho = {.timeout_ms = ADMIN_CLIENT_TIMEOUT_MS,
-                                      .max_body = ADMIN_CLIENT_MAX_BODY};
         size_t n;
 
         if (strncmp(o->admin_url, "http://", 7) != 0 && strncmp(o->admin_url, "https://", 8) != 0) {
@@ -50,107 +88,169 @@ int admin_ctx_open(const struct cli_opts *o, struct admin_ctx *ctx)
         n = strlen(ctx->base_url);
         while (n > 0 && ctx->base_url[n - 1] == '/')
             ctx->base_url[--n] = '\0';
-        if (http_client_new(&ho, &ctx->http, &e) != 0) {
-            fprintf(stderr, "autocert: %s\n", e.message);
-            return EXIT_FAILED;
-        }
         return EXIT_OK;
     }
-    cfg = cli_load_config(o->config_path);
-    if (cfg == NULL)
-        return EXIT_USAGE;
-    if (autocert_manager_new_from_config(cfg, &ctx->m, err, sizeof err) != 0) {
-        fprintf(stderr, "autocert: %s\n", err);
-        return EXIT_FAILED;
+    if (autocert_manager_open(o->config_path, print_diag, NULL, &ctx->m, &err) != 0) {
+        fprintf(stderr, "autocert: %s\n", err.message);
+        return strcmp(err.kind, AUTOCERT_E_CONFIG) == 0 ? EXIT_USAGE : EXIT_FAILED;
     }
-    ctx->cfg = manager_config(ctx->m);
     autocert_manager_load(ctx->m);
-    if (lifecycle_new(ctx->m, &ctx->lc, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
-        return EXIT_FAILED;
-    }
     return EXIT_OK;
 }
 
 void admin_ctx_close(struct admin_ctx *ctx)
 {
-    lifecycle_free(ctx->lc);
     autocert_manager_free(ctx->m);
-    http_client_free(ctx->http);
     free(ctx->base_url);
-    free(ctx->token);
+    if (ctx->token != NULL) {
+        memset(ctx->token, 0, strlen(ctx->token));
+        free(ctx->token);
+    }
     memset(ctx, 0, sizeof *ctx);
 }
 
-static char *make_url(const struct admin_ctx *ctx, const char *path)
-{
-    struct ac_buf b;
+/* ---- requests ---- */
 
-    ac_buf_init(&b, 8192);
-    if (ac_buf_appends(&b, ctx->base_url) != 0 || ac_buf_appends(&b, path) != 0) {
-        ac_buf_free(&b);
-        return NULL;
-    }
-    return ac_buf_steal(&b, NULL);
+static int make_url(const struct admin_ctx *ctx, const char *path, const char *query, char *url,
+                    size_t n)
+{
+    int w = snprintf(url, n, "%s%s%s%s", ctx->base_url, path, query != NULL ? "?" : "",
+                     query != NULL ? query : "");
+
+    return w >= 0 && (size_t)w < n ? 0 : -1;
 }
 
-int admin_client_request(struct admin_ctx *ctx, const char *method, const char *path,
-                         long *status, char **body, struct ac_error *e)
+static size_t body_sink(char *p, size_t size, size_t nmemb, void *arg)
 {
-    struct http_header hdr[1];
-    struct http_request req = {.method = method};
-    struct http_response resp;
-    char *auth = NULL, *url = make_url(ctx, path);
+    size_t n = size * nmemb;
+
+    return cbuf_add(arg, p, n) == 0 ? n : 0;
+}
+
+/* A curl handle for the daemon: URL, token, timeouts. */
+static CURL *client_handle(const struct admin_ctx *ctx, const char *url, struct curl_slist **hdrs,
+                           const char *accept)
+{
+    CURL *c = curl_easy_init();
+    struct cbuf auth = {.max = 8192};
+
+    if (c == NULL)
+        return NULL;
+    if (accept != NULL)
+        *hdrs = curl_slist_append(*hdrs, accept);
+    if (ctx->token != NULL && cbuf_add(&auth, "Authorization: Bearer ", 22) == 0 &&
+        cbuf_add(&auth, ctx->token, strlen(ctx->token)) == 0)
+        *hdrs = curl_slist_append(*hdrs, auth.data);
+    if (auth.data != NULL) {
+        memset(auth.data, 0, auth.len);
+        free(auth.data);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    return c;
+}
+
+static int remote_request(struct admin_ctx *ctx, const char *method, const char *path,
+                          const char *query, long *status, char **body)
+{
+    char url[URL_MAX];
+    struct curl_slist *hdrs = NULL;
+    struct cbuf b = {.max = CLIENT_MAX_BODY};
+    CURL *c = NULL;
+    CURLcode cc;
     int rc = -1;
 
-    *body = NULL;
-    memset(&resp, 0, sizeof resp);
-    if (url == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+    if (make_url(ctx, path, query, url, sizeof url) != 0) {
+        fprintf(stderr, "autocert: request too long\n");
         goto out;
     }
-    req.url = url;
-    if (ctx->token != NULL) {
-        size_t n = strlen(ctx->token) + 8;
-
-        auth = malloc(n);
-        if (auth == NULL) {
-            ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        snprintf(auth, n, "Bearer %s", ctx->token);
-        hdr[0].name = "Authorization";
-        hdr[0].value = auth;
-        req.headers = hdr;
-        req.header_count = 1;
-    }
-    if (http_do(ctx->http, &req, &resp, e) != 0)
-        goto out;
-    *status = resp.status;
-    *body = ac_buf_steal(&resp.body, NULL);
-    if (*body == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+    c = client_handle(ctx, url, &hdrs, NULL);
+    if (c == NULL) {
+        fprintf(stderr, "autocert: out of memory\n");
         goto out;
     }
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
+    cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "autocert: admin API %s: %s\n", ctx->base_url,
+                b.over ? "answer too large" : curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (b.data == NULL && cbuf_add(&b, "", 0) != 0) {
+        fprintf(stderr, "autocert: out of memory\n");
+        goto out;
+    }
+    *body = b.data;
+    b.data = NULL;
     rc = 0;
 out:
-    http_response_free(&resp);
-    free(auth);
-    free(url);
+    curl_slist_free_all(hdrs);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    free(b.data);
     return rc;
 }
 
-/* ---- SSE ---- */
+static int local_request(struct admin_ctx *ctx, const char *method, const char *path,
+                         const char *query, long *status, char **body)
+{
+    autocert_admin_response *r = NULL;
+    struct cbuf b = {.max = CLIENT_MAX_BODY};
+    char chunk[4096];
+    ssize_t n;
+    int rc = -1;
+
+    if (autocert_admin_handle_trusted(ctx->m, method, path, query, &r) != 0)
+        goto oom;
+    *status = autocert_admin_response_status(r);
+    while ((n = autocert_admin_response_read(r, chunk, sizeof chunk)) > 0)
+        if (cbuf_add(&b, chunk, (size_t)n) != 0)
+            goto oom;
+    if (n < 0 || (b.data == NULL && cbuf_add(&b, "", 0) != 0))
+        goto oom;
+    *body = b.data;
+    b.data = NULL;
+    rc = 0;
+    goto out;
+oom:
+    fprintf(stderr, "autocert: out of memory\n");
+out:
+    autocert_admin_response_free(r);
+    free(b.data);
+    return rc;
+}
+
+int admin_ctx_request(struct admin_ctx *ctx, const char *method, const char *path,
+                      const char *query, long *status, char **body)
+{
+    *body = NULL;
+    *status = 0;
+    return admin_ctx_remote(ctx) ? remote_request(ctx, method, path, query, status, body)
+                                 : local_request(ctx, method, path, query, status, body);
+}
+
+/* ---- Server-Sent Events ---- */
 
 struct sse_parse {
     CURL *curl;
     admin_sse_fn fn;
     void *arg;
-    struct ac_buf line;
-    struct ac_buf data;
+    struct cbuf line;
+    struct cbuf data;
     char event[64];
     bool error_body; /* non-200: collect the body */
-    struct ac_buf raw;
+    struct cbuf raw;
 };
 
 static void sse_line(struct sse_parse *p)
@@ -164,9 +264,7 @@ static void sse_line(struct sse_parse *p)
         if (p->data.len > 0 || p->event[0] != '\0')
             p->fn(p->arg, p->event[0] != '\0' ? p->event : "message",
                   p->data.data != NULL ? p->data.data : "");
-        ac_buf_reset(&p->data);
-        if (p->data.data != NULL)
-            p->data.data[0] = '\0';
+        cbuf_reset(&p->data);
         p->event[0] = '\0';
     } else if (strncmp(l, "event:", 6) == 0) {
         const char *v = l + 6;
@@ -180,10 +278,10 @@ static void sse_line(struct sse_parse *p)
         if (*v == ' ')
             v++;
         if (p->data.len > 0)
-            ac_buf_appends(&p->data, "\n");
-        ac_buf_appends(&p->data, v);
+            cbuf_add(&p->data, "\n", 1);
+        cbuf_add(&p->data, v, strlen(v));
     }
-    ac_buf_reset(&p->line);
+    cbuf_reset(&p->line);
 }
 
 static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -195,64 +293,49 @@ static size_t sse_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &code);
     if (code != 200) {
         p->error_body = true;
-        ac_buf_append(&p->raw, ptr, n); /* truncated at the cap */
+        cbuf_add(&p->raw, ptr, n); /* what does not fit is dropped */
         return n;
     }
     for (size_t i = 0; i < n; i++) {
-        if (ptr[i] == '\n') {
+        if (ptr[i] == '\n')
             sse_line(p);
-        } else if (ac_buf_append(&p->line, &ptr[i], 1) != 0) {
+        else if (cbuf_add(&p->line, &ptr[i], 1) != 0)
             return 0; /* line too long: abort */
-        }
     }
     return n;
 }
 
-int admin_client_stream(struct admin_ctx *ctx, const char *path, admin_sse_fn fn, void *arg,
-                        long *status, struct ac_error *e)
+int admin_client_stream(struct admin_ctx *ctx, const char *path, const char *query, admin_sse_fn fn,
+                        void *arg, long *status)
 {
     struct sse_parse p;
     struct curl_slist *hdrs = NULL;
-    char *url = make_url(ctx, path), *auth = NULL;
+    char url[URL_MAX];
     CURLcode cc;
     int rc = -1;
 
     memset(&p, 0, sizeof p);
-    ac_buf_init(&p.line, ADMIN_SSE_MAX_LINE);
-    ac_buf_init(&p.data, ADMIN_SSE_MAX_LINE);
-    ac_buf_init(&p.raw, 64 * 1024);
+    p.line.max = SSE_MAX_LINE;
+    p.data.max = SSE_MAX_LINE;
+    p.raw.max = 64 * 1024;
     p.fn = fn;
     p.arg = arg;
-    p.curl = curl_easy_init();
-    if (url == NULL || p.curl == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+    if (make_url(ctx, path, query, url, sizeof url) != 0) {
+        fprintf(stderr, "autocert: request too long\n");
         goto out;
     }
-    hdrs = curl_slist_append(hdrs, "Accept: text/event-stream");
-    if (ctx->token != NULL) {
-        size_t n = strlen(ctx->token) + 32;
-
-        auth = malloc(n);
-        if (auth == NULL) {
-            ac_error_set(e, AC_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        snprintf(auth, n, "Authorization: Bearer %s", ctx->token);
-        hdrs = curl_slist_append(hdrs, auth);
+    p.curl = client_handle(ctx, url, &hdrs, "Accept: text/event-stream");
+    if (p.curl == NULL) {
+        fprintf(stderr, "autocert: out of memory\n");
+        goto out;
     }
-    curl_easy_setopt(p.curl, CURLOPT_URL, url);
-    curl_easy_setopt(p.curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(p.curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(p.curl, CURLOPT_WRITEFUNCTION, sse_write);
     curl_easy_setopt(p.curl, CURLOPT_WRITEDATA, &p);
-    curl_easy_setopt(p.curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(p.curl, CURLOPT_LOW_SPEED_LIMIT, 1L); /* the server sends keepalives */
     curl_easy_setopt(p.curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(p.curl, CURLOPT_NOSIGNAL, 1L);
     cc = curl_easy_perform(p.curl);
     if (cc != CURLE_OK) {
-        ac_error_set(e, cc == CURLE_OPERATION_TIMEDOUT ? AC_ERR_TIMEOUT : AC_ERR_NET,
-                     "admin API stream: %s", curl_easy_strerror(cc));
+        fprintf(stderr, "autocert: admin API stream: %s\n", curl_easy_strerror(cc));
         goto out;
     }
     curl_easy_getinfo(p.curl, CURLINFO_RESPONSE_CODE, status);
@@ -265,85 +348,111 @@ out:
     curl_slist_free_all(hdrs);
     if (p.curl != NULL)
         curl_easy_cleanup(p.curl);
-    if (auth != NULL) {
-        memset(auth, 0, strlen(auth));
-        free(auth);
-    }
-    free(url);
-    ac_buf_free(&p.line);
-    ac_buf_free(&p.data);
-    ac_buf_free(&p.raw);
+    free(p.line.data);
+    free(p.data.data);
+    free(p.raw.data);
     return rc;
 }
 
-char *admin_ctx_get_doc(struct admin_ctx *ctx, const char *path, long *status)
+/* ---- selection, bodies, output ---- */
+
+/* "main", "extra[N]", "extraN" (case-insensitive). */
+static bool looks_like_set_name(const char *a)
 {
-    struct ac_error e;
-    char *body = NULL;
+    const char *p;
 
-    ac_error_clear(&e);
-    if (!admin_ctx_remote(ctx)) {
-        if (strcmp(path, "/api/v1/cert/info") == 0) {
-            size_t count = 0;
+    if (strcasecmp(a, "main") == 0)
+        return true;
+    if (strncasecmp(a, "extra", 5) != 0)
+        return false;
+    p = a + 5;
+    if (*p == '[') {
+        size_t n = strspn(p + 1, "0123456789");
 
-            body = admin_json_info(ctx->lc, ctx->cfg, &count);
-            *status = count > 0 ? 200 : 404;
-            if (body != NULL && count == 0) {
-                free(body);
-                body = admin_json_message("no certificate found");
-            }
-        } else {
-            body = admin_json_status(ctx->lc, ctx->cfg);
-            *status = 200;
-        }
-        if (body == NULL)
-            fprintf(stderr, "autocert: out of memory\n");
-        return body;
+        return n > 0 && strcmp(p + 1 + n, "]") == 0;
     }
-    if (admin_client_request(ctx, "GET", path, status, &body, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
+    return *p != '\0' && p[strspn(p, "0123456789")] == '\0';
+}
+
+const char *admin_selector_query(const char *arg, char *buf, size_t n)
+{
+    char *esc = curl_easy_escape(NULL, arg, 0);
+    int w;
+
+    if (esc == NULL)
         return NULL;
-    }
-    return body;
+    w = snprintf(buf, n, "%s=%s", looks_like_set_name(arg) ? "name" : "domain", esc);
+    curl_free(esc);
+    return w >= 0 && (size_t)w < n ? buf : NULL;
+}
+
+static const char *text(const char *s, char *buf, size_t n)
+{
+    autocert_text_sanitize(buf, n, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+    return buf;
+}
+
+const char *admin_body_message(const char *body, char *buf, size_t n)
+{
+    struct json_object *root = body != NULL ? json_tokener_parse(body) : NULL, *m = NULL;
+
+    if (root != NULL && json_object_is_type(root, json_type_object) &&
+        json_object_object_get_ex(root, "message", &m) && m != NULL)
+        text(json_object_get_string(m), buf, n);
+    else
+        snprintf(buf, n, "unexpected answer");
+    json_object_put(root);
+    return buf;
+}
+
+bool admin_body_no_match(const char *body)
+{
+    struct json_object *root = body != NULL ? json_tokener_parse(body) : NULL, *k = NULL;
+    bool yes = root != NULL && json_object_is_type(root, json_type_object) &&
+               json_object_object_get_ex(root, "kind", &k) && k != NULL &&
+               strcmp(json_object_get_string(k), AUTOCERT_E_NO_MATCH) == 0;
+
+    json_object_put(root);
+    return yes;
 }
 
 int admin_print_results(const char *json)
 {
     struct json_object *root = json != NULL ? json_tokener_parse(json) : NULL;
     struct json_object *arr = NULL;
+    char name[256], err[1024];
     int rc = EXIT_OK;
     size_t n;
 
-    if (root == NULL || !json_object_object_get_ex(root, "results", &arr) ||
+    if (root == NULL || !json_object_is_type(root, json_type_object) ||
+        !json_object_object_get_ex(root, "results", &arr) ||
         !json_object_is_type(arr, json_type_array)) {
-        struct json_object *msg = NULL;
-
-        if (root != NULL && json_object_object_get_ex(root, "message", &msg))
-            fprintf(stderr, "autocert: %s\n", json_object_get_string(msg));
-        else
-            fprintf(stderr, "autocert: unexpected answer from the admin API\n");
+        fprintf(stderr, "autocert: %s\n", admin_body_message(json, err, sizeof err));
         json_object_put(root);
         return EXIT_FAILED;
     }
     n = json_object_array_length(arr);
     for (size_t i = 0; i < n; i++) {
         struct json_object *r = json_object_array_get_idx(arr, i), *v;
-        const char *name = json_object_object_get_ex(r, "name", &v) ? json_object_get_string(v)
-                                                                    : "?";
         bool ok = json_object_object_get_ex(r, "ok", &v) && json_object_get_boolean(v);
 
+        text(json_object_object_get_ex(r, "name", &v) ? json_object_get_string(v) : "?", name,
+             sizeof name);
         if (ok) {
             printf("%s: ok\n", name);
         } else {
-            const char *err = json_object_object_get_ex(r, "error", &v) && v != NULL
-                                  ? json_object_get_string(v)
-                                  : "failed";
+            text(json_object_object_get_ex(r, "error", &v) && v != NULL ? json_object_get_string(v)
+                                                                        : "failed",
+                 err, sizeof err);
             printf("%s: FAILED: %s\n", name, err);
             rc = EXIT_FAILED;
         }
     }
-    if (n == 0)
+    if (n == 0) {
+        /* a stream ended by a stop: {"results":[],"message":"shutting down"} */
+        fprintf(stderr, "autocert: %s\n", admin_body_message(json, err, sizeof err));
         rc = EXIT_FAILED;
+    }
     fflush(stdout);
     json_object_put(root);
     return rc;
@@ -351,9 +460,20 @@ int admin_print_results(const char *json)
 
 void admin_print_progress(const char *set, const char *message)
 {
+    char s[256], m[1024];
+
     if (set != NULL && set[0] != '\0')
-        printf("  [%s] %s\n", set, message);
+        printf("  [%s] %s\n", text(set, s, sizeof s), text(message, m, sizeof m));
     else
-        printf("  %s\n", message);
+        printf("  %s\n", text(message, m, sizeof m));
     fflush(stdout);
+}
+
+void admin_time_format(long long t, char *out, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, n, "%lld", t);
 }

@@ -6,9 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "sni.h"
-
 static bool allows(const char *allowed, const char *flag)
 {
     return allowed != NULL && strstr(allowed, flag) != NULL;
@@ -17,6 +14,9 @@ static bool allows(const char *allowed, const char *flag)
 int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o)
 {
     static char *positional[64];
+
+    enum autocert_log_format format = AUTOCERT_LOG_TEXT;
+    enum autocert_log_level level = AUTOCERT_LOG_INFO;
 
     memset(o, 0, sizeof *o);
     o->config_path = "autocert.yml";
@@ -38,18 +38,18 @@ int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o)
                 goto missing;
             i++;
             if (strcmp(next, "json") == 0) {
-                ac_log_set_format(AC_LOG_JSON);
+                format = AUTOCERT_LOG_JSON;
             } else if (strcmp(next, "text") == 0) {
-                ac_log_set_format(AC_LOG_TEXT);
+                format = AUTOCERT_LOG_TEXT;
             } else {
                 fprintf(stderr, "%s: --log-format takes 'text' or 'json', not '%s'\n", argv[0],
                         next);
                 return -1;
             }
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-            ac_log_set_level(AC_LOG_DEBUG);
+            level = AUTOCERT_LOG_DEBUG;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            ac_log_set_level(AC_LOG_WARN);
+            level = AUTOCERT_LOG_WARN;
         } else if (allows(allowed, "force") && strcmp(a, "--force") == 0) {
             o->force = true;
         } else if (allows(allowed, "admin") && strcmp(a, "--admin") == 0) {
@@ -75,33 +75,40 @@ int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o)
         fprintf(stderr, "%s: option '%s' needs a value\n", argv[0], a);
         return -1;
     }
+    autocert_log_to_stderr(format, level);
     return 0;
 }
 
-struct config *cli_load_config(const char *path)
+void cli_print_diag(void *arg, const autocert_diag *d)
 {
-    struct config *cfg = NULL;
-    struct config_diags diags = {0};
+    char line[2048];
 
-    if (config_load(path, &cfg, &diags) != 0) {
-        config_diags_print(&diags, stderr);
-        config_diags_free(&diags);
-        return NULL;
-    }
-    config_diags_print(&diags, stderr); /* warnings only */
-    config_diags_free(&diags);
-    return cfg;
+    (void)arg;
+    autocert_diag_format(d, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
 }
 
-int cli_find_set(const struct config *cfg, const char *arg)
+autocert_manager *cli_open(const char *path)
 {
-    const struct config_set *s = config_find_set(cfg, arg);
+    autocert_manager *m = NULL;
+    autocert_error err;
 
-    if (s != NULL)
-        return (int)(s - cfg->sets);
-    for (size_t i = 0; i < cfg->sets_count; i++)
-        for (size_t j = 0; j < cfg->sets[i].domains_count; j++)
-            if (sni_pattern_covers(cfg->sets[i].domains[j], arg))
-                return (int)i;
-    return -1;
+    if (autocert_manager_open(path, cli_print_diag, NULL, &m, &err) != 0) {
+        if (strcmp(err.kind, AUTOCERT_E_CONFIG) != 0)
+            fprintf(stderr, "autocert: %s\n", err.message);
+        return NULL;
+    }
+    return m;
+}
+
+int cli_find_set(autocert_manager *m, const char *cmd, const char *arg)
+{
+    autocert_error err;
+    size_t idx;
+
+    if (autocert_manager_find(m, arg, &idx, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", cmd, err.message);
+        return -1;
+    }
+    return (int)idx;
 }

@@ -8,29 +8,35 @@
 
 #include <stdbool.h>
 
-#include "config.h"
+#include <autocert/autocert.h>
 
 struct cli_opts {
-    const char *config_path;  /* default "autocert.yml" */
+    const char *config_path; /* default "autocert.yml" */
     bool help;
-    bool force;               /* --force (obtain) */
-    const char *admin_url;    /* --admin URL */
-    const char *reason;       /* --reason R (revoke) */
-    char **args;              /* positional arguments, borrowed from argv */
+    bool force;            /* --force (obtain) */
+    const char *admin_url; /* --admin URL */
+    const char *reason;    /* --reason R (revoke) */
+    char **args;           /* positional arguments, borrowed from argv */
     int nargs;
 };
 
 /* Parses argv (argv[0] is the subcommand). `allowed` lists the command's extra
  * flags among "force", "admin", "reason". Unknown options print a message to
- * stderr and return -1 (exit 2). Sets the log format/level as asked. */
+ * stderr and return -1 (exit 2). Sends the library's log to stderr in the
+ * format and at the level asked (text, info by default). */
 int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o);
 
-/* Loads the configuration, printing warnings and errors to stderr. Returns the
- * config or NULL (then the caller exits with EXIT_USAGE). */
-struct config *cli_load_config(const char *path);
+/* Prints one configuration diagnostic to stderr (an autocert_diag_fn). */
+void cli_print_diag(void *arg, const autocert_diag *d);
 
-/* Index of the set named by `arg` ("main", "extra[1]", "extra1") or covering
- * domain `arg` (case-insensitive, wildcards match one label); -1 when none. */
-int cli_find_set(const struct config *cfg, const char *arg);
+/* Opens a manager on the configuration at path (autocert_manager_open),
+ * printing warnings and errors to stderr. Returns it, or NULL (then the
+ * caller exits with EXIT_USAGE). */
+autocert_manager *cli_open(const char *path);
+
+/* Index of the set named or covered by `arg` (autocert_manager_find: the one
+ * selector of the library, the CLI and the admin API); -1 with the reason
+ * printed to stderr ("<cmd>: no set covers ...") when none. */
+int cli_find_set(autocert_manager *m, const char *cmd, const char *arg);
 
 #endif

@@ -9,20 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <autocert/autocert.h>
+
 #include "commands.h"
-#include "config.h"
-#include "dns_provider.h"
 
 static void list_providers(void)
 {
-    const struct dns_provider_ops *const *l = dns_provider_list();
+    const char *name;
 
-    printf("%s\n%s\n%s\n", CONFIG_PROVIDER_LOCAL, CONFIG_PROVIDER_PSEUDO, CONFIG_PROVIDER_CUSTOM);
-    for (size_t i = 0; l != NULL && l[i] != NULL; i++) {
-        printf("%s\n", l[i]->name);
-        if (l[i]->alias != NULL)
-            printf("%s\n", l[i]->alias);
-    }
+    for (size_t i = 0; (name = autocert_provider_name(i)) != NULL; i++)
+        printf("%s\n", name);
 }
 
 static void usage(FILE *f)
@@ -38,24 +34,21 @@ static void usage(FILE *f)
                "exit status: 0 valid, 2 invalid or usage error\n");
 }
 
-/* Prints warnings to stderr and (for a failed load) errors to out. */
-static void print_diags(const struct config_diags *d, FILE *out, bool errors)
+/* Warnings to stderr, errors to stdout. */
+static void print_diag(void *arg, const autocert_diag *d)
 {
-    for (size_t i = 0; i < d->count; i++) {
-        struct config_diags one = {.items = &d->items[i], .count = 1};
+    char line[2048];
 
-        if (d->items[i].warning)
-            config_diags_print(&one, stderr);
-        else if (errors)
-            config_diags_print(&one, out);
-    }
+    (void)arg;
+    autocert_diag_format(d, line, sizeof line);
+    fprintf(d->warning ? stderr : stdout, "%s\n", line);
 }
 
 int cmd_check(int argc, char **argv)
 {
     const char *path = "autocert.yml";
-    struct config *cfg = NULL;
-    struct config_diags diags = {0};
+    autocert_config *cfg = NULL;
+    autocert_error err;
     int rc;
 
     for (int i = 1; i < argc; i++) {
@@ -76,16 +69,13 @@ int cmd_check(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (config_load(path, &cfg, &diags) != 0) {
-        print_diags(&diags, stdout, true);
+    if (autocert_config_load(path, print_diag, NULL, &cfg, &err) != 0) {
         rc = EXIT_USAGE;
     } else {
-        print_diags(&diags, stdout, false);
         printf("ok\n");
-        config_print(cfg, stdout);
+        autocert_config_print(cfg, stdout);
         rc = EXIT_OK;
     }
-    config_free(cfg);
-    config_diags_free(&diags);
+    autocert_config_free(cfg);
     return rc;
 }

@@ -7,7 +7,7 @@
  * of its certificate (from /api/v1/cert/info). Columns are as wide as their
  * widest cell up to a cap (LIST_CAPS); a longer cell is cut and ends in
  * "...". Every cell is outside text (certificate names, CA issuer names):
- * control characters and invalid UTF-8 are escaped (textsafe.h).
+ * control characters and invalid UTF-8 are escaped (autocert_text_sanitize).
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -16,8 +16,6 @@
 
 #include "admin_client.h"
 #include "commands.h"
-#include "textsafe.h"
-#include "timeutil.h"
 
 #define LIST_COLS 6
 #define LIST_CELL_MAX 512
@@ -64,7 +62,7 @@ static void time_col(struct json_object *o, const char *key, char *out, size_t n
         snprintf(out, n, "-");
         return;
     }
-    ac_time_format_rfc3339(json_object_get_int64(v), out, n);
+    admin_time_format((long long)json_object_get_int64(v), out, n);
 }
 
 /* Characters (UTF-8 code points) in s. */
@@ -96,8 +94,8 @@ static void cell_set(char *cell, const char *text, size_t cap)
 {
     size_t cut;
 
-    ac_text_sanitize(cell, LIST_CELL_MAX, text != NULL ? text : "-",
-                     text != NULL ? strlen(text) : 1);
+    autocert_text_sanitize(cell, LIST_CELL_MAX, text != NULL ? text : "-",
+                           text != NULL ? strlen(text) : 1);
     if (text_width(cell) <= cap)
         return;
     cut = text_prefix(cell, cap - strlen(LIST_ELLIPSIS));
@@ -238,24 +236,17 @@ int cmd_list(int argc, char **argv)
     if (rc != EXIT_OK)
         goto out;
     rc = EXIT_FAILED;
-    body = admin_ctx_get_doc(&ctx, "/api/v1/cert/status", &status);
-    if (body == NULL)
+    if (admin_ctx_request(&ctx, "GET", "/api/v1/cert/status", NULL, &status, &body) != 0)
         goto out;
     root = json_tokener_parse(body);
     if (status != 200 || root == NULL || !json_object_is_type(root, json_type_array)) {
-        const char *msg = root != NULL && json_object_is_type(root, json_type_object)
-                              ? str(root, "message")
-                              : NULL;
-
-        if (msg == NULL)
-            msg = "unexpected body";
-        ac_text_sanitize(msg_safe, sizeof msg_safe, msg, strlen(msg));
-        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status, msg_safe);
+        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status,
+                admin_body_message(body, msg_safe, sizeof msg_safe));
         goto out;
     }
     /* Certificate names for sets without configured domains (optional). */
-    info_body = admin_ctx_get_doc(&ctx, "/api/v1/cert/info", &info_status);
-    if (info_body != NULL && info_status == 200)
+    if (admin_ctx_request(&ctx, "GET", "/api/v1/cert/info", NULL, &info_status, &info_body) == 0 &&
+        info_status == 200)
         info = json_tokener_parse(info_body);
     if (print_table(root, info) != 0) {
         fprintf(stderr, "autocert: out of memory\n");

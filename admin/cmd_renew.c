@@ -1,19 +1,20 @@
 /*
  * cmd_renew.c - `autocert renew [SET|DOMAIN]`: forced renewal of one set or
- * of every set, showing progress while it runs. In-process (-c) it runs the
- * lifecycle's workers (no scheduler: only the renewals asked for) and waits for
- * the deploy hook and webhook of the result; with --admin it follows the daemon's event stream
+ * of every set, showing progress while it runs. In-process (-c) it calls
+ * autocert_manager_renew (the engine's workers run only the renewals asked
+ * for; closing the manager waits, bounded, for the deploy hook and webhook of
+ * the result); with --admin it follows the daemon's event stream
  * (GET /api/v1/cert/renew, Server-Sent Events) until its `result` event.
+ * Either way the set is chosen by the one selector (autocert_manager_find):
+ * a name no set covers is exit status 2.
  */
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin_client.h"
-#include "admin_server.h"
 #include "commands.h"
-#include "http.h"
-#include "json-c/json.h"
 
 static void usage(FILE *f)
 {
@@ -28,11 +29,6 @@ static void usage(FILE *f)
                "  -v, --verbose       debug logging\n\n"
                "exit status: 0 every renewal succeeded, 1 one failed, 2 usage or\n"
                "configuration error (also: unknown set or domain)\n");
-}
-
-static void local_progress(void *arg, const char *set_name, const char *message)
-{
-    admin_print_progress(set_name, message);
 }
 
 struct remote {
@@ -56,50 +52,27 @@ static void on_event(void *arg, const char *event, const char *data)
         r->got_result = true;
         r->rc = admin_print_results(data);
     } else if (strcmp(event, "error") == 0) {
-        struct json_object *o = json_tokener_parse(data), *m = NULL;
+        char msg[1024];
 
-        fprintf(stderr, "autocert: %s\n",
-                o != NULL && json_object_object_get_ex(o, "message", &m)
-                    ? json_object_get_string(m)
-                    : "the admin API refused the request");
-        json_object_put(o);
+        fprintf(stderr, "autocert: %s\n", admin_body_message(data, msg, sizeof msg));
+        r->not_found = admin_body_no_match(data);
     }
 }
 
 static int renew_remote(struct admin_ctx *ctx, const char *arg)
 {
     struct remote r = {.rc = EXIT_FAILED};
-    struct ac_error e;
-    char path[1024];
-    char *esc = NULL;
+    char query[2048];
     long status = 0;
-    int idx_name;
 
-    ac_error_clear(&e);
-    if (arg != NULL) {
-        struct config fake = {0};
-        struct config_set sets[64];
-
-        /* Only the form matters here: a set name goes to ?name=, anything
-         * else to ?domain=. */
-        memset(sets, 0, sizeof sets);
-        fake.sets = sets;
-        fake.sets_count = 64;
-        idx_name = admin_find_set_by_name(&fake, arg);
-        esc = http_escape(arg);
-        if (esc == NULL)
-            return EXIT_FAILED;
-        snprintf(path, sizeof path, "/api/v1/cert/renew?%s=%s", idx_name >= 0 ? "name" : "domain",
-                 esc);
-        free(esc);
-    } else {
-        snprintf(path, sizeof path, "/api/v1/cert/renew");
+    if (arg != NULL && admin_selector_query(arg, query, sizeof query) == NULL) {
+        fprintf(stderr, "autocert: '%s' is too long\n", arg);
+        return EXIT_USAGE;
     }
-    if (admin_client_stream(ctx, path, on_event, &r, &status, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
+    if (admin_client_stream(ctx, "/api/v1/cert/renew", arg != NULL ? query : NULL, on_event, &r,
+                            &status) != 0)
         return EXIT_FAILED;
-    }
-    if (status == 404 || status == 400)
+    if (r.not_found || status == 400)
         return EXIT_USAGE;
     if (status != 200)
         return EXIT_FAILED;
@@ -110,44 +83,56 @@ static int renew_remote(struct admin_ctx *ctx, const char *arg)
     return r.rc;
 }
 
+/* ---- in-process ---- */
+
+struct local {
+    int rc;
+    size_t results;
+};
+
+static void local_note(void *arg, const char *set, const char *message)
+{
+    (void)arg;
+    admin_print_progress(set, message);
+}
+
+static void local_result(void *arg, const char *set, const autocert_error *err)
+{
+    struct local *l = arg;
+    char name[256], msg[AUTOCERT_ERROR_MESSAGE_MAX + AUTOCERT_ERROR_KIND_MAX + 8];
+
+    l->results++;
+    autocert_text_sanitize(name, sizeof name, set, strlen(set));
+    if (err == NULL) {
+        printf("%s: ok\n", name);
+    } else {
+        char raw[sizeof msg];
+
+        snprintf(raw, sizeof raw, "%s%s%s", err->kind, err->kind[0] != '\0' ? ": " : "",
+                 err->message[0] != '\0' ? err->message : "failed");
+        autocert_text_sanitize(msg, sizeof msg, raw, strlen(raw));
+        printf("%s: FAILED: %s\n", name, msg);
+        l->rc = EXIT_FAILED;
+    }
+    fflush(stdout);
+}
+
 static int renew_local(struct admin_ctx *ctx, const char *arg)
 {
-    size_t n = lifecycle_set_count(ctx->lc);
-    bool *selected = calloc(n > 0 ? n : 1, sizeof *selected);
-    struct lifecycle_result *res = calloc(n > 0 ? n : 1, sizeof *res);
-    char *json = NULL;
-    struct ac_error e;
-    int rc = EXIT_FAILED;
+    struct local l = {.rc = EXIT_OK};
+    autocert_progress p = {.note = local_note, .result = local_result, .arg = &l};
+    autocert_error err;
+    size_t idx;
 
-    ac_error_clear(&e);
-    if (selected == NULL || res == NULL)
-        goto out;
-    if (arg != NULL) {
-        int idx = admin_find_set(ctx->cfg, ctx->lc, arg);
-
-        if (idx < 0 || (size_t)idx >= n) {
-            fprintf(stderr, "autocert: no certificate set named or covering '%s'\n", arg);
-            rc = EXIT_USAGE;
-            goto out;
-        }
-        selected[idx] = true;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            selected[i] = true;
+    if (arg != NULL && autocert_manager_find(ctx->m, arg, &idx, &err) != 0) {
+        fprintf(stderr, "autocert: %s\n", err.message);
+        return strcmp(err.kind, AUTOCERT_E_NO_MATCH) == 0 ? EXIT_USAGE : EXIT_FAILED;
     }
-    /* Workers only: the orders asked here run, nothing timed. */
-    if (lifecycle_start_oneshot(ctx->lc, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
-        goto out;
+    if (autocert_manager_renew(ctx->m, arg, &p, &err) != 0 && l.results == 0) {
+        fprintf(stderr, "autocert: %s\n", err.message);
+        return strcmp(err.kind, AUTOCERT_E_NO_MATCH) == 0 ? EXIT_USAGE : EXIT_FAILED;
     }
-    lifecycle_force_renew(ctx->lc, selected, local_progress, NULL, res);
-    json = admin_json_results(res, n);
-    rc = admin_print_results(json);
-out:
-    free(json);
-    free(selected);
-    free(res);
-    return rc;
+    return l.results > 0 ? l.rc : EXIT_FAILED;
 }
 
 int cmd_renew(int argc, char **argv)

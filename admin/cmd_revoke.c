@@ -1,16 +1,17 @@
 /*
  * cmd_revoke.c - `autocert revoke SET [--reason R]`: revokes the set's current
- * certificate at its CA, then obtains a new one. In-process (-c) or through a
- * running daemon (POST /api/v1/cert/revoke?name=SET&reason=R).
+ * certificate at its CA, then obtains a new one. In-process (-c,
+ * autocert_manager_revoke) or through a running daemon
+ * (POST /api/v1/cert/revoke?name=SET&reason=R). The set is chosen by the one
+ * selector (autocert_manager_find); no match is exit status 2.
  */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin_client.h"
-#include "admin_server.h"
 #include "commands.h"
-#include "http.h"
 
 static void usage(FILE *f)
 {
@@ -29,59 +30,71 @@ static void usage(FILE *f)
 
 static void local_progress(void *arg, const char *set_name, const char *message)
 {
+    (void)arg;
     admin_print_progress(set_name, message);
 }
 
 static int revoke_remote(struct admin_ctx *ctx, const char *set, const char *reason)
 {
-    struct ac_error e;
-    char path[1024];
-    char *es = http_escape(set), *er = reason != NULL ? http_escape(reason) : NULL, *body = NULL;
+    char query[2048], shown[256];
+    char *es = curl_easy_escape(NULL, set, 0);
+    char *er = reason != NULL ? curl_easy_escape(NULL, reason, 0) : NULL;
+    char *body = NULL;
     long status = 0;
-    int rc = EXIT_FAILED;
+    int rc = EXIT_FAILED, w;
 
-    ac_error_clear(&e);
     if (es == NULL || (reason != NULL && er == NULL))
         goto out;
-    snprintf(path, sizeof path, "/api/v1/cert/revoke?name=%s%s%s", es, er != NULL ? "&reason=" : "",
-             er != NULL ? er : "");
-    printf("revoking the certificate of %s through %s ...\n", set, ctx->base_url);
-    fflush(stdout);
-    if (admin_client_request(ctx, "POST", path, &status, &body, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
+    w = snprintf(query, sizeof query, "name=%s%s%s", es, er != NULL ? "&reason=" : "",
+                 er != NULL ? er : "");
+    if (w < 0 || (size_t)w >= sizeof query) {
+        fprintf(stderr, "autocert: '%s' is too long\n", set);
+        rc = EXIT_USAGE;
         goto out;
     }
+    autocert_text_sanitize(shown, sizeof shown, set, strlen(set));
+    printf("revoking the certificate of %s through %s ...\n", shown, ctx->base_url);
+    fflush(stdout);
+    if (admin_ctx_request(ctx, "POST", "/api/v1/cert/revoke", query, &status, &body) != 0)
+        goto out;
     rc = admin_print_results(body);
-    if (status == 404 || status == 400)
+    if (status == 400 || (status == 404 && admin_body_no_match(body)))
         rc = EXIT_USAGE;
 out:
-    free(es);
-    free(er);
+    curl_free(es);
+    curl_free(er);
     free(body);
     return rc;
 }
 
 static int revoke_local(struct admin_ctx *ctx, const char *set, int reason)
 {
-    struct ac_error e;
-    int idx = admin_find_set(ctx->cfg, ctx->lc, set);
+    autocert_progress p = {.note = local_progress};
+    autocert_error err;
+    autocert_status st;
+    size_t idx;
+    char name[256], msg[AUTOCERT_ERROR_MESSAGE_MAX];
+    int rc;
 
-    ac_error_clear(&e);
-    if (idx < 0 || (size_t)idx >= lifecycle_set_count(ctx->lc)) {
-        fprintf(stderr, "autocert: no certificate set named or covering '%s'\n", set);
-        return EXIT_USAGE;
+    if (autocert_manager_find(ctx->m, set, &idx, &err) != 0) {
+        fprintf(stderr, "autocert: %s\n", err.message);
+        return strcmp(err.kind, AUTOCERT_E_NO_MATCH) == 0 ? EXIT_USAGE : EXIT_FAILED;
     }
-    if (lifecycle_start_oneshot(ctx->lc, &e) != 0) {
-        fprintf(stderr, "autocert: %s\n", e.message);
+    if (autocert_manager_status(ctx->m, idx, &st) != 0) {
+        fprintf(stderr, "autocert: the configuration changed meanwhile\n");
         return EXIT_FAILED;
     }
-    printf("revoking the certificate of %s ...\n", ctx->cfg->sets[idx].name);
+    autocert_text_sanitize(name, sizeof name, st.name, strlen(st.name));
+    autocert_status_clear(&st);
+    printf("revoking the certificate of %s ...\n", name);
     fflush(stdout);
-    if (lifecycle_revoke(ctx->lc, (size_t)idx, reason, local_progress, NULL, &e) != 0) {
-        printf("%s: FAILED: %s: %s\n", ctx->cfg->sets[idx].name, e.kind, e.message);
+    rc = autocert_manager_revoke(ctx->m, set, reason, &p, &err);
+    if (rc != 0) {
+        autocert_text_sanitize(msg, sizeof msg, err.message, strlen(err.message));
+        printf("%s: FAILED: %s: %s\n", name, err.kind, msg);
         return EXIT_FAILED;
     }
-    printf("%s: ok (revoked and replaced)\n", ctx->cfg->sets[idx].name);
+    printf("%s: ok (revoked and replaced)\n", name);
     return EXIT_OK;
 }
 
@@ -101,7 +114,7 @@ int cmd_revoke(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    reason = admin_parse_reason(o.reason);
+    reason = autocert_revocation_reason(o.reason);
     if (reason == -2) {
         fprintf(stderr, "autocert: unknown revocation reason '%s'\n", o.reason);
         return EXIT_USAGE;

@@ -1,14 +1,12 @@
 /* cmd_version.c - `autocert version`. */
-#include <gnutls/gnutls.h>
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include <autocert/autocert.h>
 
-#ifndef AUTOCERT_VERSION
-#define AUTOCERT_VERSION "0.1.0"
-#endif
+#include "commands.h"
 
 int cmd_version(int argc, char **argv)
 {
@@ -16,7 +14,7 @@ int cmd_version(int argc, char **argv)
         printf("usage: autocert version\n\nPrints the version of autocert and its libraries.\n");
         return EXIT_OK;
     }
-    printf("autocert %s (GnuTLS %s, %s)\n", AUTOCERT_VERSION, gnutls_check_version(NULL),
+    printf("autocert %s (GnuTLS %s, %s)\n", autocert_version(), gnutls_check_version(NULL),
            curl_version());
     return EXIT_OK;
 }

@@ -6,12 +6,14 @@
  * timeout renewed by every byte), a connection lives at most SERVE_CONN_MAX_S,
  * requests are capped at SERVE_MAX_REQUEST bytes, at most SERVE_MAX_CONNS
  * connections are open, at most SERVE_MAX_CONNS_PER_IP of them from one client
- * address. A stop shuts every open connection down at once. Credentials and
- * manager form a refcounted "generation" so that a config reload never frees
- * what a live session uses.
+ * address. A stop shuts every open connection down at once. The credentials
+ * form a refcounted "generation" that the connections share. The manager is
+ * the caller's: one for the listener's life (a configuration reload happens
+ * inside it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,14 +25,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <fcntl.h>
 #include <unistd.h>
 
-#include "autocert/autocert_gnutls.h"
-#include "config.h"
-#include "log.h"
+#include <stdarg.h>
+#include <time.h>
+
+#include <autocert/autocert.h>
+#include <autocert/autocert_gnutls.h>
+
 #include "serve_tls.h"
-#include "timeutil.h"
 
 #define SERVE_MAX_REQUEST 8192
 #define SERVE_MAX_CONNS 256
@@ -39,6 +42,60 @@
 #define SERVE_CONN_MAX_S 60
 #define SERVE_STOP_WAIT_S 5    /* connection threads to end after the shutdown */
 #define SERVE_REFUSAL_LOG_S 60 /* at most one "refused" warning per interval */
+
+/* Kinds of the errors serve_tls_start gives. */
+#define SERVE_E_CONFIG "config.invalid"
+#define SERVE_E_IO "io.error"
+#define SERVE_E_TLS "net.tls"
+#define SERVE_E_NOMEM "internal.nomem"
+#define SERVE_E_INTERNAL "internal"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_err(autocert_error *err, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(autocert_error *err, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return;
+    snprintf(err->kind, sizeof err->kind, "%s", kind);
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+/* "host:port" or "[v6]:port" (serve.listen, validated with the configuration)
+ * into host (without brackets) and port. Returns 0 or -1. */
+static int split_listen(const char *spec, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon = strrchr(spec, ':');
+    size_t hl;
+
+    if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= pn)
+        return -1;
+    hl = (size_t)(colon - spec);
+    if (spec[0] == '[') {
+        if (hl < 3 || spec[hl - 1] != ']')
+            return -1;
+        spec++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hn)
+        return -1;
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    snprintf(port, pn, "%s", colon + 1);
+    return 0;
+}
 
 struct serve_gen {
     autocert_manager *m;
@@ -73,25 +130,24 @@ static void gen_release(struct serve_gen *g)
     /* called with refs already dropped to 0 */
     autocert_gnutls_uninstall(g->cred);
     gnutls_certificate_free_credentials(g->cred);
-    autocert_manager_free(g->m);
     free(g);
 }
 
-static struct serve_gen *gen_new(autocert_manager *m, struct ac_error *e)
+static struct serve_gen *gen_new(autocert_manager *m, autocert_error *e)
 {
     struct serve_gen *g = calloc(1, sizeof *g);
 
     if (g == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "serve: out of memory");
+        set_err(e, SERVE_E_NOMEM, "serve: out of memory");
         return NULL;
     }
     if (gnutls_certificate_allocate_credentials(&g->cred) < 0) {
-        ac_error_set(e, AC_ERR_TLS, "serve: cannot allocate TLS credentials");
+        set_err(e, SERVE_E_TLS, "serve: cannot allocate TLS credentials");
         free(g);
         return NULL;
     }
     if (autocert_gnutls_install(m, g->cred) != 0) {
-        ac_error_set(e, AC_ERR_TLS, "serve: cannot install the certificate callback");
+        set_err(e, SERVE_E_TLS, "serve: cannot install the certificate callback");
         gnutls_certificate_free_credentials(g->cred);
         free(g);
         return NULL;
@@ -123,7 +179,7 @@ static int wait_readable(gnutls_session_t s, int fd, int64_t deadline)
     if (gnutls_record_check_pending(s) > 0)
         return 1;
     for (;;) {
-        left = deadline - ac_mono_ms();
+        left = deadline - mono_ms();
         if (left <= 0)
             return 0;
         rc = poll(&pf, 1, left > 1000 ? 1000 : (int)left);
@@ -152,7 +208,8 @@ static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t requ
     for (;;) {
         int64_t deadline = request_deadline < conn_deadline ? request_deadline : conn_deadline;
         if (wait_readable(s, fd, deadline) != 1) {
-            ac_debug(NULL, "serve: connection closed: no complete request in time");
+            autocert_log(AUTOCERT_LOG_DEBUG, NULL,
+                         "serve: connection closed: no complete request in time");
             break;
         }
         ssize_t n = gnutls_record_recv(s, req + used, sizeof req - 1 - used);
@@ -173,8 +230,8 @@ static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t requ
                 break;
             continue;
         }
-        int blen = snprintf(body, sizeof body, "hello %s from %s\n", sni[0] ? sni : "(no sni)",
-                            set);
+        int blen =
+            snprintf(body, sizeof body, "hello %s from %s\n", sni[0] ? sni : "(no sni)", set);
         int hlen = snprintf(head, sizeof head,
                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                             "Content-Length: %d\r\n\r\n",
@@ -185,7 +242,7 @@ static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t requ
         size_t consumed = (size_t)(end - req) + skip;
         memmove(req, req + consumed, used - consumed);
         used -= consumed;
-        request_deadline = ac_mono_ms() + SERVE_REQUEST_DEADLINE_S * 1000;
+        request_deadline = mono_ms() + SERVE_REQUEST_DEADLINE_S * 1000;
     }
     autocert_cert_release(c);
 }
@@ -205,7 +262,7 @@ static void *connection(void *arg)
 {
     struct conn *cn = arg;
     gnutls_session_t s = NULL;
-    int64_t start = ac_mono_ms(), deadline = start + SERVE_REQUEST_DEADLINE_S * 1000;
+    int64_t start = mono_ms(), deadline = start + SERVE_REQUEST_DEADLINE_S * 1000;
     int rc;
 
     if (gnutls_init(&s, GNUTLS_SERVER) < 0)
@@ -216,9 +273,9 @@ static void *connection(void *arg)
     gnutls_handshake_set_timeout(s, SERVE_REQUEST_DEADLINE_S * 1000);
     do
         rc = gnutls_handshake(s);
-    while (rc < 0 && gnutls_error_is_fatal(rc) == 0 && ac_mono_ms() < deadline);
+    while (rc < 0 && gnutls_error_is_fatal(rc) == 0 && mono_ms() < deadline);
     if (rc < 0) {
-        ac_debug(NULL, "serve: handshake failed: %s", gnutls_strerror(rc));
+        autocert_log(AUTOCERT_LOG_DEBUG, NULL, "serve: handshake failed: %s", gnutls_strerror(rc));
         /* A proper alert instead of a silent close; e.g. a server name GnuTLS
          * refuses (foo_bar.example: GNUTLS_E_RECEIVED_DISALLOWED_NAME before
          * any certificate is chosen) gets illegal_parameter. */
@@ -271,7 +328,7 @@ static const char *refusal(struct serve_tls *t, const struct sockaddr_storage *p
 static void log_refusal(struct serve_tls *t, const struct sockaddr_storage *peer, const char *why)
 {
     char addr[INET6_ADDRSTRLEN] = "?";
-    int64_t now = ac_mono_ms();
+    int64_t now = mono_ms();
 
     if (t->last_refusal_log != 0 && now - t->last_refusal_log < SERVE_REFUSAL_LOG_S * 1000)
         return;
@@ -280,8 +337,9 @@ static void log_refusal(struct serve_tls *t, const struct sockaddr_storage *peer
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof addr);
     else if (peer->ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr, sizeof addr);
-    ac_warn(NULL, "serve: connection from %s refused: %s (logged once per %d s)", addr, why,
-            SERVE_REFUSAL_LOG_S);
+    autocert_log(AUTOCERT_LOG_WARN, NULL,
+                 "serve: connection from %s refused: %s (logged once per %d s)", addr, why,
+                 SERVE_REFUSAL_LOG_S);
 }
 
 static void *accept_loop(void *arg)
@@ -351,26 +409,26 @@ static void *accept_loop(void *arg)
     return NULL;
 }
 
-static int listen_on(const char *spec, struct ac_error *e)
+static int listen_on(const char *spec, autocert_error *e)
 {
     char host[256], port[16];
-    int p, fd = -1, one = 1;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
+    int fd = -1, one = 1;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
+                    *ai = NULL;
 
-    if (config_parse_listen(spec, host, sizeof host, &p) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "serve.listen: bad address %s", spec);
+    if (split_listen(spec, host, sizeof host, port, sizeof port) != 0) {
+        set_err(e, SERVE_E_CONFIG, "serve.listen: bad address %s", spec);
         return -1;
     }
-    snprintf(port, sizeof port, "%d", p);
     if (getaddrinfo(host, port, &hints, &ai) != 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "serve.listen: bad address %s", spec);
+        set_err(e, SERVE_E_CONFIG, "serve.listen: bad address %s", spec);
         return -1;
     }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-        ac_error_set(e, AC_ERR_IO, "serve.listen: cannot listen on %s: %s", spec,
-                     strerror(errno));
+        set_err(e, SERVE_E_IO, "serve.listen: cannot listen on %s: %s", spec, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -380,12 +438,12 @@ static int listen_on(const char *spec, struct ac_error *e)
 }
 
 int serve_tls_start(const char *listen, autocert_manager *m, struct serve_tls **out,
-                    struct ac_error *e)
+                    autocert_error *e)
 {
     struct serve_tls *t = calloc(1, sizeof *t);
 
     if (t == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "serve: out of memory");
+        set_err(e, SERVE_E_NOMEM, "serve: out of memory");
         return -1;
     }
     t->lfd = -1;
@@ -393,26 +451,25 @@ int serve_tls_start(const char *listen, autocert_manager *m, struct serve_tls **
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->idle, NULL);
     if (gnutls_priority_init(&t->prio, "NORMAL", NULL) < 0) {
-        ac_error_set(e, AC_ERR_TLS, "serve: gnutls_priority_init failed");
+        set_err(e, SERVE_E_TLS, "serve: gnutls_priority_init failed");
         goto fail;
     }
     if ((t->lfd = listen_on(listen, e)) < 0)
         goto fail;
     if (pipe2(t->stop_pipe, O_CLOEXEC) != 0) {
-        ac_error_set(e, AC_ERR_IO, "serve: pipe: %s", strerror(errno));
+        set_err(e, SERVE_E_IO, "serve: pipe: %s", strerror(errno));
         goto fail;
     }
     if ((t->gen = gen_new(m, e)) == NULL)
         goto fail;
     if (pthread_create(&t->accept_thread, NULL, accept_loop, t) != 0) {
-        ac_error_set(e, AC_ERR_INTERNAL, "serve: cannot start the accept thread");
-        t->gen->m = NULL; /* stays the caller's */
+        set_err(e, SERVE_E_INTERNAL, "serve: cannot start the accept thread");
         autocert_gnutls_uninstall(t->gen->cred);
         gnutls_certificate_free_credentials(t->gen->cred);
         free(t->gen);
         goto fail;
     }
-    ac_info(NULL, "serving TLS on %s", listen);
+    autocert_log(AUTOCERT_LOG_INFO, NULL, "serving TLS on %s", listen);
     *out = t;
     return 0;
 fail:
@@ -430,45 +487,6 @@ fail:
     return -1;
 }
 
-int serve_tls_swap(struct serve_tls *t, autocert_manager *m, struct ac_error *e)
-{
-    struct serve_gen *g = gen_new(m, e), *old;
-
-    if (g == NULL)
-        return -1;
-    pthread_mutex_lock(&t->mu);
-    old = t->gen;
-    t->gen = g;
-    pthread_mutex_unlock(&t->mu);
-    gen_unref(t, old);
-    return 0;
-}
-
-struct serve_hold {
-    struct serve_gen *gen;
-};
-
-struct serve_hold *serve_tls_hold(struct serve_tls *t)
-{
-    struct serve_hold *h = calloc(1, sizeof *h);
-
-    if (h == NULL)
-        return NULL;
-    pthread_mutex_lock(&t->mu);
-    h->gen = t->gen;
-    h->gen->refs++;
-    pthread_mutex_unlock(&t->mu);
-    return h;
-}
-
-void serve_tls_release(struct serve_tls *t, struct serve_hold *h)
-{
-    if (h == NULL)
-        return;
-    gen_unref(t, h->gen);
-    free(h);
-}
-
 void serve_tls_stop(struct serve_tls *t)
 {
     struct timespec dl;
@@ -478,7 +496,7 @@ void serve_tls_stop(struct serve_tls *t)
     if (t == NULL)
         return;
     if (write(t->stop_pipe[1], &c, 1) != 1)
-        ac_warn(NULL, "serve: cannot signal the accept thread");
+        autocert_log(AUTOCERT_LOG_WARN, NULL, "serve: cannot signal the accept thread");
     pthread_join(t->accept_thread, NULL);
     close(t->lfd);
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -495,7 +513,8 @@ void serve_tls_stop(struct serve_tls *t)
     if (left > 0) {
         /* connections still running keep using the generation: leak it rather
          * than free what a session holds; the process is about to exit. */
-        ac_warn(NULL, "serve: %d connection(s) still open at shutdown", left);
+        autocert_log(AUTOCERT_LOG_WARN, NULL, "serve: %d connection(s) still open at shutdown",
+                     left);
         return;
     }
     gen_unref(t, t->gen);

@@ -3,9 +3,8 @@
  * handshake picks its certificate through the library (SNI lookup on the
  * current manager); each HTTP request is answered "hello <sni> from <set>".
  *
- * The manager can be replaced while the listener runs (config reload): new
- * connections use the new one, connections already open keep the old one,
- * which is freed when its last connection ends.
+ * The manager is borrowed for the listener's whole life: a configuration
+ * reload happens inside it (autocert_manager_reload_config).
  *
  * Limits (serve_tls.c): the handshake plus the first request, and each later
  * request, must arrive within 10 s (SERVE_REQUEST_DEADLINE_S; a client that
@@ -17,26 +16,15 @@
 #ifndef AUTOCERT_SERVE_TLS_H
 #define AUTOCERT_SERVE_TLS_H
 
-#include "autocert/autocert.h"
-#include "error.h"
+#include <autocert/autocert.h>
 
 struct serve_tls;
 
 /* Binds `listen` ("host:port", "[v6]:port") and starts the accept thread.
- * Takes ownership of m (freed by serve_tls_stop or a later swap). Returns 0 and
- * a new listener, or -1 with e (m is then still the caller's). */
+ * m is borrowed and must outlive the listener (serve_tls_stop first). Returns
+ * 0 and a new listener, or -1 with err. */
 int serve_tls_start(const char *listen, autocert_manager *m, struct serve_tls **out,
-                    struct ac_error *e);
-/* Serves with m from now on (takes ownership; the old manager is freed once no
- * connection uses it). */
-int serve_tls_swap(struct serve_tls *t, autocert_manager *m, struct ac_error *e);
-/* A hold on the manager served now (a later swap does not free it until
- * serve_tls_release): for the lifecycle a reload retires, which still uses
- * the old manager while its last order finishes. NULL when out of memory. */
-struct serve_hold;
-struct serve_hold *serve_tls_hold(struct serve_tls *t);
-/* Drops the hold (h NULL: nothing); call before serve_tls_stop. */
-void serve_tls_release(struct serve_tls *t, struct serve_hold *h);
+                    autocert_error *err);
 /* Stops accepting, shuts every open connection down, waits (at most ~5 s)
  * for their threads, frees all. NULL is a no-op. */
 void serve_tls_stop(struct serve_tls *t);

@@ -63,8 +63,8 @@ static int make_cert(int i)
         gnutls_x509_crt_set_expiration_time(crt, now + 86400) < 0 ||
         gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, name,
                                       (unsigned)strlen(name)) < 0 ||
-        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name,
-                                             (unsigned)strlen(name), GNUTLS_FSAN_APPEND) < 0 ||
+        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name, (unsigned)strlen(name),
+                                             GNUTLS_FSAN_APPEND) < 0 ||
         gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0 ||
         gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out) < 0)
         goto out;
@@ -74,8 +74,8 @@ static int make_cert(int i)
     gnutls_free(out.data);
     out.data = NULL;
     snprintf(path, sizeof(path), "%s/s%d.key", dir, i);
-    if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
-                                          &out) < 0 ||
+    if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &out) <
+            0 ||
         write_datum(path, &out) != 0)
         goto out;
     rc = 0;
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     if (secs <= 0 || rounds <= 0 || mkdtemp(dir) == NULL)
         return 2;
     gnutls_global_init();
-    ac_log_set_level(AC_LOG_WARN);
+    autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_WARN);
     for (int i = 0; i < NSETS; i++)
         if (make_cert(i) != 0)
             return 1;
@@ -197,8 +197,10 @@ int main(int argc, char **argv)
     f = fopen(path, "w");
     if (f == NULL)
         return 1;
-    fprintf(f, "autocert:\n  provider: local\n  cert_path: %s/s0.crt\n  key_path: %s/s0.key\n"
-               "  extra:\n", dir, dir);
+    fprintf(f,
+            "autocert:\n  provider: local\n  cert_path: %s/s0.crt\n  key_path: %s/s0.key\n"
+            "  extra:\n",
+            dir, dir);
     for (int i = 1; i < NSETS; i++)
         fprintf(f, "    - cert_path: %s/s%d.crt\n      key_path: %s/s%d.key\n", dir, i, dir, i);
     fclose(f);

@@ -3,14 +3,22 @@
  *
  *     gateway -c autocert.yml --listen 127.0.0.1:8443
  *
- * Loads the configuration's certificate sets, then answers every HTTP request
- * on every connection with "hello <sni> from <subject CN of the certificate this
- * connection got>". The certificate is chosen per handshake by SNI through
- * autocert_gnutls_install. SIGHUP re-reads the certificate files: the next
- * handshake gets the new certificate while connections opened before keep
- * theirs. SIGINT/SIGTERM stop the process. One thread per connection.
+ * GoDoxy's shape in one process, on the public API only: loads the
+ * configuration (autocert_manager_open), serves what is on disk at once
+ * (autocert_manager_load), starts the renewal engine, which obtains what is
+ * missing and renews before expiry (autocert_manager_start), and answers
+ * every HTTP request on every connection with "hello <sni> from <subject CN
+ * of the certificate this connection got>". The certificate is chosen per
+ * handshake by SNI through autocert_gnutls_install. With an admin: section
+ * in the configuration it also answers the REST admin API
+ * (autocert_admin_start: certificate info, status, forced renewal) on
+ * admin.listen; a failed bind is logged and TLS serving goes on. SIGHUP reloads the
+ * configuration and re-reads the certificate files: the next handshake gets
+ * the new certificate while connections opened before keep theirs.
+ * SIGINT/SIGTERM stop the engine and the process. One thread per connection.
  */
 #include <autocert/autocert.h>
+#include <autocert/autocert_admin.h>
 #include <autocert/autocert_gnutls.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -77,11 +85,12 @@ static void serve(gnutls_session_t s)
                 return; /* request too large */
             continue;
         }
-        int blen = snprintf(body, sizeof(body), "hello %s from %s\n",
-                            sni[0] ? sni : "(no sni)", cn);
+        int blen =
+            snprintf(body, sizeof(body), "hello %s from %s\n", sni[0] ? sni : "(no sni)", cn);
         int hlen = snprintf(head, sizeof(head),
                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                            "Content-Length: %d\r\n\r\n", blen);
+                            "Content-Length: %d\r\n\r\n",
+                            blen);
         if (gnutls_record_send(s, head, (size_t)hlen) < 0 ||
             gnutls_record_send(s, body, (size_t)blen) < 0)
             return;
@@ -148,6 +157,15 @@ static int listen_on(const char *spec)
     return fd;
 }
 
+static void print_diag(void *arg, const autocert_diag *d)
+{
+    char line[1024];
+
+    (void)arg;
+    autocert_diag_format(d, line, sizeof(line));
+    fprintf(stderr, "gateway: %s\n", line);
+}
+
 /* Signals are handled synchronously by this thread (blocked everywhere else). */
 static void *signals(void *arg)
 {
@@ -158,10 +176,16 @@ static void *signals(void *arg)
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            int n = autocert_manager_reload(manager);
+            autocert_error err;
+            int n;
+
+            if (autocert_manager_reload_config(manager, NULL, print_diag, NULL, &err) != 0)
+                fprintf(stderr, "gateway: configuration not reloaded: %s\n", err.message);
+            n = autocert_manager_reload(manager);
             fprintf(stderr, "gateway: reloaded, %d set(s) changed\n", n);
         } else {
-            _exit(0); /* live connections just end with the process */
+            autocert_manager_stop(manager); /* cancels a running order */
+            _exit(0);                       /* live connections just end with the process */
         }
     }
     return NULL;
@@ -170,7 +194,7 @@ static void *signals(void *arg)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *listen_spec = NULL;
-    char err[512];
+    autocert_error err;
     sigset_t set;
     pthread_t sigthread;
     struct timeval tmo = {.tv_sec = 60};
@@ -186,8 +210,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gateway -c FILE --listen HOST:PORT\n");
         return 2;
     }
-    if (autocert_manager_new(config, &manager, err, sizeof(err)) != 0) {
-        fprintf(stderr, "gateway: %s\n", err);
+    autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_INFO);
+    if (autocert_manager_open(config, print_diag, NULL, &manager, &err) != 0) {
+        fprintf(stderr, "gateway: %s\n", err.message);
         return 2;
     }
     fprintf(stderr, "gateway: %d set(s) hold a certificate\n", autocert_manager_load(manager));
@@ -204,8 +229,22 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    /* obtains what is missing (the handshakes pick it up once it is there),
+     * then renews before expiry */
+    if (autocert_manager_start(manager, &err) != 0) {
+        fprintf(stderr, "gateway: %s\n", err.message);
+        return 1;
+    }
+    if (autocert_config_has(autocert_manager_config(manager), "admin")) {
+        autocert_admin *admin = NULL; /* lives as long as the process */
+
+        if (autocert_admin_start(manager, NULL, &admin, &err) != 0)
+            fprintf(stderr, "gateway: admin API not started: %s\n", err.message);
+        else
+            fprintf(stderr, "gateway: admin API on port %d\n", autocert_admin_port(admin));
+    }
     pthread_create(&sigthread, NULL, signals, &set);
     fprintf(stderr, "gateway: listening on %s\n", listen_spec);
     for (;;) {

@@ -16,17 +16,17 @@
 struct autocert_cert {
     atomic_uint refs;
     int set_id;
-    char *set_name;                /* owned */
-    gnutls_datum_t *der;           /* count entries; data gnutls_malloc'd */
-    gnutls_datum_t *spki;          /* count entries: each certificate's public key
-                                    * (SubjectPublicKeyInfo DER, gnutls_malloc'd) */
-    unsigned int *key_usage;       /* count entries; 0 = no KeyUsage extension */
+    char *set_name;          /* owned */
+    gnutls_datum_t *der;     /* count entries; data gnutls_malloc'd */
+    gnutls_datum_t *spki;    /* count entries: each certificate's public key
+                              * (SubjectPublicKeyInfo DER, gnutls_malloc'd) */
+    unsigned int *key_usage; /* count entries; 0 = no KeyUsage extension */
     size_t count;
-    unsigned char *key_der;        /* PKCS#8 DER, gnutls_malloc'd; secret */
+    unsigned char *key_der; /* PKCS#8 DER, gnutls_malloc'd; secret */
     size_t key_len;
-    struct crypto_key *key;        /* owned */
-    struct crypto_cert_info info;  /* of the leaf */
-    const char **names;            /* CN + DNS SANs, each once; strings in info */
+    struct crypto_key *key;       /* owned */
+    struct crypto_cert_info info; /* of the leaf */
+    const char **names;           /* CN + DNS SANs, each once; strings in info */
     size_t name_count;
 };
 
@@ -156,6 +156,11 @@ void autocert_cert_release(autocert_cert *c)
         return;
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
         cert_destroy(c);
+}
+
+const struct crypto_cert_info *cert_info(const autocert_cert *c)
+{
+    return &c->info;
 }
 
 int cert_set_id(const autocert_cert *c)

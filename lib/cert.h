@@ -25,6 +25,10 @@ int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
 
 /* Index of the set (0 = main). */
 int cert_set_id(const autocert_cert *c);
+/* The leaf's facts (subject, issuer, dates, serial, key type, SANs), parsed
+ * once when the handle was made: borrowed from c, valid while a reference is
+ * held. */
+const struct crypto_cert_info *cert_info(const autocert_cert *c);
 /* The parsed private key; borrowed, valid while a reference is held. */
 gnutls_privkey_t cert_privkey(const autocert_cert *c);
 /* Fills *out with a fresh pcert of chain certificate i: a gnutls_malloc'd copy

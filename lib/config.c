@@ -486,6 +486,7 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
 
 static int build_sections(struct config *cfg, const struct cfg_raw *raw)
 {
+    cfg->admin.present = raw->admin != NULL;
     if (raw->admin != NULL && (take(&cfg->admin.listen, raw->admin->listen) ||
                                take(&cfg->admin.token, raw->admin->token)))
         return -1;
@@ -589,21 +590,16 @@ static bool is_public_name(const struct config_set *s, const char *v)
  * the plain settings, secrets_worth, and names that are public anyway: a
  * configured domain or its zone), eab_hmac, admin.token and the values of
  * notify.headers. config_free() removes them. */
+static int set_secrets(struct secret_list *l, const struct config_set *s);
+
 static int register_secrets(const struct config *cfg)
 {
     struct secret_list l = {0};
     int rc = -1;
 
-    for (size_t i = 0; i < cfg->sets_count; i++) {
-        const struct config_set *s = &cfg->sets[i];
-
-        if (secret_add(&l, NULL, s->eab_hmac) != 0)
+    for (size_t i = 0; i < cfg->sets_count; i++)
+        if (set_secrets(&l, &cfg->sets[i]) != 0)
             goto out;
-        for (size_t k = 0; k < s->options_count; k++)
-            if (!is_public_name(s, s->options[k].value) &&
-                secret_add(&l, s->options[k].key, s->options[k].value) != 0)
-                goto out;
-    }
     if (secret_add(&l, NULL, cfg->admin.token) != 0)
         goto out;
     for (size_t i = 0; i < cfg->notify.headers_count; i++)
@@ -617,9 +613,18 @@ out:
 
 /* --- public --- */
 
+struct config *config_ref(struct config *cfg)
+{
+    if (cfg != NULL)
+        atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+    return cfg;
+}
+
 void config_free(struct config *cfg)
 {
     if (cfg == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1)
         return;
     secrets_unregister(cfg);
     for (size_t i = 0; i < cfg->sets_count; i++)
@@ -667,6 +672,8 @@ int config_load(const char *path, struct config **out, struct config_diags *diag
     if (L.errors > 0)
         goto out;
     cfg = calloc(1, sizeof *cfg);
+    if (cfg != NULL)
+        atomic_init(&cfg->refs, 1);
     if (cfg == NULL || (cfg->path = strdup(path)) == NULL)
         goto nomem;
     if (build(&L, raw, cfg, &srcs) != 0)
@@ -693,6 +700,88 @@ out:
     free(L.opt_keys);
     config_diags_free(&local);
     return rc;
+}
+
+/* The secrets of one set: eab_hmac and the option values (as
+ * register_secrets picks them). */
+static int set_secrets(struct secret_list *l, const struct config_set *s)
+{
+    if (secret_add(l, NULL, s->eab_hmac) != 0)
+        return -1;
+    for (size_t k = 0; k < s->options_count; k++)
+        if (!is_public_name(s, s->options[k].value) &&
+            secret_add(l, s->options[k].key, s->options[k].value) != 0)
+            return -1;
+    return 0;
+}
+
+int config_set_dup(struct config_set *dst, const struct config_set *src)
+{
+    if (set_copy(dst, src) != 0 || take(&dst->name, src->name) != 0 ||
+        take(&dst->cert_path, src->cert_path) != 0 || take(&dst->key_path, src->key_path) != 0) {
+        set_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+int config_set_dup_register(struct config_set *s)
+{
+    struct secret_list l = {0};
+    int rc = -1;
+
+    if (set_secrets(&l, s) == 0 && secrets_register(s, l.v, l.n) == 0)
+        rc = 0;
+    free(l.v);
+    return rc;
+}
+
+void config_set_dup_free(struct config_set *dst)
+{
+    if (dst == NULL)
+        return;
+    secrets_unregister(dst);
+    set_clear(dst);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static bool list_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_same(a[i], b[i]))
+            return false;
+    return true;
+}
+
+bool config_set_equal(const struct config_set *a, const struct config_set *b)
+{
+    if (a->key_type != b->key_type || a->renew_before != b->renew_before ||
+        a->order_timeout != b->order_timeout || a->retry_min != b->retry_min ||
+        a->retry_max != b->retry_max || a->failure_cooldown != b->failure_cooldown ||
+        a->options_count != b->options_count)
+        return false;
+    if (!str_same(a->name, b->name) || !str_same(a->provider, b->provider) ||
+        !str_same(a->email, b->email) || !str_same(a->cert_path, b->cert_path) ||
+        !str_same(a->key_path, b->key_path) || !str_same(a->acme_key_path, b->acme_key_path) ||
+        !str_same(a->ca_dir_url, b->ca_dir_url) || !str_same(a->eab_kid, b->eab_kid) ||
+        !str_same(a->eab_hmac, b->eab_hmac) || !str_same(a->profile, b->profile) ||
+        !str_same(a->challenge, b->challenge))
+        return false;
+    if (!list_same(a->domains, a->domains_count, b->domains, b->domains_count) ||
+        !list_same(a->ca_certs, a->ca_certs_count, b->ca_certs, b->ca_certs_count) ||
+        !list_same(a->resolvers, a->resolvers_count, b->resolvers, b->resolvers_count))
+        return false;
+    for (size_t i = 0; i < a->options_count; i++)
+        if (!str_same(a->options[i].key, b->options[i].key) ||
+            !str_same(a->options[i].value, b->options[i].value))
+            return false;
+    return true;
 }
 
 bool config_set_is_managed(const struct config_set *s)

@@ -8,6 +8,7 @@
 #ifndef AUTOCERT_CONFIG_H
 #define AUTOCERT_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,10 +57,12 @@ struct config_set {
 };
 
 struct config {
+    atomic_uint refs;          /* config_ref / config_free */
     char *path;                /* the file it was loaded from */
     struct config_set *sets;   /* sets[0] is main, then extras in order */
     size_t sets_count;
     struct {
+        bool present;          /* the file has an admin: section */
         char *listen;          /* default "127.0.0.1:8555"; an IP or localhost */
         char *token;           /* secret, NULL when absent; required off loopback,
                                 * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
@@ -97,7 +100,23 @@ struct config_diags {
  * warnings (if any) in *diags, or -1 with every error found in *diags (*out
  * untouched). diags may be NULL; otherwise free it with config_diags_free. */
 int config_load(const char *path, struct config **out, struct config_diags *diags);
+/* A configuration is reference-counted: config_load returns one reference,
+ * config_ref takes another (returns cfg; NULL is fine), config_free drops one
+ * and the last one frees everything (and unregisters its secrets). */
+struct config *config_ref(struct config *cfg);
 void config_free(struct config *cfg);
+
+/* Deep copy of a set's configuration into dst (zeroed first). Returns 0, or
+ * -1 on ENOMEM (dst then holds nothing). Release with config_set_dup_free.
+ * The copy's secrets are masked while the configuration it came from lives;
+ * a copy that outlives it registers them itself (config_set_dup_register). */
+int config_set_dup(struct config_set *dst, const struct config_set *src);
+/* Registers the secrets of copy s (eab_hmac, option values) under s, so that
+ * they stay masked until config_set_dup_free. Returns 0 or -1 (ENOMEM). */
+int config_set_dup_register(struct config_set *s);
+void config_set_dup_free(struct config_set *dst);
+/* True when a and b are the same configuration (every field equal). */
+bool config_set_equal(const struct config_set *a, const struct config_set *b);
 void config_diags_free(struct config_diags *d);
 /* Formats one diagnostic as "file:line:col: key.path: message" (warnings
  * prefixed "warning: "; without a known position "file: key.path: message";

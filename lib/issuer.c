@@ -6,13 +6,13 @@
 
 #include <arpa/inet.h>
 #include <gnutls/x509.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "acme.h"
+#include "cert.h"
 #include "dns_provider.h"
 #include "log.h"
 #include "schedule.h"
@@ -25,96 +25,7 @@
 struct solver_ctx {
     const struct issuer_request *req;
     struct dns_provider *dns;
-    bool arrived; /* passed r->gate's answered() */
 };
-
-struct issuer_gate {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    size_t total;   /* orders expected */
-    size_t arrived; /* tickets handed out, in the order of arrival */
-    size_t left;    /* orders that ended without arriving */
-    size_t polled;  /* first polls done */
-};
-
-struct issuer_gate *issuer_gate_new(size_t orders)
-{
-    struct issuer_gate *g = calloc(1, sizeof *g);
-
-    if (g == NULL)
-        return NULL;
-    if (pthread_mutex_init(&g->lock, NULL) != 0) {
-        free(g);
-        return NULL;
-    }
-    if (pthread_cond_init(&g->cond, NULL) != 0) {
-        pthread_mutex_destroy(&g->lock);
-        free(g);
-        return NULL;
-    }
-    g->total = orders;
-    return g;
-}
-
-void issuer_gate_free(struct issuer_gate *g)
-{
-    if (g == NULL)
-        return;
-    pthread_cond_destroy(&g->cond);
-    pthread_mutex_destroy(&g->lock);
-    free(g);
-}
-
-void issuer_gate_arrive(struct issuer_gate *g)
-{
-    struct timespec until;
-    size_t ticket;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ISSUER_GATE_MAX_WAIT_MS / 1000;
-    until.tv_nsec += (long)(ISSUER_GATE_MAX_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&g->lock);
-    ticket = g->arrived++;
-    pthread_cond_broadcast(&g->cond);
-    while (g->arrived + g->left < g->total || g->polled < ticket)
-        if (pthread_cond_timedwait(&g->cond, &g->lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&g->lock);
-}
-
-static void gate_count(struct issuer_gate *g, size_t *counter)
-{
-    pthread_mutex_lock(&g->lock);
-    (*counter)++;
-    pthread_cond_broadcast(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-}
-
-void issuer_gate_polled(struct issuer_gate *g) { gate_count(g, &g->polled); }
-
-void issuer_gate_leave(struct issuer_gate *g) { gate_count(g, &g->left); }
-
-static void solver_answered(void *arg)
-{
-    struct solver_ctx *ctx = arg;
-
-    if (ctx->req->gate == NULL || ctx->arrived)
-        return;
-    ctx->arrived = true;
-    issuer_gate_arrive(ctx->req->gate);
-}
-
-static void solver_polled(void *arg)
-{
-    struct solver_ctx *ctx = arg;
-
-    if (ctx->req->gate != NULL && ctx->arrived)
-        issuer_gate_polled(ctx->req->gate);
-}
 
 static void progress(const struct issuer_request *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -143,8 +54,7 @@ static int solver_present(void *arg, const struct dns_challenge *ch, struct ac_e
 {
     struct solver_ctx *ctx = arg;
 
-    progress(ctx->req, "publishing TXT record at %s via %s", ch->fqdn,
-             dns_provider_name(ctx->dns));
+    progress(ctx->req, "publishing TXT record at %s via %s", ch->fqdn, dns_provider_name(ctx->dns));
     return dns_provider_present(ctx->dns, ch, e);
 }
 
@@ -192,9 +102,8 @@ static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t
         int64_t left = end - ac_mono_ms();
         if (left < 0)
             left = 0;
-        if (dns_propagation_wait(chs[i]->fqdn, chs[i]->value,
-                                 (const char *const *)set->resolvers, set->resolvers_count,
-                                 left, st->polling_interval_ms, e) != 0)
+        if (dns_propagation_wait(chs[i]->fqdn, chs[i]->value, (const char *const *)set->resolvers,
+                                 set->resolvers_count, left, st->polling_interval_ms, e) != 0)
             return -1;
     }
     progress(ctx->req, "TXT records visible on %s",
@@ -202,8 +111,7 @@ static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t
     return 0;
 }
 
-int issuer_account_key(const struct config_set *set, struct crypto_key **out,
-                       struct ac_error *e)
+int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e)
 {
     bool created = false;
 
@@ -217,7 +125,7 @@ int issuer_account_key(const struct config_set *set, struct crypto_key **out,
 /* The directory and account of one (CA, account key) pair: a client that
  * only ever serves as the source of acme_client_adopt. */
 struct issuer_session {
-    const struct config_set *set; /* borrowed: the set it was made for */
+    struct config_set set; /* own copy (config_set_dup) */
     struct crypto_key *account_key;
     struct acme_client *client;
 };
@@ -232,14 +140,14 @@ static bool str_eq(const char *a, const char *b)
 bool issuer_session_fits(const struct issuer_session *s, const struct config_set *set,
                          const struct crypto_key *account_key)
 {
-    const struct config_set *o;
+    return s != NULL && s->account_key == account_key && issuer_same_account(&s->set, set);
+}
 
-    if (s == NULL || s->account_key != account_key)
-        return false;
-    o = s->set;
-    if (!str_eq(o->ca_dir_url, set->ca_dir_url) || !str_eq(o->email, set->email) ||
-        !str_eq(o->eab_kid, set->eab_kid) || !str_eq(o->eab_hmac, set->eab_hmac) ||
-        o->ca_certs_count != set->ca_certs_count)
+bool issuer_same_account(const struct config_set *o, const struct config_set *set)
+{
+    if (!str_eq(o->acme_key_path, set->acme_key_path) || !str_eq(o->ca_dir_url, set->ca_dir_url) ||
+        !str_eq(o->email, set->email) || !str_eq(o->eab_kid, set->eab_kid) ||
+        !str_eq(o->eab_hmac, set->eab_hmac) || o->ca_certs_count != set->ca_certs_count)
         return false;
     for (size_t i = 0; i < set->ca_certs_count; i++)
         if (!str_eq(o->ca_certs[i], set->ca_certs[i]))
@@ -247,8 +155,7 @@ bool issuer_session_fits(const struct issuer_session *s, const struct config_set
     return true;
 }
 
-static int new_client(const struct issuer_request *r, struct acme_client **out,
-                      struct ac_error *e)
+static int new_client(const struct issuer_request *r, struct acme_client **out, struct ac_error *e)
 {
     const struct config_set *set = r->set;
     struct acme_client_opts opts = {
@@ -264,8 +171,7 @@ static int new_client(const struct issuer_request *r, struct acme_client **out,
     return 0;
 }
 
-static int make_client(const struct issuer_request *r, struct acme_client **out,
-                       struct ac_error *e)
+static int make_client(const struct issuer_request *r, struct acme_client **out, struct ac_error *e)
 {
     const struct config_set *set = r->set;
     bool shared = issuer_session_fits(r->session, set, r->account_key);
@@ -285,17 +191,25 @@ static int make_client(const struct issuer_request *r, struct acme_client **out,
 int issuer_session_new(const struct config_set *set, struct crypto_key *account_key,
                        struct issuer_session **out, struct ac_error *e)
 {
-    struct issuer_request r = {.set = set, .account_key = account_key};
+    struct issuer_request r = {.account_key = account_key};
     struct issuer_session *s = calloc(1, sizeof *s);
 
     *out = NULL;
-    if (s == NULL) {
+    if (s == NULL || config_set_dup(&s->set, set) != 0) {
+        free(s);
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return -1;
     }
-    s->set = set;
+    if (config_set_dup_register(&s->set) != 0) { /* it may outlive the configuration */
+        config_set_dup_free(&s->set);
+        free(s);
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    r.set = &s->set;
     s->account_key = account_key;
     if (make_client(&r, &s->client, e) != 0) {
+        config_set_dup_free(&s->set);
         free(s);
         return -1;
     }
@@ -308,6 +222,7 @@ void issuer_session_free(struct issuer_session *s)
     if (s == NULL)
         return;
     acme_client_free(s->client);
+    config_set_dup_free(&s->set);
     free(s);
 }
 
@@ -490,8 +405,6 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
         .cleanup = dns ? solver_cleanup : NULL,
         .wait = dns ? solver_wait : NULL,
         .progress = solver_progress,
-        .answered = solver_answered,
-        .polled = solver_polled,
         .present_all = dns ? solver_present_all : NULL,
         .cleanup_all = dns ? solver_cleanup_all : NULL,
     };
@@ -531,6 +444,16 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
     res->not_after = info.not_after;
     snprintf(res->serial_hex, sizeof res->serial_hex, "%s", info.serial_hex);
     res->issued = true;
+    if (r->want_cert) {
+        struct ac_error ce;
+
+        /* takes cert_key, also on failure */
+        if (cert_new(set->name, 0, parsed, cert_key, &res->cert, &ce) != 0) {
+            res->cert = NULL;
+            ac_debug(set->name, "new certificate not kept in memory: %s", ce.message);
+        }
+        cert_key = NULL;
+    }
     rc = 0;
 out:
     crypto_cert_info_free(&info);
@@ -543,8 +466,8 @@ out:
     return rc;
 }
 
-static int obtain(const struct issuer_request *r, struct solver_ctx *ctx,
-                  struct issuer_result *res, struct ac_error *e)
+static int obtain(const struct issuer_request *r, struct solver_ctx *ctx, struct issuer_result *res,
+                  struct ac_error *e)
 {
     const struct config_set *set = r->set;
     struct store_lock *lock = NULL;
@@ -578,8 +501,8 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx,
         goto out;
     store_failure_marker_remove(set->cert_path, set->key_path, NULL);
     ac_time_format_rfc3339(res->not_after, expiry, sizeof expiry);
-    progress(r, "certificate obtained (serial %s, valid until %s), written to %s",
-             res->serial_hex, expiry, set->cert_path);
+    progress(r, "certificate obtained (serial %s, valid until %s), written to %s", res->serial_hex,
+             expiry, set->cert_path);
     rc = 0;
 out:
     acme_client_free(client);
@@ -599,8 +522,7 @@ static void cancel_kind(const struct issuer_request *r, struct ac_error *e)
     e->retry_after = -1;
 }
 
-int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
-                  struct ac_error *e)
+int issuer_obtain(const struct issuer_request *r, struct issuer_result *res, struct ac_error *e)
 {
     struct solver_ctx ctx = {.req = r};
     struct issuer_result local_res;
@@ -615,8 +537,6 @@ int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
     ac_cancel_leave(&saved);
     if (rc != 0)
         cancel_kind(r, e);
-    if (r->gate != NULL && !ctx.arrived)
-        issuer_gate_leave(r->gate);
     return rc;
 }
 

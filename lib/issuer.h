@@ -20,12 +20,12 @@
 
 #include <gnutls/x509.h>
 
+#include "autocert/autocert.h"
 #include "config.h"
 #include "crypto.h"
 #include "error.h"
 
 struct issuer_session;
-struct issuer_gate;
 
 struct issuer_request {
     const struct config_set *set;   /* borrowed */
@@ -33,13 +33,8 @@ struct issuer_request {
     /* Optional, borrowed: used when issuer_session_fits(session, set,
      * account_key), ignored otherwise. */
     const struct issuer_session *session;
-    /* Optional, borrowed: the orders of one run that share a gate poll their
-     * authorizations for the first time one after another, in the order their
-     * challenges were answered, once all of them are answered (as one loop
-     * over all orders would); see issuer_gate_new. */
-    struct issuer_gate *gate;
-    const char *replaces;           /* ARI certificate id of the certificate being
-                                     * replaced, or NULL */
+    const char *replaces; /* ARI certificate id of the certificate being
+                           * replaced, or NULL */
     /* Optional progress notes (for logs, the CLI and the SSE stream). */
     void (*progress)(void *arg, const char *set_name, const char *message);
     void *progress_arg;
@@ -51,31 +46,37 @@ struct issuer_request {
      * reached its commit point is finished (the pair on disk is the old one
      * or the new one, never a mix). */
     const atomic_bool *cancel;
+    /* Also hand back the new certificate as a handle (issuer_result.cert). */
+    bool want_cert;
     /* Optional ACME request observer (metrics). */
     void (*observer)(void *arg, const char *endpoint, const char *outcome);
     void *observer_arg;
 };
 
 struct issuer_result {
-    int64_t not_before;  /* of the new leaf */
+    int64_t not_before; /* of the new leaf */
     int64_t not_after;
     char serial_hex[80];
-    bool issued;         /* false for "pseudo" (nothing written) */
+    bool issued; /* false for "pseudo" (nothing written) */
+    /* With issuer_request.want_cert: the committed pair as a new handle
+     * (autocert_cert_release it), built from what was just parsed and
+     * checked, or NULL when it could not be made (the files are committed
+     * anyway: load them). */
+    autocert_cert *cert;
 };
 
 /* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`.
  * Returns a new key (crypto_key_free). An unreadable key file is an error and
  * is never replaced. */
-int issuer_account_key(const struct config_set *set, struct crypto_key **out,
-                       struct ac_error *e);
+int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e);
 
 /* Loads the directory of set's CA and finds or registers the account of
- * account_key once (set and account_key are borrowed and must outlive the
- * session), for the sets of a
- * run that share them (issuer_session_fits). Read-only once made: any number
- * of concurrent issuer_obtain calls may use one session. Returns 0 and a new
- * session (issuer_session_free), or -1 with e set (the same error a set's own
- * account lookup gives). */
+ * account_key once (a CA that does not know the account registers it anew),
+ * for the orders that share them (issuer_session_fits). set is copied;
+ * account_key is borrowed and must outlive the session. Read-only once made:
+ * any number of concurrent issuer_obtain calls may use one session. Returns
+ * 0 and a new session (issuer_session_free), or -1 with e set (the same error
+ * a set's own account lookup gives). Honours the thread's cancel scope. */
 int issuer_session_new(const struct config_set *set, struct crypto_key *account_key,
                        struct issuer_session **out, struct ac_error *e);
 void issuer_session_free(struct issuer_session *s);
@@ -83,22 +84,9 @@ void issuer_session_free(struct issuer_session *s);
  * key and account details (email, EAB) as set / account_key. */
 bool issuer_session_fits(const struct issuer_session *s, const struct config_set *set,
                          const struct crypto_key *account_key);
-
-/* A gate for `orders` concurrent issuer_obtain calls: each call passes it once
- * (or leaves it when it ends without answering challenges). A call waits at
- * most ISSUER_GATE_MAX_WAIT_MS there, so one slow set delays no other by more.
- * Returns NULL when out of memory (callers then run without a gate). */
-#define ISSUER_GATE_MAX_WAIT_MS 2000
-struct issuer_gate *issuer_gate_new(size_t orders);
-void issuer_gate_free(struct issuer_gate *g);
-/* What issuer_obtain does with its request's gate (public for tests): arrive
- * once its challenges are answered - returns when every order arrived or left
- * and the first polls of all earlier arrivals are done, or after
- * ISSUER_GATE_MAX_WAIT_MS; polled after its first poll; leave when it ends
- * without having arrived. */
-void issuer_gate_arrive(struct issuer_gate *g);
-void issuer_gate_polled(struct issuer_gate *g);
-void issuer_gate_leave(struct issuer_gate *g);
+/* True when sets a and b use the same CA account: the same account key file,
+ * directory URL, ca_certs, email and EAB. */
+bool issuer_same_account(const struct config_set *a, const struct config_set *b);
 
 /* How far in the future a new leaf's notBefore may lie (host clock behind). */
 #define ISSUER_CLOCK_SKEW_S 300
@@ -123,8 +111,7 @@ int issuer_check_leaf(gnutls_x509_crt_t leaf, const struct crypto_key *key, cons
  * on-disk pair is untouched and the failure marker stays; on success the
  * marker is removed. Installs r->cancel as the thread's cancel scope
  * (timeutil.h) for its duration. */
-int issuer_obtain(const struct issuer_request *r, struct issuer_result *res,
-                  struct ac_error *e);
+int issuer_obtain(const struct issuer_request *r, struct issuer_result *res, struct ac_error *e);
 
 /* Revokes the certificate currently in r->set's cert_path at its CA (RFC 5280
  * reason code, < 0 to omit). Does not obtain a new one. */

@@ -1,9 +1,12 @@
 /*
  * lifecycle_events.c - event delivery off the renewal path (DESIGN.md §5.7):
- * a bounded queue and one thread that POSTs the webhook (JSON built with
- * json-c, notify.headers added, 10 s timeout) and runs hooks.deploy with
- * /bin/sh -c (AUTOCERT_* environment, 60 s timeout, then SIGKILL) after a
- * set's files changed. A failing sink is logged and changes nothing else.
+ * bounded queues, each with one thread that delivers in order. The engine
+ * has two: the configuration's sinks (POSTs the webhook - JSON built with
+ * json-c, notify.headers added, 10 s timeout - and runs hooks.deploy with
+ * /bin/sh -c - AUTOCERT_* environment, 60 s timeout, then SIGKILL - after a
+ * set's files changed), and the host's callback (autocert_manager_on_event),
+ * so that a slow hook never delays the host or the other way round. A
+ * failing sink is logged and changes nothing else. Also the change eventfd.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,12 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "lifecycle_priv.h"
 #include "log.h"
+#include "manager.h"
 #include "timeutil.h"
 
 extern char **environ;
@@ -29,9 +35,13 @@ extern char **environ;
 #define LC_ENV_MAX 4096
 
 struct lc_events {
-    const struct config *cfg; /* borrowed */
+    lc_deliver_fn fn;
+    void *arg;
     pthread_mutex_t mu;
     pthread_cond_t cond;
+    pthread_cond_t done; /* delivered moved (CLOCK_MONOTONIC) */
+    uint64_t posted;     /* sequence number of the last event queued */
+    uint64_t delivered;  /* ... of the last one delivered (or dropped) */
     pthread_t thread;
     bool stopping;
     /* CLOCK_MONOTONIC ms by which delivery ends once stopping (0: none) */
@@ -205,9 +215,8 @@ static long drain_left(struct lc_events *q, long cap)
     return left < 1 ? 1 : left < cap ? (long)left : cap;
 }
 
-static void post_webhook(struct lc_events *q, const struct lc_event *ev)
+static void post_webhook(struct lc_events *q, const struct config *cfg, const struct lc_event *ev)
 {
-    const struct config *cfg = q->cfg;
     struct http_client *c = NULL;
     struct http_client_opts opts = {0};
     struct http_header hdrs[33];
@@ -346,6 +355,16 @@ out:
     lc_env_free(ours);
 }
 
+void lc_events_to_sinks(struct lc_events *q, const struct config *cfg, const struct lc_event *ev)
+{
+    if (cfg == NULL)
+        return;
+    if (cfg->notify.webhook != NULL && cfg->notify.webhook[0] != '\0')
+        post_webhook(q, cfg, ev);
+    if (ev->files_changed && cfg->hooks.deploy != NULL && cfg->hooks.deploy[0] != '\0')
+        run_hook(q, cfg->hooks.deploy, ev);
+}
+
 static void *event_thread(void *arg)
 {
     struct lc_events *q = arg;
@@ -362,45 +381,54 @@ static void *event_thread(void *arg)
         q->count--;
         if (q->stopping && atomic_load(&q->drain_deadline) != 0 &&
             ac_mono_ms() >= atomic_load(&q->drain_deadline)) {
-            ac_warn(ev.set, "events: stopping, %s event dropped (%zu more)", ev.event, q->count);
+            ac_warn(ev.set[0] != '\0' ? ev.set : NULL,
+                    "events: stopping, %s event dropped (%zu more)", ev.event, q->count);
             lc_event_clear(&ev);
             while (q->count > 0) {
                 lc_event_clear(&q->q[q->head]);
                 q->head = (q->head + 1) % LC_EVENT_QUEUE;
                 q->count--;
             }
+            q->delivered = q->posted;
+            pthread_cond_broadcast(&q->done);
             break;
         }
         pthread_mutex_unlock(&q->mu);
-        if (q->cfg->notify.webhook != NULL && q->cfg->notify.webhook[0] != '\0')
-            post_webhook(q, &ev);
-        if (ev.files_changed && q->cfg->hooks.deploy != NULL && q->cfg->hooks.deploy[0] != '\0')
-            run_hook(q, q->cfg->hooks.deploy, &ev);
+        q->fn(q->arg, q, &ev);
         lc_event_clear(&ev);
         pthread_mutex_lock(&q->mu);
+        q->delivered++;
+        pthread_cond_broadcast(&q->done);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
 }
 
-int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_error *e)
+int lc_events_new(lc_deliver_fn fn, void *arg, struct lc_events **out, struct ac_error *e)
 {
     struct lc_events *q = calloc(1, sizeof *q);
+    pthread_condattr_t ca;
     int rc;
 
     if (q == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "lc_events_new: out of memory");
         return -1;
     }
-    q->cfg = cfg;
+    q->fn = fn;
+    q->arg = arg;
     atomic_init(&q->drain_deadline, 0);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cond, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->done, &ca);
+    pthread_condattr_destroy(&ca);
     rc = pthread_create(&q->thread, NULL, event_thread, q);
     if (rc != 0) {
         ac_error_set(e, AC_ERR_INTERNAL, "lc_events_new: pthread_create: %s", strerror(rc));
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cond);
+        pthread_cond_destroy(&q->done);
         free(q);
         return -1;
     }
@@ -408,33 +436,77 @@ int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_er
     return 0;
 }
 
-void lc_events_post(struct lc_events *q, const struct lc_event *ev)
+uint64_t lc_events_post(struct lc_events *q, const struct lc_event *ev)
 {
     struct lc_event copy;
+    uint64_t seq;
 
     if (q == NULL)
-        return;
-    if (lc_event_init(&copy, ev->event, &(struct config_set){.name = (char *)ev->set,
-                                                              .domains = ev->domains,
-                                                              .domains_count = ev->domains_count,
-                                                              .cert_path = ev->cert_path,
-                                                              .key_path = ev->key_path},
+        return 0;
+    if (lc_event_init(&copy, ev->event,
+                      &(struct config_set){.name = (char *)ev->set,
+                                           .domains = ev->domains,
+                                           .domains_count = ev->domains_count,
+                                           .cert_path = ev->cert_path,
+                                           .key_path = ev->key_path},
                       ev->not_after, ev->has_error ? &ev->error : NULL, ev->time) != 0) {
         ac_warn(ev->set, "events: out of memory, %s event dropped", ev->event);
-        return;
+        return 0;
     }
     copy.files_changed = ev->files_changed;
     pthread_mutex_lock(&q->mu);
     if (q->count == LC_EVENT_QUEUE) {
         pthread_mutex_unlock(&q->mu);
-        ac_warn(ev->set, "events: queue full, %s event dropped", ev->event);
+        ac_warn(ev->set[0] != '\0' ? ev->set : NULL, "events: queue full, %s event dropped",
+                ev->event);
         lc_event_clear(&copy);
-        return;
+        return 0;
     }
     q->q[(q->head + q->count) % LC_EVENT_QUEUE] = copy;
     q->count++;
+    seq = ++q->posted;
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->mu);
+    return seq;
+}
+
+/* Waits until q delivered seq or CLOCK_MONOTONIC ms `until` passed. */
+static bool wait_until(struct lc_events *q, uint64_t seq, int64_t until)
+{
+    struct timespec ts;
+    bool ok;
+
+    if (q == NULL)
+        return true;
+    ts.tv_sec = (time_t)(until / 1000);
+    ts.tv_nsec = (long)(until % 1000) * 1000000L;
+    pthread_mutex_lock(&q->mu);
+    while (q->delivered < seq)
+        if (pthread_cond_timedwait(&q->done, &q->mu, &ts) == ETIMEDOUT)
+            break;
+    ok = q->delivered >= seq;
+    pthread_mutex_unlock(&q->mu);
+    return ok;
+}
+
+bool lc_events_wait(struct lc_events *q, uint64_t seq, int64_t ms)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return wait_until(q, seq, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + ms);
+}
+
+static uint64_t last_posted(struct lc_events *q)
+{
+    uint64_t n;
+
+    if (q == NULL)
+        return 0;
+    pthread_mutex_lock(&q->mu);
+    n = q->posted;
+    pthread_mutex_unlock(&q->mu);
+    return n;
 }
 
 void lc_events_free(struct lc_events *q, int64_t drain_ms)
@@ -449,57 +521,180 @@ void lc_events_free(struct lc_events *q, int64_t drain_ms)
     pthread_join(q->thread, NULL);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cond);
+    pthread_cond_destroy(&q->done);
     free(q);
 }
 
-/* ---- the public notifier (lifecycle.h) for the one-shot `obtain` ---- */
+/* ---- the engine's two queues (lifecycle_priv.h) ------------------------------ */
 
-struct lifecycle_notifier {
-    struct lc_events *q;
-};
-
-int lifecycle_notifier_new(const struct config *cfg, struct lifecycle_notifier **out,
-                           struct ac_error *e)
+static void deliver_sinks(void *arg, struct lc_events *q, const struct lc_event *ev)
 {
-    struct lifecycle_notifier *n = NULL;
+    struct lifecycle *lc = arg;
+    struct config *cfg = manager_config_ref(lc->m);
 
-    *out = NULL;
-    if ((cfg->notify.webhook == NULL || cfg->notify.webhook[0] == '\0') &&
-        (cfg->hooks.deploy == NULL || cfg->hooks.deploy[0] == '\0'))
-        return 0;
-    n = calloc(1, sizeof *n);
-    if (n == NULL) {
-        ac_error_set(e, AC_ERR_NOMEM, "lifecycle_notifier_new: out of memory");
-        return -1;
-    }
-    if (lc_events_new(cfg, &n->q, e) != 0) {
-        free(n);
-        return -1;
-    }
-    *out = n;
-    return 0;
+    lc_events_to_sinks(q, cfg, ev);
+    config_free(cfg);
 }
 
-void lifecycle_notify(struct lifecycle_notifier *n, const struct config_set *set, const char *event,
-                      int64_t not_after, const struct ac_error *err, bool files_changed)
+static const char *const event_names[] = {"obtained", "renewed", "failed", "expiring", "changed"};
+
+const char *autocert_event_name(enum autocert_event_type t)
+{
+    if ((int)t < 0 || (size_t)t >= sizeof event_names / sizeof event_names[0])
+        return "unknown";
+    return event_names[t];
+}
+
+static void deliver_host(void *arg, struct lc_events *q, const struct lc_event *ev)
+{
+    struct lifecycle *lc = arg;
+    autocert_event e = {0};
+    autocert_error err;
+    lc_event_fn fn;
+    void *fn_arg;
+
+    pthread_mutex_lock(&lc->event_mu);
+    fn = lc->event_fn;
+    fn_arg = lc->event_arg;
+    pthread_mutex_unlock(&lc->event_mu);
+    if (fn == NULL)
+        return;
+    for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
+        if (strcmp(ev->event, event_names[i]) == 0)
+            e.type = (enum autocert_event_type)i;
+    e.set = ev->set[0] != '\0' ? ev->set : NULL;
+    e.domains = (const char *const *)ev->domains;
+    e.domain_count = ev->domains_count;
+    e.not_after = ev->not_after;
+    e.time = ev->time;
+    if (ev->has_error) {
+        snprintf(err.kind, sizeof err.kind, "%s", ev->error.kind);
+        snprintf(err.message, sizeof err.message, "%s", ev->error.message);
+        e.error = &err;
+    }
+    fn(fn_arg, &e);
+}
+
+/* The queue *qp, made on first use. lc->event_mu held. */
+static struct lc_events *queue_of(struct lifecycle *lc, struct lc_events **qp, lc_deliver_fn fn)
+{
+    struct ac_error e;
+
+    if (*qp == NULL && lc_events_new(fn, lc, qp, &e) != 0)
+        ac_warn(NULL, "events: %s; not delivered", e.message);
+    return *qp;
+}
+
+uint64_t lc_events_emit(struct lifecycle *lc, const struct lc_event *ev)
+{
+    struct config *cfg = manager_config_ref(lc->m);
+    struct lc_events *sinks = NULL, *host = NULL;
+    bool has_sinks = cfg != NULL && ((cfg->notify.webhook != NULL && cfg->notify.webhook[0]) ||
+                                     (cfg->hooks.deploy != NULL && cfg->hooks.deploy[0]));
+    uint64_t seq = 0;
+
+    config_free(cfg);
+    pthread_mutex_lock(&lc->event_mu);
+    if (has_sinks && strcmp(ev->event, "changed") != 0)
+        sinks = queue_of(lc, &lc->sinks, deliver_sinks);
+    if (lc->event_fn != NULL)
+        host = queue_of(lc, &lc->host, deliver_host);
+    pthread_mutex_unlock(&lc->event_mu);
+    seq = lc_events_post(sinks, ev);
+    lc_events_post(host, ev);
+    return seq;
+}
+
+void lc_events_mark(struct lifecycle *lc, struct lc_events_mark *mk)
+{
+    pthread_mutex_lock(&lc->event_mu);
+    mk->sinks = last_posted(lc->sinks);
+    mk->host = last_posted(lc->host);
+    pthread_mutex_unlock(&lc->event_mu);
+}
+
+bool lc_events_wait_since(struct lifecycle *lc, const struct lc_events_mark *mk, int64_t ms)
+{
+    struct lc_events *qs[2];
+    uint64_t since[2] = {mk->sinks, mk->host};
+    int64_t until = ac_mono_ms() + ms;
+    bool ok = true;
+
+    pthread_mutex_lock(&lc->event_mu);
+    qs[0] = lc->sinks;
+    qs[1] = lc->host;
+    pthread_mutex_unlock(&lc->event_mu);
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t last = last_posted(qs[i]);
+        if (qs[i] == NULL || last <= since[i])
+            continue;
+        if (!lc_events_wait(qs[i], last, until - ac_mono_ms()))
+            ok = false;
+    }
+    return ok;
+}
+
+void lc_events_drain(struct lifecycle *lc, int64_t ms)
+{
+    struct lc_events *qs[2];
+    int64_t until = ac_mono_ms() + ms;
+
+    pthread_mutex_lock(&lc->event_mu);
+    qs[0] = lc->sinks;
+    qs[1] = lc->host;
+    pthread_mutex_unlock(&lc->event_mu);
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t last = last_posted(qs[i]);
+        if (qs[i] == NULL || last == 0)
+            continue;
+        atomic_store(&qs[i]->drain_deadline, until); /* bounds a running hook */
+        if (!lc_events_wait(qs[i], last, until - ac_mono_ms()))
+            ac_warn(NULL, "events: not all delivered within %lld ms", (long long)ms);
+        atomic_store(&qs[i]->drain_deadline, 0);
+    }
+}
+
+void lc_changed(struct lifecycle *lc)
 {
     struct lc_event ev;
+    uint64_t one = 1;
+    bool host;
 
-    if (n == NULL)
+    if (lc == NULL)
         return;
-    if (lc_event_init(&ev, event, set, not_after, err, ac_now()) != 0) {
-        ac_warn(set->name, "events: out of memory, %s event dropped", event);
+    if (lc->changed_fd >= 0 && write(lc->changed_fd, &one, sizeof one) != (ssize_t)sizeof one)
+        ac_debug(NULL, "events: change fd not written");
+    pthread_mutex_lock(&lc->event_mu);
+    host = lc->event_fn != NULL;
+    pthread_mutex_unlock(&lc->event_mu);
+    if (!host)
         return;
-    }
-    ev.files_changed = files_changed;
-    lc_events_post(n->q, &ev);
-    lc_event_clear(&ev);
+    memset(&ev, 0, sizeof ev);
+    lc_copy_str(ev.event, sizeof ev.event, "changed");
+    ev.time = ac_now();
+    ac_error_clear(&ev.error);
+    lc_events_emit(lc, &ev);
 }
 
-void lifecycle_notifier_free(struct lifecycle_notifier *n, int64_t drain_ms)
+void lifecycle_on_event(struct lifecycle *lc, void (*fn)(void *arg, const autocert_event *ev),
+                        void *arg)
 {
-    if (n == NULL)
-        return;
-    lc_events_free(n->q, drain_ms);
-    free(n);
+    pthread_mutex_lock(&lc->event_mu);
+    lc->event_fn = fn;
+    lc->event_arg = arg;
+    pthread_mutex_unlock(&lc->event_mu);
+}
+
+int lifecycle_changed_fd(struct lifecycle *lc)
+{
+    return lc->changed_fd;
+}
+
+uint64_t lifecycle_changed_ack(struct lifecycle *lc)
+{
+    uint64_t n = 0;
+
+    if (lc->changed_fd < 0 || read(lc->changed_fd, &n, sizeof n) != (ssize_t)sizeof n)
+        return 0;
+    return n;
 }

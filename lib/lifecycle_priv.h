@@ -28,64 +28,21 @@
 #include "error.h"
 #include "lifecycle.h"
 
-/* Facts of the certificate a set holds, as the planner needs them. */
-struct lc_cert_facts {
-    bool present;
-    int64_t not_before, not_after;
-    bool names_differ; /* certificate names != configured domains */
-    char serial_hex[80];
-};
-
-/* One set's scheduling record. Guarded by the lifecycle mutex. */
-struct lc_set {
-    size_t idx;
-    bool managed;               /* custom or a DNS provider */
-    enum lifecycle_state state;
-    int64_t renews_at;          /* 0 when unknown */
-    int64_t next_attempt;       /* 0 when nothing is scheduled */
-    int failures;               /* consecutive */
-    bool has_last_error;
-    struct ac_error last_error;
-    int64_t last_error_at;
-    int64_t last_failure;       /* failure marker time, 0 when none */
-    int64_t last_success;
-    int64_t retry_at;           /* after a failure: backoff end, 0 when none */
-    /* ARI (RFC 9773) */
-    bool ari_valid;             /* window known for serial ari_serial */
-    char ari_serial[80];
-    int64_t ari_start, ari_end, ari_point;
-    int64_t ari_fetch_at;       /* next renewalInfo fetch, 0 = not scheduled */
-    int ari_support;            /* the set's CA: -1 unknown, 0 no ARI, 1 ARI */
-    /* events */
-    int64_t expiring_notified;  /* not_after already announced as expiring */
-    /* work */
-    bool running;               /* an order (or ARI fetch) runs, or is handed */
-    bool running_forced;
-    bool ordering;              /* running: an order (not an ARI fetch) */
-    /* running without a worker: an order for the same files runs in another
-     * lifecycle of this process (the one a reload retired); when it ends,
-     * running is cleared and reread set (reg_order_done) */
-    bool handed;
-    bool reread;                /* re-read the files before planning */
-    bool force_pending;
-    uint64_t force_req_gen, force_done_gen;
-    bool force_ok;
-    struct ac_error force_err;
-};
+#include "set.h"
 
 /* Copies src (NULL = "") into dst of size n (> 0), truncating. */
 void lc_copy_str(char *dst, size_t n, const char *src);
 
 /* Recomputes state, renews_at and next_attempt of s at `now` from the
  * certificate facts and the set's configuration. */
-void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
-                    const struct lc_cert_facts *cf, int64_t now);
+void lc_plan_update(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
+                    int64_t now);
 
 /* Records a failed attempt at `now` (failure counted, backoff re-armed with
  * jitter from `random`, cooldown from the failure marker time). A lock held by
  * another process (AC_ERR_LOCKED) is not counted: retried after retry_min. */
-void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
-                     const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random);
+void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struct ac_error *e,
+                     bool first_obtain, int64_t now, uint64_t random);
 
 /* Records a successful issuance at `now` (failures reset, ARI forgotten).
  * cf: the facts of the certificate now served (after the reload), or NULL
@@ -108,8 +65,8 @@ void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
 /* Applies a renewalInfo answer for the certificate with serial `serial`: the
  * point is drawn (from `random`) only when the window is new or changed, and
  * the next fetch is at now + retry_after (default 6 h, bounded 60 s .. 24 h). */
-void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end,
-                 long retry_after, int64_t now, uint64_t random);
+void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end, long retry_after,
+                 int64_t now, uint64_t random);
 
 /* Persisted state: builds a new object (json_object_put it) / applies one
  * read back (unknown or mistyped fields are ignored). */
@@ -119,11 +76,11 @@ void lc_state_from_json(struct lc_set *s, json_object *o);
 /* ---- events (lifecycle_events.c) ---- */
 
 struct lc_event {
-    char event[16];             /* "obtained", "renewed", "failed", "expiring" */
+    char event[16]; /* "obtained", "renewed", "failed", "expiring" */
     char set[32];
-    char **domains;             /* owned copies */
+    char **domains; /* owned copies */
     size_t domains_count;
-    int64_t not_after;          /* 0 = unknown (null in JSON) */
+    int64_t not_after; /* 0 = unknown (null in JSON) */
     int64_t time;
     bool has_error;
     struct ac_error error;
@@ -139,91 +96,176 @@ char **lc_event_env(const struct lc_event *ev);
 void lc_env_free(char **env);
 
 struct lc_events;
-/* Starts the event thread for the config's sinks (borrowed cfg). */
-int lc_events_new(const struct config *cfg, struct lc_events **out, struct ac_error *e);
-/* Queues an event (copied; dropped with a warning when the queue is full). */
-void lc_events_post(struct lc_events *q, const struct lc_event *ev);
+/* What a queue's thread does with each event, in order (ev borrowed). */
+typedef void (*lc_deliver_fn)(void *arg, struct lc_events *q, const struct lc_event *ev);
+/* Starts a queue and its thread. Returns 0 or -1 with e. */
+int lc_events_new(lc_deliver_fn fn, void *arg, struct lc_events **out, struct ac_error *e);
+/* Queues an event (copied; dropped with a warning when the queue is full).
+ * Returns its sequence number (> 0), or 0 when it was dropped. NULL q: 0. */
+uint64_t lc_events_post(struct lc_events *q, const struct lc_event *ev);
+/* Waits until event seq (and every earlier one) has been delivered, at most
+ * ms. Returns true when it has. */
+bool lc_events_wait(struct lc_events *q, uint64_t seq, int64_t ms);
 /* Delivers what is queued within drain_ms in all (the rest is dropped with a
  * warning; a hook still running then is killed), stops, frees. */
 void lc_events_free(struct lc_events *q, int64_t drain_ms);
+/* The sinks of cfg for one event: the webhook POST and (when the event says
+ * files changed) the deploy hook; bounded by q's drain deadline. */
+void lc_events_to_sinks(struct lc_events *q, const struct config *cfg, const struct lc_event *ev);
 /* Fills an event for set cfg (copies). Returns 0 or -1 on ENOMEM. */
 int lc_event_init(struct lc_event *ev, const char *event, const struct config_set *cfg,
                   int64_t not_after, const struct ac_error *err, int64_t now);
 void lc_event_clear(struct lc_event *ev);
 
-/* ---- the running lifecycle (lifecycle.c threads, lifecycle_api.c requests) ---- */
+/* ---- the engine (lifecycle.c threads, lifecycle_order.c orders, ----
+ * ---- lifecycle_api.c requests) ---- */
 
-#define LC_WORKERS 2
+/* Worker threads run orders (the engine's timed ones and the one-off
+ * obtain/renew/revoke). They are created on demand, one more whenever work is
+ * queued and no worker is idle, up to this bound, and end at the engine's
+ * stop. Each order mostly waits (DNS, the CA), so the bound is about how many
+ * orders run against CAs and DNS providers at once. */
+#define LC_MAX_WORKERS AUTOCERT_MAX_CONCURRENT_ORDERS
 
 struct crypto_key;
 struct issuer_request;
-
-struct lc_filestamp {
-    bool exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-};
+struct lc_cache;
 
 /* A caller inside lifecycle_force_renew: it gets the progress notes of the
- * forced renewal generation target[idx] of every set idx it waits for. */
+ * forced renewal generation target[i] of every set sets[i] it waits for. */
 struct lc_waiter {
-    lifecycle_progress_fn fn;   /* may be NULL */
+    lifecycle_progress_fn fn; /* may be NULL */
     void *arg;
-    const uint64_t *target;     /* lc->n entries; 0 = not waiting for that set */
+    struct acset **sets; /* n references */
+    uint64_t *target;    /* 0 = not waiting for that set */
+    size_t n;
     struct lc_waiter *next;
 };
 
+/* The host's event callback (autocert_manager_on_event). */
+typedef void (*lc_event_fn)(void *arg, const autocert_event *ev);
+
 struct lifecycle {
-    autocert_manager *m;        /* borrowed */
-    const struct config *cfg;   /* borrowed from m */
-    size_t n;
-    struct lc_set *sets;
-    bool *queued;
-    struct lc_filestamp (*stamps)[2]; /* local sets: cert, key */
-    pthread_mutex_t mu;
-    pthread_cond_t sched_cond;  /* CLOCK_MONOTONIC */
+    autocert_manager *m;       /* the owner */
+    pthread_mutex_t ctl_mu;    /* serialises start, stop and free */
+    pthread_mutex_t mu;        /* the sets' engine records, the queue, the flags */
+    pthread_cond_t sched_cond; /* CLOCK_MONOTONIC */
     pthread_cond_t work_cond;
     pthread_cond_t done_cond;
-    pthread_mutex_t key_mu;     /* account key creation */
     pthread_t sched;
-    pthread_t workers[LC_WORKERS];
-    size_t nworkers;
-    bool sched_started;
-    bool oneshot;               /* lifecycle_start_oneshot: no scheduler thread */
-    bool stopping;              /* lifecycle_stop called */
-    bool cancelling;            /* ... with cancel */
-    bool joined;                /* lifecycle_join done */
-    atomic_bool cancel;         /* issuer_request.cancel of every order */
-    int64_t created_at;         /* lifecycle_new time: when load errors were read */
-    struct lifecycle *reg_next; /* the process-wide list (reg_* in lifecycle.c) */
-    size_t ordering[LC_WORKERS]; /* the sets with an order running (lc_set.ordering) */
-    size_t nordering;
-    int waiters;                /* callers inside lifecycle_force_renew */
+    bool started; /* the scheduler runs (autocert_manager_start) */
+    pthread_t workers[LC_MAX_WORKERS];
+    size_t nworkers;      /* created since the last stop */
+    size_t idle;          /* workers waiting for work */
+    size_t starting;      /* created, not yet looking for work */
+    bool stopping;        /* a stop runs: nothing new starts */
+    atomic_bool cancel;   /* issuer_request.cancel of every order */
+    struct acset **queue; /* references; each set at most once (queued) */
+    size_t qlen, qcap;
+    int waiters; /* callers inside lifecycle_force_renew */
     /* Waiters' progress callbacks: linked with mu and progress_mu held, walked
      * (and called) with progress_mu alone. Lock order: mu, then progress_mu. */
     pthread_mutex_t progress_mu;
     struct lc_waiter *waiter_list;
     int64_t next_local_check;
-    bool has_local;
-    struct lc_events *events;
+    /* events: the configuration's sinks (webhook, deploy hook) and the
+     * host's callback, each delivered by a thread of its own, in order */
+    struct lc_events *sinks;
+    struct lc_events *host;
+    pthread_mutex_t event_mu; /* event_fn/arg; the queues' creation */
+    lc_event_fn event_fn;
+    void *event_arg;
+    int changed_fd; /* eventfd, or -1 */
     pthread_mutex_t metrics_mu;
     struct lifecycle_metrics metrics;
+    struct lc_cache *cache; /* account keys and shared ACME sessions */
 };
 
+/* Creates the engine of manager m (m's owner calls it once; the engine never
+ * outlives m). No thread yet. Returns 0 or -1 with e. */
+int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e);
+/* Stops the engine (as lifecycle_stop) and frees it, delivering queued
+ * events within drain_ms. NULL is fine. */
+void lc_engine_free(struct lifecycle *lc, int64_t drain_ms);
+
+/* Reads set s's persisted engine state (state file, failure marker) and its
+ * file stamps. s is not shared yet (no lock). */
+void lc_set_init(struct acset *s, int64_t now);
+/* A configuration reload replaced the manager's sets old[0..nold) by
+ * new[0..nnew) (sets in both are unchanged). Removed sets are marked, leave
+ * the queue, and their pending forced renewals end (AC_ERR_CANCELLED); a new
+ * set on the files of a removed set whose order still runs is handed over
+ * until that order ends. */
+void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nold,
+                      struct acset *const *new_sets, size_t nnew);
+/* The certificates served changed (after the new snapshot is published):
+ * the change fd and the host's CHANGED event. */
+void lc_changed(struct lifecycle *lc);
+
+/* Queues s for a worker (a reference is taken; nothing when already queued)
+ * and makes sure a worker will take it. lc->mu held. */
+void lc_queue(struct lifecycle *lc, struct acset *s);
+/* Certificate facts of s, from the certificate the manager serves for it. */
+void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *cf);
 /* The leaf of certificate c (borrowed) as a new GnuTLS certificate
  * (gnutls_x509_crt_deinit it). Returns 0, or -1 (*out NULL) when c is NULL or
  * its leaf does not parse. */
 int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out);
-/* Recomputes set idx's plan from the certificate served now. lc->mu held. */
-void lc_replan(struct lifecycle *lc, size_t idx, int64_t now);
-/* Fills *req (zeroed first) for set cfg: its account key (loaded, or created
- * under lc->key_mu the first time; a new key in *key, crypto_key_free it) and
- * the metrics observer. Returns 0 or -1 with e. */
-int lc_issuer_request(struct lifecycle *lc, const struct config_set *cfg,
-                      struct issuer_request *req, struct crypto_key **key, struct ac_error *e);
-/* ACME request observer counting into lc->metrics (arg is the lifecycle). */
+/* Recomputes s's plan from the certificate served now. lc->mu held. */
+void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now);
+/* Re-reads s's files into the manager (another process, or the order of the
+ * set s replaced, may have committed a new pair). Called without lc->mu. */
+void lc_reread(struct lifecycle *lc, struct acset *s);
+/* lifecycle_status_get for a set object. Returns 0. */
+int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecycle_status *out);
+/* One turn of a worker for s (taken from the queue; lc->mu held on entry and
+ * on return): the ARI fetch when due, then the order when due or forced. */
+void lc_work_set(struct lifecycle *lc, struct acset *s);
+
+/* ---- orders (lifecycle_order.c) ---- */
+
+/* Fills *req (zeroed first) for set s: its account key and a shared ACME
+ * session (both borrowed from the engine's cache, valid while the engine
+ * lives) and the metrics observer. Returns 0 or -1 with e. */
+int lc_issuer_request(struct lifecycle *lc, const struct acset *s, struct issuer_request *req,
+                      struct ac_error *e);
+/* Gives back what lc_issuer_request took. After a failure (e non-NULL with a
+ * kind) the shared session, which may be stale (the account or the directory
+ * changed at the CA), is not used again. */
+void lc_issuer_done(struct lifecycle *lc, const struct issuer_request *req,
+                    const struct ac_error *e);
+/* The account-key and session cache. */
+int lc_cache_new(struct lc_cache **out);
+void lc_cache_free(struct lc_cache *c);
+/* ACME request observer counting into lc->metrics (arg is the engine). */
 void lc_observer(void *arg, const char *endpoint, const char *outcome);
+/* Runs one order for s; gen > 0 for a forced renewal. Returns 0 or -1 with
+ * e. Called without lc->mu. */
+int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_error *e);
+/* Fetches renewalInfo for s and applies it. Called without lc->mu. */
+void lc_fetch_ari(struct lifecycle *lc, struct acset *s);
+/* Writes s's engine state file. Called without lc->mu. */
+void lc_persist(struct lifecycle *lc, struct acset *s);
+/* Queues event `event` of s for the sinks and the host (lc_events_emit). */
+uint64_t lc_post_event(struct lifecycle *lc, struct acset *s, const char *event, int64_t not_after,
+                       const struct ac_error *err, bool files_changed);
+uint64_t lc_rand64(void);
+
+/* ---- event routing (lifecycle_events.c) ---- */
+
+/* Queues ev (copied) for the configuration's sinks (when it has a webhook or
+ * a deploy hook) and for the host's callback (when one is installed; as
+ * AUTOCERT_EVENT_*). Returns the sinks' sequence number of it, 0 when none. */
+uint64_t lc_events_emit(struct lifecycle *lc, const struct lc_event *ev);
+/* Where both queues stand now (what a caller waits for afterwards). */
+struct lc_events_mark {
+    uint64_t sinks, host;
+};
+void lc_events_mark(struct lifecycle *lc, struct lc_events_mark *mk);
+/* Waits (at most ms in all) until both queues delivered every event queued
+ * since mk. Returns true when they have. */
+bool lc_events_wait_since(struct lifecycle *lc, const struct lc_events_mark *mk, int64_t ms);
+/* Waits (at most ms in all) until both queues delivered what is queued now. */
+void lc_events_drain(struct lifecycle *lc, int64_t ms);
 
 #endif

@@ -1,10 +1,13 @@
 /*
- * manager.c - certificate sets, the published snapshot and the SNI lookup.
+ * manager.c - the sets' certificates, the published snapshot and the SNI
+ * lookup.
  *
- * Writers (load, reload, replace) hold `write_lock` while they read files and
- * build a new snapshot: the SNI index over every set that holds a certificate
- * (main first, then extras; set id = config index) plus one reference to each
- * set's certificate. They then publish it by swapping `m->snap`.
+ * Writers (load, reload, replace, reload_config) hold `write_lock` while they
+ * read files and build a new snapshot: the SNI index over every set that holds
+ * a certificate (main first, then extras; id = position in the array), the
+ * selector index, and one reference to each set and to each set's
+ * certificate. They then publish it by swapping `m->snap`. Creation, the
+ * configuration reload and the selector are in manager_config.c.
  *
  * Why readers are safe (PITFALLS: a bare atomic pointer swap is not):
  *
@@ -32,53 +35,33 @@
 #include "cert.h"
 #include "certset.h"
 #include "crypto.h"
+#include "lifecycle_priv.h"
 #include "log.h"
-#include "manager.h"
+#include "manager_priv.h"
 #include "sni.h"
 #include "timeutil.h"
 
 /* A NotBefore this far in the future still counts as valid (clock skew). */
 #define MANAGER_CLOCK_SKEW 300
 
-struct snapshot {
-    atomic_uint refs;
-    struct sni_index *ix;   /* owned; NULL when no set holds a certificate */
-    size_t count;
-    autocert_cert *certs[]; /* one reference per set, or NULL */
-};
-
-struct mset {
-    autocert_cert *cert;         /* current certificate (reference) or NULL */
-    struct ac_error last_error;  /* of the last load from disk, or the warning that
-                                    the certificate in service is out of its dates */
-};
-
-struct autocert_manager {
-    struct config *cfg;          /* owned */
-    struct mset *sets;           /* cfg->sets_count entries; guarded by write_lock */
-    size_t count;
-    pthread_mutex_t write_lock;  /* serialises writers; may be held across I/O */
-    pthread_mutex_t snap_lock;   /* only around "load m->snap + refs++" and the swap */
-    struct snapshot *snap;       /* never NULL */
-    manager_change_fn hook;
-    void *hook_arg;
-};
-
 /* ---- snapshots ---------------------------------------------------------- */
 
-static void snap_put(struct snapshot *s)
+void manager_snap_put(struct snapshot *s)
 {
     if (s == NULL)
         return;
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
-    for (size_t i = 0; i < s->count; i++)
+    for (size_t i = 0; i < s->count; i++) {
         autocert_cert_release(s->certs[i]);
+        acset_unref(s->sets[i]);
+    }
     sni_index_free(s->ix);
+    sni_index_free(s->sel);
     free(s);
 }
 
-static struct snapshot *snap_get(autocert_manager *m)
+struct snapshot *manager_snap_get(autocert_manager *m)
 {
     struct snapshot *s;
 
@@ -89,44 +72,73 @@ static struct snapshot *snap_get(autocert_manager *m)
     return s;
 }
 
+/* Adds the names of certificate c as set i to b. */
+static void index_cert(struct sni_builder *b, const autocert_cert *c, size_t i, const char *set)
+{
+    for (size_t n = 0; n < autocert_cert_name_count(c); n++) {
+        const char *name = autocert_cert_name(c, n);
+        /* -1: a name that can never be an SNI value (or ENOMEM); skip it. */
+        if (sni_builder_add(b, name, strlen(name), (int)i) != 0)
+            ac_debug(set, "name not indexed: %s", name);
+    }
+}
+
+/* The selector index: every set's configured domains, then the certificate
+ * names of the sets that have no configured domain. */
+static struct sni_index *build_selector(const struct snapshot *s)
+{
+    struct sni_builder *b = sni_builder_new();
+
+    if (b == NULL)
+        return NULL;
+    for (size_t i = 0; i < s->count; i++) {
+        const struct config_set *c = &s->sets[i]->cfg;
+        for (size_t d = 0; d < c->domains_count; d++)
+            (void)sni_builder_add(b, c->domains[d], strlen(c->domains[d]), (int)i);
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (s->sets[i]->cfg.domains_count == 0 && s->certs[i] != NULL)
+            index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
+    return sni_builder_finish(b);
+}
+
 /* Builds a snapshot of the sets' current certificates. Caller holds write_lock. */
 static struct snapshot *snap_build(autocert_manager *m)
 {
     struct snapshot *s = NULL;
     struct sni_builder *b = NULL;
+    size_t n = m->count;
 
-    s = calloc(1, sizeof(*s) + m->count * sizeof(s->certs[0]));
+    s = calloc(1, sizeof(*s) + n * sizeof(s->certs[0]) + n * sizeof(s->sets[0]));
     if (s == NULL)
         goto fail;
     atomic_init(&s->refs, 1);
-    s->count = m->count;
+    s->sets = (struct acset **)(void *)&s->certs[n];
+    s->count = n;
+    pthread_mutex_lock(&m->snap_lock);
+    for (size_t i = 0; i < n; i++) {
+        s->sets[i] = acset_ref(m->sets[i]);
+        s->certs[i] = autocert_cert_acquire(m->sets[i]->cert);
+    }
+    pthread_mutex_unlock(&m->snap_lock);
     b = sni_builder_new();
     if (b == NULL)
         goto fail;
-    for (size_t i = 0; i < m->count; i++) {
-        autocert_cert *c = m->sets[i].cert;
-        if (c == NULL)
-            continue;
-        s->certs[i] = autocert_cert_acquire(c);
-        for (size_t n = 0; n < autocert_cert_name_count(c); n++) {
-            const char *name = autocert_cert_name(c, n);
-            /* -1: a name that can never be an SNI value (or ENOMEM); skip it. */
-            if (sni_builder_add(b, name, strlen(name), (int)i) != 0)
-                ac_debug(m->cfg->sets[i].name, "name not indexed: %s", name);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (s->certs[i] != NULL)
+            index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
     s->ix = sni_builder_finish(b);
-    if (s->ix == NULL)
+    s->sel = build_selector(s);
+    if (s->ix == NULL || s->sel == NULL)
         goto fail;
     return s;
 fail:
     ac_err(NULL, "manager: cannot build the SNI snapshot: out of memory");
-    snap_put(s);
+    manager_snap_put(s);
     return NULL;
 }
 
-/* Publishes a snapshot of the current sets. Caller holds write_lock. */
-static int snap_publish(autocert_manager *m)
+int manager_snap_publish(autocert_manager *m)
 {
     struct snapshot *s = snap_build(m), *old;
 
@@ -136,103 +148,8 @@ static int snap_publish(autocert_manager *m)
     old = m->snap;
     m->snap = s;
     pthread_mutex_unlock(&m->snap_lock);
-    snap_put(old);
+    manager_snap_put(old);
     return 0;
-}
-
-/* ---- lifecycle ---------------------------------------------------------- */
-
-int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
-                                     char *err, size_t errlen)
-{
-    autocert_manager *m = NULL;
-    int rc = -1;
-
-    if (cfg == NULL || cfg->sets_count == 0) {
-        if (err != NULL)
-            snprintf(err, errlen, "configuration has no certificate set");
-        goto out;
-    }
-    if (crypto_init() != 0) {
-        if (err != NULL)
-            snprintf(err, errlen, "cannot initialise GnuTLS");
-        goto out;
-    }
-    m = calloc(1, sizeof(*m));
-    if (m == NULL)
-        goto nomem;
-    m->count = cfg->sets_count;
-    m->sets = calloc(m->count, sizeof(*m->sets));
-    m->snap = calloc(1, sizeof(*m->snap) + m->count * sizeof(m->snap->certs[0]));
-    if (m->sets == NULL || m->snap == NULL)
-        goto nomem;
-    atomic_init(&m->snap->refs, 1);
-    m->snap->count = m->count;
-    for (size_t i = 0; i < m->count; i++)
-        ac_error_clear(&m->sets[i].last_error);
-    pthread_mutex_init(&m->write_lock, NULL);
-    pthread_mutex_init(&m->snap_lock, NULL);
-    m->cfg = cfg;
-    cfg = NULL;
-    *out = m;
-    m = NULL;
-    rc = 0;
-    goto out;
-nomem:
-    if (err != NULL)
-        snprintf(err, errlen, "out of memory");
-out:
-    if (m != NULL) {
-        free(m->sets);
-        free(m->snap);
-        free(m);
-    }
-    config_free(cfg);
-    return rc;
-}
-
-int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
-                         size_t errlen)
-{
-    struct config *cfg = NULL;
-    struct config_diags d = {0};
-    size_t nerr = 0;
-    const struct config_diag *first = NULL;
-
-    if (config_load(config_path, &cfg, &d) != 0) {
-        for (size_t i = 0; i < d.count; i++) {
-            if (d.items[i].warning)
-                continue;
-            if (first == NULL)
-                first = &d.items[i];
-            nerr++;
-        }
-        if (err != NULL && first != NULL && errlen > 0) {
-            size_t n = config_diag_format(first, err, errlen);
-
-            if (nerr > 1)
-                snprintf(err + n, errlen - n, " (and more errors)");
-        } else if (err != NULL)
-            snprintf(err, errlen, "%s: cannot load the configuration", config_path);
-        config_diags_free(&d);
-        return -1;
-    }
-    config_diags_free(&d);
-    return autocert_manager_new_from_config(cfg, out, err, errlen);
-}
-
-void autocert_manager_free(autocert_manager *m)
-{
-    if (m == NULL)
-        return;
-    for (size_t i = 0; i < m->count; i++)
-        autocert_cert_release(m->sets[i].cert);
-    snap_put(m->snap);
-    pthread_mutex_destroy(&m->write_lock);
-    pthread_mutex_destroy(&m->snap_lock);
-    free(m->sets);
-    config_free(m->cfg);
-    free(m);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -254,126 +171,159 @@ static void log_cert(const char *set, const autocert_cert *c)
     ac_info(set, "certificate loaded: %s; expires %s", names, exp);
 }
 
-/* Records in the set's last_error (a warning kind: the certificate stays in
- * service) that the certificate in service is expired or not yet valid, and
- * logs it when the certificate is new or the finding changed. `prev_kind` is
- * the kind recorded before. Caller holds write_lock. */
-static void note_validity(autocert_manager *m, size_t i, bool fresh, const char *prev_kind)
+/* Sets s's certificate and load error (write_lock held; snap_lock taken for
+ * the readers). c is taken. */
+static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
+                     const struct ac_error *le)
 {
-    struct mset *ms = &m->sets[i];
-    const struct config_set *cs = &m->cfg->sets[i];
+    autocert_cert *old;
+
+    pthread_mutex_lock(&m->snap_lock);
+    old = s->cert;
+    s->cert = c;
+    s->load_error = *le;
+    s->loaded_at = ac_now();
+    pthread_mutex_unlock(&m->snap_lock);
+    if (old != c)
+        autocert_cert_release(old);
+}
+
+static void set_load_error(autocert_manager *m, struct acset *s, const struct ac_error *le)
+{
+    pthread_mutex_lock(&m->snap_lock);
+    s->load_error = *le;
+    s->loaded_at = ac_now();
+    pthread_mutex_unlock(&m->snap_lock);
+}
+
+/* The warning (a kind of its own: the certificate stays in service) that the
+ * certificate in service is expired or not yet valid, into w; kind "" when it
+ * is within its dates. Logged when the certificate is new or the finding
+ * changed (`prev_kind`: the kind recorded before). */
+static void note_validity(const struct acset *s, const autocert_cert *c, bool fresh,
+                          const char *prev_kind, struct ac_error *w)
+{
     int64_t now = ac_now();
     char ts[32];
 
-    if (ms->cert == NULL)
+    ac_error_clear(w);
+    if (c == NULL)
         return;
-    if (autocert_cert_not_after(ms->cert) <= now) {
-        ac_time_format_rfc3339(autocert_cert_not_after(ms->cert), ts, sizeof ts);
-        ac_error_set(&ms->last_error, AC_ERR_CERT_EXPIRED,
+    if (autocert_cert_not_after(c) <= now) {
+        ac_time_format_rfc3339(autocert_cert_not_after(c), ts, sizeof ts);
+        ac_error_set(w, AC_ERR_CERT_EXPIRED,
                      "certificate in %s expired at %s (NotAfter); it is still served",
-                     cs->cert_path, ts);
-    } else if (autocert_cert_not_before(ms->cert) > now + MANAGER_CLOCK_SKEW) {
-        ac_time_format_rfc3339(autocert_cert_not_before(ms->cert), ts, sizeof ts);
-        ac_error_set(&ms->last_error, AC_ERR_CERT_NOT_YET_VALID,
+                     s->cfg.cert_path, ts);
+    } else if (autocert_cert_not_before(c) > now + MANAGER_CLOCK_SKEW) {
+        ac_time_format_rfc3339(autocert_cert_not_before(c), ts, sizeof ts);
+        ac_error_set(w, AC_ERR_CERT_NOT_YET_VALID,
                      "certificate in %s is not valid before %s (NotBefore); it is still "
                      "served",
-                     cs->cert_path, ts);
+                     s->cfg.cert_path, ts);
     } else {
         return;
     }
-    if (fresh || strcmp(prev_kind, ms->last_error.kind) != 0)
-        ac_warn(cs->name, "%s", ms->last_error.message);
+    if (fresh || strcmp(prev_kind, w->kind) != 0)
+        ac_warn(s->cfg.name, "%s", w->message);
 }
 
-/* Re-reads set i. drop_absent: absent files drop the certificate in memory
- * (load) instead of keeping it (reload). Caller holds write_lock.
- * Returns 1 changed, 0 unchanged, -1 broken files (certificate kept). */
-static int set_refresh_locked(autocert_manager *m, size_t i, bool drop_absent,
-                              struct ac_error *e)
+int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
+                           struct ac_error *e)
 {
-    struct mset *ms = &m->sets[i];
-    const char *name = m->cfg->sets[i].name;
+    const char *name = s->cfg.name;
     autocert_cert *c = NULL;
-    struct ac_error le;
+    struct ac_error le, w;
     char prev_kind[sizeof le.kind];
     int rc;
 
     ac_error_clear(&le);
-    rc = certset_load(&m->cfg->sets[i], (int)i, &c, &le);
+    rc = certset_load(&s->cfg, 0, &c, &le);
+    atomic_store(&s->read_ms, ac_mono_ms());
     if (rc < 0) {
         ac_err(name, "cannot load the certificate: %s%s", le.message,
-               ms->cert != NULL ? " (keeping the certificate in memory)" : "");
-        ms->last_error = le;
+               s->cert != NULL ? " (keeping the certificate in memory)" : "");
+        set_load_error(m, s, &le);
         if (e != NULL)
             *e = le;
         return -1;
     }
-    snprintf(prev_kind, sizeof prev_kind, "%s", ms->last_error.kind);
-    ac_error_clear(&ms->last_error);
+    snprintf(prev_kind, sizeof prev_kind, "%s", s->load_error.kind);
     if (rc == 1) {
-        if (ms->cert == NULL) {
-            ac_info(name, "no certificate yet (%s absent)", m->cfg->sets[i].cert_path);
+        if (s->cert == NULL) {
+            ac_error_clear(&w);
+            set_load_error(m, s, &w);
+            ac_info(name, "no certificate yet (%s absent)", s->cfg.cert_path);
             return 0;
         }
         if (!drop_absent) {
             ac_warn(name, "certificate files vanished; keeping the one in memory");
-            note_validity(m, i, false, prev_kind);
+            note_validity(s, s->cert, false, prev_kind, &w);
+            set_load_error(m, s, &w);
             return 0;
         }
         ac_warn(name, "certificate files vanished; the set holds no certificate");
-        autocert_cert_release(ms->cert);
-        ms->cert = NULL;
+        ac_error_clear(&w);
+        set_cert(m, s, NULL, &w);
         return 1;
     }
-    if (cert_same(c, ms->cert)) {
+    if (cert_same(c, s->cert)) {
         autocert_cert_release(c);
-        note_validity(m, i, false, prev_kind);
+        note_validity(s, s->cert, false, prev_kind, &w);
+        set_load_error(m, s, &w);
         return 0;
     }
     log_cert(name, c);
-    autocert_cert_release(ms->cert);
-    ms->cert = c;
-    note_validity(m, i, true, prev_kind);
+    note_validity(s, c, true, prev_kind, &w);
+    set_cert(m, s, c, &w);
     return 1;
 }
 
-/* Runs the change hook for every set marked in changed[] (no lock held). */
-static void notify_changes(autocert_manager *m, const bool *changed)
+void manager_notify(autocert_manager *m, const bool *changed, size_t n)
 {
-    if (m->hook == NULL)
-        return;
-    for (size_t i = 0; i < m->count; i++) {
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++) {
         if (!changed[i])
             continue;
-        autocert_cert *c = manager_set_cert(m, i);
-        m->hook(m, i, c, m->hook_arg);
-        autocert_cert_release(c);
+        any = true;
+        if (m->hook != NULL) {
+            autocert_cert *c = manager_set_cert(m, i);
+            m->hook(m, i, c, m->hook_arg);
+            autocert_cert_release(c);
+        }
     }
+    if (any)
+        lc_changed(m->engine);
 }
 
 static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 {
-    bool *changed = calloc(m->count, sizeof(*changed));
+    bool *changed = NULL;
+    size_t n = 0;
     int nchanged = 0, rc = -1;
 
-    if (changed == NULL)
-        return -1;
     pthread_mutex_lock(&m->write_lock);
+    n = m->count;
+    changed = calloc(n + 1, sizeof(*changed));
+    if (changed == NULL) {
+        pthread_mutex_unlock(&m->write_lock);
+        return -1;
+    }
     *holding = 0;
-    for (size_t i = 0; i < m->count; i++) {
-        if (set_refresh_locked(m, i, drop_absent, NULL) == 1) {
+    for (size_t i = 0; i < n; i++) {
+        if (manager_refresh_locked(m, m->sets[i], drop_absent, NULL) == 1) {
             changed[i] = true;
             nchanged++;
         }
-        if (m->sets[i].cert != NULL)
+        if (m->sets[i]->cert != NULL)
             (*holding)++;
     }
-    if (m->sets[0].cert == NULL)
+    if (m->sets[0]->cert == NULL)
         ac_warn("main", "main holds no certificate: every handshake will fail");
-    rc = nchanged > 0 ? snap_publish(m) : 0;
+    rc = nchanged > 0 ? manager_snap_publish(m) : 0;
     pthread_mutex_unlock(&m->write_lock);
     if (rc == 0)
-        notify_changes(m, changed);
+        manager_notify(m, changed, n);
     free(changed);
     return rc < 0 ? -1 : nchanged;
 }
@@ -393,122 +343,222 @@ int autocert_manager_reload(autocert_manager *m)
     return refresh_all(m, false, &holding);
 }
 
-/* The "which sets changed" array for a change of set idx: new, zeroed (free
- * it); NULL with e when idx is out of range or memory is short. */
-static bool *changed_new(autocert_manager *m, size_t idx, const char *fn, struct ac_error *e)
+/* Position of s in m->sets, or -1 (removed). write_lock held. */
+static long position_locked(const autocert_manager *m, const struct acset *s)
 {
-    bool *changed;
+    for (size_t i = 0; i < m->count; i++)
+        if (m->sets[i] == s)
+            return (long)i;
+    return -1;
+}
 
-    if (idx >= m->count) {
-        ac_error_set(e, AC_ERR_INTERNAL, "%s: no set %zu", fn, idx);
-        return NULL;
-    }
-    changed = calloc(m->count, sizeof(*changed));
-    if (changed == NULL)
-        ac_error_set(e, AC_ERR_NOMEM, "%s: out of memory", fn);
+/* The "which sets changed" array for a change of s (write_lock held): new,
+ * zeroed, with s's position marked when it is in the array. */
+static bool *changed_for(autocert_manager *m, const struct acset *s, size_t *n, bool mark)
+{
+    bool *changed = calloc(m->count + 1, sizeof(*changed));
+    long pos = position_locked(m, s);
+
+    *n = m->count;
+    if (changed != NULL && pos >= 0 && mark)
+        changed[pos] = true;
     return changed;
 }
 
-int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
+int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e)
 {
     bool *changed = NULL;
+    size_t n = 0;
     int rc;
 
-    changed = changed_new(m, idx, "manager_set_reload", e);
-    if (changed == NULL)
-        return -1;
     pthread_mutex_lock(&m->write_lock);
-    rc = set_refresh_locked(m, idx, false, e);
-    if (rc == 1 && snap_publish(m) != 0) {
+    rc = manager_refresh_locked(m, s, false, e);
+    if (rc == 1 && position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "manager_set_reload: cannot publish");
         rc = -1;
     }
+    if (rc == 1)
+        changed = changed_for(m, s, &n, true);
     pthread_mutex_unlock(&m->write_lock);
-    if (rc == 1) {
-        changed[idx] = true;
-        notify_changes(m, changed);
-    }
+    if (changed != NULL)
+        manager_notify(m, changed, n);
     free(changed);
     return rc;
 }
 
-int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem,
-                        size_t chain_len, const void *key, size_t key_len,
-                        struct ac_error *e)
+int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
 {
-    autocert_cert *c = NULL, *old;
+    struct acset *s = manager_set_at(m, idx);
+    int rc;
+
+    if (s == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "manager_set_reload: no set %zu", idx);
+        return -1;
+    }
+    rc = manager_acset_reload(m, s, e);
+    acset_unref(s);
+    return rc;
+}
+
+int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c,
+                          struct ac_error *e)
+{
+    autocert_cert *old;
+    struct ac_error w, prev;
     bool *changed = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&m->write_lock);
+    old = autocert_cert_acquire(s->cert);
+    prev = s->load_error;
+    log_cert(s->cfg.name, c);
+    note_validity(s, c, true, "", &w);
+    set_cert(m, s, c, &w);
+    atomic_store(&s->read_ms, ac_mono_ms());
+    if (position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
+        set_cert(m, s, old, &prev);
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(e, AC_ERR_NOMEM, "manager: cannot publish");
+        return -1;
+    }
+    changed = changed_for(m, s, &n, true);
+    pthread_mutex_unlock(&m->write_lock);
+    autocert_cert_release(old);
+    if (changed != NULL)
+        manager_notify(m, changed, n);
+    free(changed);
+    return 0;
+}
+
+int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem, size_t chain_len,
+                        const void *key, size_t key_len, struct ac_error *e)
+{
+    struct acset *s = manager_set_at(m, idx);
+    autocert_cert *c = NULL, *old = NULL;
+    struct ac_error w, prev;
+    bool *changed = NULL;
+    size_t n = 0;
     int rc = -1;
 
-    changed = changed_new(m, idx, "manager_set_replace", e);
-    if (changed == NULL)
+    if (s == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "manager_set_replace: no set %zu", idx);
         return -1;
-    if (certset_from_memory(m->cfg->sets[idx].name, (int)idx, chain_pem, chain_len, key,
-                            key_len, &c, e) != 0)
+    }
+    if (certset_from_memory(s->cfg.name, 0, chain_pem, chain_len, key, key_len, &c, e) != 0)
         goto out;
     pthread_mutex_lock(&m->write_lock);
-    old = m->sets[idx].cert;
-    m->sets[idx].cert = c;
-    if (snap_publish(m) != 0) {
-        m->sets[idx].cert = old;
+    old = autocert_cert_acquire(s->cert);
+    prev = s->load_error;
+    note_validity(s, c, true, "", &w);
+    set_cert(m, s, c, &w);
+    c = NULL;
+    if (position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
+        set_cert(m, s, old, &prev);
+        old = NULL;
         pthread_mutex_unlock(&m->write_lock);
         ac_error_set(e, AC_ERR_NOMEM, "manager_set_replace: cannot publish");
         goto out;
     }
-    ac_error_clear(&m->sets[idx].last_error);
-    note_validity(m, idx, true, "");
-    c = NULL;
+    changed = changed_for(m, s, &n, true);
     pthread_mutex_unlock(&m->write_lock);
-    autocert_cert_release(old);
-    changed[idx] = true;
-    notify_changes(m, changed);
+    if (changed != NULL)
+        manager_notify(m, changed, n);
     rc = 0;
 out:
+    autocert_cert_release(old);
     autocert_cert_release(c);
     free(changed);
+    acset_unref(s);
     return rc;
 }
 
 /* ---- lookups and accessors ---------------------------------------------- */
 
-autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
-                                       size_t len)
+autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name, size_t len)
 {
-    struct snapshot *s = snap_get(m);
+    struct snapshot *s = manager_snap_get(m);
     autocert_cert *c = NULL;
     int id;
 
     if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
         id = server_name != NULL && len > 0 ? sni_index_lookup(s->ix, server_name, len) : -1;
-        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id]
-                                                                      : s->certs[0];
+        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
         autocert_cert_acquire(c);
     }
-    snap_put(s);
+    manager_snap_put(s);
     return c;
 }
 
 autocert_cert *manager_set_cert(autocert_manager *m, size_t idx)
 {
-    struct snapshot *s;
+    struct snapshot *s = manager_snap_get(m);
     autocert_cert *c = NULL;
 
-    if (idx >= m->count)
-        return NULL;
-    s = snap_get(m);
-    c = autocert_cert_acquire(s->certs[idx]);
-    snap_put(s);
+    if (idx < s->count)
+        c = autocert_cert_acquire(s->certs[idx]);
+    manager_snap_put(s);
     return c;
+}
+
+autocert_cert *manager_acset_cert(autocert_manager *m, struct acset *s)
+{
+    autocert_cert *c;
+
+    pthread_mutex_lock(&m->snap_lock);
+    c = autocert_cert_acquire(s->cert);
+    pthread_mutex_unlock(&m->snap_lock);
+    return c;
+}
+
+struct acset *manager_set_at(autocert_manager *m, size_t idx)
+{
+    struct snapshot *s = manager_snap_get(m);
+    struct acset *set = idx < s->count ? acset_ref(s->sets[idx]) : NULL;
+
+    manager_snap_put(s);
+    return set;
+}
+
+int manager_sets(autocert_manager *m, struct acset ***out, size_t *count)
+{
+    struct snapshot *s = manager_snap_get(m);
+    struct acset **v = calloc(s->count + 1, sizeof *v);
+
+    *out = v;
+    *count = v != NULL ? s->count : 0;
+    for (size_t i = 0; v != NULL && i < s->count; i++)
+        v[i] = acset_ref(s->sets[i]);
+    manager_snap_put(s);
+    return v != NULL ? 0 : -1;
+}
+
+void manager_sets_free(struct acset **sets, size_t count)
+{
+    for (size_t i = 0; sets != NULL && i < count; i++)
+        acset_unref(sets[i]);
+    free(sets);
+}
+
+void manager_acset_last_error(autocert_manager *m, struct acset *s, struct ac_error *e, int64_t *at)
+{
+    pthread_mutex_lock(&m->snap_lock);
+    *e = s->load_error;
+    if (at != NULL)
+        *at = s->loaded_at;
+    pthread_mutex_unlock(&m->snap_lock);
 }
 
 void manager_set_last_error(autocert_manager *m, size_t idx, struct ac_error *e)
 {
+    struct acset *s = manager_set_at(m, idx);
+
     ac_error_clear(e);
-    if (idx >= m->count || e == NULL)
+    if (s == NULL || e == NULL) {
+        acset_unref(s);
         return;
-    pthread_mutex_lock(&m->write_lock);
-    *e = m->sets[idx].last_error;
-    pthread_mutex_unlock(&m->write_lock);
+    }
+    manager_acset_last_error(m, s, e, NULL);
+    acset_unref(s);
 }
 
 void manager_set_change_hook(autocert_manager *m, manager_change_fn fn, void *arg)
@@ -522,22 +572,47 @@ const struct config *manager_config(const autocert_manager *m)
     return m->cfg;
 }
 
+struct config *manager_config_ref(autocert_manager *m)
+{
+    struct config *c;
+
+    pthread_mutex_lock(&m->snap_lock);
+    c = config_ref(m->cfg);
+    pthread_mutex_unlock(&m->snap_lock);
+    return c;
+}
+
+struct lifecycle *manager_engine(autocert_manager *m)
+{
+    return m->engine;
+}
+
 size_t manager_set_count(const autocert_manager *m)
 {
-    return m->count;
+    struct snapshot *s = manager_snap_get((autocert_manager *)m);
+    size_t n = s->count;
+
+    manager_snap_put(s);
+    return n;
 }
 
 size_t autocert_manager_set_count(const autocert_manager *m)
 {
-    return m->count;
+    return manager_set_count(m);
 }
 
 const char *manager_set_name(const autocert_manager *m, size_t idx)
 {
-    return idx < m->count ? m->cfg->sets[idx].name : NULL;
+    const struct config_set *c = manager_set_config(m, idx);
+
+    return c != NULL ? c->name : NULL;
 }
 
 const struct config_set *manager_set_config(const autocert_manager *m, size_t idx)
 {
-    return idx < m->count ? &m->cfg->sets[idx] : NULL;
+    struct snapshot *s = manager_snap_get((autocert_manager *)m);
+    const struct config_set *c = idx < s->count ? &s->sets[idx]->cfg : NULL;
+
+    manager_snap_put(s);
+    return c;
 }

@@ -41,7 +41,9 @@
 #                [--dns HOST:PORT] [--authz-reuse N]
 #                           Pebble on 127.0.0.1 with PEBBLE_VA_NOSLEEP=1,
 #                           PEBBLE_WFE_NONCEREJECT=N (default 0),
-#                           PEBBLE_AUTHZREUSE=N (default 0); resolver is
+#                           PEBBLE_AUTHZREUSE=N (default 0, which still reuses a
+#                           valid authorization of the same account 1 time in
+#                           100: Pebble reuses unless rand.Intn(100) > N); resolver is
 #                           challtestsrv's DNS unless --dns. --eab requires EAB
 #                           with the MAC keys of Debian's example (exports
 #                           PEBBLE_EAB_KID=kid-1, PEBBLE_EAB_HMAC, and

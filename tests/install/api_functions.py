@@ -3,7 +3,7 @@
 
 Output: one line per function declaration, "<name> api" when it carries
 AUTOCERT_API and "<name> plain" when not, sorted. Comments, preprocessor lines,
-typedefs (function-pointer types), struct/enum bodies and function-pointer
+GNU attributes, typedefs (function-pointer types), struct/enum bodies and function-pointer
 members are not declarations of the library's functions and are skipped.
 Used by tests/integration/test_install_exports.sh.
 """
@@ -18,6 +18,8 @@ def strip(text):
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     text = re.sub(r"//[^\n]*", " ", text)
     text = re.sub(r"\\\n", " ", text)  # continuation lines
+    # GNU attributes after a declaration, e.g. __attribute__((format(printf, 3, 4)))
+    text = re.sub(r"__attribute__\s*\(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)\)", " ", text)
     return "\n".join("" if l.lstrip().startswith("#") else l for l in text.split("\n"))
 
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "acme.h"
+#include "autocert/autocert.h"
 #include "buf.h"
 #include "crypto.h"
 #include "http.h"
@@ -43,8 +44,8 @@ static void observe(void *arg, const char *endpoint, const char *outcome)
         st->req_errors++;
 }
 
-static int mgmt_post(struct solver_state *st, const char *path, const char *fqdn,
-                     const char *value, struct ac_error *e)
+static int mgmt_post(struct solver_state *st, const char *path, const char *fqdn, const char *value,
+                     struct ac_error *e)
 {
     json_object *o = json_object_new_object();
     char host[300], url[512];
@@ -93,8 +94,8 @@ static int cleanup(void *arg, const struct dns_challenge *ch, struct ac_error *e
     return mgmt_post(st, "/clear-txt", ch->fqdn, NULL, e);
 }
 
-static int wait_fn(void *arg, const struct dns_challenge *const *chs, size_t n,
-                   int64_t deadline_ms, struct ac_error *e)
+static int wait_fn(void *arg, const struct dns_challenge *const *chs, size_t n, int64_t deadline_ms,
+                   struct ac_error *e)
 {
     struct solver_state *st = arg;
 
@@ -104,7 +105,10 @@ static int wait_fn(void *arg, const struct dns_challenge *const *chs, size_t n,
     return 0;
 }
 
-static void on_progress(void *arg, const char *msg) { fprintf(stderr, "progress: %s\n", msg); }
+static void on_progress(void *arg, const char *msg)
+{
+    fprintf(stderr, "progress: %s\n", msg);
+}
 
 static int load_key(const char *path, struct crypto_key **key, struct ac_error *e)
 {
@@ -133,8 +137,7 @@ static int load_key(const char *path, struct crypto_key **key, struct ac_error *
 
 /* Revokes the leaf of chain (reason 4, superseded); then a second time,
  * which must fail (alreadyRevoked). */
-static int revoke_leaf(struct acme_client *c, const char *chain, size_t len,
-                       struct ac_error *e)
+static int revoke_leaf(struct acme_client *c, const char *chain, size_t len, struct ac_error *e)
 {
     struct crypto_chain *ch = NULL;
     unsigned char *der = NULL;
@@ -143,8 +146,7 @@ static int revoke_leaf(struct acme_client *c, const char *chain, size_t len,
     int rc = -1;
 
     if (crypto_chain_parse_pem(chain, len, &ch, e) != 0 ||
-        crypto_cert_der(ch->crts[0], &der, &dlen, e) != 0 ||
-        acme_revoke(c, der, dlen, 4, e) != 0)
+        crypto_cert_der(ch->crts[0], &der, &dlen, e) != 0 || acme_revoke(c, der, dlen, 4, e) != 0)
         goto out;
     printf("revoked\n");
     if (acme_revoke(c, der, dlen, 4, &e2) == 0) {
@@ -164,8 +166,11 @@ int main(int argc, char **argv)
     const char *dir = NULL, *ca = NULL, *keyfile = NULL, *email = NULL, *eab_kid = NULL,
                *eab_hmac = NULL, *out = NULL, *pause = NULL;
     struct solver_state st = {0};
-    struct acme_solver solver = {.arg = &st, .present = present, .cleanup = cleanup,
-                                 .wait = wait_fn, .progress = on_progress};
+    struct acme_solver solver = {.arg = &st,
+                                 .present = present,
+                                 .cleanup = cleanup,
+                                 .wait = wait_fn,
+                                 .progress = on_progress};
     struct acme_client_opts o = {0};
     struct acme_client *c = NULL;
     struct crypto_key *akey = NULL;
@@ -175,6 +180,8 @@ int main(int argc, char **argv)
     const char *const *names;
     size_t nnames;
 
+    /* the library is silent unless asked */
+    autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_INFO);
     ac_error_clear(&e);
     crypto_init();
     for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -262,8 +269,8 @@ int main(int argc, char **argv)
         unsigned char *csr = NULL;
         size_t csr_len = 0, chain_len = 0;
         char *chain = NULL;
-        struct acme_order_params p = {.identifiers = names, .count = nnames,
-                                      .timeout_ms = timeout_ms};
+        struct acme_order_params p = {
+            .identifiers = names, .count = nnames, .timeout_ms = timeout_ms};
         int orc;
 
         if (crypto_key_generate(CRYPTO_KEY_EC256, &ckey, &e) != 0 ||
@@ -299,8 +306,7 @@ int main(int argc, char **argv)
 out:
     if (rc != 0) {
         printf("error %s: %s\n", e.kind, e.message);
-        printf("solver presented=%d cleaned=%d waited=%d\n", st.presented, st.cleaned,
-               st.waited);
+        printf("solver presented=%d cleaned=%d waited=%d\n", st.presented, st.cleaned, st.waited);
     }
     acme_client_free(c);
     http_client_free(st.http);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autocert/autocert.h"
 #include "dns_provider.h"
 #include "error.h"
 
@@ -125,6 +126,8 @@ int main(int argc, char **argv)
 {
     struct ac_error e;
 
+    /* the library is silent unless asked */
+    autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_INFO);
     ac_error_clear(&e);
     if (argc < 2)
         goto usage;

@@ -21,7 +21,12 @@ write_slow_dns "$TESTENV_DIR/slow.sh"
 write_config s.yml exec '[example.test]' \
   "  options:" "    program: $TESTENV_DIR/slow.sh" "    propagation_timeout: 300"
 sed -i "s/^  listen: 127.0.0.1:.*/  listen: 127.0.0.1:$APORT/" s.yml
-"$AUTOCERT_BIN" obtain -c s.yml >obtain.log 2>&1 || { cat obtain.log >&2; fail "obtain failed"; }
+# The first pair comes through another ACME account: Pebble reuses a valid
+# authorization of the same account even at PEBBLE_AUTHZREUSE=0 (1 time in 100:
+# it reuses unless rand.Intn(100) > 0), and then the daemon's order would never
+# reach the DNS step.
+sed 's/^autocert:$/autocert:\n  acme_key_path: obtain-acme.key/' s.yml >o.yml
+"$AUTOCERT_BIN" obtain -c o.yml >obtain.log 2>&1 || { cat obtain.log >&2; fail "obtain failed"; }
 sum0=$(cat certs/cert.crt certs/priv.key | sha256sum)
 rm -f slow.sh.present slow.sh.cleanup
 

@@ -28,10 +28,12 @@
 
 #include <cmocka.h>
 
-#include "../../admin/admin_conn.c"
-#include "../../admin/admin_guard.c"
-#include "../../admin/admin_json.c"
-#include "../../admin/admin_server.c"
+#include "../../lib/admin_api.c"
+#include "../../lib/admin_conn.c"
+#include "../../lib/admin_guard.c"
+#include "../../lib/admin_http.c"
+#include "../../lib/admin_json.c"
+#include "../../lib/admin_stream.c"
 #include "manager.h"
 #include "test_manager_certs.h"
 
@@ -248,7 +250,7 @@ static int setup(void **state)
     lim.request_deadline_ms = 5000; /* room for the steps of test_caps */
     lim.over_deadline_ms = 3000;
     lim.log_interval_s = 3600; /* one line per kind for the whole test */
-    assert_int_equal(admin_server_start_limits(manager_config(mgr), mgr, lc, &lim, &srv, &e), 0);
+    assert_int_equal(admin_server_open(mgr, NULL, &lim, &srv, &e), 0);
     return 0;
 }
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "../../admin/admin_guard.c"
+#include "../../lib/admin_guard.c"
 
 static struct admin_guard lo, lo6, pub;
 

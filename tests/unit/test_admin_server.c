@@ -25,10 +25,12 @@
 
 #include <cmocka.h>
 
-#include "../../admin/admin_conn.c"
-#include "../../admin/admin_guard.c"
-#include "../../admin/admin_json.c"
-#include "../../admin/admin_server.c"
+#include "../../lib/admin_api.c"
+#include "../../lib/admin_conn.c"
+#include "../../lib/admin_guard.c"
+#include "../../lib/admin_http.c"
+#include "../../lib/admin_json.c"
+#include "../../lib/admin_stream.c"
 #include "manager.h"
 #include "test_manager_certs.h"
 
@@ -192,7 +194,7 @@ static int setup(void **state)
     autocert_manager_load(mgr);
     ac_error_clear(&e);
     assert_int_equal(lifecycle_new(mgr, &lc, &e), 0);
-    assert_int_equal(admin_server_start(manager_config(mgr), mgr, lc, &srv, &e), 0);
+    assert_int_equal(admin_server_open(mgr, NULL, NULL, &srv, &e), 0);
     assert_int_equal(admin_server_port(srv), port);
     return 0;
 }
@@ -506,10 +508,10 @@ static void test_listen_policy(void **state)
     assert_int_equal(admin_check_listen(&cfg, &e), 0);
     cfg.admin.listen = "[2001:db8::1]:8555";
     assert_int_equal(admin_check_listen(&cfg, &e), -1);
-    assert_int_equal(admin_parse_reason("keyCompromise"), 1);
-    assert_int_equal(admin_parse_reason("4"), 4);
-    assert_int_equal(admin_parse_reason("7"), -2);
-    assert_int_equal(admin_parse_reason(NULL), -1);
+    assert_int_equal(autocert_revocation_reason("keyCompromise"), 1);
+    assert_int_equal(autocert_revocation_reason("4"), 4);
+    assert_int_equal(autocert_revocation_reason("7"), -2);
+    assert_int_equal(autocert_revocation_reason(NULL), -1);
 }
 
 int main(void)

@@ -7,9 +7,6 @@
  *    (libmicrohttpd on 127.0.0.1) instead of one connection each, while some
  *    client lives; once the last client is gone the connections are closed;
  *    a slow server still gets parallel connections (no serialisation);
- *  - issuer_gate: first polls go one after another in arrival order, only
- *    once every order arrived; an order that leaves does not hold the others;
- *    a missing order holds them at most ISSUER_GATE_MAX_WAIT_MS;
  *  - acme_client_adopt refuses a source client that has no account.
  */
 #include <arpa/inet.h>
@@ -180,137 +177,6 @@ static void test_pool_slow_server_parallel(void **state)
     assert_true(took < 1100);
 }
 
-/* The gate tests record events in one log: 'A' arrived (about to call
- * issuer_gate_arrive), 'P' passed it, 'D' first poll done. */
-struct gate_log {
-    pthread_mutex_t lock;
-    char ev[64];
-    int who[64];
-    size_t n;
-};
-
-struct gate_member {
-    struct issuer_gate *g;
-    struct gate_log *log;
-    int id;
-    int delay_ms; /* before arriving */
-    bool leave;   /* leave instead of arriving */
-    int64_t waited_ms;
-};
-
-static void log_ev(struct gate_log *l, char ev, int who)
-{
-    pthread_mutex_lock(&l->lock);
-    if (l->n < sizeof l->ev) {
-        l->ev[l->n] = ev;
-        l->who[l->n] = who;
-        l->n++;
-    }
-    pthread_mutex_unlock(&l->lock);
-}
-
-static void *gate_thread(void *arg)
-{
-    struct gate_member *m = arg;
-    int64_t t0;
-
-    usleep((useconds_t)m->delay_ms * 1000);
-    if (m->leave) {
-        issuer_gate_leave(m->g);
-        return NULL;
-    }
-    log_ev(m->log, 'A', m->id);
-    t0 = ac_mono_ms();
-    issuer_gate_arrive(m->g);
-    m->waited_ms = ac_mono_ms() - t0;
-    log_ev(m->log, 'P', m->id);
-    usleep(5 * 1000); /* the first poll */
-    log_ev(m->log, 'D', m->id);
-    issuer_gate_polled(m->g);
-    return NULL;
-}
-
-static void run_gate(struct gate_member *m, size_t n, struct gate_log *log)
-{
-    pthread_t t[8];
-    struct issuer_gate *g = issuer_gate_new(n);
-
-    assert_non_null(g);
-    memset(log, 0, sizeof *log);
-    pthread_mutex_init(&log->lock, NULL);
-    for (size_t i = 0; i < n; i++) {
-        m[i].g = g;
-        m[i].log = log;
-        assert_int_equal(pthread_create(&t[i], NULL, gate_thread, &m[i]), 0);
-    }
-    for (size_t i = 0; i < n; i++)
-        pthread_join(t[i], NULL);
-    pthread_mutex_destroy(&log->lock);
-    issuer_gate_free(g);
-}
-
-static void test_gate_order(void **state)
-{
-    struct gate_member m[4];
-    struct gate_log log;
-    int arrivals[4], passes[4], na = 0, np = 0;
-
-    for (int i = 0; i < 4; i++)
-        m[i] = (struct gate_member){.id = i, .delay_ms = (3 - i) * 40};
-    run_gate(m, 4, &log);
-    assert_int_equal(log.n, 12);
-    for (size_t k = 0; k < log.n; k++) {
-        if (log.ev[k] == 'A') {
-            assert_int_equal(np, 0); /* nobody passes before all arrived */
-            arrivals[na++] = log.who[k];
-        } else if (log.ev[k] == 'P') {
-            passes[np++] = log.who[k];
-            /* the one before has done its first poll */
-            if (np > 1) {
-                bool done = false;
-                for (size_t j = 0; j < k; j++)
-                    if (log.ev[j] == 'D' && log.who[j] == passes[np - 2])
-                        done = true;
-                assert_true(done);
-            }
-        }
-    }
-    assert_int_equal(na, 4);
-    assert_int_equal(np, 4);
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(passes[i], arrivals[i]);
-    assert_int_equal(arrivals[0], 3); /* the shortest delay arrives first */
-}
-
-static void test_gate_leave(void **state)
-{
-    struct gate_member m[3] = {
-        {.id = 0, .delay_ms = 0},
-        {.id = 1, .delay_ms = 0},
-        {.id = 2, .delay_ms = 30, .leave = true},
-    };
-    struct gate_log log;
-
-    run_gate(m, 3, &log);
-    assert_int_equal(log.n, 6);
-    assert_true(m[0].waited_ms < ISSUER_GATE_MAX_WAIT_MS / 2);
-    assert_true(m[1].waited_ms < ISSUER_GATE_MAX_WAIT_MS / 2);
-}
-
-static void test_gate_bounded_wait(void **state)
-{
-    struct issuer_gate *g = issuer_gate_new(2); /* the second never comes */
-    int64_t t0 = ac_mono_ms(), took;
-
-    assert_non_null(g);
-    issuer_gate_arrive(g);
-    took = ac_mono_ms() - t0;
-    issuer_gate_polled(g);
-    issuer_gate_free(g);
-    assert_true(took >= ISSUER_GATE_MAX_WAIT_MS - 100);
-    assert_true(took < ISSUER_GATE_MAX_WAIT_MS + 3000);
-}
-
 static void test_adopt_needs_account(void **state)
 {
     struct crypto_key *key = NULL;
@@ -335,9 +201,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_reuses_connections),
         cmocka_unit_test(test_pool_slow_server_parallel),
-        cmocka_unit_test(test_gate_order),
-        cmocka_unit_test(test_gate_leave),
-        cmocka_unit_test(test_gate_bounded_wait),
         cmocka_unit_test(test_adopt_needs_account),
     };
 

@@ -1,14 +1,16 @@
 /*
- * test_lifecycle_stop_concurrency.c - stopping a running lifecycle while an
- * order is in flight (issue 10 item 11): the set's CA accepts TCP connections
- * and never answers, so the order sits in its first HTTPS request. A caller
- * waiting in lifecycle_force_renew gets AC_ERR_CANCELLED "shutting down" as
- * soon as lifecycle_stop(lc, true) is called, and lifecycle_free returns once
- * the cancel token has reached the request (well before the 30 s request
- * timeout). Also: a second lifecycle on the same files (a reload) starts with
- * the set handed over and gets it back when the first one's order ends; a
- * one-shot lifecycle answers its forced renewal. Several rounds, run under
- * ASan and TSan (label concurrency).
+ * test_lifecycle_stop_concurrency.c - stopping a manager's renewal engine
+ * while an order is in flight (issue 10 item 11, issue 11): the set's CA
+ * accepts TCP connections and never answers, so the order sits in its first
+ * HTTPS request. A caller waiting in autocert_manager_renew gets
+ * AUTOCERT_E_CANCELLED "shutting down" once autocert_manager_stop is called,
+ * and the stop returns once the cancel token has reached the request (well
+ * before the 30 s request timeout); the engine then starts again (start /
+ * stop / start, several rounds on one manager). Also: a configuration reload
+ * in the middle of the order keeps an unchanged set's running order, and a
+ * changed set on the same files is handed over until that order ends; a
+ * manager whose engine was never started runs one-off renewals (and nothing
+ * timed). Run under ASan and TSan (label concurrency).
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,6 +31,7 @@
 #include "lifecycle.h"
 #include "lifecycle_priv.h"
 #include "manager.h"
+#include "set.h"
 #include "timeutil.h"
 
 #define ROUNDS 3
@@ -38,6 +41,7 @@ struct fixture {
     char dir[64];
     char cfg_path[128];
     int lfd; /* the CA that never answers */
+    int port;
 };
 
 /* A listening socket nobody accepts from: connects complete (backlog), the TLS
@@ -56,18 +60,12 @@ static int silent_ca(int *port)
     return fd;
 }
 
-static int setup(void **state)
+/* The configuration: main on the silent CA; retry_min (a change of main's
+ * configuration when it differs) and an optional extra. */
+static void write_config(const struct fixture *f, int retry_min, bool extra)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    FILE *y;
-    int port;
+    FILE *y = fopen(f->cfg_path, "w");
 
-    assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/autocert-lcstop.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->lfd = silent_ca(&port);
-    snprintf(f->cfg_path, sizeof f->cfg_path, "%s/a.yml", f->dir);
-    y = fopen(f->cfg_path, "w");
     assert_non_null(y);
     fprintf(y,
             "autocert:\n"
@@ -78,10 +76,30 @@ static int setup(void **state)
             "  cert_path: %s/cert.crt\n"
             "  key_path: %s/priv.key\n"
             "  acme_key_path: %s/acme.key\n"
-            "admin:\n"
-            "  listen: 127.0.0.1:1\n",
-            port, f->dir, f->dir, f->dir);
+            "  retry_min: %ds\n",
+            f->port, f->dir, f->dir, f->dir, retry_min);
+    if (extra)
+        fprintf(y,
+                "  extra:\n"
+                "    - domains: [b.example.test]\n"
+                "      cert_path: %s/b.crt\n"
+                "      key_path: %s/b.key\n",
+                f->dir, f->dir);
+    fprintf(y, "admin:\n"
+               "  listen: 127.0.0.1:1\n");
     fclose(y);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/autocert-lcstop.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->lfd = silent_ca(&f->port);
+    snprintf(f->cfg_path, sizeof f->cfg_path, "%s/a.yml", f->dir);
+    write_config(f, 60, false);
     *state = f;
     return 0;
 }
@@ -109,32 +127,60 @@ static autocert_manager *load(const struct fixture *f)
     return m;
 }
 
-static enum lifecycle_state state_of(struct lifecycle *lc)
+static enum autocert_state state_of(autocert_manager *m, size_t idx)
 {
-    struct lifecycle_status st;
-    enum lifecycle_state s;
+    autocert_status st;
+    enum autocert_state s;
 
-    assert_int_equal(lifecycle_status_get(lc, 0, &st), 0);
+    assert_int_equal(autocert_manager_status(m, idx, &st), 0);
     s = st.state;
-    lifecycle_status_clear(&st);
+    autocert_status_clear(&st);
     return s;
 }
 
-static bool wait_state(struct lifecycle *lc, enum lifecycle_state want, int64_t ms)
+static bool wait_state(autocert_manager *m, enum autocert_state want, int64_t ms)
 {
     int64_t end = ac_mono_ms() + ms;
 
     while (ac_mono_ms() < end) {
-        if (state_of(lc) == want)
+        if (state_of(m, 0) == want)
             return true;
         ac_sleep_ms(20, NULL);
     }
     return false;
 }
 
+/* The engine's record of set idx, read under its lock. */
+static struct lc_set record(autocert_manager *m, size_t idx, struct acset **set)
+{
+    struct lifecycle *lc = manager_engine(m);
+    struct acset *s = manager_set_at(m, idx);
+    struct lc_set r;
+
+    assert_non_null(s);
+    pthread_mutex_lock(&lc->mu);
+    r = s->rec;
+    pthread_mutex_unlock(&lc->mu);
+    if (set != NULL)
+        *set = s;
+    acset_unref(s);
+    return r;
+}
+
+/* Waits until main's order (not just the plan) runs. */
+static void wait_ordering(autocert_manager *m)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (record(m, 0, NULL).ordering)
+            return;
+        ac_sleep_ms(20, NULL);
+    }
+    fail_msg("the order did not start");
+}
+
 struct waiter {
-    struct lifecycle *lc;
-    struct lifecycle_result res[1];
+    autocert_manager *m;
+    autocert_error err;
     int rc;
 };
 
@@ -142,7 +188,7 @@ static void *force(void *arg)
 {
     struct waiter *w = arg;
 
-    w->rc = lifecycle_force_renew(w->lc, NULL, NULL, NULL, w->res);
+    w->rc = autocert_manager_renew(w->m, NULL, NULL, &w->err);
     return NULL;
 }
 
@@ -163,117 +209,130 @@ static void drop_markers(const struct fixture *f)
     closedir(d);
 }
 
-/* A daemon's lifecycle: its timed order (no certificate yet) hangs in the
- * CA's TLS handshake; a forced renewal waits behind it; the stop cancels. */
-static void test_stop_cancels_order_in_flight(void **state)
+/* A daemon's engine: its timed order (no certificate yet) hangs in the CA's
+ * TLS handshake; a forced renewal waits behind it; the stop cancels; the
+ * same manager's engine starts again, ROUNDS times. */
+static void test_start_stop_start(void **state)
 {
     struct fixture *f = *state;
+    autocert_manager *m = load(f);
+    autocert_error err;
 
     for (int round = 0; round < ROUNDS; round++) {
-        autocert_manager *m;
-        struct lifecycle *lc = NULL;
-        struct ac_error e;
-        struct waiter w = {0};
+        struct waiter w = {.m = m};
         pthread_t th;
         int64_t t0;
 
         drop_markers(f);
-        m = load(f);
-        assert_int_equal(lifecycle_new(m, &lc, &e), 0);
-        assert_int_equal(lifecycle_start(lc, &e), 0);
-        assert_true(wait_state(lc, LC_RENEWING, 20000)); /* the order runs */
-        w.lc = lc;
+        assert_int_equal(autocert_manager_start(m, &err), 0);
+        assert_int_equal(autocert_manager_start(m, &err), 0);       /* idempotent */
+        assert_true(wait_state(m, AUTOCERT_STATE_RENEWING, 20000)); /* the order runs */
+        wait_ordering(m);
         assert_int_equal(pthread_create(&th, NULL, force, &w), 0);
-        ac_sleep_ms(300, NULL); /* the waiter is inside lifecycle_force_renew */
+        ac_sleep_ms(300, NULL); /* the waiter is inside autocert_manager_renew */
 
         t0 = ac_mono_ms();
-        lifecycle_stop(lc, true);
+        autocert_manager_stop(m); /* joins the worker whose order was cancelled */
+        assert_true(ac_mono_ms() - t0 < STOP_BOUND_MS);
         pthread_join(th, NULL);
         assert_int_equal(w.rc, -1);
-        assert_false(w.res[0].ok);
-        assert_string_equal(w.res[0].error.kind, AC_ERR_CANCELLED);
-        assert_string_equal(w.res[0].error.message, "shutting down");
-        lifecycle_free(lc); /* joins the worker whose order was cancelled */
-        assert_true(ac_mono_ms() - t0 < STOP_BOUND_MS);
-        autocert_manager_free(m);
+        assert_string_equal(w.err.kind, AUTOCERT_E_CANCELLED);
+        assert_string_equal(w.err.message, "shutting down");
+        assert_false(record(m, 0, NULL).running);
+        assert_false(record(m, 0, NULL).ordering);
     }
+    autocert_manager_free(m);
 }
 
-/* A reload in the middle of the order: the new lifecycle (same files) starts
- * with the set handed over ("renewing", no order of its own) and gets it back
- * (queued to re-read the files) when the old one's order ends. */
-static void test_reload_hands_over(void **state)
+/* A reload in the middle of the order: the unchanged set keeps its running
+ * order (same object, still renewing); a change of main's configuration makes
+ * a new set on the same files, handed over ("renewing", no order of its own)
+ * until the old set's order ends (here: cancelled by the stop), and an added
+ * extra is loaded; a file with errors is refused and changes nothing. */
+static void test_reload_keeps_running_order(void **state)
 {
     struct fixture *f = *state;
-    autocert_manager *m1 = load(f), *m2 = load(f);
-    struct lifecycle *lc1 = NULL, *lc2 = NULL;
-    struct ac_error e;
+    autocert_manager *m;
+    autocert_error err;
+    struct acset *before, *after;
+    struct lc_set r;
+    FILE *y;
 
-    assert_int_equal(lifecycle_new(m1, &lc1, &e), 0);
-    assert_int_equal(lifecycle_start(lc1, &e), 0);
-    assert_true(wait_state(lc1, LC_RENEWING, 20000));
-    /* the order is claimed once the worker passed its re-read: wait for it */
-    for (int i = 0; i < 500; i++) {
-        pthread_mutex_lock(&lc1->mu);
-        bool busy = lc1->nordering > 0;
-        pthread_mutex_unlock(&lc1->mu);
-        if (busy)
-            break;
-        ac_sleep_ms(20, NULL);
-    }
-    assert_int_equal(lifecycle_new(m2, &lc2, &e), 0);
-    pthread_mutex_lock(&lc2->mu);
-    assert_true(lc2->sets[0].handed);
-    assert_true(lc2->sets[0].running);
-    pthread_mutex_unlock(&lc2->mu);
-    assert_int_equal(state_of(lc2), LC_RENEWING);
+    drop_markers(f);
+    m = load(f);
+    assert_int_equal(autocert_manager_start(m, &err), 0);
+    assert_true(wait_state(m, AUTOCERT_STATE_RENEWING, 20000));
+    wait_ordering(m);
+    record(m, 0, &before);
 
-    lifecycle_stop(lc1, false); /* a reload: the old order may finish ... */
-    lifecycle_stop(lc1, true);  /* ... but here it is cancelled */
-    lifecycle_join(lc1);
-    pthread_mutex_lock(&lc2->mu);
-    assert_false(lc2->sets[0].handed);
-    assert_false(lc2->sets[0].running);
-    assert_true(lc2->sets[0].reread);
-    assert_true(lc2->queued[0]);
-    pthread_mutex_unlock(&lc2->mu);
-    lifecycle_free(lc1);
-    lifecycle_free(lc2); /* never started */
-    autocert_manager_free(m1);
-    autocert_manager_free(m2);
+    /* unchanged */
+    assert_int_equal(autocert_manager_reload_config(m, NULL, NULL, NULL, &err), 0);
+    r = record(m, 0, &after);
+    assert_ptr_equal(before, after);
+    assert_true(r.ordering);
+    assert_int_equal(state_of(m, 0), AUTOCERT_STATE_RENEWING);
+
+    /* broken: refused, nothing changes */
+    y = fopen(f->cfg_path, "a");
+    assert_non_null(y);
+    fprintf(y, "bogus_key: [\\n");
+    fclose(y);
+    assert_int_equal(autocert_manager_reload_config(m, NULL, NULL, NULL, &err), -1);
+    assert_string_equal(err.kind, AUTOCERT_E_CONFIG);
+    assert_int_equal(autocert_manager_set_count(m), 1);
+    record(m, 0, &after);
+    assert_ptr_equal(before, after);
+
+    /* main changed, an extra added */
+    write_config(f, 61, true);
+    assert_int_equal(autocert_manager_reload_config(m, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(autocert_manager_set_count(m), 2);
+    r = record(m, 0, &after);
+    assert_ptr_not_equal(before, after);
+    assert_true(r.handed);
+    assert_true(r.running);
+    assert_int_equal(state_of(m, 0), AUTOCERT_STATE_RENEWING);
+
+    autocert_manager_stop(m); /* the old set's order is cancelled */
+    r = record(m, 0, NULL);
+    assert_false(r.handed);
+    assert_false(r.running);
+    autocert_manager_free(m);
+    write_config(f, 60, false);
 }
 
-/* The one-shot CLI form: no scheduler, so nothing runs until a forced
- * renewal is asked, which then runs (and here is cancelled by the stop). */
-static void test_oneshot_runs_forced_only(void **state)
+/* No engine started: nothing timed runs, but a one-off renewal does (workers
+ * on demand), is cancelled by a stop, and runs again after it. */
+static void test_oneoff_without_start(void **state)
 {
     struct fixture *f = *state;
-    autocert_manager *m = load(f);
-    struct lifecycle *lc = NULL;
-    struct ac_error e;
-    struct waiter w = {0};
-    pthread_t th;
+    autocert_manager *m;
 
-    assert_int_equal(lifecycle_new(m, &lc, &e), 0);
-    assert_int_equal(lifecycle_start_oneshot(lc, &e), 0);
+    drop_markers(f);
+    m = load(f);
     ac_sleep_ms(500, NULL);
-    assert_int_equal(state_of(lc), LC_PENDING); /* nothing timed */
-    w.lc = lc;
-    assert_int_equal(pthread_create(&th, NULL, force, &w), 0);
-    assert_true(wait_state(lc, LC_RENEWING, 20000)); /* the forced order runs */
-    lifecycle_stop(lc, true);
-    pthread_join(th, NULL);
-    assert_string_equal(w.res[0].error.kind, AC_ERR_CANCELLED);
-    lifecycle_free(lc);
+    assert_int_equal(state_of(m, 0), AUTOCERT_STATE_PENDING); /* nothing timed */
+    for (int round = 0; round < 2; round++) {
+        struct waiter w = {.m = m};
+        pthread_t th;
+
+        assert_int_equal(pthread_create(&th, NULL, force, &w), 0);
+        assert_true(wait_state(m, AUTOCERT_STATE_RENEWING, 20000)); /* the forced order runs */
+        autocert_manager_stop(m);
+        pthread_join(th, NULL);
+        assert_int_equal(w.rc, -1);
+        assert_string_equal(w.err.kind, AUTOCERT_E_CANCELLED);
+        drop_markers(f);
+    }
     autocert_manager_free(m);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_stop_cancels_order_in_flight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reload_hands_over, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oneshot_runs_forced_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_stop_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_keeps_running_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oneoff_without_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,31 +1,56 @@
 /*
- * autocert.h - the public API of libautocert for gateways that embed it.
+ * autocert.h - the public API of libautocert: the whole certificate manager.
  *
- * A manager holds the certificate sets of one configuration file (main first,
- * then the extras in config order), loads each set's certificate chain and key
- * from disk, and answers "which certificate for this SNI name?" from an
- * immutable snapshot that is replaced whenever any set's certificate changes.
+ * A manager holds the certificate sets of one configuration (GoDoxy's
+ * `autocert:` block: main first, then the extras in order, then the sets a host
+ * adds at run time). It
+ *   - loads every set's certificate from its store before touching the network,
+ *   - picks the certificate of each TLS handshake by SNI from an immutable
+ *     snapshot (autocert_manager_lookup; adapters in autocert_gnutls.h),
+ *   - obtains what is missing and renews before expiry with its own threads
+ *     (autocert_manager_start / _stop; autocert_manager_obtain / _renew /
+ *     _revoke for one-off operations),
+ *   - reports status, events and logs, and
+ *   - answers the REST admin API (autocert_admin.h).
  *
- * The answer is a reference-counted certificate handle. Taking a reference is
- * an atomic increment (no allocation, no lock); the handle and everything its
- * accessors return stay valid until the last reference is released, even when
- * the set's certificate has been replaced meanwhile.
+ * Conventions
+ *   - Functions that can fail return 0 on success and -1 on failure, and fill
+ *     the caller's autocert_error (when non-NULL) with a stable kind and a
+ *     message. Messages never contain secrets.
+ *   - "Returns a new X, free with Y" / "borrowed, valid until Z" / "copies" /
+ *     "takes ownership" say who owns what.
+ *   - "Blocks" names what a call may wait for. Calls that do not say so do not
+ *     block on the network or on another thread's I/O.
+ *   - Thread-safety: every function may be called from any thread at any time,
+ *     except autocert_manager_free (no other call on that manager may run or
+ *     follow) and the process-wide settings (autocert_log_set, autocert_init),
+ *     which are meant to be set before threads start.
+ *   - The library installs no signal handler, never calls exit, and writes to
+ *     stderr only when asked (autocert_log_to_stderr).
  *
- * Thread-safety: autocert_manager_lookup, autocert_cert_* are safe from any
- * number of threads at once, also while another thread reloads. Load and reload
- * calls are serialised internally. autocert_manager_free must not race with
- * anything else on the same manager.
+ * Typical embedding (GoDoxy's NewProvider, ObtainCertIfNotExistsAll,
+ * ScheduleRenewalAll, GetCert, and its cert info/renew API):
  *
- * Typical use with GnuTLS: see autocert_gnutls.h and examples/gateway.c.
+ *     autocert_manager *m;
+ *     autocert_error err;
+ *     if (autocert_manager_open("autocert.yml", NULL, NULL, &m, &err) != 0) ...
+ *     autocert_manager_load(m);                  // disk first: serve what exists
+ *     autocert_gnutls_install(m, cred);          // every handshake picks by SNI
+ *     autocert_manager_start(m, &err);           // obtain what is missing, renew forever
+ *     autocert_admin_start(m, NULL, &admin, &err); // REST API on admin.listen
+ *     ...
+ *     autocert_admin_stop(admin);
+ *     autocert_manager_stop(m);
+ *     autocert_manager_free(m);
  */
 #ifndef AUTOCERT_AUTOCERT_H
 #define AUTOCERT_AUTOCERT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-/* Marks the library's exported functions (the shared library exports nothing
- * else). */
 #if defined(AUTOCERT_BUILDING) && defined(__GNUC__)
 #define AUTOCERT_API __attribute__((visibility("default")))
 #else
@@ -38,46 +63,210 @@ extern "C" {
 
 typedef struct autocert_manager autocert_manager;
 typedef struct autocert_cert autocert_cert;
+typedef struct autocert_config autocert_config;
 
-/* Creates a manager from the YAML file at config_path (config_load). No
- * certificate is read yet: call autocert_manager_load. Returns 0 and a new
- * manager in *out (free with autocert_manager_free), or -1 with a one-line
- * message in err (first configuration error and the number of others; err may
- * be NULL). Never puts secrets in err. */
-AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
-                         size_t errlen);
+/* ==== version, initialisation, errors ================================== */
 
-/* Loads every set's pair from disk (after recovering a half-done commit),
- * rebuilds the SNI index and publishes it. A set whose files are missing holds
- * no certificate; a set whose files are unreadable or mismatched logs the
- * reason and holds no certificate (other sets are unaffected). Returns the
- * number of sets that hold a certificate afterwards. */
+/* "0.2.0": the library's version (also AUTOCERT_VERSION_STRING at build time). */
+AUTOCERT_API const char *autocert_version(void);
+
+/* Process-wide initialisation of the libraries autocert uses (libcurl's
+ * global state). Called by autocert_manager_open/new themselves; call it
+ * yourself, once, before starting threads, when your program also uses
+ * libcurl and wants the order defined. Idempotent. Returns 0 or -1. */
+AUTOCERT_API int autocert_init(void);
+
+#define AUTOCERT_ERROR_KIND_MAX 48
+#define AUTOCERT_ERROR_MESSAGE_MAX 1024
+
+/* An error: a stable dotted kind ("ca.rate_limited", "dns.propagation_timeout",
+ * "provider.auth", "config.invalid", "select.no_match" ...; the full list is in
+ * the README) and a one-line human message (no secrets; control characters
+ * escaped). Plain data: copy it freely. kind is "" when there is no error. */
+typedef struct autocert_error {
+    char kind[AUTOCERT_ERROR_KIND_MAX];
+    char message[AUTOCERT_ERROR_MESSAGE_MAX];
+} autocert_error;
+
+/* Kinds the API itself returns (others come from the CA, DNS, stores). */
+#define AUTOCERT_E_CONFIG "config.invalid"        /* bad configuration or argument */
+#define AUTOCERT_E_NO_MATCH "select.no_match"     /* no set has that name / covers that domain */
+#define AUTOCERT_E_LOCKED "store.locked"          /* another process renews the set */
+#define AUTOCERT_E_CANCELLED "cancelled"          /* stopped (autocert_manager_stop, free) */
+#define AUTOCERT_E_NOMEM "internal.nomem"
+
+/* ==== logging ============================================================ */
+
+enum autocert_log_level {
+    AUTOCERT_LOG_DEBUG = 0,
+    AUTOCERT_LOG_INFO,
+    AUTOCERT_LOG_WARN,
+    AUTOCERT_LOG_ERROR,
+};
+
+/* A log record: `set` is the set it concerns ("main", "extra[1]", a run-time
+ * set's name) or NULL; `message` is one line without a newline, control
+ * characters escaped, secrets never included. Both are borrowed for the
+ * duration of the call. Called from whatever library thread logs: it must be
+ * thread-safe and should not block for long. */
+typedef void (*autocert_log_fn)(void *arg, enum autocert_log_level level, const char *set,
+                                const char *message);
+
+/* Sends the library's log records at `min_level` and above to fn (fn NULL:
+ * the library logs nothing, the default). Process-wide. */
+AUTOCERT_API void autocert_log_set(autocert_log_fn fn, void *arg,
+                                   enum autocert_log_level min_level);
+
+/* Convenience: log to stderr, one line per record, as text
+ * ("2026-12-04T20:14:06.123Z info  [main] message") or JSON lines
+ * ({"time","level","set","msg"}). Process-wide. */
+enum autocert_log_format { AUTOCERT_LOG_TEXT = 0, AUTOCERT_LOG_JSON };
+AUTOCERT_API void autocert_log_to_stderr(enum autocert_log_format format,
+                                         enum autocert_log_level min_level);
+
+/* Logs one record of the host's own through the same sink as the library's
+ * (the format is printf's; the message is scrubbed of secrets and escaped
+ * like the library's own). For hosts that want one log stream, such as the
+ * autocert daemon. set may be NULL. Thread-safe. */
+AUTOCERT_API void autocert_log(enum autocert_log_level level, const char *set, const char *fmt,
+                               ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ==== configuration ====================================================== */
+
+/* One problem found while loading a configuration. Strings are borrowed for
+ * the duration of the callback. line/column are 1-based, 0 when unknown;
+ * key_path is "autocert.extra[1].key_path" or NULL. */
+typedef struct autocert_diag {
+    const char *file;
+    int line, column;
+    const char *key_path;
+    const char *message;
+    bool warning;      /* reported, but the configuration is accepted */
+} autocert_diag;
+typedef void (*autocert_diag_fn)(void *arg, const autocert_diag *d);
+
+/* Formats d as "file:line:col: key.path: message" (parts that are unknown are
+ * left out; warnings prefixed "warning: ") into buf. Returns the length it
+ * needed (snprintf's convention). */
+AUTOCERT_API size_t autocert_diag_format(const autocert_diag *d, char *buf, size_t n);
+
+/* Loads and validates the YAML file at path (DESIGN §5.1; every problem is
+ * reported through fn, errors and warnings, each once; fn may be NULL).
+ * Returns 0 and a new configuration (autocert_config_free, or hand it to
+ * autocert_manager_new_config), or -1 (err: the first error and the count). */
+AUTOCERT_API int autocert_config_load(const char *path, autocert_diag_fn fn, void *arg,
+                                      autocert_config **out, autocert_error *err);
+AUTOCERT_API void autocert_config_free(autocert_config *c);
+
+/* Prints the effective configuration (defaults applied, extras merged) as
+ * YAML with every secret masked. */
+AUTOCERT_API void autocert_config_print(const autocert_config *c, FILE *f);
+
+/* A top-level setting as text, borrowed from c: "admin.listen",
+ * "admin.token" (NULL: never returned, it is a secret; use
+ * autocert_config_has("admin.token")), "serve.listen", "serve.http_listen",
+ * "hooks.deploy", "notify.webhook", "store.url" (NULL: secret). NULL when
+ * unset or unknown. The path the configuration was loaded from: "path".
+ * autocert_config_has also answers "admin": the file has an admin: section
+ * (admin.listen has a default, so its value does not tell). */
+AUTOCERT_API const char *autocert_config_get(const autocert_config *c, const char *key);
+AUTOCERT_API bool autocert_config_has(const autocert_config *c, const char *key);
+
+/* The provider names this build accepts in `provider:` ("local", "pseudo",
+ * "custom", then the DNS providers and their aliases), one per index from 0;
+ * NULL past the last. Borrowed, static. */
+AUTOCERT_API const char *autocert_provider_name(size_t i);
+
+/* ==== the manager ======================================================== */
+
+/* Creates a manager from the YAML file at config_path: autocert_config_load
+ * (problems through fn, which may be NULL) then autocert_manager_new_config.
+ * No certificate is read and no thread started yet. Returns 0 and a new
+ * manager (autocert_manager_free), or -1 with err. */
+AUTOCERT_API int autocert_manager_open(const char *config_path, autocert_diag_fn fn, void *arg,
+                                       autocert_manager **out, autocert_error *err);
+
+/* Creates a manager from a loaded configuration; takes ownership of c (also
+ * on failure). Returns 0 and a new manager, or -1 with err. */
+AUTOCERT_API int autocert_manager_new_config(autocert_config *c, autocert_manager **out,
+                                             autocert_error *err);
+
+/* Kept from 0.1: autocert_manager_open with a one-line message in err
+ * ("first configuration error (and N more)"); err may be NULL. */
+AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out,
+                                      char *err, size_t errlen);
+
+/* Loads every set's pair from its store (completing or rolling back a commit
+ * a crash interrupted, for sets no other process is writing), rebuilds the SNI
+ * index and publishes it. A set whose files are missing holds no certificate;
+ * a set whose files are unreadable or mismatched logs the reason, shows it in
+ * its status and holds no certificate (other sets are unaffected). Returns the
+ * number of sets that hold a certificate afterwards. Blocks on file I/O. */
 AUTOCERT_API int autocert_manager_load(autocert_manager *m);
 
-/* Re-reads every set's files. A set whose files changed and are valid gets the
- * new certificate; a set whose new files are missing or broken keeps serving
- * the certificate already in memory (logged). Publishes a new snapshot only when
- * something changed. Returns the number of sets whose certificate changed, or
- * -1 on an allocation failure (the previous snapshot stays published). */
+/* Re-reads every set's files. A set whose files changed and are valid gets
+ * the new certificate; a set whose new files are missing or broken keeps
+ * serving the certificate already in memory (logged). Publishes a new
+ * snapshot only when something changed. Returns the number of sets whose
+ * certificate changed, or -1 on an allocation failure. Blocks on file I/O. */
 AUTOCERT_API int autocert_manager_reload(autocert_manager *m);
 
-/* Frees the manager (NULL is fine). Handles still referenced by callers stay
- * valid until released. */
+/* Re-reads the configuration file the manager was made from (or `path` when
+ * not NULL) and applies it atomically: problems through fn; a file with
+ * errors is refused (-1, AUTOCERT_E_CONFIG) and the running configuration
+ * stays. Sets are matched by their files (cert_path|key_path): a set whose
+ * configuration is unchanged keeps its certificate, state and a running
+ * order; changed sets are re-read; removed sets are dropped once their
+ * running order (if any) has ended; new sets are loaded. Run-time sets
+ * (autocert_manager_add_set) stay. The renewal engine keeps running.
+ * Blocks on file I/O. */
+AUTOCERT_API int autocert_manager_reload_config(autocert_manager *m, const char *path,
+                                                autocert_diag_fn fn, void *arg,
+                                                autocert_error *err);
+
+/* Stops everything the manager runs (autocert_manager_stop) and frees it
+ * (NULL is fine). Certificate handles still referenced stay valid until
+ * released. Must not race with any other call on m. */
 AUTOCERT_API void autocert_manager_free(autocert_manager *m);
 
-/* Number of sets (main + extras) in the configuration. */
+/* The configuration the manager runs with: borrowed, valid until the next
+ * autocert_manager_reload_config or autocert_manager_free. */
+AUTOCERT_API const autocert_config *autocert_manager_config(const autocert_manager *m);
+
+/* ==== sets and selection ================================================ */
+
+/* Number of sets (main + extras + run-time sets). Indices 0..count-1 are
+ * stable until the next reload_config / add_set / remove_set; names are
+ * stable for the life of a set. */
 AUTOCERT_API size_t autocert_manager_set_count(const autocert_manager *m);
 
-/* Chooses the certificate for a TLS server name (DESIGN.md §5.2): the name is
- * normalised (trim, one trailing dot dropped, lowercase); an exact name of any
- * set beats any wildcard; "*.x.y" covers exactly one more label; ties go to the
- * first set; no SNI (NULL, len 0, or a name that normalises to nothing) or no
+/* The set an operator means by `selector`, the one rule that the CLI, the
+ * admin API and the library share: a set name ("main", "extra[1]", "extra1",
+ * a run-time set's name) or a domain, selected as a TLS handshake would
+ * select it (DESIGN §5.2: normalised; an exact name of any set beats any
+ * wildcard; "*.x.y" covers one more label; ties go to the first set; a set
+ * without configured domains is matched by its certificate's names), except
+ * that a name no set covers is an error (AUTOCERT_E_NO_MATCH, "no set covers
+ * a.example.org"), never main. Returns 0 and the index in *idx, or -1. */
+AUTOCERT_API int autocert_manager_find(autocert_manager *m, const char *selector, size_t *idx,
+                                       autocert_error *err);
+
+/* ==== handshakes ========================================================= */
+
+/* Chooses the certificate for a TLS server name (DESIGN §5.2): normalised
+ * (trim, one trailing dot dropped, lowercase); an exact name of any set beats
+ * any wildcard; "*.x.y" covers exactly one more label; ties go to the first
+ * set; no SNI (NULL, len 0, or a name that normalises to nothing) or no
  * match gives main's certificate. Returns a new reference (release with
  * autocert_cert_release), or NULL when main holds no certificate - then the
- * handshake must fail, even when an extra matches. Does not allocate, takes no
- * lock across I/O; server_name need not be NUL-terminated. */
+ * handshake must fail, even when an extra matches. Does not allocate, takes
+ * no lock across I/O; server_name need not be NUL-terminated. */
 AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
-                                       size_t len);
+                                                    size_t len);
 
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
 AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
@@ -86,25 +275,176 @@ AUTOCERT_API void autocert_cert_release(autocert_cert *c);
 
 /* Accessors. Everything returned is borrowed from the handle: valid while the
  * caller holds a reference, never to be freed or modified. */
-
-/* Name of the set the certificate belongs to: "main", "extra[1]", ... */
 AUTOCERT_API const char *autocert_cert_set_name(const autocert_cert *c);
-/* Subject CN of the leaf ("" when it has none). */
 AUTOCERT_API const char *autocert_cert_subject(const autocert_cert *c);
-/* Validity of the leaf, Unix seconds. */
 AUTOCERT_API int64_t autocert_cert_not_before(const autocert_cert *c);
 AUTOCERT_API int64_t autocert_cert_not_after(const autocert_cert *c);
-/* The names the certificate is selected by: the CN (when not empty) followed by
- * the DNS SANs, each once, as written in the certificate. */
 AUTOCERT_API size_t autocert_cert_name_count(const autocert_cert *c);
-AUTOCERT_API const char *autocert_cert_name(const autocert_cert *c, size_t i); /* NULL if out of range */
-/* The chain, leaf first: count, then the DER of certificate i. Returns 0, or -1
- * when i is out of range. */
+AUTOCERT_API const char *autocert_cert_name(const autocert_cert *c, size_t i);
 AUTOCERT_API size_t autocert_cert_chain_count(const autocert_cert *c);
-AUTOCERT_API int autocert_cert_chain_der(const autocert_cert *c, size_t i, const unsigned char **der,
-                            size_t *len);
-/* The private key as unencrypted PKCS#8 DER. Secret: never log it. */
-AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der, size_t *len);
+AUTOCERT_API int autocert_cert_chain_der(const autocert_cert *c, size_t i,
+                                         const unsigned char **der, size_t *len);
+AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der,
+                                       size_t *len);
+
+/* ==== the renewal engine and one-off operations ========================== */
+
+/* Orders that run at once, per manager: the engine's worker threads are
+ * created on demand up to this many, for the engine's renewals and the
+ * one-off operations alike (more orders wait for a free worker). */
+#define AUTOCERT_MAX_CONCURRENT_ORDERS 8
+
+/* Starts the renewal engine (library threads): obtains what is missing, then
+ * keeps every managed set renewed (ARI, backoff, cooldowns, events) until
+ * autocert_manager_stop. Call autocert_manager_load first (what is on disk is
+ * served at once and not ordered again). Idempotent. Returns 0 or -1 with
+ * err. */
+AUTOCERT_API int autocert_manager_start(autocert_manager *m, autocert_error *err);
+
+/* Stops the engine: running orders are cancelled (a commit that reached its
+ * commit point completes, so the pair on disk is always a whole one; TXT
+ * records are removed), callers waiting in obtain/renew/revoke return
+ * AUTOCERT_E_CANCELLED, queued events are delivered (bounded). Returns within
+ * a few seconds. The engine can be started again. Blocks: joins the threads. */
+AUTOCERT_API void autocert_manager_stop(autocert_manager *m);
+
+/* Progress of an operation: notes ("order created", "waiting for DNS
+ * propagation" ...) and one result per selected set (err NULL: success).
+ * Strings and err are borrowed for the duration of the call. Called from
+ * library threads, serialised per operation; must not call back into the
+ * same operation. Either callback may be NULL. */
+typedef struct autocert_progress {
+    void (*note)(void *arg, const char *set, const char *message);
+    void (*result)(void *arg, const char *set, const autocert_error *err);
+    void *arg;
+} autocert_progress;
+
+/* Flags for autocert_manager_obtain. */
+#define AUTOCERT_OBTAIN_FORCE 1u   /* also sets that already hold a valid certificate */
+
+/* One-off operations (obtain, renew, revoke) run on the engine's workers
+ * whether or not the engine was started. When it was not (a command-line
+ * tool, which exits next), each also waits - at most 75 s - until the events
+ * it caused were delivered: hooks.deploy, notify.webhook and the host's
+ * callback. */
+
+/* Obtains the certificate of every selected set that has none (or one that
+ * is not valid for its domains), several sets at once, and waits
+ * (GoDoxy's ObtainCertIfNotExistsAll). selectors: n set names or domains
+ * (autocert_manager_find), or n = 0 for every set. local/pseudo sets are
+ * skipped (a selected one is an error naming its provider). Works whether or
+ * not the engine runs (it uses the same workers). Returns 0 when every
+ * selected set holds a certificate afterwards, -1 otherwise (err: the first
+ * failure; a selector that matches nothing fails before anything starts).
+ * Blocks until done or autocert_manager_stop. */
+AUTOCERT_API int autocert_manager_obtain(autocert_manager *m, const char *const *selectors,
+                                         size_t n, unsigned flags,
+                                         const autocert_progress *p, autocert_error *err);
+
+/* Forced renewal of the set `selector` selects, or every set (NULL): skips
+ * cooldowns and backoff (never the CA's Retry-After); local sets re-read
+ * their files, pseudo sets complete at once. A request for a set whose forced
+ * renewal already runs joins it (same outcome, progress from then on).
+ * Returns 0 when every selected set succeeded, -1 otherwise.
+ * Blocks until done or autocert_manager_stop. */
+AUTOCERT_API int autocert_manager_renew(autocert_manager *m, const char *selector,
+                                        const autocert_progress *p, autocert_error *err);
+
+/* Revokes the certificate of exactly one set at its CA (reason: an RFC 5280
+ * code 0..10, or -1 to omit) and obtains a new one. Returns 0 or -1.
+ * Blocks until done or autocert_manager_stop. */
+AUTOCERT_API int autocert_manager_revoke(autocert_manager *m, const char *selector, int reason,
+                                         const autocert_progress *p, autocert_error *err);
+
+/* RFC 5280 revocation reason by number "0".."10" or name ("keyCompromise",
+ * "superseded" ...); -1 for NULL or "", -2 when unknown. */
+AUTOCERT_API int autocert_revocation_reason(const char *s);
+
+/* ==== status ============================================================= */
+
+enum autocert_state {
+    AUTOCERT_STATE_PENDING = 0, /* no certificate yet */
+    AUTOCERT_STATE_VALID,
+    AUTOCERT_STATE_DUE,         /* past its renewal moment, attempt imminent */
+    AUTOCERT_STATE_RENEWING,    /* an order is running */
+    AUTOCERT_STATE_BACKOFF,     /* the last attempt failed; next attempt scheduled */
+    AUTOCERT_STATE_EXPIRED,
+    AUTOCERT_STATE_UNMANAGED,   /* local, pseudo */
+};
+/* "pending", "valid", ... as the admin API spells them; "unknown" otherwise. */
+AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
+
+/* A copy of one set's status (autocert_manager_status); release with
+ * autocert_status_clear. Times are Unix seconds, 0 when none. */
+typedef struct autocert_status {
+    char name[72];              /* "main", "extra[1]", a run-time name */
+    char provider[64];
+    enum autocert_state state;
+    char **domains;             /* configured domains */
+    size_t domain_count;
+    bool has_cert;
+    /* the certificate served (valid when has_cert) */
+    char subject[256];          /* leaf CN */
+    char issuer[256];           /* issuer CN */
+    int64_t not_before, not_after;
+    char serial[80];            /* lowercase hex */
+    char key_type[16];          /* "EC256", "RSA2048" ... */
+    char **dns_names;
+    size_t dns_count;
+    char **email_addresses;
+    size_t email_count;
+    char cert_path[4096];
+    /* the engine */
+    int64_t renews_at;
+    int64_t next_attempt;
+    int failures;               /* consecutive */
+    autocert_error last_error;  /* kind "" when none */
+    int64_t last_error_at;
+    int64_t last_success;
+} autocert_status;
+
+/* Fills *out with a copy of set idx's status. Returns 0, or -1 when idx is
+ * out of range. */
+AUTOCERT_API int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out);
+AUTOCERT_API void autocert_status_clear(autocert_status *st);
+
+/* ==== events ============================================================= */
+
+enum autocert_event_type {
+    AUTOCERT_EVENT_OBTAINED = 0, /* first certificate of a set committed */
+    AUTOCERT_EVENT_RENEWED,      /* a set's certificate replaced by a new one */
+    AUTOCERT_EVENT_FAILED,       /* an attempt failed (error set) */
+    AUTOCERT_EVENT_EXPIRING,     /* less than min(7 days, lifetime/5) left */
+    AUTOCERT_EVENT_CHANGED,      /* the certificates served changed (any set) */
+};
+/* "obtained", "renewed", "failed", "expiring", "changed". */
+AUTOCERT_API const char *autocert_event_name(enum autocert_event_type t);
+
+typedef struct autocert_event {
+    enum autocert_event_type type;
+    const char *set;             /* NULL for CHANGED */
+    const char *const *domains;
+    size_t domain_count;
+    int64_t not_after;           /* of the new/current certificate, 0 unknown */
+    int64_t time;
+    const autocert_error *error; /* FAILED only, else NULL */
+} autocert_event;
+
+/* Calls fn for every event from now on (fn NULL removes it), from one library
+ * thread, in order; everything in *ev is borrowed for the call. fn must not
+ * call autocert_manager_stop/free. hooks.deploy and notify.webhook of the
+ * configuration are delivered independently of this callback. */
+AUTOCERT_API void autocert_manager_on_event(autocert_manager *m,
+                                            void (*fn)(void *arg, const autocert_event *ev),
+                                            void *arg);
+
+/* A file descriptor that becomes readable when the certificates served
+ * changed (for hosts that run an event loop: poll it, then call
+ * autocert_manager_changed_ack to read the count and re-arm). Owned by m;
+ * -1 when it cannot be made. */
+AUTOCERT_API int autocert_manager_changed_fd(autocert_manager *m);
+/* Drains the fd; returns how many changes happened since the last ack. */
+AUTOCERT_API uint64_t autocert_manager_changed_ack(autocert_manager *m);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "admin_server.h"
+#include "admin_json.h"
 #include "log.h"
 
 #define CONN_LOG "admin"

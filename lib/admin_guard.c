@@ -83,6 +83,8 @@ static bool is_loopback_name(const char *h)
  * to? port -1 = absent (allowed for the loopback names only). */
 static bool accepted(const struct admin_guard *g, const struct authority *a)
 {
+    if (g->handler)
+        return is_loopback_name(a->host);
     if (is_loopback_name(a->host))
         return a->port == -1 || a->port == g->port;
     return strcasecmp(a->host, g->listen_host) == 0 && a->port == g->port;
@@ -97,6 +99,14 @@ int admin_guard_init(struct admin_guard *g, const char *listen_host, bool loopba
     g->loopback = loopback;
     g->port = port;
     return 0;
+}
+
+void admin_guard_init_handler(struct admin_guard *g, bool loopback_only)
+{
+    memset(g, 0, sizeof *g);
+    g->handler = true;
+    g->loopback = loopback_only;
+    g->port = -1;
 }
 
 /* Origin "scheme://authority" (no path) into *a with the scheme's default
@@ -127,6 +137,14 @@ static bool origin_ok(const struct admin_guard *g, const char *host, const char 
     struct authority o, h;
     int scheme = parse_origin(origin, &o);
 
+    if (g->handler) {
+        /* The host's server may speak http or https: same origin as Host. */
+        if (scheme < 0 || host == NULL || parse_authority(host, strlen(host), &h) != 0)
+            return false;
+        if (h.port == -1)
+            h.port = scheme == 1 ? 443 : 80;
+        return strcasecmp(h.host, o.host) == 0 && h.port == o.port;
+    }
     if (scheme != 0) /* we serve plain HTTP only: an https page is another origin */
         return false;
     if (g->loopback)

@@ -24,6 +24,15 @@
  *                GET): also refused unless Sec-Fetch-Site is absent (not a
  *                browser, or an old one), "same-origin" or "none" (typed in the
  *                address bar), or the request carries an accepted Origin.
+ *
+ * The handler form (autocert_admin_handle: a host's own server, whose
+ * address and scheme are unknown here) is initialised with
+ * admin_guard_init_handler: without a token, Host must be a loopback name
+ * (localhost, 127.0.0.1, [::1]) on any port, since only loopback peers are
+ * answered then; with a token any Host passes. Origin, when present, must be
+ * the request's own Host (http:// or https://, the scheme's default port
+ * when either leaves it out): a page of another origin can neither read the
+ * API nor make a state-changing POST.
  */
 #ifndef AUTOCERT_ADMIN_GUARD_H
 #define AUTOCERT_ADMIN_GUARD_H
@@ -34,6 +43,7 @@
 #define ADMIN_GUARD_HOST_MAX 256
 
 struct admin_guard {
+    bool handler;                           /* the handler form: any port, any scheme */
     bool loopback;                          /* admin.listen is a loopback address */
     char listen_host[ADMIN_GUARD_HOST_MAX]; /* admin.listen's host, no brackets */
     int port;                               /* the bound port */
@@ -50,6 +60,10 @@ enum admin_verdict {
  * without brackets) and the bound port. Returns 0, or -1 when listen_host does
  * not fit. */
 int admin_guard_init(struct admin_guard *g, const char *listen_host, bool loopback, int port);
+
+/* Fills g for the handler form (see above): loopback_only when no token is
+ * configured. */
+void admin_guard_init_handler(struct admin_guard *g, bool loopback_only);
 
 /* The header checks every request goes through. host, origin and fetch_site
  * are the header values (NULL = absent); host_count is the number of Host

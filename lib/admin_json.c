@@ -1,21 +1,22 @@
 /*
- * admin_json.c - the bodies of the admin API (admin_server.h): certificate
+ * admin_json.c - the documents of the admin API (admin_json.h): certificate
  * info, set status, renewal results, progress notes, Prometheus metrics; and
  * set selection / revocation reasons as users type them. JSON is built with
- * json-c; no key material ever reaches any of it.
+ * json-c; text from certificates and CAs goes through jsonu_add_text; no key
+ * material ever reaches any of it.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "admin_server.h"
+#include "admin_json.h"
 #include "buf.h"
+#include "jsonu.h"
+#include "lifecycle.h"
+#include "manager.h"
+#include "textsafe.h"
 #include "timeutil.h"
-#include "sni.h"
 
 #define ADMIN_METRICS_MAX (1024 * 1024)
 
@@ -34,9 +35,23 @@ static char *to_string_free(struct json_object *obj)
     return out;
 }
 
+/* Every string of these documents is text for people (names from
+ * certificates, CA messages, echoed request values): escaped when it is not
+ * valid UTF-8 or holds control characters (jsonu_add_text). */
 static void add_str(struct json_object *o, const char *key, const char *val)
 {
-    json_object_object_add(o, key, val != NULL ? json_object_new_string(val) : NULL);
+    (void)jsonu_add_text(o, key, val);
+}
+
+/* A new JSON string holding outside text, escaped like jsonu_add_text. */
+static struct json_object *text_new(const char *v)
+{
+    char safe[1024];
+
+    if (ac_text_is_clean(v, strlen(v)))
+        return json_object_new_string(v);
+    ac_text_sanitize(safe, sizeof safe, v, strlen(v));
+    return json_object_new_string(safe);
 }
 
 static void add_int(struct json_object *o, const char *key, int64_t v)
@@ -55,41 +70,50 @@ static struct json_object *str_array(char **v, size_t n)
     struct json_object *a = json_object_new_array();
 
     for (size_t i = 0; a != NULL && i < n; i++)
-        json_object_array_add(a, json_object_new_string(v[i] != NULL ? v[i] : ""));
+        json_object_array_add(a, text_new(v[i] != NULL ? v[i] : ""));
     return a;
 }
 
 char *admin_json_message(const char *msg)
+{
+    return admin_json_error(msg, NULL);
+}
+
+char *admin_json_error(const char *msg, const char *kind)
 {
     struct json_object *o = json_object_new_object();
 
     if (o == NULL)
         return NULL;
     add_str(o, "message", msg);
+    if (kind != NULL)
+        add_str(o, "kind", kind);
     return to_string_free(o);
 }
 
-char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *count)
+char *admin_json_info(autocert_manager *m, size_t only, size_t *count)
 {
     struct json_object *arr = json_object_new_array();
-    size_t n = lifecycle_set_count(lc);
+    size_t n = autocert_manager_set_count(m);
 
     *count = 0;
     if (arr == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        struct lifecycle_status st;
+        autocert_status st;
         struct json_object *o;
 
-        if (lifecycle_status_get(lc, i, &st) != 0)
+        if (only != ADMIN_ALL_SETS && i != only)
+            continue;
+        if (autocert_manager_status(m, i, &st) != 0)
             continue;
         if (!st.has_cert) {
-            lifecycle_status_clear(&st);
+            autocert_status_clear(&st);
             continue;
         }
         o = json_object_new_object();
         if (o == NULL) {
-            lifecycle_status_clear(&st);
+            autocert_status_clear(&st);
             break;
         }
         add_str(o, "subject", st.subject);
@@ -98,49 +122,45 @@ char *admin_json_info(struct lifecycle *lc, const struct config *cfg, size_t *co
         add_int(o, "not_after", st.not_after);
         json_object_object_add(o, "dns_names", str_array(st.dns_names, st.dns_count));
         json_object_object_add(o, "email_addresses",
-                               st.email_count > 0
-                                   ? str_array(st.email_addresses, st.email_count)
-                                   : NULL);
+                               st.email_count > 0 ? str_array(st.email_addresses, st.email_count)
+                                                  : NULL);
         add_str(o, "name", st.name);
-        add_str(o, "state", lifecycle_state_name(st.state));
+        add_str(o, "state", autocert_state_name(st.state));
         add_int(o, "renews_at", st.renews_at);
-        add_str(o, "serial", st.serial_hex);
+        add_str(o, "serial", st.serial);
         add_str(o, "key_type", st.key_type);
-        add_str(o, "cert_path", cfg != NULL && i < cfg->sets_count ? cfg->sets[i].cert_path
-                                                                  : NULL);
+        add_str(o, "cert_path", st.cert_path);
         json_object_array_add(arr, o);
         (*count)++;
-        lifecycle_status_clear(&st);
+        autocert_status_clear(&st);
     }
     return to_string_free(arr);
 }
 
-char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
+char *admin_json_status(autocert_manager *m, size_t only)
 {
     struct json_object *arr = json_object_new_array();
-    size_t n = lifecycle_set_count(lc);
+    size_t n = autocert_manager_set_count(m);
 
     if (arr == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        struct lifecycle_status st;
+        autocert_status st;
         struct json_object *o;
 
-        if (lifecycle_status_get(lc, i, &st) != 0)
+        if (only != ADMIN_ALL_SETS && i != only)
+            continue;
+        if (autocert_manager_status(m, i, &st) != 0)
             continue;
         o = json_object_new_object();
         if (o == NULL) {
-            lifecycle_status_clear(&st);
+            autocert_status_clear(&st);
             break;
         }
         add_str(o, "name", st.name);
-        if (cfg != NULL && i < cfg->sets_count)
-            json_object_object_add(o, "domains",
-                                   str_array(cfg->sets[i].domains, cfg->sets[i].domains_count));
-        else
-            json_object_object_add(o, "domains", json_object_new_array());
+        json_object_object_add(o, "domains", str_array(st.domains, st.domain_count));
         add_str(o, "provider", st.provider);
-        add_str(o, "state", lifecycle_state_name(st.state));
+        add_str(o, "state", autocert_state_name(st.state));
         if (st.has_cert) {
             add_int(o, "not_after", st.not_after);
             add_str(o, "issuer", st.issuer);
@@ -151,7 +171,7 @@ char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
         add_time_or_null(o, "renews_at", st.renews_at);
         add_time_or_null(o, "next_attempt", st.next_attempt);
         add_int(o, "failures", st.failures);
-        if (st.has_last_error) {
+        if (st.last_error.kind[0] != '\0') {
             struct json_object *le = json_object_new_object();
 
             if (le != NULL) {
@@ -165,47 +185,68 @@ char *admin_json_status(struct lifecycle *lc, const struct config *cfg)
         }
         add_time_or_null(o, "last_success", st.last_success);
         json_object_array_add(arr, o);
-        lifecycle_status_clear(&st);
+        autocert_status_clear(&st);
     }
     return to_string_free(arr);
 }
 
-char *admin_json_results(const struct lifecycle_result *r, size_t n)
+/* ---- results of renewals and revocations ---- */
+
+void admin_results_init(struct admin_results *r)
+{
+    r->arr = json_object_new_array();
+    r->count = 0;
+    r->failed = r->arr == NULL;
+}
+
+void admin_results_add(struct admin_results *r, const char *set, const autocert_error *err)
+{
+    struct json_object *e;
+
+    r->count++;
+    if (err != NULL)
+        r->failed = true;
+    if (r->arr == NULL || (e = json_object_new_object()) == NULL) {
+        r->failed = true;
+        return;
+    }
+    add_str(e, "name", set);
+    json_object_object_add(e, "ok", json_object_new_boolean(err == NULL));
+    if (err == NULL) {
+        json_object_object_add(e, "error", NULL);
+    } else {
+        char msg[AUTOCERT_ERROR_KIND_MAX + AUTOCERT_ERROR_MESSAGE_MAX + 8];
+
+        if (err->kind[0] != '\0')
+            snprintf(msg, sizeof msg, "%s: %s", err->kind, err->message);
+        else
+            snprintf(msg, sizeof msg, "%s", err->message[0] != '\0' ? err->message : "failed");
+        add_str(e, "error", msg);
+    }
+    json_object_array_add(r->arr, e);
+}
+
+char *admin_results_finish(struct admin_results *r, const char *message)
 {
     struct json_object *o = json_object_new_object();
-    struct json_object *arr = json_object_new_array();
 
-    if (o == NULL || arr == NULL) {
+    if (o == NULL || r->arr == NULL) {
         json_object_put(o);
-        json_object_put(arr);
+        json_object_put(r->arr);
+        r->arr = NULL;
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct json_object *e;
-
-        if (r[i].name[0] == '\0')
-            continue;
-        e = json_object_new_object();
-        if (e == NULL)
-            break;
-        add_str(e, "name", r[i].name);
-        json_object_object_add(e, "ok", json_object_new_boolean(r[i].ok));
-        if (r[i].ok) {
-            json_object_object_add(e, "error", NULL);
-        } else {
-            char msg[AC_ERROR_MESSAGE_MAX + 64];
-
-            if (r[i].error.kind[0] != '\0')
-                snprintf(msg, sizeof msg, "%s: %s", r[i].error.kind, r[i].error.message);
-            else
-                snprintf(msg, sizeof msg, "%s",
-                         r[i].error.message[0] != '\0' ? r[i].error.message : "failed");
-            add_str(e, "error", msg);
-        }
-        json_object_array_add(arr, e);
-    }
-    json_object_object_add(o, "results", arr);
+    json_object_object_add(o, "results", r->arr);
+    r->arr = NULL;
+    if (message != NULL)
+        add_str(o, "message", message);
     return to_string_free(o);
+}
+
+void admin_results_clear(struct admin_results *r)
+{
+    json_object_put(r->arr);
+    r->arr = NULL;
 }
 
 char *admin_json_progress(const char *set, const char *msg)
@@ -249,12 +290,14 @@ static void set_sample(struct ac_buf *b, const char *metric, const char *set, in
     ac_buf_printf(b, "\"} %lld\n", (long long)v);
 }
 
-char *admin_metrics_text(struct lifecycle *lc)
+char *admin_metrics_text(autocert_manager *mgr)
 {
-    static const enum lifecycle_state states[] = {LC_PENDING, LC_VALID,   LC_DUE,      LC_RENEWING,
-                                                  LC_BACKOFF, LC_EXPIRED, LC_UNMANAGED};
-    size_t n = lifecycle_set_count(lc);
-    struct lifecycle_status *st = calloc(n > 0 ? n : 1, sizeof *st);
+    static const enum autocert_state states[] = {AUTOCERT_STATE_PENDING,  AUTOCERT_STATE_VALID,
+                                                 AUTOCERT_STATE_DUE,      AUTOCERT_STATE_RENEWING,
+                                                 AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
+                                                 AUTOCERT_STATE_UNMANAGED};
+    size_t n = autocert_manager_set_count(mgr);
+    autocert_status *st = calloc(n > 0 ? n : 1, sizeof *st);
     struct lifecycle_metrics *m = calloc(1, sizeof *m);
     bool *ok = calloc(n > 0 ? n : 1, sizeof *ok);
     struct ac_buf b;
@@ -264,8 +307,8 @@ char *admin_metrics_text(struct lifecycle *lc)
     if (st == NULL || m == NULL || ok == NULL)
         goto out;
     for (size_t i = 0; i < n; i++)
-        ok[i] = lifecycle_status_get(lc, i, &st[i]) == 0;
-    lifecycle_metrics_get(lc, m);
+        ok[i] = autocert_manager_status(mgr, i, &st[i]) == 0;
+    lifecycle_metrics_get(manager_engine(mgr), m);
 
     header(&b, "autocert_cert_not_after_seconds", "gauge",
            "NotAfter of the set's current certificate (Unix seconds).");
@@ -277,15 +320,14 @@ char *admin_metrics_text(struct lifecycle *lc)
     for (size_t i = 0; i < n; i++)
         if (ok[i] && st[i].has_cert && st[i].renews_at != 0)
             set_sample(&b, "autocert_cert_renews_at_seconds", st[i].name, st[i].renews_at);
-    header(&b, "autocert_cert_state", "gauge",
-           "1 for the set's current state, 0 for the others.");
+    header(&b, "autocert_cert_state", "gauge", "1 for the set's current state, 0 for the others.");
     for (size_t i = 0; i < n; i++) {
         if (!ok[i])
             continue;
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             ac_buf_appends(&b, "autocert_cert_state{set=\"");
             label(&b, st[i].name);
-            ac_buf_printf(&b, "\",state=\"%s\"} %d\n", lifecycle_state_name(states[k]),
+            ac_buf_printf(&b, "\",state=\"%s\"} %d\n", autocert_state_name(states[k]),
                           st[i].state == states[k] ? 1 : 0);
         }
     }
@@ -300,8 +342,7 @@ char *admin_metrics_text(struct lifecycle *lc)
         if (ok[i])
             set_sample(&b, "autocert_last_success_timestamp_seconds", st[i].name,
                        st[i].last_success);
-    header(&b, "autocert_acme_requests_total", "counter",
-           "ACME requests by endpoint and outcome.");
+    header(&b, "autocert_acme_requests_total", "counter", "ACME requests by endpoint and outcome.");
     for (size_t i = 0; i < m->acme_count && i < LIFECYCLE_MAX_COUNTERS; i++) {
         ac_buf_appends(&b, "autocert_acme_requests_total{endpoint=\"");
         label(&b, m->acme[i].endpoint);
@@ -318,110 +359,10 @@ char *admin_metrics_text(struct lifecycle *lc)
 out:
     for (size_t i = 0; st != NULL && ok != NULL && i < n; i++)
         if (ok[i])
-            lifecycle_status_clear(&st[i]);
+            autocert_status_clear(&st[i]);
     free(st);
     free(m);
     free(ok);
     ac_buf_free(&b);
     return out;
-}
-
-/* ---- selection ---- */
-
-int admin_find_set_by_name(const struct config *cfg, const char *name)
-{
-    unsigned long k;
-    char *end;
-
-    if (name == NULL || cfg == NULL)
-        return -1;
-    if (strcasecmp(name, "main") == 0)
-        return cfg->sets_count > 0 ? 0 : -1;
-    if (strncasecmp(name, "extra", 5) != 0)
-        return -1;
-    name += 5;
-    if (*name == '[') {
-        name++;
-        if (!isdigit((unsigned char)*name))
-            return -1;
-        errno = 0;
-        k = strtoul(name, &end, 10);
-        if (errno != 0 || strcmp(end, "]") != 0)
-            return -1;
-    } else {
-        if (!isdigit((unsigned char)*name))
-            return -1;
-        errno = 0;
-        k = strtoul(name, &end, 10);
-        if (errno != 0 || *end != '\0')
-            return -1;
-    }
-    if (k < 1 || k >= cfg->sets_count)
-        return -1;
-    return (int)k;
-}
-
-int admin_find_set_by_domain(const struct config *cfg, struct lifecycle *lc, const char *domain)
-{
-    int found = -1;
-
-    if (cfg == NULL || domain == NULL || domain[0] == '\0')
-        return -1;
-    /* An exact name anywhere beats a wildcard (as SNI selection does). */
-    for (size_t i = 0; i < cfg->sets_count; i++)
-        for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
-            if (strcasecmp(cfg->sets[i].domains[d], domain) == 0)
-                return (int)i;
-    for (size_t i = 0; i < cfg->sets_count; i++)
-        for (size_t d = 0; d < cfg->sets[i].domains_count; d++)
-            if (sni_pattern_covers(cfg->sets[i].domains[d], domain))
-                return (int)i;
-    /* Sets without configured domains (local, pseudo): their certificate's names. */
-    for (int pass = 0; lc != NULL && found < 0 && pass < 2; pass++) {
-        for (size_t i = 0; found < 0 && i < lifecycle_set_count(lc); i++) {
-            struct lifecycle_status st;
-
-            if (lifecycle_status_get(lc, i, &st) != 0)
-                continue;
-            for (size_t d = 0; found < 0 && d < st.dns_count; d++)
-                if (pass == 0 ? strcasecmp(st.dns_names[d], domain) == 0
-                              : sni_pattern_covers(st.dns_names[d], domain))
-                    found = (int)i;
-            lifecycle_status_clear(&st);
-        }
-    }
-    return found;
-}
-
-int admin_find_set(const struct config *cfg, struct lifecycle *lc, const char *arg)
-{
-    int idx = admin_find_set_by_name(cfg, arg);
-
-    return idx >= 0 ? idx : admin_find_set_by_domain(cfg, lc, arg);
-}
-
-int admin_parse_reason(const char *s)
-{
-    static const char *const names[] = {"unspecified",          "keyCompromise",
-                                        "cACompromise",         "affiliationChanged",
-                                        "superseded",           "cessationOfOperation",
-                                        "certificateHold",      NULL,
-                                        "removeFromCRL",        "privilegeWithdrawn",
-                                        "aACompromise"};
-    char *end;
-    long v;
-
-    if (s == NULL || s[0] == '\0')
-        return -1;
-    if (isdigit((unsigned char)s[0])) {
-        errno = 0;
-        v = strtol(s, &end, 10);
-        if (errno != 0 || *end != '\0' || v < 0 || v > 10 || v == 7)
-            return -2;
-        return (int)v;
-    }
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i] != NULL && strcasecmp(names[i], s) == 0)
-            return (int)i;
-    return -2;
 }

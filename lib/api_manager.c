@@ -1,0 +1,344 @@
+/*
+ * api_manager.c - the public manager functions of autocert.h that go beyond
+ * loading and lookups (manager.c): creation from a configuration, reload of
+ * the configuration, the selector, the renewal engine and the one-off
+ * operations, status copies and events. Thin wrappers over manager.h and
+ * lifecycle.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "lifecycle_priv.h"
+#include "log.h"
+#include "manager.h"
+#include "set.h"
+
+int autocert_manager_new_config(autocert_config *c, autocert_manager **out, autocert_error *err)
+{
+    char msg[AUTOCERT_ERROR_MESSAGE_MAX];
+
+    *out = NULL;
+    if (autocert_init() != 0) {
+        autocert_config_free(c);
+        api_error_set(err, AC_ERR_INTERNAL, "cannot initialise libcurl or GnuTLS");
+        return -1;
+    }
+    if (autocert_manager_new_from_config(api_config(c), out, msg, sizeof msg) != 0) {
+        api_error_set(err, AC_ERR_CONFIG, msg);
+        return -1;
+    }
+    api_error_clear(err);
+    return 0;
+}
+
+int autocert_manager_open(const char *config_path, autocert_diag_fn fn, void *arg,
+                          autocert_manager **out, autocert_error *err)
+{
+    autocert_config *c = NULL;
+
+    *out = NULL;
+    if (autocert_config_load(config_path, fn, arg, &c, err) != 0)
+        return -1;
+    return autocert_manager_new_config(c, out, err);
+}
+
+const autocert_config *autocert_manager_config(const autocert_manager *m)
+{
+    return (const autocert_config *)(const void *)manager_config(m);
+}
+
+int autocert_manager_reload_config(autocert_manager *m, const char *path, autocert_diag_fn fn,
+                                   void *arg, autocert_error *err)
+{
+    struct config *cur = manager_config_ref(m), *c = NULL;
+    struct ac_error e;
+    int rc = -1;
+
+    ac_error_clear(&e);
+    if (path == NULL)
+        path = cur->path;
+    if (api_config_load(path, fn, arg, &c, err) != 0) {
+        ac_err(NULL, "configuration reload refused: %s; the running configuration stays",
+               err != NULL ? err->message : path);
+        goto out;
+    }
+    if (manager_apply_config(m, c, &e) != 0) {
+        api_error_from(err, &e);
+        goto out;
+    }
+    api_error_clear(err);
+    rc = 0;
+out:
+    config_free(cur);
+    return rc;
+}
+
+int autocert_manager_find(autocert_manager *m, const char *selector, size_t *idx,
+                          autocert_error *err)
+{
+    struct ac_error e;
+
+    ac_error_clear(&e);
+    if (manager_find(m, selector, idx, &e) != 0) {
+        api_error_from(err, &e);
+        return -1;
+    }
+    api_error_clear(err);
+    return 0;
+}
+
+/* ---- the engine ---------------------------------------------------------------- */
+
+int autocert_manager_start(autocert_manager *m, autocert_error *err)
+{
+    struct ac_error e;
+
+    ac_error_clear(&e);
+    if (lifecycle_start(manager_engine(m), &e) != 0) {
+        api_error_from(err, &e);
+        return -1;
+    }
+    api_error_clear(err);
+    return 0;
+}
+
+void autocert_manager_stop(autocert_manager *m)
+{
+    if (m != NULL)
+        lifecycle_stop(manager_engine(m), true);
+}
+
+/* A one-off operation: the host's progress callbacks, and the first failure. */
+struct op {
+    const autocert_progress *p;
+    struct lifecycle_result *res;
+    size_t n;
+};
+
+static void op_note(void *arg, const char *set, const char *message)
+{
+    struct op *o = arg;
+
+    if (o->p != NULL && o->p->note != NULL)
+        o->p->note(o->p->arg, set, message);
+}
+
+/* Reports every result with a name through p->result; the first failure
+ * into err. Returns 0 when all succeeded. */
+static int op_results(struct op *o, autocert_error *err)
+{
+    autocert_error one;
+    int rc = 0;
+
+    api_error_clear(err);
+    for (size_t i = 0; i < o->n; i++) {
+        struct lifecycle_result *r = &o->res[i];
+        if (r->name[0] == '\0')
+            continue;
+        if (!r->ok) {
+            api_error_from(&one, &r->error);
+            if (rc == 0)
+                api_error_from(err, &r->error);
+            rc = -1;
+        }
+        if (o->p != NULL && o->p->result != NULL)
+            o->p->result(o->p->arg, r->name, r->ok ? NULL : &one);
+    }
+    return rc;
+}
+
+/* selected[] (count entries) for the selectors; -1 with err when one selects
+ * nothing. */
+static int select_sets(autocert_manager *m, const char *const *selectors, size_t n, bool *selected,
+                       size_t count, autocert_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t idx;
+
+        if (autocert_manager_find(m, selectors[i], &idx, err) != 0)
+            return -1;
+        if (idx < count)
+            selected[idx] = true;
+    }
+    return 0;
+}
+
+int autocert_manager_obtain(autocert_manager *m, const char *const *selectors, size_t n,
+                            unsigned flags, const autocert_progress *p, autocert_error *err)
+{
+    struct op o = {p, NULL, 0};
+    bool *selected = NULL;
+    int rc = -1;
+
+    o.n = manager_set_count(m);
+    o.res = calloc(o.n + 1, sizeof *o.res);
+    selected = calloc(o.n + 1, sizeof *selected);
+    if (o.res == NULL || selected == NULL) {
+        api_error_set(err, AUTOCERT_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (select_sets(m, selectors, n, selected, o.n, err) != 0)
+        goto out;
+    for (size_t i = 0; i < o.n && n > 0; i++) {
+        struct acset *s = selected[i] ? manager_set_at(m, i) : NULL;
+        bool bad = s != NULL && !s->managed;
+
+        if (bad) {
+            char msg[512];
+            snprintf(msg, sizeof msg,
+                     "%s uses the %s provider: autocert does not obtain its "
+                     "certificate",
+                     s->cfg.name, s->cfg.provider);
+            api_error_set(err, AUTOCERT_E_CONFIG, msg);
+        }
+        acset_unref(s);
+        if (bad)
+            goto out;
+    }
+    lifecycle_obtain(manager_engine(m), n > 0 ? selected : NULL,
+                     (flags & AUTOCERT_OBTAIN_FORCE) != 0, op_note, &o, o.res);
+    rc = op_results(&o, err);
+out:
+    free(o.res);
+    free(selected);
+    return rc;
+}
+
+int autocert_manager_renew(autocert_manager *m, const char *selector, const autocert_progress *p,
+                           autocert_error *err)
+{
+    struct op o = {p, NULL, 0};
+    bool *selected = NULL;
+    int rc = -1;
+
+    o.n = manager_set_count(m);
+    o.res = calloc(o.n + 1, sizeof *o.res);
+    selected = calloc(o.n + 1, sizeof *selected);
+    if (o.res == NULL || selected == NULL) {
+        api_error_set(err, AUTOCERT_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (selector != NULL && select_sets(m, &selector, 1, selected, o.n, err) != 0)
+        goto out;
+    lifecycle_force_renew(manager_engine(m), selector != NULL ? selected : NULL, op_note, &o,
+                          o.res);
+    rc = op_results(&o, err);
+out:
+    free(o.res);
+    free(selected);
+    return rc;
+}
+
+int autocert_manager_revoke(autocert_manager *m, const char *selector, int reason,
+                            const autocert_progress *p, autocert_error *err)
+{
+    struct op o = {p, NULL, 0};
+    struct lifecycle_result res;
+    size_t idx;
+    const char *name;
+
+    if (autocert_manager_find(m, selector, &idx, err) != 0)
+        return -1;
+    memset(&res, 0, sizeof res);
+    name = manager_set_name(m, idx);
+    snprintf(res.name, sizeof res.name, "%s", name != NULL ? name : "?");
+    res.ok = lifecycle_revoke(manager_engine(m), idx, reason, op_note, &o, &res.error) == 0;
+    o.res = &res;
+    o.n = 1;
+    return op_results(&o, err);
+}
+
+/* ---- status and events ------------------------------------------------------------ */
+
+static char **dup_strings(char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof *out);
+
+    for (size_t i = 0; out != NULL && i < n; i++)
+        if ((out[i] = strdup(v[i])) == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            return NULL;
+        }
+    return out;
+}
+
+#define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src))
+
+int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out)
+{
+    struct acset *s = manager_set_at(m, idx);
+    struct lifecycle_status st;
+
+    if (out == NULL || s == NULL) {
+        acset_unref(s);
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    lifecycle_acset_status(manager_engine(m), s, &st);
+    COPY(out->name, st.name);
+    COPY(out->provider, st.provider);
+    out->state = (enum autocert_state)st.state;
+    out->domains = dup_strings(s->cfg.domains, s->cfg.domains_count);
+    out->domain_count = out->domains != NULL ? s->cfg.domains_count : 0;
+    out->has_cert = st.has_cert;
+    COPY(out->subject, st.subject);
+    COPY(out->issuer, st.issuer);
+    out->not_before = st.not_before;
+    out->not_after = st.not_after;
+    COPY(out->serial, st.serial_hex);
+    COPY(out->key_type, st.key_type);
+    out->dns_names = st.dns_names; /* taken over */
+    out->dns_count = st.dns_count;
+    out->email_addresses = st.email_addresses;
+    out->email_count = st.email_count;
+    COPY(out->cert_path, s->cfg.cert_path);
+    out->renews_at = st.renews_at;
+    out->next_attempt = st.next_attempt;
+    out->failures = st.failures;
+    if (st.has_last_error)
+        api_error_from(&out->last_error, &st.last_error);
+    else
+        api_error_clear(&out->last_error);
+    out->last_error_at = st.has_last_error ? st.last_error_at : 0;
+    out->last_success = st.last_success;
+    acset_unref(s);
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void autocert_status_clear(autocert_status *st)
+{
+    if (st == NULL)
+        return;
+    free_strings(st->domains, st->domain_count);
+    free_strings(st->dns_names, st->dns_count);
+    free_strings(st->email_addresses, st->email_count);
+    st->domains = st->dns_names = st->email_addresses = NULL;
+    st->domain_count = st->dns_count = st->email_count = 0;
+}
+
+void autocert_manager_on_event(autocert_manager *m, void (*fn)(void *arg, const autocert_event *ev),
+                               void *arg)
+{
+    lifecycle_on_event(manager_engine(m), fn, arg);
+}
+
+int autocert_manager_changed_fd(autocert_manager *m)
+{
+    return lifecycle_changed_fd(manager_engine(m));
+}
+
+uint64_t autocert_manager_changed_ack(autocert_manager *m)
+{
+    return lifecycle_changed_ack(manager_engine(m));
+}

@@ -1,0 +1,321 @@
+/*
+ * manager_config.c - a manager's creation and end, applying a reloaded
+ * configuration in place (sets matched by their files), and the one set
+ * selector (autocert_manager_find) that the library, the CLI and the admin
+ * API share.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "admin_api.h"
+#include "crypto.h"
+#include "lifecycle_priv.h"
+#include "log.h"
+#include "manager_priv.h"
+#include "sni.h"
+#include "timeutil.h"
+
+/* Makes the sets of cfg: a new array of n new sets. Returns 0 or -1 with e. */
+static int make_sets(const struct config *cfg, struct acset ***out, struct ac_error *e)
+{
+    struct acset **v = calloc(cfg->sets_count + 1, sizeof *v);
+    int64_t now = ac_now();
+
+    *out = NULL;
+    if (v == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "manager: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->sets_count; i++) {
+        if (acset_new(&cfg->sets[i], &v[i], e) != 0) {
+            manager_sets_free(v, i);
+            return -1;
+        }
+        lc_set_init(v[i], now);
+    }
+    *out = v;
+    return 0;
+}
+
+int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out, char *err,
+                                     size_t errlen)
+{
+    autocert_manager *m = NULL;
+    struct ac_error e;
+    int rc = -1;
+
+    ac_error_clear(&e);
+    if (cfg == NULL || cfg->sets_count == 0) {
+        ac_error_set(&e, AC_ERR_CONFIG, "configuration has no certificate set");
+        goto out;
+    }
+    if (autocert_init() != 0) {
+        ac_error_set(&e, AC_ERR_CRYPTO, "cannot initialise libcurl or GnuTLS");
+        goto out;
+    }
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&m->write_lock, NULL);
+    pthread_mutex_init(&m->snap_lock, NULL);
+    if (make_sets(cfg, &m->sets, &e) != 0)
+        goto out;
+    m->count = cfg->sets_count;
+    m->cfg = cfg;
+    cfg = NULL;
+    if (lc_engine_new(m, &m->engine, &e) != 0)
+        goto out;
+    pthread_mutex_lock(&m->write_lock);
+    m->snap = NULL;
+    if (manager_snap_publish(m) != 0) {
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_unlock(&m->write_lock);
+    *out = m;
+    m = NULL;
+    rc = 0;
+out:
+    if (rc != 0 && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", e.message);
+    if (m != NULL) {
+        lc_engine_free(m->engine, 0);
+        manager_sets_free(m->sets, m->count);
+        config_free(m->cfg);
+        pthread_mutex_destroy(&m->write_lock);
+        pthread_mutex_destroy(&m->snap_lock);
+        free(m);
+    }
+    config_free(cfg);
+    return rc;
+}
+
+int autocert_manager_new(const char *config_path, autocert_manager **out, char *err, size_t errlen)
+{
+    struct config *cfg = NULL;
+    struct config_diags d = {0};
+    size_t nerr = 0;
+    const struct config_diag *first = NULL;
+
+    if (config_load(config_path, &cfg, &d) != 0) {
+        for (size_t i = 0; i < d.count; i++) {
+            if (d.items[i].warning)
+                continue;
+            if (first == NULL)
+                first = &d.items[i];
+            nerr++;
+        }
+        if (err != NULL && first != NULL && errlen > 0) {
+            size_t n = config_diag_format(first, err, errlen);
+
+            if (nerr > 1 && n < errlen)
+                snprintf(err + n, errlen - n, " (and %zu more errors)", nerr - 1);
+        } else if (err != NULL && errlen > 0) {
+            snprintf(err, errlen, "%s: cannot load the configuration", config_path);
+        }
+        config_diags_free(&d);
+        return -1;
+    }
+    config_diags_free(&d);
+    return autocert_manager_new_from_config(cfg, out, err, errlen);
+}
+
+void autocert_manager_free(autocert_manager *m)
+{
+    if (m == NULL)
+        return;
+    /* Event-stream renewals of the admin API (admin_stream.c) run in threads
+     * of their own: none starts any more, the engine's stop ends the running
+     * ones, and they are waited for before the engine goes. */
+    admin_streams_cancel(m);
+    lifecycle_stop(m->engine, true);
+    admin_streams_wait(NULL, m);
+    lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
+    manager_snap_put(m->snap);
+    manager_sets_free(m->sets, m->count);
+    pthread_mutex_destroy(&m->write_lock);
+    pthread_mutex_destroy(&m->snap_lock);
+    config_free(m->cfg);
+    free(m);
+}
+
+/* ---- reload_config ------------------------------------------------------- */
+
+/* The set of the old array that new configuration c leaves unchanged, or
+ * NULL. */
+static struct acset *unchanged(struct acset *const *old, size_t n, const struct config_set *c)
+{
+    char id[ACSET_ID_LEN + 1];
+
+    acset_id_of(c->cert_path, c->key_path, id);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(old[i]->id, id) == 0 && config_set_equal(&old[i]->cfg, c))
+            return old[i];
+    return NULL;
+}
+
+int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_error *e)
+{
+    struct acset **v = NULL, **old = NULL;
+    struct config *old_cfg = NULL;
+    size_t n = cfg != NULL ? cfg->sets_count : 0, nold = 0, kept = 0;
+    bool *changed = NULL;
+    int64_t now = ac_now();
+    int rc = -1;
+
+    if (n == 0) {
+        ac_error_set(e, AC_ERR_CONFIG, "configuration has no certificate set");
+        config_free(cfg);
+        return -1;
+    }
+    v = calloc(n + 1, sizeof *v);
+    changed = calloc(n + 1, sizeof *changed);
+    if (v == NULL || changed == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "reload: out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&m->write_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct acset *same = unchanged(m->sets, m->count, &cfg->sets[i]);
+
+        if (same != NULL) {
+            v[i] = acset_ref(same);
+            changed[i] = i >= m->count || m->sets[i] != same; /* moved */
+            kept++;
+            continue;
+        }
+        if (acset_new(&cfg->sets[i], &v[i], e) != 0) {
+            pthread_mutex_unlock(&m->write_lock);
+            manager_sets_free(v, i);
+            v = NULL;
+            goto out;
+        }
+        lc_set_init(v[i], now);
+        (void)manager_refresh_locked(m, v[i], true, NULL); /* logged */
+        changed[i] = true;
+    }
+    old = m->sets;
+    nold = m->count;
+    m->sets = v;
+    m->count = n;
+    pthread_mutex_lock(&m->snap_lock);
+    old_cfg = m->cfg;
+    m->cfg = cfg;
+    pthread_mutex_unlock(&m->snap_lock);
+    cfg = NULL;
+    if (manager_snap_publish(m) != 0) {
+        /* back to the old array and configuration: nothing changed */
+        m->sets = old;
+        m->count = nold;
+        pthread_mutex_lock(&m->snap_lock);
+        cfg = m->cfg;
+        m->cfg = old_cfg;
+        pthread_mutex_unlock(&m->snap_lock);
+        old_cfg = NULL;
+        old = NULL;
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(e, AC_ERR_NOMEM, "reload: out of memory");
+        goto out;
+    }
+    v = NULL;
+    /* A removed or replaced set may live on (a running order, a status copy):
+     * its secrets stay masked when its configuration goes. */
+    for (size_t i = 0; i < nold; i++) {
+        bool stays = false;
+        for (size_t k = 0; k < n && !stays; k++)
+            stays = m->sets[k] == old[i];
+        if (!stays && acset_keep_secrets(old[i]) != 0)
+            ac_warn(old[i]->cfg.name, "reload: out of memory registering its secrets");
+    }
+    lc_sets_replaced(m->engine, old, nold, m->sets, n);
+    if (nold != n)
+        changed[0] = true; /* sets came or went: the CHANGED event */
+    pthread_mutex_unlock(&m->write_lock);
+    ac_info(NULL,
+            "configuration applied: %zu set(s), %zu unchanged, %zu new or changed, %zu "
+            "removed",
+            n, kept, n - kept, nold > kept ? nold - kept : 0);
+    manager_notify(m, changed, n);
+    rc = 0;
+out:
+    manager_sets_free(old, nold);
+    manager_sets_free(v, n);
+    config_free(old_cfg);
+    config_free(cfg);
+    free(changed);
+    return rc;
+}
+
+/* ---- the selector --------------------------------------------------------- */
+
+/* Set index of a set name: "main", "extra[N]", "extraN" (any case), or a set's
+ * own name. -1 when sel is no name; -2 when it is one of the extra forms but
+ * out of range. */
+static long find_name(const struct snapshot *s, const char *sel)
+{
+    const char *p;
+    unsigned long k;
+    char *end;
+
+    if (strcasecmp(sel, "main") == 0)
+        return 0;
+    if (strncasecmp(sel, "extra", 5) == 0) {
+        p = sel + 5;
+        if (*p == '[')
+            p++;
+        if (isdigit((unsigned char)*p) && *p != '0') {
+            errno = 0;
+            k = strtoul(p, &end, 10);
+            if (errno == 0 && (sel[5] == '[' ? strcmp(end, "]") == 0 : *end == '\0'))
+                return k < s->count ? (long)k : -2;
+        }
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (strcasecmp(s->sets[i]->cfg.name, sel) == 0)
+            return (long)i;
+    return -1;
+}
+
+int manager_find(autocert_manager *m, const char *selector, size_t *idx, struct ac_error *e)
+{
+    struct snapshot *s;
+    long found;
+    int id;
+
+    if (selector == NULL || selector[0] == '\0') {
+        ac_error_set(e, AC_ERR_NO_MATCH, "no set name or domain given");
+        return -1;
+    }
+    s = manager_snap_get(m);
+    found = find_name(s, selector);
+    if (found == -2) {
+        ac_error_set(e, AC_ERR_NO_MATCH, "no set named %s", selector);
+        goto out;
+    }
+    if (found < 0) {
+        id = sni_index_lookup(s->sel, selector, strlen(selector));
+        if (id >= 0 && (size_t)id < s->count)
+            found = id;
+    }
+    /* Names an SNI index cannot hold (IP addresses): exact, any case. */
+    for (size_t i = 0; found < 0 && i < s->count; i++)
+        for (size_t d = 0; found < 0 && d < s->sets[i]->cfg.domains_count; d++)
+            if (strcasecmp(s->sets[i]->cfg.domains[d], selector) == 0)
+                found = (long)i;
+    if (found < 0)
+        ac_error_set(e, AC_ERR_NO_MATCH, "no set covers %s", selector);
+out:
+    manager_snap_put(s);
+    if (found < 0)
+        return -1;
+    *idx = (size_t)found;
+    return 0;
+}

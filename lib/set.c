@@ -1,0 +1,108 @@
+/*
+ * set.c - the certificate set object (set.h): creation from a configuration
+ * copy, reference counting, the store id and the local-file stamps.
+ */
+#include "set.h"
+
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void acset_id_of(const char *cert_path, const char *key_path, char *id)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    gnutls_hash_hd_t h;
+
+    memset(id, '0', ACSET_ID_LEN);
+    id[ACSET_ID_LEN] = '\0';
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
+        return;
+    gnutls_hash(h, cert_path, strlen(cert_path));
+    gnutls_hash(h, "|", 1);
+    gnutls_hash(h, key_path, strlen(key_path));
+    gnutls_hash_deinit(h, md);
+    for (size_t i = 0; i < ACSET_ID_LEN / 2; i++) {
+        id[2 * i] = hex[md[i] >> 4];
+        id[2 * i + 1] = hex[md[i] & 15];
+    }
+}
+
+int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error *e)
+{
+    struct acset *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (s == NULL || config_set_dup(&s->cfg, cfg) != 0) {
+        free(s);
+        ac_error_set(e, AC_ERR_NOMEM, "acset_new: out of memory");
+        return -1;
+    }
+    atomic_init(&s->refs, 1);
+    atomic_init(&s->read_ms, 0);
+    acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
+    s->managed = config_set_is_managed(&s->cfg);
+    s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
+    ac_error_clear(&s->load_error);
+    s->rec.managed = s->managed;
+    s->rec.ari_support = -1;
+    ac_error_clear(&s->rec.last_error);
+    ac_error_clear(&s->rec.force_err);
+    *out = s;
+    return 0;
+}
+
+int acset_keep_secrets(struct acset *s)
+{
+    return config_set_dup_register(&s->cfg);
+}
+
+struct acset *acset_ref(struct acset *s)
+{
+    if (s != NULL)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void acset_unref(struct acset *s)
+{
+    if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    autocert_cert_release(s->cert);
+    config_set_dup_free(&s->cfg);
+    free(s);
+}
+
+bool acset_same_files(const struct acset *a, const struct acset *b)
+{
+    return strcmp(a->id, b->id) == 0 && strcmp(a->cfg.cert_path, b->cfg.cert_path) == 0 &&
+           strcmp(a->cfg.key_path, b->cfg.key_path) == 0;
+}
+
+static void stamp_one(const char *path, struct lc_filestamp *st)
+{
+    struct stat sb;
+
+    memset(st, 0, sizeof *st);
+    if (stat(path, &sb) != 0)
+        return;
+    st->exists = true;
+    st->dev = sb.st_dev;
+    st->ino = sb.st_ino;
+    st->size = sb.st_size;
+    st->mtime = sb.st_mtim;
+}
+
+void acset_stamp(const struct acset *s, struct lc_filestamp st[2])
+{
+    stamp_one(s->cfg.cert_path, &st[0]);
+    stamp_one(s->cfg.key_path, &st[1]);
+}
+
+bool acset_stamp_differs(const struct lc_filestamp *a, const struct lc_filestamp *b)
+{
+    return a->exists != b->exists || a->dev != b->dev || a->ino != b->ino || a->size != b->size ||
+           a->mtime.tv_sec != b->mtime.tv_sec || a->mtime.tv_nsec != b->mtime.tv_nsec;
+}

@@ -1,0 +1,144 @@
+/*
+ * set.h - one certificate set, in one place: its own copy of its
+ * configuration, its name and store id, the certificate the manager serves
+ * for it and why its files last failed to load, and the renewal engine's
+ * record (state, renewal moment, backoff, ARI, running/forced/queued flags,
+ * local-file stamps).
+ *
+ * A set is reference-counted. The manager's array holds one reference per set;
+ * every published snapshot, every running order, every caller waiting for a
+ * forced renewal and every status copy being made hold their own. A set that
+ * a configuration reload removed therefore stays alive (and keeps its
+ * configuration, including its secrets' registration) until the last of them
+ * lets go.
+ *
+ *     manager (write_lock)          snapshot (immutable)        engine (lc->mu)
+ *     sets[0..n) ----------+        sets[i], certs[i], ix        queue, waiters
+ *                          v                 |                     |
+ *                     struct acset <---------+---------------------+
+ *                     cfg (immutable copy)  cert/load_error (write_lock)
+ *                     rec/queued/stamps (lc->mu)
+ *
+ * Which lock guards which part is written next to each field. cfg, id and
+ * managed never change after acset_new.
+ */
+#ifndef AUTOCERT_SET_H
+#define AUTOCERT_SET_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "autocert/autocert.h"
+#include "config.h"
+#include "error.h"
+#include "lifecycle.h"
+
+/* The store id: 12 lowercase hex digits of SHA-256("cert_path|key_path"), as
+ * in the failure marker's and the lock file's names (store.h). Two sets with
+ * the same id are the same files. */
+#define ACSET_ID_LEN 12
+
+/* Facts of the certificate a set holds, as the planner needs them. */
+struct lc_cert_facts {
+    bool present;
+    int64_t not_before, not_after;
+    bool names_differ; /* certificate names != configured domains */
+    char serial_hex[80];
+};
+
+/* The renewal engine's record of one set (lifecycle_plan.c decides on it).
+ * Guarded by the engine mutex. */
+struct lc_set {
+    bool managed; /* custom or a DNS provider */
+    enum lifecycle_state state;
+    int64_t renews_at;    /* 0 when unknown */
+    int64_t next_attempt; /* 0 when nothing is scheduled */
+    int failures;         /* consecutive */
+    bool has_last_error;
+    struct ac_error last_error;
+    int64_t last_error_at;
+    int64_t last_failure; /* failure marker time, 0 when none */
+    int64_t last_success;
+    int64_t retry_at; /* after a failure: backoff end, 0 when none */
+    /* ARI (RFC 9773) */
+    bool ari_valid; /* window known for serial ari_serial */
+    char ari_serial[80];
+    int64_t ari_start, ari_end, ari_point;
+    int64_t ari_fetch_at; /* next renewalInfo fetch, 0 = not scheduled */
+    int ari_support;      /* the set's CA: -1 unknown, 0 no ARI, 1 ARI */
+    /* events */
+    int64_t expiring_notified; /* not_after already announced as expiring */
+    /* work */
+    bool running; /* a worker has it (order or ARI fetch), or handed */
+    bool running_forced;
+    bool ordering; /* running: an order (not an ARI fetch) */
+    /* running without a worker: an order for the same files runs for the set
+     * this one replaced at a configuration reload; when that order ends,
+     * running is cleared and reread set */
+    bool handed;
+    bool reread; /* re-read the files before planning */
+    bool force_pending;
+    uint64_t force_req_gen, force_done_gen;
+    bool force_ok;
+    struct ac_error force_err;
+};
+
+struct lc_filestamp {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+};
+
+struct acset {
+    atomic_uint refs;
+    /* immutable after acset_new */
+    struct config_set cfg; /* own deep copy (config_set_dup) */
+    char id[ACSET_ID_LEN + 1];
+    bool managed; /* config_set_is_managed(&cfg) */
+    bool local;   /* provider "local" */
+    /* manager side: written with the manager's write_lock held and read
+     * either with it or (cert) through a snapshot */
+    autocert_cert *cert;        /* the certificate served (a reference) or NULL */
+    struct ac_error load_error; /* last load from disk, or the warning that the
+                                 * certificate in service is outside its dates */
+    int64_t loaded_at;          /* when load_error was last set (Unix s) */
+    _Atomic int64_t read_ms;    /* when the files were last read (ac_mono_ms), 0 never */
+    /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
+    struct lc_set rec;
+    bool queued;                   /* in the engine's work queue */
+    bool removed;                  /* no longer in the manager's array */
+    struct lc_filestamp stamps[2]; /* local sets: cert, key */
+};
+
+/* Makes a set from cfg (deep-copied). The copy's secrets stay masked through
+ * the registration of the configuration the manager runs, which holds the
+ * same values; a set that leaves the manager's array while something still
+ * uses it gets its own registration (acset_keep_secrets). Returns 0 and a
+ * set with one reference, or -1 with e. */
+int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error *e);
+/* Registers s's secrets under s (until its last reference goes): for a set
+ * that outlives the configuration it came from. Returns 0 or -1 (ENOMEM). */
+int acset_keep_secrets(struct acset *s);
+/* Takes one more reference. Returns s. NULL is fine. */
+struct acset *acset_ref(struct acset *s);
+/* Drops one reference; the last one frees the set (its certificate reference
+ * released, its configuration copy and secrets' registration dropped). */
+void acset_unref(struct acset *s);
+
+/* True when a and b describe the same files (same id). */
+bool acset_same_files(const struct acset *a, const struct acset *b);
+/* The store id of cert_path|key_path into id (ACSET_ID_LEN + 1 bytes). */
+void acset_id_of(const char *cert_path, const char *key_path, char *id);
+
+/* Reads the file stamps of a local set (cert, key) into st[2]. */
+void acset_stamp(const struct acset *s, struct lc_filestamp st[2]);
+/* True when two stamps differ. */
+bool acset_stamp_differs(const struct lc_filestamp *a, const struct lc_filestamp *b);
+
+#endif
