@@ -9,6 +9,8 @@
 # success count out of 10 single-set issuances at 50 % and at 90 % nonce
 # rejection (skipped with NONCE_RUNS=0).
 #   AUTOCERT_BIN=path  use this autocert (default: build-bench/, Release)
+#   OBTAIN_FLAGS=...   flags of the timed obtain runs (default -q; " " keeps
+#                      the log, with TESTENV_KEEP=1 to read it afterwards)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
@@ -61,7 +63,7 @@ for r in $(seq 1 "$RUNS"); do
   d=$TESTENV_DIR/run$r; mkdir -p "$d"
   load >> "$TESTENV_DIR/load"
   config "$d/autocert.yml" "$d"
-  /usr/bin/time -v -o "$d/time" "$BIN" obtain -q -c "$d/autocert.yml" > "$d/out" 2>&1 ||
+  /usr/bin/time -v -o "$d/time" "$BIN" obtain ${OBTAIN_FLAGS--q} -c "$d/autocert.yml" > "$d/out" 2>&1 ||
     { cat "$d/out"; fail "run $r failed"; }
   n=$(ls "$d"/*.crt | wc -l); [ "$n" = 11 ] || fail "run $r: $n certificates, want 11"
   awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$d/time" >> "$TESTENV_DIR/wall"
