@@ -58,6 +58,9 @@ if [ "${AUTOCERT_SKIP_TSAN:-0}" != 1 ]; then
   for f in tests/unit/test_*concurrency*.c; do
     [ -f "$f" ] && targets+=("$(basename "$f" .c)")
   done
+  # and the unit tests tests/CMakeLists.txt lists in AUTOCERT_TSAN_ALSO
+  read -r -a also <<<"$(sed -n 's/^set(AUTOCERT_TSAN_ALSO \(.*\))$/\1/p' tests/CMakeLists.txt)"
+  targets+=(${also[@]+"${also[@]}"})
   cmake -S . -B build-tsan -DAUTOCERT_TSAN=ON -DAUTOCERT_TEST_HOOKS=ON -DAUTOCERT_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
     cmake --build build-tsan -j "$JOBS" --target "${targets[@]}" || rc=$?
   if [ $rc -eq 0 ]; then
