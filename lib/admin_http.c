@@ -358,7 +358,7 @@ static void connection_notify(void *cls, struct MHD_Connection *c, void **socket
 
 /* libmicrohttpd's own messages: debug level only (its "Failed to bind" and
  * per-connection notes would mislead next to our own error lines). */
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512], safe[600];
     size_t n;
