@@ -7,7 +7,7 @@
  * acme-tls/1 is refused without reaching it, a renewed certificate is served
  * on the next handshake while a connection made before keeps its own, and
  * uninstall / reinstall / main without a certificate fail or serve as
- * autocert_openssl.h says.
+ * autocert_openssl.h says; sets removed by reload_config leave the cache.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -279,6 +279,57 @@ static void test_two_contexts(void **state)
     SSL_CTX_free(second); /* while installed: the binding goes with it */
 }
 
+/* 20 extras served (20 cache entries), then removed by reload_config: the
+ * next insert trims the stale entries (LeakSanitizer checks they are freed),
+ * and the names of the removed sets now get main. */
+static void test_removed_sets(void **state)
+{
+    struct fx *f = *state;
+    char name[32], san[32], cn[64];
+    autocert_error err;
+    FILE *c;
+
+    c = fopen(f->cfg, "w");
+    assert_non_null(c);
+    fprintf(c,
+            "autocert:\n  provider: local\n  cert_path: %s/main.crt\n  key_path: %s/main.key\n"
+            "  extra:\n",
+            f->dir, f->dir);
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "e%d", i);
+        snprintf(san, sizeof san, "e%d.test", i);
+        assert_int_equal(tos_make(f->dir, name, name, san), 0);
+        fprintf(c, "    - cert_path: %s/%s.crt\n      key_path: %s/%s.key\n", f->dir, name, f->dir,
+                name);
+    }
+    fclose(c);
+    if (autocert_manager_reload_config(f->m, NULL, NULL, NULL, &err) != 0)
+        fail_msg("reload_config: %s", err.message);
+    assert_int_equal(autocert_manager_set_count(f->m), 21);
+    assert_int_equal(autocert_openssl_install(f->m, f->sctx, NULL, NULL, NULL), 0);
+    for (int i = 0; i < 20; i++) {
+        snprintf(san, sizeof san, "e%d.test", i);
+        snprintf(name, sizeof name, "e%d", i);
+        expect_cn(f, san, name);
+    }
+    expect_cn(f, NULL, "main");
+
+    c = fopen(f->cfg, "w");
+    assert_non_null(c);
+    fprintf(c, "autocert:\n  provider: local\n  cert_path: %s/main.crt\n  key_path: %s/main.key\n",
+            f->dir, f->dir);
+    fclose(c);
+    if (autocert_manager_reload_config(f->m, NULL, NULL, NULL, &err) != 0)
+        fail_msg("reload_config: %s", err.message);
+    assert_int_equal(autocert_manager_set_count(f->m), 1);
+    assert_int_equal(tos_make(f->dir, "main", "main3", "main.test"), 0);
+    assert_int_equal(autocert_manager_reload(f->m), 1);
+    expect_cn(f, "e3.test", "main3");
+    expect_cn(f, "main.test", "main3");
+    tos_cn_for(f->sctx, f->cctx, "e7.test", cn, sizeof cn);
+    assert_string_equal(cn, "main3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_main_without_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_contexts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
