@@ -307,7 +307,7 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     size_t len;
     autocert_cert *c = NULL;
     struct entry *e, *made = NULL;
-    int ok = 0;
+    int ok = 0, used = 0; /* used: a certificate was offered to OpenSSL */
 
     client_sni(ssl, &name, &len);
     pthread_rwlock_rdlock(&b->lock);
@@ -327,6 +327,7 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     if (e != NULL) {
         atomic_store(&e->used, atomic_fetch_add(&b->tick, 1) + 1);
         ok = SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1;
+        used = 1;
         pthread_rwlock_unlock(&b->lock);
         goto out;
     }
@@ -349,13 +350,15 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     }
     if (e != NULL) {
         ok = SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1;
-    } else if (made != NULL && b->m != NULL) {
+        used = 1;
+    } else if (b->m != NULL) {
         /* no memory for the table: serve this handshake uncached */
         ok = SSL_use_cert_and_key(ssl, made->leaf, made->key, made->chain, 1) == 1;
-    }
+        used = 1;
+    } /* else uninstalled meanwhile: the handshake fails */
     pthread_rwlock_unlock(&b->lock);
 out:
-    if (!ok && c != NULL)
+    if (!ok && used)
         autocert_log(AUTOCERT_LOG_ERROR, autocert_cert_set_name(c),
                      "handshake: OpenSSL refused the certificate and key");
     entry_free(made);
@@ -434,6 +437,9 @@ int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx, autocert_openssl
         return -1;
     }
     if (b == NULL) {
+        /* the first install on ctx: the callbacks are set once, with the
+         * binding as their argument (a rebind changes only the binding, so
+         * handshakes running meanwhile never see ctx written) */
         b = calloc(1, sizeof(*b));
         if (b == NULL || pthread_rwlock_init(&b->lock, NULL) != 0) {
             free(b);
@@ -446,6 +452,8 @@ int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx, autocert_openssl
                       "autocert_openssl_install: SSL_CTX_set_ex_data failed");
             return -1;
         }
+        SSL_CTX_set_client_hello_cb(ctx, on_client_hello, b);
+        SSL_CTX_set_alpn_select_cb(ctx, on_alpn, b);
     }
     pthread_rwlock_wrlock(&b->lock);
     if (b->m != m)
@@ -454,8 +462,6 @@ int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx, autocert_openssl
     b->alpn = alpn;
     b->alpn_arg = alpn_arg;
     pthread_rwlock_unlock(&b->lock);
-    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, b);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, b);
     return 0;
 }
 
