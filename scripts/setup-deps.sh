@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   libgnutls28-dev libcurl4-gnutls-dev libjson-c-dev libcyaml-dev libyaml-dev
   libmicrohttpd-dev libldns-dev libcmocka-dev
+  # libautocert_openssl (lib/openssl/): required, the build fails without it
+  libssl-dev
   # what `pkg-config --static --libs autocert` names through GnuTLS's and
   # libcurl's own Libs.private (tests/integration/test_install.sh links it)
   libunistring-dev libnghttp2-dev librtmp-dev libssh2-1-dev libkrb5-dev

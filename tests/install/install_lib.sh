@@ -19,7 +19,10 @@
 #   make_local_cert DIR NAME CN DNS...
 #                             self-signed ECDSA P-256 pair DIR/NAME.{crt,key}
 #   api_functions P           "<name> api|plain" for every function declared in
-#                             P/include/autocert/*.h (tests/install/api_functions.py)
+#                             P/include/autocert/*.h except autocert_openssl.h:
+#                             libautocert's API (tests/install/api_functions.py)
+#   api_functions_openssl P   the same for P/include/autocert/autocert_openssl.h:
+#                             libautocert_openssl's API
 #   sanitizer_filter          stdin->stdout: drops sanitizer runtime names
 #                             (__asan*, __odr_asan*, __ubsan*, __tsan*,
 #                             __sanitizer*, __sancov*, __lsan*)
@@ -77,7 +80,15 @@ make_local_cert() { # dir name cn dns...
 }
 
 api_functions() { # prefix
-  python3 "$INSTALL_LIB_DIR/api_functions.py" "$1"/include/autocert/*.h
+  local h hs=()
+  for h in "$1"/include/autocert/*.h; do
+    [[ "$h" == */autocert_openssl.h ]] || hs+=("$h")
+  done
+  python3 "$INSTALL_LIB_DIR/api_functions.py" "${hs[@]}"
+}
+
+api_functions_openssl() { # prefix
+  python3 "$INSTALL_LIB_DIR/api_functions.py" "$1"/include/autocert/autocert_openssl.h
 }
 
 sanitizer_filter() {

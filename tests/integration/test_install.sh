@@ -14,7 +14,15 @@
 #     b64_encode and sni_lookup: the library must neither call them nor clash;
 #   - the public headers compile as C++ too;
 #   - examples/gateway.c built outside against P with pkg-config serves a
-#     handshake (gnutls-cli) on the installed shared library.
+#     handshake (gnutls-cli) on the installed shared library;
+#   - the OpenSSL adapter: libautocert_openssl.so.0 / .a, autocert-openssl.pc
+#     (relocatable), autocertOpenSSLTargets.cmake; tests/install/
+#     consumer_openssl.c built with `pkg-config autocert-openssl` and with
+#     find_package(autocert) + autocert::openssl (and ::openssl_static), each
+#     run serving a handshake by SNI; the GnuTLS-only consumer does not load
+#     libautocert_openssl, and neither it nor libautocert.so needs libssl
+#     (the only library in its ldd that needs libssl is libldns, Debian's
+#     ldns being built on OpenSSL: a dependency of libautocert's DNS code).
 # With a sanitized build, the consumers get the same -fsanitize flags.
 set -euo pipefail
 source "${AUTOCERT_SOURCE_DIR:?}/scripts/testenv.sh"
@@ -28,6 +36,10 @@ LIBDIR=$(install_libdir "$B")
 # ---- install and layout ------------------------------------------------------
 install_package "$B" "$P"
 for f in include/autocert/autocert.h include/autocert/autocert_gnutls.h \
+         include/autocert/autocert_openssl.h "$LIBDIR/libautocert_openssl.a" \
+         "$LIBDIR/libautocert_openssl.so" "$LIBDIR/libautocert_openssl.so.0" \
+         "$LIBDIR/pkgconfig/autocert-openssl.pc" \
+         "$LIBDIR/cmake/autocert/autocertOpenSSLTargets.cmake" \
          "$LIBDIR/libautocert.a" "$LIBDIR/libautocert.so" "$LIBDIR/libautocert.so.0" \
          "$LIBDIR/pkgconfig/autocert.pc" "$LIBDIR/cmake/autocert/autocertConfig.cmake" \
          "$LIBDIR/cmake/autocert/autocertConfigVersion.cmake" \
@@ -42,6 +54,13 @@ grep -qx 'prefix=${pcfiledir}/\.\./\.\.\(/\.\.\)*' "$P/$LIBDIR/pkgconfig/autocer
   fail "autocert.pc is not relocatable: $(grep '^prefix=' "$P/$LIBDIR/pkgconfig/autocert.pc")"
 grep -qF -e "$B" -e "$AUTOCERT_SOURCE_DIR" "$P/$LIBDIR/pkgconfig/autocert.pc" &&
   fail "autocert.pc names the build or source tree"
+assert_eq "libautocert_openssl.so.0" \
+  "$(readelf -d "$P/$LIBDIR/libautocert_openssl.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')" \
+  "SONAME of the OpenSSL adapter"
+grep -qx 'prefix=${pcfiledir}/\.\./\.\.\(/\.\.\)*' "$P/$LIBDIR/pkgconfig/autocert-openssl.pc" ||
+  fail "autocert-openssl.pc is not relocatable: $(grep '^prefix=' "$P/$LIBDIR/pkgconfig/autocert-openssl.pc")"
+grep -qF -e "$B" -e "$AUTOCERT_SOURCE_DIR" "$P/$LIBDIR/pkgconfig/autocert-openssl.pc" &&
+  fail "autocert-openssl.pc names the build or source tree"
 "$P/bin/autocert" version | grep -q '^autocert ' || fail "installed autocert version"
 
 unit=$P/lib/systemd/system/autocert.service
@@ -69,6 +88,7 @@ fi
 # ---- the outside program -------------------------------------------------------
 mkdir -p "$D/src" "$D/run"
 cp "$AUTOCERT_SOURCE_DIR/tests/install/consumer.c" \
+   "$AUTOCERT_SOURCE_DIR/tests/install/consumer_openssl.c" \
    "$AUTOCERT_SOURCE_DIR/tests/install/CMakeLists.txt" "$D/src/"
 make_local_cert "$D/run" site install-consumer 'install.test' '*.install.test'
 cat >"$D/run/autocert.yml" <<EOF
@@ -99,6 +119,18 @@ check_run "pkg-config shared" "$D/consumer_pc" LD_LIBRARY_PATH="$P/$LIBDIR"
 # the run really used the installed library
 ldd_out=$(LD_LIBRARY_PATH="$P/$LIBDIR" ldd "$D/consumer_pc")
 assert_contains "$ldd_out" "libautocert.so.0 => $P/$LIBDIR/libautocert.so.0" "ldd consumer_pc"
+# a GnuTLS-only host does not load the OpenSSL adapter, and libssl only
+# through libldns (see the top of this file)
+[[ "$ldd_out" == *libautocert_openssl* ]] && fail "consumer_pc loads libautocert_openssl: $ldd_out"
+for f in "$D/consumer_pc" "$P/$LIBDIR/libautocert.so.0"; do
+  readelf -d "$f" | grep -E 'NEEDED.*\[lib(ssl|crypto|autocert_openssl)\.so' &&
+    fail "$(basename "$f") needs OpenSSL or the adapter itself (above)"
+done
+via=$(awk '/=>/ && $3 ~ /^\// {print $3}' <<<"$ldd_out" | while read -r lib; do
+        if readelf -d "$lib" 2>/dev/null | grep -q 'NEEDED.*\[libssl\.so'; then basename "$lib"; fi
+      done | sort -u | tr '\n' ' ')
+[[ -z "$via" || "$via" =~ ^(libldns\.so\.[0-9.]+\ )+$ ]] ||
+  fail "libssl is loaded into a GnuTLS-only host through: $via"
 
 # pkg-config --static: libautocert.a with the private dependencies
 static_libs=$(pc "$P" --static --libs autocert)
@@ -127,11 +159,36 @@ readelf -d "$D/cmake-build/consumer_cmake_static" | grep -q 'libautocert' &&
   fail "consumer_cmake_static needs libautocert.so"
 check_run "find_package static" "$D/cmake-build/consumer_cmake_static"
 
+# the OpenSSL adapter: pkg-config autocert-openssl, find_package + autocert::openssl
+check_openssl_run() { # what binary [env...]
+  local what=$1 bin=$2 out
+  shift 2
+  out=$(cd "$D/run" && env "$@" "$bin" "$D/run/autocert.yml" www.install.test install-consumer 2>&1) ||
+    fail "$what: consumer_openssl failed: $out"
+  assert_contains "$out" "consumer_openssl: ok" "$what"
+  assert_contains "$out" "served=install-consumer" "$what"
+}
+read -r -a flags <<<"$(pc "$P" --cflags --libs autocert-openssl)"
+consumer_cc "$D/consumer_openssl_pc" "$D/src/consumer_openssl.c" -- -std=c11 -Wall -Wextra -Werror \
+  "${flags[@]}"
+readelf -d "$D/consumer_openssl_pc" | grep -q 'NEEDED.*\[libautocert_openssl\.so\.0\]' ||
+  fail "consumer_openssl_pc does not use libautocert_openssl.so.0"
+check_openssl_run "pkg-config autocert-openssl" "$D/consumer_openssl_pc" LD_LIBRARY_PATH="$P/$LIBDIR"
+ldd_out=$(LD_LIBRARY_PATH="$P/$LIBDIR" ldd "$D/consumer_openssl_pc")
+assert_contains "$ldd_out" "libautocert_openssl.so.0 => $P/$LIBDIR/libautocert_openssl.so.0" \
+  "ldd consumer_openssl_pc"
+readelf -d "$D/cmake-build/consumer_openssl_cmake" | grep -q 'NEEDED.*\[libautocert_openssl\.so\.0\]' ||
+  fail "consumer_openssl_cmake does not use libautocert_openssl.so.0"
+check_openssl_run "find_package autocert::openssl" "$D/cmake-build/consumer_openssl_cmake"
+readelf -d "$D/cmake-build/consumer_openssl_cmake_static" | grep -q 'libautocert' &&
+  fail "consumer_openssl_cmake_static needs a libautocert*.so"
+check_openssl_run "find_package autocert::openssl_static" "$D/cmake-build/consumer_openssl_cmake_static"
+
 # the public headers are C++-clean
 if command -v c++ >/dev/null; then
-  printf '#include <autocert/autocert.h>\n#include <autocert/autocert_gnutls.h>\nint main() { return 0; }\n' \
+  printf '#include <autocert/autocert.h>\n#include <autocert/autocert_gnutls.h>\n#include <autocert/autocert_openssl.h>\nint main() { return 0; }\n' \
     >"$D/hdr.cc"
-  read -r -a flags <<<"$(pc "$P" --cflags autocert)"
+  read -r -a flags <<<"$(pc "$P" --cflags autocert autocert-openssl)"
   c++ -fsyntax-only -Wall -Wextra -Werror "${flags[@]}" "$D/hdr.cc" || fail "headers as C++"
 fi
 
@@ -148,4 +205,4 @@ out=$(gnutls-cli --no-ca-verification --print-cert -p "$PORT" --sni-hostname www
 cn=$(sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p;/END CERTIFICATE/q' <<<"$out" |
      certtool -i 2>/dev/null | sed -n 's/^.*Subject: CN=\(.*\)$/\1/p' | head -n1)
 assert_eq "install-consumer" "$cn" "certificate served by the outside gateway"
-echo "PASS: installed package: layout, pkg-config (shared, static), find_package (shared, static), outside gateway"
+echo "PASS: installed package: layout, pkg-config (shared, static), find_package (shared, static), OpenSSL adapter (pkg-config, find_package shared and static; not loaded by a GnuTLS-only host), outside gateway"

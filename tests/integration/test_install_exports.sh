@@ -8,6 +8,11 @@
 #     AUTOCERT_0;
 #   - `nm -g --defined-only` of the installed libautocert.a shows no global
 #     symbol outside autocert_*, and every API function is defined there.
+#   - the same for the OpenSSL adapter against its own header
+#     (autocert_openssl.h, which libautocert does not implement):
+#     libautocert_openssl.so exports exactly its AUTOCERT_API functions, under
+#     AUTOCERT_OPENSSL_0, all autocert_openssl_*; libautocert_openssl.a
+#     defines them and no other global.
 #
 # Sanitizer runtimes add names of their own (__asan_*, __odr_asan_*, ...): in a
 # build configured with a sanitizer (AUTOCERT_SANITIZE_FLAGS set) those names are
@@ -66,6 +71,36 @@ fi
 missing=$(comm -23 "$D/api" "$D/a")
 [[ -z "$missing" ]] || fail "API functions not defined in libautocert.a: $missing"
 
+# ---- the OpenSSL adapter: libautocert_openssl against autocert_openssl.h ----------
+oso=$P/$LIBDIR/libautocert_openssl.so
+oa=$P/$LIBDIR/libautocert_openssl.a
+api_functions_openssl "$P" >"$D/odecls"
+[[ -s "$D/odecls" ]] || fail "no function found in autocert_openssl.h"
+if grep -q ' plain$' "$D/odecls"; then
+  fail "autocert_openssl.h declares without AUTOCERT_API: $(grep ' plain$' "$D/odecls" | cut -d' ' -f1 | tr '\n' ' ')"
+fi
+cut -d' ' -f1 "$D/odecls" | sort -u >"$D/oapi"
+grep -v '^autocert_openssl_' "$D/oapi" && fail "OpenSSL adapter functions outside autocert_openssl_ (above)"
+comm -12 "$D/api" "$D/oapi" | grep . && fail "declared in both libraries' headers (above)"
+nm -D --defined-only "$oso" >"$D/nm-oso"
+awk '$2 != "A" { print $3 }' "$D/nm-oso" | sed 's/@.*//' >"$D/oso-all"
+filtered "$D/oso-all" >"$D/oso"
+if ! diff -u "$D/oapi" "$D/oso" >"$D/diff-oso"; then
+  cat "$D/diff-oso" >&2
+  fail "libautocert_openssl.so exports differ from autocert_openssl.h's AUTOCERT_API functions (- header, + exported)"
+fi
+awk '$2 != "A" && $3 ~ /^autocert_/ && $3 !~ /@@AUTOCERT_OPENSSL_0$/ { print $3 }' "$D/nm-oso" \
+  >"$D/ounversioned"
+[[ -s "$D/ounversioned" ]] && fail "exported without version AUTOCERT_OPENSSL_0: $(head -3 "$D/ounversioned")"
+nm -g --defined-only "$oa" | awk 'NF == 3 { print $3 }' >"$D/oa-all"
+filtered "$D/oa-all" >"$D/oa"
+if grep -v '^autocert_openssl_' "$D/oa" >"$D/oa-foreign"; then
+  fail "libautocert_openssl.a has global symbols outside autocert_openssl_*: $(head -5 "$D/oa-foreign" | tr '\n' ' ')"
+fi
+missing=$(comm -23 "$D/oapi" "$D/oa")
+[[ -z "$missing" ]] || fail "API functions not defined in libautocert_openssl.a: $missing"
+
 echo "PASS: $(wc -l <"$D/api") API functions; libautocert.so exports exactly them" \
      "($(wc -l <"$D/so-all") dynamic symbols before the sanitizer filter);" \
-     "libautocert.a: $(wc -l <"$D/a") global definitions, all autocert_*"
+     "libautocert.a: $(wc -l <"$D/a") global definitions, all autocert_*;" \
+     "libautocert_openssl.so/.a: exactly the $(wc -l <"$D/oapi") functions of autocert_openssl.h"
