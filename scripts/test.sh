@@ -103,7 +103,8 @@ if [ "${AUTOCERT_SKIP_PACKAGE:-0}" != 1 ]; then
   rc=0
   cmake -S . -B build-package -DCMAKE_BUILD_TYPE=Release -DAUTOCERT_TEST_HOOKS=OFF \
     -DAUTOCERT_BENCH=OFF >/dev/null &&
-    cmake --build build-package -j "$JOBS" --target autocert_shared autocert_static autocert || rc=$?
+    cmake --build build-package -j "$JOBS" --target autocert_shared autocert_static \
+      autocert_openssl autocert_openssl_static autocert || rc=$?
   if [ $rc -eq 0 ]; then
     run_ctest build-package --output-on-failure -R '^integration\.test_install' || rc=$?
   fi
