@@ -654,6 +654,9 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_mutex_lock(&lc->mu);
     lc->stopping = true;
     atomic_store(&lc->cancel, true);
+    for (size_t i = 0; i < LC_MAX_WORKERS; i++)
+        if (lc->active[i] != NULL)
+            atomic_store(&lc->active[i]->cancel, true);
     sched = lc->started;
     nworkers = lc->nworkers;
     pthread_cond_broadcast(&lc->sched_cond);
