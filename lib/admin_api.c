@@ -465,7 +465,8 @@ static int parse_states(const char *v, struct admin_page *p, char *bad, size_t n
 
         snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), v);
         for (int st = AUTOCERT_STATE_PENDING; st <= AUTOCERT_STATE_UNMANAGED && found < 0; st++)
-            if (len < sizeof word && strcmp(word, autocert_state_name((enum autocert_state)st)) == 0)
+            if (len < sizeof word &&
+                strcmp(word, autocert_state_name((enum autocert_state)st)) == 0)
                 found = st;
         if (found < 0) {
             admin_echo(bad, n, word);
@@ -488,8 +489,7 @@ static struct acset *select_set(const struct admin_api *a, const char *sel,
     autocert_error e;
     size_t idx;
 
-    if (autocert_manager_find(a->m, sel, &idx, &e) == 0 &&
-        (s = manager_set_at(a->m, idx)) != NULL)
+    if (autocert_manager_find(a->m, sel, &idx, &e) == 0 && (s = manager_set_at(a->m, idx)) != NULL)
         return s;
     if (strcmp(e.kind, AUTOCERT_E_NO_MATCH) != 0 && e.kind[0] != '\0') {
         *err = admin_response_message(500, e.message, false);

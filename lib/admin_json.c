@@ -178,8 +178,9 @@ int admin_cursor_parse(const char *cursor, struct admin_page *p)
     struct ac_error e;
     int rc = -1;
 
-    if (strlen(cursor) > 128 || strspn(cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                               "0123456789-_") != strlen(cursor))
+    if (strlen(cursor) > 128 ||
+        strspn(cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789-_") != strlen(cursor))
         return -1;
     raw = b64url_decode_alloc(cursor, strlen(cursor), &n);
     if (raw == NULL || n < 5 || n >= sizeof text || memchr(raw, '\0', n) != NULL)

@@ -242,8 +242,10 @@ int manager_runtime_derive(const struct config_set *main_set, const char *name, 
     if (manager_runtime_name_check(name, e) != 0)
         return -1;
     if (spec == NULL || len > MANAGER_SPEC_MAX || memchr(spec, '\0', len) != NULL) {
-        ac_error_set(e, AC_ERR_CONFIG, "set %s: the YAML spec is missing, holds a NUL byte or "
-                     "is over 64 KiB", name);
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "set %s: the YAML spec is missing, holds a NUL byte or "
+                     "is over 64 KiB",
+                     name);
         return -1;
     }
     ac_buf_init(&b, DOC_MAX);
@@ -304,8 +306,7 @@ static size_t rt_first(const autocert_manager *m)
 
 /* Where name is (found: *at its position, returns true) or would go among
  * the run-time sets of v[first..n). */
-static bool rt_search(struct acset *const *v, size_t first, size_t n, const char *name,
-                      size_t *at)
+static bool rt_search(struct acset *const *v, size_t first, size_t n, const char *name, size_t *at)
 {
     size_t lo = first, hi = n;
 
@@ -471,8 +472,7 @@ int manager_remove_set(autocert_manager *m, const char *name, struct ac_error *e
             from_file = strcmp(m->sets[i]->cfg.name, name) == 0;
         if (from_file)
             ac_error_set(e, AC_ERR_CONFIG,
-                         "%s comes from the configuration file: remove it there and reload",
-                         name);
+                         "%s comes from the configuration file: remove it there and reload", name);
         else
             ac_error_set(e, AC_ERR_NO_MATCH, "no run-time set named %s",
                          name != NULL ? name : "(null)");
@@ -595,14 +595,13 @@ int manager_runtime_reapply_locked(autocert_manager *m, const struct config *cfg
         const struct config_set *clash;
         const char *field = NULL;
 
-        if (manager_runtime_derive(&cfg->sets[0], o->cfg.name, o->spec, o->spec_len, &c, NULL,
-                                   e) != 0) {
+        if (manager_runtime_derive(&cfg->sets[0], o->cfg.name, o->spec, o->spec_len, &c, NULL, e) !=
+            0) {
             char msg[sizeof e->message];
 
             snprintf(msg, sizeof msg, "%s", e->message);
-            ac_error_set(e, AC_ERR_CONFIG,
-                         "run-time set %s does not fit the new configuration: %s", o->cfg.name,
-                         msg);
+            ac_error_set(e, AC_ERR_CONFIG, "run-time set %s does not fit the new configuration: %s",
+                         o->cfg.name, msg);
             goto fail;
         }
         clash = tab_find(&t, cfg, c.cert_path, &field);
