@@ -390,16 +390,25 @@ static void set_sample(struct ac_buf *b, const char *metric, const char *set, in
     ac_buf_printf(b, "\"} %lld\n", (long long)v);
 }
 
+/* What the per-set series need of one set's status. */
+struct msample {
+    char name[72];
+    enum autocert_state state;
+    bool has_cert;
+    int failures;
+    int64_t not_after, renews_at, last_success;
+};
+
 char *admin_metrics_text(autocert_manager *mgr)
 {
     static const enum autocert_state states[] = {AUTOCERT_STATE_PENDING,  AUTOCERT_STATE_VALID,
                                                  AUTOCERT_STATE_DUE,      AUTOCERT_STATE_RENEWING,
                                                  AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
                                                  AUTOCERT_STATE_UNMANAGED};
-    size_t n = autocert_manager_set_count(mgr);
-    autocert_status *st = calloc(n > 0 ? n : 1, sizeof *st);
+    struct acset **sets = NULL;
+    size_t n = 0, ns = 0;
+    struct msample *sm = NULL;
     struct lifecycle_metrics *m = calloc(1, sizeof *m);
-    bool *ok = calloc(n > 0 ? n : 1, sizeof *ok);
     struct config *cfg = manager_config_ref(mgr);
     bool per_set = cfg == NULL || cfg->admin.metrics_per_set;
     size_t by_state[AUTOCERT_STATE_UNMANAGED + 1] = {0};
@@ -407,16 +416,36 @@ char *admin_metrics_text(autocert_manager *mgr)
     char *out = NULL;
 
     config_free(cfg);
+    ac_buf_init(&b, ADMIN_METRICS_MAX);
+    if (m == NULL || manager_sets(mgr, &sets, &n) != 0)
+        goto out;
     /* bounded by the number of sets, not by a fixed cap: every set's series
      * fit in ADMIN_METRICS_PER_SET */
     ac_buf_init(&b, ADMIN_METRICS_MAX + (per_set ? n * ADMIN_METRICS_PER_SET : 0));
-    if (st == NULL || m == NULL || ok == NULL)
+    if (per_set && (sm = calloc(n + 1, sizeof *sm)) == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        ok[i] = autocert_manager_status(mgr, i, &st[i]) == 0;
-        if (ok[i] && (size_t)st[i].state < sizeof by_state / sizeof by_state[0])
-            by_state[st[i].state]++;
+        autocert_status st;
+
+        if (api_status_of(mgr, sets[i], &st) != 0)
+            continue;
+        if ((size_t)st.state < sizeof by_state / sizeof by_state[0])
+            by_state[st.state]++;
+        if (sm != NULL) {
+            struct msample *x = &sm[ns++];
+
+            snprintf(x->name, sizeof x->name, "%s", st.name);
+            x->state = st.state;
+            x->has_cert = st.has_cert;
+            x->failures = st.failures;
+            x->not_after = st.not_after;
+            x->renews_at = st.renews_at;
+            x->last_success = st.last_success;
+        }
+        autocert_status_clear(&st);
     }
+    manager_sets_free(sets, n);
+    sets = NULL;
     lifecycle_metrics_get(manager_engine(mgr), m);
 
     header(&b, "autocert_sets", "gauge", "Certificate sets in each state.");
@@ -425,39 +454,33 @@ char *admin_metrics_text(autocert_manager *mgr)
                       by_state[states[k]]);
     if (!per_set)
         goto counters;
-
     header(&b, "autocert_cert_not_after_seconds", "gauge",
            "NotAfter of the set's current certificate (Unix seconds).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i] && st[i].has_cert)
-            set_sample(&b, "autocert_cert_not_after_seconds", st[i].name, st[i].not_after);
+    for (size_t i = 0; i < ns; i++)
+        if (sm[i].has_cert)
+            set_sample(&b, "autocert_cert_not_after_seconds", sm[i].name, sm[i].not_after);
     header(&b, "autocert_cert_renews_at_seconds", "gauge",
            "When the set's certificate is due for renewal (Unix seconds).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i] && st[i].has_cert && st[i].renews_at != 0)
-            set_sample(&b, "autocert_cert_renews_at_seconds", st[i].name, st[i].renews_at);
+    for (size_t i = 0; i < ns; i++)
+        if (sm[i].has_cert && sm[i].renews_at != 0)
+            set_sample(&b, "autocert_cert_renews_at_seconds", sm[i].name, sm[i].renews_at);
     header(&b, "autocert_cert_state", "gauge", "1 for the set's current state, 0 for the others.");
-    for (size_t i = 0; i < n; i++) {
-        if (!ok[i])
-            continue;
+    for (size_t i = 0; i < ns; i++) {
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             ac_buf_appends(&b, "autocert_cert_state{set=\"");
-            label(&b, st[i].name);
+            label(&b, sm[i].name);
             ac_buf_printf(&b, "\",state=\"%s\"} %d\n", autocert_state_name(states[k]),
-                          st[i].state == states[k] ? 1 : 0);
+                          sm[i].state == states[k] ? 1 : 0);
         }
     }
     header(&b, "autocert_renewal_failures", "gauge",
            "Consecutive failed renewal attempts of the set.");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i])
-            set_sample(&b, "autocert_renewal_failures", st[i].name, st[i].failures);
+    for (size_t i = 0; i < ns; i++)
+        set_sample(&b, "autocert_renewal_failures", sm[i].name, sm[i].failures);
     header(&b, "autocert_last_success_timestamp_seconds", "gauge",
            "Last successful issuance of the set (Unix seconds; 0 = never).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i])
-            set_sample(&b, "autocert_last_success_timestamp_seconds", st[i].name,
-                       st[i].last_success);
+    for (size_t i = 0; i < ns; i++)
+        set_sample(&b, "autocert_last_success_timestamp_seconds", sm[i].name, sm[i].last_success);
 counters:
     header(&b, "autocert_acme_requests_total", "counter", "ACME requests by endpoint and outcome.");
     for (size_t i = 0; i < m->acme_count && i < LIFECYCLE_MAX_COUNTERS; i++) {
@@ -474,12 +497,9 @@ counters:
                   (unsigned long long)m->orders_failed);
     out = ac_buf_steal(&b, NULL);
 out:
-    for (size_t i = 0; st != NULL && ok != NULL && i < n; i++)
-        if (ok[i])
-            autocert_status_clear(&st[i]);
-    free(st);
+    manager_sets_free(sets, n);
+    free(sm);
     free(m);
-    free(ok);
     ac_buf_free(&b);
     return out;
 }
