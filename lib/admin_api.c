@@ -523,7 +523,7 @@ static autocert_admin_response *list_sets(const struct admin_api *a,
     struct ac_buf link;
 
     memset(&p, 0, sizeof p);
-    ac_buf_init(&link, 2 * ADMIN_MAX_URI + 256);
+    ac_buf_init(&link, 4 * ADMIN_MAX_URI + 512);
     if (lim != NULL) {
         char *end;
         unsigned long long v;
@@ -569,7 +569,7 @@ static autocert_admin_response *list_sets(const struct admin_api *a,
         struct ac_buf q;
         int ok;
 
-        ac_buf_init(&q, 2 * ADMIN_MAX_URI);
+        ac_buf_init(&q, 4 * ADMIN_MAX_URI);
         query_add(&q, "name", nm);
         query_add(&q, "domain", dm);
         query_add(&q, "state", stv);
