@@ -153,8 +153,31 @@ static CURL *client_handle(const struct admin_ctx *ctx, const char *url, struct 
     return c;
 }
 
+/* The Link header of an answer (curl's header callback). */
+struct link_sink {
+    char *out;
+    size_t n;
+};
+
+static size_t header_sink(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct link_sink *l = arg;
+    size_t len = size * nmemb;
+
+    if (l->out != NULL && len > 5 && strncasecmp(p, "Link:", 5) == 0) {
+        size_t v = 5;
+
+        while (v < len && (p[v] == ' ' || p[v] == '\t'))
+            v++;
+        while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+            len--;
+        snprintf(l->out, l->n, "%.*s", (int)(len - v), p + v);
+    }
+    return size * nmemb;
+}
+
 static int remote_request(struct admin_ctx *ctx, const char *method, const char *path,
-                          const char *query, long *status, char **body)
+                          const char *query, long *status, char **body, struct link_sink *link)
 {
     char url[URL_MAX];
     struct curl_slist *hdrs = NULL;
@@ -179,6 +202,8 @@ static int remote_request(struct admin_ctx *ctx, const char *method, const char 
     }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_sink);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_sink);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, link);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
@@ -203,7 +228,7 @@ out:
 }
 
 static int local_request(struct admin_ctx *ctx, const char *method, const char *path,
-                         const char *query, long *status, char **body)
+                         const char *query, long *status, char **body, struct link_sink *link)
 {
     autocert_admin_response *r = NULL;
     struct cbuf b = {.max = CLIENT_MAX_BODY};
@@ -214,6 +239,14 @@ static int local_request(struct admin_ctx *ctx, const char *method, const char *
     if (autocert_admin_handle_trusted(ctx->m, method, path, query, &r) != 0)
         goto oom;
     *status = autocert_admin_response_status(r);
+    for (size_t i = 0; link->out != NULL; i++) {
+        const char *name, *value;
+
+        if (autocert_admin_response_header(r, i, &name, &value) != 0)
+            break;
+        if (strcasecmp(name, "Link") == 0)
+            snprintf(link->out, link->n, "%s", value);
+    }
     while ((n = autocert_admin_response_read(r, chunk, sizeof chunk)) > 0)
         if (cbuf_add(&b, chunk, (size_t)n) != 0)
             goto oom;
@@ -234,10 +267,65 @@ out:
 int admin_ctx_request(struct admin_ctx *ctx, const char *method, const char *path,
                       const char *query, long *status, char **body)
 {
+    struct link_sink none = {NULL, 0};
+
     *body = NULL;
     *status = 0;
-    return admin_ctx_remote(ctx) ? remote_request(ctx, method, path, query, status, body)
-                                 : local_request(ctx, method, path, query, status, body);
+    return admin_ctx_remote(ctx) ? remote_request(ctx, method, path, query, status, body, &none)
+                                 : local_request(ctx, method, path, query, status, body, &none);
+}
+
+/* The decoded value of `cursor=` in the target of a rel="next" link. */
+static void next_cursor(const char *link, char *out, size_t n)
+{
+    const char *lt = strchr(link, '<'), *gt = lt != NULL ? strchr(lt, '>') : NULL, *c;
+    char *dec;
+    int len;
+
+    out[0] = '\0';
+    if (gt == NULL || strstr(gt, "rel=\"next\"") == NULL)
+        return;
+    for (c = strstr(lt, "cursor="); c != NULL && c < gt; c = strstr(c + 1, "cursor="))
+        if (c[-1] == '?' || c[-1] == '&')
+            break;
+    if (c == NULL || c >= gt)
+        return;
+    c += 7;
+    len = (int)strcspn(c, "&>");
+    dec = curl_easy_unescape(NULL, c, len, &len);
+    if (dec != NULL && (size_t)len < n)
+        snprintf(out, n, "%s", dec);
+    curl_free(dec);
+}
+
+int admin_ctx_request_page(struct admin_ctx *ctx, const char *path, const char *query, long *status,
+                           char **body, char *next, size_t n)
+{
+    char link[4096] = "";
+    struct link_sink sink = {link, sizeof link};
+    int rc;
+
+    *body = NULL;
+    *status = 0;
+    next[0] = '\0';
+    rc = admin_ctx_remote(ctx) ? remote_request(ctx, "GET", path, query, status, body, &sink)
+                               : local_request(ctx, "GET", path, query, status, body, &sink);
+    if (rc == 0)
+        next_cursor(link, next, n);
+    return rc;
+}
+
+int admin_query_add(char *buf, size_t n, const char *key, const char *value)
+{
+    char *esc = curl_easy_escape(NULL, value, 0);
+    size_t used = strlen(buf);
+    int w;
+
+    if (esc == NULL)
+        return -1;
+    w = snprintf(buf + used, n - used, "%s%s=%s", used > 0 ? "&" : "", key, esc);
+    curl_free(esc);
+    return w >= 0 && (size_t)w < n - used ? 0 : -1;
 }
 
 /* ---- Server-Sent Events ---- */

@@ -45,6 +45,16 @@ static inline bool admin_ctx_remote(const struct admin_ctx *ctx)
 int admin_ctx_request(struct admin_ctx *ctx, const char *method, const char *path,
                       const char *query, long *status, char **body);
 
+/* admin_ctx_request that also gives the cursor of the next page: the
+ * `cursor` parameter of the answer's `Link: <...>; rel="next"` header, into
+ * next (size n; "" when there is no next page). */
+int admin_ctx_request_page(struct admin_ctx *ctx, const char *path, const char *query, long *status,
+                           char **body, char *next, size_t n);
+
+/* Appends "&key=value" (the '&' only when buf is not empty; value escaped)
+ * to the query in buf (size n). Returns 0, or -1 when it does not fit. */
+int admin_query_add(char *buf, size_t n, const char *key, const char *value);
+
 /* GET path?query from the daemon as a Server-Sent Events stream: calls
  * fn(arg, event, data) for each event as it arrives. Returns 0 when the
  * stream ended (with *status the HTTP status; a non-200 answer's body is

@@ -60,6 +60,18 @@ int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o)
             if (next == NULL)
                 goto missing;
             o->reason = argv[++i];
+        } else if (allows(allowed, "filters") &&
+                   (strcmp(a, "--name") == 0 || strcmp(a, "--domain") == 0 ||
+                    strcmp(a, "--state") == 0 || strcmp(a, "--limit") == 0 ||
+                    strcmp(a, "--cursor") == 0)) {
+            const char **slot = a[2] == 'n'   ? &o->name
+                                : a[2] == 'd' ? &o->domain
+                                : a[2] == 's' ? &o->state
+                                : a[2] == 'l' ? &o->limit
+                                              : &o->cursor;
+            if (next == NULL)
+                goto missing;
+            *slot = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "%s: unknown option '%s' (see '%s --help')\n", argv[0], a, argv[0]);
             return -1;

@@ -16,12 +16,15 @@ struct cli_opts {
     bool force;            /* --force (obtain) */
     const char *admin_url; /* --admin URL */
     const char *reason;    /* --reason R (revoke) */
-    char **args;           /* positional arguments, borrowed from argv */
+    /* list: --name N --domain D --state S --limit N --cursor C (NULL: not given) */
+    const char *name, *domain, *state, *limit, *cursor;
+    char **args; /* positional arguments, borrowed from argv */
     int nargs;
 };
 
 /* Parses argv (argv[0] is the subcommand). `allowed` lists the command's extra
- * flags among "force", "admin", "reason". Unknown options print a message to
+ * flags among "force", "admin", "reason", "filters" (--name, --domain,
+ * --state, --limit, --cursor). Unknown options print a message to
  * stderr and return -1 (exit 2). Sends the library's log to stderr in the
  * format and at the level asked (text, info by default). */
 int cli_parse(int argc, char **argv, const char *allowed, struct cli_opts *o);

@@ -1,7 +1,11 @@
 /*
  * cmd_list.c - `autocert list`: one line per set (name, domains, issuer,
  * expiry, state, next renewal), from the configuration in-process or from a
- * running daemon's /api/v1/cert/status.
+ * running daemon's /api/v1/cert/status, with its filters (--name, --domain,
+ * --state) and pages (--limit, --cursor: the cursor of the next page comes
+ * from the answer's Link header and is printed to stderr). Without --limit
+ * every page is fetched, 1000 sets at a time, and printed as it comes (the
+ * columns then take their caps' widths when there is more than one page).
  *
  * A set whose configuration names no domains (local, pseudo) shows the names
  * of its certificate (from /api/v1/cert/info). Columns are as wide as their
@@ -32,7 +36,8 @@ struct list_row {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: autocert list [-c FILE | --admin URL]\n\n"
+    fprintf(f, "usage: autocert list [-c FILE | --admin URL] [--name SET] [--domain D]\n"
+               "                     [--state S[,S...]] [--limit N] [--cursor C]\n\n"
                "Lists every certificate set: domains, issuer, expiry, state and the next\n"
                "renewal (or retry) time. A set without configured domains (local, pseudo)\n"
                "shows the names of its certificate.\n\n"
@@ -40,8 +45,17 @@ static void usage(FILE *f)
                "  -c, --config FILE   configuration file (default autocert.yml)\n"
                "      --admin URL     ask a running daemon (e.g. http://127.0.0.1:8555);\n"
                "                      token from AUTOCERT_ADMIN_TOKEN\n"
+               "      --name SET      only that set (main, extra[N], a run-time set's name)\n"
+               "      --domain D      only the set that D selects (as a handshake would)\n"
+               "      --state S       only sets in state S (pending, valid, due, renewing,\n"
+               "                      backoff, expired, unmanaged; several with commas)\n"
+               "      --limit N       one page of at most N sets (1-1000); the cursor of\n"
+               "                      the next page is printed to stderr\n"
+               "      --cursor C      start after the page that C came with\n"
                "      --log-format F  text (default) or json\n"
                "  -v, --verbose       debug logging\n\n"
+               "Filters combine with AND. Without --limit every matching set is listed\n"
+               "(fetched 1000 at a time).\n\n"
                "exit status: 0 success, 1 failure, 2 usage or configuration error\n");
 }
 
@@ -182,34 +196,83 @@ static void print_row(const char *const *cells, const size_t *width)
     }
 }
 
-/* Prints the status array as a table: one pass measures the columns, the
- * second prints (no table kept in memory: 100,000 sets are a design point).
- * -1 on ENOMEM. */
-static int print_table(struct json_object *status, struct json_object *info)
+/* Measures the columns of the rows of `status` into width. */
+static void measure(struct json_object *status, struct json_object *info, struct list_row *row,
+                    size_t *width)
 {
-    size_t n = json_object_array_length(status), width[LIST_COLS], cursor = 0;
-    struct list_row *row = malloc(sizeof *row);
-    const char *cells[LIST_COLS];
+    size_t n = json_object_array_length(status), cursor = 0;
 
-    if (row == NULL)
-        return -1;
-    for (int c = 0; c < LIST_COLS; c++)
-        width[c] = text_width(list_heads[c]);
     for (size_t i = 0; i < n; i++) {
         row_fill(row, json_object_array_get_idx(status, i), info, &cursor);
         for (int c = 0; c < LIST_COLS; c++)
             if (text_width(row->cell[c]) > width[c])
                 width[c] = text_width(row->cell[c]);
     }
-    print_row(list_heads, width);
-    cursor = 0;
+}
+
+static void print_rows(struct json_object *status, struct json_object *info, struct list_row *row,
+                       const size_t *width)
+{
+    size_t n = json_object_array_length(status), cursor = 0;
+    const char *cells[LIST_COLS];
+
     for (size_t i = 0; i < n; i++) {
         row_fill(row, json_object_array_get_idx(status, i), info, &cursor);
         for (int c = 0; c < LIST_COLS; c++)
             cells[c] = row->cell[c];
         print_row(cells, width);
     }
-    free(row);
+}
+
+/* True when a row of the page needs the certificate names of /info. */
+static bool needs_info(struct json_object *status)
+{
+    for (size_t i = 0; i < json_object_array_length(status); i++) {
+        struct json_object *d = NULL;
+
+        if (!json_object_object_get_ex(json_object_array_get_idx(status, i), "domains", &d) ||
+            d == NULL || json_object_array_length(d) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One page: /status (and /info from the same place when a row needs it).
+ * Returns 0 with *status_arr (and *info, or NULL) and next, or -1 (printed;
+ * *code the exit status). */
+static int fetch_page(struct admin_ctx *ctx, const char *query, struct json_object **status_arr,
+                      struct json_object **info, char *next, size_t n, int *code)
+{
+    char *body = NULL, msg_safe[512], info_next[512];
+    long status = 0;
+
+    *status_arr = *info = NULL;
+    *code = EXIT_FAILED;
+    if (admin_ctx_request_page(ctx, "/api/v1/cert/status", query, &status, &body, next, n) != 0)
+        return -1;
+    *status_arr = json_tokener_parse(body);
+    if (status != 200 || *status_arr == NULL ||
+        !json_object_is_type(*status_arr, json_type_array)) {
+        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status,
+                admin_body_message(body, msg_safe, sizeof msg_safe));
+        if (status == 400 || admin_body_no_match(body))
+            *code = EXIT_USAGE;
+        json_object_put(*status_arr);
+        *status_arr = NULL;
+        free(body);
+        return -1;
+    }
+    free(body);
+    body = NULL;
+    /* Certificate names for sets without configured domains (optional): the
+     * /info page from the same cursor, same limit, holds every set of this
+     * page that has a certificate. */
+    if (needs_info(*status_arr) &&
+        admin_ctx_request_page(ctx, "/api/v1/cert/info", query, &status, &body, info_next,
+                               sizeof info_next) == 0 &&
+        status == 200)
+        *info = json_tokener_parse(body);
+    free(body);
     return 0;
 }
 
@@ -218,46 +281,83 @@ int cmd_list(int argc, char **argv)
     struct cli_opts o;
     struct admin_ctx ctx;
     struct json_object *root = NULL, *info = NULL;
-    char *body = NULL, *info_body = NULL, msg_safe[512];
-    long status = 0, info_status = 0;
+    struct list_row *row = NULL;
+    char filters[2048] = "", query[4096], next[512] = "", cursor[512] = "";
+    size_t width[LIST_COLS];
     int rc;
 
-    if (cli_parse(argc, argv, "admin", &o) != 0)
+    if (cli_parse(argc, argv, "admin filters", &o) != 0)
         return EXIT_USAGE;
     if (o.help) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (o.nargs != 0) {
+    if (o.nargs != 0 || (o.limit != NULL && (strspn(o.limit, "0123456789") != strlen(o.limit) ||
+                                             o.limit[0] == '\0' || strlen(o.limit) > 4))) {
+        if (o.nargs == 0)
+            fprintf(stderr, "list: --limit takes a number from 1 to 1000\n");
         usage(stderr);
         return EXIT_USAGE;
     }
+    if ((o.name != NULL && admin_query_add(filters, sizeof filters, "name", o.name) != 0) ||
+        (o.domain != NULL && admin_query_add(filters, sizeof filters, "domain", o.domain) != 0) ||
+        (o.state != NULL && admin_query_add(filters, sizeof filters, "state", o.state) != 0) ||
+        (o.cursor != NULL && strlen(o.cursor) >= sizeof cursor)) {
+        fprintf(stderr, "list: arguments too long\n");
+        return EXIT_USAGE;
+    }
+    if (o.cursor != NULL)
+        snprintf(cursor, sizeof cursor, "%s", o.cursor);
+    row = malloc(sizeof *row);
     rc = admin_ctx_open(&o, &ctx);
+    if (rc == EXIT_OK && row == NULL) {
+        fprintf(stderr, "autocert: out of memory\n");
+        rc = EXIT_FAILED;
+    }
     if (rc != EXIT_OK)
         goto out;
-    rc = EXIT_FAILED;
-    if (admin_ctx_request(&ctx, "GET", "/api/v1/cert/status", NULL, &status, &body) != 0)
-        goto out;
-    root = json_tokener_parse(body);
-    if (status != 200 || root == NULL || !json_object_is_type(root, json_type_array)) {
-        fprintf(stderr, "autocert: admin API answered %ld: %s\n", status,
-                admin_body_message(body, msg_safe, sizeof msg_safe));
-        goto out;
-    }
-    /* Certificate names for sets without configured domains (optional). */
-    if (admin_ctx_request(&ctx, "GET", "/api/v1/cert/info", NULL, &info_status, &info_body) == 0 &&
-        info_status == 200)
-        info = json_tokener_parse(info_body);
-    if (print_table(root, info) != 0) {
-        fprintf(stderr, "autocert: out of memory\n");
-        goto out;
+    for (int c = 0; c < LIST_COLS; c++)
+        width[c] = text_width(list_heads[c]);
+    for (bool first = true;; first = false) {
+        snprintf(query, sizeof query, "%s", filters);
+        if (admin_query_add(query, sizeof query, "limit", o.limit != NULL ? o.limit : "1000") !=
+                0 ||
+            (cursor[0] != '\0' && admin_query_add(query, sizeof query, "cursor", cursor) != 0)) {
+            fprintf(stderr, "list: arguments too long\n");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        if (fetch_page(&ctx, query, &root, &info, next, sizeof next, &rc) != 0)
+            goto out;
+        if (first && (o.limit != NULL || next[0] == '\0')) {
+            /* everything in one answer: columns as wide as their cells */
+            measure(root, info, row, width);
+            print_row(list_heads, width);
+        } else if (first) {
+            /* more than one page: columns as wide as their caps */
+            for (int c = 0; c < LIST_COLS; c++)
+                if (list_caps[c] > width[c])
+                    width[c] = list_caps[c];
+            print_row(list_heads, width);
+        }
+        print_rows(root, info, row, width);
+        json_object_put(root);
+        json_object_put(info);
+        root = info = NULL;
+        fflush(stdout);
+        if (next[0] == '\0')
+            break;
+        if (o.limit != NULL) {
+            fprintf(stderr, "next cursor: %s\n", next);
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", next);
     }
     rc = EXIT_OK;
 out:
     json_object_put(root);
     json_object_put(info);
-    free(body);
-    free(info_body);
+    free(row);
     admin_ctx_close(&ctx);
     return rc;
 }

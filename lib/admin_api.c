@@ -18,7 +18,10 @@
 
 #include "admin_json.h"
 #include "admin_stream.h"
+#include "buf.h"
 #include "log.h"
+#include "manager.h"
+#include "set.h"
 #include "textsafe.h"
 
 #define JSON_TYPE "application/json"
@@ -433,6 +436,162 @@ static int select_one(const struct admin_api *a, const autocert_admin_request *r
     return -1;
 }
 
+/* Adds "key=value" (value percent-encoded) to the query in b. */
+static void query_add(struct ac_buf *b, const char *key, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    if (value == NULL)
+        return;
+    ac_buf_printf(b, "%s%s=", b->len > 0 ? "&" : "", key);
+    for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++) {
+        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+            strchr("-._~,*", *c) != NULL)
+            ac_buf_append(b, c, 1);
+        else
+            ac_buf_printf(b, "%%%c%c", hex[*c >> 4], hex[*c & 15]);
+    }
+}
+
+/* ?state=a,b: the bits of p->states. Returns 0, or -1 with the bad word in
+ * bad (size n). */
+static int parse_states(const char *v, struct admin_page *p, char *bad, size_t n)
+{
+    char word[32];
+
+    while (v != NULL && *v != '\0') {
+        size_t len = strcspn(v, ",");
+        int found = -1;
+
+        snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), v);
+        for (int st = AUTOCERT_STATE_PENDING; st <= AUTOCERT_STATE_UNMANAGED && found < 0; st++)
+            if (len < sizeof word &&
+                strcmp(word, autocert_state_name((enum autocert_state)st)) == 0)
+                found = st;
+        if (found < 0) {
+            admin_echo(bad, n, word);
+            return -1;
+        }
+        p->states |= 1u << found;
+        v += len;
+        v += *v == ',';
+    }
+    return 0;
+}
+
+/* The set a selector value chooses, as a set object (a new reference), or
+ * NULL with a new error response in *err. */
+static struct acset *select_set(const struct admin_api *a, const char *sel,
+                                autocert_admin_response **err)
+{
+    char msg[64 + ADMIN_ECHO_MAX], arg[ADMIN_ECHO_MAX];
+    struct acset *s = NULL;
+    autocert_error e;
+    size_t idx;
+
+    if (autocert_manager_find(a->m, sel, &idx, &e) == 0 && (s = manager_set_at(a->m, idx)) != NULL)
+        return s;
+    if (strcmp(e.kind, AUTOCERT_E_NO_MATCH) != 0 && e.kind[0] != '\0') {
+        *err = admin_response_message(500, e.message, false);
+        return NULL;
+    }
+    snprintf(msg, sizeof msg, "no set covers '%s'", admin_echo(arg, sizeof arg, sel));
+    *err = resp_body(404, admin_json_error(msg, AUTOCERT_E_NO_MATCH), JSON_TYPE);
+    if (*err == NULL)
+        *err = oom();
+    return NULL;
+}
+
+/* GET /api/v1/cert/status and /info: filters name, domain, state (AND),
+ * pages with limit and cursor (the next page in a Link header). */
+static autocert_admin_response *list_sets(const struct admin_api *a,
+                                          const autocert_admin_request *req, bool info)
+{
+    char name[QUERY_VALUE_MAX], domain[QUERY_VALUE_MAX], state[QUERY_VALUE_MAX];
+    char limit_s[QUERY_VALUE_MAX], cursor[QUERY_VALUE_MAX], bad[ADMIN_ECHO_MAX],
+        msg[96 + ADMIN_ECHO_MAX];
+    const char *nm = query_get(req->query, "name", name, sizeof name);
+    const char *dm = query_get(req->query, "domain", domain, sizeof domain);
+    const char *stv = query_get(req->query, "state", state, sizeof state);
+    const char *lim = query_get(req->query, "limit", limit_s, sizeof limit_s);
+    const char *cur = query_get(req->query, "cursor", cursor, sizeof cursor);
+    struct admin_page p;
+    struct acset *by_name = NULL, *by_domain = NULL;
+    autocert_admin_response *r = NULL;
+    char *body = NULL, *next = NULL;
+    size_t count = 0;
+    struct ac_buf link;
+
+    memset(&p, 0, sizeof p);
+    ac_buf_init(&link, 4 * ADMIN_MAX_URI + 512);
+    if (lim != NULL) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(lim, &end, 10);
+        if (lim[0] < '0' || lim[0] > '9' || *end != '\0' || errno != 0 || v < 1 ||
+            v > ADMIN_PAGE_MAX) {
+            snprintf(msg, sizeof msg, "limit must be a number from 1 to %d, not '%s'",
+                     ADMIN_PAGE_MAX, admin_echo(bad, sizeof bad, lim));
+            return admin_response_message(400, msg, false);
+        }
+        p.limit = (size_t)v;
+    }
+    if (cur != NULL && admin_cursor_parse(cur, &p) != 0)
+        return admin_response_message(
+            400, "invalid cursor: use the one of a Link: rel=\"next\" header unchanged", false);
+    if (stv != NULL && parse_states(stv, &p, bad, sizeof bad) != 0) {
+        snprintf(msg, sizeof msg,
+                 "unknown state '%s': use pending, valid, due, renewing, backoff, expired or "
+                 "unmanaged",
+                 bad);
+        return admin_response_message(400, msg, false);
+    }
+    if (nm != NULL && (by_name = select_set(a, nm, &r)) == NULL)
+        goto out;
+    if (dm != NULL && (by_domain = select_set(a, dm, &r)) == NULL)
+        goto out;
+    p.only = by_name != NULL ? by_name : by_domain;
+    p.none = by_name != NULL && by_domain != NULL && by_name != by_domain;
+    body = admin_json_page(a->m, &p, info, &count, &next);
+    if (body == NULL) {
+        r = oom();
+        goto out;
+    }
+    if (info && count == 0) {
+        r = admin_response_message(404, "no certificate found", false);
+        goto out;
+    }
+    r = resp_body(200, body, JSON_TYPE);
+    body = NULL;
+    if (r != NULL && next != NULL) {
+        struct ac_buf q;
+        int ok;
+
+        ac_buf_init(&q, 4 * ADMIN_MAX_URI);
+        query_add(&q, "name", nm);
+        query_add(&q, "domain", dm);
+        query_add(&q, "state", stv);
+        ac_buf_printf(&q, "%slimit=%zu", q.len > 0 ? "&" : "", p.limit);
+        query_add(&q, "cursor", next);
+        ok = ac_buf_printf(&link, "<%s?%s>; rel=\"next\"", req->path, q.data) == 0 &&
+             resp_header(r, "Link", link.data) == 0;
+        ac_buf_free(&q);
+        if (!ok) {
+            autocert_admin_response_free(r);
+            r = oom();
+        }
+    }
+out:
+    acset_unref(by_name);
+    acset_unref(by_domain);
+    free(body);
+    free(next);
+    ac_buf_free(&link);
+    return r != NULL ? r : oom();
+}
+
 static void collect_result(void *arg, const char *set, const autocert_error *err)
 {
     admin_results_add(arg, set, err);
@@ -544,28 +703,11 @@ static autocert_admin_response *route(const struct admin_api *a, const autocert_
         return admin_response_message(401, "unauthorized", false);
     if (strcmp(url, "/api/v1/cert/info") == 0 || strcmp(url, "/api/v1/cert/status") == 0 ||
         strcmp(url, "/metrics") == 0) {
-        autocert_admin_response *err = NULL;
-        size_t count = 0, only = 0;
-        char *body, selector[QUERY_VALUE_MAX];
-        int sel;
-
         if (!get)
             return resp_not_allowed("GET, HEAD");
         if (strcmp(url, "/metrics") == 0)
             return resp_body(200, admin_metrics_text(a->m), METRICS_TYPE);
-        sel = select_one(a, req, selector, &only, &err);
-        if (sel < 0)
-            return err;
-        if (sel == 0)
-            only = ADMIN_ALL_SETS;
-        if (strcmp(url, "/api/v1/cert/status") == 0)
-            return resp_body(200, admin_json_status(a->m, only), JSON_TYPE);
-        body = admin_json_info(a->m, only, &count);
-        if (body != NULL && count == 0) {
-            free(body);
-            return admin_response_message(404, "no certificate found", false);
-        }
-        return resp_body(200, body, JSON_TYPE);
+        return list_sets(a, req, strcmp(url, "/api/v1/cert/info") == 0);
     }
     if (strcmp(url, "/api/v1/cert/renew") == 0) {
         if (is(method, "POST"))

@@ -35,6 +35,7 @@
 #define ADMIN_SSE_MAX (1024 * 1024) /* progress bytes queued for a slow reader */
 #define ADMIN_SSE_KEEPALIVE_S 10    /* a comment line at least this often */
 #define ADMIN_RESP_HEADERS 6
+#define ADMIN_PAGE_MAX 1000 /* ?limit= of /status and /info (400 beyond) */
 #define ADMIN_LOG "admin"
 
 /* The event-stream renewals are kept in one process-wide registry

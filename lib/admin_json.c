@@ -11,14 +11,19 @@
 #include <string.h>
 
 #include "admin_json.h"
+#include "api.h"
+#include "b64.h"
 #include "buf.h"
 #include "jsonu.h"
 #include "lifecycle.h"
 #include "manager.h"
+#include "manager_runtime.h"
+#include "set.h"
 #include "textsafe.h"
 #include "timeutil.h"
 
-#define ADMIN_METRICS_MAX (1024 * 1024)
+#define ADMIN_METRICS_MAX (1024 * 1024) /* beyond the per-set series */
+#define ADMIN_METRICS_PER_SET 4096      /* a set's series take ~1 KiB (names <= 72) */
 
 /* Takes ownership of obj; returns a malloc'd compact string or NULL. */
 static char *to_string_free(struct json_object *obj)
@@ -91,101 +96,196 @@ char *admin_json_error(const char *msg, const char *kind)
     return to_string_free(o);
 }
 
-char *admin_json_info(autocert_manager *m, size_t only, size_t *count)
+static struct json_object *info_obj(const autocert_status *st)
 {
-    struct json_object *arr = json_object_new_array();
-    size_t n = autocert_manager_set_count(m);
+    struct json_object *o = json_object_new_object();
 
-    *count = 0;
-    if (arr == NULL)
+    if (o == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        autocert_status st;
-        struct json_object *o;
-
-        if (only != ADMIN_ALL_SETS && i != only)
-            continue;
-        if (autocert_manager_status(m, i, &st) != 0)
-            continue;
-        if (!st.has_cert) {
-            autocert_status_clear(&st);
-            continue;
-        }
-        o = json_object_new_object();
-        if (o == NULL) {
-            autocert_status_clear(&st);
-            break;
-        }
-        add_str(o, "subject", st.subject);
-        add_str(o, "issuer", st.issuer);
-        add_int(o, "not_before", st.not_before);
-        add_int(o, "not_after", st.not_after);
-        json_object_object_add(o, "dns_names", str_array(st.dns_names, st.dns_count));
-        json_object_object_add(o, "email_addresses",
-                               st.email_count > 0 ? str_array(st.email_addresses, st.email_count)
-                                                  : NULL);
-        add_str(o, "name", st.name);
-        add_str(o, "state", autocert_state_name(st.state));
-        add_int(o, "renews_at", st.renews_at);
-        add_str(o, "serial", st.serial);
-        add_str(o, "key_type", st.key_type);
-        add_str(o, "cert_path", st.cert_path);
-        json_object_array_add(arr, o);
-        (*count)++;
-        autocert_status_clear(&st);
-    }
-    return to_string_free(arr);
+    add_str(o, "subject", st->subject);
+    add_str(o, "issuer", st->issuer);
+    add_int(o, "not_before", st->not_before);
+    add_int(o, "not_after", st->not_after);
+    json_object_object_add(o, "dns_names", str_array(st->dns_names, st->dns_count));
+    json_object_object_add(o, "email_addresses",
+                           st->email_count > 0 ? str_array(st->email_addresses, st->email_count)
+                                               : NULL);
+    add_str(o, "name", st->name);
+    add_str(o, "state", autocert_state_name(st->state));
+    add_int(o, "renews_at", st->renews_at);
+    add_str(o, "serial", st->serial);
+    add_str(o, "key_type", st->key_type);
+    add_str(o, "cert_path", st->cert_path);
+    return o;
 }
 
-char *admin_json_status(autocert_manager *m, size_t only)
+static struct json_object *status_obj(const autocert_status *st)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return NULL;
+    add_str(o, "name", st->name);
+    json_object_object_add(o, "domains", str_array(st->domains, st->domain_count));
+    add_str(o, "provider", st->provider);
+    add_str(o, "state", autocert_state_name(st->state));
+    if (st->has_cert) {
+        add_int(o, "not_after", st->not_after);
+        add_str(o, "issuer", st->issuer);
+    } else {
+        json_object_object_add(o, "not_after", NULL);
+        json_object_object_add(o, "issuer", NULL);
+    }
+    add_time_or_null(o, "renews_at", st->renews_at);
+    add_time_or_null(o, "next_attempt", st->next_attempt);
+    add_int(o, "failures", st->failures);
+    if (st->last_error.kind[0] != '\0') {
+        struct json_object *le = json_object_new_object();
+
+        if (le != NULL) {
+            add_str(le, "kind", st->last_error.kind);
+            add_str(le, "message", st->last_error.message);
+            add_time_or_null(le, "at", st->last_error_at);
+        }
+        json_object_object_add(o, "last_error", le);
+    } else {
+        json_object_object_add(o, "last_error", NULL);
+    }
+    add_time_or_null(o, "last_success", st->last_success);
+    return o;
+}
+
+/* ---- pages and cursors ---- */
+
+#define CURSOR_PREFIX "v1:"
+
+char *admin_cursor_make(const struct acset *s, size_t pos)
+{
+    char text[96];
+
+    if (s->runtime)
+        snprintf(text, sizeof text, CURSOR_PREFIX "r:%s", s->cfg.name);
+    else
+        snprintf(text, sizeof text, CURSOR_PREFIX "y:%zu", pos);
+    return b64url_encode_alloc(text, strlen(text));
+}
+
+int admin_cursor_parse(const char *cursor, struct admin_page *p)
+{
+    size_t n = 0;
+    unsigned char *raw = NULL;
+    char text[96], *end;
+    struct ac_error e;
+    int rc = -1;
+
+    if (strlen(cursor) > 128 ||
+        strspn(cursor, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789-_") != strlen(cursor))
+        return -1;
+    raw = b64url_decode_alloc(cursor, strlen(cursor), &n);
+    if (raw == NULL || n < 5 || n >= sizeof text || memchr(raw, '\0', n) != NULL)
+        goto out;
+    memcpy(text, raw, n);
+    text[n] = '\0';
+    if (strncmp(text, CURSOR_PREFIX, strlen(CURSOR_PREFIX)) != 0)
+        goto out;
+    if (strncmp(text + 3, "y:", 2) == 0) {
+        const char *d = text + 5;
+
+        if (*d < '0' || *d > '9' || strspn(d, "0123456789") != strlen(d) || strlen(d) > 12)
+            goto out;
+        p->after_pos = (size_t)strtoull(d, &end, 10);
+        p->after_runtime = false;
+    } else if (strncmp(text + 3, "r:", 2) == 0) {
+        if (manager_runtime_name_check(text + 5, &e) != 0)
+            goto out;
+        snprintf(p->after_name, sizeof p->after_name, "%s", text + 5);
+        p->after_runtime = true;
+    } else {
+        goto out;
+    }
+    p->after = true;
+    rc = 0;
+out:
+    free(raw);
+    return rc;
+}
+
+/* First position after the cursor in sets[0..n) (YAML sets, then run-time
+ * sets sorted by name). */
+static size_t page_start(struct acset *const *sets, size_t n, const struct admin_page *p)
+{
+    size_t yaml = 0, lo, hi;
+
+    while (yaml < n && !sets[yaml]->runtime)
+        yaml++;
+    if (!p->after)
+        return 0;
+    if (!p->after_runtime)
+        return p->after_pos + 1 < yaml ? p->after_pos + 1 : yaml;
+    lo = yaml;
+    hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(sets[mid]->cfg.name, p->after_name) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+char *admin_json_page(autocert_manager *m, const struct admin_page *p, bool info, size_t *count,
+                      char **next)
 {
     struct json_object *arr = json_object_new_array();
-    size_t n = autocert_manager_set_count(m);
+    struct acset **sets = NULL;
+    size_t n = 0, last = 0;
+    struct acset *last_set = NULL;
+    bool more = false, failed = arr == NULL;
 
-    if (arr == NULL)
+    *count = 0;
+    *next = NULL;
+    if (failed || manager_sets(m, &sets, &n) != 0) {
+        json_object_put(arr);
         return NULL;
-    for (size_t i = 0; i < n; i++) {
+    }
+    for (size_t i = p->none ? n : page_start(sets, n, p); i < n && !failed; i++) {
         autocert_status st;
         struct json_object *o;
+        bool match;
 
-        if (only != ADMIN_ALL_SETS && i != only)
+        if (p->only != NULL && sets[i] != p->only)
             continue;
-        if (autocert_manager_status(m, i, &st) != 0)
+        if (api_status_of(m, sets[i], &st) != 0)
             continue;
-        o = json_object_new_object();
-        if (o == NULL) {
+        match = (p->states == 0 || (p->states & (1u << st.state)) != 0) && (!info || st.has_cert);
+        if (match && p->limit > 0 && *count == p->limit) {
+            more = true;
             autocert_status_clear(&st);
             break;
         }
-        add_str(o, "name", st.name);
-        json_object_object_add(o, "domains", str_array(st.domains, st.domain_count));
-        add_str(o, "provider", st.provider);
-        add_str(o, "state", autocert_state_name(st.state));
-        if (st.has_cert) {
-            add_int(o, "not_after", st.not_after);
-            add_str(o, "issuer", st.issuer);
-        } else {
-            json_object_object_add(o, "not_after", NULL);
-            json_object_object_add(o, "issuer", NULL);
-        }
-        add_time_or_null(o, "renews_at", st.renews_at);
-        add_time_or_null(o, "next_attempt", st.next_attempt);
-        add_int(o, "failures", st.failures);
-        if (st.last_error.kind[0] != '\0') {
-            struct json_object *le = json_object_new_object();
-
-            if (le != NULL) {
-                add_str(le, "kind", st.last_error.kind);
-                add_str(le, "message", st.last_error.message);
-                add_time_or_null(le, "at", st.last_error_at);
+        if (match) {
+            o = info ? info_obj(&st) : status_obj(&st);
+            if (o == NULL || json_object_array_add(arr, o) != 0) {
+                json_object_put(o);
+                failed = true;
             }
-            json_object_object_add(o, "last_error", le);
-        } else {
-            json_object_object_add(o, "last_error", NULL);
+            (*count)++;
+            last = i;
+            last_set = sets[i];
         }
-        add_time_or_null(o, "last_success", st.last_success);
-        json_object_array_add(arr, o);
         autocert_status_clear(&st);
+    }
+    if (more && !failed && (*next = admin_cursor_make(last_set, last)) == NULL)
+        failed = true;
+    manager_sets_free(sets, n);
+    if (failed) {
+        json_object_put(arr);
+        free(*next);
+        *next = NULL;
+        return NULL;
     }
     return to_string_free(arr);
 }
@@ -290,58 +390,98 @@ static void set_sample(struct ac_buf *b, const char *metric, const char *set, in
     ac_buf_printf(b, "\"} %lld\n", (long long)v);
 }
 
+/* What the per-set series need of one set's status. */
+struct msample {
+    char name[72];
+    enum autocert_state state;
+    bool has_cert;
+    int failures;
+    int64_t not_after, renews_at, last_success;
+};
+
 char *admin_metrics_text(autocert_manager *mgr)
 {
     static const enum autocert_state states[] = {AUTOCERT_STATE_PENDING,  AUTOCERT_STATE_VALID,
                                                  AUTOCERT_STATE_DUE,      AUTOCERT_STATE_RENEWING,
                                                  AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
                                                  AUTOCERT_STATE_UNMANAGED};
-    size_t n = autocert_manager_set_count(mgr);
-    autocert_status *st = calloc(n > 0 ? n : 1, sizeof *st);
+    struct acset **sets = NULL;
+    size_t n = 0, ns = 0;
+    struct msample *sm = NULL;
     struct lifecycle_metrics *m = calloc(1, sizeof *m);
-    bool *ok = calloc(n > 0 ? n : 1, sizeof *ok);
+    struct config *cfg = manager_config_ref(mgr);
+    bool per_set = cfg == NULL || cfg->admin.metrics_per_set;
+    size_t by_state[AUTOCERT_STATE_UNMANAGED + 1] = {0};
     struct ac_buf b;
     char *out = NULL;
 
+    config_free(cfg);
     ac_buf_init(&b, ADMIN_METRICS_MAX);
-    if (st == NULL || m == NULL || ok == NULL)
+    if (m == NULL || manager_sets(mgr, &sets, &n) != 0)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        ok[i] = autocert_manager_status(mgr, i, &st[i]) == 0;
+    /* bounded by the number of sets, not by a fixed cap: every set's series
+     * fit in ADMIN_METRICS_PER_SET */
+    ac_buf_init(&b, ADMIN_METRICS_MAX + (per_set ? n * ADMIN_METRICS_PER_SET : 0));
+    if (per_set && (sm = calloc(n + 1, sizeof *sm)) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        autocert_status st;
+
+        if (api_status_of(mgr, sets[i], &st) != 0)
+            continue;
+        if ((size_t)st.state < sizeof by_state / sizeof by_state[0])
+            by_state[st.state]++;
+        if (sm != NULL) {
+            struct msample *x = &sm[ns++];
+
+            snprintf(x->name, sizeof x->name, "%s", st.name);
+            x->state = st.state;
+            x->has_cert = st.has_cert;
+            x->failures = st.failures;
+            x->not_after = st.not_after;
+            x->renews_at = st.renews_at;
+            x->last_success = st.last_success;
+        }
+        autocert_status_clear(&st);
+    }
+    manager_sets_free(sets, n);
+    sets = NULL;
     lifecycle_metrics_get(manager_engine(mgr), m);
 
+    header(&b, "autocert_sets", "gauge", "Certificate sets in each state.");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++)
+        ac_buf_printf(&b, "autocert_sets{state=\"%s\"} %zu\n", autocert_state_name(states[k]),
+                      by_state[states[k]]);
+    if (!per_set)
+        goto counters;
     header(&b, "autocert_cert_not_after_seconds", "gauge",
            "NotAfter of the set's current certificate (Unix seconds).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i] && st[i].has_cert)
-            set_sample(&b, "autocert_cert_not_after_seconds", st[i].name, st[i].not_after);
+    for (size_t i = 0; i < ns; i++)
+        if (sm[i].has_cert)
+            set_sample(&b, "autocert_cert_not_after_seconds", sm[i].name, sm[i].not_after);
     header(&b, "autocert_cert_renews_at_seconds", "gauge",
            "When the set's certificate is due for renewal (Unix seconds).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i] && st[i].has_cert && st[i].renews_at != 0)
-            set_sample(&b, "autocert_cert_renews_at_seconds", st[i].name, st[i].renews_at);
+    for (size_t i = 0; i < ns; i++)
+        if (sm[i].has_cert && sm[i].renews_at != 0)
+            set_sample(&b, "autocert_cert_renews_at_seconds", sm[i].name, sm[i].renews_at);
     header(&b, "autocert_cert_state", "gauge", "1 for the set's current state, 0 for the others.");
-    for (size_t i = 0; i < n; i++) {
-        if (!ok[i])
-            continue;
+    for (size_t i = 0; i < ns; i++) {
         for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
             ac_buf_appends(&b, "autocert_cert_state{set=\"");
-            label(&b, st[i].name);
+            label(&b, sm[i].name);
             ac_buf_printf(&b, "\",state=\"%s\"} %d\n", autocert_state_name(states[k]),
-                          st[i].state == states[k] ? 1 : 0);
+                          sm[i].state == states[k] ? 1 : 0);
         }
     }
     header(&b, "autocert_renewal_failures", "gauge",
            "Consecutive failed renewal attempts of the set.");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i])
-            set_sample(&b, "autocert_renewal_failures", st[i].name, st[i].failures);
+    for (size_t i = 0; i < ns; i++)
+        set_sample(&b, "autocert_renewal_failures", sm[i].name, sm[i].failures);
     header(&b, "autocert_last_success_timestamp_seconds", "gauge",
            "Last successful issuance of the set (Unix seconds; 0 = never).");
-    for (size_t i = 0; i < n; i++)
-        if (ok[i])
-            set_sample(&b, "autocert_last_success_timestamp_seconds", st[i].name,
-                       st[i].last_success);
+    for (size_t i = 0; i < ns; i++)
+        set_sample(&b, "autocert_last_success_timestamp_seconds", sm[i].name, sm[i].last_success);
+counters:
     header(&b, "autocert_acme_requests_total", "counter", "ACME requests by endpoint and outcome.");
     for (size_t i = 0; i < m->acme_count && i < LIFECYCLE_MAX_COUNTERS; i++) {
         ac_buf_appends(&b, "autocert_acme_requests_total{endpoint=\"");
@@ -357,12 +497,9 @@ char *admin_metrics_text(autocert_manager *mgr)
                   (unsigned long long)m->orders_failed);
     out = ac_buf_steal(&b, NULL);
 out:
-    for (size_t i = 0; st != NULL && ok != NULL && i < n; i++)
-        if (ok[i])
-            autocert_status_clear(&st[i]);
-    free(st);
+    manager_sets_free(sets, n);
+    free(sm);
     free(m);
-    free(ok);
     ac_buf_free(&b);
     return out;
 }

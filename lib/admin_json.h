@@ -23,13 +23,31 @@ char *admin_json_message(const char *msg);
 /* {"message": msg, "kind": kind} (kind NULL: left out), e.g. kind
  * "select.no_match" for a selector no set matches. */
 char *admin_json_error(const char *msg, const char *kind);
-/* `only` of the documents below: every set. */
-#define ADMIN_ALL_SETS ((size_t)-1)
-/* GET /api/v1/cert/info: the array (main first) of sets holding a
- * certificate, or only set `only`; *count gets its length. */
-char *admin_json_info(autocert_manager *m, size_t only, size_t *count);
-/* GET /api/v1/cert/status: every set, or only set `only`. */
-char *admin_json_status(autocert_manager *m, size_t only);
+struct acset;
+/* Which sets a page of GET /api/v1/cert/status or /info lists: the filters
+ * (combined with AND) and where it starts. Sets are in their stable order:
+ * YAML sets (main, extra[1] ...), then run-time sets by name. */
+struct admin_page {
+    struct acset *only; /* ?name= / ?domain=: that set alone (borrowed), or NULL */
+    bool none;          /* name and domain chose different sets: nothing matches */
+    unsigned states;    /* bit (1u << state) of each state asked for; 0: any */
+    size_t limit;       /* at most this many (0: all) */
+    bool after;         /* a cursor: start after the set it names */
+    bool after_runtime; /* ... a run-time set (after_name), else YAML position after_pos */
+    size_t after_pos;
+    char after_name[72];
+};
+/* The page as a JSON array: status objects, or (info) GoDoxy's info objects
+ * of the sets that hold a certificate. *count gets its length; *next a new
+ * cursor (free) when more sets match after it, else NULL. */
+char *admin_json_page(autocert_manager *m, const struct admin_page *p, bool info, size_t *count,
+                      char **next);
+/* The opaque cursor (base64url) that points after set s at position pos: a
+ * new string, NULL when out of memory. */
+char *admin_cursor_make(const struct acset *s, size_t pos);
+/* Reads a cursor into p (after, after_runtime, after_pos/after_name).
+ * Returns 0, or -1 when it is not one of ours. */
+int admin_cursor_parse(const char *cursor, struct admin_page *p);
 /* {"set": set, "message": msg, "time": now} (SSE progress data). */
 char *admin_json_progress(const char *set, const char *msg);
 /* Prometheus text exposition of the sets' status and the engine's counters. */

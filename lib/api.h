@@ -25,6 +25,11 @@ void api_diags_error(const struct config_diags *d, const char *path, autocert_er
 int api_config_load(const char *path, autocert_diag_fn fn, void *arg, struct config **out,
                     autocert_error *err);
 
+struct acset;
+/* autocert_manager_status for a set object (borrowed; also one no longer in
+ * the manager's array). Returns 0, or -1 when s or out is NULL. */
+int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out);
+
 /* autocert_config is the internal struct config behind an opaque name. */
 static inline struct config *api_config(autocert_config *c)
 {

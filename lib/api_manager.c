@@ -13,6 +13,7 @@
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "manager.h"
+#include "manager_runtime.h"
 #include "set.h"
 
 int autocert_manager_new_config(autocert_config *c, autocert_manager **out, autocert_error *err)
@@ -82,6 +83,46 @@ int autocert_manager_find(autocert_manager *m, const char *selector, size_t *idx
 
     ac_error_clear(&e);
     if (manager_find(m, selector, idx, &e) != 0) {
+        api_error_from(err, &e);
+        return -1;
+    }
+    api_error_clear(err);
+    return 0;
+}
+
+/* ---- run-time sets ---------------------------------------------------------------- */
+
+int autocert_manager_add_set(autocert_manager *m, const char *name, const char *yaml,
+                             autocert_diag_fn fn, void *arg, autocert_error *err)
+{
+    struct config_diags d = {0};
+    struct ac_error e;
+    int rc;
+
+    ac_error_clear(&e);
+    if (m == NULL || yaml == NULL) {
+        api_error_set(err, AUTOCERT_E_CONFIG, "add_set: no manager or no YAML given");
+        return -1;
+    }
+    rc = manager_add_set(m, name, yaml, strlen(yaml), &d, &e);
+    api_diags_report(&d, fn, arg);
+    config_diags_free(&d);
+    if (rc != 0) {
+        api_error_from(err, &e);
+        return -1;
+    }
+    api_error_clear(err);
+    return 0;
+}
+
+int autocert_manager_remove_set(autocert_manager *m, const char *name, autocert_error *err)
+{
+    struct ac_error e;
+
+    ac_error_clear(&e);
+    if (m == NULL || manager_remove_set(m, name, &e) != 0) {
+        if (m == NULL)
+            ac_error_set(&e, AC_ERR_CONFIG, "remove_set: no manager given");
         api_error_from(err, &e);
         return -1;
     }
@@ -271,12 +312,18 @@ static char **dup_strings(char *const *v, size_t n)
 int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out)
 {
     struct acset *s = manager_set_at(m, idx);
+    int rc = s != NULL ? api_status_of(m, s, out) : -1;
+
+    acset_unref(s);
+    return rc;
+}
+
+int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
+{
     struct lifecycle_status st;
 
-    if (out == NULL || s == NULL) {
-        acset_unref(s);
+    if (out == NULL || s == NULL)
         return -1;
-    }
     memset(out, 0, sizeof *out);
     lifecycle_acset_status(manager_engine(m), s, &st);
     COPY(out->name, st.name);
@@ -305,7 +352,6 @@ int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *ou
         api_error_clear(&out->last_error);
     out->last_error_at = st.has_last_error ? st.last_error_at : 0;
     out->last_success = st.last_success;
-    acset_unref(s);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "config_internal.h"
 #include "secrets.h"
 #include "timeutil.h"
+#include "words.h"
 
 #define DEFAULT_CERT_PATH "certs/cert.crt"
 #define DEFAULT_KEY_PATH "certs/priv.key"
@@ -170,6 +171,7 @@ static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
     if (raw->admin != NULL) {
         expand_slot(L, &raw->admin->listen, "admin.listen", false);
         expand_slot(L, &raw->admin->token, "admin.token", false);
+        expand_slot(L, &raw->admin->metrics_per_set, "admin.metrics_per_set", false);
     }
     if (raw->serve != NULL)
         expand_slot(L, &raw->serve->listen, "serve.listen", false);
@@ -484,9 +486,14 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     return 0;
 }
 
-static int build_sections(struct config *cfg, const struct cfg_raw *raw)
+static int build_sections(struct cfg_loader *L, struct config *cfg, const struct cfg_raw *raw)
 {
     cfg->admin.present = raw->admin != NULL;
+    cfg->admin.metrics_per_set = true;
+    if (raw->admin != NULL &&
+        ac_bool_parse(raw->admin->metrics_per_set, true, &cfg->admin.metrics_per_set) != 0)
+        cfg_diag(L, false, "admin.metrics_per_set", "'%s' is not a boolean: use true or false",
+                 raw->admin->metrics_per_set);
     if (raw->admin != NULL && (take(&cfg->admin.listen, raw->admin->listen) ||
                                take(&cfg->admin.token, raw->admin->token)))
         return -1;
@@ -525,7 +532,7 @@ static int build(struct cfg_loader *L, const struct cfg_raw *raw, struct config 
                         &src[i + 1]) != 0)
             return -1;
     }
-    return build_sections(cfg, raw);
+    return build_sections(L, cfg, raw);
 }
 
 /* --- the secrets of a loaded configuration (secrets.h) --- */
@@ -640,7 +647,8 @@ void config_free(struct config *cfg)
     free(cfg);
 }
 
-int config_load(const char *path, struct config **out, struct config_diags *diags)
+static int load(const char *path, const char *mem, size_t mem_len, struct config **out,
+                struct config_diags *diags)
 {
     struct config_diags local = {0};
     struct cfg_loader L = {0};
@@ -658,8 +666,18 @@ int config_load(const char *path, struct config **out, struct config_diags *diag
         cfg_diag_at(&L, false, 0, 0, NULL, "out of memory");
         goto out;
     }
-    if (read_file(&L, path, &text, &len) != 0)
+    if (mem != NULL && mem_len <= CFG_MAX_FILE_SIZE) {
+        if ((text = malloc(mem_len + 1)) == NULL)
+            goto nomem;
+        memcpy(text, mem, mem_len);
+        text[mem_len] = '\0';
+        len = mem_len;
+    } else if (mem != NULL) {
+        cfg_diag_at(&L, false, 0, 0, NULL, "larger than 1 MiB: refused");
         goto out;
+    } else if (read_file(&L, path, &text, &len) != 0) {
+        goto out;
+    }
     if (cfg_prepass(&L, text, len, &has_content) != 0)
         goto out;
     if (has_content) {
@@ -700,6 +718,17 @@ out:
     free(L.opt_keys);
     config_diags_free(&local);
     return rc;
+}
+
+int config_load(const char *path, struct config **out, struct config_diags *diags)
+{
+    return load(path, NULL, 0, out, diags);
+}
+
+int config_load_mem(const char *name, const char *text, size_t len, struct config **out,
+                    struct config_diags *diags)
+{
+    return load(name, text != NULL ? text : "", len, out, diags);
 }
 
 /* The secrets of one set: eab_hmac and the option values (as

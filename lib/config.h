@@ -67,6 +67,8 @@ struct config {
         char *token;           /* secret, NULL when absent; required off loopback,
                                 * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
                                 * whitespace */
+        bool metrics_per_set;  /* default true; false: /metrics leaves out the
+                                * per-set series (very large fleets) */
     } admin;
     struct {
         char *listen;          /* NULL when the TLS listener is off; an IP host */
@@ -100,6 +102,10 @@ struct config_diags {
  * warnings (if any) in *diags, or -1 with every error found in *diags (*out
  * untouched). diags may be NULL; otherwise free it with config_diags_free. */
 int config_load(const char *path, struct config **out, struct config_diags *diags);
+/* The same for a document held in memory (len bytes of text, copied); name
+ * stands for the file in diagnostics and in cfg->path. */
+int config_load_mem(const char *name, const char *text, size_t len, struct config **out,
+                    struct config_diags *diags);
 /* A configuration is reference-counted: config_load returns one reference,
  * config_ref takes another (returns cfg; NULL is fine), config_free drops one
  * and the last one frees everything (and unregisters its secrets). */

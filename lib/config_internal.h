@@ -79,6 +79,7 @@ struct cfg_raw_set {
 struct cfg_raw_admin {
     char *listen;
     char *token;
+    char *metrics_per_set;
 };
 struct cfg_raw_serve {
     char *listen;

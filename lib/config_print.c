@@ -113,6 +113,7 @@ void config_print(const struct config *cfg, FILE *f)
     fprintf(f, "admin:\n");
     kv(f, 2, "listen", cfg->admin.listen);
     kv_secret(f, 2, "token", cfg->admin.token);
+    kv(f, 2, "metrics_per_set", cfg->admin.metrics_per_set ? "true" : "false");
     if (cfg->serve.listen != NULL) {
         fprintf(f, "serve:\n");
         kv(f, 2, "listen", cfg->serve.listen);

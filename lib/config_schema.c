@@ -28,7 +28,7 @@ struct schema {
     cyaml_schema_field_t extra_fields[SET_FIELDS];
     cyaml_schema_value_t extra_entry;
     cyaml_schema_field_t set_fields[SET_FIELDS + 1];
-    cyaml_schema_field_t admin_fields[3];
+    cyaml_schema_field_t admin_fields[4];
     cyaml_schema_field_t serve_fields[2];
     cyaml_schema_field_t hooks_fields[2];
     cyaml_schema_field_t notify_fields[3];
@@ -197,7 +197,9 @@ static struct schema *schema_new(const struct cfg_loader *L)
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
     s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
-    s->admin_fields[2] = f_end;
+    s->admin_fields[2] =
+        f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
+    s->admin_fields[3] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
     s->serve_fields[1] = f_end;
     s->hooks_fields[0] = f_str("deploy", offsetof(struct cfg_raw_hooks, deploy));

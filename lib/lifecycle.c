@@ -223,7 +223,7 @@ static struct acset *queue_take(struct lifecycle *lc)
         s = queue_remove(lc, i);
         if (!s->removed)
             return s;
-        force_cancel(lc, s, "configuration reloaded: the set was removed or changed; ask again");
+        force_cancel(lc, s, "the set was removed or changed (configuration reload or remove_set); ask again");
         acset_unref(s);
         i--;
     }
@@ -499,8 +499,8 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
             }
         if (!o->rec.running)
             force_cancel(lc, o,
-                         "configuration reloaded: the set was removed or changed; "
-                         "ask again");
+                         "the set was removed or changed (configuration reload or "
+                         "remove_set); ask again");
         if (!o->rec.ordering && !o->rec.handed)
             continue;
         /* its order goes on: the set on the same files waits for it */
@@ -654,6 +654,9 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_mutex_lock(&lc->mu);
     lc->stopping = true;
     atomic_store(&lc->cancel, true);
+    for (size_t i = 0; i < LC_MAX_WORKERS; i++)
+        if (lc->active[i] != NULL)
+            atomic_store(&lc->active[i]->cancel, true);
     sched = lc->started;
     nworkers = lc->nworkers;
     pthread_cond_broadcast(&lc->sched_cond);

@@ -448,6 +448,29 @@ static bool file_present(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
 }
 
+/* The cancel token of s's order: enter (s registered as active; its token
+ * cleared unless a removal already set it, and set when a stop runs) or
+ * leave. lc->mu held. Without a free slot (never: one order per worker) the
+ * stop's token. */
+static const atomic_bool *order_token(struct lifecycle *lc, struct acset *s, bool enter)
+{
+    for (size_t i = 0; i < LC_MAX_WORKERS; i++) {
+        if (!enter && lc->active[i] == s) {
+            lc->active[i] = NULL;
+            return NULL;
+        }
+        if (enter && lc->active[i] == NULL) {
+            lc->active[i] = s;
+            if (!s->removed)
+                atomic_store(&s->cancel, false);
+            if (lc->stopping)
+                atomic_store(&s->cancel, true);
+            return &s->cancel;
+        }
+    }
+    return &lc->cancel;
+}
+
 int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_error *e)
 {
     const struct config_set *cfg = &s->cfg;
@@ -466,6 +489,7 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     had_cert = before.present || (atomic_load(&s->read_ms) == 0 && file_present(cfg->cert_path));
     pthread_mutex_lock(&lc->mu);
     bool ari = s->rec.ari_support == 1;
+    const atomic_bool *token = order_token(lc, s, true);
     pthread_mutex_unlock(&lc->mu);
     if (ari)
         replaces = current_ari_id(lc, s);
@@ -477,7 +501,7 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     req.replaces = replaces;
     req.progress = progress;
     req.progress_arg = &pc;
-    req.cancel = &lc->cancel;
+    req.cancel = token;
     req.want_cert = true;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
@@ -520,6 +544,9 @@ failed:
 out:
     if (have_req)
         lc_issuer_done(lc, &req, rc == 0 ? NULL : e);
+    pthread_mutex_lock(&lc->mu);
+    (void)order_token(lc, s, false);
+    pthread_mutex_unlock(&lc->mu);
     lc_persist(lc, s);
     free(replaces);
     return rc;

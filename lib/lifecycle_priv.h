@@ -77,7 +77,7 @@ void lc_state_from_json(struct lc_set *s, json_object *o);
 
 struct lc_event {
     char event[16]; /* "obtained", "renewed", "failed", "expiring" */
-    char set[32];
+    char set[72];
     char **domains; /* owned copies */
     size_t domains_count;
     int64_t not_after; /* 0 = unknown (null in JSON) */
@@ -159,7 +159,10 @@ struct lifecycle {
     size_t idle;          /* workers waiting for work */
     size_t starting;      /* created, not yet looking for work */
     bool stopping;        /* a stop runs: nothing new starts */
-    atomic_bool cancel;   /* issuer_request.cancel of every order */
+    atomic_bool cancel;   /* the stop's token (ARI fetches, revocations) */
+    /* sets whose order runs now (their own token, acset.cancel, is what the
+     * order watches; a stop sets each of them); at most one per worker */
+    struct acset *active[LC_MAX_WORKERS];
     struct acset **queue; /* references; each set at most once (queued) */
     size_t qlen, qcap;
     int waiters; /* callers inside lifecycle_force_renew */

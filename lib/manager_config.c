@@ -17,6 +17,7 @@
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "manager_priv.h"
+#include "manager_runtime.h"
 #include "sni.h"
 #include "timeutil.h"
 
@@ -162,12 +163,35 @@ static struct acset *unchanged(struct acset *const *old, size_t n, const struct 
     return NULL;
 }
 
+/* Appends the run-time sets rt[0..nrt) (references taken over) to v[0..n)
+ * and changed. Returns 0 or -1 (ENOMEM; nothing taken). */
+static int append_runtime(struct acset ***v, bool **changed, size_t n, struct acset **rt,
+                          const bool *rt_changed, size_t nrt)
+{
+    struct acset **nv;
+    bool *nc;
+
+    if (nrt == 0)
+        return 0;
+    nv = realloc(*v, (n + nrt + 1) * sizeof *nv);
+    if (nv == NULL)
+        return -1;
+    *v = nv;
+    nc = realloc(*changed, (n + nrt + 1) * sizeof *nc);
+    if (nc == NULL)
+        return -1;
+    *changed = nc;
+    memcpy(nv + n, rt, nrt * sizeof *rt);
+    memcpy(nc + n, rt_changed, nrt * sizeof *nc);
+    return 0;
+}
+
 int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_error *e)
 {
-    struct acset **v = NULL, **old = NULL;
+    struct acset **v = NULL, **old = NULL, **rt = NULL;
     struct config *old_cfg = NULL;
-    size_t n = cfg != NULL ? cfg->sets_count : 0, nold = 0, kept = 0;
-    bool *changed = NULL;
+    size_t n = cfg != NULL ? cfg->sets_count : 0, nold = 0, kept = 0, nrt = 0;
+    bool *changed = NULL, *rt_changed = NULL;
     int64_t now = ac_now();
     int rc = -1;
 
@@ -183,6 +207,11 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         goto out;
     }
     pthread_mutex_lock(&m->write_lock);
+    /* run-time sets stay, re-derived under the new main (manager_runtime.h) */
+    if (manager_runtime_reapply_locked(m, cfg, &rt, &rt_changed, &nrt, e) != 0) {
+        pthread_mutex_unlock(&m->write_lock);
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         struct acset *same = unchanged(m->sets, m->count, &cfg->sets[i]);
 
@@ -202,6 +231,17 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         (void)manager_refresh_locked(m, v[i], true, NULL); /* logged */
         changed[i] = true;
     }
+    if (append_runtime(&v, &changed, n, rt, rt_changed, nrt) != 0) {
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(e, AC_ERR_NOMEM, "reload: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nrt; i++)
+        kept += !rt_changed[i];
+    free(rt);
+    rt = NULL;
+    n += nrt;
+    nrt = 0;
     old = m->sets;
     nold = m->count;
     m->sets = v;
@@ -232,7 +272,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         bool stays = false;
         for (size_t k = 0; k < n && !stays; k++)
             stays = m->sets[k] == old[i];
-        if (!stays && acset_keep_secrets(old[i]) != 0)
+        if (!stays && !old[i]->runtime && acset_keep_secrets(old[i]) != 0)
             ac_warn(old[i]->cfg.name, "reload: out of memory registering its secrets");
     }
     lc_sets_replaced(m->engine, old, nold, m->sets, n);
@@ -246,6 +286,8 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     manager_notify(m, changed, n);
     rc = 0;
 out:
+    manager_sets_free(rt, nrt);
+    free(rt_changed);
     manager_sets_free(old, nold);
     manager_sets_free(v, n);
     config_free(old_cfg);
@@ -275,7 +317,7 @@ static long find_name(const struct snapshot *s, const char *sel)
             errno = 0;
             k = strtoul(p, &end, 10);
             if (errno == 0 && (sel[5] == '[' ? strcmp(end, "]") == 0 : *end == '\0'))
-                return k < s->count ? (long)k : -2;
+                return k < s->count && !s->sets[k]->runtime ? (long)k : -2;
         }
     }
     for (size_t i = 0; i < s->count; i++)

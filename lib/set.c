@@ -42,6 +42,7 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     }
     atomic_init(&s->refs, 1);
     atomic_init(&s->read_ms, 0);
+    atomic_init(&s->cancel, false);
     acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
     s->managed = config_set_is_managed(&s->cfg);
     s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
@@ -72,6 +73,10 @@ void acset_unref(struct acset *s)
         return;
     autocert_cert_release(s->cert);
     config_set_dup_free(&s->cfg);
+    if (s->spec != NULL) {
+        memset(s->spec, 0, s->spec_len);
+        free(s->spec);
+    }
     free(s);
 }
 

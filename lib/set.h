@@ -102,6 +102,16 @@ struct acset {
     char id[ACSET_ID_LEN + 1];
     bool managed; /* config_set_is_managed(&cfg) */
     bool local;   /* provider "local" */
+    /* a run-time set (autocert_manager_add_set): spec is the YAML it was
+     * added with (owned; may hold secrets: never logged), re-applied against
+     * main at every configuration reload. Set by the manager before the set
+     * is shared, never changed after. */
+    bool runtime;
+    char *spec;
+    size_t spec_len;
+    /* the cancel token of this set's orders (issuer_request.cancel): set by
+     * autocert_manager_remove_set and by the engine's stop */
+    atomic_bool cancel;
     /* manager side: written with the manager's write_lock held and read
      * either with it or (cert) through a snapshot */
     autocert_cert *cert;        /* the certificate served (a reference) or NULL */

@@ -10,6 +10,12 @@
  *   renew SEL        autocert_manager_renew of SEL
  *   revoke SEL       autocert_manager_revoke of SEL (reason superseded)
  *   status           one line per set: "status NAME STATE SERIAL"
+ *   start / stop     autocert_manager_start / _stop (the renewal engine)
+ *   add NAME FILE    autocert_manager_add_set of NAME with the YAML in FILE
+ *   remove NAME      autocert_manager_remove_set
+ *   wait NAME STATE SECS  polls NAME's status every 100 ms until STATE (at
+ *                    most SECS; the step fails otherwise)
+ * Step lines also go to stderr, so that they order with the library's log.
  * Prints "note SET MSG" and "result SET ok|KIND" for the progress callbacks,
  * "event TYPE SET" for every event the host callback got (at the end),
  * "changed N" for the change fd's count, and "step STEP rc" after each step.
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <autocert/autocert.h>
 
@@ -65,6 +72,29 @@ static void status(autocert_manager *m)
     }
 }
 
+/* Polls set `name` until it is in state `state`, at most secs seconds. */
+static int wait_state(autocert_manager *m, const char *name, const char *state, int secs,
+                      autocert_error *err)
+{
+    for (int t = 0; t < secs * 10; t++) {
+        autocert_status st;
+        size_t idx;
+        bool there = false;
+
+        if (autocert_manager_find(m, name, &idx, err) == 0 &&
+            autocert_manager_status(m, idx, &st) == 0) {
+            there = strcmp(autocert_state_name(st.state), state) == 0;
+            autocert_status_clear(&st);
+        }
+        if (there)
+            return 0;
+        usleep(100000);
+    }
+    snprintf(err->kind, sizeof err->kind, "timeout");
+    snprintf(err->message, sizeof err->message, "%s not %s after %d s", name, state, secs);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     autocert_progress p = {.note = on_note, .result = on_result, .arg = NULL};
@@ -96,12 +126,32 @@ int main(int argc, char **argv)
                                         &err);
         } else if (strcmp(argv[i], "status") == 0) {
             status(m);
+        } else if (strcmp(argv[i], "start") == 0) {
+            r = autocert_manager_start(m, &err);
+        } else if (strcmp(argv[i], "stop") == 0) {
+            autocert_manager_stop(m);
+        } else if (strcmp(argv[i], "add") == 0 && i + 2 < argc) {
+            char yaml[65536];
+            FILE *f = fopen(argv[i + 2], "r");
+            size_t n = f != NULL ? fread(yaml, 1, sizeof yaml - 1, f) : 0;
+
+            if (f != NULL)
+                fclose(f);
+            yaml[n] = '\0';
+            r = autocert_manager_add_set(m, argv[i + 1], yaml, NULL, NULL, &err);
+            i += 2;
+        } else if (strcmp(argv[i], "remove") == 0 && i + 1 < argc) {
+            r = autocert_manager_remove_set(m, argv[++i], &err);
+        } else if (strcmp(argv[i], "wait") == 0 && i + 3 < argc) {
+            r = wait_state(m, argv[i + 1], argv[i + 2], atoi(argv[i + 3]), &err);
+            i += 3;
         } else {
             fprintf(stderr, "api_driver: unknown step %s\n", argv[i]);
             r = -1;
             snprintf(err.kind, sizeof err.kind, "usage");
         }
         printf("step %s %d%s%s\n", step, r, r != 0 ? " " : "", r != 0 ? err.kind : "");
+        fprintf(stderr, "step %s %d%s%s\n", step, r, r != 0 ? " " : "", r != 0 ? err.message : "");
         fflush(stdout);
         if (r != 0)
             rc = 1;

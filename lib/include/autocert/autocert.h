@@ -255,6 +255,64 @@ AUTOCERT_API size_t autocert_manager_set_count(const autocert_manager *m);
 AUTOCERT_API int autocert_manager_find(autocert_manager *m, const char *selector, size_t *idx,
                                        autocert_error *err);
 
+/* ==== run-time sets ====================================================== */
+
+/* Adds a certificate set while the manager runs (a gateway that learns a new
+ * route adds a set for it), without touching the others.
+ *
+ * name: the set's name, chosen by the host: 1 to 63 characters of a-z, 0-9,
+ * '.', '_', '-', starting with a letter or digit; never "main" nor "extraN";
+ * unique among the run-time sets. It names the set everywhere (logs, status,
+ * the admin API's ?name=, metrics, events, AUTOCERT_SET of hooks).
+ *
+ * yaml: the set in the form of one entry of `autocert.extra` of the
+ * configuration file, NUL-terminated, at most 64 KiB, for example
+ *
+ *     "domains: [api.example.com, '*.api.example.com']\n"
+ *     "cert_path: certs/api.crt\n"
+ *     "key_path: certs/api.key\n"
+ *     "provider: cloudflare\n"
+ *     "options: {auth_token: ${CF_TOKEN}}\n"
+ *
+ * (a flow mapping on one line works too). It is read exactly like a YAML
+ * extra: ${VAR} expands, keys left out inherit main's effective settings (a
+ * configuration reload that changes main changes them too), cert_path and
+ * key_path default to main's defaults, the account key is main's, and every
+ * check of the file applies. Problems go through fn (may be NULL) with file =
+ * name, line and column within yaml, and key_path relative to the entry
+ * ("domains[2]"); err gets the first error and their count. A cert_path or
+ * key_path that another set uses (YAML or run-time) is an error naming it.
+ *
+ * The set goes after the YAML sets (run-time sets are kept sorted by name)
+ * and follows the same rules as a YAML set: its pair is read from its files
+ * at once (what exists is served), its files, state file, lock and failure
+ * marker are the same as those of a YAML extra on the same paths; when the
+ * engine runs (autocert_manager_start) it obtains the certificate if missing
+ * and renews it. The SNI index changes in one step (one new snapshot):
+ * handshakes see the set completely or not at all; ties still go to the
+ * earlier set (YAML sets before run-time sets). Run-time sets stay until
+ * removed: autocert_manager_reload_config keeps them (and refuses a
+ * configuration that a run-time set no longer fits, naming it). They live
+ * in memory: a host re-adds them after a restart.
+ *
+ * Returns 0, or -1 with err (AUTOCERT_E_CONFIG for a bad name, spec or
+ * clash). Blocks on file I/O (reading the set's files); the handshake path
+ * never waits for it. Thread-safe with every other call. */
+AUTOCERT_API int autocert_manager_add_set(autocert_manager *m, const char *name, const char *yaml,
+                                          autocert_diag_fn fn, void *arg, autocert_error *err);
+
+/* Removes run-time set `name`: it leaves the SNI index in one step (one new
+ * snapshot; handshakes under way keep the certificate they took), its queued
+ * work and waiting forced renewals end (AUTOCERT_E_CANCELLED), a running
+ * order of it is cancelled (DNS records removed; a commit that reached its
+ * commit point completes). Its files stay on disk. Certificate handles of it
+ * that the host still holds stay valid until released. Returns 0, or -1 with
+ * err: AUTOCERT_E_NO_MATCH when no run-time set has that name,
+ * AUTOCERT_E_CONFIG for a set of the configuration file (remove it there and
+ * reload). Does not block on the network. */
+AUTOCERT_API int autocert_manager_remove_set(autocert_manager *m, const char *name,
+                                             autocert_error *err);
+
 /* ==== handshakes ========================================================= */
 
 /* Chooses the certificate for a TLS server name (DESIGN §5.2): normalised
