@@ -1,12 +1,13 @@
 /* test_challenge.c - pending http-01 / tls-alpn-01 challenges (challenge.h):
  * token rules, reverse names (RFC 8738), and the RFC 8737 certificate checked
  * field by field with GnuTLS. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+/* cmocka.h needs the four headers above first */
+#include <cmocka.h>
 
 #include <gnutls/x509.h>
 
