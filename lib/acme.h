@@ -104,6 +104,15 @@ struct acme_solver {
                        bool *published, struct ac_error *e);
     int (*cleanup_all)(void *arg, const struct dns_challenge *const *chs, size_t n,
                        struct ac_error *e);
+    /* http-01 and tls-alpn-01 (acme_order_params.challenge): arm() makes the
+     * answer available (http-01: token -> key_auth; tls-alpn-01: identifier ->
+     * key_auth) before the challenge is answered; disarm() withdraws it once
+     * the authorization is final (valid or failed) or the order ends (any
+     * failure, a cancel). Called for every pending authorization; both
+     * required for those challenge types. */
+    int (*arm)(void *arg, const char *type, const char *identifier, const char *token,
+               const char *key_auth, struct ac_error *e);
+    void (*disarm)(void *arg, const char *type, const char *identifier, const char *token);
 };
 
 struct acme_order_params {
@@ -111,6 +120,7 @@ struct acme_order_params {
     size_t count;
     const char *profile;  /* NULL or a profile name; AC_ERR_CA_PROFILE if not offered */
     const char *replaces; /* ARI cert id or NULL; on rejection retried once without */
+    const char *challenge; /* "dns-01" (NULL: the same), "http-01" or "tls-alpn-01" */
     int64_t timeout_ms;   /* whole order; 0 = 600000 */
     const unsigned char *csr_der;
     size_t csr_len;
@@ -206,7 +216,10 @@ struct acme_authz_doc {
     char *id_type;         /* "dns" / "ip" */
     char *id_value;
     bool wildcard;
-    /* The dns-01 challenge (NULL fields when the authz offers none). */
+    /* Set before parsing (acme_authz_parse_type): the challenge type looked
+     * for, NULL = "dns-01". Borrowed. */
+    const char *want;
+    /* That challenge (NULL fields when the authz offers none). */
     char *chal_url;
     char *chal_token;
     char *chal_status;
@@ -216,6 +229,10 @@ struct acme_authz_doc {
 
 int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
                      struct ac_error *e);
+/* The same, looking for the challenge of type `type` ("http-01" ...; NULL =
+ * "dns-01"; borrowed, must outlive out). */
+int acme_authz_parse_type(const char *data, size_t len, const char *type,
+                          struct acme_authz_doc *out, struct ac_error *e);
 void acme_authz_doc_clear(struct acme_authz_doc *a);
 
 /* Account response: "status" must be a string; "valid" required. 0 or -1. */

@@ -383,6 +383,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
     struct acme_authz_doc *out = p;
     json_object *id, *chals;
     bool have_dns01 = false;
+    const char *want = out->want != NULL ? out->want : "dns-01";
 
     if (dup_str(o, "status", true, &out->status, what, e) != 0)
         return -1;
@@ -404,7 +405,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
         json_object *ch = json_object_array_get_idx(chals, i);
         const char *type = jsonu_str(ch, "type");
         json_object *err = jsonu_obj(ch, "error");
-        bool is_dns01 = type != NULL && strcmp(type, "dns-01") == 0;
+        bool is_dns01 = type != NULL && strcmp(type, want) == 0;
 
         if (!json_object_is_type(ch, json_type_object) || type == NULL) {
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: challenge %zu is malformed", what, i);
@@ -426,7 +427,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
             strspn(out->chal_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789-_") != strlen(out->chal_token) ||
             strlen(out->chal_token) > 256) {
-            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: dns-01 token is not base64url", what);
+            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: %s token is not base64url", what, want);
             return -1;
         }
     }
@@ -438,13 +439,20 @@ static void clear_authz(void *p)
     acme_authz_doc_clear(p);
 }
 
-int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
-                     struct ac_error *e)
+int acme_authz_parse_type(const char *data, size_t len, const char *type,
+                          struct acme_authz_doc *out, struct ac_error *e)
 {
     static const struct doc_kind k = {"ACME authorization", fill_authz, clear_authz};
 
     memset(out, 0, sizeof *out);
+    out->want = type;
     return parse_doc(&k, data, len, out, e);
+}
+
+int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
+                     struct ac_error *e)
+{
+    return acme_authz_parse_type(data, len, NULL, out, e);
 }
 
 static int fill_renewal_info(json_object *o, void *p, const char *what, struct ac_error *e)

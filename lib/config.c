@@ -171,8 +171,11 @@ static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
         expand_slot(L, &raw->admin->listen, "admin.listen", false);
         expand_slot(L, &raw->admin->token, "admin.token", false);
     }
-    if (raw->serve != NULL)
+    if (raw->serve != NULL) {
         expand_slot(L, &raw->serve->listen, "serve.listen", false);
+        expand_slot(L, &raw->serve->http_listen, "serve.http_listen", false);
+        expand_slot(L, &raw->serve->https_port, "serve.https_port", false);
+    }
     if (raw->hooks != NULL)
         expand_slot(L, &raw->hooks->deploy, "hooks.deploy", false);
     if (raw->notify != NULL) {
@@ -369,6 +372,7 @@ static int apply_raw(struct cfg_loader *L, struct config_set *s, const struct cf
     src->own_eab = r->eab_kid != NULL || r->eab_hmac != NULL;
     src->own_cert_path = r->cert_path != NULL;
     src->own_key_path = r->key_path != NULL;
+    src->own_challenge = r->challenge != NULL;
     if (take(&s->provider, r->provider) || take(&s->email, r->email) ||
         take(&s->ca_dir_url, r->ca_dir_url) || take(&s->eab_kid, r->eab_kid) ||
         take(&s->eab_hmac, r->eab_hmac) || take(&s->profile, r->profile) ||
@@ -453,10 +457,10 @@ static int build_main(struct cfg_loader *L, const struct cfg_raw_set *r, struct 
         s->provider = strdup(CONFIG_PROVIDER_LOCAL);
     if (s->ca_dir_url == NULL)
         s->ca_dir_url = strdup(CONFIG_DEFAULT_CA);
-    if (s->challenge == NULL)
-        s->challenge = strdup("dns-01");
+    if (s->challenge == NULL && strcmp(s->provider, CONFIG_PROVIDER_ACME) != 0)
+        s->challenge = strdup("dns-01"); /* acme without one: an error (validation) */
     if (!s->name || !s->acme_key_path || !s->cert_path || !s->key_path || !s->provider ||
-        !s->ca_dir_url || !s->challenge)
+        !s->ca_dir_url || (!s->challenge && strcmp(s->provider, CONFIG_PROVIDER_ACME) != 0))
         return -1;
     return 0;
 }
@@ -471,6 +475,15 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     snprintf(name, sizeof name, "extra[%u]", idx);
     if (set_copy(s, main_set) != 0)
         return -1;
+    /* main's challenge goes with main's provider: an extra naming its own
+     * provider gets that provider's default (dns-01; none for acme) */
+    if (r->provider != NULL && r->challenge == NULL) {
+        free(s->challenge);
+        s->challenge = NULL;
+        if (strcmp(r->provider, CONFIG_PROVIDER_ACME) != 0 &&
+            (s->challenge = strdup("dns-01")) == NULL)
+            return -1;
+    }
     if (apply_raw(L, s, r, src) != 0)
         return -1;
     if (r->acme_key_path != NULL)
@@ -484,7 +497,23 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     return 0;
 }
 
-static int build_sections(struct config *cfg, const struct cfg_raw *raw)
+/* serve.https_port: a port number 1-65535. */
+static void parse_https_port(struct cfg_loader *L, const char *v, int *out)
+{
+    char *end = NULL;
+    long n;
+
+    if (v == NULL)
+        return;
+    n = strtol(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == NULL || *end != '\0' || n < 1 || n > 65535) {
+        cfg_diag(L, false, "serve.https_port", "'%s' is not a port number (1-65535)", v);
+        return;
+    }
+    *out = (int)n;
+}
+
+static int build_sections(struct cfg_loader *L, struct config *cfg, const struct cfg_raw *raw)
 {
     cfg->admin.present = raw->admin != NULL;
     if (raw->admin != NULL && (take(&cfg->admin.listen, raw->admin->listen) ||
@@ -492,8 +521,11 @@ static int build_sections(struct config *cfg, const struct cfg_raw *raw)
         return -1;
     if (cfg->admin.listen == NULL && (cfg->admin.listen = strdup(DEFAULT_ADMIN_LISTEN)) == NULL)
         return -1;
-    if (raw->serve != NULL && take(&cfg->serve.listen, raw->serve->listen))
+    if (raw->serve != NULL && (take(&cfg->serve.listen, raw->serve->listen) ||
+                               take(&cfg->serve.http_listen, raw->serve->http_listen)))
         return -1;
+    if (raw->serve != NULL)
+        parse_https_port(L, raw->serve->https_port, &cfg->serve.https_port);
     if (raw->hooks != NULL && take(&cfg->hooks.deploy, raw->hooks->deploy))
         return -1;
     if (raw->notify != NULL) {
@@ -525,7 +557,7 @@ static int build(struct cfg_loader *L, const struct cfg_raw *raw, struct config 
                         &src[i + 1]) != 0)
             return -1;
     }
-    return build_sections(cfg, raw);
+    return build_sections(L, cfg, raw);
 }
 
 /* --- the secrets of a loaded configuration (secrets.h) --- */
@@ -634,6 +666,7 @@ void config_free(struct config *cfg)
     free(cfg->admin.listen);
     free(cfg->admin.token);
     free(cfg->serve.listen);
+    free(cfg->serve.http_listen);
     free(cfg->hooks.deploy);
     free(cfg->notify.webhook);
     free_list(cfg->notify.headers, cfg->notify.headers_count);

@@ -21,6 +21,8 @@
 #define CONFIG_PROVIDER_LOCAL "local"
 #define CONFIG_PROVIDER_PSEUDO "pseudo"
 #define CONFIG_PROVIDER_CUSTOM "custom"
+/* An ACME set validated by http-01 or tls-alpn-01 (no DNS provider). */
+#define CONFIG_PROVIDER_ACME "acme"
 
 #define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -53,7 +55,9 @@ struct config_set {
     int64_t retry_min;         /* default 60 */
     int64_t retry_max;         /* default 21600 */
     int64_t failure_cooldown;  /* default 3600 */
-    char *challenge;           /* "dns-01" */
+    char *challenge;           /* "dns-01" (a DNS provider, custom, local,
+                                * pseudo), "http-01" or "tls-alpn-01"
+                                * (provider acme) */
 };
 
 struct config {
@@ -70,6 +74,9 @@ struct config {
     } admin;
     struct {
         char *listen;          /* NULL when the TLS listener is off; an IP host */
+        char *http_listen;     /* NULL when the HTTP responder is off; an IP host */
+        int https_port;        /* port in redirects; 0 = serve.listen's (none
+                                * when that is 443 or unset) */
     } serve;
     struct {
         char *deploy;          /* shell command or NULL */

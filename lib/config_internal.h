@@ -82,6 +82,8 @@ struct cfg_raw_admin {
 };
 struct cfg_raw_serve {
     char *listen;
+    char *http_listen;
+    char *https_port;
 };
 struct cfg_raw_hooks {
     char *deploy;
@@ -141,7 +143,7 @@ int cfg_expand(struct cfg_loader *L, const char *path, const char *value, char *
 struct cfg_set_src {
     char prefix[40];     /* "autocert" or "autocert.extra[N]" */
     bool own_provider, own_email, own_domains, own_options, own_ca_dir_url;
-    bool own_eab, own_cert_path, own_key_path;
+    bool own_eab, own_cert_path, own_key_path, own_challenge;
 };
 size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
                     const struct cfg_set_src *src);

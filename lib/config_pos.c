@@ -50,7 +50,7 @@ static const char *const set_keys[] = {
     "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
     "challenge", "extra", NULL};
 static const char *const admin_keys[] = {"listen", "token", NULL};
-static const char *const serve_keys[] = {"listen", NULL};
+static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};
 static const char *const notify_keys[] = {"webhook", "headers", NULL};
 

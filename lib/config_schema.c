@@ -29,7 +29,7 @@ struct schema {
     cyaml_schema_value_t extra_entry;
     cyaml_schema_field_t set_fields[SET_FIELDS + 1];
     cyaml_schema_field_t admin_fields[3];
-    cyaml_schema_field_t serve_fields[2];
+    cyaml_schema_field_t serve_fields[4];
     cyaml_schema_field_t hooks_fields[2];
     cyaml_schema_field_t notify_fields[3];
     cyaml_schema_field_t root_fields[6];
@@ -199,7 +199,9 @@ static struct schema *schema_new(const struct cfg_loader *L)
     s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
     s->admin_fields[2] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
-    s->serve_fields[1] = f_end;
+    s->serve_fields[1] = f_str("http_listen", offsetof(struct cfg_raw_serve, http_listen));
+    s->serve_fields[2] = f_str("https_port", offsetof(struct cfg_raw_serve, https_port));
+    s->serve_fields[3] = f_end;
     s->hooks_fields[0] = f_str("deploy", offsetof(struct cfg_raw_hooks, deploy));
     s->hooks_fields[1] = f_end;
     s->notify_fields[0] = f_str("webhook", offsetof(struct cfg_raw_notify, webhook));

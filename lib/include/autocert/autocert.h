@@ -408,6 +408,74 @@ typedef struct autocert_status {
 AUTOCERT_API int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out);
 AUTOCERT_API void autocert_status_clear(autocert_status *st);
 
+/* ==== http-01 challenges and the HTTP-to-HTTPS redirect ================== */
+
+/* Sets with provider: acme and challenge: http-01 are validated by the CA
+ * fetching http://<name>/.well-known/acme-challenge/<token> (RFC 8555 §8.3;
+ * for an IP address http://<address>/..., RFC 8738). The manager keeps the
+ * answers of its pending challenges; they are reachable two ways:
+ *   - a host with its own HTTP server on port 80 asks autocert_http01_answer
+ *     for every request whose path begins with AUTOCERT_HTTP01_PREFIX, and
+ *     may send everything else to autocert_http_redirect (no second listener);
+ *   - or the library's own responder, autocert_http_start (what `autocert
+ *     serve` runs on serve.http_listen). */
+
+#define AUTOCERT_HTTP01_PREFIX "/.well-known/acme-challenge/"
+
+/* The answer for an http-01 request: path is the request path (without the
+ * query), e.g. "/.well-known/acme-challenge/<token>". When the token is
+ * pending, copies its key authorization (NUL-terminated) into buf (n bytes)
+ * and returns its length: send it as the 200 body (Content-Type:
+ * application/octet-stream). Returns -1 when path is not a challenge path,
+ * the token is not [A-Za-z0-9_-]{22,128}, or it is not pending (answer 404),
+ * also when buf is too small (AUTOCERT_HTTP01_ANSWER_MAX is always enough).
+ * Never blocks (a lookup under a short lock); thread-safe. */
+#define AUTOCERT_HTTP01_ANSWER_MAX 257
+AUTOCERT_API int autocert_http01_answer(autocert_manager *m, const char *path, char *buf, size_t n);
+
+/* What the responder answers a request that is not a challenge: host is the
+ * Host header's value (NULL when absent), target the request target as
+ * received (path and query, e.g. "/a/b?c=d"). When some set covers the host
+ * (its port stripped; exact names and wildcards as in SNI selection, IP
+ * addresses compared as addresses), writes the HTTPS URL with the same host
+ * (IPv6 brackets kept) and target into buf (n bytes) and returns 308 (send
+ * it as Location). The URL's port is serve.https_port when set, else
+ * serve.listen's port when that is not 443, else none. Returns 400 (no or a
+ * malformed Host, a target that does not begin with '/', or buf too small),
+ * or 404 (a host no set covers: never redirected, so the responder is no open
+ * redirect). Never blocks; thread-safe. */
+AUTOCERT_API int autocert_http_redirect(autocert_manager *m, const char *host, const char *target,
+                                        char *buf, size_t n);
+
+typedef struct autocert_http autocert_http;
+
+/* Starts the library's plain-HTTP responder (libmicrohttpd, library threads)
+ * on `listen` ("host:port" or "[v6]:port" with an IP host; NULL: the
+ * configuration's serve.http_listen; port 0 picks a free one). It answers
+ * GET and HEAD of pending challenge paths (autocert_http01_answer; 404
+ * otherwise) and redirects every other request as autocert_http_redirect
+ * says; it never serves a file. Limits (each answered or closed, never
+ * queued without bound): AUTOCERT_HTTP_CONN_MAX connections (beyond: 503),
+ * AUTOCERT_HTTP_CONN_PER_IP per client address (beyond: 503), the request
+ * line and headers within AUTOCERT_HTTP_HEADER_MAX bytes (beyond: 431) and
+ * within AUTOCERT_HTTP_DEADLINE_MS of the connection or of the previous
+ * answer (then 408 and closed), AUTOCERT_HTTP_IDLE_S without traffic closes
+ * it. m must outlive the responder. Returns 0 and a new responder
+ * (autocert_http_stop), or -1 with err ("serve.http_listen 0.0.0.0:80:
+ * permission denied"). */
+#define AUTOCERT_HTTP_CONN_MAX 512
+#define AUTOCERT_HTTP_CONN_PER_IP 32
+#define AUTOCERT_HTTP_HEADER_MAX 8192
+#define AUTOCERT_HTTP_DEADLINE_MS 10000
+#define AUTOCERT_HTTP_IDLE_S 15
+AUTOCERT_API int autocert_http_start(autocert_manager *m, const char *listen, autocert_http **out,
+                                     autocert_error *err);
+/* The bound port (0 for NULL). */
+AUTOCERT_API int autocert_http_port(const autocert_http *h);
+/* Stops accepting, closes every connection and frees h (NULL is fine).
+ * Blocks until the responder's threads are gone (at most about a second). */
+AUTOCERT_API void autocert_http_stop(autocert_http *h);
+
 /* ==== events ============================================================= */
 
 enum autocert_event_type {
