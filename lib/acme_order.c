@@ -99,8 +99,7 @@ static int timed_out(struct order_run *r, struct ac_error *e)
 }
 
 /* Sleeps the poll delay, bounded by the deadline; a cancel ends it early. */
-static int poll_sleep(struct order_run *r, unsigned attempt, long retry_after,
-                      struct ac_error *e)
+static int poll_sleep(struct order_run *r, unsigned attempt, long retry_after, struct ac_error *e)
 {
     int64_t d = acme_poll_delay_ms(attempt, retry_after);
     int64_t left = r->c->deadline_ms - ac_mono_ms();
@@ -165,8 +164,7 @@ static int fetch_order(struct order_run *r, long *retry_after, struct ac_error *
     return rc;
 }
 
-static int create_order(struct order_run *r, const struct acme_order_params *p,
-                        struct ac_error *e)
+static int create_order(struct order_run *r, const struct acme_order_params *p, struct ac_error *e)
 {
     struct http_response resp;
     char *payload = NULL;
@@ -180,8 +178,7 @@ static int create_order(struct order_run *r, const struct acme_order_params *p,
             ac_error_set(e, AC_ERR_NOMEM, "acme newOrder: out of memory");
             return -1;
         }
-        if (acme_post(r->c, r->c->dir.new_order, "newOrder", payload, false, NULL, &resp, e) ==
-            0)
+        if (acme_post(r->c, r->c->dir.new_order, "newOrder", payload, false, NULL, &resp, e) == 0)
             break;
         free(payload);
         payload = NULL;
@@ -206,7 +203,8 @@ static int create_order(struct order_run *r, const struct acme_order_params *p,
     if (acme_order_parse(resp.body.data, resp.body.len, &r->doc, e) != 0)
         goto out;
     if (r->doc.authz_count == 0 && strcmp(r->doc.status, "pending") == 0) {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme newOrder: pending order without authorizations");
+        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE,
+                     "acme newOrder: pending order without authorizations");
         goto out;
     }
     rc = 0;
@@ -276,8 +274,8 @@ static int add_pending(struct order_run *r, const char *authz_url, struct acme_a
     if (p->label != NULL)
         snprintf(p->label, strlen(dom) + 3, "%s%s", a->wildcard ? "*." : "", dom);
     r->npend++; /* owned from here on, freed with the run */
-    if (p->fqdn == NULL || p->label == NULL || p->authz_url == NULL || p->chal_url == NULL || p->domain == NULL ||
-        p->token == NULL) {
+    if (p->fqdn == NULL || p->label == NULL || p->authz_url == NULL || p->chal_url == NULL ||
+        p->domain == NULL || p->token == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
         return -1;
     }
@@ -399,8 +397,7 @@ static int arm_all(struct order_run *r, struct ac_error *e)
     if (dns01(r) || r->npend == 0)
         return 0;
     if (r->s == NULL || r->s->arm == NULL || r->s->disarm == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "acme order: nothing answers %s challenges",
-                     r->challenge);
+        ac_error_set(e, AC_ERR_INTERNAL, "acme order: nothing answers %s challenges", r->challenge);
         return -1;
     }
     r->stage = "preparing the challenge answers";
@@ -591,8 +588,7 @@ static int finalize(struct order_run *r, const struct acme_order_params *p, long
         ac_error_set(e, AC_ERR_NOMEM, "acme finalize: out of memory");
         goto out;
     }
-    if (acme_post(r->c, r->doc.finalize, "finalize", jsonu_string(o), false, NULL, &resp, e) !=
-        0)
+    if (acme_post(r->c, r->doc.finalize, "finalize", jsonu_string(o), false, NULL, &resp, e) != 0)
         goto out;
     acme_order_doc_clear(&r->doc);
     rc = acme_order_parse(resp.body.data, resp.body.len, &r->doc, e);
@@ -604,8 +600,7 @@ out:
     return rc;
 }
 
-static int download(struct order_run *r, char **chain_pem, size_t *chain_len,
-                    struct ac_error *e)
+static int download(struct order_run *r, char **chain_pem, size_t *chain_len, struct ac_error *e)
 {
     struct http_response resp;
     struct crypto_chain *chain = NULL;

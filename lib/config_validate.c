@@ -199,8 +199,8 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
                  "domains are required for provider %s (%s): list the names to certify",
                  s->provider, s->name);
     if (s->email != NULL && (s == main_set || src->own_email) &&
-        (strchr(s->email, '@') == NULL || s->email[0] == '@' ||
-         strchr(s->email, '@')[1] == '\0' || strchr(s->email, ' ') != NULL))
+        (strchr(s->email, '@') == NULL || s->email[0] == '@' || strchr(s->email, '@')[1] == '\0' ||
+         strchr(s->email, ' ') != NULL))
         cfg_diag(L, false, cfg_field_path(src, src->own_email, "email", p, sizeof p),
                  "'%s' is not an email address", s->email);
     if (checks_domains(s->provider) &&
@@ -216,8 +216,7 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
         ac_error_clear(&e);
         if (dns_options_validate(s->provider, s->options, s->options_count, &e) != 0)
             cfg_diag(L, false,
-                     cfg_field_path(src, src->own_options || s == main_set, "options", p,
-                                    sizeof p),
+                     cfg_field_path(src, src->own_options || s == main_set, "options", p, sizeof p),
                      "%s (%s%s)", e.message, s->name,
                      s != main_set && !src->own_options && s->options_count > 0
                          ? " inherits main's options: give it its own"
@@ -240,8 +239,8 @@ static void check_challenge(struct cfg_loader *L, const struct config_set *s,
     cfg_field_path(src, own, "challenge", p, sizeof p);
     if (is(s->provider, CONFIG_PROVIDER_ACME)) {
         if (s->challenge == NULL)
-            cfg_diag(L, false, cfg_field_path(src, main_set || src->own_provider, "provider", p,
-                                              sizeof p),
+            cfg_diag(L, false,
+                     cfg_field_path(src, main_set || src->own_provider, "provider", p, sizeof p),
                      "provider acme needs a challenge (%s): add challenge: http-01 (answered on "
                      "serve.http_listen) or challenge: tls-alpn-01 (answered on serve.listen)",
                      s->name);
@@ -262,10 +261,9 @@ static void check_challenge(struct cfg_loader *L, const struct config_set *s,
                  "challenge %s is answered by provider acme, and %s uses provider %s (which "
                  "%s): set provider: acme, or use challenge dns-01",
                  s->challenge, s->name, s->provider,
-                 is_local_or_pseudo(s->provider) ? "never asks a CA"
-                 : is(s->provider, CONFIG_PROVIDER_CUSTOM)
-                     ? "answers no challenge"
-                     : "publishes dns-01 records");
+                 is_local_or_pseudo(s->provider)           ? "never asks a CA"
+                 : is(s->provider, CONFIG_PROVIDER_CUSTOM) ? "answers no challenge"
+                                                           : "publishes dns-01 records");
     else
         cfg_diag(L, false, p,
                  "unknown challenge '%s' for %s: use dns-01 (or http-01 / tls-alpn-01 with "
@@ -453,8 +451,7 @@ static void check_sections(struct cfg_loader *L, const struct config *cfg)
     }
 }
 
-size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
-                    const struct cfg_set_src *src)
+size_t cfg_validate(struct cfg_loader *L, const struct config *cfg, const struct cfg_set_src *src)
 {
     size_t before = L->errors;
 

@@ -478,8 +478,7 @@ int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **o
     snprintf(where, sizeof where, "%s", addr);
     if (parse_listen0(where, host, sizeof host, &port) != 0) {
         ac_error_set(&e, AC_ERR_CONFIG,
-                     "serve.http_listen '%s' is not host:port or [v6]:port with an IP host",
-                     where);
+                     "serve.http_listen '%s' is not host:port or [v6]:port with an IP host", where);
         goto out;
     }
     h = calloc(1, sizeof *h);

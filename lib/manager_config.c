@@ -13,10 +13,10 @@
 #include <strings.h>
 
 #include "admin_api.h"
+#include "challenge.h"
 #include "crypto.h"
 #include "lifecycle_priv.h"
 #include "log.h"
-#include "challenge.h"
 #include "manager_priv.h"
 #include "sni.h"
 #include "timeutil.h"
