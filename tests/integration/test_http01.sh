@@ -8,7 +8,10 @@
 #  (c) the responder redirects a plain request with 308 to https:// on the
 #      same host (the port of serve.listen), only for a host a set covers;
 #      a challenge path with an unknown or malformed token is 404; no Host is
-#      400; a huge Host header is refused.
+#      400; a huge Host header is refused;
+#  (d) the example gateway answers http-01 from its own HTTP server through
+#      autocert_http01_answer (--http-listen) and redirects through
+#      autocert_http_redirect.
 set -euo pipefail
 source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
@@ -98,4 +101,21 @@ esac
 assert_eq "308 https://site.example.test:$TLS_PORT/" \
   "$(status_of -H 'Host: site.example.test' "$U/")" "redirect after the refusals"
 stop_daemon
+
+# --- (d) the embedding gateway's own HTTP server ------------------------------
+[[ -x "${AUTOCERT_GATEWAY:-}" ]] || fail "AUTOCERT_GATEWAY not built"
+write_config d.yml acme '[gw.example.test]' \
+  "  challenge: http-01" "  acme_key_path: acct-d.key" \
+  "  cert_path: d/cert.crt" "  key_path: d/priv.key"
+GW_PORT=$(free_port)
+testenv_spawn gateway "$AUTOCERT_GATEWAY" -c d.yml --listen "127.0.0.1:$GW_PORT" \
+  --http-listen "127.0.0.1:$HTTP_PORT"
+wait_until 120 handshake_ok "$GW_PORT" gw.example.test root.pem ||
+  { cat gateway.log >&2; fail "the gateway obtained nothing over http-01"; }
+check_pair d/cert.crt d/priv.key root.pem gw.example.test
+assert_eq "308 https://gw.example.test/p" \
+  "$(status_of -H 'Host: gw.example.test' "$U/p")" "gateway redirect (no serve.listen: no port)"
+assert_eq "404 " "$(status_of -H 'Host: evil.example.net' "$U/p")" "gateway: unknown Host"
+assert_eq "404 " "$(status_of -H 'Host: gw.example.test' \
+  "$U/.well-known/acme-challenge/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" "gateway: unknown token"
 echo "ok"
