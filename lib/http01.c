@@ -39,6 +39,9 @@
 #define HTTP01_MHD_MEMORY (16 * 1024) /* per-connection buffer (> AUTOCERT_HTTP_HEADER_MAX) */
 #define HTTP01_LOCATION_MAX (AUTOCERT_HTTP_HEADER_MAX + 300)
 
+_Static_assert(AUTOCERT_HTTP01_ANSWER_MAX == CHALLENGE_KEYAUTH_MAX + 1,
+               "the public answer size is the table's key authorization size");
+
 int autocert_http01_answer(autocert_manager *m, const char *path, char *buf, size_t n)
 {
     size_t pl = strlen(AUTOCERT_HTTP01_PREFIX), len;
