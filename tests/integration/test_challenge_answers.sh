@@ -46,7 +46,7 @@ EOF
 start_daemon "$W/c.yml" serve
 wait_until 30 grep -q "answering http-01 for mode-slow-poll.example.test" serve.log ||
   { cat serve.log >&2; fail "no http-01 answer armed"; }
-tok=$(sed -n 's/.*answering http-01 for mode-slow-poll.example.test at \/.well-known\/acme-challenge\/\([A-Za-z0-9_-]*\) .*/\1/p' serve.log | head -n1)
+tok=$(sed -n 's/.*answering http-01 for mode-slow-poll.example.test at \/.well-known\/acme-challenge\/\([A-Za-z0-9_-]*\) .*/\1/p' serve.log | sed -n 1p)
 [[ -n "$tok" ]] || fail "no token in the log"
 body=$(curl -fsS --max-time 5 -H 'Host: anything.example' \
   "http://127.0.0.1:$HTTP_PORT/.well-known/acme-challenge/$tok") ||

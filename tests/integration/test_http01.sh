@@ -87,7 +87,7 @@ assert_eq "404 " "$(status_of -H 'Host: site.example.test' \
 assert_eq "404 " "$(status_of --path-as-is -H 'Host: evil.example.net' \
   "$U/.well-known/acme-challenge/../../etc/passwd")" "no file is ever served"
 # the answer of a finished authorization is withdrawn
-tok=$(sed -n 's/.*answering http-01 for site.example.test at \/.well-known\/acme-challenge\/\([A-Za-z0-9_-]*\) .*/\1/p' serve-b.log | head -n1)
+tok=$(sed -n 's/.*answering http-01 for site.example.test at \/.well-known\/acme-challenge\/\([A-Za-z0-9_-]*\) .*/\1/p' serve-b.log | sed -n 1p)
 [[ -n "$tok" ]] || { cat serve-b.log >&2; fail "no token in the log"; }
 assert_eq "404 " "$(status_of -H 'Host: site.example.test' "$U/.well-known/acme-challenge/$tok")" \
   "token of a valid authorization is no longer answered"
