@@ -122,7 +122,8 @@ testenv_stop() { # pid
     done
     if kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
       testenv_log "pid $pid ignored SIGTERM for 5 s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
+      # it may have ended meanwhile: a failed kill must not end the caller (set -e)
+      kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
   wait "$pid" 2>/dev/null || true
