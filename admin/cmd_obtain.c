@@ -4,7 +4,9 @@
  * thin CLI over autocert_manager_obtain: the renewal engine's workers run the
  * orders (one directory and account lookup shared by all of them), and the
  * deploy hook and webhook run as in the daemon (obtained / renewed / failed),
- * the call waiting for them before it returns.
+ * the call waiting for them before it returns. With serve.http_listen set,
+ * the HTTP responder runs for the duration of the run, so that sets with
+ * provider acme and challenge http-01 can be validated.
  * Exit 0 when every selected set holds a certificate afterwards, 1 when any
  * issuance failed, 2 for usage or configuration errors.
  */
@@ -26,7 +28,8 @@ static void usage(FILE *f)
                "Obtains the certificate of every managed set that has none on disk (or whose\n"
                "certificate has expired or no longer covers its domains), several sets at\n"
                "once, then exits. With --force every selected set gets a new certificate.\n"
-               "SET is main, extra[N] or extraN; DOMAIN selects the set that covers it.\n\n"
+               "SET is main, extra[N] or extraN; DOMAIN selects the set that covers it.\n"
+               "With serve.http_listen set, http-01 challenges are answered there meanwhile.\n\n"
                "options:\n"
                "  -c, --config FILE   configuration file (default autocert.yml)\n"
                "      --force         obtain even when a valid certificate is present\n"
@@ -113,6 +116,8 @@ int cmd_obtain(int argc, char **argv)
     struct run r = {0};
     autocert_progress p = {.note = NULL, .result = on_result, .arg = &r};
     autocert_error err;
+    autocert_http *http = NULL;
+    const char *http_listen;
     int status = EXIT_OK;
 
     if (cli_parse(argc, argv, "force", &o) != 0)
@@ -130,6 +135,12 @@ int cmd_obtain(int argc, char **argv)
             status = EXIT_USAGE;
             goto out;
         }
+    http_listen = autocert_config_get(autocert_manager_config(r.m), "serve.http_listen");
+    if (http_listen != NULL && autocert_http_start(r.m, http_listen, &http, &err) != 0) {
+        fprintf(stderr, "obtain: %s\n", err.message);
+        status = EXIT_FAILED;
+        goto out;
+    }
     /* obtain reads every selected set's files itself to decide */
     if (autocert_manager_obtain(r.m, (const char *const *)o.args, (size_t)o.nargs,
                                 o.force ? AUTOCERT_OBTAIN_FORCE : 0, &p, &err) != 0) {
@@ -143,6 +154,7 @@ int cmd_obtain(int argc, char **argv)
     }
 out:
     fflush(stdout);
+    autocert_http_stop(http);
     autocert_manager_free(r.m);
     pthread_mutex_destroy(&r.mu);
     return status;

@@ -1,8 +1,9 @@
 /*
  * cmd_serve.c - `autocert serve`: the daemon. Opens one manager for its whole
  * life, loads every set's certificate from disk, starts serving TLS on
- * serve.listen (when set) before anything touches the network, then starts
- * the manager's renewal engine and the admin API. Signals are taken
+ * serve.listen (when set) and the HTTP responder on serve.http_listen (when
+ * set: http-01 answers, 308 to https) before anything touches the network,
+ * then starts the manager's renewal engine and the admin API. Signals are taken
  * synchronously by the main thread (sigwait):
  *   SIGHUP          autocert_manager_reload_config: a broken file is refused
  *                   with its errors and the running configuration stays; sets
@@ -35,6 +36,8 @@ struct serve_state {
     autocert_manager *m;
     char *listen; /* serve.listen the listener was started with, or NULL */
     struct serve_tls *tls;
+    char *http_listen; /* serve.http_listen the responder was started with, or NULL */
+    autocert_http *http;
     autocert_admin *admin;
     pthread_t renew_thread; /* SIGUSR1 */
     bool renew_started;
@@ -46,8 +49,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: autocert serve [-c FILE]\n\n"
                "Serves the certificates on disk, renews them before they expire and keeps\n"
                "retrying with backoff when the CA or DNS is unreachable. With serve.listen\n"
-               "set, answers HTTPS there (SNI picks the set). Signals: SIGHUP reloads the\n"
-               "configuration, SIGUSR1 renews every set now, SIGTERM/SIGINT stop.\n\n"
+               "set, answers HTTPS there (SNI picks the set); with serve.http_listen set,\n"
+               "answers http-01 challenges there and redirects other requests to https.\n"
+               "Signals: SIGHUP reloads the configuration, SIGUSR1 renews every set now,\n"
+               "SIGTERM/SIGINT stop.\n\n"
                "options:\n"
                "  -c, --config FILE   configuration file (default autocert.yml)\n"
                "      --log-format F  text (default) or json\n"
@@ -105,6 +110,12 @@ static void reload(struct serve_state *st, const char *path)
         autocert_log(AUTOCERT_LOG_WARN, NULL,
                      "reload: serve.listen changes need a restart; keeping %s",
                      st->listen != NULL ? st->listen : "(off)");
+    now = autocert_config_get(autocert_manager_config(st->m), "serve.http_listen");
+    if ((st->http_listen == NULL) != (now == NULL) ||
+        (now != NULL && strcmp(now, st->http_listen) != 0))
+        autocert_log(AUTOCERT_LOG_WARN, NULL,
+                     "reload: serve.http_listen changes need a restart; keeping %s",
+                     st->http_listen != NULL ? st->http_listen : "(off)");
     autocert_log(AUTOCERT_LOG_INFO, NULL, "configuration reloaded from %s", path);
 }
 
@@ -147,6 +158,13 @@ int cmd_serve(int argc, char **argv)
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
     }
+    listen = autocert_config_get(autocert_manager_config(st.m), "serve.http_listen");
+    if (listen != NULL && (st.http_listen = strdup(listen)) == NULL)
+        goto out;
+    if (st.http_listen != NULL && autocert_http_start(st.m, st.http_listen, &st.http, &err) != 0) {
+        autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
+        goto out;
+    }
     if (autocert_manager_start(st.m, &err) != 0) {
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
@@ -181,8 +199,10 @@ out:
     if (st.renew_started)
         pthread_join(st.renew_thread, NULL);
     autocert_admin_stop(st.admin);
+    autocert_http_stop(st.http);
     serve_tls_stop(st.tls);
     autocert_manager_free(st.m);
     free(st.listen);
+    free(st.http_listen);
     return rc;
 }

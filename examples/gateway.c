@@ -16,6 +16,15 @@
  * configuration and re-reads the certificate files: the next handshake gets
  * the new certificate while connections opened before keep theirs.
  * SIGINT/SIGTERM stop the engine and the process. One thread per connection.
+ *
+ *     gateway -c autocert.yml --listen 127.0.0.1:8443 --http-listen 127.0.0.1:8080
+ *
+ * also answers plain HTTP on --http-listen with the gateway's own small HTTP
+ * server, as a gateway that already listens on port 80 would: a request for
+ * /.well-known/acme-challenge/<token> gets autocert_http01_answer's key
+ * authorization (sets with provider: acme, challenge: http-01), everything
+ * else autocert_http_redirect's 308 to https (404 for a host no set covers).
+ * (A gateway without an HTTP server of its own can call autocert_http_start.)
  */
 #include <autocert/autocert.h>
 #include <autocert/autocert_admin.h>
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -131,6 +141,109 @@ out:
     return NULL;
 }
 
+/* ---- plain HTTP: http-01 answers and the redirect to https ---- */
+
+static void http_send(int fd, int status, const char *reason, const char *location,
+                      const char *body, size_t len)
+{
+    char head[AUTOCERT_HTTP_HEADER_MAX + 512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+                     "Cache-Control: no-store\r\n%s%s%s\r\n",
+                     status, reason, len, location ? "Location: " : "", location ? location : "",
+                     location ? "\r\n" : "");
+
+    if (n > 0 && (size_t)n < sizeof(head) && write(fd, head, (size_t)n) == n && len > 0)
+        (void)!write(fd, body, len);
+}
+
+/* One request per connection: the head (at most AUTOCERT_HTTP_HEADER_MAX
+ * bytes, 10 s) is read, answered, and the connection closed. */
+static void *http_connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char req[AUTOCERT_HTTP_HEADER_MAX + 1], target[AUTOCERT_HTTP_HEADER_MAX];
+    char location[AUTOCERT_HTTP_HEADER_MAX + 300], answer[AUTOCERT_HTTP01_ANSWER_MAX];
+    char method[8], *host = NULL, *p, *end = NULL;
+    size_t got = 0;
+    ssize_t r;
+    int n;
+
+    while (got < sizeof(req) - 1 && end == NULL) {
+        r = read(fd, req + got, sizeof(req) - 1 - got);
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+        req[got] = '\0';
+        end = strstr(req, "\r\n\r\n");
+    }
+    if (end == NULL) {
+        http_send(fd, 431, "Request Header Fields Too Large", NULL, "", 0);
+        goto out;
+    }
+    if (sscanf(req, "%7s %8191s", method, target) != 2) {
+        http_send(fd, 400, "Bad Request", NULL, "", 0);
+        goto out;
+    }
+    for (p = strstr(req, "\r\n"); p != NULL && p < end; p = strstr(p + 2, "\r\n"))
+        if (strncasecmp(p + 2, "Host:", 5) == 0) {
+            if (host != NULL) { /* two Host headers */
+                http_send(fd, 400, "Bad Request", NULL, "", 0);
+                goto out;
+            }
+            host = p + 7;
+            while (*host == ' ' || *host == '\t')
+                host++;
+        }
+    for (p = host; p != NULL && *p != '\r' && *p != '\0'; p++)
+        ;
+    if (p != NULL)
+        *p = '\0';
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) &&
+        strncmp(target, AUTOCERT_HTTP01_PREFIX, strlen(AUTOCERT_HTTP01_PREFIX)) == 0) {
+        n = autocert_http01_answer(manager, target, answer, sizeof(answer));
+        if (n < 0)
+            http_send(fd, 404, "Not Found", NULL, "", 0);
+        else
+            http_send(fd, 200, "OK", NULL, answer, strcmp(method, "HEAD") == 0 ? 0 : (size_t)n);
+        goto out;
+    }
+    switch (autocert_http_redirect(manager, host, target, location, sizeof(location))) {
+    case 308:
+        http_send(fd, 308, "Permanent Redirect", location, "", 0);
+        break;
+    case 404:
+        http_send(fd, 404, "Not Found", NULL, "", 0);
+        break;
+    default:
+        http_send(fd, 400, "Bad Request", NULL, "", 0);
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static void *http_server(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    struct timeval tmo = {.tv_sec = 10};
+
+    for (;;) {
+        pthread_t t;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+        if (pthread_create(&t, NULL, http_connection, (void *)(intptr_t)fd) != 0)
+            close(fd);
+        else
+            pthread_detach(t);
+    }
+    return NULL;
+}
+
 static int listen_on(const char *spec)
 {
     char host[256];
@@ -193,7 +306,7 @@ static void *signals(void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *listen_spec = NULL;
+    const char *config = NULL, *listen_spec = NULL, *http_spec = NULL;
     autocert_error err;
     sigset_t set;
     pthread_t sigthread;
@@ -205,9 +318,11 @@ int main(int argc, char **argv)
             config = argv[i + 1];
         else if (strcmp(argv[i], "--listen") == 0)
             listen_spec = argv[i + 1];
+        else if (strcmp(argv[i], "--http-listen") == 0)
+            http_spec = argv[i + 1];
     }
     if (config == NULL || listen_spec == NULL) {
-        fprintf(stderr, "usage: gateway -c FILE --listen HOST:PORT\n");
+        fprintf(stderr, "usage: gateway -c FILE --listen HOST:PORT [--http-listen HOST:PORT]\n");
         return 2;
     }
     autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_INFO);
@@ -231,6 +346,19 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    if (http_spec != NULL) {
+        int hfd = listen_on(http_spec);
+        pthread_t ht;
+
+        if (hfd < 0) {
+            fprintf(stderr, "gateway: cannot listen on %s: %s\n", http_spec, strerror(errno));
+            return 1;
+        }
+        if (pthread_create(&ht, NULL, http_server, (void *)(intptr_t)hfd) != 0)
+            return 1;
+        pthread_detach(ht);
+        fprintf(stderr, "gateway: plain HTTP (http-01, redirect) on %s\n", http_spec);
+    }
     /* obtains what is missing (the handshakes pick it up once it is there),
      * then renews before expiry */
     if (autocert_manager_start(manager, &err) != 0) {

@@ -173,8 +173,8 @@ int acme_directory_load(struct acme_client *c, struct ac_error *e)
     if (acme_get(c, c->dir_url, "directory", &resp, e) != 0)
         return -1;
     if (resp.status != 200) {
-        acme_problem_parse(resp.body.data, resp.body.len, (int)resp.status,
-                           acme_retry_after(&resp), "acme directory", e);
+        acme_problem_parse(resp.body.data, resp.body.len, (int)resp.status, acme_retry_after(&resp),
+                           "acme directory", e);
         goto out;
     }
     if (acme_directory_parse(resp.body.data, resp.body.len, &c->dir, e) != 0)
@@ -191,7 +191,10 @@ bool acme_has_renewal_info(struct acme_client *c)
     return c->dir_loaded && c->dir.renewal_info != NULL;
 }
 
-size_t acme_profile_count(const struct acme_client *c) { return c->dir.profile_count; }
+size_t acme_profile_count(const struct acme_client *c)
+{
+    return c->dir.profile_count;
+}
 
 const char *acme_profile_name(const struct acme_client *c, size_t i)
 {
@@ -203,7 +206,10 @@ const char *acme_profile_description(const struct acme_client *c, size_t i)
     return i < c->dir.profile_count ? c->dir.profile_descs[i] : NULL;
 }
 
-const char *acme_account_url(const struct acme_client *c) { return c->kid; }
+const char *acme_account_url(const struct acme_client *c)
+{
+    return c->kid;
+}
 
 static int dir_copy(struct acme_directory *to, const struct acme_directory *from)
 {
@@ -211,9 +217,12 @@ static int dir_copy(struct acme_directory *to, const struct acme_directory *from
         char **to;
         const char *from;
     } f[] = {
-        {&to->new_nonce, from->new_nonce},       {&to->new_account, from->new_account},
-        {&to->new_order, from->new_order},       {&to->revoke_cert, from->revoke_cert},
-        {&to->key_change, from->key_change},     {&to->renewal_info, from->renewal_info},
+        {&to->new_nonce, from->new_nonce},
+        {&to->new_account, from->new_account},
+        {&to->new_order, from->new_order},
+        {&to->revoke_cert, from->revoke_cert},
+        {&to->key_change, from->key_change},
+        {&to->renewal_info, from->renewal_info},
         {&to->terms_of_service, from->terms_of_service},
     };
 
@@ -235,8 +244,7 @@ fail:
     return -1;
 }
 
-int acme_client_adopt(struct acme_client *c, const struct acme_client *from,
-                      struct ac_error *e)
+int acme_client_adopt(struct acme_client *c, const struct acme_client *from, struct ac_error *e)
 {
     if (!from->dir_loaded || from->kid == NULL || c->dir_loaded || c->kid != NULL ||
         strcmp(c->dir_url, from->dir_url) != 0 || c->key != from->key) {
@@ -271,8 +279,7 @@ static int fetch_nonce(struct acme_client *c, struct ac_error *e)
     c->nonce_problem[0] = '\0';
     take_nonce(c, &resp);
     if (c->nonce == NULL) {
-        acme_problem_parse(NULL, 0, (int)resp.status, acme_retry_after(&resp), "acme newNonce",
-                           e);
+        acme_problem_parse(NULL, 0, (int)resp.status, acme_retry_after(&resp), "acme newNonce", e);
         if (resp.status >= 200 && resp.status < 300)
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s",
                          c->nonce_problem[0] != '\0' ? c->nonce_problem
@@ -288,9 +295,8 @@ out:
 
 static int acme_register(struct acme_client *c, struct ac_error *e);
 
-int acme_post(struct acme_client *c, const char *url, const char *endpoint,
-              const char *payload, bool use_jwk, const char *accept,
-              struct http_response *resp, struct ac_error *e)
+int acme_post(struct acme_client *c, const char *url, const char *endpoint, const char *payload,
+              bool use_jwk, const char *accept, struct http_response *resp, struct ac_error *e)
 {
     struct http_header hdrs[2] = {{"Content-Type", "application/jose+json"}, {"Accept", accept}};
     struct http_request req = {.method = "POST", .url = url, .headers = hdrs};
@@ -318,8 +324,7 @@ int acme_post(struct acme_client *c, const char *url, const char *endpoint,
             return -1;
         nonce = c->nonce;
         c->nonce = NULL; /* a nonce is used once */
-        sr = jws_sign(c->key, kid, nonce, url, payload, payload ? strlen(payload) : 0, &body,
-                      e);
+        sr = jws_sign(c->key, kid, nonce, url, payload, payload ? strlen(payload) : 0, &body, e);
         free(nonce);
         if (sr != 0) {
             ac_error_prefix(e, "%s", what);
@@ -349,8 +354,7 @@ int acme_post(struct acme_client *c, const char *url, const char *endpoint,
         acme_problem_parse(resp->body.data, resp->body.len, (int)resp->status,
                            acme_retry_after(resp), what, &perr);
         http_response_free(resp);
-        if (ac_error_is(&perr, AC_ERR_CA_BAD_NONCE) &&
-            bad_nonces++ < ACME_MAX_BAD_NONCE_RETRIES) {
+        if (ac_error_is(&perr, AC_ERR_CA_BAD_NONCE) && bad_nonces++ < ACME_MAX_BAD_NONCE_RETRIES) {
             ac_debug(NULL, "%s: badNonce, retrying (%d)", what, bad_nonces);
             continue;
         }
@@ -368,8 +372,7 @@ int acme_post(struct acme_client *c, const char *url, const char *endpoint,
     }
 }
 
-static int account_body(struct acme_client *c, bool only_existing, char **out,
-                        struct ac_error *e)
+static int account_body(struct acme_client *c, bool only_existing, char **out, struct ac_error *e)
 {
     json_object *o = json_object_new_object(), *contact, *eab = NULL;
     struct ac_buf mail;
@@ -524,8 +527,7 @@ int acme_revoke(struct acme_client *c, const unsigned char *cert_der, size_t len
     b64 = b64url_encode_alloc(cert_der, len);
     o = json_object_new_object();
     if (b64 == NULL || o == NULL || jsonu_add_str(o, "certificate", b64) != 0 ||
-        (reason >= 0 &&
-         json_object_object_add(o, "reason", json_object_new_int(reason)) != 0) ||
+        (reason >= 0 && json_object_object_add(o, "reason", json_object_new_int(reason)) != 0) ||
         (payload = strdup(jsonu_string(o))) == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "acme revokeCert: out of memory");
         goto out;
@@ -541,8 +543,8 @@ out:
     return rc;
 }
 
-int acme_renewal_info_get(struct acme_client *c, const char *cert_id,
-                          struct acme_renewal_info *out, struct ac_error *e)
+int acme_renewal_info_get(struct acme_client *c, const char *cert_id, struct acme_renewal_info *out,
+                          struct ac_error *e)
 {
     struct http_response resp;
     struct ac_buf url;
@@ -574,8 +576,8 @@ int acme_renewal_info_get(struct acme_client *c, const char *cert_id,
     if (acme_get(c, url.data, "renewalInfo", &resp, e) != 0)
         goto out_nofree;
     if (resp.status != 200) {
-        acme_problem_parse(resp.body.data, resp.body.len, (int)resp.status,
-                           acme_retry_after(&resp), "acme renewalInfo", e);
+        acme_problem_parse(resp.body.data, resp.body.len, (int)resp.status, acme_retry_after(&resp),
+                           "acme renewalInfo", e);
         goto out;
     }
     if (acme_renewal_info_parse(resp.body.data, resp.body.len, out, e) != 0)

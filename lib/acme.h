@@ -33,8 +33,8 @@ struct acme_client_opts {
     const char *directory_url;   /* required */
     const char *const *ca_files; /* extra PEM roots for the CA's HTTPS API */
     size_t ca_count;
-    long timeout_ms;             /* per request; 0 = 30000 */
-    const char *user_agent;      /* NULL = the HTTP client's default */
+    long timeout_ms;        /* per request; 0 = 30000 */
+    const char *user_agent; /* NULL = the HTTP client's default */
 };
 
 /* Returns 0 and a new client (acme_client_free). Copies opts. account_key is
@@ -70,8 +70,7 @@ const char *acme_account_url(const struct acme_client *c);
  * same directory URL and account key. `from` is only read: any number of
  * threads may adopt from one client that nobody uses for requests meanwhile.
  * Returns 0, or -1 (AC_ERR_INTERNAL when from has no account, AC_ERR_NOMEM). */
-int acme_client_adopt(struct acme_client *c, const struct acme_client *from,
-                      struct ac_error *e);
+int acme_client_adopt(struct acme_client *c, const struct acme_client *from, struct ac_error *e);
 
 /* How dns-01 challenges are answered. */
 struct acme_solver {
@@ -83,8 +82,8 @@ struct acme_solver {
     int (*cleanup)(void *arg, const struct dns_challenge *ch, struct ac_error *e);
     /* Called once after all present() calls of an order, before any challenge
      * is answered (propagation check). May be NULL. deadline on ac_mono_ms. */
-    int (*wait)(void *arg, const struct dns_challenge *const *chs, size_t n,
-                int64_t deadline_ms, struct ac_error *e);
+    int (*wait)(void *arg, const struct dns_challenge *const *chs, size_t n, int64_t deadline_ms,
+                struct ac_error *e);
     /* Optional progress notes ("order created", "authorization x valid" ...). */
     void (*progress)(void *arg, const char *message);
     /* Optional pair for callers running several orders at once: answered() is
@@ -100,18 +99,28 @@ struct acme_solver {
      * once, setting published[i] for each one it published (also when it
      * fails); cleanup_all is then called once with exactly those records
      * (also after failures). */
-    int (*present_all)(void *arg, const struct dns_challenge *const *chs, size_t n,
-                       bool *published, struct ac_error *e);
+    int (*present_all)(void *arg, const struct dns_challenge *const *chs, size_t n, bool *published,
+                       struct ac_error *e);
     int (*cleanup_all)(void *arg, const struct dns_challenge *const *chs, size_t n,
                        struct ac_error *e);
+    /* http-01 and tls-alpn-01 (acme_order_params.challenge): arm() makes the
+     * answer available (http-01: token -> key_auth; tls-alpn-01: identifier ->
+     * key_auth) before the challenge is answered; disarm() withdraws it once
+     * the authorization is final (valid or failed) or the order ends (any
+     * failure, a cancel). Called for every pending authorization; both
+     * required for those challenge types. */
+    int (*arm)(void *arg, const char *type, const char *identifier, const char *token,
+               const char *key_auth, struct ac_error *e);
+    void (*disarm)(void *arg, const char *type, const char *identifier, const char *token);
 };
 
 struct acme_order_params {
     const char *const *identifiers; /* DNS names (wildcards allowed) or IP literals */
     size_t count;
-    const char *profile;  /* NULL or a profile name; AC_ERR_CA_PROFILE if not offered */
-    const char *replaces; /* ARI cert id or NULL; on rejection retried once without */
-    int64_t timeout_ms;   /* whole order; 0 = 600000 */
+    const char *profile;   /* NULL or a profile name; AC_ERR_CA_PROFILE if not offered */
+    const char *replaces;  /* ARI cert id or NULL; on rejection retried once without */
+    const char *challenge; /* "dns-01" (NULL: the same), "http-01" or "tls-alpn-01" */
+    int64_t timeout_ms;    /* whole order; 0 = 600000 */
     const unsigned char *csr_der;
     size_t csr_len;
 };
@@ -138,8 +147,8 @@ struct acme_renewal_info {
 
 /* GET <renewalInfo>/<cert_id>. Needs a directory with renewalInfo
  * (AC_ERR_CA_BAD_RESPONSE otherwise). Fills *out (acme_renewal_info_free). */
-int acme_renewal_info_get(struct acme_client *c, const char *cert_id,
-                          struct acme_renewal_info *out, struct ac_error *e);
+int acme_renewal_info_get(struct acme_client *c, const char *cert_id, struct acme_renewal_info *out,
+                          struct ac_error *e);
 void acme_renewal_info_free(struct acme_renewal_info *ri);
 
 /* Metrics hook: called once per ACME request with the endpoint ("directory",
@@ -164,8 +173,8 @@ const char *acme_problem_kind(const char *type, int http_status);
 /* Fills e from a problem document (already parsed): kind, acme_type,
  * http_status, retry_after, and "detail [; subproblem identifier: detail]...".
  * `what` names the request ("newOrder"). Always sets e. */
-void acme_problem_from_json(json_object *doc, int http_status, long retry_after,
-                            const char *what, struct ac_error *e);
+void acme_problem_from_json(json_object *doc, int http_status, long retry_after, const char *what,
+                            struct ac_error *e);
 /* Same from raw bytes; bytes that are not a problem object still give an
  * error describing the HTTP status. */
 void acme_problem_parse(const char *data, size_t len, int http_status, long retry_after,
@@ -188,25 +197,27 @@ int acme_directory_parse(const char *data, size_t len, struct acme_directory *ou
 void acme_directory_clear(struct acme_directory *d);
 
 struct acme_order_doc {
-    char *status;       /* pending ready processing valid invalid */
+    char *status; /* pending ready processing valid invalid */
     char *authz[ACME_MAX_AUTHZ];
     size_t authz_count;
     char *finalize;
-    char *certificate;  /* NULL until valid */
+    char *certificate; /* NULL until valid */
     bool has_error;
     struct ac_error error; /* the order's "error" problem when has_error */
 };
 
-int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out,
-                     struct ac_error *e);
+int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out, struct ac_error *e);
 void acme_order_doc_clear(struct acme_order_doc *o);
 
 struct acme_authz_doc {
-    char *status;          /* pending valid invalid deactivated expired revoked */
-    char *id_type;         /* "dns" / "ip" */
+    char *status;  /* pending valid invalid deactivated expired revoked */
+    char *id_type; /* "dns" / "ip" */
     char *id_value;
     bool wildcard;
-    /* The dns-01 challenge (NULL fields when the authz offers none). */
+    /* Set before parsing (acme_authz_parse_type): the challenge type looked
+     * for, NULL = "dns-01". Borrowed. */
+    const char *want;
+    /* That challenge (NULL fields when the authz offers none). */
     char *chal_url;
     char *chal_token;
     char *chal_status;
@@ -214,8 +225,11 @@ struct acme_authz_doc {
     struct ac_error chal_error; /* the first challenge error found */
 };
 
-int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
-                     struct ac_error *e);
+int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out, struct ac_error *e);
+/* The same, looking for the challenge of type `type` ("http-01" ...; NULL =
+ * "dns-01"; borrowed, must outlive out). */
+int acme_authz_parse_type(const char *data, size_t len, const char *type,
+                          struct acme_authz_doc *out, struct ac_error *e);
 void acme_authz_doc_clear(struct acme_authz_doc *a);
 
 /* Account response: "status" must be a string; "valid" required. 0 or -1. */

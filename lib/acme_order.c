@@ -6,7 +6,11 @@
  *   until ready) -> finalize with the CSR -> poll order until valid ->
  *   download and check the chain.
  *
- * Cleanup of presented records always runs. The whole order is bounded by
+ * With http-01 or tls-alpn-01 the records step is arm() for every pending
+ * authorization (the caller's responder answers from then on), and each
+ * answer is disarmed as soon as its authorization is final.
+ *
+ * Cleanup of presented records (and disarming) always runs. The whole order is bounded by
  * timeout_ms; a timeout names the stage it happened in.
  */
 #include <arpa/inet.h>
@@ -38,6 +42,7 @@ struct pending {
     char value[44];
     bool answer;    /* challenge still needs the POST {} */
     bool presented; /* present() succeeded: cleanup() owed */
+    bool armed;     /* arm() succeeded: disarm() owed */
     struct dns_challenge ch;
 };
 
@@ -49,7 +54,8 @@ struct order_run {
     struct pending *pend;
     size_t npend;
     const char *stage;
-    bool gate_open; /* answered() was called, polled() not yet */
+    const char *challenge; /* "dns-01", "http-01" or "tls-alpn-01" */
+    bool gate_open;        /* answered() was called, polled() not yet */
 };
 
 static void progress(struct order_run *r, const char *fmt, ...)
@@ -93,8 +99,7 @@ static int timed_out(struct order_run *r, struct ac_error *e)
 }
 
 /* Sleeps the poll delay, bounded by the deadline; a cancel ends it early. */
-static int poll_sleep(struct order_run *r, unsigned attempt, long retry_after,
-                      struct ac_error *e)
+static int poll_sleep(struct order_run *r, unsigned attempt, long retry_after, struct ac_error *e)
 {
     int64_t d = acme_poll_delay_ms(attempt, retry_after);
     int64_t left = r->c->deadline_ms - ac_mono_ms();
@@ -159,8 +164,7 @@ static int fetch_order(struct order_run *r, long *retry_after, struct ac_error *
     return rc;
 }
 
-static int create_order(struct order_run *r, const struct acme_order_params *p,
-                        struct ac_error *e)
+static int create_order(struct order_run *r, const struct acme_order_params *p, struct ac_error *e)
 {
     struct http_response resp;
     char *payload = NULL;
@@ -174,8 +178,7 @@ static int create_order(struct order_run *r, const struct acme_order_params *p,
             ac_error_set(e, AC_ERR_NOMEM, "acme newOrder: out of memory");
             return -1;
         }
-        if (acme_post(r->c, r->c->dir.new_order, "newOrder", payload, false, NULL, &resp, e) ==
-            0)
+        if (acme_post(r->c, r->c->dir.new_order, "newOrder", payload, false, NULL, &resp, e) == 0)
             break;
         free(payload);
         payload = NULL;
@@ -200,7 +203,8 @@ static int create_order(struct order_run *r, const struct acme_order_params *p,
     if (acme_order_parse(resp.body.data, resp.body.len, &r->doc, e) != 0)
         goto out;
     if (r->doc.authz_count == 0 && strcmp(r->doc.status, "pending") == 0) {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "acme newOrder: pending order without authorizations");
+        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE,
+                     "acme newOrder: pending order without authorizations");
         goto out;
     }
     rc = 0;
@@ -218,7 +222,7 @@ static int fetch_authz(struct order_run *r, const char *url, struct acme_authz_d
 
     if (acme_post(r->c, url, "authz", NULL, false, NULL, &resp, e) != 0)
         return -1;
-    rc = acme_authz_parse(resp.body.data, resp.body.len, a, e);
+    rc = acme_authz_parse_type(resp.body.data, resp.body.len, r->challenge, a, e);
     if (retry_after != NULL)
         *retry_after = acme_retry_after(&resp);
     http_response_free(&resp);
@@ -249,8 +253,8 @@ static int add_pending(struct order_run *r, const char *authz_url, struct acme_a
     struct ac_buf fq;
 
     if (a->chal_url == NULL) {
-        ac_error_set(e, AC_ERR_CA_REJECTED, "acme: the CA offers no dns-01 challenge for %.253s",
-                     a->id_value);
+        ac_error_set(e, AC_ERR_CA_REJECTED, "acme: the CA offers no %s challenge for %.253s",
+                     r->challenge, a->id_value);
         return -1;
     }
     if (strncmp(dom, "*.", 2) == 0)
@@ -270,8 +274,8 @@ static int add_pending(struct order_run *r, const char *authz_url, struct acme_a
     if (p->label != NULL)
         snprintf(p->label, strlen(dom) + 3, "%s%s", a->wildcard ? "*." : "", dom);
     r->npend++; /* owned from here on, freed with the run */
-    if (p->fqdn == NULL || p->label == NULL || p->authz_url == NULL || p->chal_url == NULL || p->domain == NULL ||
-        p->token == NULL) {
+    if (p->fqdn == NULL || p->label == NULL || p->authz_url == NULL || p->chal_url == NULL ||
+        p->domain == NULL || p->token == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "acme: out of memory");
         return -1;
     }
@@ -382,6 +386,44 @@ out:
     return rc;
 }
 
+static bool dns01(const struct order_run *r)
+{
+    return strcmp(r->challenge, "dns-01") == 0;
+}
+
+/* http-01 / tls-alpn-01: every pending answer made available by the caller. */
+static int arm_all(struct order_run *r, struct ac_error *e)
+{
+    if (dns01(r) || r->npend == 0)
+        return 0;
+    if (r->s == NULL || r->s->arm == NULL || r->s->disarm == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "acme order: nothing answers %s challenges", r->challenge);
+        return -1;
+    }
+    r->stage = "preparing the challenge answers";
+    for (size_t i = 0; i < r->npend; i++) {
+        struct pending *p = &r->pend[i];
+
+        if (r->s->arm(r->s->arg, r->challenge, p->domain, p->token, p->key_auth, e) != 0) {
+            ac_error_prefix(e, "%s answer for %.253s", r->challenge, p->label);
+            return -1;
+        }
+        p->armed = true;
+        progress(r, "%s answer for %s ready", r->challenge, p->label);
+    }
+    return 0;
+}
+
+static void disarm_one(struct order_run *r, size_t i)
+{
+    struct pending *p = &r->pend[i];
+
+    if (!p->armed)
+        return;
+    p->armed = false;
+    r->s->disarm(r->s->arg, r->challenge, p->domain, p->token);
+}
+
 /* Ends the caller's wait for the first poll (see acme_solver.polled). */
 static void first_poll_done(struct order_run *r)
 {
@@ -422,12 +464,14 @@ static int answer_and_poll(struct order_run *r, struct ac_error *e)
             if (frc != 0)
                 return -1;
             if (strcmp(a.status, "valid") == 0) {
+                disarm_one(r, i);
                 progress(r, "authorization %s valid", r->pend[i].label);
                 acme_authz_doc_clear(&a);
                 break;
             }
             done = strcmp(a.status, "pending") != 0 && strcmp(a.status, "processing") != 0;
             if (done) {
+                disarm_one(r, i);
                 authz_failed(&a, e);
                 acme_authz_doc_clear(&a);
                 return -1;
@@ -481,6 +525,8 @@ static void cleanup_all(struct order_run *r)
     struct ac_cancel_scope saved;
     bool any = false;
 
+    for (size_t i = 0; i < r->npend; i++)
+        disarm_one(r, i);
     for (size_t i = 0; i < r->npend; i++)
         any = any || r->pend[i].presented;
     if (!any)
@@ -542,8 +588,7 @@ static int finalize(struct order_run *r, const struct acme_order_params *p, long
         ac_error_set(e, AC_ERR_NOMEM, "acme finalize: out of memory");
         goto out;
     }
-    if (acme_post(r->c, r->doc.finalize, "finalize", jsonu_string(o), false, NULL, &resp, e) !=
-        0)
+    if (acme_post(r->c, r->doc.finalize, "finalize", jsonu_string(o), false, NULL, &resp, e) != 0)
         goto out;
     acme_order_doc_clear(&r->doc);
     rc = acme_order_parse(resp.body.data, resp.body.len, &r->doc, e);
@@ -555,8 +600,7 @@ out:
     return rc;
 }
 
-static int download(struct order_run *r, char **chain_pem, size_t *chain_len,
-                    struct ac_error *e)
+static int download(struct order_run *r, char **chain_pem, size_t *chain_len, struct ac_error *e)
 {
     struct http_response resp;
     struct crypto_chain *chain = NULL;
@@ -617,6 +661,12 @@ static int check_params(struct acme_client *c, const struct acme_order_params *p
         ac_error_set(e, AC_ERR_CONFIG, "acme order: more than %d identifiers", ACME_MAX_AUTHZ);
         return -1;
     }
+    if (p->challenge != NULL && strcmp(p->challenge, "dns-01") != 0 &&
+        strcmp(p->challenge, "http-01") != 0 && strcmp(p->challenge, "tls-alpn-01") != 0) {
+        ac_error_set(e, AC_ERR_CONFIG, "acme order: unknown challenge type \"%.32s\"",
+                     p->challenge);
+        return -1;
+    }
     if (p->profile != NULL) {
         for (size_t i = 0; i < c->dir.profile_count; i++)
             if (strcmp(c->dir.profile_names[i], p->profile) == 0)
@@ -632,7 +682,7 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
                       const struct acme_solver *s, char **chain_pem, size_t *chain_len,
                       struct ac_error *e)
 {
-    struct order_run r = {.c = c, .s = s, .stage = "creating the order"};
+    struct order_run r = {.c = c, .s = s, .stage = "creating the order", .challenge = "dns-01"};
     int64_t timeout = p != NULL && p->timeout_ms > 0 ? p->timeout_ms : 600000;
     long ra = -1;
     int rc = -1;
@@ -641,6 +691,8 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
     *chain_len = 0;
     if (acme_directory_load(c, e) != 0 || check_params(c, p, e) != 0)
         return -1;
+    if (p->challenge != NULL)
+        r.challenge = p->challenge;
     c->deadline_ms = ac_mono_ms() + timeout;
     if (create_order(&r, p, e) != 0)
         goto out;
@@ -648,7 +700,7 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
     r.stage = "fetching authorizations";
     if (collect_authz(&r, e) != 0)
         goto out;
-    if (present_all(&r, e) != 0)
+    if ((dns01(&r) && present_all(&r, e) != 0) || arm_all(&r, e) != 0)
         goto out;
     if (answer_and_poll(&r, e) != 0)
         goto out;

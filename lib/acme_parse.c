@@ -72,8 +72,8 @@ static const char *short_type(const char *type)
     return type;
 }
 
-void acme_problem_from_json(json_object *doc, int http_status, long retry_after,
-                            const char *what, struct ac_error *e)
+void acme_problem_from_json(json_object *doc, int http_status, long retry_after, const char *what,
+                            struct ac_error *e)
 {
     struct ac_buf msg;
     const char *type = jsonu_str(doc, "type");
@@ -127,7 +127,7 @@ void acme_problem_parse(const char *data, size_t len, int http_status, long retr
     if (data != NULL && len > 0)
         doc = jsonu_parse(data, len, "ACME problem", AC_ERR_CA_BAD_RESPONSE, &perr);
     if (doc == NULL || !json_object_is_type(doc, json_type_object)) {
-        const char *kind = http_status == 429 ? AC_ERR_CA_RATE_LIMITED
+        const char *kind = http_status == 429   ? AC_ERR_CA_RATE_LIMITED
                            : http_status >= 500 ? AC_ERR_CA_SERVER
                                                 : AC_ERR_CA_BAD_RESPONSE;
         ac_error_set(e, kind, "%s: unexpected HTTP status %d without a problem document",
@@ -143,8 +143,7 @@ void acme_problem_parse(const char *data, size_t len, int http_status, long retr
     json_object_put(doc);
 }
 
-static json_object *parse_object(const char *data, size_t len, const char *what,
-                                 struct ac_error *e)
+static json_object *parse_object(const char *data, size_t len, const char *what, struct ac_error *e)
 {
     json_object *o = jsonu_parse(data, len, what, AC_ERR_CA_BAD_RESPONSE, e);
 
@@ -158,8 +157,8 @@ static json_object *parse_object(const char *data, size_t len, const char *what,
 
 /* Copies string member key into *dst. Missing: -1 when required, else 0 and
  * NULL. Wrong type is always an error. */
-static int dup_str(json_object *o, const char *key, bool required, char **dst,
-                   const char *what, struct ac_error *e)
+static int dup_str(json_object *o, const char *key, bool required, char **dst, const char *what,
+                   struct ac_error *e)
 {
     json_object *v;
 
@@ -244,10 +243,8 @@ static int fill_directory(json_object *o, void *p, const char *what, struct ac_e
                 if (out->profile_count >= ACME_MAX_PROFILES)
                     break;
                 out->profile_names[out->profile_count] = strdup(key);
-                out->profile_descs[out->profile_count] =
-                    strdup(json_object_is_type(val, json_type_string)
-                               ? json_object_get_string(val)
-                               : "");
+                out->profile_descs[out->profile_count] = strdup(
+                    json_object_is_type(val, json_type_string) ? json_object_get_string(val) : "");
                 out->profile_count++;
                 if (out->profile_names[out->profile_count - 1] == NULL ||
                     out->profile_descs[out->profile_count - 1] == NULL) {
@@ -287,8 +284,7 @@ int acme_account_parse(const char *data, size_t len, struct ac_error *e)
     if (status == NULL) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing \"status\"", what);
     } else if (strcmp(status, "valid") != 0) {
-        ac_error_set(e, AC_ERR_CA_UNAUTHORIZED, "%s: account status is \"%.40s\"", what,
-                     status);
+        ac_error_set(e, AC_ERR_CA_UNAUTHORIZED, "%s: account status is \"%.40s\"", what, status);
     } else {
         rc = 0;
     }
@@ -332,8 +328,8 @@ static int fill_order(json_object *o, void *p, const char *what, struct ac_error
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(arr, i);
         if (!json_object_is_type(v, json_type_string)) {
-            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: authorization %zu is not a string",
-                         what, i);
+            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: authorization %zu is not a string", what,
+                         i);
             return -1;
         }
         out->authz[i] = strdup(json_object_get_string(v));
@@ -356,8 +352,7 @@ static void clear_order(void *p)
     acme_order_doc_clear(p);
 }
 
-int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out,
-                     struct ac_error *e)
+int acme_order_parse(const char *data, size_t len, struct acme_order_doc *out, struct ac_error *e)
 {
     static const struct doc_kind k = {"ACME order", fill_order, clear_order};
 
@@ -383,6 +378,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
     struct acme_authz_doc *out = p;
     json_object *id, *chals;
     bool have_dns01 = false;
+    const char *want = out->want != NULL ? out->want : "dns-01";
 
     if (dup_str(o, "status", true, &out->status, what, e) != 0)
         return -1;
@@ -404,7 +400,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
         json_object *ch = json_object_array_get_idx(chals, i);
         const char *type = jsonu_str(ch, "type");
         json_object *err = jsonu_obj(ch, "error");
-        bool is_dns01 = type != NULL && strcmp(type, "dns-01") == 0;
+        bool is_dns01 = type != NULL && strcmp(type, want) == 0;
 
         if (!json_object_is_type(ch, json_type_object) || type == NULL) {
             ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: challenge %zu is malformed", what, i);
@@ -426,7 +422,7 @@ static int fill_authz(json_object *o, void *p, const char *what, struct ac_error
             strspn(out->chal_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                     "0123456789-_") != strlen(out->chal_token) ||
             strlen(out->chal_token) > 256) {
-            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: dns-01 token is not base64url", what);
+            ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: %s token is not base64url", what, want);
             return -1;
         }
     }
@@ -438,13 +434,19 @@ static void clear_authz(void *p)
     acme_authz_doc_clear(p);
 }
 
-int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out,
-                     struct ac_error *e)
+int acme_authz_parse_type(const char *data, size_t len, const char *type,
+                          struct acme_authz_doc *out, struct ac_error *e)
 {
     static const struct doc_kind k = {"ACME authorization", fill_authz, clear_authz};
 
     memset(out, 0, sizeof *out);
+    out->want = type;
     return parse_doc(&k, data, len, out, e);
+}
+
+int acme_authz_parse(const char *data, size_t len, struct acme_authz_doc *out, struct ac_error *e)
+{
+    return acme_authz_parse_type(data, len, NULL, out, e);
 }
 
 static int fill_renewal_info(json_object *o, void *p, const char *what, struct ac_error *e)
@@ -460,14 +462,12 @@ static int fill_renewal_info(json_object *o, void *p, const char *what, struct a
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: missing suggestedWindow start/end", what);
         return -1;
     }
-    if (ac_time_parse_rfc3339(s, &out->start) != 0 ||
-        ac_time_parse_rfc3339(en, &out->end) != 0) {
+    if (ac_time_parse_rfc3339(s, &out->start) != 0 || ac_time_parse_rfc3339(en, &out->end) != 0) {
         ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: suggestedWindow is not RFC 3339", what);
         return -1;
     }
     if (out->end < out->start) {
-        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: suggestedWindow ends before it starts",
-                     what);
+        ac_error_set(e, AC_ERR_CA_BAD_RESPONSE, "%s: suggestedWindow ends before it starts", what);
         return -1;
     }
     url = jsonu_str(o, "explanationURL");
@@ -486,8 +486,7 @@ static void clear_renewal_info(void *p)
 int acme_renewal_info_parse(const char *data, size_t len, struct acme_renewal_info *out,
                             struct ac_error *e)
 {
-    static const struct doc_kind k = {"ACME renewalInfo", fill_renewal_info,
-                                      clear_renewal_info};
+    static const struct doc_kind k = {"ACME renewalInfo", fill_renewal_info, clear_renewal_info};
 
     memset(out, 0, sizeof *out);
     out->retry_after = -1;

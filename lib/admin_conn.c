@@ -79,6 +79,7 @@ void admin_limits_default(struct admin_limits *l)
     l->idle_timeout_s = ADMIN_IDLE_TIMEOUT_S;
     l->log_interval_s = ADMIN_LOG_INTERVAL_S;
     l->backlog = ADMIN_LISTEN_BACKLOG;
+    l->what = NULL;
 }
 
 static int64_t now_ms(void)
@@ -186,7 +187,7 @@ static void *reaper_main(void *arg)
         if (nlines > 0) {
             pthread_mutex_unlock(&t->mu);
             for (size_t k = 0; k < nlines; k++)
-                ac_warn(CONN_LOG, "admin API: %s", lines[k]);
+                ac_warn(CONN_LOG, "%s: %s", t->lim.what ? t->lim.what : "admin API", lines[k]);
             pthread_mutex_lock(&t->mu);
             continue; /* the time moved on while logging */
         }
@@ -407,7 +408,7 @@ void admin_conns_note(struct admin_conns *t, enum admin_note kind, const char *f
     emit = note_locked(t, kind, text, line);
     pthread_mutex_unlock(&t->mu);
     if (emit)
-        ac_warn(CONN_LOG, "admin API: %s", line);
+        ac_warn(CONN_LOG, "%s: %s", t->lim.what ? t->lim.what : "admin API", line);
 }
 
 void admin_conns_stats(struct admin_conns *t, struct admin_conn_stats *st)

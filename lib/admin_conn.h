@@ -53,6 +53,7 @@ struct admin_limits {
     unsigned idle_timeout_s;
     unsigned log_interval_s;
     unsigned backlog;
+    const char *what; /* the server named in warnings (a literal); NULL: "admin API" */
 };
 
 /* Fills l with the ADMIN_* defaults above. */

@@ -176,6 +176,8 @@ const char *autocert_config_get(const autocert_config *cc, const char *key)
         return c->admin.listen;
     if (strcmp(key, "serve.listen") == 0)
         return c->serve.listen;
+    if (strcmp(key, "serve.http_listen") == 0)
+        return c->serve.http_listen;
     if (strcmp(key, "hooks.deploy") == 0)
         return c->hooks.deploy;
     if (strcmp(key, "notify.webhook") == 0)
@@ -199,7 +201,7 @@ bool autocert_config_has(const autocert_config *cc, const char *key)
 const char *autocert_provider_name(size_t i)
 {
     static const char *const fixed[] = {CONFIG_PROVIDER_LOCAL, CONFIG_PROVIDER_PSEUDO,
-                                        CONFIG_PROVIDER_CUSTOM};
+                                        CONFIG_PROVIDER_CUSTOM, CONFIG_PROVIDER_ACME};
     const struct dns_provider_ops *const *l = dns_provider_list();
     size_t k = sizeof fixed / sizeof fixed[0];
 

@@ -120,15 +120,15 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
 {
     char p[320];
 
-#define X(f)                                               \
-    do {                                                   \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
-        expand_slot(L, &r->f, p, false);                   \
+#define X(f)                                                                                       \
+    do {                                                                                           \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
+        expand_slot(L, &r->f, p, false);                                                           \
     } while (0)
-#define XL(f)                                              \
-    do {                                                   \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
-        expand_list(L, r->f, r->f##_count, p);             \
+#define XL(f)                                                                                      \
+    do {                                                                                           \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
+        expand_list(L, r->f, r->f##_count, p);                                                     \
     } while (0)
     X(provider);
     X(email);
@@ -173,8 +173,11 @@ static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
         expand_slot(L, &raw->admin->token, "admin.token", false);
         expand_slot(L, &raw->admin->metrics_per_set, "admin.metrics_per_set", false);
     }
-    if (raw->serve != NULL)
+    if (raw->serve != NULL) {
         expand_slot(L, &raw->serve->listen, "serve.listen", false);
+        expand_slot(L, &raw->serve->http_listen, "serve.http_listen", false);
+        expand_slot(L, &raw->serve->https_port, "serve.https_port", false);
+    }
     if (raw->hooks != NULL)
         expand_slot(L, &raw->hooks->deploy, "hooks.deploy", false);
     if (raw->notify != NULL) {
@@ -307,8 +310,8 @@ static int set_copy(struct config_set *d, const struct config_set *s)
     return 0;
 }
 
-static void parse_duration(struct cfg_loader *L, const char *prefix, const char *key,
-                           const char *v, int64_t *out)
+static void parse_duration(struct cfg_loader *L, const char *prefix, const char *key, const char *v,
+                           int64_t *out)
 {
     char p[320];
     int64_t secs;
@@ -326,8 +329,7 @@ static void parse_duration(struct cfg_loader *L, const char *prefix, const char 
     *out = secs;
 }
 
-static int raw_options(struct cfg_loader *L, char *const *opts, struct dns_option **out,
-                       size_t *n)
+static int raw_options(struct cfg_loader *L, char *const *opts, struct dns_option **out, size_t *n)
 {
     size_t count = 0, k = 0;
     struct dns_option *o;
@@ -371,6 +373,7 @@ static int apply_raw(struct cfg_loader *L, struct config_set *s, const struct cf
     src->own_eab = r->eab_kid != NULL || r->eab_hmac != NULL;
     src->own_cert_path = r->cert_path != NULL;
     src->own_key_path = r->key_path != NULL;
+    src->own_challenge = r->challenge != NULL;
     if (take(&s->provider, r->provider) || take(&s->email, r->email) ||
         take(&s->ca_dir_url, r->ca_dir_url) || take(&s->eab_kid, r->eab_kid) ||
         take(&s->eab_hmac, r->eab_hmac) || take(&s->profile, r->profile) ||
@@ -426,8 +429,8 @@ static char *acme_key_default(const char *ca_dir_url)
     if (ca_dir_url == NULL)
         return strdup(DEFAULT_ACME_KEY_PATH);
     crypto_sha256(ca_dir_url, strlen(ca_dir_url), h);
-    snprintf(out, sizeof out, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1],
-             h[2], h[3], h[4], h[5], h[6], h[7]);
+    snprintf(out, sizeof out, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1], h[2],
+             h[3], h[4], h[5], h[6], h[7]);
     return strdup(out);
 }
 
@@ -447,18 +450,18 @@ static int build_main(struct cfg_loader *L, const struct cfg_raw_set *r, struct 
     if (apply_raw(L, s, r, src) != 0)
         return -1;
     s->name = strdup("main");
-    s->acme_key_path = r->acme_key_path ? strdup(r->acme_key_path)
-                                        : acme_key_default(r->ca_dir_url);
+    s->acme_key_path =
+        r->acme_key_path ? strdup(r->acme_key_path) : acme_key_default(r->ca_dir_url);
     s->cert_path = strdup(r->cert_path ? r->cert_path : DEFAULT_CERT_PATH);
     s->key_path = strdup(r->key_path ? r->key_path : DEFAULT_KEY_PATH);
     if (s->provider == NULL)
         s->provider = strdup(CONFIG_PROVIDER_LOCAL);
     if (s->ca_dir_url == NULL)
         s->ca_dir_url = strdup(CONFIG_DEFAULT_CA);
-    if (s->challenge == NULL)
-        s->challenge = strdup("dns-01");
+    if (s->challenge == NULL && strcmp(s->provider, CONFIG_PROVIDER_ACME) != 0)
+        s->challenge = strdup("dns-01"); /* acme without one: an error (validation) */
     if (!s->name || !s->acme_key_path || !s->cert_path || !s->key_path || !s->provider ||
-        !s->ca_dir_url || !s->challenge)
+        !s->ca_dir_url || (!s->challenge && strcmp(s->provider, CONFIG_PROVIDER_ACME) != 0))
         return -1;
     return 0;
 }
@@ -473,6 +476,15 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     snprintf(name, sizeof name, "extra[%u]", idx);
     if (set_copy(s, main_set) != 0)
         return -1;
+    /* main's challenge goes with main's provider: an extra naming its own
+     * provider gets that provider's default (dns-01; none for acme) */
+    if (r->provider != NULL && r->challenge == NULL) {
+        free(s->challenge);
+        s->challenge = NULL;
+        if (strcmp(r->provider, CONFIG_PROVIDER_ACME) != 0 &&
+            (s->challenge = strdup("dns-01")) == NULL)
+            return -1;
+    }
     if (apply_raw(L, s, r, src) != 0)
         return -1;
     if (r->acme_key_path != NULL)
@@ -484,6 +496,22 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     if (!s->name || !s->cert_path || !s->key_path)
         return -1;
     return 0;
+}
+
+/* serve.https_port: a port number 1-65535. */
+static void parse_https_port(struct cfg_loader *L, const char *v, int *out)
+{
+    char *end = NULL;
+    long n;
+
+    if (v == NULL)
+        return;
+    n = strtol(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == NULL || *end != '\0' || n < 1 || n > 65535) {
+        cfg_diag(L, false, "serve.https_port", "'%s' is not a port number (1-65535)", v);
+        return;
+    }
+    *out = (int)n;
 }
 
 static int build_sections(struct cfg_loader *L, struct config *cfg, const struct cfg_raw *raw)
@@ -499,8 +527,11 @@ static int build_sections(struct cfg_loader *L, struct config *cfg, const struct
         return -1;
     if (cfg->admin.listen == NULL && (cfg->admin.listen = strdup(DEFAULT_ADMIN_LISTEN)) == NULL)
         return -1;
-    if (raw->serve != NULL && take(&cfg->serve.listen, raw->serve->listen))
+    if (raw->serve != NULL && (take(&cfg->serve.listen, raw->serve->listen) ||
+                               take(&cfg->serve.http_listen, raw->serve->http_listen)))
         return -1;
+    if (raw->serve != NULL)
+        parse_https_port(L, raw->serve->https_port, &cfg->serve.https_port);
     if (raw->hooks != NULL && take(&cfg->hooks.deploy, raw->hooks->deploy))
         return -1;
     if (raw->notify != NULL) {
@@ -641,6 +672,7 @@ void config_free(struct config *cfg)
     free(cfg->admin.listen);
     free(cfg->admin.token);
     free(cfg->serve.listen);
+    free(cfg->serve.http_listen);
     free(cfg->hooks.deploy);
     free(cfg->notify.webhook);
     free_list(cfg->notify.headers, cfg->notify.headers_count);
@@ -815,8 +847,7 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
 
 bool config_set_is_managed(const struct config_set *s)
 {
-    return s != NULL && s->provider != NULL &&
-           strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
+    return s != NULL && s->provider != NULL && strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
            strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0;
 }
 

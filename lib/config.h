@@ -21,6 +21,8 @@
 #define CONFIG_PROVIDER_LOCAL "local"
 #define CONFIG_PROVIDER_PSEUDO "pseudo"
 #define CONFIG_PROVIDER_CUSTOM "custom"
+/* An ACME set validated by http-01 or tls-alpn-01 (no DNS provider). */
+#define CONFIG_PROVIDER_ACME "acme"
 
 #define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -29,37 +31,39 @@
 
 /* One certificate set after defaults and the extra merge. */
 struct config_set {
-    char *name;                /* "main", "extra[1]", ... */
-    char *provider;            /* "local", "pseudo", "custom" or a DNS provider name */
-    char *email;               /* NULL when absent */
-    char **domains;            /* as written (case kept) */
+    char *name;     /* "main", "extra[1]", ... */
+    char *provider; /* "local", "pseudo", "custom" or a DNS provider name */
+    char *email;    /* NULL when absent */
+    char **domains; /* as written (case kept) */
     size_t domains_count;
     char *cert_path;
     char *key_path;
-    char *acme_key_path;       /* main's for every extra */
+    char *acme_key_path; /* main's for every extra */
     char *ca_dir_url;
-    char **ca_certs;           /* PEM files trusted for the CA's HTTPS */
+    char **ca_certs; /* PEM files trusted for the CA's HTTPS */
     size_t ca_certs_count;
-    char *eab_kid;             /* NULL when absent */
-    char *eab_hmac;            /* secret; NULL when absent */
+    char *eab_kid;  /* NULL when absent */
+    char *eab_hmac; /* secret; NULL when absent */
     enum crypto_key_type key_type;
-    char **resolvers;          /* "host" or "host:port" */
+    char **resolvers; /* "host" or "host:port" */
     size_t resolvers_count;
     struct dns_option *options; /* DNS provider options (secrets), key/value owned */
     size_t options_count;
-    char *profile;             /* ACME profile, NULL when absent */
-    int64_t renew_before;      /* seconds before NotAfter; 0 = default rule */
-    int64_t order_timeout;     /* seconds, default 600 */
-    int64_t retry_min;         /* default 60 */
-    int64_t retry_max;         /* default 21600 */
-    int64_t failure_cooldown;  /* default 3600 */
-    char *challenge;           /* "dns-01" */
+    char *profile;            /* ACME profile, NULL when absent */
+    int64_t renew_before;     /* seconds before NotAfter; 0 = default rule */
+    int64_t order_timeout;    /* seconds, default 600 */
+    int64_t retry_min;        /* default 60 */
+    int64_t retry_max;        /* default 21600 */
+    int64_t failure_cooldown; /* default 3600 */
+    char *challenge;          /* "dns-01" (a DNS provider, custom, local,
+                               * pseudo), "http-01" or "tls-alpn-01"
+                               * (provider acme) */
 };
 
 struct config {
-    atomic_uint refs;          /* config_ref / config_free */
-    char *path;                /* the file it was loaded from */
-    struct config_set *sets;   /* sets[0] is main, then extras in order */
+    atomic_uint refs;        /* config_ref / config_free */
+    char *path;              /* the file it was loaded from */
+    struct config_set *sets; /* sets[0] is main, then extras in order */
     size_t sets_count;
     struct {
         bool present;          /* the file has an admin: section */
@@ -71,14 +75,17 @@ struct config {
                                 * per-set series (very large fleets) */
     } admin;
     struct {
-        char *listen;          /* NULL when the TLS listener is off; an IP host */
+        char *listen;      /* NULL when the TLS listener is off; an IP host */
+        char *http_listen; /* NULL when the HTTP responder is off; an IP host */
+        int https_port;    /* port in redirects; 0 = serve.listen's (none
+                            * when that is 443 or unset) */
     } serve;
     struct {
-        char *deploy;          /* shell command or NULL */
+        char *deploy; /* shell command or NULL */
     } hooks;
     struct {
-        char *webhook;         /* URL or NULL */
-        char **headers;        /* "Name: value" (secrets) */
+        char *webhook;  /* URL or NULL */
+        char **headers; /* "Name: value" (secrets) */
         size_t headers_count;
     } notify;
 };
@@ -86,11 +93,11 @@ struct config {
 /* One problem found while loading. */
 struct config_diag {
     char *file;
-    int line;                  /* 1-based; 0 when unknown */
-    int column;                /* 1-based; 0 when unknown */
-    char *key_path;            /* "autocert.extra[1].key_path", or NULL */
-    char *message;             /* what is wrong and what to do; no secrets */
-    bool warning;              /* true: reported but not an error */
+    int line;       /* 1-based; 0 when unknown */
+    int column;     /* 1-based; 0 when unknown */
+    char *key_path; /* "autocert.extra[1].key_path", or NULL */
+    char *message;  /* what is wrong and what to do; no secrets */
+    bool warning;   /* true: reported but not an error */
 };
 
 struct config_diags {

@@ -144,4 +144,3 @@ const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *
     snprintf(buf, n, "%s.%s", own ? src->prefix : "autocert", key);
     return buf;
 }
-

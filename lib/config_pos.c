@@ -29,16 +29,24 @@
 #define KEY_MAX_LEN 128
 
 enum ctx {
-    CTX_NONE = 0, CTX_ROOT, CTX_SET, CTX_EXTRA, CTX_EXTRA_SEQ, CTX_OPTIONS,
-    CTX_ADMIN, CTX_SERVE, CTX_HOOKS, CTX_NOTIFY,
+    CTX_NONE = 0,
+    CTX_ROOT,
+    CTX_SET,
+    CTX_EXTRA,
+    CTX_EXTRA_SEQ,
+    CTX_OPTIONS,
+    CTX_ADMIN,
+    CTX_SERVE,
+    CTX_HOOKS,
+    CTX_NOTIFY,
 };
 
 struct frame {
     bool is_map;
     bool want_key;
-    bool foreign;             /* inside a blanked top-level section */
+    bool foreign; /* inside a blanked top-level section */
     enum ctx ctx;
-    unsigned index;           /* sequence entries seen */
+    unsigned index; /* sequence entries seen */
     char path[PATH_MAX_LEN];
     char key[KEY_MAX_LEN];
 };
@@ -50,7 +58,7 @@ static const char *const set_keys[] = {
     "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
     "challenge", "extra", NULL};
 static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", NULL};
-static const char *const serve_keys[] = {"listen", NULL};
+static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};
 static const char *const notify_keys[] = {"webhook", "headers", NULL};
 
@@ -60,8 +68,8 @@ struct pass {
     size_t len;
     struct frame stack[CFG_MAX_DEPTH];
     size_t depth;
-    size_t foreign_start;     /* byte index of the foreign key being skipped */
-    struct ac_buf foreign;    /* names of the foreign sections */
+    size_t foreign_start;  /* byte index of the foreign key being skipped */
+    struct ac_buf foreign; /* names of the foreign sections */
     int foreign_line, foreign_col;
     bool has_content;
     bool root_seen;
@@ -150,8 +158,8 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
             return;
         hint = ac_suggest(key, p->L->opt_keys, p->L->opt_count);
         if (hint != NULL)
-            cfg_diag(p->L, false, path,
-                     "unknown DNS provider option '%s' (did you mean '%s'?)", key, hint);
+            cfg_diag(p->L, false, path, "unknown DNS provider option '%s' (did you mean '%s'?)",
+                     key, hint);
         else
             cfg_diag(p->L, false, path,
                      "unknown DNS provider option '%s': no DNS provider takes it", key);
@@ -324,8 +332,8 @@ static int push(struct pass *p, const yaml_event_t *ev, bool is_map)
     struct frame *f;
 
     if (p->depth >= CFG_MAX_DEPTH) {
-        cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-                    NULL, "nesting deeper than %d levels", CFG_MAX_DEPTH);
+        cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, NULL,
+                    "nesting deeper than %d levels", CFG_MAX_DEPTH);
         return -1;
     }
     if (on_value_start(p, ev, path, &ctx, &foreign) != 0)
@@ -333,9 +341,8 @@ static int push(struct pass *p, const yaml_event_t *ev, bool is_map)
     if (p->depth == 0) {
         p->root_seen = true;
         if (!is_map) {
-            cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1,
-                        (int)ev->start_mark.column + 1, NULL,
-                        "the top level must be a mapping (autocert:, admin: ...)");
+            cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                        NULL, "the top level must be a mapping (autocert:, admin: ...)");
             return -1;
         }
     }
@@ -362,9 +369,8 @@ static int on_scalar(struct pass *p, const yaml_event_t *ev)
     if (p->depth == 0) {
         p->root_seen = true;
         if (ev->data.scalar.length > 0) {
-            cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1,
-                        (int)ev->start_mark.column + 1, NULL,
-                        "the top level must be a mapping (autocert:, admin: ...)");
+            cfg_diag_at(p->L, false, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                        NULL, "the top level must be a mapping (autocert:, admin: ...)");
             return -1;
         }
         return 0;
@@ -402,8 +408,7 @@ static int on_event(struct pass *p, const yaml_event_t *ev, int *docs)
         return 1;
     case YAML_DOCUMENT_START_EVENT:
         if (++*docs > 1) {
-            cfg_diag_at(p->L, false, line, col, NULL,
-                        "more than one YAML document: keep one");
+            cfg_diag_at(p->L, false, line, col, NULL, "more than one YAML document: keep one");
             return -1;
         }
         return 0;
@@ -413,8 +418,7 @@ static int on_event(struct pass *p, const yaml_event_t *ev, int *docs)
         return push(p, ev, false);
     case YAML_MAPPING_START_EVENT:
         if (p->depth > 0 && p->stack[p->depth - 1].is_map && p->stack[p->depth - 1].want_key) {
-            cfg_diag_at(p->L, false, line, col, NULL,
-                        "a mapping key must be a plain string");
+            cfg_diag_at(p->L, false, line, col, NULL, "a mapping key must be a plain string");
             return -1;
         }
         return push(p, ev, true);
@@ -472,8 +476,8 @@ int cfg_prepass(struct cfg_loader *L, char *text, size_t len, bool *has_content)
     }
     if (p->foreign.len > 0)
         cfg_diag_at(L, true, p->foreign_line, p->foreign_col, NULL,
-                    "ignoring top-level sections autocert does not use: %.*s",
-                    (int)p->foreign.len, p->foreign.data);
+                    "ignoring top-level sections autocert does not use: %.*s", (int)p->foreign.len,
+                    p->foreign.data);
     *has_content = p->has_content;
     rc = L->errors == errors_before ? 0 : -1;
 out:

@@ -114,9 +114,14 @@ void config_print(const struct config *cfg, FILE *f)
     kv(f, 2, "listen", cfg->admin.listen);
     kv_secret(f, 2, "token", cfg->admin.token);
     kv(f, 2, "metrics_per_set", cfg->admin.metrics_per_set ? "true" : "false");
-    if (cfg->serve.listen != NULL) {
+    if (cfg->serve.listen != NULL || cfg->serve.http_listen != NULL) {
         fprintf(f, "serve:\n");
-        kv(f, 2, "listen", cfg->serve.listen);
+        if (cfg->serve.listen != NULL)
+            kv(f, 2, "listen", cfg->serve.listen);
+        if (cfg->serve.http_listen != NULL)
+            kv(f, 2, "http_listen", cfg->serve.http_listen);
+        if (cfg->serve.https_port > 0)
+            fprintf(f, "  https_port: %d\n", cfg->serve.https_port);
     }
     if (cfg->hooks.deploy != NULL) {
         fprintf(f, "hooks:\n");

@@ -19,17 +19,17 @@
 #include "config_internal.h"
 #include "dns_provider.h"
 
-#define SET_FIELDS 21   /* 20 set keys + extra */
+#define SET_FIELDS 21 /* 20 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
 
 struct schema {
     cyaml_schema_value_t str_entry;
-    cyaml_schema_field_t *opt_fields;           /* opt_count + 1 */
+    cyaml_schema_field_t *opt_fields; /* opt_count + 1 */
     cyaml_schema_field_t extra_fields[SET_FIELDS];
     cyaml_schema_value_t extra_entry;
     cyaml_schema_field_t set_fields[SET_FIELDS + 1];
     cyaml_schema_field_t admin_fields[4];
-    cyaml_schema_field_t serve_fields[2];
+    cyaml_schema_field_t serve_fields[4];
     cyaml_schema_field_t hooks_fields[2];
     cyaml_schema_field_t notify_fields[3];
     cyaml_schema_field_t root_fields[6];
@@ -128,10 +128,9 @@ static cyaml_schema_field_t f_map(const char *key, size_t off, uint32_t size,
 static const cyaml_schema_field_t f_end = {.key = NULL};
 
 #define SF(name) f_str(#name, offsetof(struct cfg_raw_set, name))
-#define SQ(name)                                                                     \
-    f_seq(#name, offsetof(struct cfg_raw_set, name),                                 \
-          offsetof(struct cfg_raw_set, name##_count), &s->str_entry, sizeof(char *), \
-          CFG_MAX_LIST)
+#define SQ(name)                                                                                   \
+    f_seq(#name, offsetof(struct cfg_raw_set, name), offsetof(struct cfg_raw_set, name##_count),   \
+          &s->str_entry, sizeof(char *), CFG_MAX_LIST)
 
 /* Fills the set keys (without `extra`) into out; returns how many. */
 static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_schema_field_t *out)
@@ -201,7 +200,9 @@ static struct schema *schema_new(const struct cfg_loader *L)
         f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
     s->admin_fields[3] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
-    s->serve_fields[1] = f_end;
+    s->serve_fields[1] = f_str("http_listen", offsetof(struct cfg_raw_serve, http_listen));
+    s->serve_fields[2] = f_str("https_port", offsetof(struct cfg_raw_serve, https_port));
+    s->serve_fields[3] = f_end;
     s->hooks_fields[0] = f_str("deploy", offsetof(struct cfg_raw_hooks, deploy));
     s->hooks_fields[1] = f_end;
     s->notify_fields[0] = f_str("webhook", offsetof(struct cfg_raw_notify, webhook));
@@ -239,8 +240,8 @@ static void schema_free(struct schema *s)
 /* --- the load and its log --- */
 
 struct cyaml_log {
-    char first[256];    /* the first error message (the cause) */
-    int line, column;   /* from the innermost backtrace entry, 0 if none */
+    char first[256];               /* the first error message (the cause) */
+    int line, column;              /* from the innermost backtrace entry, 0 if none */
     char parts[CFG_MAX_DEPTH][72]; /* backtrace entries, innermost first */
     size_t nparts;
 };
@@ -356,8 +357,7 @@ int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_
          * except "Invalid value" messages for numbers, which we never use. */
         backtrace_path(&lg, path, sizeof path);
         cfg_diag_at(L, false, lg.line, lg.column, path[0] ? path : NULL, "%s%s%s",
-                    cyaml_strerror(err),
-                    lg.first[0] ? ": " : "", lg.first);
+                    cyaml_strerror(err), lg.first[0] ? ": " : "", lg.first);
         goto out;
     }
     *out = (struct cfg_raw *)data;

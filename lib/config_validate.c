@@ -33,12 +33,25 @@ static bool checks_domains(const char *provider)
     return !is_local_or_pseudo(provider) && !is(provider, CONFIG_PROVIDER_CUSTOM);
 }
 
+static bool is_ip(const char *host);
+
+/* http-01 or tls-alpn-01: the challenges provider acme answers itself. */
+static bool non_dns_challenge(const char *challenge)
+{
+    return is(challenge, "http-01") || is(challenge, "tls-alpn-01");
+}
+
+static bool str_same(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 static void known_providers(char *out, size_t n)
 {
     const struct dns_provider_ops *const *list = dns_provider_list();
     size_t o;
 
-    snprintf(out, n, "local, pseudo, custom");
+    snprintf(out, n, "local, pseudo, custom, acme");
     for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
         o = strlen(out);
         if (o + 1 < n)
@@ -99,14 +112,32 @@ static void check_domains(struct cfg_loader *L, const struct config_set *s,
     char p[320];
 
     for (size_t i = 0; i < s->domains_count; i++) {
-        const char *why = domain_problem(s->domains[i]);
+        const char *d = s->domains[i];
+        const char *why;
 
-        if (why == NULL)
-            continue;
         snprintf(p, sizeof p, "%s.domains[%zu]", src->own_domains ? src->prefix : "autocert",
                  i + 1);
-        cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", s->domains[i],
-                 s->name, why);
+        if (is_ip(d)) {
+            if (!non_dns_challenge(s->challenge))
+                cfg_diag(L, false, p,
+                         "'%s' is an IP address: %s validates with %s, which cannot prove an "
+                         "IP address; use provider: acme with challenge: http-01 or "
+                         "tls-alpn-01 (RFC 8738)",
+                         d, s->name, s->challenge != NULL ? s->challenge : "dns-01");
+            continue;
+        }
+        if (strncmp(d, "*.", 2) == 0 && non_dns_challenge(s->challenge)) {
+            cfg_diag(L, false, p,
+                     "'%s' is a wildcard: %s validates with %s, and a CA accepts only dns-01 "
+                     "for a wildcard (RFC 8555 section 7.1.3); give it a set with a DNS "
+                     "provider or list the names",
+                     d, s->name, s->challenge);
+            continue;
+        }
+        why = domain_problem(d);
+        if (why == NULL)
+            continue;
+        cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", d, s->name, why);
     }
 }
 
@@ -145,7 +176,8 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
     bool required = !is_local_or_pseudo(s->provider);
     struct ac_error e;
 
-    if (is_local_or_pseudo(s->provider) || is(s->provider, CONFIG_PROVIDER_CUSTOM)) {
+    if (is_local_or_pseudo(s->provider) || is(s->provider, CONFIG_PROVIDER_CUSTOM) ||
+        is(s->provider, CONFIG_PROVIDER_ACME)) {
         if (s->options_count > 0 && src->own_options)
             cfg_diag(L, true, cfg_field_path(src, true, "options", p, sizeof p),
                      "ignored: provider %s takes no DNS options", s->provider);
@@ -167,12 +199,13 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
                  "domains are required for provider %s (%s): list the names to certify",
                  s->provider, s->name);
     if (s->email != NULL && (s == main_set || src->own_email) &&
-        (strchr(s->email, '@') == NULL || s->email[0] == '@' ||
-         strchr(s->email, '@')[1] == '\0' || strchr(s->email, ' ') != NULL))
+        (strchr(s->email, '@') == NULL || s->email[0] == '@' || strchr(s->email, '@')[1] == '\0' ||
+         strchr(s->email, ' ') != NULL))
         cfg_diag(L, false, cfg_field_path(src, src->own_email, "email", p, sizeof p),
                  "'%s' is not an email address", s->email);
     if (checks_domains(s->provider) &&
-        (s == main_set || src->own_domains || !checks_domains(main_set->provider)))
+        (s == main_set || src->own_domains || !checks_domains(main_set->provider) ||
+         !str_same(s->challenge, main_set->challenge)))
         check_domains(L, s, src);
     if (is(s->provider, CONFIG_PROVIDER_CUSTOM) && !src->own_ca_dir_url &&
         !(s != main_set && main_src->own_ca_dir_url))
@@ -183,13 +216,59 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
         ac_error_clear(&e);
         if (dns_options_validate(s->provider, s->options, s->options_count, &e) != 0)
             cfg_diag(L, false,
-                     cfg_field_path(src, src->own_options || s == main_set, "options", p,
-                                    sizeof p),
+                     cfg_field_path(src, src->own_options || s == main_set, "options", p, sizeof p),
                      "%s (%s%s)", e.message, s->name,
                      s != main_set && !src->own_options && s->options_count > 0
                          ? " inherits main's options: give it its own"
                          : "");
     }
+}
+
+/* The challenge goes with the provider: dns-01 with a DNS provider (and the
+ * modes custom, local, pseudo), http-01 or tls-alpn-01 with provider acme.
+ * An extra that inherits both from main is reported at main only. */
+static void check_challenge(struct cfg_loader *L, const struct config_set *s,
+                            const struct cfg_set_src *src)
+{
+    bool main_set = strcmp(src->prefix, "autocert") == 0;
+    bool own = main_set || src->own_challenge;
+    char p[320];
+
+    if (!main_set && !src->own_challenge && !src->own_provider)
+        return;
+    cfg_field_path(src, own, "challenge", p, sizeof p);
+    if (is(s->provider, CONFIG_PROVIDER_ACME)) {
+        if (s->challenge == NULL)
+            cfg_diag(L, false,
+                     cfg_field_path(src, main_set || src->own_provider, "provider", p, sizeof p),
+                     "provider acme needs a challenge (%s): add challenge: http-01 (answered on "
+                     "serve.http_listen) or challenge: tls-alpn-01 (answered on serve.listen)",
+                     s->name);
+        else if (is(s->challenge, "dns-01"))
+            cfg_diag(L, false, p,
+                     "challenge dns-01 needs a DNS provider, and %s uses provider acme: use "
+                     "challenge http-01 or tls-alpn-01, or name a DNS provider",
+                     s->name);
+        else if (!non_dns_challenge(s->challenge))
+            cfg_diag(L, false, p, "unknown challenge '%s' for %s: use http-01 or tls-alpn-01",
+                     s->challenge, s->name);
+        return;
+    }
+    if (s->challenge == NULL || is(s->challenge, "dns-01"))
+        return;
+    if (non_dns_challenge(s->challenge))
+        cfg_diag(L, false, p,
+                 "challenge %s is answered by provider acme, and %s uses provider %s (which "
+                 "%s): set provider: acme, or use challenge dns-01",
+                 s->challenge, s->name, s->provider,
+                 is_local_or_pseudo(s->provider)           ? "never asks a CA"
+                 : is(s->provider, CONFIG_PROVIDER_CUSTOM) ? "answers no challenge"
+                                                           : "publishes dns-01 records");
+    else
+        cfg_diag(L, false, p,
+                 "unknown challenge '%s' for %s: use dns-01 (or http-01 / tls-alpn-01 with "
+                 "provider: acme)",
+                 s->challenge, s->name);
 }
 
 static void check_set(struct cfg_loader *L, const struct config_set *s,
@@ -211,14 +290,7 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
     if ((own_or_main || src->own_ca_dir_url) && strncmp(s->ca_dir_url, "https://", 8) != 0)
         cfg_diag(L, false, cfg_field_path(src, true, "ca_dir_url", p, sizeof p),
                  "ca_dir_url must be an https:// URL (the ACME directory)");
-    if (s->challenge != NULL && !is(s->challenge, "dns-01")) {
-        if (is(s->challenge, "http-01") || is(s->challenge, "tls-alpn-01"))
-            cfg_diag(L, false, cfg_field_path(src, true, "challenge", p, sizeof p),
-                     "challenge %s is not supported yet: use dns-01", s->challenge);
-        else
-            cfg_diag(L, false, cfg_field_path(src, true, "challenge", p, sizeof p),
-                     "unknown challenge '%s': use dns-01", s->challenge);
-    }
+    check_challenge(L, s, src);
     if (s->order_timeout <= 0)
         cfg_diag(L, false, cfg_field_path(src, true, "order_timeout", p, sizeof p),
                  "order_timeout must be more than 0s");
@@ -359,6 +431,15 @@ static void check_sections(struct cfg_loader *L, const struct config *cfg)
         cfg_diag(L, false, "serve.listen",
                  "'%s': the host must be an IP address (0.0.0.0, 127.0.0.1, [::] ...)",
                  cfg->serve.listen);
+    if (cfg->serve.http_listen != NULL &&
+        config_parse_listen(cfg->serve.http_listen, host, sizeof host, &port) != 0)
+        cfg_diag(L, false, "serve.http_listen",
+                 "'%s' is not a listen address: use host:port or [v6]:port (port 1-65535)",
+                 cfg->serve.http_listen);
+    else if (cfg->serve.http_listen != NULL && !is_ip(host))
+        cfg_diag(L, false, "serve.http_listen",
+                 "'%s': the host must be an IP address (0.0.0.0, 127.0.0.1, [::] ...)",
+                 cfg->serve.http_listen);
     if (cfg->notify.webhook != NULL && strncmp(cfg->notify.webhook, "https://", 8) != 0 &&
         strncmp(cfg->notify.webhook, "http://", 7) != 0)
         cfg_diag(L, false, "notify.webhook", "notify.webhook must be an http:// or https:// URL");
@@ -370,8 +451,7 @@ static void check_sections(struct cfg_loader *L, const struct config *cfg)
     }
 }
 
-size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
-                    const struct cfg_set_src *src)
+size_t cfg_validate(struct cfg_loader *L, const struct config *cfg, const struct cfg_set_src *src)
 {
     size_t before = L->errors;
 

@@ -13,6 +13,7 @@
 
 #include "acme.h"
 #include "cert.h"
+#include "challenge.h"
 #include "dns_provider.h"
 #include "log.h"
 #include "schedule.h"
@@ -63,6 +64,37 @@ static int solver_cleanup(void *arg, const struct dns_challenge *ch, struct ac_e
     struct solver_ctx *ctx = arg;
 
     return dns_provider_cleanup(ctx->dns, ch, e);
+}
+
+/* http-01 / tls-alpn-01: the answer goes into the manager's challenge table,
+ * where the HTTP responder and the TLS adapters find it. */
+static int solver_arm(void *arg, const char *type, const char *identifier, const char *token,
+                      const char *key_auth, struct ac_error *e)
+{
+    struct solver_ctx *ctx = arg;
+    struct challenge_table *t = ctx->req->challenges;
+
+    if (strcmp(type, "http-01") == 0) {
+        progress(ctx->req,
+                 "answering http-01 for %s at /.well-known/acme-challenge/%s (the CA connects "
+                 "to port 80 of %s)",
+                 identifier, token, identifier);
+        return challenge_http01_add(t, token, key_auth, e);
+    }
+    progress(ctx->req, "answering tls-alpn-01 for %s (the CA connects to port 443 of %s)",
+             identifier, identifier);
+    return challenge_alpn_add(t, identifier, key_auth, e);
+}
+
+static void solver_disarm(void *arg, const char *type, const char *identifier, const char *token)
+{
+    struct solver_ctx *ctx = arg;
+    struct challenge_table *t = ctx->req->challenges;
+
+    if (strcmp(type, "http-01") == 0)
+        challenge_http01_remove(t, token);
+    else
+        challenge_alpn_remove(t, identifier);
 }
 
 /* All records of the order at once: one write per name (or zone) where the
@@ -407,12 +439,15 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
         .progress = solver_progress,
         .present_all = dns ? solver_present_all : NULL,
         .cleanup_all = dns ? solver_cleanup_all : NULL,
+        .arm = solver_arm,
+        .disarm = solver_disarm,
     };
     struct acme_order_params params = {
         .identifiers = (const char *const *)set->domains,
         .count = set->domains_count,
         .profile = set->profile,
         .replaces = r->replaces,
+        .challenge = set->challenge,
         .timeout_ms = set->order_timeout * 1000,
     };
     int rc = -1;
@@ -488,7 +523,14 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx, struct
         goto out;
     if (store_failure_marker_write(set->cert_path, set->key_path, ac_now(), e) != 0)
         goto out;
+    if (strcmp(set->provider, CONFIG_PROVIDER_ACME) == 0 && r->challenges == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL,
+                     "%s uses provider acme (%s) but nothing answers its challenges here",
+                     set->name, set->challenge != NULL ? set->challenge : "no challenge");
+        goto out;
+    }
     if (strcmp(set->provider, CONFIG_PROVIDER_CUSTOM) != 0 &&
+        strcmp(set->provider, CONFIG_PROVIDER_ACME) != 0 &&
         dns_provider_new_resolvers(set->provider, set->options, set->options_count,
                                    (const char *const *)set->resolvers, set->resolvers_count,
                                    &ctx->dns, e) != 0) {

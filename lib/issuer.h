@@ -1,7 +1,8 @@
 /*
  * issuer.h - obtains the certificate of one certificate set, end to end:
  * the per-set lock, GoDoxy's failure marker, the ACME account, one order
- * answered over dns-01 (or "custom": no challenge solving), a fresh certificate
+ * answered over dns-01 (or "custom": no challenge solving; or provider "acme":
+ * http-01 / tls-alpn-01 answered from the manager's challenge table), a fresh certificate
  * key and CSR, and the durable commit of the new pair.
  *
  * Thread-safe for different sets: each call builds its own ACME client and DNS
@@ -26,6 +27,7 @@
 #include "error.h"
 
 struct issuer_session;
+struct challenge_table;
 
 struct issuer_request {
     const struct config_set *set;   /* borrowed */
@@ -48,6 +50,10 @@ struct issuer_request {
     const atomic_bool *cancel;
     /* Also hand back the new certificate as a handle (issuer_result.cert). */
     bool want_cert;
+    /* The manager's challenge table (borrowed; required for provider acme):
+     * http-01 / tls-alpn-01 answers are added before the challenge is
+     * answered and removed once the authorization is final. */
+    struct challenge_table *challenges;
     /* Optional ACME request observer (metrics). */
     void (*observer)(void *arg, const char *endpoint, const char *outcome);
     void *observer_arg;

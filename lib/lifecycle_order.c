@@ -245,6 +245,7 @@ int lc_issuer_request(struct lifecycle *lc, const struct acset *s, struct issuer
         return -1;
     req->set = &s->cfg;
     req->account_key = a->key;
+    req->challenges = manager_challenges(lc->m);
     req->observer = lc_observer;
     req->observer_arg = lc;
     if (s->managed && strcmp(s->cfg.provider, CONFIG_PROVIDER_PSEUDO) != 0) {

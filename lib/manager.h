@@ -38,6 +38,10 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
 const struct config *manager_config(const autocert_manager *m);
 /* A new reference to the current configuration (config_free it). */
 struct config *manager_config_ref(autocert_manager *m);
+struct challenge_table;
+/* The manager's table of pending http-01 / tls-alpn-01 answers (challenge.h;
+ * owned by m, lives as long as m). Thread-safe like the table itself. */
+struct challenge_table *manager_challenges(struct autocert_manager *m);
 /* The renewal engine (owned by m). */
 struct lifecycle *manager_engine(autocert_manager *m);
 

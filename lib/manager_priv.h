@@ -39,6 +39,10 @@ struct autocert_manager {
     manager_change_fn hook;
     void *hook_arg;
     struct lifecycle *engine; /* owned */
+    /* The http-01 / tls-alpn-01 answers pending now (owned; made with m,
+     * freed with it): the issuer adds, the responder and the TLS adapters
+     * read (manager_challenges). */
+    struct challenge_table *challenges;
 };
 
 struct snapshot *manager_snap_get(autocert_manager *m);

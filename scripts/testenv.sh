@@ -34,11 +34,14 @@
 #                           and ::1 (certtool); exports PEBBLE_CA_CERT (trust it
 #                           for Pebble's HTTPS API), PEBBLE_TLS_CERT, PEBBLE_TLS_KEY.
 #   start_challtestsrv      pebble-challtestsrv with only DNS (127.0.0.1) and
-#                           management listeners; A queries answer 127.0.0.1.
+#                           management listeners; A queries answer 127.0.0.1,
+#                           AAAA queries nothing (Pebble's VA asks AAAA first
+#                           and tries only the first address: [::1] would be
+#                           knocked on where nothing listens).
 #                           Exports CHALLTESTSRV_DNS_PORT, CHALLTESTSRV_URL
 #                           (http://127.0.0.1:Q), CHALLTESTSRV_PID.
 #   start_pebble [--eab] [--always-valid] [--nonce-reject N] [--validity SECONDS]
-#                [--dns HOST:PORT] [--authz-reuse N]
+#                [--dns HOST:PORT] [--authz-reuse N] [--http-port N] [--tls-port N]
 #                           Pebble on 127.0.0.1 with PEBBLE_VA_NOSLEEP=1,
 #                           PEBBLE_WFE_NONCEREJECT=N (default 0),
 #                           PEBBLE_AUTHZREUSE=N (default 0, which still reuses a
@@ -50,7 +53,11 @@
 #                           PEBBLE_EAB_KID2/PEBBLE_EAB_HMAC2 for kid-2).
 #                           Exports PEBBLE_DIR_URL (https://127.0.0.1:P/dir),
 #                           PEBBLE_MGMT_URL (https://127.0.0.1:Q), PEBBLE_PID,
-#                           PEBBLE_PORT, PEBBLE_MGMT_PORT. A start after
+#                           PEBBLE_PORT, PEBBLE_MGMT_PORT, PEBBLE_HTTP01_PORT
+#                           and PEBBLE_TLSALPN_PORT (the ports its VA connects
+#                           to for http-01 / tls-alpn-01: --http-port and
+#                           --tls-port point them at our listeners; free ports
+#                           otherwise). A start after
 #                           stop_pebble reuses the same ports (restart tests).
 #   stop_pebble             Stops Pebble (it forgets accounts and its root).
 #   pebble_root PATH        Writes Pebble's current issuing root (PEM) to PATH.
@@ -115,7 +122,8 @@ testenv_stop() { # pid
     done
     if kill -0 "$pid" 2>/dev/null && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" != Z* ]]; then
       testenv_log "pid $pid ignored SIGTERM for 5 s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
+      # it may have ended meanwhile: a failed kill must not end the caller (set -e)
+      kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
   wait "$pid" 2>/dev/null || true
@@ -280,7 +288,7 @@ start_challtestsrv() {
   dns=$(free_port) && mgmt=$(free_port) || fail "start_challtestsrv: no ports"
   testenv_spawn challtestsrv pebble-challtestsrv -dns01 "127.0.0.1:$dns" \
     -management "127.0.0.1:$mgmt" -http01 "" -https01 "" -tlsalpn01 "" \
-    -defaultIPv4 127.0.0.1
+    -defaultIPv4 127.0.0.1 -defaultIPv6 ""
   CHALLTESTSRV_PID=$TESTENV_LAST_PID
   export CHALLTESTSRV_PID CHALLTESTSRV_DNS_PORT=$dns CHALLTESTSRV_URL=http://127.0.0.1:$mgmt
   if ! wait_until 20 _testenv_http_answers "$CHALLTESTSRV_URL/"; then
@@ -307,6 +315,8 @@ start_pebble() {
       --validity) validity=${2:?--validity SECONDS}; shift ;;
       --dns) dns=${2:?--dns HOST:PORT}; shift ;;
       --authz-reuse) reuse=${2:?--authz-reuse N}; shift ;;
+      --http-port) PEBBLE_HTTP01_PORT=${2:?--http-port N}; shift ;;
+      --tls-port) PEBBLE_TLSALPN_PORT=${2:?--tls-port N}; shift ;;
       *) fail "start_pebble: unknown option $1" ;;
     esac
     shift

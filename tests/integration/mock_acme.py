@@ -4,7 +4,8 @@ python3-cryptography). Loopback only (127.0.0.1), HTTPS with a throwaway TLS
 certificate that it makes itself: clients trust DIR/tls-ca.pem (autocert's
 `ca_certs`). It speaks enough RFC 8555 for autocert's client: directory,
 newNonce, newAccount, newOrder, authorizations (already valid, or pending with
-a dns-01 challenge that becomes valid when answered), finalize with a CSR,
+dns-01, http-01 and tls-alpn-01 challenges, one token for all three, that
+become valid when one is answered), finalize with a CSR,
 certificate download (leaf + its issuing CA), revokeCert. JWS signatures are
 not checked.
 
@@ -194,11 +195,13 @@ class CA:
         if wildcard:
             body["wildcard"] = True
         if o["mode"] in CHALLENGE_MODES:
-            body["challenges"].append({
-                "type": "dns-01", "url": "%s/chal/%d/%d" % (self.base, o["id"], i),
-                "token": o["tokens"][i],
-                "status": "valid" if status == "valid" else
-                          ("processing" if o["answered"][i] else "pending")})
+            # one challenge of each type, one token and URL for all three
+            for ctype in ("dns-01", "http-01", "tls-alpn-01"):
+                body["challenges"].append({
+                    "type": ctype, "url": "%s/chal/%d/%d" % (self.base, o["id"], i),
+                    "token": o["tokens"][i],
+                    "status": "valid" if status == "valid" else
+                              ("processing" if o["answered"][i] else "pending")})
         return body
 
     def make_chain(self, o, csr):

@@ -21,15 +21,14 @@
 static void test_problem_subproblems(void **state)
 {
     /* RFC 8555 §6.7.1 example */
-    static const char doc[] =
-        "{\"type\":\"urn:ietf:params:acme:error:malformed\","
-        "\"detail\":\"Some of the identifiers requested were rejected\","
-        "\"subproblems\":[{\"type\":\"urn:ietf:params:acme:error:malformed\","
-        "\"detail\":\"Invalid underscore in DNS name \\\"_example.org\\\"\","
-        "\"identifier\":{\"type\":\"dns\",\"value\":\"_example.org\"}},"
-        "{\"type\":\"urn:ietf:params:acme:error:rejectedIdentifier\","
-        "\"detail\":\"This CA will not issue for \\\"example.net\\\"\","
-        "\"identifier\":{\"type\":\"dns\",\"value\":\"example.net\"}}]}";
+    static const char doc[] = "{\"type\":\"urn:ietf:params:acme:error:malformed\","
+                              "\"detail\":\"Some of the identifiers requested were rejected\","
+                              "\"subproblems\":[{\"type\":\"urn:ietf:params:acme:error:malformed\","
+                              "\"detail\":\"Invalid underscore in DNS name \\\"_example.org\\\"\","
+                              "\"identifier\":{\"type\":\"dns\",\"value\":\"_example.org\"}},"
+                              "{\"type\":\"urn:ietf:params:acme:error:rejectedIdentifier\","
+                              "\"detail\":\"This CA will not issue for \\\"example.net\\\"\","
+                              "\"identifier\":{\"type\":\"dns\",\"value\":\"example.net\"}}]}";
     struct ac_error e;
 
     acme_problem_parse(S(doc), 400, -1, "newOrder", &e);
@@ -90,8 +89,9 @@ static void test_problem_compound_and_long(void **state)
     /* many long subproblems: message stays bounded and NUL-terminated */
     doc = malloc(cap);
     assert_non_null(doc);
-    n += (size_t)snprintf(doc + n, cap - n, "{\"type\":\"urn:ietf:params:acme:error:dns\","
-                                            "\"detail\":\"d\",\"subproblems\":[");
+    n += (size_t)snprintf(doc + n, cap - n,
+                          "{\"type\":\"urn:ietf:params:acme:error:dns\","
+                          "\"detail\":\"d\",\"subproblems\":[");
     for (int i = 0; i < 100; i++)
         n += (size_t)snprintf(doc + n, cap - n,
                               "%s{\"detail\":\"%0500d\",\"identifier\":{\"value\":\"x%d.test\"}}",
@@ -187,9 +187,9 @@ static void test_directory_bad(void **state)
 
     expect_bad(acme_directory_parse(S("{\"newAccount\":\"a\",\"newOrder\":\"o\"}"), &d, &e), &e);
     assert_non_null(strstr(e.message, "newNonce"));
-    expect_bad(acme_directory_parse(S("{\"newNonce\":1,\"newAccount\":\"a\",\"newOrder\":\"o\"}"),
-                                    &d, &e),
-               &e);
+    expect_bad(
+        acme_directory_parse(S("{\"newNonce\":1,\"newAccount\":\"a\",\"newOrder\":\"o\"}"), &d, &e),
+        &e);
     expect_bad(acme_directory_parse(S("{\"newNonce\":\"n\",\"newAccount\":\"a\",\"newOrd"), &d, &e),
                &e);
     expect_bad(acme_directory_parse(S("[\"newNonce\"]"), &d, &e), &e);
@@ -232,11 +232,10 @@ static void test_account(void **state)
 
 static void test_order(void **state)
 {
-    static const char good[] =
-        "{\"status\":\"pending\",\"expires\":\"2030-01-01T00:00:00Z\","
-        "\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
-        "\"authorizations\":[\"https://ca/authz/1\",\"https://ca/authz/2\"],"
-        "\"finalize\":\"https://ca/finalize/1\"}";
+    static const char good[] = "{\"status\":\"pending\",\"expires\":\"2030-01-01T00:00:00Z\","
+                               "\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
+                               "\"authorizations\":[\"https://ca/authz/1\",\"https://ca/authz/2\"],"
+                               "\"finalize\":\"https://ca/finalize/1\"}";
     static const char invalid[] =
         "{\"status\":\"invalid\",\"authorizations\":[],\"finalize\":\"f\","
         "\"error\":{\"type\":\"urn:ietf:params:acme:error:badCSR\",\"detail\":\"bad key\"}}";
@@ -290,7 +289,8 @@ static void test_authz(void **state)
         "\"status\":\"pending\"}]}";
     static const char failed[] =
         "{\"status\":\"invalid\",\"identifier\":{\"type\":\"dns\",\"value\":\"x.test\"},"
-        "\"challenges\":[{\"type\":\"dns-01\",\"url\":\"u\",\"token\":\"tok\",\"status\":\"invalid\","
+        "\"challenges\":[{\"type\":\"dns-01\",\"url\":\"u\",\"token\":\"tok\",\"status\":"
+        "\"invalid\","
         "\"error\":{\"type\":\"urn:ietf:params:acme:error:unauthorized\",\"detail\":"
         "\"Incorrect TXT record\"}}]}";
     struct acme_authz_doc a;
@@ -380,6 +380,57 @@ static void test_poll_schedule(void **state)
     assert_int_equal(acme_poll_delay_ms(0, 100000), 60000);
 }
 
+/* The challenge of the set's type: http-01 / tls-alpn-01 (RFC 8555 8.3,
+ * RFC 8737), its own error preferred; IP identifiers (RFC 8738). */
+static void test_authz_types(void **state)
+{
+    static const char three[] =
+        "{\"status\":\"pending\",\"identifier\":{\"type\":\"ip\",\"value\":\"127.0.0.1\"},"
+        "\"challenges\":["
+        "{\"type\":\"dns-01\",\"url\":\"https://ca/c/1\",\"token\":\"dnsTOKENdnsTOKENdnsTOKEN\","
+        "\"status\":\"pending\"},"
+        "{\"type\":\"http-01\",\"url\":\"https://ca/c/"
+        "2\",\"token\":\"httpTOKENhttpTOKENhttpTOKEN\","
+        "\"status\":\"pending\",\"error\":{\"type\":\"urn:ietf:params:acme:error:connection\","
+        "\"detail\":\"Connection refused\"}},"
+        "{\"type\":\"tls-alpn-01\",\"url\":\"https://ca/c/3\",\"token\":\"alpnTOKENalpnTOKENalpn\","
+        "\"status\":\"pending\"}]}";
+    struct acme_authz_doc a;
+    struct ac_error e;
+
+    (void)state;
+    assert_int_equal(acme_authz_parse_type(S(three), "http-01", &a, &e), 0);
+    assert_string_equal(a.id_type, "ip");
+    assert_string_equal(a.id_value, "127.0.0.1");
+    assert_string_equal(a.chal_url, "https://ca/c/2");
+    assert_string_equal(a.chal_token, "httpTOKENhttpTOKENhttpTOKEN");
+    assert_true(a.has_chal_error);
+    assert_non_null(strstr(a.chal_error.message, "Connection refused"));
+    acme_authz_doc_clear(&a);
+    assert_int_equal(acme_authz_parse_type(S(three), "tls-alpn-01", &a, &e), 0);
+    assert_string_equal(a.chal_url, "https://ca/c/3");
+    assert_string_equal(a.chal_token, "alpnTOKENalpnTOKENalpn");
+    acme_authz_doc_clear(&a);
+    assert_int_equal(acme_authz_parse_type(S(three), NULL, &a, &e), 0);
+    assert_string_equal(a.chal_url, "https://ca/c/1");
+    acme_authz_doc_clear(&a);
+    assert_int_equal(acme_authz_parse(S(three), &a, &e), 0);
+    assert_string_equal(a.chal_token, "dnsTOKENdnsTOKENdnsTOKEN");
+    acme_authz_doc_clear(&a);
+    /* a type the CA does not offer */
+    assert_int_equal(acme_authz_parse_type(S(three), "dns-account-01", &a, &e), 0);
+    assert_null(a.chal_url);
+    acme_authz_doc_clear(&a);
+    /* a token that is not base64url names the type */
+    expect_bad(acme_authz_parse_type(S("{\"status\":\"pending\",\"identifier\":{\"type\":"
+                                       "\"dns\",\"value\":\"v\"},\"challenges\":[{\"type\":"
+                                       "\"http-01\",\"url\":\"u\",\"token\":\"../x\","
+                                       "\"status\":\"pending\"}]}"),
+                                     "http-01", &a, &e),
+               &e);
+    assert_non_null(strstr(e.message, "http-01 token is not base64url"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_account),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_authz),
+        cmocka_unit_test(test_authz_types),
         cmocka_unit_test(test_renewal_info),
         cmocka_unit_test(test_poll_schedule),
     };

@@ -89,10 +89,10 @@ typedef struct autocert_error {
 } autocert_error;
 
 /* Kinds the API itself returns (others come from the CA, DNS, stores). */
-#define AUTOCERT_E_CONFIG "config.invalid"        /* bad configuration or argument */
-#define AUTOCERT_E_NO_MATCH "select.no_match"     /* no set has that name / covers that domain */
-#define AUTOCERT_E_LOCKED "store.locked"          /* another process renews the set */
-#define AUTOCERT_E_CANCELLED "cancelled"          /* stopped (autocert_manager_stop, free) */
+#define AUTOCERT_E_CONFIG "config.invalid"    /* bad configuration or argument */
+#define AUTOCERT_E_NO_MATCH "select.no_match" /* no set has that name / covers that domain */
+#define AUTOCERT_E_LOCKED "store.locked"      /* another process renews the set */
+#define AUTOCERT_E_CANCELLED "cancelled"      /* stopped (autocert_manager_stop, free) */
 #define AUTOCERT_E_NOMEM "internal.nomem"
 
 /* ==== logging ============================================================ */
@@ -128,8 +128,7 @@ AUTOCERT_API void autocert_log_to_stderr(enum autocert_log_format format,
  * (the format is printf's; the message is scrubbed of secrets and escaped
  * like the library's own). For hosts that want one log stream, such as the
  * autocert daemon. set may be NULL. Thread-safe. */
-AUTOCERT_API void autocert_log(enum autocert_log_level level, const char *set, const char *fmt,
-                               ...)
+AUTOCERT_API void autocert_log(enum autocert_log_level level, const char *set, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -145,7 +144,7 @@ typedef struct autocert_diag {
     int line, column;
     const char *key_path;
     const char *message;
-    bool warning;      /* reported, but the configuration is accepted */
+    bool warning; /* reported, but the configuration is accepted */
 } autocert_diag;
 typedef void (*autocert_diag_fn)(void *arg, const autocert_diag *d);
 
@@ -197,8 +196,8 @@ AUTOCERT_API int autocert_manager_new_config(autocert_config *c, autocert_manage
 
 /* Kept from 0.1: autocert_manager_open with a one-line message in err
  * ("first configuration error (and N more)"); err may be NULL. */
-AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out,
-                                      char *err, size_t errlen);
+AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
+                                      size_t errlen);
 
 /* Loads every set's pair from its store (completing or rolling back a commit
  * a crash interrupted, for sets no other process is writing), rebuilds the SNI
@@ -378,7 +377,7 @@ typedef struct autocert_progress {
 } autocert_progress;
 
 /* Flags for autocert_manager_obtain. */
-#define AUTOCERT_OBTAIN_FORCE 1u   /* also sets that already hold a valid certificate */
+#define AUTOCERT_OBTAIN_FORCE 1u /* also sets that already hold a valid certificate */
 
 /* One-off operations (obtain, renew, revoke) run on the engine's workers
  * whether or not the engine was started. When it was not (a command-line
@@ -396,8 +395,8 @@ typedef struct autocert_progress {
  * failure; a selector that matches nothing fails before anything starts).
  * Blocks until done or autocert_manager_stop. */
 AUTOCERT_API int autocert_manager_obtain(autocert_manager *m, const char *const *selectors,
-                                         size_t n, unsigned flags,
-                                         const autocert_progress *p, autocert_error *err);
+                                         size_t n, unsigned flags, const autocert_progress *p,
+                                         autocert_error *err);
 
 /* Forced renewal of the set `selector` selects, or every set (NULL): skips
  * cooldowns and backoff (never the CA's Retry-After); local sets re-read
@@ -423,11 +422,11 @@ AUTOCERT_API int autocert_revocation_reason(const char *s);
 enum autocert_state {
     AUTOCERT_STATE_PENDING = 0, /* no certificate yet */
     AUTOCERT_STATE_VALID,
-    AUTOCERT_STATE_DUE,         /* past its renewal moment, attempt imminent */
-    AUTOCERT_STATE_RENEWING,    /* an order is running */
-    AUTOCERT_STATE_BACKOFF,     /* the last attempt failed; next attempt scheduled */
+    AUTOCERT_STATE_DUE,      /* past its renewal moment, attempt imminent */
+    AUTOCERT_STATE_RENEWING, /* an order is running */
+    AUTOCERT_STATE_BACKOFF,  /* the last attempt failed; next attempt scheduled */
     AUTOCERT_STATE_EXPIRED,
-    AUTOCERT_STATE_UNMANAGED,   /* local, pseudo */
+    AUTOCERT_STATE_UNMANAGED, /* local, pseudo */
 };
 /* "pending", "valid", ... as the admin API spells them; "unknown" otherwise. */
 AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
@@ -435,18 +434,18 @@ AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
 /* A copy of one set's status (autocert_manager_status); release with
  * autocert_status_clear. Times are Unix seconds, 0 when none. */
 typedef struct autocert_status {
-    char name[72];              /* "main", "extra[1]", a run-time name */
+    char name[72]; /* "main", "extra[1]", a run-time name */
     char provider[64];
     enum autocert_state state;
-    char **domains;             /* configured domains */
+    char **domains; /* configured domains */
     size_t domain_count;
     bool has_cert;
     /* the certificate served (valid when has_cert) */
-    char subject[256];          /* leaf CN */
-    char issuer[256];           /* issuer CN */
+    char subject[256]; /* leaf CN */
+    char issuer[256];  /* issuer CN */
     int64_t not_before, not_after;
-    char serial[80];            /* lowercase hex */
-    char key_type[16];          /* "EC256", "RSA2048" ... */
+    char serial[80];   /* lowercase hex */
+    char key_type[16]; /* "EC256", "RSA2048" ... */
     char **dns_names;
     size_t dns_count;
     char **email_addresses;
@@ -455,8 +454,8 @@ typedef struct autocert_status {
     /* the engine */
     int64_t renews_at;
     int64_t next_attempt;
-    int failures;               /* consecutive */
-    autocert_error last_error;  /* kind "" when none */
+    int failures;              /* consecutive */
+    autocert_error last_error; /* kind "" when none */
     int64_t last_error_at;
     int64_t last_success;
 } autocert_status;
@@ -465,6 +464,74 @@ typedef struct autocert_status {
  * out of range. */
 AUTOCERT_API int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out);
 AUTOCERT_API void autocert_status_clear(autocert_status *st);
+
+/* ==== http-01 challenges and the HTTP-to-HTTPS redirect ================== */
+
+/* Sets with provider: acme and challenge: http-01 are validated by the CA
+ * fetching http://<name>/.well-known/acme-challenge/<token> (RFC 8555 §8.3;
+ * for an IP address http://<address>/..., RFC 8738). The manager keeps the
+ * answers of its pending challenges; they are reachable two ways:
+ *   - a host with its own HTTP server on port 80 asks autocert_http01_answer
+ *     for every request whose path begins with AUTOCERT_HTTP01_PREFIX, and
+ *     may send everything else to autocert_http_redirect (no second listener);
+ *   - or the library's own responder, autocert_http_start (what `autocert
+ *     serve` runs on serve.http_listen). */
+
+#define AUTOCERT_HTTP01_PREFIX "/.well-known/acme-challenge/"
+
+/* The answer for an http-01 request: path is the request path (without the
+ * query), e.g. "/.well-known/acme-challenge/<token>". When the token is
+ * pending, copies its key authorization (NUL-terminated) into buf (n bytes)
+ * and returns its length: send it as the 200 body (Content-Type:
+ * application/octet-stream). Returns -1 when path is not a challenge path,
+ * the token is not [A-Za-z0-9_-]{22,128}, or it is not pending (answer 404),
+ * also when buf is too small (AUTOCERT_HTTP01_ANSWER_MAX is always enough).
+ * Never blocks (a lookup under a short lock); thread-safe. */
+#define AUTOCERT_HTTP01_ANSWER_MAX 257
+AUTOCERT_API int autocert_http01_answer(autocert_manager *m, const char *path, char *buf, size_t n);
+
+/* What the responder answers a request that is not a challenge: host is the
+ * Host header's value (NULL when absent), target the request target as
+ * received (path and query, e.g. "/a/b?c=d"). When some set covers the host
+ * (its port stripped; exact names and wildcards as in SNI selection, IP
+ * addresses compared as addresses), writes the HTTPS URL with the same host
+ * (IPv6 brackets kept) and target into buf (n bytes) and returns 308 (send
+ * it as Location). The URL's port is serve.https_port when set, else
+ * serve.listen's port when that is not 443, else none. Returns 400 (no or a
+ * malformed Host, a target that does not begin with '/', or buf too small),
+ * or 404 (a host no set covers: never redirected, so the responder is no open
+ * redirect). Never blocks; thread-safe. */
+AUTOCERT_API int autocert_http_redirect(autocert_manager *m, const char *host, const char *target,
+                                        char *buf, size_t n);
+
+typedef struct autocert_http autocert_http;
+
+/* Starts the library's plain-HTTP responder (libmicrohttpd, library threads)
+ * on `listen` ("host:port" or "[v6]:port" with an IP host; NULL: the
+ * configuration's serve.http_listen; port 0 picks a free one). It answers
+ * GET and HEAD of pending challenge paths (autocert_http01_answer; 404
+ * otherwise) and redirects every other request as autocert_http_redirect
+ * says; it never serves a file. Limits (each answered or closed, never
+ * queued without bound): AUTOCERT_HTTP_CONN_MAX connections (beyond: 503),
+ * AUTOCERT_HTTP_CONN_PER_IP per client address (beyond: 503), the request
+ * line and headers within AUTOCERT_HTTP_HEADER_MAX bytes (beyond: 431) and
+ * within AUTOCERT_HTTP_DEADLINE_MS of the connection or of the previous
+ * answer (then 408 and closed), AUTOCERT_HTTP_IDLE_S without traffic closes
+ * it. m must outlive the responder. Returns 0 and a new responder
+ * (autocert_http_stop), or -1 with err ("serve.http_listen 0.0.0.0:80:
+ * permission denied"). */
+#define AUTOCERT_HTTP_CONN_MAX 512
+#define AUTOCERT_HTTP_CONN_PER_IP 32
+#define AUTOCERT_HTTP_HEADER_MAX 8192
+#define AUTOCERT_HTTP_DEADLINE_MS 10000
+#define AUTOCERT_HTTP_IDLE_S 15
+AUTOCERT_API int autocert_http_start(autocert_manager *m, const char *listen, autocert_http **out,
+                                     autocert_error *err);
+/* The bound port (0 for NULL). */
+AUTOCERT_API int autocert_http_port(const autocert_http *h);
+/* Stops accepting, closes every connection and frees h (NULL is fine).
+ * Blocks until the responder's threads are gone (at most about a second). */
+AUTOCERT_API void autocert_http_stop(autocert_http *h);
 
 /* ==== events ============================================================= */
 
@@ -480,10 +547,10 @@ AUTOCERT_API const char *autocert_event_name(enum autocert_event_type t);
 
 typedef struct autocert_event {
     enum autocert_event_type type;
-    const char *set;             /* NULL for CHANGED */
+    const char *set; /* NULL for CHANGED */
     const char *const *domains;
     size_t domain_count;
-    int64_t not_after;           /* of the new/current certificate, 0 unknown */
+    int64_t not_after; /* of the new/current certificate, 0 unknown */
     int64_t time;
     const autocert_error *error; /* FAILED only, else NULL */
 } autocert_event;
