@@ -111,6 +111,19 @@ bool crypto_key_matches_cert(const struct crypto_key *k, gnutls_x509_crt_t crt);
  * base64url(serial). Returns a new malloc'd string. */
 int crypto_ari_cert_id(gnutls_x509_crt_t crt, char **out, struct ac_error *e);
 
+/* A self-signed certificate for `names` (count >= 1; DNS names, wildcards or
+ * IPv4/IPv6 literals, which become IP SANs) and the key k: a random positive
+ * 16-byte serial, the validity given (Unix seconds), CN = names[0] when it is
+ * at most 64 bytes, digitalSignature + serverAuth, not a CA. With acme_id (the
+ * 32-byte SHA-256 of a key authorization) it is the RFC 8737 tls-alpn-01
+ * challenge certificate: exactly one name, and the critical
+ * id-pe-acmeIdentifier extension holding that digest. Returns 0 and a new
+ * malloc'd, NUL-terminated PEM in *pem (*len bytes). */
+int crypto_selfsigned_create(const struct crypto_key *k, const char *const *names, size_t count,
+                             int64_t not_before, int64_t not_after,
+                             const unsigned char *acme_id, char **pem, size_t *len,
+                             struct ac_error *e);
+
 /* DER of one certificate, new gnutls_malloc'd buffer (gnutls_free). */
 int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len,
                     struct ac_error *e);
