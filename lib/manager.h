@@ -26,6 +26,7 @@
 
 struct acset;
 struct lifecycle;
+struct challenge_table;
 
 /* Like autocert_manager_new but from an already loaded configuration. Takes
  * ownership of cfg (one reference; also on failure). Returns 0 and a new
@@ -40,6 +41,11 @@ const struct config *manager_config(const autocert_manager *m);
 struct config *manager_config_ref(autocert_manager *m);
 /* The renewal engine (owned by m). */
 struct lifecycle *manager_engine(autocert_manager *m);
+
+/* The pending http-01 / tls-alpn-01 challenges (challenge.h): owned by m,
+ * valid until autocert_manager_free. The issuer adds and removes entries; the
+ * HTTP responder and the TLS adapters answer from it. */
+struct challenge_table *manager_challenges(struct autocert_manager *m);
 
 /* Number of sets; same as autocert_manager_set_count. */
 size_t manager_set_count(const autocert_manager *m);

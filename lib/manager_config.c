@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "admin_api.h"
+#include "challenge.h"
 #include "crypto.h"
 #include "lifecycle_priv.h"
 #include "log.h"
@@ -65,6 +66,10 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
     }
     pthread_mutex_init(&m->write_lock, NULL);
     pthread_mutex_init(&m->snap_lock, NULL);
+    if (challenge_table_new(&m->challenges) != 0) {
+        ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if (make_sets(cfg, &m->sets, &e) != 0)
         goto out;
     m->count = cfg->sets_count;
@@ -90,6 +95,7 @@ out:
         lc_engine_free(m->engine, 0);
         manager_sets_free(m->sets, m->count);
         config_free(m->cfg);
+        challenge_table_free(m->challenges);
         pthread_mutex_destroy(&m->write_lock);
         pthread_mutex_destroy(&m->snap_lock);
         free(m);
@@ -141,6 +147,7 @@ void autocert_manager_free(autocert_manager *m)
     lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
     manager_snap_put(m->snap);
     manager_sets_free(m->sets, m->count);
+    challenge_table_free(m->challenges);
     pthread_mutex_destroy(&m->write_lock);
     pthread_mutex_destroy(&m->snap_lock);
     config_free(m->cfg);
