@@ -89,10 +89,10 @@ typedef struct autocert_error {
 } autocert_error;
 
 /* Kinds the API itself returns (others come from the CA, DNS, stores). */
-#define AUTOCERT_E_CONFIG "config.invalid"    /* bad configuration or argument */
-#define AUTOCERT_E_NO_MATCH "select.no_match" /* no set has that name / covers that domain */
-#define AUTOCERT_E_LOCKED "store.locked"      /* another process renews the set */
-#define AUTOCERT_E_CANCELLED "cancelled"      /* stopped (autocert_manager_stop, free) */
+#define AUTOCERT_E_CONFIG "config.invalid"        /* bad configuration or argument */
+#define AUTOCERT_E_NO_MATCH "select.no_match"     /* no set has that name / covers that domain */
+#define AUTOCERT_E_LOCKED "store.locked"          /* another process renews the set */
+#define AUTOCERT_E_CANCELLED "cancelled"          /* stopped (autocert_manager_stop, free) */
 #define AUTOCERT_E_NOMEM "internal.nomem"
 
 /* ==== logging ============================================================ */
@@ -128,7 +128,8 @@ AUTOCERT_API void autocert_log_to_stderr(enum autocert_log_format format,
  * (the format is printf's; the message is scrubbed of secrets and escaped
  * like the library's own). For hosts that want one log stream, such as the
  * autocert daemon. set may be NULL. Thread-safe. */
-AUTOCERT_API void autocert_log(enum autocert_log_level level, const char *set, const char *fmt, ...)
+AUTOCERT_API void autocert_log(enum autocert_log_level level, const char *set, const char *fmt,
+                               ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -144,7 +145,7 @@ typedef struct autocert_diag {
     int line, column;
     const char *key_path;
     const char *message;
-    bool warning; /* reported, but the configuration is accepted */
+    bool warning;      /* reported, but the configuration is accepted */
 } autocert_diag;
 typedef void (*autocert_diag_fn)(void *arg, const autocert_diag *d);
 
@@ -196,8 +197,8 @@ AUTOCERT_API int autocert_manager_new_config(autocert_config *c, autocert_manage
 
 /* Kept from 0.1: autocert_manager_open with a one-line message in err
  * ("first configuration error (and N more)"); err may be NULL. */
-AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out, char *err,
-                                      size_t errlen);
+AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager **out,
+                                      char *err, size_t errlen);
 
 /* Loads every set's pair from its store (completing or rolling back a commit
  * a crash interrupted, for sets no other process is writing), rebuilds the SNI
@@ -333,7 +334,7 @@ typedef struct autocert_progress {
 } autocert_progress;
 
 /* Flags for autocert_manager_obtain. */
-#define AUTOCERT_OBTAIN_FORCE 1u /* also sets that already hold a valid certificate */
+#define AUTOCERT_OBTAIN_FORCE 1u   /* also sets that already hold a valid certificate */
 
 /* One-off operations (obtain, renew, revoke) run on the engine's workers
  * whether or not the engine was started. When it was not (a command-line
@@ -351,8 +352,8 @@ typedef struct autocert_progress {
  * failure; a selector that matches nothing fails before anything starts).
  * Blocks until done or autocert_manager_stop. */
 AUTOCERT_API int autocert_manager_obtain(autocert_manager *m, const char *const *selectors,
-                                         size_t n, unsigned flags, const autocert_progress *p,
-                                         autocert_error *err);
+                                         size_t n, unsigned flags,
+                                         const autocert_progress *p, autocert_error *err);
 
 /* Forced renewal of the set `selector` selects, or every set (NULL): skips
  * cooldowns and backoff (never the CA's Retry-After); local sets re-read
@@ -378,11 +379,11 @@ AUTOCERT_API int autocert_revocation_reason(const char *s);
 enum autocert_state {
     AUTOCERT_STATE_PENDING = 0, /* no certificate yet */
     AUTOCERT_STATE_VALID,
-    AUTOCERT_STATE_DUE,      /* past its renewal moment, attempt imminent */
-    AUTOCERT_STATE_RENEWING, /* an order is running */
-    AUTOCERT_STATE_BACKOFF,  /* the last attempt failed; next attempt scheduled */
+    AUTOCERT_STATE_DUE,         /* past its renewal moment, attempt imminent */
+    AUTOCERT_STATE_RENEWING,    /* an order is running */
+    AUTOCERT_STATE_BACKOFF,     /* the last attempt failed; next attempt scheduled */
     AUTOCERT_STATE_EXPIRED,
-    AUTOCERT_STATE_UNMANAGED, /* local, pseudo */
+    AUTOCERT_STATE_UNMANAGED,   /* local, pseudo */
 };
 /* "pending", "valid", ... as the admin API spells them; "unknown" otherwise. */
 AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
@@ -390,18 +391,18 @@ AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
 /* A copy of one set's status (autocert_manager_status); release with
  * autocert_status_clear. Times are Unix seconds, 0 when none. */
 typedef struct autocert_status {
-    char name[72]; /* "main", "extra[1]", a run-time name */
+    char name[72];              /* "main", "extra[1]", a run-time name */
     char provider[64];
     enum autocert_state state;
-    char **domains; /* configured domains */
+    char **domains;             /* configured domains */
     size_t domain_count;
     bool has_cert;
     /* the certificate served (valid when has_cert) */
-    char subject[256]; /* leaf CN */
-    char issuer[256];  /* issuer CN */
+    char subject[256];          /* leaf CN */
+    char issuer[256];           /* issuer CN */
     int64_t not_before, not_after;
-    char serial[80];   /* lowercase hex */
-    char key_type[16]; /* "EC256", "RSA2048" ... */
+    char serial[80];            /* lowercase hex */
+    char key_type[16];          /* "EC256", "RSA2048" ... */
     char **dns_names;
     size_t dns_count;
     char **email_addresses;
@@ -410,8 +411,8 @@ typedef struct autocert_status {
     /* the engine */
     int64_t renews_at;
     int64_t next_attempt;
-    int failures;              /* consecutive */
-    autocert_error last_error; /* kind "" when none */
+    int failures;               /* consecutive */
+    autocert_error last_error;  /* kind "" when none */
     int64_t last_error_at;
     int64_t last_success;
 } autocert_status;
@@ -435,10 +436,10 @@ AUTOCERT_API const char *autocert_event_name(enum autocert_event_type t);
 
 typedef struct autocert_event {
     enum autocert_event_type type;
-    const char *set; /* NULL for CHANGED */
+    const char *set;             /* NULL for CHANGED */
     const char *const *domains;
     size_t domain_count;
-    int64_t not_after; /* of the new/current certificate, 0 unknown */
+    int64_t not_after;           /* of the new/current certificate, 0 unknown */
     int64_t time;
     const autocert_error *error; /* FAILED only, else NULL */
 } autocert_event;
