@@ -181,7 +181,7 @@ static struct session_state *state_attach(gnutls_session_t session)
     rc =
         gnutls_session_ext_register(session, "autocert", ADAPTER_EXT_ID, GNUTLS_EXT_TLS, ext_recv,
                                     ext_send, ext_deinit, NULL, NULL, GNUTLS_EXT_FLAG_CLIENT_HELLO);
-    if (rc < 0 && rc != GNUTLS_E_ALREADY_REGISTERED) {
+    if (rc < 0) { /* GNUTLS_E_ALREADY_REGISTERED: the host uses ExtensionType 65280 */
         ac_err(NULL, "autocert_gnutls_session_init: cannot attach to the session: %s",
                gnutls_strerror(rc));
         return NULL;
@@ -191,13 +191,7 @@ static struct session_state *state_attach(gnutls_session_t session)
         ac_err(NULL, "autocert_gnutls_session_init: out of memory");
         return NULL;
     }
-    gnutls_ext_set_data(session, ADAPTER_EXT_ID, st);
-    if (state_of(session) != st) { /* registered by someone else under our id */
-        ac_err(NULL, "autocert_gnutls_session_init: ExtensionType %d is taken in this session",
-               ADAPTER_EXT_ID);
-        free(st);
-        return NULL;
-    }
+    gnutls_ext_set_data(session, ADAPTER_EXT_ID, st); /* GnuTLS frees it (ext_deinit) */
     return st;
 }
 
