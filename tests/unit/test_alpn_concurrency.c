@@ -55,7 +55,7 @@ static void write_file(const char *path, const void *data, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
-/* A self-signed pair for names as dir/base.{crt,key}; the PEMs in *pem/*key
+/* A self-signed pair for names as dir/base.{crt,key}; the PEMs in pem_out and key_out
  * when asked. */
 static void make_pair(const char *base, const char *const *names, size_t n, char **pem_out,
                       size_t *pem_len, char **key_out, size_t *key_len)
