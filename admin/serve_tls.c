@@ -43,6 +43,8 @@
 #define SERVE_STOP_WAIT_S 5    /* connection threads to end after the shutdown */
 #define SERVE_REFUSAL_LOG_S 60 /* at most one "refused" warning per interval */
 
+static const gnutls_datum_t serve_alpn[] = {{(unsigned char *)"http/1.1", 8}};
+
 /* Kinds of the errors serve_tls_start gives. */
 #define SERVE_E_CONFIG "config.invalid"
 #define SERVE_E_IO "io.error"
@@ -190,6 +192,24 @@ static int wait_readable(gnutls_session_t s, int fd, int64_t deadline)
     }
 }
 
+/* The certificate the handshake chose: by SNI, or without one by the local
+ * address the client connected to (a set's IP certificate). */
+static autocert_cert *lookup_served(autocert_manager *m, int fd, const char *sni)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+
+    if (sni[0] == '\0' && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            return autocert_manager_lookup_addr(m, NULL, 0, &((struct sockaddr_in *)&ss)->sin_addr,
+                                                4);
+        if (ss.ss_family == AF_INET6)
+            return autocert_manager_lookup_addr(m, NULL, 0,
+                                                &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+    return autocert_manager_lookup(m, sni, strlen(sni));
+}
+
 /* Answers each request (header block up to an empty line) on an open session
  * until the client closes, a deadline passes or a request is too large. */
 static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t request_deadline,
@@ -203,7 +223,7 @@ static void answer(gnutls_session_t s, int fd, autocert_manager *m, int64_t requ
 
     if (gnutls_server_name_get(s, sni, &snilen, &type, 0) != 0)
         sni[0] = '\0';
-    c = autocert_manager_lookup(m, sni, strlen(sni));
+    c = lookup_served(m, fd, sni);
     set = c != NULL ? autocert_cert_set_name(c) : "none";
     for (;;) {
         int64_t deadline = request_deadline < conn_deadline ? request_deadline : conn_deadline;
@@ -269,6 +289,9 @@ static void *connection(void *arg)
         goto out;
     gnutls_priority_set(s, cn->t->prio);
     gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cn->gen->cred);
+    /* HTTP/1.1, plus acme-tls/1 while a tls-alpn-01 challenge is pending */
+    if (autocert_gnutls_session_init(cn->gen->m, s, serve_alpn, 1, 0) != 0)
+        goto out;
     gnutls_transport_set_int(s, cn->fd);
     gnutls_handshake_set_timeout(s, SERVE_REQUEST_DEADLINE_S * 1000);
     do
@@ -283,7 +306,10 @@ static void *connection(void *arg)
             gnutls_alert_send_appropriate(s, rc);
         goto out;
     }
-    answer(s, cn->fd, cn->gen->m, deadline, start + SERVE_CONN_MAX_S * 1000);
+    if (autocert_gnutls_session_is_acme(s)) /* a CA's validation: no application data */
+        autocert_log(AUTOCERT_LOG_DEBUG, NULL, "serve: tls-alpn-01 validation answered");
+    else
+        answer(s, cn->fd, cn->gen->m, deadline, start + SERVE_CONN_MAX_S * 1000);
     gnutls_bye(s, GNUTLS_SHUT_WR);
 out:
     gnutls_deinit(s);

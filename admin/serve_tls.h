@@ -1,7 +1,11 @@
 /*
  * serve_tls.h - the TLS listener of `autocert serve` (serve.listen): every
  * handshake picks its certificate through the library (SNI lookup on the
- * current manager); each HTTP request is answered "hello <sni> from <set>".
+ * current manager; without SNI, a set's IP certificate for the local address
+ * the client connected to, else main); each HTTP request is answered "hello
+ * <sni> from <set>". Each session answers tls-alpn-01 validations while the
+ * manager has a challenge pending (autocert_gnutls_session_init); such a
+ * connection is closed after its handshake.
  *
  * The manager is borrowed for the listener's whole life: a configuration
  * reload happens inside it (autocert_manager_reload_config).

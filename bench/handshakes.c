@@ -10,6 +10,10 @@
  * B: gnutls_certificate_set_x509_key_file); the client is this process, one
  * connection at a time, no resumption (tickets disabled on both sides), no
  * certificate verification. Rounds alternate A B A B ...
+ *
+ * With AUTOCERT_BENCH_SESSION_INIT=1 in the environment, mode A also calls
+ * autocert_gnutls_session_init on every session (the per-session path that
+ * answers tls-alpn-01: state attached to the session, the ClientHello hook).
  */
 #include <arpa/inet.h>
 #include <autocert/autocert.h>
@@ -93,6 +97,8 @@ static void serve(int lfd, int use_autocert)
     gnutls_priority_t prio;
     autocert_manager *m = NULL;
     char path[128], kpath[128], err[256];
+    const char *si = getenv("AUTOCERT_BENCH_SESSION_INIT");
+    int session_init = use_autocert && si != NULL && strcmp(si, "1") == 0;
 
     gnutls_certificate_allocate_credentials(&cred);
     gnutls_priority_init(&prio, PRIO, NULL);
@@ -117,6 +123,8 @@ static void serve(int lfd, int use_autocert)
         gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_TICKETS);
         gnutls_priority_set(s, prio);
         gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+        if (session_init && autocert_gnutls_session_init(m, s, NULL, 0, 0) != 0)
+            _exit(1);
         gnutls_transport_set_int(s, fd);
         do
             rc = gnutls_handshake(s);

@@ -9,7 +9,10 @@
  * missing and renews before expiry (autocert_manager_start), and answers
  * every HTTP request on every connection with "hello <sni> from <subject CN
  * of the certificate this connection got>". The certificate is chosen per
- * handshake by SNI through autocert_gnutls_install. With an admin: section
+ * handshake by SNI through autocert_gnutls_install (a client without SNI on
+ * an address a set's IP certificate covers gets that one), and each session
+ * answers tls-alpn-01 validations through autocert_gnutls_session_init (such
+ * a connection is closed right after its handshake). With an admin: section
  * in the configuration it also answers the REST admin API
  * (autocert_admin_start: certificate info, status, forced renewal) on
  * admin.listen; a failed bind is logged and TLS serving goes on. SIGHUP reloads the
@@ -49,6 +52,7 @@
 static autocert_manager *manager;
 static gnutls_certificate_credentials_t cred;
 static gnutls_priority_t prio;
+static const gnutls_datum_t alpn[] = {{(unsigned char *)"http/1.1", 8}};
 
 /* The subject CN of the certificate this session sent ("" if unknown). */
 static void served_cn(gnutls_session_t s, char *cn, size_t cnlen)
@@ -120,6 +124,9 @@ static void *connection(void *arg)
         goto out;
     gnutls_priority_set(s, prio);
     gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    /* our protocol, plus acme-tls/1 while a tls-alpn-01 challenge is pending */
+    if (autocert_gnutls_session_init(manager, s, alpn, 1, 0) != 0)
+        goto out;
     gnutls_transport_set_int(s, fd);
     gnutls_handshake_set_timeout(s, 10000);
     do
@@ -133,7 +140,9 @@ static void *connection(void *arg)
             gnutls_alert_send_appropriate(s, rc);
         goto out;
     }
-    serve(s);
+    /* a CA validating tls-alpn-01 got its certificate: no application data */
+    if (!autocert_gnutls_session_is_acme(s))
+        serve(s);
     gnutls_bye(s, GNUTLS_SHUT_WR);
 out:
     gnutls_deinit(s); /* releases the certificate this session held */

@@ -28,6 +28,9 @@ struct autocert_cert {
     struct crypto_cert_info info; /* of the leaf */
     const char **names;           /* CN + DNS SANs, each once; strings in info */
     size_t name_count;
+    unsigned char (*ips)[16]; /* the leaf's IP SANs: 4 bytes (IPv4) or 16 (IPv6) */
+    unsigned char *ip_lens;   /* 4 or 16 per entry */
+    size_t ip_count;
 };
 
 static void cert_destroy(autocert_cert *c)
@@ -48,6 +51,8 @@ static void cert_destroy(autocert_cert *c)
     crypto_key_free(c->key);
     crypto_cert_info_free(&c->info);
     free(c->names);
+    free(c->ips);
+    free(c->ip_lens);
     free(c->set_name);
     free(c);
 }
@@ -70,6 +75,57 @@ static int cert_collect_names(autocert_cert *c)
     for (size_t i = 0; i < c->info.dns_count; i++)
         if (!cert_has_name(c, c->info.dns_names[i]))
             c->names[c->name_count++] = c->info.dns_names[i];
+    return 0;
+}
+
+/* The end of the SAN list, or an error that every later index would repeat
+ * (a malformed extension); a SAN we cannot read or do not know is skipped. */
+static bool san_end(int rc)
+{
+    return rc < 0 && rc != GNUTLS_E_SHORT_MEMORY_BUFFER && rc != GNUTLS_E_X509_UNKNOWN_SAN;
+}
+
+/* The leaf's IP SANs (RFC 8738 certificates), raw 4- or 16-byte addresses,
+ * each once. An IPv4-mapped IPv6 SAN counts as its IPv4 address. */
+static int cert_collect_ips(autocert_cert *c, gnutls_x509_crt_t crt)
+{
+    size_t n = 0;
+
+    for (unsigned int i = 0;; i++) {
+        unsigned char buf[16];
+        size_t len = sizeof buf;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &len, NULL);
+        if (san_end(type))
+            break;
+        if (type == GNUTLS_SAN_IPADDRESS || type == GNUTLS_E_SHORT_MEMORY_BUFFER)
+            n++;
+    }
+    if (n == 0)
+        return 0;
+    c->ips = calloc(n, sizeof *c->ips);
+    c->ip_lens = calloc(n, sizeof *c->ip_lens);
+    if (c->ips == NULL || c->ip_lens == NULL)
+        return -1;
+    for (unsigned int i = 0; c->ip_count < n; i++) {
+        unsigned char buf[16];
+        size_t len = sizeof buf;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &len, NULL);
+        bool dup = false;
+        if (san_end(type))
+            break;
+        if (type != GNUTLS_SAN_IPADDRESS || (len != 4 && len != 16))
+            continue;
+        if (len == 16 && memcmp(buf, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+            memmove(buf, buf + 12, 4);
+            len = 4;
+        }
+        for (size_t k = 0; k < c->ip_count && !dup; k++)
+            dup = c->ip_lens[k] == len && memcmp(c->ips[k], buf, len) == 0;
+        if (dup)
+            continue;
+        memcpy(c->ips[c->ip_count], buf, len);
+        c->ip_lens[c->ip_count++] = (unsigned char)len;
+    }
     return 0;
 }
 
@@ -129,7 +185,7 @@ int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
         goto out;
     if (crypto_cert_info_get(chain->crts[0], &c->info, e) != 0)
         goto out;
-    if (cert_collect_names(c) != 0)
+    if (cert_collect_names(c) != 0 || cert_collect_ips(c, chain->crts[0]) != 0)
         goto nomem;
     *out = c;
     c = NULL;
@@ -192,6 +248,19 @@ int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out)
     if (c->key_usage[i] != 0)
         gnutls_pubkey_set_key_usage(out->pubkey, c->key_usage[i]);
     return 0;
+}
+
+size_t cert_ip_count(const autocert_cert *c)
+{
+    return c->ip_count;
+}
+
+const unsigned char *cert_ip(const autocert_cert *c, size_t i, size_t *len)
+{
+    if (i >= c->ip_count)
+        return NULL;
+    *len = c->ip_lens[i];
+    return c->ips[i];
 }
 
 bool cert_same(const autocert_cert *a, const autocert_cert *b)

@@ -38,6 +38,11 @@ gnutls_privkey_t cert_privkey(const autocert_cert *c);
  * gnutls_pcert_import_x509_raw. Returns 0 or a negative GnuTLS error (*out
  * then holds nothing). */
 int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out);
+/* The leaf's IP SANs (RFC 8738), each once: raw network-order bytes, *len 4
+ * (IPv4; an IPv4-mapped IPv6 SAN is given as IPv4) or 16 (IPv6). Borrowed
+ * from c; NULL when i >= cert_ip_count(c). */
+size_t cert_ip_count(const autocert_cert *c);
+const unsigned char *cert_ip(const autocert_cert *c, size_t i, size_t *len);
 /* True when a and b carry the same chain and key bytes. */
 bool cert_same(const autocert_cert *a, const autocert_cert *b);
 

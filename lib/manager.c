@@ -58,6 +58,7 @@ void manager_snap_put(struct snapshot *s)
     }
     sni_index_free(s->ix);
     sni_index_free(s->sel);
+    sni_addrs_free(&s->addrs);
     free(s);
 }
 
@@ -124,9 +125,20 @@ static struct snapshot *snap_build(autocert_manager *m)
     b = sni_builder_new();
     if (b == NULL)
         goto fail;
-    for (size_t i = 0; i < n; i++)
-        if (s->certs[i] != NULL)
-            index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
+    for (size_t i = 0; i < n; i++) {
+        if (s->certs[i] == NULL)
+            continue;
+        index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
+        for (size_t k = 0; k < cert_ip_count(s->certs[i]); k++) {
+            size_t len = 0;
+            const unsigned char *ip = cert_ip(s->certs[i], k, &len);
+            if (sni_addrs_add(&s->addrs, ip, len, (int)i) != 0) {
+                sni_builder_free(b);
+                goto fail;
+            }
+        }
+    }
+    sni_addrs_finish(&s->addrs);
     s->ix = sni_builder_finish(b);
     s->sel = build_selector(s);
     if (s->ix == NULL || s->sel == NULL)
@@ -482,6 +494,36 @@ autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_n
 
     if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
         id = server_name != NULL && len > 0 ? sni_index_lookup(s->ix, server_name, len) : -1;
+        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
+        autocert_cert_acquire(c);
+    }
+    manager_snap_put(s);
+    return c;
+}
+
+autocert_cert *autocert_manager_lookup_addr(autocert_manager *m, const char *server_name,
+                                            size_t len, const void *addr, size_t addr_len)
+{
+    struct snapshot *s;
+    autocert_cert *c = NULL;
+    int id = -1;
+
+    if (addr == NULL)
+        return autocert_manager_lookup(m, server_name, len);
+    s = manager_snap_get(m);
+    if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
+        bool sni = false;
+        if (server_name != NULL && len > 0) {
+            id = sni_index_lookup(s->ix, server_name, len);
+            if (id < 0) { /* no match, or a name that counts as no SNI */
+                char norm[SNI_MAX_NAME + 1];
+                sni = sni_normalize(server_name, len, norm) >= 0;
+            } else {
+                sni = true;
+            }
+        }
+        if (!sni)
+            id = sni_addrs_lookup(&s->addrs, addr, addr_len);
         c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
         autocert_cert_acquire(c);
     }

@@ -26,6 +26,7 @@
 
 struct acset;
 struct lifecycle;
+struct challenge_table;
 
 /* Like autocert_manager_new but from an already loaded configuration. Takes
  * ownership of cfg (one reference; also on failure). Returns 0 and a new

@@ -148,10 +148,10 @@ void autocert_manager_free(autocert_manager *m)
     lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
     manager_snap_put(m->snap);
     manager_sets_free(m->sets, m->count);
+    challenge_table_free(m->challenges);
     pthread_mutex_destroy(&m->write_lock);
     pthread_mutex_destroy(&m->snap_lock);
     config_free(m->cfg);
-    challenge_table_free(m->challenges);
     free(m);
 }
 

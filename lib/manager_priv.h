@@ -13,15 +13,17 @@
 
 #include "manager.h"
 #include "set.h"
+#include "sni.h"
 
-struct sni_index;
+struct challenge_table;
 
 /* What readers see: immutable once published. */
 struct snapshot {
     atomic_uint refs;
-    struct sni_index *ix;  /* certificates' names -> position; NULL when none */
-    struct sni_index *sel; /* the selector: configured domains (certificate
-                            * names for sets without any) -> position */
+    struct sni_index *ix;   /* certificates' names -> position; NULL when none */
+    struct sni_index *sel;  /* the selector: configured domains (certificate
+                             * names for sets without any) -> position */
+    struct sni_addrs addrs; /* certificates' IP SANs -> position (no SNI) */
     size_t count;
     struct acset **sets;    /* count references (into the same allocation) */
     autocert_cert *certs[]; /* one reference per set, or NULL */

@@ -49,9 +49,9 @@
  * before it spilled over (an offset past 16 bits, only when long names pile up
  * in a few lines, goes to a sorted side list), so a lookup fetches line k
  * while it reads the directory (2 bytes a line: cache-resident): about one
- * memory access per table, both tables' lines in flight at once. fp is 8 more key bits; the whole bytes are
- * compared, so key collisions never give a wrong answer. Big arrays are
- * advised for transparent huge pages.
+ * memory access per table, both tables' lines in flight at once. fp is 8 more key bits; the whole
+ * bytes are compared, so key collisions never give a wrong answer. Big arrays are advised for
+ * transparent huge pages.
  */
 #ifndef AUTOCERT_SNI_H
 #define AUTOCERT_SNI_H
@@ -106,5 +106,34 @@ size_t sni_index_count(const struct sni_index *ix);
  * or pattern "*.x.y" and name exactly one label more than "x.y". For the CLI
  * and the admin API, which select sets by domain. */
 bool sni_pattern_covers(const char *pattern, const char *name);
+
+/* ---- local addresses (RFC 8738 certificates, handshakes without SNI) ---- */
+
+/* The IP SANs of the certificates served -> set id: a sorted array, built once
+ * per snapshot (sni_addrs_add in set order, then sni_addrs_finish) and read
+ * without a lock from any number of threads afterwards. Addresses are raw
+ * network-order bytes, 4 (IPv4) or 16 (IPv6); an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) counts as IPv4 on both sides. The first set to add an
+ * address keeps it. No limit but memory. */
+struct sni_addr {
+    unsigned char addr[16];
+    unsigned char len; /* 4 or 16 */
+    int set_id;
+};
+struct sni_addrs {
+    struct sni_addr *v;
+    size_t n, cap;
+};
+
+/* Adds addr (len 4 or 16) for set_id. Returns 0, or -1 (bad length,
+ * set_id < 0, ENOMEM). */
+int sni_addrs_add(struct sni_addrs *a, const void *addr, size_t len, int set_id);
+/* Sorts and drops later duplicates. Call once after the last add. */
+void sni_addrs_finish(struct sni_addrs *a);
+/* The set id whose certificate covers addr (len 4 or 16), or -1. No
+ * allocation, no lock; a NULL or empty a gives -1. */
+int sni_addrs_lookup(const struct sni_addrs *a, const void *addr, size_t len);
+/* Frees the array (a itself is the caller's); NULL does nothing. */
+void sni_addrs_free(struct sni_addrs *a);
 
 #endif

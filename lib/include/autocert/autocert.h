@@ -325,6 +325,20 @@ AUTOCERT_API int autocert_manager_remove_set(autocert_manager *m, const char *na
 AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
                                                     size_t len);
 
+/* autocert_manager_lookup for a handshake that arrived on the local address
+ * addr (the address the client connected to: raw network-order bytes as in
+ * sin_addr / sin6_addr, addr_len 4 for IPv4 or 16 for IPv6; an IPv4-mapped
+ * IPv6 address such as ::ffff:127.0.0.1 from a dual-stack socket counts as
+ * IPv4). With a server name it is autocert_manager_lookup. Without one
+ * (NULL, len 0, or a name that normalises to nothing) the certificate of the
+ * first set (main, then extras in order) whose leaf has an IP SAN equal to
+ * addr (RFC 8738) is chosen, else main's. addr NULL: the same as
+ * autocert_manager_lookup. Returns a new reference, or NULL when main holds
+ * no certificate. Does not allocate, takes no lock across I/O. */
+AUTOCERT_API autocert_cert *autocert_manager_lookup_addr(autocert_manager *m,
+                                                         const char *server_name, size_t len,
+                                                         const void *addr, size_t addr_len);
+
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
 AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
 /* Drops one reference; the last one frees the handle. NULL is fine. */
