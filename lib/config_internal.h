@@ -23,10 +23,12 @@
 
 #include "config.h"
 
-#define CFG_MAX_FILE_SIZE (1024 * 1024)
+/* The configuration file cap (64 MiB: 100,000 sets in GoDoxy's form take
+ * about 10 MiB); the error names it. */
+#define CFG_MAX_FILE_SIZE ((off_t)64 * 1024 * 1024)
+#define CFG_MAX_FILE_SIZE_TEXT "64 MiB"
 #define CFG_MAX_SCALAR 8192
 #define CFG_MAX_LIST 1000
-#define CFG_MAX_EXTRAS 100
 #define CFG_MAX_DEPTH 16
 
 /* One recorded position: the key (or sequence entry) at `path`. */

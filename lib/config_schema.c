@@ -192,7 +192,7 @@ static struct schema *schema_new(const struct cfg_loader *L)
     n = set_fields(s, L, s->set_fields);
     s->set_fields[n++] = f_seq("extra", offsetof(struct cfg_raw_set, extra),
                                offsetof(struct cfg_raw_set, extra_count), &s->extra_entry,
-                               sizeof(struct cfg_raw_set), CFG_MAX_EXTRAS);
+                               sizeof(struct cfg_raw_set), CYAML_UNLIMITED);
     s->set_fields[n] = f_end;
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
