@@ -30,6 +30,11 @@
  * key material. Safe beside a writer of the same set in this or another
  * process. */
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
+/* certset_load within a batch: directory listings come from scan (store.h,
+ * store_scan; NULL: read per set). */
+struct store_scan;
+int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
+                      autocert_cert **out, struct ac_error *e);
 
 /* Builds a handle from a pair in memory (same checks as certset_load). Copies
  * the data. Returns 0 and a new handle, or -1 with e filled. */

@@ -62,7 +62,8 @@ static int read_file(struct cfg_loader *L, const char *path, char **out, size_t 
     }
     fd = -1; /* f owns it */
     if (st.st_size > CFG_MAX_FILE_SIZE) {
-        cfg_diag_at(L, false, 0, 0, NULL, "file larger than %s (the configuration file size cap): refused",
+        cfg_diag_at(L, false, 0, 0, NULL,
+                    "file larger than %s (the configuration file size cap): refused",
                     CFG_MAX_FILE_SIZE_TEXT);
         goto out;
     }
@@ -120,15 +121,15 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
 {
     char p[320];
 
-#define X(f)                                               \
-    do {                                                   \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
-        expand_slot(L, &r->f, p, false);                   \
+#define X(f)                                                                                       \
+    do {                                                                                           \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
+        expand_slot(L, &r->f, p, false);                                                           \
     } while (0)
-#define XL(f)                                              \
-    do {                                                   \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);        \
-        expand_list(L, r->f, r->f##_count, p);             \
+#define XL(f)                                                                                      \
+    do {                                                                                           \
+        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
+        expand_list(L, r->f, r->f##_count, p);                                                     \
     } while (0)
     X(provider);
     X(email);
@@ -306,8 +307,8 @@ static int set_copy(struct config_set *d, const struct config_set *s)
     return 0;
 }
 
-static void parse_duration(struct cfg_loader *L, const char *prefix, const char *key,
-                           const char *v, int64_t *out)
+static void parse_duration(struct cfg_loader *L, const char *prefix, const char *key, const char *v,
+                           int64_t *out)
 {
     char p[320];
     int64_t secs;
@@ -325,8 +326,7 @@ static void parse_duration(struct cfg_loader *L, const char *prefix, const char 
     *out = secs;
 }
 
-static int raw_options(struct cfg_loader *L, char *const *opts, struct dns_option **out,
-                       size_t *n)
+static int raw_options(struct cfg_loader *L, char *const *opts, struct dns_option **out, size_t *n)
 {
     size_t count = 0, k = 0;
     struct dns_option *o;
@@ -425,8 +425,8 @@ static char *acme_key_default(const char *ca_dir_url)
     if (ca_dir_url == NULL)
         return strdup(DEFAULT_ACME_KEY_PATH);
     crypto_sha256(ca_dir_url, strlen(ca_dir_url), h);
-    snprintf(out, sizeof out, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1],
-             h[2], h[3], h[4], h[5], h[6], h[7]);
+    snprintf(out, sizeof out, "certs/acme_%02x%02x%02x%02x%02x%02x%02x%02x.key", h[0], h[1], h[2],
+             h[3], h[4], h[5], h[6], h[7]);
     return strdup(out);
 }
 
@@ -446,8 +446,8 @@ static int build_main(struct cfg_loader *L, const struct cfg_raw_set *r, struct 
     if (apply_raw(L, s, r, src) != 0)
         return -1;
     s->name = strdup("main");
-    s->acme_key_path = r->acme_key_path ? strdup(r->acme_key_path)
-                                        : acme_key_default(r->ca_dir_url);
+    s->acme_key_path =
+        r->acme_key_path ? strdup(r->acme_key_path) : acme_key_default(r->ca_dir_url);
     s->cert_path = strdup(r->cert_path ? r->cert_path : DEFAULT_CERT_PATH);
     s->key_path = strdup(r->key_path ? r->key_path : DEFAULT_KEY_PATH);
     if (s->provider == NULL)
@@ -698,6 +698,7 @@ out:
     for (size_t i = 0; i < L.pos_count; i++)
         free(L.pos[i].path);
     free(L.pos);
+    free(L.pos_ix);
     free(L.opt_keys);
     config_diags_free(&local);
     return rc;
@@ -787,8 +788,7 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
 
 bool config_set_is_managed(const struct config_set *s)
 {
-    return s != NULL && s->provider != NULL &&
-           strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
+    return s != NULL && s->provider != NULL && strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
            strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0;
 }
 

@@ -40,12 +40,14 @@ struct cfg_pos {
 
 /* The load context every stage reports into. */
 struct cfg_loader {
-    const char *file;            /* borrowed */
-    struct config_diags *diags;  /* borrowed; never NULL inside the loader */
-    size_t errors;               /* error diags added so far */
-    struct cfg_pos *pos;         /* owned */
+    const char *file;           /* borrowed */
+    struct config_diags *diags; /* borrowed; never NULL inside the loader */
+    size_t errors;              /* error diags added so far */
+    struct cfg_pos *pos;        /* owned */
     size_t pos_count, pos_cap;
-    const char **opt_keys;       /* owned array of borrowed keys: the options union */
+    size_t *pos_ix;        /* owned: hash of pos paths (index + 1; 0 empty) */
+    size_t pos_ix_cap;     /* a power of two, > 2 * pos_count */
+    const char **opt_keys; /* owned array of borrowed keys: the options union */
     size_t opt_count;
 };
 
@@ -66,7 +68,7 @@ struct cfg_raw_set {
     char *certificate_key_type;
     char **resolvers;
     unsigned resolvers_count;
-    char **options;              /* array of opt_count values (NULL = absent) */
+    char **options; /* array of opt_count values (NULL = absent) */
     char *profile;
     char *renew_before;
     char *order_timeout;
@@ -74,7 +76,7 @@ struct cfg_raw_set {
     char *retry_max;
     char *failure_cooldown;
     char *challenge;
-    struct cfg_raw_set *extra;   /* main only */
+    struct cfg_raw_set *extra; /* main only */
     unsigned extra_count;
 };
 
@@ -141,16 +143,15 @@ int cfg_expand(struct cfg_loader *L, const char *path, const char *value, char *
 /* Checks the merged config; reports every problem. Returns the error count
  * added. `own` tells, per set, which fields the set wrote itself. */
 struct cfg_set_src {
-    char prefix[40];     /* "autocert" or "autocert.extra[N]" */
+    char prefix[40]; /* "autocert" or "autocert.extra[N]" */
     bool own_provider, own_email, own_domains, own_options, own_ca_dir_url;
     bool own_eab, own_cert_path, own_key_path;
 };
-size_t cfg_validate(struct cfg_loader *L, const struct config *cfg,
-                    const struct cfg_set_src *src);
+size_t cfg_validate(struct cfg_loader *L, const struct config *cfg, const struct cfg_set_src *src);
 
 /* Returns the path of a field: own ? prefix.key : "autocert.key". Into buf. */
-const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *key,
-                           char *buf, size_t n);
+const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *key, char *buf,
+                           size_t n);
 
 /* Helpers (config_diag.c). */
 char *cfg_strdup(const char *s);

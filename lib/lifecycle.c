@@ -475,8 +475,12 @@ static void *scheduler(void *arg)
 
 /* ---- a configuration reload ------------------------------------------------------ */
 
-static bool contains(struct acset *const *v, size_t n, const struct acset *s)
+/* v[0..n) holds s: through the index ps when there is one. */
+static bool contains(const struct acset_ptrset *ps, struct acset *const *v, size_t n,
+                     const struct acset *s)
 {
+    if (ps->cap > 0)
+        return acset_ptrset_has(ps, s);
     for (size_t i = 0; i < n; i++)
         if (v[i] == s)
             return true;
@@ -486,10 +490,15 @@ static bool contains(struct acset *const *v, size_t n, const struct acset *s)
 void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nold,
                       struct acset *const *new_sets, size_t nnew)
 {
+    struct acset_ptrset in_old = {NULL, 0}, in_new = {NULL, 0};
+
+    /* without memory for the indexes, contains() walks the arrays */
+    (void)acset_ptrset_init(&in_old, old, nold);
+    (void)acset_ptrset_init(&in_new, new_sets, nnew);
     pthread_mutex_lock(&lc->mu);
     for (size_t i = 0; i < nold; i++) {
         struct acset *o = old[i];
-        if (contains(new_sets, nnew, o))
+        if (contains(&in_new, new_sets, nnew, o))
             continue;
         o->removed = true;
         for (size_t k = 0; k < lc->qlen && !o->rec.running; k++)
@@ -506,7 +515,7 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
         /* its order goes on: the set on the same files waits for it */
         for (size_t k = 0; k < nnew; k++) {
             struct acset *n = new_sets[k];
-            if (contains(old, nold, n) || !acset_same_files(n, o))
+            if (!acset_same_files(n, o) || contains(&in_old, old, nold, n))
                 continue;
             n->rec.running = true;
             n->rec.handed = true;
@@ -517,6 +526,8 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
     }
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
+    acset_ptrset_free(&in_old);
+    acset_ptrset_free(&in_new);
 }
 
 /* ---- start, stop ------------------------------------------------------------------- */

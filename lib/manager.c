@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cert.h"
 #include "certset.h"
@@ -39,6 +40,7 @@
 #include "log.h"
 #include "manager_priv.h"
 #include "sni.h"
+#include "store.h"
 #include "timeutil.h"
 
 /* A NotBefore this far in the future still counts as valid (clock skew). */
@@ -154,7 +156,7 @@ int manager_snap_publish(autocert_manager *m)
 
 /* ---- loading ------------------------------------------------------------ */
 
-static void log_cert(const char *set, const autocert_cert *c)
+static void log_cert(const char *set, const autocert_cert *c, bool verbose)
 {
     char exp[32];
     char names[512] = "";
@@ -168,7 +170,10 @@ static void log_cert(const char *set, const autocert_cert *c)
             break;
         used += (size_t)n;
     }
-    ac_info(set, "certificate loaded: %s; expires %s", names, exp);
+    if (verbose)
+        ac_info(set, "certificate loaded: %s; expires %s", names, exp);
+    else
+        ac_debug(set, "certificate loaded: %s; expires %s", names, exp);
 }
 
 /* Sets s's certificate and load error (write_lock held; snap_lock taken for
@@ -227,18 +232,39 @@ static void note_validity(const struct acset *s, const autocert_cert *c, bool fr
         ac_warn(s->cfg.name, "%s", w->message);
 }
 
-int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
-                           struct ac_error *e)
+/* True when s's commit journal exists (a commit past its commit point, or
+ * an interrupted one: the staged files stand in for the final ones). */
+static bool journal_exists(const struct acset *s)
+{
+    char j[STORE_PATH_MAX];
+    struct stat st;
+
+    if (store_journal_path(s->cfg.cert_path, s->cfg.key_path, j, sizeof j) != 0)
+        return true; /* cannot tell: read the files */
+    return lstat(j, &st) == 0;
+}
+
+/* manager_refresh_locked with a batch's directory listings (scan, may be
+ * NULL) and the per-set info lines at debug level when !verbose. */
+static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
+                       struct store_scan *scan, bool verbose, struct ac_error *e)
 {
     const char *name = s->cfg.name;
     autocert_cert *c = NULL;
     struct ac_error le, w;
     char prev_kind[sizeof le.kind];
+    struct lc_filestamp st[2];
     int rc;
 
     ac_error_clear(&le);
-    rc = certset_load(&s->cfg, 0, &c, &le);
+    /* stamped before the read: a change while it reads is seen next time */
+    acset_stamp(s, st);
+    s->read_journal = journal_exists(s);
+    rc = certset_load_scan(&s->cfg, 0, scan, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
+    s->read_stamps[0] = st[0];
+    s->read_stamps[1] = st[1];
+    s->read_once = true;
     if (rc < 0) {
         ac_err(name, "cannot load the certificate: %s%s", le.message,
                s->cert != NULL ? " (keeping the certificate in memory)" : "");
@@ -252,7 +278,10 @@ int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absen
         if (s->cert == NULL) {
             ac_error_clear(&w);
             set_load_error(m, s, &w);
-            ac_info(name, "no certificate yet (%s absent)", s->cfg.cert_path);
+            if (verbose)
+                ac_info(name, "no certificate yet (%s absent)", s->cfg.cert_path);
+            else
+                ac_debug(name, "no certificate yet (%s absent)", s->cfg.cert_path);
             return 0;
         }
         if (!drop_absent) {
@@ -272,10 +301,36 @@ int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absen
         set_load_error(m, s, &w);
         return 0;
     }
-    log_cert(name, c);
+    log_cert(name, c, verbose);
     note_validity(s, c, true, prev_kind, &w);
     set_cert(m, s, c, &w);
     return 1;
+}
+
+int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
+                           struct ac_error *e)
+{
+    return refresh_set(m, s, drop_absent, NULL, true, e);
+}
+
+int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct store_scan *scan,
+                                 bool verbose)
+{
+    return refresh_set(m, s, true, scan, verbose, NULL);
+}
+
+/* True when s's files were read before, no commit was under way then or is
+ * now, and both files still carry the stamps they had then (write_lock
+ * held). */
+static bool files_unchanged(const struct acset *s)
+{
+    struct lc_filestamp st[2];
+
+    if (!s->read_once || s->read_journal)
+        return false;
+    acset_stamp(s, st);
+    return !acset_stamp_differs(&st[0], &s->read_stamps[0]) &&
+           !acset_stamp_differs(&st[1], &s->read_stamps[1]) && !journal_exists(s);
 }
 
 void manager_notify(autocert_manager *m, const bool *changed, size_t n)
@@ -296,30 +351,47 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
         lc_changed(m->engine);
 }
 
+/* Load (drop_absent) or reload of every set. A reload re-reads only the
+ * sets whose files changed since they were last read (a stat of each file);
+ * a load reads them all. Each directory is listed once for the batch. */
 static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 {
     bool *changed = NULL;
-    size_t n = 0;
+    struct store_scan *scan = NULL;
+    size_t n = 0, reread = 0;
     int nchanged = 0, rc = -1;
+    bool verbose;
 
     pthread_mutex_lock(&m->write_lock);
     n = m->count;
+    verbose = n <= ACSET_LOG_EACH_MAX;
     changed = calloc(n + 1, sizeof(*changed));
+    scan = store_scan_new(); /* NULL: each set lists its directories itself */
     if (changed == NULL) {
         pthread_mutex_unlock(&m->write_lock);
+        store_scan_free(scan);
         return -1;
     }
     *holding = 0;
     for (size_t i = 0; i < n; i++) {
-        if (manager_refresh_locked(m, m->sets[i], drop_absent, NULL) == 1) {
-            changed[i] = true;
-            nchanged++;
+        struct acset *s = m->sets[i];
+
+        if (drop_absent || !files_unchanged(s)) {
+            reread++;
+            if (refresh_set(m, s, drop_absent, scan, verbose, NULL) == 1) {
+                changed[i] = true;
+                nchanged++;
+            }
         }
-        if (m->sets[i]->cert != NULL)
+        if (s->cert != NULL)
             (*holding)++;
     }
+    store_scan_free(scan);
     if (m->sets[0]->cert == NULL)
         ac_warn("main", "main holds no certificate: every handshake will fail");
+    if (!drop_absent)
+        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed", reread, n,
+                nchanged);
     rc = nchanged > 0 ? manager_snap_publish(m) : 0;
     pthread_mutex_unlock(&m->write_lock);
     if (rc == 0)
@@ -411,7 +483,7 @@ int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c
     pthread_mutex_lock(&m->write_lock);
     old = autocert_cert_acquire(s->cert);
     prev = s->load_error;
-    log_cert(s->cfg.name, c);
+    log_cert(s->cfg.name, c, true);
     note_validity(s, c, true, "", &w);
     set_cert(m, s, c, &w);
     atomic_store(&s->read_ms, ac_mono_ms());
