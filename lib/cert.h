@@ -29,7 +29,10 @@ int cert_set_id(const autocert_cert *c);
  * once when the handle was made: borrowed from c, valid while a reference is
  * held. */
 const struct crypto_cert_info *cert_info(const autocert_cert *c);
-/* The parsed private key; borrowed, valid while a reference is held. */
+/* The parsed private key; borrowed, valid while a reference is held. Parsed
+ * from the PKCS#8 DER on the first call (a handle keeps only the DER until a
+ * handshake signs with it) and kept; thread-safe. NULL only when that first
+ * parse runs out of memory. */
 gnutls_privkey_t cert_privkey(const autocert_cert *c);
 /* Fills *out with a fresh pcert of chain certificate i: a gnutls_malloc'd copy
  * of its DER and a new public key imported from the kept SubjectPublicKeyInfo
@@ -38,6 +41,9 @@ gnutls_privkey_t cert_privkey(const autocert_cert *c);
  * gnutls_pcert_import_x509_raw. Returns 0 or a negative GnuTLS error (*out
  * then holds nothing). */
 int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out);
+/* How many distinct chain certificates (beyond the leaves) are interned:
+ * identical intermediates of many handles are held once. Thread-safe. */
+size_t cert_interned_count(void);
 /* True when a and b carry the same chain and key bytes. */
 bool cert_same(const autocert_cert *a, const autocert_cert *b);
 

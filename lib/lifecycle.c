@@ -207,7 +207,12 @@ static void force_cancel(struct lifecycle *lc, struct acset *s, const char *why)
     r->force_pending = false;
     r->force_done_gen = r->force_req_gen;
     r->force_ok = false;
-    ac_error_set(&r->force_err, AC_ERR_CANCELLED, "%s", why);
+    {
+        struct ac_error fe;
+
+        ac_error_set(&fe, AC_ERR_CANCELLED, "%s", why);
+        acset_error_put(&r->force_err, &fe);
+    }
     pthread_cond_broadcast(&lc->done_cond);
 }
 
@@ -354,7 +359,7 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     if (forced) {
         r->force_done_gen = gen;
         r->force_ok = rc == 0;
-        r->force_err = e;
+        acset_error_put(&r->force_err, &e);
         pthread_cond_broadcast(&lc->done_cond);
     }
     lc_replan(lc, s, ac_now());
@@ -532,21 +537,48 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
 
 /* ---- start, stop ------------------------------------------------------------------- */
 
-static void log_boot(struct lifecycle *lc, struct acset *s)
+/* The start-up summary of many sets (above ACSET_LOG_EACH_MAX): counts by
+ * state, how many hold no certificate or failed to load, the earliest
+ * expiry. */
+struct boot_tally {
+    size_t by_state[LC_UNMANAGED + 1];
+    size_t without, failed;
+    int64_t earliest;
+    char earliest_set[32];
+};
+
+/* Logs s's start-up line (info when verbose, else debug) and counts it in t. */
+static void log_boot(struct lifecycle *lc, struct acset *s, bool verbose, struct boot_tally *t)
 {
     autocert_cert *c = manager_acset_cert(lc->m, s);
     char until[32], names[512];
     size_t pos = 0;
+    enum ac_log_level lvl = verbose ? AC_LOG_INFO : AC_LOG_DEBUG;
+    enum lifecycle_state st;
 
+    pthread_mutex_lock(&lc->mu);
+    lc_replan(lc, s, ac_now());
+    st = s->rec.state;
+    pthread_mutex_unlock(&lc->mu);
+    if ((size_t)st < sizeof t->by_state / sizeof t->by_state[0])
+        t->by_state[st]++;
     if (c == NULL) {
         struct ac_error le;
 
+        t->without++;
         manager_acset_last_error(lc->m, s, &le, NULL);
-        if (le.kind[0] != '\0')
-            ac_warn(s->cfg.name, "no certificate served: %s", le.message);
-        else
-            ac_info(s->cfg.name, "no certificate on disk (%s)", s->cfg.provider);
+        if (le.kind[0] != '\0') {
+            t->failed++;
+            ac_log(verbose ? AC_LOG_WARN : AC_LOG_DEBUG, s->cfg.name, "no certificate served: %s",
+                   le.message);
+        } else {
+            ac_log(lvl, s->cfg.name, "no certificate on disk (%s)", s->cfg.provider);
+        }
         return;
+    }
+    if (t->earliest == 0 || autocert_cert_not_after(c) < t->earliest) {
+        t->earliest = autocert_cert_not_after(c);
+        snprintf(t->earliest_set, sizeof t->earliest_set, "%s", s->cfg.name);
     }
     names[0] = '\0';
     for (size_t i = 0; i < autocert_cert_name_count(c); i++) {
@@ -561,8 +593,32 @@ static void log_boot(struct lifecycle *lc, struct acset *s)
         names[pos] = '\0';
     }
     ac_time_format_rfc3339(autocert_cert_not_after(c), until, sizeof until);
-    ac_info(s->cfg.name, "serving %s, valid until %s", names, until);
+    ac_log(lvl, s->cfg.name, "serving %s, valid until %s", names, until);
     autocert_cert_release(c);
+}
+
+static void log_boot_summary(const struct boot_tally *t, size_t n)
+{
+    char counts[256] = "", until[32] = "none";
+    size_t used = 0;
+
+    for (int st = 0; st <= LC_UNMANAGED; st++) {
+        int k;
+        if (t->by_state[st] == 0)
+            continue;
+        k = snprintf(counts + used, sizeof counts - used, "%s%zu %s", used ? ", " : "",
+                     t->by_state[st], lifecycle_state_name((enum lifecycle_state)st));
+        if (k < 0 || (size_t)k >= sizeof counts - used)
+            break;
+        used += (size_t)k;
+    }
+    if (t->earliest != 0)
+        ac_time_format_rfc3339(t->earliest, until, sizeof until);
+    ac_info(NULL,
+            "start-up: %zu sets (%s); %zu hold a certificate, %zu without one (%zu failed to "
+            "load); earliest expiry %s%s%s%s (per-set lines at debug level)",
+            n, counts, n - t->without, t->without, t->failed, until, t->earliest ? " (" : "",
+            t->earliest_set, t->earliest ? ")" : "");
 }
 
 int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e)
@@ -607,9 +663,15 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
         goto out;
     }
     pthread_mutex_unlock(&lc->mu);
-    if (manager_sets(lc->m, &sets, &n) == 0)
+    if (manager_sets(lc->m, &sets, &n) == 0) {
+        struct boot_tally t;
+
+        memset(&t, 0, sizeof t);
         for (size_t i = 0; i < n; i++)
-            log_boot(lc, sets[i]);
+            log_boot(lc, sets[i], n <= ACSET_LOG_EACH_MAX, &t);
+        if (n > ACSET_LOG_EACH_MAX)
+            log_boot_summary(&t, n);
+    }
     manager_sets_free(sets, n);
     pthread_mutex_lock(&lc->mu);
     lc->next_local_check = ac_now() + LC_LOCAL_CHECK_S;

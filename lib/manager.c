@@ -186,7 +186,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
     pthread_mutex_lock(&m->snap_lock);
     old = s->cert;
     s->cert = c;
-    s->load_error = *le;
+    acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
     if (old != c)
@@ -196,7 +196,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
 static void set_load_error(autocert_manager *m, struct acset *s, const struct ac_error *le)
 {
     pthread_mutex_lock(&m->snap_lock);
-    s->load_error = *le;
+    acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
 }
@@ -273,7 +273,7 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
             *e = le;
         return -1;
     }
-    snprintf(prev_kind, sizeof prev_kind, "%s", s->load_error.kind);
+    snprintf(prev_kind, sizeof prev_kind, "%s", s->load_error != NULL ? s->load_error->kind : "");
     if (rc == 1) {
         if (s->cert == NULL) {
             ac_error_clear(&w);
@@ -482,7 +482,7 @@ int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c
 
     pthread_mutex_lock(&m->write_lock);
     old = autocert_cert_acquire(s->cert);
-    prev = s->load_error;
+    acset_error_get(s->load_error, &prev);
     log_cert(s->cfg.name, c, true);
     note_validity(s, c, true, "", &w);
     set_cert(m, s, c, &w);
@@ -520,7 +520,7 @@ int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem, 
         goto out;
     pthread_mutex_lock(&m->write_lock);
     old = autocert_cert_acquire(s->cert);
-    prev = s->load_error;
+    acset_error_get(s->load_error, &prev);
     note_validity(s, c, true, "", &w);
     set_cert(m, s, c, &w);
     c = NULL;
@@ -614,7 +614,7 @@ void manager_sets_free(struct acset **sets, size_t count)
 void manager_acset_last_error(autocert_manager *m, struct acset *s, struct ac_error *e, int64_t *at)
 {
     pthread_mutex_lock(&m->snap_lock);
-    *e = s->load_error;
+    acset_error_get(s->load_error, e);
     if (at != NULL)
         *at = s->loaded_at;
     pthread_mutex_unlock(&m->snap_lock);

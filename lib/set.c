@@ -45,11 +45,9 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
     s->managed = config_set_is_managed(&s->cfg);
     s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
-    ac_error_clear(&s->load_error);
     s->rec.managed = s->managed;
     s->rec.ari_support = -1;
     ac_error_clear(&s->rec.last_error);
-    ac_error_clear(&s->rec.force_err);
     *out = s;
     return 0;
 }
@@ -71,6 +69,8 @@ void acset_unref(struct acset *s)
     if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     autocert_cert_release(s->cert);
+    free(s->load_error);
+    free(s->rec.force_err);
     config_set_dup_free(&s->cfg);
     free(s);
 }
@@ -153,4 +153,24 @@ void acset_ptrset_free(struct acset_ptrset *ps)
     free(ps->slots);
     ps->slots = NULL;
     ps->cap = 0;
+}
+
+void acset_error_put(struct ac_error **slot, const struct ac_error *e)
+{
+    if (e == NULL || e->kind[0] == '\0') {
+        free(*slot);
+        *slot = NULL;
+        return;
+    }
+    if (*slot == NULL && (*slot = malloc(sizeof **slot)) == NULL)
+        return;
+    **slot = *e;
+}
+
+void acset_error_get(const struct ac_error *slot, struct ac_error *out)
+{
+    if (slot != NULL)
+        *out = *slot;
+    else
+        ac_error_clear(out);
 }

@@ -84,7 +84,7 @@ struct lc_set {
     bool force_pending;
     uint64_t force_req_gen, force_done_gen;
     bool force_ok;
-    struct ac_error force_err;
+    struct ac_error *force_err; /* NULL: none (acset_error_put/_get) */
 };
 
 struct lc_filestamp {
@@ -105,11 +105,14 @@ struct acset {
     bool local;   /* provider "local" */
     /* manager side: written with the manager's write_lock held and read
      * either with it or (cert) through a snapshot */
-    autocert_cert *cert;        /* the certificate served (a reference) or NULL */
-    struct ac_error load_error; /* last load from disk, or the warning that the
-                                 * certificate in service is outside its dates */
-    int64_t loaded_at;          /* when load_error was last set (Unix s) */
-    _Atomic int64_t read_ms;    /* when the files were last read (ac_mono_ms), 0 never */
+    autocert_cert *cert;         /* the certificate served (a reference) or NULL */
+    struct ac_error *load_error; /* last load from disk, or the warning that the
+                                  * certificate in service is outside its dates;
+                                  * NULL when none (acset_error_put/_get: an
+                                  * ac_error is 1.2 KiB, 100,000 sets rarely
+                                  * hold one) */
+    int64_t loaded_at;           /* when load_error was last set (Unix s) */
+    _Atomic int64_t read_ms;     /* when the files were last read (ac_mono_ms), 0 never */
     /* the files' stamps taken just before they were last read (write_lock):
      * a reload skips a set whose files still have them */
     struct lc_filestamp read_stamps[2];
@@ -136,6 +139,13 @@ struct acset *acset_ref(struct acset *s);
 /* Drops one reference; the last one frees the set (its certificate reference
  * released, its configuration copy and secrets' registration dropped). */
 void acset_unref(struct acset *s);
+
+/* Stores e in *slot: a clear e (kind "") frees it and leaves NULL; otherwise
+ * *slot is allocated when needed and e copied. On ENOMEM the slot holds a
+ * short internal.nomem error if it held one, else stays NULL. */
+void acset_error_put(struct ac_error **slot, const struct ac_error *e);
+/* Copies *slot into out (cleared when NULL). */
+void acset_error_get(const struct ac_error *slot, struct ac_error *out);
 
 /* True when a and b describe the same files (same id). */
 bool acset_same_files(const struct acset *a, const struct acset *b);
