@@ -9,6 +9,7 @@ starts BUILD_DIR/admin/autocert serve on loopback and prints one row:
 
   start_s       spawn -> first handshake that returns the right certificate for
                 a random set (SNI site<i>.example<i%100>.com)
+  start_cpu_s   CPU time (user + sys) the daemon used until then
   kib_per_cert  (VmRSS after loading - VmRSS of the same daemon over 1 set) / N
   reload_s      one set's files rewritten, SIGHUP -> the new certificate served
   lookup_ns     autocert_manager_lookup per call (bench/scale_lookup, in process)
@@ -170,6 +171,7 @@ def one(build, n, root):
             if not wait_handshake(tls, r):
                 raise SystemExit("scale: no correct handshake for set %d" % r)
             row["start_s"] = time.monotonic() - t0
+            row["start_cpu_s"] = cpu_s(p.pid)
             wait_http("http://127.0.0.1:%d/healthz" % admin)
             time.sleep(1.0)
             row["kib_per_cert"] = (rss_kib(p.pid) - base) / n
@@ -213,13 +215,14 @@ def main():
     ns = [int(a) for a in sys.argv[2:]] or [1000, 10000, 100000]
     root = os.environ.get("SCALE_DIR", "/tmp/autocert-scale")
     os.makedirs(root, exist_ok=True)
-    print("%8s %9s %13s %9s %10s %10s %13s" % ("sets", "start_s", "kib_per_cert", "reload_s",
-                                              "lookup_ns", "status_ms", "idle_cpu_pct"))
+    print("%8s %9s %11s %13s %9s %10s %10s %13s" % (
+        "sets", "start_s", "start_cpu_s", "kib_per_cert", "reload_s", "lookup_ns", "status_ms",
+        "idle_cpu_pct"))
     for n in ns:
         r = one(build, n, root)
-        print("%8d %9.3f %13.2f %9.3f %10.1f %10.2f %13.2f" % (
-            r["n"], r["start_s"], r["kib_per_cert"], r["reload_s"], r["lookup_ns"],
-            r["status_ms"], r["idle_cpu_pct"]), flush=True)
+        print("%8d %9.3f %11.3f %13.2f %9.3f %10.1f %10.2f %13.2f" % (
+            r["n"], r["start_s"], r["start_cpu_s"], r["kib_per_cert"], r["reload_s"],
+            r["lookup_ns"], r["status_ms"], r["idle_cpu_pct"]), flush=True)
 
 
 if __name__ == "__main__":
