@@ -452,7 +452,7 @@ static void *scheduler(void *arg)
     while (!lc->stopping) {
         now = ac_now();
         snap = manager_snap_get(lc->m);
-        local = any_local(snap);
+        local = !lc->watch_running && any_local(snap); /* the watcher has them */
         if (local && now >= lc->next_local_check) {
             pthread_mutex_unlock(&lc->mu);
             check_local(lc, snap);
@@ -529,6 +529,8 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
                                  "reloaded meanwhile): waiting for its outcome");
         }
     }
+    if (lc->watch_running)
+        lc_watch_kick(lc);
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
     acset_ptrset_free(&in_old);
@@ -646,6 +648,7 @@ int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
     pthread_cond_init(&lc->done_cond, NULL);
     atomic_init(&lc->cancel, false);
     lc->changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    lc->watch_wake = -1;
     *out = lc;
     return 0;
 }
@@ -673,6 +676,9 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
             log_boot_summary(&t, n);
     }
     manager_sets_free(sets, n);
+    if (lc_watch_start(lc) != 0)
+        ac_warn(NULL, "engine: no local-file watcher thread; local files are checked every %d s",
+                LC_LOCAL_CHECK_S);
     pthread_mutex_lock(&lc->mu);
     lc->next_local_check = ac_now() + LC_LOCAL_CHECK_S;
     lc->started = true;
@@ -733,6 +739,7 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_cond_broadcast(&lc->work_cond);
     pthread_cond_broadcast(&lc->done_cond);
     pthread_mutex_unlock(&lc->mu);
+    lc_watch_stop(lc);
     if (sched)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < nworkers; i++)
@@ -798,6 +805,8 @@ void lc_engine_free(struct lifecycle *lc, int64_t drain_ms)
     lc_cache_free(lc->cache);
     if (lc->changed_fd >= 0)
         close(lc->changed_fd);
+    if (lc->watch_wake >= 0)
+        close(lc->watch_wake);
     pthread_mutex_destroy(&lc->ctl_mu);
     pthread_mutex_destroy(&lc->mu);
     pthread_mutex_destroy(&lc->progress_mu);
