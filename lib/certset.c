@@ -130,6 +130,19 @@ int certset_load(const struct config_set *s, int set_id, autocert_cert **out, st
     return certset_load_scan(s, set_id, NULL, out, e);
 }
 
+int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
+{
+    int rc = -1;
+
+    *out = NULL;
+    for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
+        rc = load_once(s, set_id, out, e);
+        if (rc >= 0)
+            break;
+    }
+    return rc;
+}
+
 int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
                       autocert_cert **out, struct ac_error *e)
 {

@@ -30,6 +30,11 @@
  * key material. Safe beside a writer of the same set in this or another
  * process. */
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
+/* certset_load without the recovery step: reads the pair as committed and
+ * never removes a staged file. For a local set's file-change notification:
+ * the user's own tools may be writing `<cert>.new` files at that moment,
+ * which a recovery would take for a crashed commit's and remove. */
+int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
 /* certset_load within a batch: directory listings come from scan (store.h,
  * store_scan; NULL: read per set). */
 struct store_scan;

@@ -214,7 +214,7 @@ static void check_set(struct lifecycle *lc, struct acset *s)
     s->stamps[0] = now[0];
     s->stamps[1] = now[1];
     ac_error_clear(&e);
-    if (manager_acset_reload(lc->m, s, &e) == 1)
+    if (manager_acset_reread(lc->m, s, &e) == 1)
         ac_info(s->cfg.name, "local certificate files changed: reloaded");
     else if (e.kind[0] != '\0')
         ac_warn(s->cfg.name, "local certificate files changed but not loaded: %s", e.message);

@@ -247,7 +247,7 @@ static bool journal_exists(const struct acset *s)
 /* manager_refresh_locked with a batch's directory listings (scan, may be
  * NULL) and the per-set info lines at debug level when !verbose. */
 static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
-                       struct store_scan *scan, bool verbose, struct ac_error *e)
+                       struct store_scan *scan, bool verbose, bool recover, struct ac_error *e)
 {
     const char *name = s->cfg.name;
     autocert_cert *c = NULL;
@@ -260,7 +260,7 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     /* stamped before the read: a change while it reads is seen next time */
     acset_stamp(s, st);
     s->read_journal = journal_exists(s);
-    rc = certset_load_scan(&s->cfg, 0, scan, &c, &le);
+    rc = recover ? certset_load_scan(&s->cfg, 0, scan, &c, &le) : certset_read(&s->cfg, 0, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
     s->read_stamps[0] = st[0];
     s->read_stamps[1] = st[1];
@@ -310,13 +310,13 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
 int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
                            struct ac_error *e)
 {
-    return refresh_set(m, s, drop_absent, NULL, true, e);
+    return refresh_set(m, s, drop_absent, NULL, true, true, e);
 }
 
 int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct store_scan *scan,
                                  bool verbose)
 {
-    return refresh_set(m, s, true, scan, verbose, NULL);
+    return refresh_set(m, s, true, scan, verbose, true, NULL);
 }
 
 /* True when s's files were read before, no commit was under way then or is
@@ -378,7 +378,7 @@ static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 
         if (drop_absent || !files_unchanged(s)) {
             reread++;
-            if (refresh_set(m, s, drop_absent, scan, verbose, NULL) == 1) {
+            if (refresh_set(m, s, drop_absent, scan, verbose, true, NULL) == 1) {
                 changed[i] = true;
                 nchanged++;
             }
@@ -437,14 +437,15 @@ static bool *changed_for(autocert_manager *m, const struct acset *s, size_t *n, 
     return changed;
 }
 
-int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e)
+/* manager_acset_reload; recover: run the store's recovery first. */
+static int acset_reload(autocert_manager *m, struct acset *s, bool recover, struct ac_error *e)
 {
     bool *changed = NULL;
     size_t n = 0;
     int rc;
 
     pthread_mutex_lock(&m->write_lock);
-    rc = manager_refresh_locked(m, s, false, e);
+    rc = refresh_set(m, s, false, NULL, true, recover, e);
     if (rc == 1 && position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "manager_set_reload: cannot publish");
         rc = -1;
@@ -456,6 +457,16 @@ int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *
         manager_notify(m, changed, n);
     free(changed);
     return rc;
+}
+
+int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e)
+{
+    return acset_reload(m, s, true, e);
+}
+
+int manager_acset_reread(autocert_manager *m, struct acset *s, struct ac_error *e)
+{
+    return acset_reload(m, s, false, e);
 }
 
 int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
