@@ -7,24 +7,46 @@
  * acq_rel decrement so that the thread freeing the handle sees every write made
  * before it was shared.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cert.h"
 
+/* One certificate of a chain: its DER, its public key (SubjectPublicKeyInfo
+ * DER) and KeyUsage bits. The leaf's is a handle's own; the others are
+ * interned: every handle whose chain holds the same certificate (the CA's
+ * intermediate, shared by thousands of sets) points at one copy, found by
+ * the SHA-256 of its DER. */
+struct cert_blob {
+    size_t refs; /* interned: guarded by intern_mu */
+    bool interned;
+    unsigned char md[32];
+    gnutls_datum_t der;     /* gnutls_malloc'd */
+    gnutls_datum_t spki;    /* gnutls_malloc'd */
+    unsigned int key_usage; /* 0 = no KeyUsage extension */
+    struct cert_blob *next; /* hash chain */
+};
+
+/* The interned chain certificates: a chained hash table on md, grown by
+ * doubling; taken only when a handle is made or freed, never by a lookup. */
+static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cert_blob **intern_tab;
+static size_t intern_cap, intern_n;
+
 struct autocert_cert {
     atomic_uint refs;
     int set_id;
-    char *set_name;          /* owned */
-    gnutls_datum_t *der;     /* count entries; data gnutls_malloc'd */
-    gnutls_datum_t *spki;    /* count entries: each certificate's public key
-                              * (SubjectPublicKeyInfo DER, gnutls_malloc'd) */
-    unsigned int *key_usage; /* count entries; 0 = no KeyUsage extension */
+    char *set_name;           /* owned */
+    struct cert_blob **chain; /* count entries: [0] the leaf (own), then interned */
     size_t count;
     unsigned char *key_der; /* PKCS#8 DER, gnutls_malloc'd; secret */
     size_t key_len;
-    struct crypto_key *key;       /* owned */
+    /* the parsed key, made at the first handshake that signs with it (a
+     * parsed P-256 key costs ~2 KiB; most of 100,000 sets may never be
+     * asked for): NULL until then, set once (compare-and-swap) */
+    _Atomic(struct crypto_key *) key;
     struct crypto_cert_info info; /* of the leaf */
     const char **names;           /* CN + DNS SANs, each once; strings in info */
     size_t name_count;
@@ -33,22 +55,131 @@ struct autocert_cert {
     size_t ip_count;
 };
 
+static void blob_free(struct cert_blob *b)
+{
+    gnutls_free(b->der.data);
+    gnutls_free(b->spki.data);
+    free(b);
+}
+
+static size_t md_slot(const unsigned char *md, size_t cap)
+{
+    size_t h;
+
+    memcpy(&h, md, sizeof h);
+    return h & (cap - 1);
+}
+
+/* Drops one reference to b (interned or a leaf's own). */
+static void blob_put(struct cert_blob *b)
+{
+    struct cert_blob **pp;
+
+    if (b == NULL)
+        return;
+    if (!b->interned) {
+        blob_free(b);
+        return;
+    }
+    pthread_mutex_lock(&intern_mu);
+    if (--b->refs > 0) {
+        pthread_mutex_unlock(&intern_mu);
+        return;
+    }
+    for (pp = &intern_tab[md_slot(b->md, intern_cap)]; *pp != b; pp = &(*pp)->next)
+        ;
+    *pp = b->next;
+    intern_n--;
+    pthread_mutex_unlock(&intern_mu);
+    blob_free(b);
+}
+
+/* The interned blob with b's DER with a new reference, or NULL; b->md set. */
+static struct cert_blob *blob_find(struct cert_blob *b)
+{
+    struct cert_blob *o = NULL;
+
+    crypto_sha256(b->der.data, b->der.size, b->md);
+    pthread_mutex_lock(&intern_mu);
+    if (intern_cap > 0)
+        for (o = intern_tab[md_slot(b->md, intern_cap)]; o != NULL; o = o->next)
+            if (memcmp(o->md, b->md, sizeof o->md) == 0 && o->der.size == b->der.size &&
+                memcmp(o->der.data, b->der.data, b->der.size) == 0) {
+                o->refs++;
+                break;
+            }
+    pthread_mutex_unlock(&intern_mu);
+    return o;
+}
+
+/* The interned blob with b's DER: an existing one (a new reference; b is
+ * freed) or b itself, added. intern_mu not held. Returns NULL on ENOMEM (b
+ * freed). */
+static struct cert_blob *blob_intern(struct cert_blob *b)
+{
+    struct cert_blob *o;
+
+    crypto_sha256(b->der.data, b->der.size, b->md);
+    pthread_mutex_lock(&intern_mu);
+    if (intern_cap > 0)
+        for (o = intern_tab[md_slot(b->md, intern_cap)]; o != NULL; o = o->next)
+            if (memcmp(o->md, b->md, sizeof o->md) == 0 && o->der.size == b->der.size &&
+                memcmp(o->der.data, b->der.data, b->der.size) == 0) {
+                o->refs++;
+                pthread_mutex_unlock(&intern_mu);
+                blob_free(b);
+                return o;
+            }
+    if (intern_n + 1 > intern_cap / 2) {
+        size_t cap = intern_cap ? intern_cap * 2 : 64;
+        struct cert_blob **t = calloc(cap, sizeof *t);
+
+        if (t == NULL) {
+            pthread_mutex_unlock(&intern_mu);
+            blob_free(b);
+            return NULL;
+        }
+        for (size_t i = 0; i < intern_cap; i++)
+            while ((o = intern_tab[i]) != NULL) {
+                intern_tab[i] = o->next;
+                o->next = t[md_slot(o->md, cap)];
+                t[md_slot(o->md, cap)] = o;
+            }
+        free(intern_tab);
+        intern_tab = t;
+        intern_cap = cap;
+    }
+    b->interned = true;
+    b->refs = 1;
+    b->next = intern_tab[md_slot(b->md, intern_cap)];
+    intern_tab[md_slot(b->md, intern_cap)] = b;
+    intern_n++;
+    pthread_mutex_unlock(&intern_mu);
+    return b;
+}
+
+size_t cert_interned_count(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&intern_mu);
+    n = intern_n;
+    pthread_mutex_unlock(&intern_mu);
+    return n;
+}
+
 static void cert_destroy(autocert_cert *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->count; i++) {
-        gnutls_free(c->der[i].data);
-        gnutls_free(c->spki[i].data);
-    }
-    free(c->der);
-    free(c->spki);
-    free(c->key_usage);
+    for (size_t i = 0; i < c->count; i++)
+        blob_put(c->chain[i]);
+    free(c->chain);
     if (c->key_der != NULL) {
         gnutls_memset(c->key_der, 0, c->key_len);
         gnutls_free(c->key_der);
     }
-    crypto_key_free(c->key);
+    crypto_key_free(atomic_load(&c->key));
     crypto_cert_info_free(&c->info);
     free(c->names);
     free(c->ips);
@@ -164,24 +295,40 @@ int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
     c = calloc(1, sizeof(*c));
     if (c == NULL || (c->set_name = strdup(set_name)) == NULL)
         goto nomem;
-    c->key = key;
-    key = NULL;
+    atomic_init(&c->key, NULL);
     atomic_init(&c->refs, 1);
     c->set_id = set_id;
-    c->der = calloc(chain->count, sizeof(*c->der));
-    c->spki = calloc(chain->count, sizeof(*c->spki));
-    c->key_usage = calloc(chain->count, sizeof(*c->key_usage));
-    if (c->der == NULL || c->spki == NULL || c->key_usage == NULL)
+    c->chain = calloc(chain->count, sizeof(*c->chain));
+    if (c->chain == NULL)
         goto nomem;
     for (size_t i = 0; i < chain->count; i++) {
+        struct cert_blob *b = calloc(1, sizeof *b);
         size_t len = 0;
-        c->count++; /* from here cert_destroy frees entry i */
-        if (crypto_cert_der(chain->crts[i], &c->der[i].data, &len, e) != 0 ||
-            cert_keep_spki(chain->crts[i], &c->spki[i], &c->key_usage[i], e) != 0)
+
+        if (b == NULL)
+            goto nomem;
+        if (crypto_cert_der(chain->crts[i], &b->der.data, &len, e) != 0) {
+            blob_free(b);
             goto out;
-        c->der[i].size = (unsigned int)len;
+        }
+        b->der.size = (unsigned int)len;
+        if (i > 0) {
+            struct cert_blob *o = blob_find(b);
+            if (o != NULL) { /* already held: no public key export needed */
+                blob_free(b);
+                c->chain[c->count++] = o;
+                continue;
+            }
+        }
+        if (cert_keep_spki(chain->crts[i], &b->spki, &b->key_usage, e) != 0) {
+            blob_free(b);
+            goto out;
+        }
+        if (i > 0 && (b = blob_intern(b)) == NULL)
+            goto nomem;
+        c->chain[c->count++] = b; /* from here cert_destroy drops entry i */
     }
-    if (crypto_key_export_pkcs8_der(c->key, &c->key_der, &c->key_len, e) != 0)
+    if (crypto_key_export_pkcs8_der(key, &c->key_der, &c->key_len, e) != 0)
         goto out;
     if (crypto_cert_info_get(chain->crts[0], &c->info, e) != 0)
         goto out;
@@ -226,27 +373,40 @@ int cert_set_id(const autocert_cert *c)
 
 gnutls_privkey_t cert_privkey(const autocert_cert *c)
 {
-    return crypto_key_privkey(c->key);
+    autocert_cert *w = (autocert_cert *)c; /* the key cache only */
+    struct crypto_key *k = atomic_load_explicit(&w->key, memory_order_acquire), *expected = NULL;
+
+    if (k != NULL)
+        return crypto_key_privkey(k);
+    if (crypto_key_load(c->key_der, c->key_len, &k, NULL) != 0)
+        return NULL; /* out of memory: this handshake fails */
+    if (!atomic_compare_exchange_strong_explicit(&w->key, &expected, k, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        crypto_key_free(k); /* another handshake made it first */
+        k = expected;
+    }
+    return crypto_key_privkey(k);
 }
 
 int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out)
 {
+    const struct cert_blob *b = c->chain[i];
     int rc;
 
     memset(out, 0, sizeof(*out));
     out->type = GNUTLS_CRT_X509;
-    out->cert.data = gnutls_malloc(c->der[i].size);
+    out->cert.data = gnutls_malloc(b->der.size);
     if (out->cert.data == NULL)
         return GNUTLS_E_MEMORY_ERROR;
-    memcpy(out->cert.data, c->der[i].data, c->der[i].size);
-    out->cert.size = c->der[i].size;
+    memcpy(out->cert.data, b->der.data, b->der.size);
+    out->cert.size = b->der.size;
     if ((rc = gnutls_pubkey_init(&out->pubkey)) < 0 ||
-        (rc = gnutls_pubkey_import(out->pubkey, &c->spki[i], GNUTLS_X509_FMT_DER)) < 0) {
+        (rc = gnutls_pubkey_import(out->pubkey, &b->spki, GNUTLS_X509_FMT_DER)) < 0) {
         gnutls_pcert_deinit(out);
         return rc;
     }
-    if (c->key_usage[i] != 0)
-        gnutls_pubkey_set_key_usage(out->pubkey, c->key_usage[i]);
+    if (b->key_usage != 0)
+        gnutls_pubkey_set_key_usage(out->pubkey, b->key_usage);
     return 0;
 }
 
@@ -272,8 +432,9 @@ bool cert_same(const autocert_cert *a, const autocert_cert *b)
     if (memcmp(a->key_der, b->key_der, a->key_len) != 0)
         return false;
     for (size_t i = 0; i < a->count; i++)
-        if (a->der[i].size != b->der[i].size ||
-            memcmp(a->der[i].data, b->der[i].data, a->der[i].size) != 0)
+        if (a->chain[i] != b->chain[i] &&
+            (a->chain[i]->der.size != b->chain[i]->der.size ||
+             memcmp(a->chain[i]->der.data, b->chain[i]->der.data, a->chain[i]->der.size) != 0))
             return false;
     return true;
 }
@@ -318,8 +479,8 @@ int autocert_cert_chain_der(const autocert_cert *c, size_t i, const unsigned cha
 {
     if (i >= c->count)
         return -1;
-    *der = c->der[i].data;
-    *len = c->der[i].size;
+    *der = c->chain[i]->der.data;
+    *len = c->chain[i]->der.size;
     return 0;
 }
 

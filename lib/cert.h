@@ -29,7 +29,10 @@ int cert_set_id(const autocert_cert *c);
  * once when the handle was made: borrowed from c, valid while a reference is
  * held. */
 const struct crypto_cert_info *cert_info(const autocert_cert *c);
-/* The parsed private key; borrowed, valid while a reference is held. */
+/* The parsed private key; borrowed, valid while a reference is held. Parsed
+ * from the PKCS#8 DER on the first call (a handle keeps only the DER until a
+ * handshake signs with it) and kept; thread-safe. NULL only when that first
+ * parse runs out of memory. */
 gnutls_privkey_t cert_privkey(const autocert_cert *c);
 /* Fills *out with a fresh pcert of chain certificate i: a gnutls_malloc'd copy
  * of its DER and a new public key imported from the kept SubjectPublicKeyInfo
@@ -43,6 +46,9 @@ int cert_pcert_copy(const autocert_cert *c, size_t i, gnutls_pcert_st *out);
  * from c; NULL when i >= cert_ip_count(c). */
 size_t cert_ip_count(const autocert_cert *c);
 const unsigned char *cert_ip(const autocert_cert *c, size_t i, size_t *len);
+/* How many distinct chain certificates (beyond the leaves) are interned:
+ * identical intermediates of many handles are held once. Thread-safe. */
+size_t cert_interned_count(void);
 /* True when a and b carry the same chain and key bytes. */
 bool cert_same(const autocert_cert *a, const autocert_cert *b);
 

@@ -127,10 +127,29 @@ out:
 
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
 {
+    return certset_load_scan(s, set_id, NULL, out, e);
+}
+
+int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
+{
     int rc = -1;
 
     *out = NULL;
-    if (store_pair_recover_if_idle(s->cert_path, s->key_path, e) != 0)
+    for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
+        rc = load_once(s, set_id, out, e);
+        if (rc >= 0)
+            break;
+    }
+    return rc;
+}
+
+int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
+                      autocert_cert **out, struct ac_error *e)
+{
+    int rc = -1;
+
+    *out = NULL;
+    if (store_pair_recover_if_idle_scan(s->cert_path, s->key_path, scan, e) != 0)
         goto out;
     /* A commit running beside this read can hand it half of each pair. */
     for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {

@@ -30,6 +30,16 @@
  * key material. Safe beside a writer of the same set in this or another
  * process. */
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
+/* certset_load without the recovery step: reads the pair as committed and
+ * never removes a staged file. For a local set's file-change notification:
+ * the user's own tools may be writing `<cert>.new` files at that moment,
+ * which a recovery would take for a crashed commit's and remove. */
+int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
+/* certset_load within a batch: directory listings come from scan (store.h,
+ * store_scan; NULL: read per set). */
+struct store_scan;
+int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
+                      autocert_cert **out, struct ac_error *e);
 
 /* Builds a handle from a pair in memory (same checks as certset_load). Copies
  * the data. Returns 0 and a new handle, or -1 with e filled. */

@@ -63,7 +63,9 @@ static int read_file(struct cfg_loader *L, const char *path, char **out, size_t 
     }
     fd = -1; /* f owns it */
     if (st.st_size > CFG_MAX_FILE_SIZE) {
-        cfg_diag_at(L, false, 0, 0, NULL, "file larger than 1 MiB: refused");
+        cfg_diag_at(L, false, 0, 0, NULL,
+                    "file larger than %s (the configuration file size cap): refused",
+                    CFG_MAX_FILE_SIZE_TEXT);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 2);
@@ -747,6 +749,7 @@ out:
     for (size_t i = 0; i < L.pos_count; i++)
         free(L.pos[i].path);
     free(L.pos);
+    free(L.pos_ix);
     free(L.opt_keys);
     config_diags_free(&local);
     return rc;

@@ -19,6 +19,44 @@ char *cfg_strdup(const char *s)
 
 /* --- positions and diagnostics --- */
 
+static size_t pos_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static void pos_ix_insert(size_t *ix, size_t cap, const char *path, size_t idx)
+{
+    size_t i = pos_hash(path) & (cap - 1);
+
+    while (ix[i] != 0)
+        i = (i + 1) & (cap - 1);
+    ix[i] = idx + 1;
+}
+
+/* Indexes L->pos[idx] by its path (positions are looked up by path for every
+ * diagnostic: a hash keeps 100,000 sets' diagnostics linear). -1 on ENOMEM. */
+static int pos_ix_add(struct cfg_loader *L, size_t idx)
+{
+    if (2 * (idx + 1) >= L->pos_ix_cap) {
+        size_t cap = L->pos_ix_cap ? L->pos_ix_cap * 2 : 256;
+        size_t *n = calloc(cap, sizeof *n);
+
+        if (n == NULL)
+            return -1;
+        for (size_t i = 0; i < idx; i++) /* insertion order: the first of a path wins */
+            pos_ix_insert(n, cap, L->pos[i].path, i);
+        free(L->pos_ix);
+        L->pos_ix = n;
+        L->pos_ix_cap = cap;
+    }
+    pos_ix_insert(L->pos_ix, L->pos_ix_cap, L->pos[idx].path, idx);
+    return 0;
+}
+
 int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
 {
     struct cfg_pos *n;
@@ -38,26 +76,42 @@ int cfg_pos_add(struct cfg_loader *L, const char *path, int line, int column)
         return -1;
     n->line = line;
     n->column = column;
+    if (pos_ix_add(L, L->pos_count) != 0) {
+        free(n->path);
+        return -1;
+    }
     L->pos_count++;
     return 0;
+}
+
+/* The first recorded position of exactly path, or NULL. */
+static const struct cfg_pos *pos_find(const struct cfg_loader *L, const char *path)
+{
+    if (L->pos_ix_cap == 0)
+        return NULL;
+    for (size_t i = pos_hash(path) & (L->pos_ix_cap - 1);; i = (i + 1) & (L->pos_ix_cap - 1)) {
+        if (L->pos_ix[i] == 0)
+            return NULL;
+        if (strcmp(L->pos[L->pos_ix[i] - 1].path, path) == 0)
+            return &L->pos[L->pos_ix[i] - 1];
+    }
 }
 
 /* The recorded position of path or its nearest parent; false when none. */
 static bool cfg_pos_lookup(const struct cfg_loader *L, const char *path, int *line, int *column)
 {
     char buf[256];
+    const struct cfg_pos *f;
     size_t n;
 
     if (path == NULL)
         return false;
     snprintf(buf, sizeof buf, "%s", path);
     for (;;) {
-        for (size_t i = 0; i < L->pos_count; i++) {
-            if (strcmp(L->pos[i].path, buf) == 0) {
-                *line = L->pos[i].line;
-                *column = L->pos[i].column;
-                return true;
-            }
+        if ((f = pos_find(L, buf)) != NULL) {
+            *line = f->line;
+            *column = f->column;
+            return true;
         }
         n = strlen(buf);
         while (n > 0 && buf[n - 1] != '.' && buf[n - 1] != '[')

@@ -23,10 +23,12 @@
 
 #include "config.h"
 
-#define CFG_MAX_FILE_SIZE (1024 * 1024)
+/* The configuration file cap (64 MiB: 100,000 sets in GoDoxy's form take
+ * about 10 MiB); the error names it. */
+#define CFG_MAX_FILE_SIZE ((off_t)64 * 1024 * 1024)
+#define CFG_MAX_FILE_SIZE_TEXT "64 MiB"
 #define CFG_MAX_SCALAR 8192
 #define CFG_MAX_LIST 1000
-#define CFG_MAX_EXTRAS 100
 #define CFG_MAX_DEPTH 16
 
 /* One recorded position: the key (or sequence entry) at `path`. */
@@ -43,6 +45,8 @@ struct cfg_loader {
     size_t errors;              /* error diags added so far */
     struct cfg_pos *pos;        /* owned */
     size_t pos_count, pos_cap;
+    size_t *pos_ix;        /* owned: hash of pos paths (index + 1; 0 empty) */
+    size_t pos_ix_cap;     /* a power of two, > 2 * pos_count */
     const char **opt_keys; /* owned array of borrowed keys: the options union */
     size_t opt_count;
 };

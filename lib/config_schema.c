@@ -12,6 +12,8 @@
  */
 #include <cyaml/cyaml.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +193,7 @@ static struct schema *schema_new(const struct cfg_loader *L)
     n = set_fields(s, L, s->set_fields);
     s->set_fields[n++] = f_seq("extra", offsetof(struct cfg_raw_set, extra),
                                offsetof(struct cfg_raw_set, extra_count), &s->extra_entry,
-                               sizeof(struct cfg_raw_set), CFG_MAX_EXTRAS);
+                               sizeof(struct cfg_raw_set), CYAML_UNLIMITED);
     s->set_fields[n] = f_end;
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
@@ -324,6 +326,131 @@ static void cyaml_log_cb(cyaml_log_t level, void *ctx, const char *fmt, va_list 
     }
 }
 
+/* libcyaml grows a sequence by one entry per realloc, which copies the
+ * whole array each time wherever realloc cannot grow in place (always under
+ * AddressSanitizer): quadratic in the number of `extra:` entries. The
+ * loader's allocator gives a block that grows capacity to spare (doubling)
+ * and remembers it, so 100,000 entries cost O(n) copies. Only blocks that
+ * were grown (sequences) are remembered; everything is plain malloc memory,
+ * so free() of a string (expand_slot) stays right. */
+struct grow_entry {
+    void *p;
+    size_t cap;
+};
+
+struct grow_tab {
+    struct grow_entry *v; /* open addressing on p; p NULL = empty */
+    size_t cap, n;
+    bool broken; /* out of memory for the table: plain realloc from here on */
+};
+
+static size_t grow_slot(const struct grow_tab *t, const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (t->cap - 1);
+}
+
+static struct grow_entry *grow_find(struct grow_tab *t, const void *p)
+{
+    if (t->cap == 0 || p == NULL)
+        return NULL;
+    for (size_t k = grow_slot(t, p); t->v[k].p != NULL; k = (k + 1) & (t->cap - 1))
+        if (t->v[k].p == p)
+            return &t->v[k];
+    return NULL;
+}
+
+/* Removes the entry e (backward-shift deletion keeps probe chains whole). */
+static void grow_remove(struct grow_tab *t, struct grow_entry *e)
+{
+    size_t i = (size_t)(e - t->v), j = i;
+
+    t->v[i].p = NULL;
+    t->n--;
+    for (;;) {
+        size_t k;
+        j = (j + 1) & (t->cap - 1);
+        if (t->v[j].p == NULL)
+            return;
+        k = grow_slot(t, t->v[j].p);
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            t->v[i] = t->v[j];
+            t->v[j].p = NULL;
+            i = j;
+        }
+    }
+}
+
+static int grow_add(struct grow_tab *t, void *p, size_t cap)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        struct grow_entry *v = calloc(nc, sizeof *v), *old = t->v;
+        size_t oc = t->cap;
+
+        if (v == NULL)
+            return -1;
+        t->v = v;
+        t->cap = nc;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i].p != NULL) {
+                size_t k = grow_slot(t, old[i].p);
+                while (v[k].p != NULL)
+                    k = (k + 1) & (nc - 1);
+                v[k] = old[i];
+            }
+        free(old);
+    }
+    {
+        size_t k = grow_slot(t, p);
+        while (t->v[k].p != NULL)
+            k = (k + 1) & (t->cap - 1);
+        t->v[k].p = p;
+        t->v[k].cap = cap;
+        t->n++;
+    }
+    return 0;
+}
+
+static void *grow_mem(void *ctx, void *ptr, size_t size)
+{
+    struct grow_tab *t = ctx;
+    struct grow_entry *e;
+    size_t cap;
+    void *q;
+
+    if (t == NULL || t->broken)
+        return cyaml_mem(NULL, ptr, size);
+    e = grow_find(t, ptr);
+    if (size == 0) {
+        if (e != NULL)
+            grow_remove(t, e);
+        free(ptr);
+        return NULL;
+    }
+    if (ptr == NULL) /* a first block: exact (strings, mappings) */
+        return malloc(size);
+    if (e != NULL && size <= e->cap)
+        return ptr;
+    cap = e != NULL ? e->cap : size;
+    while (cap < size)
+        cap *= 2;
+    if (cap < size + size / 2)
+        cap = size + size / 2;
+    q = realloc(ptr, cap);
+    if (q == NULL)
+        return NULL;
+    if (e != NULL)
+        grow_remove(t, e);
+    if (grow_add(t, q, cap) != 0)
+        t->broken = true; /* q stays valid; growth is exact from now on */
+    return q;
+}
+
 static cyaml_config_t make_config(struct cyaml_log *lg)
 {
     cyaml_config_t c = {0};
@@ -342,6 +469,7 @@ int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_
     struct cyaml_log lg = {0};
     cyaml_config_t c = make_config(&lg);
     cyaml_data_t *data = NULL;
+    struct grow_tab grow = {NULL, 0, 0, false};
     cyaml_err_t err;
     char path[512];
     int rc = -1;
@@ -351,7 +479,10 @@ int cfg_raw_load(struct cfg_loader *L, const char *text, size_t len, struct cfg_
         cfg_diag_at(L, false, 0, 0, NULL, "out of memory");
         goto out;
     }
+    c.mem_fn = grow_mem;
+    c.mem_ctx = &grow;
     err = cyaml_load_data((const uint8_t *)text, len, &c, &s->root, &data, NULL);
+    free(grow.v); /* the blocks are plain malloc memory: no table needed to free them */
     if (err != CYAML_OK) {
         /* Secrets: libcyaml's messages name keys and events, not values,
          * except "Invalid value" messages for numbers, which we never use. */

@@ -113,31 +113,29 @@ static void check_domains(struct cfg_loader *L, const struct config_set *s,
 
     for (size_t i = 0; i < s->domains_count; i++) {
         const char *d = s->domains[i];
-        const char *why;
+        const char *why = NULL;
+        bool ip = is_ip(d);
+        bool wild_bad = !ip && strncmp(d, "*.", 2) == 0 && non_dns_challenge(s->challenge);
 
+        /* the common case (a valid name) costs no message path */
+        if (ip ? non_dns_challenge(s->challenge) : !wild_bad && (why = domain_problem(d)) == NULL)
+            continue;
         snprintf(p, sizeof p, "%s.domains[%zu]", src->own_domains ? src->prefix : "autocert",
                  i + 1);
-        if (is_ip(d)) {
-            if (!non_dns_challenge(s->challenge))
-                cfg_diag(L, false, p,
-                         "'%s' is an IP address: %s validates with %s, which cannot prove an "
-                         "IP address; use provider: acme with challenge: http-01 or "
-                         "tls-alpn-01 (RFC 8738)",
-                         d, s->name, s->challenge != NULL ? s->challenge : "dns-01");
-            continue;
-        }
-        if (strncmp(d, "*.", 2) == 0 && non_dns_challenge(s->challenge)) {
+        if (ip)
+            cfg_diag(L, false, p,
+                     "'%s' is an IP address: %s validates with %s, which cannot prove an "
+                     "IP address; use provider: acme with challenge: http-01 or "
+                     "tls-alpn-01 (RFC 8738)",
+                     d, s->name, s->challenge != NULL ? s->challenge : "dns-01");
+        else if (wild_bad)
             cfg_diag(L, false, p,
                      "'%s' is a wildcard: %s validates with %s, and a CA accepts only dns-01 "
                      "for a wildcard (RFC 8555 section 7.1.3); give it a set with a DNS "
                      "provider or list the names",
                      d, s->name, s->challenge);
-            continue;
-        }
-        why = domain_problem(d);
-        if (why == NULL)
-            continue;
-        cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", d, s->name, why);
+        else
+            cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", d, s->name, why);
     }
 }
 
@@ -313,34 +311,68 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
     }
 }
 
-/* cert_path and key_path of every set share one namespace. */
+/* One path of check_paths: entry `a` is set a / 2's cert_path (even) or
+ * key_path (odd). */
+struct path_ref {
+    const char *path;
+    size_t a;
+};
+
+static int path_ref_cmp(const void *x, const void *y)
+{
+    const struct path_ref *p = x, *q = y;
+    int c = strcmp(p->path, q->path);
+
+    if (c != 0)
+        return c;
+    return p->a < q->a ? -1 : p->a > q->a;
+}
+
+/* cert_path and key_path of every set share one namespace. Sorted once
+ * (O(n log n) for 100,000 sets); each repeated path is reported against its
+ * first use, in the order of the file. */
 static void check_paths(struct cfg_loader *L, const struct config *cfg,
                         const struct cfg_set_src *src)
 {
     size_t n = cfg->sets_count * 2;
+    struct path_ref *v = calloc(n + 1, sizeof *v);
+    size_t *first = calloc(n + 1, sizeof *first);
     char p[320];
 
+    if (v == NULL || first == NULL) {
+        cfg_diag(L, false, NULL, "out of memory checking cert_path and key_path");
+        goto out;
+    }
     for (size_t a = 0; a < n; a++) {
         const struct config_set *sa = &cfg->sets[a / 2];
-        const char *va = a % 2 ? sa->key_path : sa->cert_path;
 
-        for (size_t b = 0; b < a; b++) {
-            const struct config_set *sb = &cfg->sets[b / 2];
-            const char *vb = b % 2 ? sb->key_path : sb->cert_path;
-
-            if (strcmp(va, vb) != 0)
-                continue;
-            snprintf(p, sizeof p, "%s.%s", src[a / 2].prefix, a % 2 ? "key_path" : "cert_path");
-            cfg_diag(L, false, p,
-                     "%s (%s) is also the %s of %s: every cert_path and key_path must be "
-                     "distinct%s",
-                     va, sa->name, b % 2 ? "key_path" : "cert_path", sb->name,
-                     a / 2 > 0 && !(a % 2 ? src[a / 2].own_key_path : src[a / 2].own_cert_path)
-                         ? " (an extra needs its own cert_path and key_path)"
-                         : "");
-            break;
-        }
+        v[a].path = a % 2 ? sa->key_path : sa->cert_path;
+        v[a].a = a;
+        first[a] = a;
     }
+    qsort(v, n, sizeof *v, path_ref_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(v[i].path, v[i - 1].path) == 0)
+            first[v[i].a] = first[v[i - 1].a];
+    for (size_t a = 0; a < n; a++) {
+        const struct config_set *sa = &cfg->sets[a / 2], *sb = &cfg->sets[first[a] / 2];
+        size_t b = first[a];
+
+        if (b == a)
+            continue;
+        snprintf(p, sizeof p, "%s.%s", src[a / 2].prefix, a % 2 ? "key_path" : "cert_path");
+        cfg_diag(L, false, p,
+                 "%s (%s) is also the %s of %s: every cert_path and key_path must be "
+                 "distinct%s",
+                 a % 2 ? sa->key_path : sa->cert_path, sa->name, b % 2 ? "key_path" : "cert_path",
+                 sb->name,
+                 a / 2 > 0 && !(a % 2 ? src[a / 2].own_key_path : src[a / 2].own_cert_path)
+                     ? " (an extra needs its own cert_path and key_path)"
+                     : "");
+    }
+out:
+    free(v);
+    free(first);
 }
 
 static bool header_ok(const char *h)

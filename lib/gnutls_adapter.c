@@ -101,19 +101,28 @@ static struct binding bindings[ADAPTER_MAX_BINDINGS];
 static int key_sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *userdata,
                          unsigned int flags, const gnutls_datum_t *data, gnutls_datum_t *signature)
 {
-    return gnutls_privkey_sign_data2(cert_privkey(userdata), algo, flags, data, signature);
+    gnutls_privkey_t real = cert_privkey(userdata); /* NULL: no memory to parse it */
+
+    return real != NULL ? gnutls_privkey_sign_data2(real, algo, flags, data, signature)
+                        : GNUTLS_E_MEMORY_ERROR;
 }
 
 static int key_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *userdata,
                          unsigned int flags, const gnutls_datum_t *hash, gnutls_datum_t *signature)
 {
-    return gnutls_privkey_sign_hash2(cert_privkey(userdata), algo, flags, hash, signature);
+    gnutls_privkey_t real = cert_privkey(userdata);
+
+    return real != NULL ? gnutls_privkey_sign_hash2(real, algo, flags, hash, signature)
+                        : GNUTLS_E_MEMORY_ERROR;
 }
 
 static int key_decrypt(gnutls_privkey_t key, void *userdata, const gnutls_datum_t *ciphertext,
                        gnutls_datum_t *plaintext)
 {
-    return gnutls_privkey_decrypt_data(cert_privkey(userdata), 0, ciphertext, plaintext);
+    gnutls_privkey_t real = cert_privkey(userdata);
+
+    return real != NULL ? gnutls_privkey_decrypt_data(real, 0, ciphertext, plaintext)
+                        : GNUTLS_E_MEMORY_ERROR;
 }
 
 static void key_deinit(gnutls_privkey_t key, void *userdata)
@@ -125,7 +134,11 @@ static int key_info(gnutls_privkey_t key, unsigned int flags, void *userdata)
 {
     gnutls_privkey_t real = cert_privkey(userdata);
     unsigned int bits = 0;
-    int pk = gnutls_privkey_get_pk_algorithm(real, &bits);
+    int pk;
+
+    if (real == NULL)
+        return GNUTLS_E_MEMORY_ERROR;
+    pk = gnutls_privkey_get_pk_algorithm(real, &bits);
 
     if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
         return pk;

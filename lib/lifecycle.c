@@ -207,7 +207,12 @@ static void force_cancel(struct lifecycle *lc, struct acset *s, const char *why)
     r->force_pending = false;
     r->force_done_gen = r->force_req_gen;
     r->force_ok = false;
-    ac_error_set(&r->force_err, AC_ERR_CANCELLED, "%s", why);
+    {
+        struct ac_error fe;
+
+        ac_error_set(&fe, AC_ERR_CANCELLED, "%s", why);
+        acset_error_put(&r->force_err, &fe);
+    }
     pthread_cond_broadcast(&lc->done_cond);
 }
 
@@ -354,7 +359,7 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     if (forced) {
         r->force_done_gen = gen;
         r->force_ok = rc == 0;
-        r->force_err = e;
+        acset_error_put(&r->force_err, &e);
         pthread_cond_broadcast(&lc->done_cond);
     }
     lc_replan(lc, s, ac_now());
@@ -447,7 +452,7 @@ static void *scheduler(void *arg)
     while (!lc->stopping) {
         now = ac_now();
         snap = manager_snap_get(lc->m);
-        local = any_local(snap);
+        local = !lc->watch_running && any_local(snap); /* the watcher has them */
         if (local && now >= lc->next_local_check) {
             pthread_mutex_unlock(&lc->mu);
             check_local(lc, snap);
@@ -475,8 +480,12 @@ static void *scheduler(void *arg)
 
 /* ---- a configuration reload ------------------------------------------------------ */
 
-static bool contains(struct acset *const *v, size_t n, const struct acset *s)
+/* v[0..n) holds s: through the index ps when there is one. */
+static bool contains(const struct acset_ptrset *ps, struct acset *const *v, size_t n,
+                     const struct acset *s)
 {
+    if (ps->cap > 0)
+        return acset_ptrset_has(ps, s);
     for (size_t i = 0; i < n; i++)
         if (v[i] == s)
             return true;
@@ -486,10 +495,15 @@ static bool contains(struct acset *const *v, size_t n, const struct acset *s)
 void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nold,
                       struct acset *const *new_sets, size_t nnew)
 {
+    struct acset_ptrset in_old = {NULL, 0}, in_new = {NULL, 0};
+
+    /* without memory for the indexes, contains() walks the arrays */
+    (void)acset_ptrset_init(&in_old, old, nold);
+    (void)acset_ptrset_init(&in_new, new_sets, nnew);
     pthread_mutex_lock(&lc->mu);
     for (size_t i = 0; i < nold; i++) {
         struct acset *o = old[i];
-        if (contains(new_sets, nnew, o))
+        if (contains(&in_new, new_sets, nnew, o))
             continue;
         o->removed = true;
         for (size_t k = 0; k < lc->qlen && !o->rec.running; k++)
@@ -506,7 +520,7 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
         /* its order goes on: the set on the same files waits for it */
         for (size_t k = 0; k < nnew; k++) {
             struct acset *n = new_sets[k];
-            if (contains(old, nold, n) || !acset_same_files(n, o))
+            if (!acset_same_files(n, o) || contains(&in_old, old, nold, n))
                 continue;
             n->rec.running = true;
             n->rec.handed = true;
@@ -515,27 +529,58 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
                                  "reloaded meanwhile): waiting for its outcome");
         }
     }
+    if (lc->watch_running)
+        lc_watch_kick(lc);
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
+    acset_ptrset_free(&in_old);
+    acset_ptrset_free(&in_new);
 }
 
 /* ---- start, stop ------------------------------------------------------------------- */
 
-static void log_boot(struct lifecycle *lc, struct acset *s)
+/* The start-up summary of many sets (above ACSET_LOG_EACH_MAX): counts by
+ * state, how many hold no certificate or failed to load, the earliest
+ * expiry. */
+struct boot_tally {
+    size_t by_state[LC_UNMANAGED + 1];
+    size_t without, failed;
+    int64_t earliest;
+    char earliest_set[32];
+};
+
+/* Logs s's start-up line (info when verbose, else debug) and counts it in t. */
+static void log_boot(struct lifecycle *lc, struct acset *s, bool verbose, struct boot_tally *t)
 {
     autocert_cert *c = manager_acset_cert(lc->m, s);
     char until[32], names[512];
     size_t pos = 0;
+    enum ac_log_level lvl = verbose ? AC_LOG_INFO : AC_LOG_DEBUG;
+    enum lifecycle_state st;
 
+    pthread_mutex_lock(&lc->mu);
+    lc_replan(lc, s, ac_now());
+    st = s->rec.state;
+    pthread_mutex_unlock(&lc->mu);
+    if ((size_t)st < sizeof t->by_state / sizeof t->by_state[0])
+        t->by_state[st]++;
     if (c == NULL) {
         struct ac_error le;
 
+        t->without++;
         manager_acset_last_error(lc->m, s, &le, NULL);
-        if (le.kind[0] != '\0')
-            ac_warn(s->cfg.name, "no certificate served: %s", le.message);
-        else
-            ac_info(s->cfg.name, "no certificate on disk (%s)", s->cfg.provider);
+        if (le.kind[0] != '\0') {
+            t->failed++;
+            ac_log(verbose ? AC_LOG_WARN : AC_LOG_DEBUG, s->cfg.name, "no certificate served: %s",
+                   le.message);
+        } else {
+            ac_log(lvl, s->cfg.name, "no certificate on disk (%s)", s->cfg.provider);
+        }
         return;
+    }
+    if (t->earliest == 0 || autocert_cert_not_after(c) < t->earliest) {
+        t->earliest = autocert_cert_not_after(c);
+        snprintf(t->earliest_set, sizeof t->earliest_set, "%s", s->cfg.name);
     }
     names[0] = '\0';
     for (size_t i = 0; i < autocert_cert_name_count(c); i++) {
@@ -550,8 +595,32 @@ static void log_boot(struct lifecycle *lc, struct acset *s)
         names[pos] = '\0';
     }
     ac_time_format_rfc3339(autocert_cert_not_after(c), until, sizeof until);
-    ac_info(s->cfg.name, "serving %s, valid until %s", names, until);
+    ac_log(lvl, s->cfg.name, "serving %s, valid until %s", names, until);
     autocert_cert_release(c);
+}
+
+static void log_boot_summary(const struct boot_tally *t, size_t n)
+{
+    char counts[256] = "", until[32] = "none";
+    size_t used = 0;
+
+    for (int st = 0; st <= LC_UNMANAGED; st++) {
+        int k;
+        if (t->by_state[st] == 0)
+            continue;
+        k = snprintf(counts + used, sizeof counts - used, "%s%zu %s", used ? ", " : "",
+                     t->by_state[st], lifecycle_state_name((enum lifecycle_state)st));
+        if (k < 0 || (size_t)k >= sizeof counts - used)
+            break;
+        used += (size_t)k;
+    }
+    if (t->earliest != 0)
+        ac_time_format_rfc3339(t->earliest, until, sizeof until);
+    ac_info(NULL,
+            "start-up: %zu sets (%s); %zu hold a certificate, %zu without one (%zu failed to "
+            "load); earliest expiry %s%s%s%s (per-set lines at debug level)",
+            n, counts, n - t->without, t->without, t->failed, until, t->earliest ? " (" : "",
+            t->earliest_set, t->earliest ? ")" : "");
 }
 
 int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e)
@@ -579,6 +648,7 @@ int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
     pthread_cond_init(&lc->done_cond, NULL);
     atomic_init(&lc->cancel, false);
     lc->changed_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    lc->watch_wake = -1;
     *out = lc;
     return 0;
 }
@@ -596,10 +666,19 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
         goto out;
     }
     pthread_mutex_unlock(&lc->mu);
-    if (manager_sets(lc->m, &sets, &n) == 0)
+    if (manager_sets(lc->m, &sets, &n) == 0) {
+        struct boot_tally t;
+
+        memset(&t, 0, sizeof t);
         for (size_t i = 0; i < n; i++)
-            log_boot(lc, sets[i]);
+            log_boot(lc, sets[i], n <= ACSET_LOG_EACH_MAX, &t);
+        if (n > ACSET_LOG_EACH_MAX)
+            log_boot_summary(&t, n);
+    }
     manager_sets_free(sets, n);
+    if (lc_watch_start(lc) != 0)
+        ac_warn(NULL, "engine: no local-file watcher thread; local files are checked every %d s",
+                LC_LOCAL_CHECK_S);
     pthread_mutex_lock(&lc->mu);
     lc->next_local_check = ac_now() + LC_LOCAL_CHECK_S;
     lc->started = true;
@@ -663,6 +742,7 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_cond_broadcast(&lc->work_cond);
     pthread_cond_broadcast(&lc->done_cond);
     pthread_mutex_unlock(&lc->mu);
+    lc_watch_stop(lc);
     if (sched)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < nworkers; i++)
@@ -728,6 +808,8 @@ void lc_engine_free(struct lifecycle *lc, int64_t drain_ms)
     lc_cache_free(lc->cache);
     if (lc->changed_fd >= 0)
         close(lc->changed_fd);
+    if (lc->watch_wake >= 0)
+        close(lc->watch_wake);
     pthread_mutex_destroy(&lc->ctl_mu);
     pthread_mutex_destroy(&lc->mu);
     pthread_mutex_destroy(&lc->progress_mu);

@@ -251,7 +251,7 @@ static int force_sets(struct lifecycle *lc, struct acset **sets, size_t n, const
             ac_error_set(&results[i].error, AC_ERR_CANCELLED, "shutting down");
         } else {
             results[i].ok = r->force_ok;
-            results[i].error = r->force_err;
+            acset_error_get(r->force_err, &results[i].error);
         }
         if (!results[i].ok)
             rc = -1;

@@ -182,7 +182,21 @@ struct lifecycle {
     pthread_mutex_t metrics_mu;
     struct lifecycle_metrics metrics;
     struct lc_cache *cache; /* account keys and shared ACME sessions */
+    /* the local-file watcher (lifecycle_watch.c) */
+    int watch_wake; /* eventfd, or -1 */
+    pthread_t watch_thread;
+    bool watch_running; /* lc->mu: the watcher thread runs */
+    bool watch_stop;    /* lc->mu */
+    bool watch_rebuild; /* lc->mu: the sets were replaced */
 };
+
+/* The local-file watcher: one thread, one inotify watch per directory of a
+ * local set's files, a bounded poll where a watch cannot be added. Start:
+ * 0, or -1 (the scheduler's polling of every local set stays). Kick: the
+ * sets were replaced (lc->mu held). Stop: joins it (lc->mu not held). */
+int lc_watch_start(struct lifecycle *lc);
+void lc_watch_kick(struct lifecycle *lc);
+void lc_watch_stop(struct lifecycle *lc);
 
 /* Creates the engine of manager m (m's owner calls it once; the engine never
  * outlives m). No thread yet. Returns 0 or -1 with e. */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cert.h"
 #include "certset.h"
@@ -39,6 +40,7 @@
 #include "log.h"
 #include "manager_priv.h"
 #include "sni.h"
+#include "store.h"
 #include "timeutil.h"
 
 /* A NotBefore this far in the future still counts as valid (clock skew). */
@@ -166,7 +168,7 @@ int manager_snap_publish(autocert_manager *m)
 
 /* ---- loading ------------------------------------------------------------ */
 
-static void log_cert(const char *set, const autocert_cert *c)
+static void log_cert(const char *set, const autocert_cert *c, bool verbose)
 {
     char exp[32];
     char names[512] = "";
@@ -180,7 +182,10 @@ static void log_cert(const char *set, const autocert_cert *c)
             break;
         used += (size_t)n;
     }
-    ac_info(set, "certificate loaded: %s; expires %s", names, exp);
+    if (verbose)
+        ac_info(set, "certificate loaded: %s; expires %s", names, exp);
+    else
+        ac_debug(set, "certificate loaded: %s; expires %s", names, exp);
 }
 
 /* Sets s's certificate and load error (write_lock held; snap_lock taken for
@@ -193,7 +198,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
     pthread_mutex_lock(&m->snap_lock);
     old = s->cert;
     s->cert = c;
-    s->load_error = *le;
+    acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
     if (old != c)
@@ -203,7 +208,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
 static void set_load_error(autocert_manager *m, struct acset *s, const struct ac_error *le)
 {
     pthread_mutex_lock(&m->snap_lock);
-    s->load_error = *le;
+    acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
 }
@@ -239,18 +244,39 @@ static void note_validity(const struct acset *s, const autocert_cert *c, bool fr
         ac_warn(s->cfg.name, "%s", w->message);
 }
 
-int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
-                           struct ac_error *e)
+/* True when s's commit journal exists (a commit past its commit point, or
+ * an interrupted one: the staged files stand in for the final ones). */
+static bool journal_exists(const struct acset *s)
+{
+    char j[STORE_PATH_MAX];
+    struct stat st;
+
+    if (store_journal_path(s->cfg.cert_path, s->cfg.key_path, j, sizeof j) != 0)
+        return true; /* cannot tell: read the files */
+    return lstat(j, &st) == 0;
+}
+
+/* manager_refresh_locked with a batch's directory listings (scan, may be
+ * NULL) and the per-set info lines at debug level when !verbose. */
+static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
+                       struct store_scan *scan, bool verbose, bool recover, struct ac_error *e)
 {
     const char *name = s->cfg.name;
     autocert_cert *c = NULL;
     struct ac_error le, w;
     char prev_kind[sizeof le.kind];
+    struct lc_filestamp st[2];
     int rc;
 
     ac_error_clear(&le);
-    rc = certset_load(&s->cfg, 0, &c, &le);
+    /* stamped before the read: a change while it reads is seen next time */
+    acset_stamp(s, st);
+    s->read_journal = journal_exists(s);
+    rc = recover ? certset_load_scan(&s->cfg, 0, scan, &c, &le) : certset_read(&s->cfg, 0, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
+    s->read_stamps[0] = st[0];
+    s->read_stamps[1] = st[1];
+    s->read_once = true;
     if (rc < 0) {
         ac_err(name, "cannot load the certificate: %s%s", le.message,
                s->cert != NULL ? " (keeping the certificate in memory)" : "");
@@ -259,12 +285,15 @@ int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absen
             *e = le;
         return -1;
     }
-    snprintf(prev_kind, sizeof prev_kind, "%s", s->load_error.kind);
+    snprintf(prev_kind, sizeof prev_kind, "%s", s->load_error != NULL ? s->load_error->kind : "");
     if (rc == 1) {
         if (s->cert == NULL) {
             ac_error_clear(&w);
             set_load_error(m, s, &w);
-            ac_info(name, "no certificate yet (%s absent)", s->cfg.cert_path);
+            if (verbose)
+                ac_info(name, "no certificate yet (%s absent)", s->cfg.cert_path);
+            else
+                ac_debug(name, "no certificate yet (%s absent)", s->cfg.cert_path);
             return 0;
         }
         if (!drop_absent) {
@@ -284,10 +313,36 @@ int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absen
         set_load_error(m, s, &w);
         return 0;
     }
-    log_cert(name, c);
+    log_cert(name, c, verbose);
     note_validity(s, c, true, prev_kind, &w);
     set_cert(m, s, c, &w);
     return 1;
+}
+
+int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
+                           struct ac_error *e)
+{
+    return refresh_set(m, s, drop_absent, NULL, true, true, e);
+}
+
+int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct store_scan *scan,
+                                 bool verbose)
+{
+    return refresh_set(m, s, true, scan, verbose, true, NULL);
+}
+
+/* True when s's files were read before, no commit was under way then or is
+ * now, and both files still carry the stamps they had then (write_lock
+ * held). */
+static bool files_unchanged(const struct acset *s)
+{
+    struct lc_filestamp st[2];
+
+    if (!s->read_once || s->read_journal)
+        return false;
+    acset_stamp(s, st);
+    return !acset_stamp_differs(&st[0], &s->read_stamps[0]) &&
+           !acset_stamp_differs(&st[1], &s->read_stamps[1]) && !journal_exists(s);
 }
 
 void manager_notify(autocert_manager *m, const bool *changed, size_t n)
@@ -308,30 +363,47 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
         lc_changed(m->engine);
 }
 
+/* Load (drop_absent) or reload of every set. A reload re-reads only the
+ * sets whose files changed since they were last read (a stat of each file);
+ * a load reads them all. Each directory is listed once for the batch. */
 static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 {
     bool *changed = NULL;
-    size_t n = 0;
+    struct store_scan *scan = NULL;
+    size_t n = 0, reread = 0;
     int nchanged = 0, rc = -1;
+    bool verbose;
 
     pthread_mutex_lock(&m->write_lock);
     n = m->count;
+    verbose = n <= ACSET_LOG_EACH_MAX;
     changed = calloc(n + 1, sizeof(*changed));
+    scan = store_scan_new(); /* NULL: each set lists its directories itself */
     if (changed == NULL) {
         pthread_mutex_unlock(&m->write_lock);
+        store_scan_free(scan);
         return -1;
     }
     *holding = 0;
     for (size_t i = 0; i < n; i++) {
-        if (manager_refresh_locked(m, m->sets[i], drop_absent, NULL) == 1) {
-            changed[i] = true;
-            nchanged++;
+        struct acset *s = m->sets[i];
+
+        if (drop_absent || !files_unchanged(s)) {
+            reread++;
+            if (refresh_set(m, s, drop_absent, scan, verbose, true, NULL) == 1) {
+                changed[i] = true;
+                nchanged++;
+            }
         }
-        if (m->sets[i]->cert != NULL)
+        if (s->cert != NULL)
             (*holding)++;
     }
+    store_scan_free(scan);
     if (m->sets[0]->cert == NULL)
         ac_warn("main", "main holds no certificate: every handshake will fail");
+    if (!drop_absent)
+        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed", reread, n,
+                nchanged);
     rc = nchanged > 0 ? manager_snap_publish(m) : 0;
     pthread_mutex_unlock(&m->write_lock);
     if (rc == 0)
@@ -377,14 +449,15 @@ static bool *changed_for(autocert_manager *m, const struct acset *s, size_t *n, 
     return changed;
 }
 
-int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e)
+/* manager_acset_reload; recover: run the store's recovery first. */
+static int acset_reload(autocert_manager *m, struct acset *s, bool recover, struct ac_error *e)
 {
     bool *changed = NULL;
     size_t n = 0;
     int rc;
 
     pthread_mutex_lock(&m->write_lock);
-    rc = manager_refresh_locked(m, s, false, e);
+    rc = refresh_set(m, s, false, NULL, true, recover, e);
     if (rc == 1 && position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "manager_set_reload: cannot publish");
         rc = -1;
@@ -396,6 +469,16 @@ int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *
         manager_notify(m, changed, n);
     free(changed);
     return rc;
+}
+
+int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e)
+{
+    return acset_reload(m, s, true, e);
+}
+
+int manager_acset_reread(autocert_manager *m, struct acset *s, struct ac_error *e)
+{
+    return acset_reload(m, s, false, e);
 }
 
 int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e)
@@ -422,8 +505,8 @@ int manager_acset_install(autocert_manager *m, struct acset *s, autocert_cert *c
 
     pthread_mutex_lock(&m->write_lock);
     old = autocert_cert_acquire(s->cert);
-    prev = s->load_error;
-    log_cert(s->cfg.name, c);
+    acset_error_get(s->load_error, &prev);
+    log_cert(s->cfg.name, c, true);
     note_validity(s, c, true, "", &w);
     set_cert(m, s, c, &w);
     atomic_store(&s->read_ms, ac_mono_ms());
@@ -460,7 +543,7 @@ int manager_set_replace(autocert_manager *m, size_t idx, const void *chain_pem, 
         goto out;
     pthread_mutex_lock(&m->write_lock);
     old = autocert_cert_acquire(s->cert);
-    prev = s->load_error;
+    acset_error_get(s->load_error, &prev);
     note_validity(s, c, true, "", &w);
     set_cert(m, s, c, &w);
     c = NULL;
@@ -584,7 +667,7 @@ void manager_sets_free(struct acset **sets, size_t count)
 void manager_acset_last_error(autocert_manager *m, struct acset *s, struct ac_error *e, int64_t *at)
 {
     pthread_mutex_lock(&m->snap_lock);
-    *e = s->load_error;
+    acset_error_get(s->load_error, e);
     if (at != NULL)
         *at = s->loaded_at;
     pthread_mutex_unlock(&m->snap_lock);

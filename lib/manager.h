@@ -89,6 +89,9 @@ int manager_set_reload(autocert_manager *m, size_t idx, struct ac_error *e);
 /* The same for a set object; a set a reload removed is re-read but nothing is
  * published. */
 int manager_acset_reload(autocert_manager *m, struct acset *s, struct ac_error *e);
+/* manager_acset_reload without the store's recovery (certset_read): for a
+ * local set whose files a watch saw change. */
+int manager_acset_reread(autocert_manager *m, struct acset *s, struct ac_error *e);
 
 /* Publishes a pair held in memory (e.g. just issued and committed to disk) for
  * set idx: chain_pem is a PEM chain, leaf first; key is PEM or DER (PKCS#8,

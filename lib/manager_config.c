@@ -20,6 +20,7 @@
 #include "manager_priv.h"
 #include "manager_runtime.h"
 #include "sni.h"
+#include "store.h"
 #include "timeutil.h"
 
 /* Makes the sets of cfg: a new array of n new sets. Returns 0 or -1 with e. */
@@ -162,16 +163,54 @@ struct challenge_table *manager_challenges(struct autocert_manager *m)
 
 /* ---- reload_config ------------------------------------------------------- */
 
+/* The old array indexed by store id, so that matching n new sets against
+ * the old ones costs O(n), not O(n^2). */
+struct id_index {
+    size_t *slots; /* position + 1; 0 empty */
+    size_t cap;    /* a power of two */
+};
+
+static size_t id_hash(const char *id)
+{
+    size_t h = 14695981039346656037u;
+
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211u;
+    return h;
+}
+
+static int id_index_init(struct id_index *ix, struct acset *const *v, size_t n)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    ix->slots = calloc(cap, sizeof *ix->slots);
+    ix->cap = ix->slots != NULL ? cap : 0;
+    if (ix->slots == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = id_hash(v[i]->id) & (cap - 1);
+        while (ix->slots[k] != 0)
+            k = (k + 1) & (cap - 1);
+        ix->slots[k] = i + 1;
+    }
+    return 0;
+}
+
 /* The set of the old array that new configuration c leaves unchanged, or
  * NULL. */
-static struct acset *unchanged(struct acset *const *old, size_t n, const struct config_set *c)
+static struct acset *unchanged(const struct id_index *ix, struct acset *const *old,
+                               const struct config_set *c)
 {
     char id[ACSET_ID_LEN + 1];
 
     acset_id_of(c->cert_path, c->key_path, id);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(old[i]->id, id) == 0 && config_set_equal(&old[i]->cfg, c))
-            return old[i];
+    for (size_t k = id_hash(id) & (ix->cap - 1); ix->slots[k] != 0; k = (k + 1) & (ix->cap - 1)) {
+        struct acset *o = old[ix->slots[k] - 1];
+        if (strcmp(o->id, id) == 0 && config_set_equal(&o->cfg, c))
+            return o;
+    }
     return NULL;
 }
 
@@ -205,6 +244,10 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     size_t n = cfg != NULL ? cfg->sets_count : 0, nold = 0, kept = 0, nrt = 0;
     bool *changed = NULL, *rt_changed = NULL;
     int64_t now = ac_now();
+    struct store_scan *scan = NULL;
+    struct id_index ix = {NULL, 0};
+    struct acset_ptrset ps = {NULL, 0};
+    bool have_ps;
     int rc = -1;
 
     if (n == 0) {
@@ -214,6 +257,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     }
     v = calloc(n + 1, sizeof *v);
     changed = calloc(n + 1, sizeof *changed);
+    scan = store_scan_new();
     if (v == NULL || changed == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "reload: out of memory");
         goto out;
@@ -224,8 +268,13 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         pthread_mutex_unlock(&m->write_lock);
         goto out;
     }
+    if (id_index_init(&ix, m->sets, m->count) != 0) {
+        pthread_mutex_unlock(&m->write_lock);
+        ac_error_set(e, AC_ERR_NOMEM, "reload: out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
-        struct acset *same = unchanged(m->sets, m->count, &cfg->sets[i]);
+        struct acset *same = unchanged(&ix, m->sets, &cfg->sets[i]);
 
         if (same != NULL) {
             v[i] = acset_ref(same);
@@ -240,7 +289,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
             goto out;
         }
         lc_set_init(v[i], now);
-        (void)manager_refresh_locked(m, v[i], true, NULL); /* logged */
+        (void)manager_refresh_batch_locked(m, v[i], scan, n <= ACSET_LOG_EACH_MAX); /* logged */
         changed[i] = true;
     }
     if (append_runtime(&v, &changed, n, rt, rt_changed, nrt) != 0) {
@@ -280,13 +329,18 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     v = NULL;
     /* A removed or replaced set may live on (a running order, a status copy):
      * its secrets stay masked when its configuration goes. */
+    have_ps = acset_ptrset_init(&ps, m->sets, n) == 0;
     for (size_t i = 0; i < nold; i++) {
         bool stays = false;
-        for (size_t k = 0; k < n && !stays; k++)
-            stays = m->sets[k] == old[i];
+        if (have_ps)
+            stays = acset_ptrset_has(&ps, old[i]);
+        else /* out of memory for the index: the slow way */
+            for (size_t k = 0; k < n && !stays; k++)
+                stays = m->sets[k] == old[i];
         if (!stays && !old[i]->runtime && acset_keep_secrets(old[i]) != 0)
             ac_warn(old[i]->cfg.name, "reload: out of memory registering its secrets");
     }
+    acset_ptrset_free(&ps);
     lc_sets_replaced(m->engine, old, nold, m->sets, n);
     if (nold != n)
         changed[0] = true; /* sets came or went: the CHANGED event */
@@ -300,6 +354,8 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
 out:
     manager_sets_free(rt, nrt);
     free(rt_changed);
+    store_scan_free(scan);
+    free(ix.slots);
     manager_sets_free(old, nold);
     manager_sets_free(v, n);
     config_free(old_cfg);
@@ -332,6 +388,10 @@ static long find_name(const struct snapshot *s, const char *sel)
                 return k < s->count && !s->sets[k]->runtime ? (long)k : -2;
         }
     }
+    /* Set names are "main" and "extra[N]" (config.c): only a name of that
+     * form can still match, so a domain never walks every set here. */
+    if (strncasecmp(sel, "extra", 5) != 0)
+        return -1;
     for (size_t i = 0; i < s->count; i++)
         if (strcasecmp(s->sets[i]->cfg.name, sel) == 0)
             return (long)i;

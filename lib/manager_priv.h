@@ -58,6 +58,13 @@ int manager_snap_publish(autocert_manager *m);
  * (certificate kept, e filled). */
 int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
                            struct ac_error *e);
+/* A set's load within a batch (start-up, a reload's new sets): drops an
+ * absent certificate, lists directories through scan (NULL: per set), logs
+ * the per-set info lines at debug level unless verbose. write_lock held.
+ * Returns as manager_refresh_locked (failures are logged). */
+struct store_scan;
+int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct store_scan *scan,
+                                 bool verbose);
 /* After a change was published: the change hook for each set marked in
  * changed[0..n) (positions of the array then), and the engine's change
  * notification. No lock held. */

@@ -46,11 +46,9 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
     s->managed = config_set_is_managed(&s->cfg);
     s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
-    ac_error_clear(&s->load_error);
     s->rec.managed = s->managed;
     s->rec.ari_support = -1;
     ac_error_clear(&s->rec.last_error);
-    ac_error_clear(&s->rec.force_err);
     *out = s;
     return 0;
 }
@@ -72,6 +70,8 @@ void acset_unref(struct acset *s)
     if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     autocert_cert_release(s->cert);
+    free(s->load_error);
+    free(s->rec.force_err);
     config_set_dup_free(&s->cfg);
     if (s->spec != NULL) {
         memset(s->spec, 0, s->spec_len);
@@ -98,6 +98,7 @@ static void stamp_one(const char *path, struct lc_filestamp *st)
     st->ino = sb.st_ino;
     st->size = sb.st_size;
     st->mtime = sb.st_mtim;
+    st->ctime = sb.st_ctim;
 }
 
 void acset_stamp(const struct acset *s, struct lc_filestamp st[2])
@@ -109,5 +110,72 @@ void acset_stamp(const struct acset *s, struct lc_filestamp st[2])
 bool acset_stamp_differs(const struct lc_filestamp *a, const struct lc_filestamp *b)
 {
     return a->exists != b->exists || a->dev != b->dev || a->ino != b->ino || a->size != b->size ||
-           a->mtime.tv_sec != b->mtime.tv_sec || a->mtime.tv_nsec != b->mtime.tv_nsec;
+           a->mtime.tv_sec != b->mtime.tv_sec || a->mtime.tv_nsec != b->mtime.tv_nsec ||
+           a->ctime.tv_sec != b->ctime.tv_sec || a->ctime.tv_nsec != b->ctime.tv_nsec;
+}
+
+static size_t ptr_hash(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x;
+}
+
+int acset_ptrset_init(struct acset_ptrset *ps, struct acset *const *v, size_t n)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    ps->slots = calloc(cap, sizeof *ps->slots);
+    ps->cap = ps->slots != NULL ? cap : 0;
+    if (ps->slots == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ptr_hash(v[i]) & (cap - 1);
+        while (ps->slots[k] != NULL && ps->slots[k] != v[i])
+            k = (k + 1) & (cap - 1);
+        ps->slots[k] = v[i];
+    }
+    return 0;
+}
+
+bool acset_ptrset_has(const struct acset_ptrset *ps, const struct acset *s)
+{
+    if (ps->cap == 0 || s == NULL)
+        return false;
+    for (size_t k = ptr_hash(s) & (ps->cap - 1); ps->slots[k] != NULL; k = (k + 1) & (ps->cap - 1))
+        if (ps->slots[k] == s)
+            return true;
+    return false;
+}
+
+void acset_ptrset_free(struct acset_ptrset *ps)
+{
+    free(ps->slots);
+    ps->slots = NULL;
+    ps->cap = 0;
+}
+
+void acset_error_put(struct ac_error **slot, const struct ac_error *e)
+{
+    if (e == NULL || e->kind[0] == '\0') {
+        free(*slot);
+        *slot = NULL;
+        return;
+    }
+    if (*slot == NULL && (*slot = malloc(sizeof **slot)) == NULL)
+        return;
+    **slot = *e;
+}
+
+void acset_error_get(const struct ac_error *slot, struct ac_error *out)
+{
+    if (slot != NULL)
+        *out = *slot;
+    else
+        ac_error_clear(out);
 }

@@ -84,7 +84,7 @@ struct lc_set {
     bool force_pending;
     uint64_t force_req_gen, force_done_gen;
     bool force_ok;
-    struct ac_error force_err;
+    struct ac_error *force_err; /* NULL: none (acset_error_put/_get) */
 };
 
 struct lc_filestamp {
@@ -93,6 +93,7 @@ struct lc_filestamp {
     ino_t ino;
     off_t size;
     struct timespec mtime;
+    struct timespec ctime;
 };
 
 struct acset {
@@ -114,11 +115,19 @@ struct acset {
     atomic_bool cancel;
     /* manager side: written with the manager's write_lock held and read
      * either with it or (cert) through a snapshot */
-    autocert_cert *cert;        /* the certificate served (a reference) or NULL */
-    struct ac_error load_error; /* last load from disk, or the warning that the
-                                 * certificate in service is outside its dates */
-    int64_t loaded_at;          /* when load_error was last set (Unix s) */
-    _Atomic int64_t read_ms;    /* when the files were last read (ac_mono_ms), 0 never */
+    autocert_cert *cert;         /* the certificate served (a reference) or NULL */
+    struct ac_error *load_error; /* last load from disk, or the warning that the
+                                  * certificate in service is outside its dates;
+                                  * NULL when none (acset_error_put/_get: an
+                                  * ac_error is 1.2 KiB, 100,000 sets rarely
+                                  * hold one) */
+    int64_t loaded_at;           /* when load_error was last set (Unix s) */
+    _Atomic int64_t read_ms;     /* when the files were last read (ac_mono_ms), 0 never */
+    /* the files' stamps taken just before they were last read (write_lock):
+     * a reload skips a set whose files still have them */
+    struct lc_filestamp read_stamps[2];
+    bool read_once;
+    bool read_journal; /* the commit journal existed when they were read */
     /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
     struct lc_set rec;
     bool queued;                   /* in the engine's work queue */
@@ -141,10 +150,33 @@ struct acset *acset_ref(struct acset *s);
  * released, its configuration copy and secrets' registration dropped). */
 void acset_unref(struct acset *s);
 
+/* Stores e in *slot: a clear e (kind "") frees it and leaves NULL; otherwise
+ * *slot is allocated when needed and e copied. On ENOMEM the slot holds a
+ * short internal.nomem error if it held one, else stays NULL. */
+void acset_error_put(struct ac_error **slot, const struct ac_error *e);
+/* Copies *slot into out (cleared when NULL). */
+void acset_error_get(const struct ac_error *slot, struct ac_error *out);
+
 /* True when a and b describe the same files (same id). */
 bool acset_same_files(const struct acset *a, const struct acset *b);
 /* The store id of cert_path|key_path into id (ACSET_ID_LEN + 1 bytes). */
 void acset_id_of(const char *cert_path, const char *key_path, char *id);
+
+/* Above this many sets, start-up and reload log one summary line and the
+ * per-set lines ("certificate loaded", "serving ...") at debug level. */
+#define ACSET_LOG_EACH_MAX 1000
+
+/* A set of set pointers (open addressing): membership in O(1), for the
+ * reload's "is this set still in the array" questions over 100,000 sets. */
+struct acset_ptrset {
+    const struct acset **slots;
+    size_t cap; /* a power of two */
+};
+/* Fills ps with v[0..n). Returns 0 or -1 (ENOMEM; ps empty). Free with
+ * acset_ptrset_free. */
+int acset_ptrset_init(struct acset_ptrset *ps, struct acset *const *v, size_t n);
+bool acset_ptrset_has(const struct acset_ptrset *ps, const struct acset *s);
+void acset_ptrset_free(struct acset_ptrset *ps);
 
 /* Reads the file stamps of a local set (cert, key) into st[2]. */
 void acset_stamp(const struct acset *s, struct lc_filestamp st[2]);

@@ -109,6 +109,22 @@ int store_pair_recover(const char *cert_path, const char *key_path, struct ac_er
  * Errors (only from the recovery itself): AC_ERR_IO. */
 int store_pair_recover_if_idle(const char *cert_path, const char *key_path, struct ac_error *e);
 
+/* A batch's listing of directories (start-up or reload of many sets):
+ * store_pair_recover_if_idle_scan reads each directory once for the whole
+ * batch instead of once per set, so loading n sets that share a directory
+ * costs O(n log n), not O(n^2). A name the listing shows is checked again on
+ * disk before anything is done with it; one that appears after the listing
+ * was taken is left to the next load (as with a listing per set taken a
+ * moment earlier). Not thread-safe: one batch, one thread. */
+struct store_scan;
+/* Returns a new, empty listing (free with store_scan_free), or NULL (ENOMEM). */
+struct store_scan *store_scan_new(void);
+void store_scan_free(struct store_scan *scan);
+/* store_pair_recover_if_idle with the directories' listings taken from scan
+ * (NULL: read them now). */
+int store_pair_recover_if_idle_scan(const char *cert_path, const char *key_path,
+                                    struct store_scan *scan, struct ac_error *e);
+
 /* Reads the pair as committed, without any lock: while the journal exists
  * (a commit past its commit point, running or interrupted), each staged .new
  * file is read in place of its final file (the final one when it was already
@@ -141,8 +157,7 @@ int store_account_key_load(const char *path, struct crypto_key **out, bool *crea
 
 /* Companion file paths for a set, written into buf (n bytes, NUL-terminated).
  * Return 0, or -1 when buf is too small. */
-int store_failure_marker_path(const char *cert_path, const char *key_path, char *buf,
-                              size_t n);
+int store_failure_marker_path(const char *cert_path, const char *key_path, char *buf, size_t n);
 int store_lock_path(const char *cert_path, const char *key_path, char *buf, size_t n);
 int store_state_path(const char *cert_path, const char *key_path, char *buf, size_t n);
 int store_journal_path(const char *cert_path, const char *key_path, char *buf, size_t n);
@@ -154,8 +169,7 @@ int store_journal_path(const char *cert_path, const char *key_path, char *buf, s
 int store_failure_marker_write(const char *cert_path, const char *key_path, int64_t t,
                                struct ac_error *e);
 int store_failure_marker_read(const char *cert_path, const char *key_path, int64_t *t);
-int store_failure_marker_remove(const char *cert_path, const char *key_path,
-                                struct ac_error *e);
+int store_failure_marker_remove(const char *cert_path, const char *key_path, struct ac_error *e);
 
 /* Per-set exclusive lock (flock LOCK_EX|LOCK_NB on <cert dir>/.lock-<h>, created
  * 0600, the holder's pid written inside). Excludes other processes and other

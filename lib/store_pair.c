@@ -205,6 +205,156 @@ out:
     return n;
 }
 
+/* ---- a batch's directory listings (store_scan) ---- */
+
+/* The dot-names of one directory, sorted (temp files all start with '.'). */
+struct scan_dir {
+    char *dir;
+    char **names;
+    size_t n;
+    bool ok; /* listed (false: unreadable, callers read it themselves) */
+};
+
+struct store_scan {
+    struct scan_dir *v; /* open addressing on dir; dir NULL = empty slot */
+    size_t cap, n;      /* cap a power of two, > 2 * n */
+};
+
+struct store_scan *store_scan_new(void)
+{
+    return calloc(1, sizeof(struct store_scan));
+}
+
+static void scan_dir_clear(struct scan_dir *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        free(d->names[i]);
+    free(d->names);
+    free(d->dir);
+}
+
+void store_scan_free(struct store_scan *scan)
+{
+    if (scan == NULL)
+        return;
+    for (size_t i = 0; i < scan->cap; i++)
+        if (scan->v[i].dir != NULL)
+            scan_dir_clear(&scan->v[i]);
+    free(scan->v);
+    free(scan);
+}
+
+static size_t str_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists dir's dot-names into d (sorted). -1 when dir cannot be read or on
+ * ENOMEM (d left empty). */
+static int scan_dir_read(const char *dir, struct scan_dir *d)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    size_t cap = 0;
+    int rc = -1;
+
+    d->names = NULL;
+    d->n = 0;
+    if (dd == NULL)
+        return -1;
+    while ((de = readdir(dd)) != NULL) {
+        if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (d->n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **nv = realloc(d->names, nc * sizeof *nv);
+            if (nv == NULL)
+                goto out;
+            d->names = nv;
+            cap = nc;
+        }
+        if ((d->names[d->n] = strdup(de->d_name)) == NULL)
+            goto out;
+        d->n++;
+    }
+    if (d->n > 1)
+        qsort(d->names, d->n, sizeof *d->names, name_cmp);
+    rc = 0;
+out:
+    closedir(dd);
+    if (rc != 0) {
+        for (size_t i = 0; i < d->n; i++)
+            free(d->names[i]);
+        free(d->names);
+        d->names = NULL;
+        d->n = 0;
+    }
+    return rc;
+}
+
+static int scan_grow(struct store_scan *scan)
+{
+    size_t cap = scan->cap ? scan->cap * 2 : 64;
+    struct scan_dir *v = calloc(cap, sizeof *v);
+
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < scan->cap; i++) {
+        size_t k;
+        if (scan->v[i].dir == NULL)
+            continue;
+        for (k = str_hash(scan->v[i].dir) & (cap - 1); v[k].dir != NULL; k = (k + 1) & (cap - 1))
+            ;
+        v[k] = scan->v[i];
+    }
+    free(scan->v);
+    scan->v = v;
+    scan->cap = cap;
+    return 0;
+}
+
+/* The listing of dir in scan (read now when new), or NULL (unreadable, or
+ * ENOMEM: the caller reads the directory itself). */
+static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
+{
+    size_t k;
+
+    if (2 * (scan->n + 1) > scan->cap && scan_grow(scan) != 0)
+        return NULL;
+    for (k = str_hash(dir) & (scan->cap - 1); scan->v[k].dir != NULL; k = (k + 1) & (scan->cap - 1))
+        if (strcmp(scan->v[k].dir, dir) == 0)
+            return scan->v[k].ok ? &scan->v[k] : NULL;
+    if ((scan->v[k].dir = strdup(dir)) == NULL)
+        return NULL;
+    scan->n++;
+    scan->v[k].ok = scan_dir_read(dir, &scan->v[k]) == 0;
+    return scan->v[k].ok ? &scan->v[k] : NULL; /* not ok: the caller reads it each time */
+}
+
+/* True when the listing holds a name that starts with prefix. */
+static bool scan_has_prefix(const struct scan_dir *d, const char *prefix)
+{
+    size_t lo = 0, hi = d->n, len = strlen(prefix);
+
+    while (lo < hi) { /* first name >= prefix */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->names[mid], prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->n && strncmp(d->names[lo], prefix, len) == 0;
+}
+
 /* Temp files a crashed write of this set left: staging, journal, failure
  * marker (all written under the set's lock) and state file (written without
  * it, so only when older than STATE_TMP_STALE_SECONDS). The lock file is
@@ -474,7 +624,33 @@ out:
     return rc;
 }
 
+/* tmp_visit(pp, false) from the batch's listings: a name a listing shows
+ * is looked for on disk again (tmp_visit also knows the state temp's age
+ * rule). */
+static int tmp_any(const struct pair_paths *pp, struct store_scan *scan)
+{
+    const struct scan_dir *cd, *kd;
+
+    if (scan == NULL)
+        return tmp_visit(pp, false);
+    cd = scan_get(scan, pp->cert_dir);
+    kd = strcmp(pp->key_dir, pp->cert_dir) == 0 ? cd : scan_get(scan, pp->key_dir);
+    if (cd == NULL || kd == NULL)
+        return tmp_visit(pp, false);
+    if (!scan_has_prefix(kd, pp->key_tmp_prefix) && !scan_has_prefix(cd, pp->cert_tmp_prefix) &&
+        !scan_has_prefix(cd, pp->journal_tmp_prefix) &&
+        !scan_has_prefix(cd, pp->marker_tmp_prefix) && !scan_has_prefix(cd, pp->state_tmp_prefix))
+        return 0;
+    return tmp_visit(pp, false);
+}
+
 int store_pair_recover_if_idle(const char *cert_path, const char *key_path, struct ac_error *e)
+{
+    return store_pair_recover_if_idle_scan(cert_path, key_path, NULL, e);
+}
+
+int store_pair_recover_if_idle_scan(const char *cert_path, const char *key_path,
+                                    struct store_scan *scan, struct ac_error *e)
 {
     struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
     struct store_lock *lock = NULL;
@@ -484,7 +660,7 @@ int store_pair_recover_if_idle(const char *cert_path, const char *key_path, stru
     if (pp == NULL)
         goto out;
     if (!exists(pp->journal) && !exists(pp->key_new) && !exists(pp->cert_new) &&
-        tmp_visit(pp, false) == 0) {
+        tmp_any(pp, scan) == 0) {
         rc = 0; /* nothing to recover: no lock taken */
         goto out;
     }

@@ -338,15 +338,14 @@ static void test_refused_inputs(void **state)
     tc_expect_error("autocert:\n  provider: local\n---\nautocert: {}\n", NULL, 0, 0,
                     "more than one YAML document");
     tc_expect_error("- a\n- b\n", NULL, 1, 1, "top level must be a mapping");
-    /* Over 1 MiB. */
+    /* Over 64 MiB (sparse: the size is checked before anything is read). */
     f = fopen(tc_file, "w");
     assert_non_null(f);
     fputs("autocert:\n  provider: local\n", f);
-    for (int i = 0; i < 80000; i++)
-        fputs("# padding ...\n", f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)64 * 1024 * 1024 + 1), 0);
     fclose(f);
     assert_int_equal(config_load(tc_file, &cfg, &d), -1);
-    assert_non_null(tc_find(&d, "larger than 1 MiB"));
+    assert_non_null(tc_find(&d, "larger than 64 MiB (the configuration file size cap)"));
     config_diags_free(&d);
     assert_int_equal(config_load("/nonexistent/x.yml", &cfg, NULL), -1);
     assert_null(cfg);
@@ -451,6 +450,49 @@ static void test_diag_format(void **state)
     assert_string_equal(out, "f.yml:3");
 }
 
+/* No cap on extra: (the former one was 100); a repeated path among many
+ * sets is reported once, against its first use, with its position. */
+static void test_many_extras(void **state)
+{
+    struct config *cfg = NULL;
+    struct config_diags d = {0};
+    const struct config_diag *dg;
+    FILE *f;
+
+    (void)state;
+    f = fopen(tc_file, "w");
+    assert_non_null(f);
+    fputs("autocert:\n  provider: local\n  cert_path: c/0.crt\n  key_path: c/0.key\n  extra:\n", f);
+    for (int i = 1; i <= 2500; i++)
+        fprintf(f, "    - cert_path: c/%d.crt\n      key_path: c/%d.key\n", i, i);
+    fclose(f);
+    assert_int_equal(config_load(tc_file, &cfg, &d), 0);
+    assert_int_equal(cfg->sets_count, 2501);
+    assert_string_equal(cfg->sets[2500].name, "extra[2500]");
+    assert_string_equal(cfg->sets[2500].key_path, "c/2500.key");
+    config_free(cfg);
+    config_diags_free(&d);
+
+    /* extra[2000]'s key_path repeats extra[7]'s cert_path */
+    f = fopen(tc_file, "w");
+    assert_non_null(f);
+    fputs("autocert:\n  provider: local\n  cert_path: c/0.crt\n  key_path: c/0.key\n  extra:\n", f);
+    for (int i = 1; i <= 2500; i++)
+        fprintf(f, "    - cert_path: c/%d.crt\n      key_path: %s\n", i,
+                i == 2000 ? "c/7.crt" : "c/x.key");
+    fclose(f);
+    cfg = NULL;
+    assert_int_equal(config_load(tc_file, &cfg, &d), -1);
+    dg = tc_find(&d, "c/7.crt (extra[2000]) is also the cert_path of extra[7]");
+    assert_non_null(dg);
+    assert_string_equal(dg->key_path, "autocert.extra[2000].key_path");
+    assert_int_equal(dg->line, 5 + 2 * 1999 + 2);
+    /* c/x.key: extra[2] .. extra[2500] (not extra[2000]) repeat extra[1]'s */
+    dg = tc_find(&d, "c/x.key (extra[2500]) is also the key_path of extra[1]");
+    assert_non_null(dg);
+    config_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_admin_rules),
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_diag_format),
+        cmocka_unit_test(test_many_extras),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);
