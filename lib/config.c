@@ -707,7 +707,8 @@ static int load(const char *path, const char *mem, size_t mem_len, struct config
         text[mem_len] = '\0';
         len = mem_len;
     } else if (mem != NULL) {
-        cfg_diag_at(&L, false, 0, 0, NULL, "larger than 1 MiB: refused");
+        cfg_diag_at(&L, false, 0, 0, NULL,
+                    "larger than " CFG_MAX_FILE_SIZE_TEXT " (the configuration size cap): refused");
         goto out;
     } else if (read_file(&L, path, &text, &len) != 0) {
         goto out;
