@@ -149,10 +149,10 @@ void ac_vlog(enum ac_log_level level, const char *set, const char *fmt, va_list 
         /* one write per record (stderr is unbuffered): the newline goes with
          * the line, so records of processes sharing the file never run
          * together */
-        size_t n = strnlen(line, sizeof line - 2);
+        size_t end = strnlen(line, sizeof line - 2);
 
-        line[n] = '\n';
-        line[n + 1] = '\0';
+        line[end] = '\n';
+        line[end + 1] = '\0';
         flockfile(stderr);
         fputs(line, stderr);
         funlockfile(stderr);

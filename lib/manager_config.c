@@ -388,13 +388,32 @@ static long find_name(const struct snapshot *s, const char *sel)
                 return k < s->count && !s->sets[k]->runtime ? (long)k : -2;
         }
     }
-    /* Set names are "main" and "extra[N]" (config.c): only a name of that
-     * form can still match, so a domain never walks every set here. */
-    if (strncasecmp(sel, "extra", 5) != 0)
-        return -1;
-    for (size_t i = 0; i < s->count; i++)
-        if (strcasecmp(s->sets[i]->cfg.name, sel) == 0)
-            return (long)i;
+    /* The YAML sets are named "main" and "extra[N]" (handled above); the
+     * run-time sets follow them, sorted by name (lowercase only, so strcmp's
+     * order is strcasecmp's): two binary searches, so that neither a name
+     * nor a domain walks every set here. */
+    size_t lo = 0, hi = s->count;
+
+    while (lo < hi) { /* the first run-time set */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (s->sets[mid]->runtime)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcasecmp(s->sets[mid]->cfg.name, sel);
+
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
