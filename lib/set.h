@@ -131,7 +131,9 @@ struct acset {
     /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
     struct lc_set rec;
     bool queued;                   /* in the engine's work queue */
-    bool removed;                  /* no longer in the manager's array */
+    atomic_bool removed;           /* no longer in the manager's array (written
+                                    * under the engine mutex, also read by the
+                                    * file watcher without it) */
     struct lc_filestamp stamps[2]; /* local sets: cert, key */
 };
 
