@@ -32,6 +32,7 @@
 #include "admin_api.h"
 #include "admin_conn.h"
 #include "admin_guard.h"
+#include "listen.h"
 #include "log.h"
 #include "manager.h"
 #include "textsafe.h"
@@ -372,86 +373,12 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     ac_debug(ADMIN_LOG, "http server: %s", safe);
 }
 
-/* Why bind(2)/listen(2) failed, in the words of the error line. */
-static const char *bind_error(int err)
-{
-    switch (err) {
-    case EADDRINUSE:
-        return "address already in use";
-    case EADDRNOTAVAIL:
-        return "address not available on this host";
-    case EACCES:
-        return "permission denied";
-    default:
-        return strerror(err);
-    }
-}
-
-/* The listening socket, bound and listening, or -1 with e ("admin.listen
- * ADDR: why"). */
-static int open_listener(const char *listen_text, const struct sockaddr *sa, socklen_t len,
-                         int backlog, struct ac_error *e)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1, err;
-
-    if (fd < 0) {
-        ac_error_set(e, AC_ERR_IO, "admin.listen %s: %s", listen_text, strerror(errno));
-        return -1;
-    }
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (sa->sa_family == AF_INET6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, sa, len) != 0 || listen(fd, backlog) != 0) {
-        err = errno;
-        close(fd);
-        ac_error_set(e, AC_ERR_IO, "admin.listen %s: %s", listen_text, bind_error(err));
-        return -1;
-    }
-    return fd;
-}
-
-/* The port a socket is bound to. */
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return 0;
-}
-
-/* config_parse_listen, plus port 0 (a free port: for a host that gives its
- * own address, and tests). */
-static int parse_listen(const char *listen, char *host, size_t host_len, int *port)
-{
-    char tmp[300];
-    size_t n = strlen(listen);
-
-    if (config_parse_listen(listen, host, host_len, port) == 0)
-        return 0;
-    if (n < 3 || n >= sizeof tmp || strcmp(listen + n - 2, ":0") != 0)
-        return -1;
-    memcpy(tmp, listen, n - 1);
-    tmp[n - 1] = '1';
-    tmp[n] = '\0';
-    if (config_parse_listen(tmp, host, host_len, port) != 0)
-        return -1;
-    *port = 0;
-    return 0;
-}
-
 /* A non-loopback address needs a token (configuration validation says the
  * same for admin.listen; a host may give another address). */
 static int check_listen(const char *listen, bool has_token, char *host, size_t host_len, int *port,
                         struct ac_error *e)
 {
-    if (parse_listen(listen, host, host_len, port) != 0) {
+    if (listen_parse(listen, host, host_len, port) != 0) {
         ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s' is not host:port or [v6]:port", listen);
         return -1;
     }
@@ -472,11 +399,9 @@ int admin_server_open(autocert_manager *m, const char *listen, const struct admi
     struct admin_server *s = NULL;
     struct config *cfg = manager_config_ref(m);
     struct admin_limits defaults;
-    struct sockaddr_storage ss;
-    socklen_t ss_len;
     char host[256];
     int port, fd = -1, rc = -1;
-    bool has_token;
+    bool has_token, v6;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
 
@@ -494,26 +419,6 @@ int admin_server_open(autocert_manager *m, const char *listen, const struct admi
     has_token = cfg->admin.token != NULL && cfg->admin.token[0] != '\0';
     if (check_listen(listen, has_token, host, sizeof host, &port, e) != 0)
         goto out;
-    memset(&ss, 0, sizeof ss);
-    if (strcasecmp(host, "localhost") == 0)
-        snprintf(host, sizeof host, "127.0.0.1");
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-        a->sin_family = AF_INET;
-        a->sin_port = htons((uint16_t)port);
-        ss_len = sizeof *a;
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons((uint16_t)port);
-        ss_len = sizeof *a;
-        flags |= MHD_USE_IPv6;
-    } else {
-        ac_error_set(e, AC_ERR_CONFIG, "admin.listen '%s': the host must be an IP address", listen);
-        goto out;
-    }
     s = calloc(1, sizeof *s);
     if (s == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
@@ -523,13 +428,16 @@ int admin_server_open(autocert_manager *m, const char *listen, const struct admi
     s->limits = *limits;
     s->loopback = admin_host_is_loopback(host);
     /* Our own socket: bind errors are ours to word (and MHD logs none). */
-    fd = open_listener(listen, (struct sockaddr *)&ss, ss_len, (int)limits->backlog, e);
+    fd =
+        listen_open("admin.listen", listen, strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host,
+                    port, (int)limits->backlog, &v6, e);
     if (fd < 0)
         goto out;
-    s->port = bound_port(fd);
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    s->port = listen_bound_port(fd);
     if (s->port == 0)
         s->port = port;
-    parse_listen(listen, host, sizeof host, &port); /* as written, for the guard */
     if (admin_guard_init(&s->guard, host, s->loopback, s->port) != 0 ||
         admin_conns_new(limits, &s->conns) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");

@@ -29,6 +29,7 @@
 #include "challenge.h"
 #include "config.h"
 #include "http01.h"
+#include "listen.h"
 #include "log.h"
 #include "manager.h"
 #include "manager_priv.h"
@@ -372,84 +373,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     ac_debug(HTTP01_LOG, "http responder: %s", safe);
 }
 
-/* The bound listening socket, or -1 with e. */
-static int open_listener(const char *where, const char *host, int port, bool *v6,
-                         struct ac_error *e)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int fd, one = 1, err;
-
-    memset(&ss, 0, sizeof ss);
-    *v6 = false;
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-        len = sizeof(struct sockaddr_in);
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-        len = sizeof(struct sockaddr_in6);
-        *v6 = true;
-    } else {
-        ac_error_set(e, AC_ERR_CONFIG, "serve.http_listen '%s': the host must be an IP address",
-                     where);
-        return -1;
-    }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        ac_error_set(e, AC_ERR_IO, "serve.http_listen %s: %s", where, strerror(errno));
-        return -1;
-    }
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (*v6)
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, ADMIN_LISTEN_BACKLOG) != 0) {
-        err = errno;
-        close(fd);
-        ac_error_set(e, AC_ERR_IO, "serve.http_listen %s: %s", where,
-                     err == EADDRINUSE      ? "address already in use"
-                     : err == EADDRNOTAVAIL ? "address not available on this host"
-                     : err == EACCES        ? "permission denied"
-                                            : strerror(err));
-        return -1;
-    }
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return 0;
-}
-
-/* "host:port" with port 0 allowed (config_parse_listen wants 1-65535). */
-static int parse_listen0(const char *listen, char *host, size_t host_len, int *port)
-{
-    char tmp[300];
-    size_t n = strlen(listen);
-
-    if (config_parse_listen(listen, host, host_len, port) == 0)
-        return 0;
-    if (n < 3 || n >= sizeof tmp || strcmp(listen + n - 2, ":0") != 0)
-        return -1;
-    memcpy(tmp, listen, n - 1);
-    tmp[n - 1] = '1';
-    tmp[n] = '\0';
-    if (config_parse_listen(tmp, host, host_len, port) != 0)
-        return -1;
-    *port = 0;
-    return 0;
-}
-
 int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **out,
                         autocert_error *err)
 {
@@ -479,7 +402,7 @@ int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **o
         goto out;
     }
     snprintf(where, sizeof where, "%s", addr);
-    if (parse_listen0(where, host, sizeof host, &port) != 0) {
+    if (listen_parse(where, host, sizeof host, &port) != 0) {
         ac_error_set(&e, AC_ERR_CONFIG,
                      "serve.http_listen '%s' is not host:port or [v6]:port with an IP host", where);
         goto out;
@@ -497,10 +420,10 @@ int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **o
     lim.request_deadline_ms = AUTOCERT_HTTP_DEADLINE_MS;
     lim.idle_timeout_s = AUTOCERT_HTTP_IDLE_S;
     lim.what = "HTTP responder";
-    fd = open_listener(where, host, port, &v6, &e);
+    fd = listen_open("serve.http_listen", where, host, port, ADMIN_LISTEN_BACKLOG, &v6, &e);
     if (fd < 0)
         goto out;
-    h->port = bound_port(fd);
+    h->port = listen_bound_port(fd);
     if (admin_conns_new(&lim, &h->conns) != 0) {
         ac_error_set(&e, AC_ERR_NOMEM, "HTTP responder: out of memory");
         goto out;

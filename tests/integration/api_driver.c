@@ -143,7 +143,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "remove") == 0 && i + 1 < argc) {
             r = autocert_manager_remove_set(m, argv[++i], &err);
         } else if (strcmp(argv[i], "wait") == 0 && i + 3 < argc) {
-            r = wait_state(m, argv[i + 1], argv[i + 2], atoi(argv[i + 3]), &err);
+            r = wait_state(m, argv[i + 1], argv[i + 2], (int)strtol(argv[i + 3], NULL, 10), &err);
             i += 3;
         } else {
             fprintf(stderr, "api_driver: unknown step %s\n", argv[i]);
