@@ -339,6 +339,29 @@ AUTOCERT_API autocert_cert *autocert_manager_lookup_addr(autocert_manager *m,
                                                          const char *server_name, size_t len,
                                                          const void *addr, size_t addr_len);
 
+/* tls-alpn-01 (RFC 8737) for TLS adapters of other libraries (the GnuTLS and
+ * OpenSSL adapters use these; a host with its own TLS stack may too). While
+ * the manager's issuer validates a set with challenge: tls-alpn-01, each of
+ * its identifiers has a pending challenge whose certificate a ClientHello
+ * offering ALPN "acme-tls/1" for that server name must get, with acme-tls/1
+ * selected; no other handshake may get it.
+ *
+ * autocert_manager_alpn_pending: true when a challenge is pending for
+ * server_name (len bytes, need not be NUL-terminated; case and one trailing
+ * dot ignored; an IP identifier's reverse name, "1.0.0.127.in-addr.arpa" or
+ * the ip6.arpa nibble form, stands for its address). No lock and no
+ * allocation while nothing is pending.
+ *
+ * autocert_manager_lookup_alpn: that challenge's certificate (one SAN, the
+ * acmeIdentifier extension; its set name is "acme-tls/1"), a new reference
+ * (autocert_cert_release), or NULL when none is pending. Its key and chain
+ * are read with autocert_cert_key_der / autocert_cert_chain_der as usual.
+ * Both are thread-safe and never block. */
+AUTOCERT_API bool autocert_manager_alpn_pending(autocert_manager *m, const char *server_name,
+                                                size_t len);
+AUTOCERT_API autocert_cert *autocert_manager_lookup_alpn(autocert_manager *m,
+                                                         const char *server_name, size_t len);
+
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
 AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
 /* Drops one reference; the last one frees the handle. NULL is fine. */
