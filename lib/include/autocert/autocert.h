@@ -171,7 +171,11 @@ AUTOCERT_API void autocert_config_print(const autocert_config *c, FILE *f);
  * "hooks.deploy", "notify.webhook", "store.url" (NULL: secret). NULL when
  * unset or unknown. The path the configuration was loaded from: "path".
  * autocert_config_has also answers "admin": the file has an admin: section
- * (admin.listen has a default, so its value does not tell). */
+ * (admin.listen has a default, so its value does not tell), and
+ * "challenge.http-01" / "challenge.tls-alpn-01": some set of the file has
+ * provider acme with that challenge (the CA then connects to port 80 /
+ * 443 of its names: something must answer there, see autocert_http_start
+ * and the TLS adapters). */
 AUTOCERT_API const char *autocert_config_get(const autocert_config *c, const char *key);
 AUTOCERT_API bool autocert_config_has(const autocert_config *c, const char *key);
 
