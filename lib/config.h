@@ -28,6 +28,9 @@
 
 /* Shortest admin.token accepted (characters; no surrounding whitespace). */
 #define CONFIG_ADMIN_TOKEN_MIN 16
+/* Longest preferred_chain value in bytes: a CN is at most 64 characters
+ * (X.520 ub-common-name), at most 4 UTF-8 bytes each. */
+#define CONFIG_PREFERRED_CHAIN_MAX 256
 
 /* One certificate set after defaults and the extra merge. */
 struct config_set {
@@ -50,6 +53,7 @@ struct config_set {
     struct dns_option *options; /* DNS provider options (secrets), key/value owned */
     size_t options_count;
     char *profile;            /* ACME profile, NULL when absent */
+    char *preferred_chain;    /* Issuer CN of the wanted chain's top certificate, or NULL */
     int64_t renew_before;     /* seconds before NotAfter; 0 = default rule */
     int64_t order_timeout;    /* seconds, default 600 */
     int64_t retry_min;        /* default 60 */

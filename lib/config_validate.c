@@ -139,6 +139,20 @@ static void check_domains(struct cfg_loader *L, const struct config_set *s,
     }
 }
 
+/* A preferred_chain value: 1..CONFIG_PREFERRED_CHAIN_MAX bytes, no control
+ * characters. */
+static bool chain_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > CONFIG_PREFERRED_CHAIN_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
 static bool b64url_ok(const char *s)
 {
     size_t n = 0;
@@ -302,6 +316,11 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
                                                  "QRSTUVWXYZ0123456789-_.") != strlen(s->profile))
         cfg_diag(L, false, cfg_field_path(src, true, "profile", p, sizeof p),
                  "profile must be a profile name (letters, digits, '-', '_', '.')");
+    if (s->preferred_chain != NULL && !chain_name_ok(s->preferred_chain))
+        cfg_diag(L, false, cfg_field_path(src, true, "preferred_chain", p, sizeof p),
+                 "preferred_chain must be the common name (CN) of the issuer of a chain's top "
+                 "certificate: 1 to %d bytes, no control characters",
+                 CONFIG_PREFERRED_CHAIN_MAX);
     for (size_t i = 0; (own_or_main || s->resolvers_count) && i < s->resolvers_count; i++) {
         if (valid_resolver(s->resolvers[i]))
             continue;

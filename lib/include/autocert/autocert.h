@@ -171,7 +171,11 @@ AUTOCERT_API void autocert_config_print(const autocert_config *c, FILE *f);
  * "hooks.deploy", "notify.webhook", "store.url" (NULL: secret). NULL when
  * unset or unknown. The path the configuration was loaded from: "path".
  * autocert_config_has also answers "admin": the file has an admin: section
- * (admin.listen has a default, so its value does not tell). */
+ * (admin.listen has a default, so its value does not tell), and
+ * "challenge.http-01" / "challenge.tls-alpn-01": some set of the file has
+ * provider acme with that challenge (the CA then connects to port 80 /
+ * 443 of its names: something must answer there, see autocert_http_start
+ * and the TLS adapters). */
 AUTOCERT_API const char *autocert_config_get(const autocert_config *c, const char *key);
 AUTOCERT_API bool autocert_config_has(const autocert_config *c, const char *key);
 
@@ -341,6 +345,29 @@ AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const c
 AUTOCERT_API autocert_cert *autocert_manager_lookup_addr(autocert_manager *m,
                                                          const char *server_name, size_t len,
                                                          const void *addr, size_t addr_len);
+
+/* tls-alpn-01 (RFC 8737) for TLS adapters of other libraries (the GnuTLS and
+ * OpenSSL adapters use these; a host with its own TLS stack may too). While
+ * the manager's issuer validates a set with challenge: tls-alpn-01, each of
+ * its identifiers has a pending challenge whose certificate a ClientHello
+ * offering ALPN "acme-tls/1" for that server name must get, with acme-tls/1
+ * selected; no other handshake may get it.
+ *
+ * autocert_manager_alpn_pending: true when a challenge is pending for
+ * server_name (len bytes, need not be NUL-terminated; case and one trailing
+ * dot ignored; an IP identifier's reverse name, "1.0.0.127.in-addr.arpa" or
+ * the ip6.arpa nibble form, stands for its address). No lock and no
+ * allocation while nothing is pending.
+ *
+ * autocert_manager_lookup_alpn: that challenge's certificate (one SAN, the
+ * acmeIdentifier extension; its set name is "acme-tls/1"), a new reference
+ * (autocert_cert_release), or NULL when none is pending. Its key and chain
+ * are read with autocert_cert_key_der / autocert_cert_chain_der as usual.
+ * Both are thread-safe and never block. */
+AUTOCERT_API bool autocert_manager_alpn_pending(autocert_manager *m, const char *server_name,
+                                                size_t len);
+AUTOCERT_API autocert_cert *autocert_manager_lookup_alpn(autocert_manager *m,
+                                                         const char *server_name, size_t len);
 
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
 AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
