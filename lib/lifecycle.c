@@ -102,12 +102,16 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
 }
 
 /* lc_plan_update plus what the plan does not know: an unmanaged set whose
- * served certificate has expired is `expired`. lc->mu held. */
+ * served certificate has expired is `expired`; a set without a certificate
+ * that is served a stand-in (standin.h) is `bootstrap`, whatever its orders
+ * do. lc->mu held. */
 static void plan_update(struct acset *s, const struct lc_cert_facts *cf, int64_t now)
 {
     lc_plan_update(&s->rec, &s->cfg, cf, now);
     if (!s->managed && cf->present && now >= cf->not_after)
         s->rec.state = LC_EXPIRED;
+    if (s->standin_ok && !cf->present)
+        s->rec.state = LC_BOOTSTRAP;
 }
 
 void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now)
@@ -543,7 +547,7 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
  * state, how many hold no certificate or failed to load, the earliest
  * expiry. */
 struct boot_tally {
-    size_t by_state[LC_UNMANAGED + 1];
+    size_t by_state[LC_STATE_LAST + 1];
     size_t without, failed;
     int64_t earliest;
     char earliest_set[32];
@@ -604,7 +608,7 @@ static void log_boot_summary(const struct boot_tally *t, size_t n)
     char counts[256] = "", until[32] = "none";
     size_t used = 0;
 
-    for (int st = 0; st <= LC_UNMANAGED; st++) {
+    for (int st = 0; st <= LC_STATE_LAST; st++) {
         int k;
         if (t->by_state[st] == 0)
             continue;

@@ -440,7 +440,11 @@ enum autocert_state {
     AUTOCERT_STATE_RENEWING, /* an order is running */
     AUTOCERT_STATE_BACKOFF,  /* the last attempt failed; next attempt scheduled */
     AUTOCERT_STATE_EXPIRED,
-    AUTOCERT_STATE_UNMANAGED, /* local, pseudo */
+    AUTOCERT_STATE_UNMANAGED, /* local, pseudo, selfsigned */
+    /* no certificate yet (first start, CA down, issuance failing): handshakes
+     * for its names get its self-signed stand-in (autocert_manager_lookup);
+     * orders go on (failures, last_error and next_attempt say how) */
+    AUTOCERT_STATE_BOOTSTRAP,
 };
 /* "pending", "valid", ... as the admin API spells them; "unknown" otherwise. */
 AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
