@@ -401,10 +401,10 @@ struct msample {
 
 char *admin_metrics_text(autocert_manager *mgr)
 {
-    static const enum autocert_state states[] = {AUTOCERT_STATE_PENDING,  AUTOCERT_STATE_VALID,
-                                                 AUTOCERT_STATE_DUE,      AUTOCERT_STATE_RENEWING,
-                                                 AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
-                                                 AUTOCERT_STATE_UNMANAGED, AUTOCERT_STATE_BOOTSTRAP};
+    static const enum autocert_state states[] = {
+        AUTOCERT_STATE_PENDING,   AUTOCERT_STATE_VALID,    AUTOCERT_STATE_DUE,
+        AUTOCERT_STATE_RENEWING,  AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
+        AUTOCERT_STATE_UNMANAGED, AUTOCERT_STATE_BOOTSTRAP};
     struct acset **sets = NULL;
     size_t n = 0, ns = 0;
     struct msample *sm = NULL;

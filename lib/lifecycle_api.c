@@ -19,7 +19,7 @@
 #include "schedule.h"
 #include "timeutil.h"
 
-static const char *const state_names[] = {"pending", "valid",   "due",      "renewing",
+static const char *const state_names[] = {"pending", "valid",   "due",       "renewing",
                                           "backoff", "expired", "unmanaged", "bootstrap"};
 
 const char *lifecycle_state_name(enum lifecycle_state s)

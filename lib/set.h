@@ -101,8 +101,8 @@ struct acset {
     /* immutable after acset_new */
     struct config_set cfg; /* own deep copy (config_set_dup) */
     char id[ACSET_ID_LEN + 1];
-    bool managed; /* config_set_is_managed(&cfg) */
-    bool local;   /* provider "local" */
+    bool managed;    /* config_set_is_managed(&cfg) */
+    bool local;      /* provider "local" */
     bool selfsigned; /* provider "selfsigned" */
     bool standin_ok; /* standin_eligible(&cfg) */
     /* a run-time set (autocert_manager_add_set): spec is the YAML it was
