@@ -467,8 +467,21 @@ static void *scheduler(void *arg)
             lc->next_local_check = now + LC_LOCAL_CHECK_S;
             continue;
         }
+        if (lc->selfsigned_at <= now) {
+            int64_t next;
+            manager_snap_put(snap);
+            lc->selfsigned_at = INT64_MAX; /* a replace meanwhile sets 0 again */
+            pthread_mutex_unlock(&lc->mu);
+            next = lc_selfsigned_pass(lc, false);
+            pthread_mutex_lock(&lc->mu);
+            if (next < lc->selfsigned_at)
+                lc->selfsigned_at = next;
+            continue;
+        }
         earliest = sched_pass(lc, snap, now);
         manager_snap_put(snap);
+        if (lc->selfsigned_at < earliest)
+            earliest = lc->selfsigned_at;
         if (local && lc->next_local_check < earliest)
             earliest = lc->next_local_check;
         wait_s = earliest == INT64_MAX ? LC_MAX_WAIT_S : earliest - now;
@@ -537,6 +550,9 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
     }
     if (lc->watch_running)
         lc_watch_kick(lc);
+    for (size_t k = 0; k < nnew; k++)
+        if (new_sets[k]->selfsigned && !contains(&in_old, old, nold, new_sets[k]))
+            lc->selfsigned_at = 0; /* a new selfsigned set: look at it now */
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
     acset_ptrset_free(&in_old);
@@ -663,6 +679,7 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
 {
     struct acset **sets = NULL;
     size_t n = 0;
+    int64_t selfsigned_at;
     int rc = 0;
 
     pthread_mutex_lock(&lc->ctl_mu);
@@ -682,11 +699,13 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
             log_boot_summary(&t, n);
     }
     manager_sets_free(sets, n);
+    selfsigned_at = lc_selfsigned_pass(lc, true);
     if (lc_watch_start(lc) != 0)
         ac_warn(NULL, "engine: no local-file watcher thread; local files are checked every %d s",
                 LC_LOCAL_CHECK_S);
     pthread_mutex_lock(&lc->mu);
     lc->next_local_check = ac_now() + LC_LOCAL_CHECK_S;
+    lc->selfsigned_at = selfsigned_at;
     lc->started = true;
     rc = pthread_create(&lc->sched, NULL, scheduler, lc);
     if (rc != 0) {

@@ -430,7 +430,7 @@ static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
             (*holding)++;
     }
     store_scan_free(scan);
-    if (m->sets[0]->cert == NULL && !m->sets[0]->standin_ok)
+    if (m->sets[0]->cert == NULL && !m->sets[0]->standin_ok && !m->sets[0]->selfsigned)
         ac_warn("main", "main holds no certificate: every handshake will fail");
     if (!drop_absent)
         ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed", reread, n,
