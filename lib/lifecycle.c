@@ -103,14 +103,14 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
 
 /* lc_plan_update plus what the plan does not know: an unmanaged set whose
  * served certificate has expired is `expired`; a set without a certificate
- * that is served a stand-in (standin.h) is `bootstrap`, whatever its orders
- * do. lc->mu held. */
+ * that is served a stand-in (standin.h) is `bootstrap` (also after failed
+ * attempts) unless an order runs (`renewing`). lc->mu held. */
 static void plan_update(struct acset *s, const struct lc_cert_facts *cf, int64_t now)
 {
     lc_plan_update(&s->rec, &s->cfg, cf, now);
     if (!s->managed && cf->present && now >= cf->not_after)
         s->rec.state = LC_EXPIRED;
-    if (s->standin_ok && !cf->present)
+    if (s->standin_ok && !cf->present && !s->rec.running)
         s->rec.state = LC_BOOTSTRAP;
 }
 

@@ -114,8 +114,8 @@ int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecyc
     if (!r->running)
         lc_replan(lc, s, ac_now());
     out->state = r->state;
-    if (s->standin_ok && !out->has_cert) /* also while an order runs */
-        out->state = LC_BOOTSTRAP;
+    if (s->standin_ok && !out->has_cert && out->state != LC_RENEWING)
+        out->state = LC_BOOTSTRAP; /* also after failed attempts */
     out->renews_at = r->renews_at;
     out->next_attempt = s->managed ? r->next_attempt : 0;
     out->failures = r->failures;
