@@ -21,9 +21,9 @@ struct acme_client {
     long timeout_ms;
     bool dir_loaded;
     struct acme_directory dir;
-    char *nonce;             /* one spare nonce from the last response, or NULL */
+    char *nonce; /* one spare nonce from the last response, or NULL */
     char nonce_problem[160]; /* why the last response gave no usable nonce */
-    char *kid;               /* account URL once known */
+    char *kid;   /* account URL once known */
     /* remembered for re-registration after accountDoesNotExist */
     char *email, *eab_kid, *eab_hmac;
     bool reregistering;
@@ -37,8 +37,9 @@ struct acme_client {
  * up to ACME_MAX_BAD_NONCE_RETRIES times, re-registers once on
  * accountDoesNotExist. Returns 0 with a 2xx *resp (http_response_free) or -1
  * with e set (problem documents parsed). accept: Accept header or NULL. */
-int acme_post(struct acme_client *c, const char *url, const char *endpoint, const char *payload,
-              bool use_jwk, const char *accept, struct http_response *resp, struct ac_error *e);
+int acme_post(struct acme_client *c, const char *url, const char *endpoint,
+              const char *payload, bool use_jwk, const char *accept,
+              struct http_response *resp, struct ac_error *e);
 
 /* Retry-After of a response in seconds, -1 when absent/unparseable. */
 long acme_retry_after(const struct http_response *resp);

@@ -19,7 +19,8 @@ size_t b64_encoded_len(size_t n)
     return (n + 2) / 3 * 4;
 }
 
-static size_t encode(const unsigned char *in, size_t n, char *out, const char *alphabet, int pad)
+static size_t encode(const unsigned char *in, size_t n, char *out,
+                     const char *alphabet, int pad)
 {
     size_t o = 0, i = 0;
 

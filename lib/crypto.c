@@ -72,20 +72,13 @@ int crypto_key_type_parse(const char *s, enum crypto_key_type *out)
 const char *crypto_key_type_name(enum crypto_key_type t)
 {
     switch (t) {
-    case CRYPTO_KEY_EC256:
-        return "EC256";
-    case CRYPTO_KEY_EC384:
-        return "EC384";
-    case CRYPTO_KEY_RSA2048:
-        return "RSA2048";
-    case CRYPTO_KEY_RSA3072:
-        return "RSA3072";
-    case CRYPTO_KEY_RSA4096:
-        return "RSA4096";
-    case CRYPTO_KEY_RSA8192:
-        return "RSA8192";
-    case CRYPTO_KEY_NONE:
-        break;
+    case CRYPTO_KEY_EC256: return "EC256";
+    case CRYPTO_KEY_EC384: return "EC384";
+    case CRYPTO_KEY_RSA2048: return "RSA2048";
+    case CRYPTO_KEY_RSA3072: return "RSA3072";
+    case CRYPTO_KEY_RSA4096: return "RSA4096";
+    case CRYPTO_KEY_RSA8192: return "RSA8192";
+    case CRYPTO_KEY_NONE: break;
     }
     return "unknown";
 }
@@ -167,18 +160,10 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
         pk = GNUTLS_PK_ECDSA;
         bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1);
         break;
-    case CRYPTO_KEY_RSA2048:
-        bits = 2048;
-        break;
-    case CRYPTO_KEY_RSA3072:
-        bits = 3072;
-        break;
-    case CRYPTO_KEY_RSA4096:
-        bits = 4096;
-        break;
-    case CRYPTO_KEY_RSA8192:
-        bits = 8192;
-        break;
+    case CRYPTO_KEY_RSA2048: bits = 2048; break;
+    case CRYPTO_KEY_RSA3072: bits = 3072; break;
+    case CRYPTO_KEY_RSA4096: bits = 4096; break;
+    case CRYPTO_KEY_RSA8192: bits = 8192; break;
     case CRYPTO_KEY_NONE:
     default:
         ac_error_set(e, AC_ERR_CONFIG, "crypto_key_generate: unsupported key type %d", (int)t);
@@ -190,8 +175,8 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
     }
     if ((ret = gnutls_x509_privkey_init(&x)) < 0 ||
         (ret = gnutls_x509_privkey_generate(x, pk, bits, 0)) < 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "crypto_key_generate: %s key: %s", crypto_key_type_name(t),
-                     gnutls_strerror(ret));
+        ac_error_set(e, AC_ERR_CRYPTO, "crypto_key_generate: %s key: %s",
+                     crypto_key_type_name(t), gnutls_strerror(ret));
         if (x != NULL)
             gnutls_x509_privkey_deinit(x);
         return -1;
@@ -247,8 +232,8 @@ int crypto_key_load(const void *data, size_t len, struct crypto_key **out, struc
         return -1;
     }
     if (len > CRYPTO_KEY_MAX_INPUT) {
-        ac_error_set(e, AC_ERR_KEY_UNREADABLE, "private key is too large (%zu bytes, max %d)", len,
-                     CRYPTO_KEY_MAX_INPUT);
+        ac_error_set(e, AC_ERR_KEY_UNREADABLE, "private key is too large (%zu bytes, max %d)",
+                     len, CRYPTO_KEY_MAX_INPUT);
         return -1;
     }
     if (crypto_init() != 0) {
@@ -382,7 +367,8 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
     unsigned char *der = NULL;
     int rc = -1, ret;
 
-    ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv, GNUTLS_EXPORT_FLAG_NO_LZ);
+    ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv,
+                                         GNUTLS_EXPORT_FLAG_NO_LZ);
     if (ret < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: %s", gnutls_strerror(ret));
         goto out;
@@ -395,7 +381,7 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
         ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: unsupported curve");
         goto out;
     }
-    bits_len = 2 + 2 * fs; /* 00 04 x y */
+    bits_len = 2 + 2 * fs;                       /* 00 04 x y */
     inner = 3 + (2 + fs) + (2 + oid_len) + (2 + 2 + bits_len);
     der = gnutls_malloc(inner + 3);
     if (der == NULL) {
@@ -440,8 +426,8 @@ out:
     return rc;
 }
 
-int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out, size_t *len,
-                                  struct ac_error *e)
+int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out,
+                                  size_t *len, struct ac_error *e)
 {
     gnutls_datum_t d = {NULL, 0};
     int pk, ret;
@@ -588,7 +574,8 @@ out:
 
 /* Adds one CSR name: an IP SAN for an address literal, else a DNS SAN. Sets
  * *is_dns. */
-static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns, struct ac_error *e)
+static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns,
+                        struct ac_error *e)
 {
     unsigned char ip[16];
     size_t n = name != NULL ? strnlen(name, CRYPTO_NAME_MAX + 1) : 0;
@@ -607,8 +594,8 @@ static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns, s
                                                    GNUTLS_FSAN_APPEND);
     else {
         *is_dns = true;
-        ret = gnutls_x509_crq_set_subject_alt_name(crq, GNUTLS_SAN_DNSNAME, name, (unsigned int)n,
-                                                   GNUTLS_FSAN_APPEND);
+        ret = gnutls_x509_crq_set_subject_alt_name(crq, GNUTLS_SAN_DNSNAME, name,
+                                                   (unsigned int)n, GNUTLS_FSAN_APPEND);
     }
     if (ret < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "CSR: cannot add name \"%s\": %s", name,
@@ -636,7 +623,8 @@ int crypto_csr_create(const struct crypto_key *k, const char *const *names, size
                      CRYPTO_CSR_MAX_NAMES);
         goto out;
     }
-    if ((ret = gnutls_x509_crq_init(&crq)) < 0 || (ret = gnutls_x509_crq_set_version(crq, 1)) < 0 ||
+    if ((ret = gnutls_x509_crq_init(&crq)) < 0 ||
+        (ret = gnutls_x509_crq_set_version(crq, 1)) < 0 ||
         (ret = gnutls_x509_crq_set_key(crq, k->x509)) < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "CSR: %s", gnutls_strerror(ret));
         goto out;

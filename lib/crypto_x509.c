@@ -24,16 +24,11 @@ enum crypto_key_type crypto_pubkey_type(gnutls_pubkey_t pub)
 
     if (pk == GNUTLS_PK_RSA) {
         switch (bits) {
-        case 2048:
-            return CRYPTO_KEY_RSA2048;
-        case 3072:
-            return CRYPTO_KEY_RSA3072;
-        case 4096:
-            return CRYPTO_KEY_RSA4096;
-        case 8192:
-            return CRYPTO_KEY_RSA8192;
-        default:
-            return CRYPTO_KEY_NONE;
+        case 2048: return CRYPTO_KEY_RSA2048;
+        case 3072: return CRYPTO_KEY_RSA3072;
+        case 4096: return CRYPTO_KEY_RSA4096;
+        case 8192: return CRYPTO_KEY_RSA8192;
+        default: return CRYPTO_KEY_NONE;
         }
     }
     if (pk == GNUTLS_PK_ECDSA) {
@@ -83,8 +78,8 @@ int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **ou
         return -1;
     }
     if (len > CHAIN_MAX_INPUT) {
-        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is too large (%zu bytes, max %d)", len,
-                     CHAIN_MAX_INPUT);
+        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is too large (%zu bytes, max %d)",
+                     len, CHAIN_MAX_INPUT);
         return -1;
     }
     if (memmem(pem, len, marker, sizeof marker - 1) == NULL) {
@@ -135,10 +130,10 @@ static int get_cn(gnutls_x509_crt_t crt, bool issuer, char **out, struct ac_erro
     char *buf = NULL;
     int ret;
 
-    ret = issuer
-              ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL,
-                                                     &size)
-              : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL, &size);
+    ret = issuer ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                                        0, NULL, &size)
+                 : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+                                                 NULL, &size);
     if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
         *out = strdup("");
         goto check;
@@ -151,10 +146,10 @@ static int get_cn(gnutls_x509_crt_t crt, bool issuer, char **out, struct ac_erro
     buf = malloc(size + 1);
     if (buf == NULL)
         goto check;
-    ret = issuer
-              ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf,
-                                                     &size)
-              : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size);
+    ret = issuer ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                                        0, buf, &size)
+                 : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf,
+                                                 &size);
     if (ret < 0) {
         free(buf);
         ac_error_set(e, AC_ERR_CRYPTO, "cannot read %s CN: %s", issuer ? "issuer" : "subject",
@@ -220,7 +215,8 @@ static int get_sans(gnutls_x509_crt_t crt, struct crypto_cert_info *info, struct
                 goto nomem;
         }
     }
-    ac_error_set(e, AC_ERR_CRYPTO, "certificate has more than %d alternative names", CERT_MAX_SANS);
+    ac_error_set(e, AC_ERR_CRYPTO, "certificate has more than %d alternative names",
+                 CERT_MAX_SANS);
     goto out;
 nomem:
     ac_error_set(e, AC_ERR_NOMEM, "certificate: out of memory");
@@ -257,7 +253,8 @@ static enum crypto_key_type cert_key_type(gnutls_x509_crt_t crt)
     return t;
 }
 
-int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out, struct ac_error *e)
+int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out,
+                         struct ac_error *e)
 {
     static const char hex[] = "0123456789abcdef";
     struct crypto_cert_info info;
@@ -270,7 +267,8 @@ int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out, st
         ac_error_set(e, AC_ERR_INTERNAL, "crypto_cert_info_get: bad arguments");
         return -1;
     }
-    if (get_cn(crt, false, &info.subject_cn, e) != 0 || get_cn(crt, true, &info.issuer_cn, e) != 0)
+    if (get_cn(crt, false, &info.subject_cn, e) != 0 ||
+        get_cn(crt, true, &info.issuer_cn, e) != 0)
         goto fail;
     t = gnutls_x509_crt_get_activation_time(crt);
     if (t == (time_t)-1) {
@@ -376,7 +374,8 @@ int crypto_ari_cert_id(gnutls_x509_crt_t crt, char **out, struct ac_error *e)
     return 0;
 }
 
-int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len, struct ac_error *e)
+int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len,
+                    struct ac_error *e)
 {
     gnutls_datum_t d = {NULL, 0};
     int ret;

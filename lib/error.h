@@ -46,9 +46,9 @@ struct ac_error {
 #define AC_ERR_CA_NO_ACCOUNT "ca.account_does_not_exist"
 #define AC_ERR_CA_UNAUTHORIZED "ca.unauthorized"
 #define AC_ERR_CA_EAB "ca.external_account_required"
-#define AC_ERR_CA_REJECTED "ca.rejected" /* caller's fault: bad CSR, identifier, ... */
+#define AC_ERR_CA_REJECTED "ca.rejected"           /* caller's fault: bad CSR, identifier, ... */
 #define AC_ERR_CA_SERVER "ca.server_error"
-#define AC_ERR_CA_CHALLENGE "ca.challenge_failed" /* the CA could not validate */
+#define AC_ERR_CA_CHALLENGE "ca.challenge_failed"  /* the CA could not validate */
 #define AC_ERR_CA_ORDER "ca.order_invalid"
 #define AC_ERR_CA_PROFILE "ca.profile_unknown"
 #define AC_ERR_CA_ALREADY_REPLACED "ca.already_replaced"
@@ -87,8 +87,8 @@ void ac_error_clear(struct ac_error *e);
 bool ac_error_is(const struct ac_error *e, const char *kind);
 
 struct ac_error_kind_info {
-    bool retryable;     /* a later attempt may succeed without a config change */
-    bool callers_fault; /* the request itself is wrong: back off to retry_max */
+    bool retryable;      /* a later attempt may succeed without a config change */
+    bool callers_fault;  /* the request itself is wrong: back off to retry_max */
 };
 
 /* Classification of a kind; unknown kinds are retryable, not the caller's fault. */

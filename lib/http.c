@@ -38,9 +38,9 @@ struct http_client {
     long connect_timeout_ms;
     size_t max_body;
     char *user_agent;
-    struct ac_buf ca_extra;       /* the extra roots (PEM); empty when none */
+    struct ac_buf ca_extra; /* the extra roots (PEM); empty when none */
     struct http_ca_file *ca_file; /* system + extra roots, when CAINFO_BLOB is not built in */
-    int use_blob;                 /* 1 blob of ca_extra, 0 no extra roots, -1 use the file */
+    int use_blob;           /* 1 blob of ca_extra, 0 no extra roots, -1 use the file */
 };
 
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
@@ -377,7 +377,8 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
         ac_buf_reset(&line);
         if (ac_buf_printf(&line, "%s: %s", req->headers[i].name, req->headers[i].value) != 0 ||
             (tmp = curl_slist_append(hdrs, line.data)) == NULL) {
-            ac_error_set(e, AC_ERR_HTTP, "http: request header %s too large", req->headers[i].name);
+            ac_error_set(e, AC_ERR_HTTP, "http: request header %s too large",
+                         req->headers[i].name);
             goto out;
         }
         hdrs = tmp;
@@ -390,10 +391,10 @@ int http_do(struct http_client *c, const struct http_request *req, struct http_r
         goto out;
     }
     curl_easy_reset(h);
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
-            rc = curl_easy_setopt(h, opt, val);                                                    \
+#define SET(opt, val)                                                                         \
+    do {                                                                                      \
+        if (rc == CURLE_OK)                                                                   \
+            rc = curl_easy_setopt(h, opt, val);                                               \
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_NOSIGNAL, 1L);

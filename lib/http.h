@@ -24,10 +24,10 @@ struct http_client;
 struct http_client_opts {
     const char *const *ca_files; /* extra PEM roots (added to the system ones) */
     size_t ca_count;
-    long timeout_ms;         /* whole request; 0 = 30000 */
-    long connect_timeout_ms; /* 0 = 10000 */
-    size_t max_body;         /* 0 = 1 MiB */
-    const char *user_agent;  /* NULL = "autocert/<version>" */
+    long timeout_ms;             /* whole request; 0 = 30000 */
+    long connect_timeout_ms;     /* 0 = 10000 */
+    size_t max_body;             /* 0 = 1 MiB */
+    const char *user_agent;      /* NULL = "autocert/<version>" */
 };
 
 /* Returns 0 and a new client (http_client_free). Copies opts. */
@@ -41,15 +41,15 @@ struct http_header {
 };
 
 struct http_request {
-    const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD" */
+    const char *method;  /* "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD" */
     const char *url;
     const struct http_header *headers; /* extra request headers */
     size_t header_count;
-    const void *body; /* NULL for none; must outlive http_do */
+    const void *body;    /* NULL for none; must outlive http_do */
     size_t body_len;
-    const char *userpwd;   /* "user:password" for HTTP basic auth, or NULL */
+    const char *userpwd; /* "user:password" for HTTP basic auth, or NULL */
     const char *aws_sigv4; /* CURLOPT_AWS_SIGV4 provider string, or NULL */
-    long timeout_ms;       /* 0 = the client's */
+    long timeout_ms;     /* 0 = the client's */
 };
 
 #define HTTP_MAX_RESPONSE_HEADERS 64
@@ -60,10 +60,10 @@ struct http_request {
 
 struct http_response {
     long status;
-    struct ac_buf body; /* capped at the client's max_body */
+    struct ac_buf body;  /* capped at the client's max_body */
     struct {
-        char *name;  /* lowercase */
-        char *value; /* trimmed */
+        char *name;      /* lowercase */
+        char *value;     /* trimmed */
     } headers[HTTP_MAX_RESPONSE_HEADERS];
     size_t header_count;
     struct {
@@ -83,8 +83,8 @@ struct http_response {
  * passed: see ac_cancel_enter in timeutil.h; the request is aborted within
  * about a second, and its timeout is cut to the scope's limit). Messages name
  * the host, never credentials. */
-int http_do(struct http_client *c, const struct http_request *req, struct http_response *resp,
-            struct ac_error *e);
+int http_do(struct http_client *c, const struct http_request *req,
+            struct http_response *resp, struct ac_error *e);
 void http_response_free(struct http_response *resp);
 
 /* First value of a response header (case-insensitive), borrowed; NULL if absent. */

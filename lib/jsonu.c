@@ -6,16 +6,16 @@
 
 #include "textsafe.h"
 
-json_object *jsonu_parse(const char *data, size_t len, const char *what, const char *kind,
-                         struct ac_error *e)
+json_object *jsonu_parse(const char *data, size_t len, const char *what,
+                         const char *kind, struct ac_error *e)
 {
     json_tokener *tok = NULL;
     json_object *o = NULL;
     enum json_tokener_error jerr;
 
     if (len > JSONU_MAX_SIZE) {
-        ac_error_set(e, kind, "%s: JSON document of %zu bytes exceeds the %d byte limit", what, len,
-                     JSONU_MAX_SIZE);
+        ac_error_set(e, kind, "%s: JSON document of %zu bytes exceeds the %d byte limit",
+                     what, len, JSONU_MAX_SIZE);
         return NULL;
     }
     if (len == 0) {
@@ -33,7 +33,8 @@ json_object *jsonu_parse(const char *data, size_t len, const char *what, const c
         if (jerr == json_tokener_continue)
             ac_error_set(e, kind, "%s: truncated JSON", what);
         else
-            ac_error_set(e, kind, "%s: malformed JSON: %s", what, json_tokener_error_desc(jerr));
+            ac_error_set(e, kind, "%s: malformed JSON: %s", what,
+                         json_tokener_error_desc(jerr));
         json_object_put(o);
         o = NULL;
         goto out;
@@ -73,14 +74,8 @@ static json_object *typed(json_object *o, const char *key, json_type type)
     return v;
 }
 
-json_object *jsonu_arr(json_object *o, const char *key)
-{
-    return typed(o, key, json_type_array);
-}
-json_object *jsonu_obj(json_object *o, const char *key)
-{
-    return typed(o, key, json_type_object);
-}
+json_object *jsonu_arr(json_object *o, const char *key) { return typed(o, key, json_type_array); }
+json_object *jsonu_obj(json_object *o, const char *key) { return typed(o, key, json_type_object); }
 
 int jsonu_int(json_object *o, const char *key, int64_t *out)
 {
@@ -101,8 +96,8 @@ int jsonu_bool(json_object *o, const char *key, int def)
 
 const char *jsonu_string(json_object *o)
 {
-    return json_object_to_json_string_ext(o,
-                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 int jsonu_add_str(json_object *o, const char *key, const char *value)

@@ -20,8 +20,8 @@
 /* Parses exactly `len` bytes (trailing whitespace allowed). Returns a new
  * object (json_object_put it) or NULL with `e` set to `kind` and a message that
  * includes `what` (e.g. "ACME order"). */
-json_object *jsonu_parse(const char *data, size_t len, const char *what, const char *kind,
-                         struct ac_error *e);
+json_object *jsonu_parse(const char *data, size_t len, const char *what,
+                         const char *kind, struct ac_error *e);
 
 /* Borrowed string member, or NULL when absent or not a string. */
 const char *jsonu_str(json_object *o, const char *key);

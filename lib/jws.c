@@ -20,7 +20,8 @@
 #define JWS_TOKEN_MAX 512
 #define JWS_EAB_KEY_MAX 1024
 
-static const char *alg_of(const struct crypto_key *k, gnutls_digest_algorithm_t *dig, size_t *coord)
+static const char *alg_of(const struct crypto_key *k, gnutls_digest_algorithm_t *dig,
+                          size_t *coord)
 {
     gnutls_privkey_t priv = crypto_key_privkey(k);
     unsigned int bits = 0;
@@ -28,20 +29,13 @@ static const char *alg_of(const struct crypto_key *k, gnutls_digest_algorithm_t 
     *coord = 0;
     *dig = GNUTLS_DIG_SHA256;
     switch (crypto_key_get_type(k)) {
-    case CRYPTO_KEY_EC256:
-        *coord = 32;
-        return "ES256";
-    case CRYPTO_KEY_EC384:
-        *dig = GNUTLS_DIG_SHA384;
-        *coord = 48;
-        return "ES384";
+    case CRYPTO_KEY_EC256: *coord = 32; return "ES256";
+    case CRYPTO_KEY_EC384: *dig = GNUTLS_DIG_SHA384; *coord = 48; return "ES384";
     case CRYPTO_KEY_RSA2048:
     case CRYPTO_KEY_RSA3072:
     case CRYPTO_KEY_RSA4096:
-    case CRYPTO_KEY_RSA8192:
-        return "RS256";
-    case CRYPTO_KEY_NONE:
-        break;
+    case CRYPTO_KEY_RSA8192: return "RS256";
+    case CRYPTO_KEY_NONE: break;
     }
     /* An RSA key of another size that is still strong enough (RFC 7518 §3.3). */
     if (priv != NULL && gnutls_privkey_get_pk_algorithm(priv, &bits) == GNUTLS_PK_RSA &&
@@ -117,7 +111,8 @@ int jws_jwk(const struct crypto_key *k, json_object **out, struct ac_error *e)
     if (coord > 0) {
         ret = gnutls_pubkey_export_ecc_raw2(pub, &curve, &a, &b, GNUTLS_EXPORT_FLAG_NO_LZ);
         if (ret < 0) {
-            ac_error_set(e, AC_ERR_CRYPTO, "JWK: cannot export EC point: %s", gnutls_strerror(ret));
+            ac_error_set(e, AC_ERR_CRYPTO, "JWK: cannot export EC point: %s",
+                         gnutls_strerror(ret));
             goto out;
         }
         if (jsonu_add_str(jwk, "crv", coord == 32 ? "P-256" : "P-384") != 0 ||
@@ -128,7 +123,8 @@ int jws_jwk(const struct crypto_key *k, json_object **out, struct ac_error *e)
     } else {
         ret = gnutls_pubkey_export_rsa_raw2(pub, &a, &b, GNUTLS_EXPORT_FLAG_NO_LZ);
         if (ret < 0) {
-            ac_error_set(e, AC_ERR_CRYPTO, "JWK: cannot export RSA key: %s", gnutls_strerror(ret));
+            ac_error_set(e, AC_ERR_CRYPTO, "JWK: cannot export RSA key: %s",
+                         gnutls_strerror(ret));
             goto out;
         }
         /* a = modulus n, b = exponent e */
@@ -194,8 +190,8 @@ int jws_jwk_thumbprint(json_object *jwk, char out[44], struct ac_error *e)
             ac_error_set(e, AC_ERR_CRYPTO, "JWK thumbprint: EC key needs crv, x and y");
             goto out;
         }
-        ret = ac_buf_printf(&b, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", crv, x,
-                            y);
+        ret = ac_buf_printf(&b, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", crv,
+                            x, y);
     } else if (kty != NULL && strcmp(kty, "RSA") == 0) {
         const char *ev = canon_member(jwk, "e", false), *n = canon_member(jwk, "n", false);
         if (ev == NULL || n == NULL) {
@@ -233,8 +229,8 @@ int jws_thumbprint(const struct crypto_key *k, char out[44], struct ac_error *e)
 
 /* Signs `input` with k; ECDSA signatures become raw r||s of 2*coord bytes.
  * Returns the base64url signature as a new string. */
-static char *sign_b64url(const struct crypto_key *k, gnutls_digest_algorithm_t dig, size_t coord,
-                         const char *input, size_t len, struct ac_error *e)
+static char *sign_b64url(const struct crypto_key *k, gnutls_digest_algorithm_t dig,
+                         size_t coord, const char *input, size_t len, struct ac_error *e)
 {
     gnutls_datum_t data = {(unsigned char *)input, (unsigned int)len};
     gnutls_datum_t sig = {NULL, 0}, r = {NULL, 0}, s = {NULL, 0};
@@ -289,9 +285,9 @@ static json_object *flattened(char *prot, char *payload, char *sig)
 {
     json_object *o = json_object_new_object();
 
-    if (o != NULL &&
-        (add_owned_str(o, "protected", prot) != 0 || add_owned_str(o, "payload", payload) != 0 ||
-         add_owned_str(o, "signature", sig) != 0)) {
+    if (o != NULL && (add_owned_str(o, "protected", prot) != 0 ||
+                      add_owned_str(o, "payload", payload) != 0 ||
+                      add_owned_str(o, "signature", sig) != 0)) {
         json_object_put(o);
         return NULL;
     }
@@ -327,8 +323,9 @@ static char *signing_input(json_object *header, const void *payload, size_t payl
     return input;
 }
 
-int jws_sign(const struct crypto_key *k, const char *kid, const char *nonce, const char *url,
-             const char *payload, size_t payload_len, char **out, struct ac_error *e)
+int jws_sign(const struct crypto_key *k, const char *kid, const char *nonce,
+             const char *url, const char *payload, size_t payload_len, char **out,
+             struct ac_error *e)
 {
     json_object *header = NULL, *jwk = NULL, *jws = NULL;
     char *prot = NULL, *pay = NULL, *input = NULL, *sig = NULL;
@@ -402,7 +399,8 @@ int jws_eab(const char *eab_kid, const char *eab_hmac_b64url, const struct crypt
     const char *jwk_str;
     int rc = -1, ret;
 
-    if (eab_kid == NULL || eab_hmac_b64url == NULL || k == NULL || url == NULL || out == NULL) {
+    if (eab_kid == NULL || eab_hmac_b64url == NULL || k == NULL || url == NULL ||
+        out == NULL) {
         ac_error_set(e, AC_ERR_INTERNAL, "jws_eab: bad arguments");
         goto out;
     }
@@ -412,9 +410,10 @@ int jws_eab(const char *eab_kid, const char *eab_hmac_b64url, const struct crypt
     }
     hlen = strnlen(eab_hmac_b64url, JWS_EAB_KEY_MAX + 1);
     if (hlen > JWS_EAB_KEY_MAX ||
-        (key = b64url_decode_alloc(eab_hmac_b64url, hlen, &key_len)) == NULL || key_len == 0) {
-        ac_error_set(e, AC_ERR_CONFIG, "EAB: HMAC key is not valid base64url (%zu characters)",
-                     hlen);
+        (key = b64url_decode_alloc(eab_hmac_b64url, hlen, &key_len)) == NULL ||
+        key_len == 0) {
+        ac_error_set(e, AC_ERR_CONFIG,
+                     "EAB: HMAC key is not valid base64url (%zu characters)", hlen);
         goto out;
     }
     if (jws_jwk(k, &jwk, e) != 0)

@@ -33,8 +33,9 @@ int jws_jwk_thumbprint(json_object *jwk, char out[44], struct ac_error *e);
 /* Signs an ACME request. Protected header: alg, nonce (omitted when NULL), url,
  * and kid when non-NULL or else the jwk. payload NULL means the empty payload
  * of POST-as-GET. Returns 0 and a new malloc'd JSON string in *out. */
-int jws_sign(const struct crypto_key *k, const char *kid, const char *nonce, const char *url,
-             const char *payload, size_t payload_len, char **out, struct ac_error *e);
+int jws_sign(const struct crypto_key *k, const char *kid, const char *nonce,
+             const char *url, const char *payload, size_t payload_len, char **out,
+             struct ac_error *e);
 
 /* The externalAccountBinding object (RFC 8555 §7.3.4): a JWS with alg HS256,
  * kid eab_kid and url, whose payload is the account key's JWK, MACed with the

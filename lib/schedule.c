@@ -150,7 +150,8 @@ static bool subset(const char *const *a, size_t na, const char *const *b, size_t
     return true;
 }
 
-bool schedule_names_differ(const char *const *want, size_t nw, const char *const *have, size_t nh)
+bool schedule_names_differ(const char *const *want, size_t nw, const char *const *have,
+                           size_t nh)
 {
     return !subset(want, nw, have, nh) || !subset(have, nh, want, nw);
 }

@@ -46,7 +46,8 @@ int64_t schedule_next_attempt(int64_t now, int64_t last_failure, bool first_obta
 /* True when the two name lists differ as sets: ASCII case-insensitive, one
  * trailing dot ignored, duplicates and order ignored. NULL entries are skipped.
  * Borrowed arrays; quadratic, meant for certificate name lists (hundreds). */
-bool schedule_names_differ(const char *const *want, size_t nw, const char *const *have, size_t nh);
+bool schedule_names_differ(const char *const *want, size_t nw, const char *const *have,
+                           size_t nh);
 
 /* True when less than min(7 days, lifetime / 5) is left before not_after,
  * that is when now >= schedule_expiring_at(not_before, not_after). */

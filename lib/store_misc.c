@@ -42,8 +42,7 @@ static int load_key_file(const char *path, struct crypto_key **out, struct ac_er
     if (len == 0 || crypto_key_load(data, len, out, e) != 0) {
         ac_error_set(e, AC_ERR_KEY_UNREADABLE,
                      "account key %s is unreadable (not a PEM or DER private key); "
-                     "refusing to replace it: fix or remove the file",
-                     path);
+                     "refusing to replace it: fix or remove the file", path);
         goto out;
     }
     rc = 0;
@@ -127,8 +126,8 @@ int store_failure_marker_read(const char *cert_path, const char *key_path, int64
     if (store_failure_marker_path(cert_path, key_path, path, sizeof path) != 0 ||
         store_read_file(path, MARKER_MAX, &data, &len, NULL) != 0)
         goto out;
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' ' ||
-                       data[len - 1] == '\t'))
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' ||
+                       data[len - 1] == ' ' || data[len - 1] == '\t'))
         data[--len] = '\0';
     if (strlen(data) != len || ac_time_parse_rfc3339(data, t) != 0)
         goto out;
@@ -138,7 +137,8 @@ out:
     return rc;
 }
 
-int store_failure_marker_remove(const char *cert_path, const char *key_path, struct ac_error *e)
+int store_failure_marker_remove(const char *cert_path, const char *key_path,
+                                struct ac_error *e)
 {
     char path[STORE_PATH_MAX];
 
@@ -198,20 +198,14 @@ int store_lock_acquire(const char *cert_path, const char *key_path, struct store
         if (errno == EWOULDBLOCK) {
             long pid = read_holder_pid(fd);
             if (pid < 0)
-                ac_error_set(e, AC_ERR_LOCKED,
-                             "certificate set is being renewed by another "
-                             "autocert process (pid unknown; lock %s)",
-                             path);
+                ac_error_set(e, AC_ERR_LOCKED, "certificate set is being renewed by another "
+                             "autocert process (pid unknown; lock %s)", path);
             else if (pid == (long)getpid())
-                ac_error_set(e, AC_ERR_LOCKED,
-                             "certificate set is already being renewed "
-                             "in this process (pid %ld)",
-                             pid);
+                ac_error_set(e, AC_ERR_LOCKED, "certificate set is already being renewed "
+                             "in this process (pid %ld)", pid);
             else
-                ac_error_set(e, AC_ERR_LOCKED,
-                             "certificate set is being renewed by another "
-                             "autocert process (pid %ld)",
-                             pid);
+                ac_error_set(e, AC_ERR_LOCKED, "certificate set is being renewed by another "
+                             "autocert process (pid %ld)", pid);
         } else {
             ac_error_set(e, AC_ERR_IO, "%s: flock failed: %s", path, strerror(errno));
         }

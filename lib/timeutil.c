@@ -11,10 +11,7 @@
 #ifdef AUTOCERT_TEST_HOOKS
 static int64_t (*clock_fn)(void);
 
-void ac_time_set_clock(int64_t (*fn_ms)(void))
-{
-    clock_fn = fn_ms;
-}
+void ac_time_set_clock(int64_t (*fn_ms)(void)) { clock_fn = fn_ms; }
 #endif
 
 int64_t ac_now_ms(void)
@@ -29,10 +26,7 @@ int64_t ac_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t ac_now(void)
-{
-    return ac_now_ms() / 1000;
-}
+int64_t ac_now(void) { return ac_now_ms() / 1000; }
 
 int64_t ac_mono_ms(void)
 {
@@ -63,8 +57,8 @@ int ac_time_parse_rfc3339(const char *s, int64_t *out)
     const char *p = s;
     time_t t;
 
-    if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+    if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+        *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
         return -1;
     p++;
     if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
@@ -137,8 +131,7 @@ long ac_time_parse_retry_after(const char *value, int64_t now)
     }
     /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
     if (sscanf(p, "%3s, %2d %3s %4d %2d:%2d:%2d GMT%n", wday, &d, mon, &y, &h, &mi, &s,
-               &consumed) != 7 ||
-        consumed == 0)
+               &consumed) != 7 || consumed == 0)
         return -1;
     memset(&tm, 0, sizeof tm);
     tm.tm_mon = -1;
@@ -175,20 +168,11 @@ int ac_duration_parse(const char *s, int64_t *out)
             v = v * 10 + (*p++ - '0');
         }
         switch (*p++) {
-        case 's':
-            mult = 1;
-            break;
-        case 'm':
-            mult = 60;
-            break;
-        case 'h':
-            mult = 3600;
-            break;
-        case 'd':
-            mult = 86400;
-            break;
-        default:
-            return -1;
+        case 's': mult = 1; break;
+        case 'm': mult = 60; break;
+        case 'h': mult = 3600; break;
+        case 'd': mult = 86400; break;
+        default: return -1;
         }
         total += v * mult;
         if (total > 100LL * 365 * 86400)
@@ -201,10 +185,8 @@ int ac_duration_parse(const char *s, int64_t *out)
 void ac_duration_format(int64_t secs, char *out, size_t n)
 {
     size_t o = 0;
-    static const struct {
-        int64_t mult;
-        char unit;
-    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    static const struct { int64_t mult; char unit; } units[] = {
+        {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
 
     if (secs <= 0) {
         snprintf(out, n, "0s");
