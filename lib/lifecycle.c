@@ -232,9 +232,7 @@ static struct acset *queue_take(struct lifecycle *lc)
         s = queue_remove(lc, i);
         if (!s->removed)
             return s;
-        force_cancel(
-            lc, s,
-            "the set was removed or changed (configuration reload or remove_set); ask again");
+        force_cancel(lc, s, "the set was removed or changed (configuration reload or remove_set); ask again");
         acset_unref(s);
         i--;
     }

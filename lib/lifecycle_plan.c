@@ -43,8 +43,8 @@ void lc_copy_str(char *dst, size_t n, const char *src)
     dst[l] = '\0';
 }
 
-void lc_plan_update(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
-                    int64_t now)
+void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
+                    const struct lc_cert_facts *cf, int64_t now)
 {
     int64_t next;
     bool ari;
@@ -68,9 +68,9 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg, const struct
         s->state = s->failures > 0 ? LC_BACKOFF : LC_PENDING;
     } else {
         ari = s->ari_valid && strcmp(s->ari_serial, cf->serial_hex) == 0;
-        s->renews_at =
-            schedule_due(schedule_renewal_moment(cf->not_before, cf->not_after, cfg->renew_before),
-                         ari, s->ari_point);
+        s->renews_at = schedule_due(
+            schedule_renewal_moment(cf->not_before, cf->not_after, cfg->renew_before), ari,
+            s->ari_point);
         /* A certificate that no longer covers the configured domains is due now. */
         if (cf->names_differ && s->renews_at > cf->not_before)
             s->renews_at = cf->not_before;
@@ -110,8 +110,8 @@ void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
     }
 }
 
-void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struct ac_error *e,
-                     bool first_obtain, int64_t now, uint64_t random)
+void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
+                     const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random)
 {
     struct ac_error_kind_info info;
     int64_t delay;
@@ -188,8 +188,8 @@ static void plan_success_reset(struct lc_set *s, int64_t now)
     s->ari_fetch_at = now; /* fetch the new certificate's window */
 }
 
-void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end, long retry_after,
-                 int64_t now, uint64_t random)
+void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end,
+                 long retry_after, int64_t now, uint64_t random)
 {
     long ra = retry_after;
     bool same = s->ari_valid && strcmp(s->ari_serial, serial) == 0 && s->ari_start == start &&
@@ -226,7 +226,8 @@ json_object *lc_state_to_json(const struct lc_set *s)
         err = json_object_new_object();
         if (err != NULL) {
             json_object_object_add(err, "kind", json_object_new_string(s->last_error.kind));
-            json_object_object_add(err, "message", json_object_new_string(s->last_error.message));
+            json_object_object_add(err, "message",
+                                   json_object_new_string(s->last_error.message));
             json_object_object_add(err, "at", json_object_new_int64(s->last_error_at));
             json_object_object_add(o, "last_error", err);
         }

@@ -155,11 +155,11 @@ struct lifecycle {
     pthread_t sched;
     bool started; /* the scheduler runs (autocert_manager_start) */
     pthread_t workers[LC_MAX_WORKERS];
-    size_t nworkers;    /* created since the last stop */
-    size_t idle;        /* workers waiting for work */
-    size_t starting;    /* created, not yet looking for work */
-    bool stopping;      /* a stop runs: nothing new starts */
-    atomic_bool cancel; /* the stop's token (ARI fetches, revocations) */
+    size_t nworkers;      /* created since the last stop */
+    size_t idle;          /* workers waiting for work */
+    size_t starting;      /* created, not yet looking for work */
+    bool stopping;        /* a stop runs: nothing new starts */
+    atomic_bool cancel;   /* the stop's token (ARI fetches, revocations) */
     /* sets whose order runs now (their own token, acset.cancel, is what the
      * order watches; a stop sets each of them); at most one per worker */
     struct acset *active[LC_MAX_WORKERS];
