@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cert.h"
 #include "certset.h"
@@ -394,52 +395,104 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
         lc_changed(m->engine);
 }
 
+/* Sets above which a load or reload reads the sets' files on several
+ * threads (below it, one thread keeps the per-set log lines in order). */
+#define REFRESH_PARALLEL_MIN ACSET_LOG_EACH_MAX
+/* Threads of a parallel load at most (and never more than online CPUs). */
+#define REFRESH_THREADS_MAX 8
+
+/* One load or reload over m->sets (write_lock held by the caller, which
+ * waits for the workers): each worker takes the next set until none is left. */
+struct refresh_batch {
+    autocert_manager *m;
+    size_t n;
+    bool drop_absent, verbose;
+    struct store_scan *scan;
+    bool *changed; /* [i]: set i got another certificate; each written by one worker */
+    atomic_size_t next, reread, nchanged;
+};
+
+static void refresh_range(struct refresh_batch *b)
+{
+    size_t i;
+
+    while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+        struct acset *s = b->m->sets[i];
+
+        if (!b->drop_absent && files_unchanged(s))
+            continue;
+        atomic_fetch_add(&b->reread, 1);
+        if (refresh_set(b->m, s, b->drop_absent, b->scan, b->verbose, true, NULL) == 1) {
+            b->changed[i] = true;
+            atomic_fetch_add(&b->nchanged, 1);
+        }
+    }
+}
+
+static void *refresh_worker(void *arg)
+{
+    refresh_range(arg);
+    return NULL;
+}
+
+/* Runs the batch on this thread and up to REFRESH_THREADS_MAX - 1 others
+ * (CPUs online permitting; a thread that cannot be started leaves its share
+ * to the others). Every set is independent: its fields are written by the
+ * one worker that took it, the snapshot fields under snap_lock, the
+ * directory listings and interned chain certificates under their own locks. */
+static void refresh_run(struct refresh_batch *b)
+{
+    pthread_t tid[REFRESH_THREADS_MAX - 1];
+    size_t started = 0, want = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (b->n >= REFRESH_PARALLEL_MIN && cpus > 1)
+        want = cpus < REFRESH_THREADS_MAX ? (size_t)cpus : REFRESH_THREADS_MAX;
+    while (started + 1 < want && pthread_create(&tid[started], NULL, refresh_worker, b) == 0)
+        started++;
+    refresh_range(b);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+}
+
 /* Load (drop_absent) or reload of every set. A reload re-reads only the
  * sets whose files changed since they were last read (a stat of each file);
  * a load reads them all. Each directory is listed once for the batch. */
 static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 {
-    bool *changed = NULL;
-    struct store_scan *scan = NULL;
-    size_t n = 0, reread = 0;
-    int nchanged = 0, rc = -1;
-    bool verbose;
+    struct refresh_batch b = {.m = m, .drop_absent = drop_absent};
+    int nchanged, rc;
 
     pthread_mutex_lock(&m->write_lock);
-    n = m->count;
-    verbose = n <= ACSET_LOG_EACH_MAX;
-    changed = calloc(n + 1, sizeof(*changed));
-    scan = store_scan_new(); /* NULL: each set lists its directories itself */
-    if (changed == NULL) {
+    b.n = m->count;
+    b.verbose = b.n <= ACSET_LOG_EACH_MAX;
+    b.changed = calloc(b.n + 1, sizeof(*b.changed));
+    b.scan = store_scan_new(); /* NULL: each set lists its directories itself */
+    if (b.changed == NULL) {
         pthread_mutex_unlock(&m->write_lock);
-        store_scan_free(scan);
+        store_scan_free(b.scan);
         return -1;
     }
+    atomic_init(&b.next, 0);
+    atomic_init(&b.reread, 0);
+    atomic_init(&b.nchanged, 0);
+    refresh_run(&b);
+    store_scan_free(b.scan);
+    nchanged = (int)atomic_load(&b.nchanged);
     *holding = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct acset *s = m->sets[i];
-
-        if (drop_absent || !files_unchanged(s)) {
-            reread++;
-            if (refresh_set(m, s, drop_absent, scan, verbose, true, NULL) == 1) {
-                changed[i] = true;
-                nchanged++;
-            }
-        }
-        if (s->cert != NULL)
+    for (size_t i = 0; i < b.n; i++)
+        if (m->sets[i]->cert != NULL)
             (*holding)++;
-    }
-    store_scan_free(scan);
     if (m->sets[0]->cert == NULL && !m->sets[0]->standin_ok && !m->sets[0]->selfsigned)
         ac_warn("main", "main holds no certificate: every handshake will fail");
     if (!drop_absent)
-        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed", reread, n,
-                nchanged);
+        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed",
+                atomic_load(&b.reread), b.n, nchanged);
     rc = nchanged > 0 ? manager_snap_publish(m) : 0;
     pthread_mutex_unlock(&m->write_lock);
     if (rc == 0)
-        manager_notify(m, changed, n);
-    free(changed);
+        manager_notify(m, b.changed, b.n);
+    free(b.changed);
     return rc < 0 ? -1 : nchanged;
 }
 

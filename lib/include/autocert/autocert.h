@@ -204,7 +204,10 @@ AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager 
  * index and publishes it. A set whose files are missing holds no certificate;
  * a set whose files are unreadable or mismatched logs the reason, shows it in
  * its status and holds no certificate (other sets are unaffected). Returns the
- * number of sets that hold a certificate afterwards. Blocks on file I/O. */
+ * number of sets that hold a certificate afterwards. Blocks on file I/O.
+ * Above 1,000 sets the files are read on several threads (one per online
+ * CPU, at most 8), started and joined within the call; the same holds for
+ * autocert_manager_reload. */
 AUTOCERT_API int autocert_manager_load(autocert_manager *m);
 
 /* Re-reads every set's files. A set whose files changed and are valid gets
