@@ -140,6 +140,7 @@ struct acset {
     /* the stand-in served while cert is NULL (standin.c: its striped lock) */
     autocert_cert *standin; /* a reference, or NULL */
     bool standin_off;       /* cert is set: no stand-in is made */
+    int64_t standin_failed; /* when making one last failed (Unix s), 0 never */
 };
 
 /* Makes a set from cfg (deep-copied). The copy's secrets stay masked through

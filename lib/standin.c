@@ -33,6 +33,9 @@
 #include "timeutil.h"
 
 #define STANDIN_LOCKS 64
+/* After a failure to make a stand-in, handshakes for the set fail without
+ * trying again (or logging) for this long. */
+#define STANDIN_RETRY_S 60
 
 static pthread_mutex_t stripes[STANDIN_LOCKS] = {
 #define M1 PTHREAD_MUTEX_INITIALIZER
@@ -73,7 +76,8 @@ bool standin_eligible(const struct config_set *c)
            c->domains_count > 0;
 }
 
-/* A new stand-in for s, or NULL (logged). */
+/* A new stand-in for s, or NULL (logged; tried again after
+ * STANDIN_RETRY_S). */
 static autocert_cert *make(const struct acset *s)
 {
     int64_t now = ac_now();
@@ -120,8 +124,10 @@ autocert_cert *standin_get(struct acset *s, autocert_cert *(*cert_now)(void *arg
         stale = s->standin;
         s->standin = NULL;
     }
-    if (s->standin == NULL)
+    if (s->standin == NULL && ac_now() - s->standin_failed >= STANDIN_RETRY_S) {
         s->standin = make(s);
+        s->standin_failed = s->standin == NULL ? ac_now() : 0;
+    }
     c = autocert_cert_acquire(s->standin);
     pthread_mutex_unlock(mu);
     autocert_cert_release(stale);

@@ -32,9 +32,9 @@ struct acset;
 bool standin_eligible(const struct config_set *c);
 
 /* The stand-in of s (made now when s has none or its one expired): a new
- * reference (autocert_cert_release), or NULL when it cannot be made (logged)
- * or s is not eligible. When s holds its real certificate by now (a reader of
- * an older snapshot), returns a reference to that one instead (through
+ * reference (autocert_cert_release), or NULL when it cannot be made (logged;
+ * not tried again for STANDIN_RETRY_S) or s is not eligible. When s holds its real certificate by
+ * now (a reader of an older snapshot), returns a reference to that one instead (through
  * cert_now(arg, s)). Thread-safe: concurrent first calls for the same set
  * make one stand-in; the others wait for it. Never blocks on I/O. */
 autocert_cert *standin_get(struct acset *s, autocert_cert *(*cert_now)(void *arg, struct acset *s),
