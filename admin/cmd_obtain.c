@@ -106,6 +106,8 @@ static void on_result(void *arg, const char *set, const autocert_error *err)
         printf("%s: local provider: certificates are managed outside autocert\n", set);
     else if (strcmp(st.provider, "pseudo") == 0)
         printf("%s: pseudo provider: nothing issued\n", set);
+    else if (strcmp(st.provider, "selfsigned") == 0)
+        printf("%s: selfsigned provider: a self-signed certificate, no CA\n", set);
     else if (!st.has_cert)
         printf("%s: failed: no certificate after the order\n", set);
     else if (!was_ordered(r, set))

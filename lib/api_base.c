@@ -209,7 +209,8 @@ bool autocert_config_has(const autocert_config *cc, const char *key)
 const char *autocert_provider_name(size_t i)
 {
     static const char *const fixed[] = {CONFIG_PROVIDER_LOCAL, CONFIG_PROVIDER_PSEUDO,
-                                        CONFIG_PROVIDER_CUSTOM, CONFIG_PROVIDER_ACME};
+                                        CONFIG_PROVIDER_SELFSIGNED, CONFIG_PROVIDER_CUSTOM,
+                                        CONFIG_PROVIDER_ACME};
     const struct dns_provider_ops *const *l = dns_provider_list();
     size_t k = sizeof fixed / sizeof fixed[0];
 

@@ -855,7 +855,8 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
 bool config_set_is_managed(const struct config_set *s)
 {
     return s != NULL && s->provider != NULL && strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
-           strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0;
+           strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0 &&
+           strcmp(s->provider, CONFIG_PROVIDER_SELFSIGNED) != 0;
 }
 
 const struct config_set *config_find_set(const struct config *cfg, const char *name)

@@ -23,6 +23,8 @@
 #define CONFIG_PROVIDER_CUSTOM "custom"
 /* An ACME set validated by http-01 or tls-alpn-01 (no DNS provider). */
 #define CONFIG_PROVIDER_ACME "acme"
+/* development mode: a self-signed certificate for the set's names, no CA */
+#define CONFIG_PROVIDER_SELFSIGNED "selfsigned"
 
 #define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -146,7 +148,8 @@ void config_diags_print(const struct config_diags *d, FILE *f);
 /* Prints the effective configuration as YAML, secrets redacted. */
 void config_print(const struct config *cfg, FILE *f);
 
-/* True for providers that obtain certificates (custom or a DNS provider). */
+/* True for providers that obtain certificates from a CA (custom, acme or a DNS
+ * provider); false for local, pseudo and selfsigned. */
 bool config_set_is_managed(const struct config_set *s);
 
 /* Finds a set by name: "main", "extra[N]" or "extraN" (1-based). NULL if none. */

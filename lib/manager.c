@@ -26,6 +26,7 @@
  * outside any lock on immutable data; certificate handles carry their own
  * counts, so a handle returned to a caller outlives every snapshot.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@
 #include "log.h"
 #include "manager_priv.h"
 #include "sni.h"
+#include "standin.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -87,6 +89,29 @@ static void index_cert(struct sni_builder *b, const autocert_cert *c, size_t i, 
     }
 }
 
+/* Adds the names of set i's stand-in (its configured domains: names to b,
+ * IP literals to a) as set i. Returns 0, or -1 on ENOMEM. */
+static int index_standin(struct sni_builder *b, struct sni_addrs *a, const struct acset *set,
+                         size_t i)
+{
+    const struct config_set *c = &set->cfg;
+    unsigned char ip[16];
+
+    for (size_t d = 0; d < c->domains_count; d++) {
+        const char *name = c->domains[d];
+        if (inet_pton(AF_INET, name, ip) == 1) {
+            if (sni_addrs_add(a, ip, 4, (int)i) != 0)
+                return -1;
+        } else if (inet_pton(AF_INET6, name, ip) == 1) {
+            if (sni_addrs_add(a, ip, 16, (int)i) != 0)
+                return -1;
+        } else if (sni_builder_add(b, name, strlen(name), (int)i) != 0) {
+            ac_debug(c->name, "name not indexed: %s", name);
+        }
+    }
+    return 0;
+}
+
 /* The selector index: every set's configured domains, then the certificate
  * names of the sets that have no configured domain. */
 static struct sni_index *build_selector(const struct snapshot *s)
@@ -129,8 +154,13 @@ static struct snapshot *snap_build(autocert_manager *m)
     if (b == NULL)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        if (s->certs[i] == NULL)
+        if (s->certs[i] == NULL) {
+            if (s->sets[i]->standin_ok && index_standin(b, &s->addrs, s->sets[i], i) != 0) {
+                sni_builder_free(b);
+                goto fail;
+            }
             continue;
+        }
         index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
         for (size_t k = 0; k < cert_ip_count(s->certs[i]); k++) {
             size_t len = 0;
@@ -202,6 +232,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
     acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
+    standin_set_has_cert(s, c != NULL);
     if (old != c)
         autocert_cert_release(old);
 }
@@ -452,7 +483,7 @@ static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
     for (size_t i = 0; i < b.n; i++)
         if (m->sets[i]->cert != NULL)
             (*holding)++;
-    if (m->sets[0]->cert == NULL)
+    if (m->sets[0]->cert == NULL && !m->sets[0]->standin_ok && !m->sets[0]->selfsigned)
         ac_warn("main", "main holds no certificate: every handshake will fail");
     if (!drop_absent)
         ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed",
@@ -622,16 +653,39 @@ out:
 
 /* ---- lookups and accessors ---------------------------------------------- */
 
+/* standin_get's "the set's certificate now" (a reader of an older snapshot). */
+static autocert_cert *cert_now(void *arg, struct acset *s)
+{
+    return manager_acset_cert(arg, s);
+}
+
+/* True when set i of s has something to serve: its certificate or, lacking
+ * one, a stand-in. */
+static bool serves(const struct snapshot *s, size_t i)
+{
+    return s->certs[i] != NULL || s->sets[i]->standin_ok;
+}
+
+/* The certificate for set id of s (main when id matches nothing that serves):
+ * a new reference, or NULL when main has nothing to serve. */
+static autocert_cert *pick(autocert_manager *m, const struct snapshot *s, int id)
+{
+    if (id < 0 || (size_t)id >= s->count || !serves(s, (size_t)id))
+        id = 0;
+    if (s->certs[id] != NULL)
+        return autocert_cert_acquire(s->certs[id]);
+    return standin_get(s->sets[id], cert_now, m); /* NULL: not eligible */
+}
+
 autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name, size_t len)
 {
     struct snapshot *s = manager_snap_get(m);
     autocert_cert *c = NULL;
     int id;
 
-    if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
+    if (serves(s, 0)) { /* main with nothing to serve fails every handshake */
         id = server_name != NULL && len > 0 ? sni_index_lookup(s->ix, server_name, len) : -1;
-        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
-        autocert_cert_acquire(c);
+        c = pick(m, s, id);
     }
     manager_snap_put(s);
     return c;
@@ -647,7 +701,7 @@ autocert_cert *autocert_manager_lookup_addr(autocert_manager *m, const char *ser
     if (addr == NULL)
         return autocert_manager_lookup(m, server_name, len);
     s = manager_snap_get(m);
-    if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
+    if (serves(s, 0)) { /* main with nothing to serve fails every handshake */
         bool sni = false;
         if (server_name != NULL && len > 0) {
             id = sni_index_lookup(s->ix, server_name, len);
@@ -660,8 +714,7 @@ autocert_cert *autocert_manager_lookup_addr(autocert_manager *m, const char *ser
         }
         if (!sni)
             id = sni_addrs_lookup(&s->addrs, addr, addr_len);
-        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
-        autocert_cert_acquire(c);
+        c = pick(m, s, id);
     }
     manager_snap_put(s);
     return c;
