@@ -52,11 +52,13 @@ struct frame {
 };
 
 static const char *const root_keys[] = {"autocert", "admin", "serve", "hooks", "notify", NULL};
+/* clang-format off */
 static const char *const set_keys[] = {
     "provider", "email", "domains", "cert_path", "key_path", "acme_key_path", "ca_dir_url",
     "ca_certs", "eab_kid", "eab_hmac", "certificate_key_type", "resolvers", "options",
     "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
     "challenge", "preferred_chain", "extra", NULL};
+/* clang-format on */
 static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", NULL};
 static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};
@@ -228,12 +230,27 @@ static int key_add(struct pass *p, size_t idx)
     return 0;
 }
 
+/* out = a, or a + sep + b when sep is not '\0' and a is not empty, cut to
+ * n - 1 bytes (snprintf's result, without its cost: this runs for every key
+ * of a 100,000-set file). */
+static void path_cat(char *out, size_t n, const char *a, char sep, const char *b)
+{
+    size_t la = strnlen(a, n - 1), lb;
+
+    memmove(out, a, la);
+    if (sep != '\0' && la > 0 && la < n - 1)
+        out[la++] = sep;
+    if (b != NULL) {
+        lb = strnlen(b, n - 1 - la);
+        memmove(out + la, b, lb);
+        la += lb;
+    }
+    out[la] = '\0';
+}
+
 static void join_path(char *out, const char *parent, const char *key)
 {
-    if (parent[0] == '\0')
-        snprintf(out, PATH_MAX_LEN, "%s", key);
-    else
-        snprintf(out, PATH_MAX_LEN, "%s.%s", parent, key);
+    path_cat(out, PATH_MAX_LEN, parent, '.', key);
 }
 
 /* A key scalar in the mapping at the top of the stack. */
@@ -245,7 +262,7 @@ static int on_key(struct pass *p, const yaml_event_t *ev)
     char path[PATH_MAX_LEN];
     long first;
 
-    snprintf(f->key, sizeof f->key, "%s", key);
+    path_cat(f->key, sizeof f->key, key, '\0', NULL);
     f->want_key = false;
     if (f->foreign)
         return 0;
@@ -352,7 +369,7 @@ static int push(struct pass *p, const yaml_event_t *ev, bool is_map)
     f->want_key = is_map;
     f->ctx = ctx;
     f->foreign = foreign;
-    snprintf(f->path, sizeof f->path, "%s", path);
+    path_cat(f->path, sizeof f->path, path, '\0', NULL);
     return 0;
 }
 
