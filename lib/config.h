@@ -58,6 +58,8 @@ struct config_set {
     char *challenge;          /* "dns-01" (a DNS provider, custom, local,
                                * pseudo), "http-01" or "tls-alpn-01"
                                * (provider acme) */
+    bool ocsp_stapling;       /* default true: staple OCSP responses when the
+                               * leaf names a responder (ocsp.h) */
 };
 
 struct config {
@@ -66,13 +68,13 @@ struct config {
     struct config_set *sets; /* sets[0] is main, then extras in order */
     size_t sets_count;
     struct {
-        bool present;          /* the file has an admin: section */
-        char *listen;          /* default "127.0.0.1:8555"; an IP or localhost */
-        char *token;           /* secret, NULL when absent; required off loopback,
-                                * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
-                                * whitespace */
-        bool metrics_per_set;  /* default true; false: /metrics leaves out the
-                                * per-set series (very large fleets) */
+        bool present;         /* the file has an admin: section */
+        char *listen;         /* default "127.0.0.1:8555"; an IP or localhost */
+        char *token;          /* secret, NULL when absent; required off loopback,
+                               * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
+                               * whitespace */
+        bool metrics_per_set; /* default true; false: /metrics leaves out the
+                               * per-set series (very large fleets) */
     } admin;
     struct {
         char *listen;      /* NULL when the TLS listener is off; an IP host */

@@ -160,6 +160,7 @@ static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_sch
     out[n++] = SF(retry_max);
     out[n++] = SF(failure_cooldown);
     out[n++] = SF(challenge);
+    out[n++] = SF(ocsp_stapling);
     return n;
 }
 
@@ -198,8 +199,7 @@ static struct schema *schema_new(const struct cfg_loader *L)
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
     s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
-    s->admin_fields[2] =
-        f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
+    s->admin_fields[2] = f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
     s->admin_fields[3] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
     s->serve_fields[1] = f_str("http_listen", offsetof(struct cfg_raw_serve, http_listen));

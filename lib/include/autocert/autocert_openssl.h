@@ -25,7 +25,7 @@
  * non-ACME handshake exactly as OpenSSL would have. After the install the
  * host must not call SSL_CTX_set_client_hello_cb or
  * SSL_CTX_set_alpn_select_cb on ctx (nor SSL_CTX_set_tlsext_status_cb, which
- * OCSP stapling will take), must put no certificate of its own on ctx, and
+ * OCSP stapling takes), must put no certificate of its own on ctx, and
  * must not switch an SSL to another SSL_CTX (SSL_set_SSL_CTX) during the
  * handshake: that drops the certificate chosen here.
  *
@@ -36,7 +36,13 @@
  *     selected;
  *   - IP-address certificates for handshakes without SNI (DESIGN §5.2):
  *     such a handshake gets main's certificate;
- *   - OCSP stapling: nothing is stapled.
+ *
+ * OCSP stapling: the install also sets ctx's status callback
+ * (SSL_CTX_set_tlsext_status_cb). A client that sends status_request gets
+ * the current staple of the certificate its SSL serves
+ * (autocert_cert_ocsp_copy: kept by the manager's engine, never past its
+ * nextUpdate), or none when there is none; the handshake never fails for
+ * want of one.
  *
  * Conversion to OpenSSL objects (X509, EVP_PKEY, the chain) happens once per
  * certificate, not per handshake: each installed SSL_CTX keeps a cache keyed
