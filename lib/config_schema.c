@@ -21,7 +21,7 @@
 #include "config_internal.h"
 #include "dns_provider.h"
 
-#define SET_FIELDS 21 /* 20 set keys + extra */
+#define SET_FIELDS 22 /* 21 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
 
 struct schema {

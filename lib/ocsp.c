@@ -113,81 +113,81 @@ int ocsp_response_check(const gnutls_datum_t *resp, const gnutls_datum_t *leaf,
     char ts[32];
 
     if (import_crt(leaf, &l) != 0 || import_crt(issuer, &i) != 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "ocsp: cannot parse the certificate or its issuer");
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot parse the certificate or its issuer");
         goto out;
     }
     if (resp->size == 0) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: empty response");
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "empty response");
         goto out;
     }
     if (gnutls_ocsp_resp_init(&r) < 0) {
-        ac_error_set(e, AC_ERR_NOMEM, "ocsp: out of memory");
+        ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
     if ((grc = gnutls_ocsp_resp_import(r, resp)) < 0) {
         ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE,
-                     "ocsp: the response is not an OCSP response (%u bytes): %s", resp->size,
+                     "the response is not an OCSP response (%u bytes): %s", resp->size,
                      gnutls_strerror(grc));
         goto out;
     }
     if ((grc = gnutls_ocsp_resp_get_status(r)) != GNUTLS_OCSP_RESP_SUCCESSFUL) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: the responder answered %s (%d)",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "the responder answered %s (%d)",
                      resp_status_name(grc), grc);
         goto out;
     }
     if ((grc = gnutls_ocsp_resp_verify_direct(r, i, &verify, 0)) < 0) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: cannot verify the response: %s",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "cannot verify the response: %s",
                      gnutls_strerror(grc));
         goto out;
     }
     if (verify != 0) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: response refused: %s",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "response refused: %s",
                      verify_reason(verify));
         goto out;
     }
     if ((idx = find_single(r, l)) < 0) {
         ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE,
-                     "ocsp: the response is not about this certificate (no matching CertID)");
+                     "the response is not about this certificate (no matching CertID)");
         goto out;
     }
     if ((grc = gnutls_ocsp_resp_get_single(r, (unsigned)idx, NULL, NULL, NULL, NULL, &cert_status,
                                            &tu, &nu, &rt, NULL)) < 0) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: unreadable SingleResponse: %s",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "unreadable SingleResponse: %s",
                      gnutls_strerror(grc));
         goto out;
     }
     if (cert_status == GNUTLS_OCSP_CERT_REVOKED) {
         ac_time_format_rfc3339((int64_t)rt, ts, sizeof ts);
         ac_error_set(e, AC_ERR_OCSP_REVOKED,
-                     "ocsp: the responder says the certificate was "
+                     "the responder says the certificate was "
                      "revoked at %s; nothing is stapled",
                      ts);
         goto out;
     }
     if (cert_status != GNUTLS_OCSP_CERT_GOOD) {
         ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE,
-                     "ocsp: the responder does not know the certificate (status unknown)");
+                     "the responder does not know the certificate (status unknown)");
         goto out;
     }
     if (tu == (time_t)-1 || (int64_t)tu > now + OCSP_CLOCK_SKEW) {
         ac_time_format_rfc3339((int64_t)tu, ts, sizeof ts);
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: thisUpdate %s is in the future",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "thisUpdate %s is in the future",
                      tu == (time_t)-1 ? "(unreadable)" : ts);
         goto out;
     }
     if (nu == (time_t)-1) {
         ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE,
-                     "ocsp: the response has no nextUpdate (a staple needs an end)");
+                     "the response has no nextUpdate (a staple needs an end)");
         goto out;
     }
     if ((int64_t)nu <= now) {
         ac_time_format_rfc3339((int64_t)nu, ts, sizeof ts);
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: the response expired at %s (nextUpdate)",
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "the response expired at %s (nextUpdate)",
                      ts);
         goto out;
     }
     if (nu < tu) {
-        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "ocsp: nextUpdate is before thisUpdate");
+        ac_error_set(e, AC_ERR_OCSP_BAD_RESPONSE, "nextUpdate is before thisUpdate");
         goto out;
     }
     *this_update = (int64_t)tu;

@@ -184,7 +184,7 @@ static int fetch_one(struct ocsp_job *j, int64_t *tu, int64_t *nu, struct ac_err
     body.data = (unsigned char *)resp.body.data;
     body.size = (unsigned int)resp.body.len;
     if (ocsp_response_check(&body, &leaf, &issuer, ac_now(), tu, nu, e) != 0) {
-        ac_error_prefix(e, "responder %s", url);
+        ac_error_prefix(e, "ocsp: responder %s", url);
         goto out;
     }
     if (cert_staple_set(j->c, body.data, body.size, *tu, *nu) != 0) {

@@ -8,7 +8,8 @@ tests that need them: nothing binary is committed.
                               AIA OCSP URL, signed by the CA; DIR/chain.pem =
                               leaf + CA
       DIR/other.{key,crt}     a second leaf of the same CA (for "wrong cert")
-      DIR/noocsp.{key,crt}    a leaf without an OCSP URL; DIR/noocsp_chain.pem
+      DIR/noocsp.{key,crt}    a leaf without an OCSP URL for noocsp-NAME...;
+                              DIR/noocsp_chain.pem
       DIR/delegate.{key,crt}  an OCSP responder the CA delegated (OCSPSigning)
       DIR/rogue.{key,crt}     a CA of its own (a signature nobody delegated)
   ocsp_fixtures.py resp DIR OUT [--cert leaf|other] [--status good|revoked]
@@ -87,7 +88,8 @@ def pki(d, url, names):
     save(d, "ca", ca_k, ca)
     for n, u in (("leaf", url), ("other", url), ("noocsp", None)):
         k = key()
-        save(d, n, k, cert(names[0], k, ca_name, ca_k, names=names, url=u))
+        ns = names if u else ["noocsp-" + x for x in names]
+        save(d, n, k, cert(ns[0], k, ca_name, ca_k, names=ns, url=u))
     k = key()
     save(d, "delegate", k, cert("autocert OCSP responder", k, ca_name, ca_k,
                                 eku=[ExtendedKeyUsageOID.OCSP_SIGNING]))
