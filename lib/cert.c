@@ -586,6 +586,20 @@ int cert_staple_set(const autocert_cert *c, const unsigned char *der, size_t len
     return 0;
 }
 
+void cert_staple_drop(const autocert_cert *c)
+{
+    autocert_cert *w = (autocert_cert *)c;
+    unsigned char *old;
+
+    pthread_mutex_lock(staple_lock(c));
+    old = w->st.der;
+    w->st.der = NULL;
+    w->st.len = 0;
+    w->st.this_update = w->st.next_update = 0;
+    pthread_mutex_unlock(staple_lock(c));
+    free(old);
+}
+
 void cert_staple_note(const autocert_cert *c, enum cert_ocsp_track track, const char *error)
 {
     autocert_cert *w = (autocert_cert *)c;

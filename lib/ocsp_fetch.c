@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,10 @@ struct ocsp_job {
     char set[72];
     int64_t due;
     int failures;
-    bool keep;                       /* sync scratch */
-    bool dropped;                    /* while in flight: free it when the fetch ends */
-    char last[AC_ERROR_MESSAGE_MAX]; /* the failure logged last, "" after a success */
+    bool keep;     /* sync scratch */
+    bool dropped;  /* while in flight: free it when the fetch ends */
+    uint64_t last; /* hash of the failure logged last, 0 after a success
+                    * (a hash, not the text: 8 bytes a job at 100,000 sets) */
 };
 
 struct ocsp_fetcher {
@@ -199,6 +201,16 @@ out:
     return rc;
 }
 
+/* FNV-1a of s, never 0. */
+static uint64_t msg_hash(const char *s)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h != 0 ? h : 1;
+}
+
 /* Fetches j, logs what changed and sets its next due time. */
 static void run_job(struct ocsp_job *j)
 {
@@ -210,11 +222,11 @@ static void run_job(struct ocsp_job *j)
     if (fetch_one(j, &tu, &nu, &e) == 0) {
         now = ac_now();
         ac_time_format_rfc3339(nu, ts, sizeof ts);
-        if (j->last[0] != '\0')
+        if (j->last != 0)
             ac_info(j->set, "OCSP staple fetched again; served until %s (nextUpdate)", ts);
         else
             ac_debug(j->set, "OCSP staple fetched; served until %s (nextUpdate)", ts);
-        j->last[0] = '\0';
+        j->last = 0;
         j->failures = 0;
         cert_staple_note(j->c, CERT_OCSP_TRACKED, NULL);
         /* half the validity; a response already past its half point (a
@@ -228,10 +240,16 @@ static void run_job(struct ocsp_job *j)
     }
     if (ac_error_is(&e, AC_ERR_CANCELLED))
         return; /* a stop: nothing to note */
+    if (ac_error_is(&e, AC_ERR_OCSP_REVOKED))
+        cert_staple_drop(j->c); /* an older "good" is no longer to be shown */
     cert_staple_note(j->c, CERT_OCSP_TRACKED, e.message);
-    if (strcmp(j->last, e.message) != 0) {
-        ac_warn(j->set, "%s (the staple kept, if any, is served until its nextUpdate)", e.message);
-        snprintf(j->last, sizeof j->last, "%s", e.message);
+    if (msg_hash(e.message) != j->last) {
+        if (ac_error_is(&e, AC_ERR_OCSP_REVOKED))
+            ac_warn(j->set, "%s", e.message);
+        else
+            ac_warn(j->set, "%s (the staple kept, if any, is served until its nextUpdate)",
+                    e.message);
+        j->last = msg_hash(e.message);
     } else {
         ac_debug(j->set, "%s (again)", e.message);
     }

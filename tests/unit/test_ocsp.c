@@ -350,7 +350,13 @@ static void test_staple_on_handle(void **state)
     cert_staple_note(c, CERT_OCSP_TRACKED, NULL);
     cert_staple_state(c, now + 100, &v);
     assert_string_equal(v.state, "expired");
+    /* a revoked answer drops a staple still within its dates */
+    assert_int_equal(cert_staple_set(c, staple, sizeof staple, now - 10, now + 100), 0);
+    cert_staple_drop(c);
+    assert_int_equal(cert_staple_copy(c, now, malloc, &der, &len, NULL), 0);
+    assert_null(der);
     /* stapling off: nothing is served */
+    assert_int_equal(cert_staple_set(c, staple, sizeof staple, now - 10, now + 100), 0);
     cert_staple_note(c, CERT_OCSP_OFF, NULL);
     assert_int_equal(cert_staple_copy(c, now, malloc, &der, &len, NULL), 0);
     cert_staple_state(c, now, &v);
