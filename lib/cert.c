@@ -586,6 +586,16 @@ int cert_staple_set(const autocert_cert *c, const unsigned char *der, size_t len
     return 0;
 }
 
+void cert_staple_untrack(const autocert_cert *c)
+{
+    autocert_cert *w = (autocert_cert *)c;
+
+    pthread_mutex_lock(staple_lock(c));
+    if (w->st.track == CERT_OCSP_TRACKED)
+        w->st.track = CERT_OCSP_IDLE;
+    pthread_mutex_unlock(staple_lock(c));
+}
+
 void cert_staple_drop(const autocert_cert *c)
 {
     autocert_cert *w = (autocert_cert *)c;

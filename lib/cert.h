@@ -81,6 +81,8 @@ int cert_ocsp_pair(const autocert_cert *c, gnutls_datum_t *leaf, gnutls_datum_t 
 /* Replaces the staple (copies der) and clears the error. -1 on ENOMEM. */
 int cert_staple_set(const autocert_cert *c, const unsigned char *der, size_t len,
                     int64_t this_update, int64_t next_update);
+/* The fetcher lets go of c: TRACKED becomes IDLE (OFF stays OFF). */
+void cert_staple_untrack(const autocert_cert *c);
 /* Drops the staple (a response said the certificate is revoked). */
 void cert_staple_drop(const autocert_cert *c);
 /* Records the fetcher's view: who tracks it and the last failure (copied;

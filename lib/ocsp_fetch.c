@@ -23,7 +23,8 @@
  * the jobs of certificates still served (their schedule too), adds new ones
  * due at once and drops the rest; a job being fetched while it is dropped is
  * freed by the thread when the fetch ends. Failures are logged once per
- * change of kind and message, not on every retry.
+ * change of kind and message (digits aside: "after 7 ms" is no change), not
+ * on every retry; a success after failures is logged once too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -134,7 +135,7 @@ static void job_free(struct ocsp_job *j)
 {
     if (j == NULL)
         return;
-    cert_staple_note(j->c, CERT_OCSP_IDLE, NULL);
+    cert_staple_untrack(j->c);
     autocert_cert_release(j->c);
     free(j);
 }
@@ -201,13 +202,18 @@ out:
     return rc;
 }
 
-/* FNV-1a of s, never 0. */
-static uint64_t msg_hash(const char *s)
+/* FNV-1a of the failure's kind and message with its digits left out, never
+ * 0: the same failure again ("... after 7 ms" then "after 8 ms", another
+ * date) is not a new state to log. */
+static uint64_t msg_hash(const struct ac_error *e)
 {
     uint64_t h = 14695981039346656037ull;
 
-    for (; *s != '\0'; s++)
+    for (const char *s = e->kind; *s != '\0'; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (const char *s = e->message; *s != '\0'; s++)
+        if (*s < '0' || *s > '9')
+            h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h != 0 ? h : 1;
 }
 
@@ -243,13 +249,13 @@ static void run_job(struct ocsp_job *j)
     if (ac_error_is(&e, AC_ERR_OCSP_REVOKED))
         cert_staple_drop(j->c); /* an older "good" is no longer to be shown */
     cert_staple_note(j->c, CERT_OCSP_TRACKED, e.message);
-    if (msg_hash(e.message) != j->last) {
+    if (msg_hash(&e) != j->last) {
         if (ac_error_is(&e, AC_ERR_OCSP_REVOKED))
             ac_warn(j->set, "%s", e.message);
         else
             ac_warn(j->set, "%s (the staple kept, if any, is served until its nextUpdate)",
                     e.message);
-        j->last = msg_hash(e.message);
+        j->last = msg_hash(&e);
     } else {
         ac_debug(j->set, "%s (again)", e.message);
     }

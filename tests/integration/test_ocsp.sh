@@ -148,4 +148,19 @@ has_staple "$GP" ocsp.test -tls1_2 || fail "no staple over TLS 1.2 (OpenSSL)"
 [[ -n "$(staple_gnutls "$GP" ocsp.test)" ]] || fail "gnutls-cli got no staple from OpenSSL"
 grep -q 'OCSP staple fetched again' gateway-openssl.log || fail "the recovery is not logged"
 no_staple "$GP" noocsp-ocsp.test || fail "OpenSSL stapled the set without an OCSP URL"
+
+# ---- ocsp_stapling: false ------------------------------------------------------
+# a boolean or a positioned error
+printf 'autocert:\n  provider: local\n  cert_path: pki/chain.pem\n  key_path: pki/leaf.key\n  ocsp_stapling: maybe\n' >bad.yml
+out=$("$AUTOCERT_BIN" check -c bad.yml 2>&1) && fail "ocsp_stapling: maybe accepted"
+assert_contains "$out" "bad.yml:5:3: autocert.ocsp_stapling: 'maybe' is not a boolean" "the error"
+sed 's/^  key_path: pki\/leaf.key$/&\n  ocsp_stapling: false/' serve.yml >off.yml
+grep -q "ocsp_stapling: false" off.yml || fail "off.yml not written"
+before=$(nreq)
+start_daemon off.yml serve-off
+wait_until 20 handshake_ok "$SP" ocsp.test pki/ca.crt || { cat serve-off.log >&2; fail "no daemon"; }
+assert_eq off "$(status_field main 's["ocsp"]["state"]')" "status with ocsp_stapling: false"
+no_staple "$SP" ocsp.test || fail "a staple with ocsp_stapling: false"
+assert_eq "$before" "$(nreq)" "requests with ocsp_stapling: false"
+stop_daemon
 echo "PASS"
