@@ -52,29 +52,11 @@ struct frame {
 };
 
 static const char *const root_keys[] = {"autocert", "admin", "serve", "hooks", "notify", NULL};
-static const char *const set_keys[] = {"provider",
-                                       "email",
-                                       "domains",
-                                       "cert_path",
-                                       "key_path",
-                                       "acme_key_path",
-                                       "ca_dir_url",
-                                       "ca_certs",
-                                       "eab_kid",
-                                       "eab_hmac",
-                                       "certificate_key_type",
-                                       "resolvers",
-                                       "options",
-                                       "profile",
-                                       "renew_before",
-                                       "order_timeout",
-                                       "retry_min",
-                                       "retry_max",
-                                       "failure_cooldown",
-                                       "challenge",
-                                       "ocsp_stapling",
-                                       "extra",
-                                       NULL};
+static const char *const set_keys[] = {
+    "provider", "email", "domains", "cert_path", "key_path", "acme_key_path", "ca_dir_url",
+    "ca_certs", "eab_kid", "eab_hmac", "certificate_key_type", "resolvers", "options",
+    "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
+    "challenge", "preferred_chain", "ocsp_stapling", "extra", NULL};
 static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", NULL};
 static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};

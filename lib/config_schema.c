@@ -21,7 +21,7 @@
 #include "config_internal.h"
 #include "dns_provider.h"
 
-#define SET_FIELDS 22 /* 21 set keys + extra */
+#define SET_FIELDS 23 /* 22 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
 
 struct schema {
@@ -154,6 +154,7 @@ static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_sch
     out[n++] = f_map("options", offsetof(struct cfg_raw_set, options),
                      (uint32_t)(L->opt_count * sizeof(char *)), s->opt_fields);
     out[n++] = SF(profile);
+    out[n++] = SF(preferred_chain);
     out[n++] = SF(renew_before);
     out[n++] = SF(order_timeout);
     out[n++] = SF(retry_min);
@@ -199,7 +200,8 @@ static struct schema *schema_new(const struct cfg_loader *L)
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
     s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
-    s->admin_fields[2] = f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
+    s->admin_fields[2] =
+        f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
     s->admin_fields[3] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
     s->serve_fields[1] = f_str("http_listen", offsetof(struct cfg_raw_serve, http_listen));

@@ -2,7 +2,8 @@
  * test_config_values.c - ${VAR} expansion, durations, redaction in
  * config_print, secrets kept out of messages, the shared helpers:
  * host:port (config_parse_listen, ac_hostport_parse, the resolvers rule of
- * validation), booleans and did-you-mean (lib/words.h).
+ * validation), booleans and did-you-mean (lib/words.h), preferred_chain
+ * (inherited from main, overridden per set, checked, printed).
  */
 #include "hostport.h"
 #include "test_config_util.h"
@@ -31,8 +32,8 @@ static void test_env_expansion(void **state)
     config_free(cfg);
     tc_expect_error("autocert:\n  provider: local\n  cert_path: /x/${TC_UNSET_VAR}/c.pem\n",
                     "autocert.cert_path", 3, 3, "TC_UNSET_VAR is not set");
-    tc_expect_error("notify:\n  headers:\n    - 'A: ${TC_UNSET_VAR}'\n", "notify.headers[1]", 3,
-                    7, "TC_UNSET_VAR");
+    tc_expect_error("notify:\n  headers:\n    - 'A: ${TC_UNSET_VAR}'\n", "notify.headers[1]", 3, 7,
+                    "TC_UNSET_VAR");
     tc_expect_error("hooks:\n  deploy: echo ${TC_HOST\n", "hooks.deploy", 2, 3, "unterminated");
     tc_expect_error("hooks:\n  deploy: echo ${A-B}\n", "hooks.deploy", 2, 3, "bad variable name");
 }
@@ -69,12 +70,14 @@ static char *print_to_string(const struct config *cfg)
 
 static void test_redaction(void **state)
 {
-    struct config *cfg = tc_expect_ok(
-        "autocert:\n  provider: httpreq\n  email: a@b.test\n  domains: [a.test]\n"
-        "  eab_kid: kid-1\n  eab_hmac: aGVsbG8td29ybGQtaG1hYw\n"
-        "  options:\n    endpoint: http://user:pw@127.0.0.1:1/\n    username: someone\n    password: short\n"
-        "admin:\n  listen: 0.0.0.0:8555\n  token: tok12345678-0123456\n"
-        "notify:\n  webhook: https://h.test/x\n  headers: ['Authorization: Bearer 0123456789abc']\n");
+    struct config *cfg =
+        tc_expect_ok("autocert:\n  provider: httpreq\n  email: a@b.test\n  domains: [a.test]\n"
+                     "  eab_kid: kid-1\n  eab_hmac: aGVsbG8td29ybGQtaG1hYw\n"
+                     "  options:\n    endpoint: http://user:pw@127.0.0.1:1/\n    username: "
+                     "someone\n    password: short\n"
+                     "admin:\n  listen: 0.0.0.0:8555\n  token: tok12345678-0123456\n"
+                     "notify:\n  webhook: https://h.test/x\n  headers: ['Authorization: Bearer "
+                     "0123456789abc']\n");
     char *out = print_to_string(cfg);
 
     /* long: first 2, '*' per middle char, last 2; short (< 12): ****. */
@@ -245,6 +248,43 @@ static void test_suggest(void **state)
     assert_null(ac_suggest("bta", two, 1)); /* only the first n candidates */
 }
 
+static void test_preferred_chain(void **state)
+{
+    struct config *cfg = tc_expect_ok("autocert:\n  preferred_chain: ISRG Root X1\n"
+                                      "  extra:\n    - domains: [b.test]\n"
+                                      "      cert_path: b.crt\n      key_path: b.key\n"
+                                      "    - domains: [c.test]\n"
+                                      "      cert_path: c.crt\n      key_path: c.key\n"
+                                      "      preferred_chain: \"Pebble Root CA 1a2b3c\"\n");
+    char *out;
+
+    (void)state;
+    assert_string_equal(cfg->sets[0].preferred_chain, "ISRG Root X1");
+    assert_string_equal(cfg->sets[1].preferred_chain, "ISRG Root X1"); /* inherited */
+    assert_string_equal(cfg->sets[2].preferred_chain, "Pebble Root CA 1a2b3c");
+    out = print_to_string(cfg);
+    assert_non_null(strstr(out, "preferred_chain: \"ISRG Root X1\""));
+    free(out);
+    config_free(cfg);
+    cfg = tc_expect_ok("autocert:\n  domains: [a.test]\n");
+    assert_null(cfg->sets[0].preferred_chain);
+    config_free(cfg);
+    {
+        char yaml[400] = "autocert:\n  preferred_chain: ";
+        size_t n = strlen(yaml);
+        memset(yaml + n, 'x', 257); /* one byte over CONFIG_PREFERRED_CHAIN_MAX */
+        memcpy(yaml + n + 257, "\n", 2);
+        tc_expect_error(yaml, "autocert.preferred_chain", 2, 3,
+                        "preferred_chain must be the common name");
+    }
+    tc_expect_error("autocert:\n  extra:\n    - domains: [b.test]\n"
+                    "      cert_path: b.crt\n      key_path: b.key\n"
+                    "      preferred_chain: \"a\\tb\"\n",
+                    "autocert.extra[1].preferred_chain", 6, 7, "no control characters");
+    tc_expect_error("autocert:\n  preferred_chan: X\n", "autocert.preferred_chan", 2, 3,
+                    "did you mean 'preferred_chain'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,7 +292,7 @@ int main(void)
         cmocka_unit_test(test_redaction),      cmocka_unit_test(test_secrets_not_in_errors),
         cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
         cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
-        cmocka_unit_test(test_suggest),
+        cmocka_unit_test(test_suggest),        cmocka_unit_test(test_preferred_chain),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);
