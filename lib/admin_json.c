@@ -119,6 +119,24 @@ static struct json_object *info_obj(const autocert_status *st)
     return o;
 }
 
+/* "ocsp": {state, this_update, next_update, error} of the certificate
+ * served; null without one. */
+static void add_ocsp(struct json_object *o, const autocert_status *st)
+{
+    struct json_object *x = NULL;
+
+    if (st->has_cert && st->ocsp_state[0] != '\0' && (x = json_object_new_object()) != NULL) {
+        add_str(x, "state", st->ocsp_state);
+        add_time_or_null(x, "this_update", st->ocsp_this_update);
+        add_time_or_null(x, "next_update", st->ocsp_next_update);
+        if (st->ocsp_error[0] != '\0')
+            add_str(x, "error", st->ocsp_error);
+        else
+            json_object_object_add(x, "error", NULL);
+    }
+    json_object_object_add(o, "ocsp", x);
+}
+
 static struct json_object *status_obj(const autocert_status *st)
 {
     struct json_object *o = json_object_new_object();
@@ -152,6 +170,7 @@ static struct json_object *status_obj(const autocert_status *st)
         json_object_object_add(o, "last_error", NULL);
     }
     add_time_or_null(o, "last_success", st->last_success);
+    add_ocsp(o, st);
     return o;
 }
 

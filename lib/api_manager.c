@@ -10,11 +10,13 @@
 #include <string.h>
 
 #include "api.h"
+#include "cert.h"
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "manager.h"
 #include "manager_runtime.h"
 #include "set.h"
+#include "timeutil.h"
 
 int autocert_manager_new_config(autocert_config *c, autocert_manager **out, autocert_error *err)
 {
@@ -137,7 +139,7 @@ int autocert_manager_start(autocert_manager *m, autocert_error *err)
     struct ac_error e;
 
     ac_error_clear(&e);
-    if (lifecycle_start(manager_engine(m), &e) != 0) {
+    if (lifecycle_start(manager_engine(m), &e) != 0 || manager_ocsp_start(m, &e) != 0) {
         api_error_from(err, &e);
         return -1;
     }
@@ -147,8 +149,10 @@ int autocert_manager_start(autocert_manager *m, autocert_error *err)
 
 void autocert_manager_stop(autocert_manager *m)
 {
-    if (m != NULL)
+    if (m != NULL) {
         lifecycle_stop(manager_engine(m), true);
+        manager_ocsp_stop(m);
+    }
 }
 
 /* A one-off operation: the host's progress callbacks, and the first failure. */
@@ -318,6 +322,22 @@ int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *ou
     return rc;
 }
 
+/* The OCSP staple of the certificate s serves now. */
+static void api_status_ocsp(autocert_manager *m, struct acset *s, autocert_status *out)
+{
+    autocert_cert *c = manager_acset_cert(m, s);
+    struct cert_staple_view v;
+
+    if (c == NULL)
+        return;
+    cert_staple_state(c, ac_now(), &v);
+    COPY(out->ocsp_state, v.state);
+    out->ocsp_this_update = v.this_update;
+    out->ocsp_next_update = v.next_update;
+    COPY(out->ocsp_error, v.error);
+    autocert_cert_release(c);
+}
+
 int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
 {
     struct lifecycle_status st;
@@ -352,6 +372,7 @@ int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
         api_error_clear(&out->last_error);
     out->last_error_at = st.has_last_error ? st.last_error_at : 0;
     out->last_success = st.last_success;
+    api_status_ocsp(m, s, out);
     return 0;
 }
 

@@ -9,10 +9,13 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cert.h"
+#include "timeutil.h"
 
 /* One certificate of a chain: its DER, its public key (SubjectPublicKeyInfo
  * DER) and KeyUsage bits. The leaf's is a handle's own; the others are
@@ -53,7 +56,28 @@ struct autocert_cert {
     unsigned char (*ips)[16]; /* the leaf's IP SANs: 4 bytes (IPv4) or 16 (IPv6) */
     unsigned char *ip_lens;   /* 4 or 16 per entry */
     size_t ip_count;
+    char *ocsp_url; /* the leaf's AIA OCSP responder (http/https), or NULL */
+    /* the staple and its fetcher's findings: guarded by staple_lock(c) */
+    struct cert_staple st;
 };
+
+/* The staples are written by the OCSP fetcher and copied by handshakes: a
+ * mutex per handle would cost 40 bytes x 100,000 sets, so handles share 64
+ * striped by address (held for a copy of a few KiB at most). */
+#define STAPLE_STRIPES 64
+static pthread_mutex_t staple_mu[STAPLE_STRIPES] = {
+#define M1 PTHREAD_MUTEX_INITIALIZER
+#define M8 M1, M1, M1, M1, M1, M1, M1, M1
+    M8, M8, M8, M8, M8,
+    M8, M8, M8
+#undef M8
+#undef M1
+};
+
+static pthread_mutex_t *staple_lock(const autocert_cert *c)
+{
+    return &staple_mu[((uintptr_t)c >> 6) % STAPLE_STRIPES];
+}
 
 static void blob_free(struct cert_blob *b)
 {
@@ -185,6 +209,9 @@ static void cert_destroy(autocert_cert *c)
     free(c->ips);
     free(c->ip_lens);
     free(c->set_name);
+    free(c->ocsp_url);
+    free(c->st.der);
+    free(c->st.error);
     free(c);
 }
 
@@ -256,6 +283,34 @@ static int cert_collect_ips(autocert_cert *c, gnutls_x509_crt_t crt)
             continue;
         memcpy(c->ips[c->ip_count], buf, len);
         c->ip_lens[c->ip_count++] = (unsigned char)len;
+    }
+    return 0;
+}
+
+/* The first http(s) OCSP responder URL of crt's Authority Information
+ * Access, or NULL (none, or one too long or with bytes a URL cannot hold). */
+static int cert_find_ocsp_url(autocert_cert *c, gnutls_x509_crt_t crt)
+{
+    for (unsigned seq = 0; seq < 16; seq++) {
+        gnutls_datum_t d = {NULL, 0};
+        int rc = gnutls_x509_crt_get_authority_info_access(crt, seq, GNUTLS_IA_OCSP_URI, &d, NULL);
+        bool ok;
+
+        if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (rc < 0)
+            continue; /* another access method (caIssuers) */
+        ok = d.size > 8 && d.size < 2048 &&
+             (strncmp((const char *)d.data, "http://", 7) == 0 ||
+              strncmp((const char *)d.data, "https://", 8) == 0);
+        for (unsigned k = 0; ok && k < d.size; k++)
+            ok = d.data[k] > 0x20 && d.data[k] < 0x7f;
+        if (ok) {
+            c->ocsp_url = strndup((const char *)d.data, d.size);
+            gnutls_free(d.data);
+            return c->ocsp_url == NULL ? -1 : 0;
+        }
+        gnutls_free(d.data);
     }
     return 0;
 }
@@ -347,7 +402,8 @@ int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struc
         goto out;
     if (crypto_cert_info_get(chain->crts[0], &c->info, e) != 0)
         goto out;
-    if (cert_collect_names(c) != 0 || cert_collect_ips(c, chain->crts[0]) != 0)
+    if (cert_collect_names(c) != 0 || cert_collect_ips(c, chain->crts[0]) != 0 ||
+        cert_find_ocsp_url(c, chain->crts[0]) != 0)
         goto nomem;
     *out = c;
     c = NULL;
@@ -504,4 +560,140 @@ int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der, siz
     *der = c->key_der;
     *len = c->key_len;
     return 0;
+}
+
+/* ---- OCSP staple ---------------------------------------------------------- */
+
+const char *cert_ocsp_url(const autocert_cert *c)
+{
+    return c->ocsp_url;
+}
+
+int cert_ocsp_pair(const autocert_cert *c, gnutls_datum_t *leaf, gnutls_datum_t *issuer)
+{
+    if (c->count < 2)
+        return -1;
+    *leaf = c->chain[0]->der;
+    *issuer = c->chain[1]->der;
+    return 0;
+}
+
+int cert_staple_set(const autocert_cert *c, const unsigned char *der, size_t len,
+                    int64_t this_update, int64_t next_update)
+{
+    autocert_cert *w = (autocert_cert *)c; /* the staple only */
+    unsigned char *copy = malloc(len > 0 ? len : 1);
+    unsigned char *old;
+
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, der, len);
+    pthread_mutex_lock(staple_lock(c));
+    old = w->st.der;
+    w->st.der = copy;
+    w->st.len = len;
+    w->st.this_update = this_update;
+    w->st.next_update = next_update;
+    free(w->st.error);
+    w->st.error = NULL;
+    pthread_mutex_unlock(staple_lock(c));
+    free(old);
+    return 0;
+}
+
+void cert_staple_untrack(const autocert_cert *c)
+{
+    autocert_cert *w = (autocert_cert *)c;
+
+    pthread_mutex_lock(staple_lock(c));
+    if (w->st.track == CERT_OCSP_TRACKED)
+        w->st.track = CERT_OCSP_IDLE;
+    pthread_mutex_unlock(staple_lock(c));
+}
+
+void cert_staple_drop(const autocert_cert *c)
+{
+    autocert_cert *w = (autocert_cert *)c;
+    unsigned char *old;
+
+    pthread_mutex_lock(staple_lock(c));
+    old = w->st.der;
+    w->st.der = NULL;
+    w->st.len = 0;
+    w->st.this_update = w->st.next_update = 0;
+    pthread_mutex_unlock(staple_lock(c));
+    free(old);
+}
+
+void cert_staple_note(const autocert_cert *c, enum cert_ocsp_track track, const char *error)
+{
+    autocert_cert *w = (autocert_cert *)c;
+    char *copy = error != NULL ? strdup(error) : NULL, *old;
+
+    pthread_mutex_lock(staple_lock(c));
+    old = w->st.error;
+    w->st.error = copy;
+    w->st.track = track;
+    pthread_mutex_unlock(staple_lock(c));
+    free(old);
+}
+
+int cert_staple_copy(const autocert_cert *c, int64_t now, void *(*alloc)(size_t),
+                     unsigned char **der, size_t *len, int64_t *next_update)
+{
+    int rc = 0;
+
+    *der = NULL;
+    *len = 0;
+    pthread_mutex_lock(staple_lock(c));
+    if (c->st.der != NULL && c->st.next_update > now && c->st.track != CERT_OCSP_OFF) {
+        *der = alloc(c->st.len);
+        if (*der == NULL) {
+            rc = -1;
+        } else {
+            memcpy(*der, c->st.der, c->st.len);
+            *len = c->st.len;
+            if (next_update != NULL)
+                *next_update = c->st.next_update;
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(staple_lock(c));
+    return rc;
+}
+
+void cert_staple_state(const autocert_cert *c, int64_t now, struct cert_staple_view *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(staple_lock(c));
+    if (c->ocsp_url == NULL)
+        out->state = "none";
+    else if (c->st.track == CERT_OCSP_OFF)
+        out->state = "off";
+    else if (c->st.der != NULL && c->st.next_update > now)
+        out->state = "good";
+    else if (c->st.error != NULL)
+        out->state = "error";
+    else if (c->st.der != NULL)
+        out->state = "expired";
+    else
+        out->state = c->st.track == CERT_OCSP_TRACKED ? "pending" : "idle";
+    if (c->st.der != NULL) {
+        out->this_update = c->st.this_update;
+        out->next_update = c->st.next_update;
+    }
+    if (c->st.error != NULL)
+        snprintf(out->error, sizeof out->error, "%s", c->st.error);
+    pthread_mutex_unlock(staple_lock(c));
+}
+
+size_t autocert_cert_ocsp_copy(const autocert_cert *c, void *(*alloc)(size_t), unsigned char **der)
+{
+    size_t len = 0;
+
+    if (c == NULL || der == NULL || alloc == NULL)
+        return 0;
+    if (cert_staple_copy(c, ac_now(), alloc, der, &len, NULL) != 1)
+        return 0;
+    return len;
 }

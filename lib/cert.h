@@ -51,6 +51,53 @@ const unsigned char *cert_ip(const autocert_cert *c, size_t i, size_t *len);
 /* How many distinct chain certificates (beyond the leaves) are interned:
  * identical intermediates of many handles are held once. Thread-safe. */
 size_t cert_interned_count(void);
+/* ---- OCSP staple (ocsp.h) -------------------------------------------------
+ * A handle's staple and the fetcher's findings are the one mutable part of
+ * a handle, behind a short striped lock: written by the OCSP fetcher,
+ * copied by handshakes. A new handle has none. */
+enum cert_ocsp_track {
+    CERT_OCSP_IDLE = 0, /* no fetcher looks after it (engine not started) */
+    CERT_OCSP_TRACKED,  /* the fetcher keeps it stapled */
+    CERT_OCSP_OFF,      /* its set has ocsp_stapling: false */
+};
+struct cert_staple {
+    unsigned char *der; /* the response as received, or NULL */
+    size_t len;
+    int64_t this_update, next_update;
+    char *error; /* the last fetch's failure, NULL after a success */
+    enum cert_ocsp_track track;
+};
+/* What status shows. state: "none" (no OCSP URL), "off", "pending" (not
+ * fetched yet), "idle" (no fetcher), "good", "error" (no valid staple, the
+ * last fetch failed), "expired" (the staple passed its nextUpdate). */
+struct cert_staple_view {
+    const char *state;                /* static */
+    int64_t this_update, next_update; /* of the staple kept, 0 when none */
+    char error[256];
+};
+/* The leaf's OCSP responder URL (borrowed), or NULL: then no request. */
+const char *cert_ocsp_url(const autocert_cert *c);
+/* The leaf's and its issuer's DER (borrowed). -1 when the chain holds only
+ * the leaf (no issuer to ask about). */
+int cert_ocsp_pair(const autocert_cert *c, gnutls_datum_t *leaf, gnutls_datum_t *issuer);
+/* Replaces the staple (copies der) and clears the error. -1 on ENOMEM. */
+int cert_staple_set(const autocert_cert *c, const unsigned char *der, size_t len,
+                    int64_t this_update, int64_t next_update);
+/* The fetcher lets go of c: TRACKED becomes IDLE (OFF stays OFF). */
+void cert_staple_untrack(const autocert_cert *c);
+/* Drops the staple (a response said the certificate is revoked). */
+void cert_staple_drop(const autocert_cert *c);
+/* Records the fetcher's view: who tracks it and the last failure (copied;
+ * NULL clears it). The staple kept is left alone. */
+void cert_staple_note(const autocert_cert *c, enum cert_ocsp_track track, const char *error);
+/* Copies the staple into a new buffer from alloc when there is one whose
+ * nextUpdate is after now (and stapling is not off); *next_update (may be
+ * NULL) gets that nextUpdate. Returns 1 (copied), 0
+ * (none: *der NULL) or -1 (alloc failed). Thread-safe, no I/O. */
+int cert_staple_copy(const autocert_cert *c, int64_t now, void *(*alloc)(size_t),
+                     unsigned char **der, size_t *len, int64_t *next_update);
+void cert_staple_state(const autocert_cert *c, int64_t now, struct cert_staple_view *out);
+
 /* True when a and b carry the same chain and key bytes. */
 bool cert_same(const autocert_cert *a, const autocert_cert *b);
 

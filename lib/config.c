@@ -152,6 +152,7 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
     X(retry_max);
     X(failure_cooldown);
     X(challenge);
+    X(ocsp_stapling);
 #undef X
 #undef XL
     for (size_t i = 0; r->options != NULL && i < L->opt_count; i++) {
@@ -302,6 +303,7 @@ static int set_copy(struct config_set *d, const struct config_set *s)
     d->retry_min = s->retry_min;
     d->retry_max = s->retry_max;
     d->failure_cooldown = s->failure_cooldown;
+    d->ocsp_stapling = s->ocsp_stapling;
     if (take(&d->provider, s->provider) || take(&d->email, s->email) ||
         take(&d->acme_key_path, s->acme_key_path) || take(&d->ca_dir_url, s->ca_dir_url) ||
         take(&d->eab_kid, s->eab_kid) || take(&d->eab_hmac, s->eab_hmac) ||
@@ -423,6 +425,9 @@ static int apply_raw(struct cfg_loader *L, struct config_set *s, const struct cf
     parse_duration(L, prefix, "retry_min", r->retry_min, &s->retry_min);
     parse_duration(L, prefix, "retry_max", r->retry_max, &s->retry_max);
     parse_duration(L, prefix, "failure_cooldown", r->failure_cooldown, &s->failure_cooldown);
+    if (r->ocsp_stapling != NULL && ac_bool_parse(r->ocsp_stapling, true, &s->ocsp_stapling) != 0)
+        cfg_diag(L, false, cfg_field_path(src, true, "ocsp_stapling", p, sizeof p),
+                 "'%s' is not a boolean: use true or false", r->ocsp_stapling);
     return 0;
 }
 
@@ -452,6 +457,7 @@ static int build_main(struct cfg_loader *L, const struct cfg_raw_set *r, struct 
     s->retry_min = 60;
     s->retry_max = 21600;
     s->failure_cooldown = 3600;
+    s->ocsp_stapling = true;
     if (apply_raw(L, s, r, src) != 0)
         return -1;
     s->name = strdup("main");
@@ -832,7 +838,7 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
     if (a->key_type != b->key_type || a->renew_before != b->renew_before ||
         a->order_timeout != b->order_timeout || a->retry_min != b->retry_min ||
         a->retry_max != b->retry_max || a->failure_cooldown != b->failure_cooldown ||
-        a->options_count != b->options_count)
+        a->ocsp_stapling != b->ocsp_stapling || a->options_count != b->options_count)
         return false;
     if (!str_same(a->name, b->name) || !str_same(a->provider, b->provider) ||
         !str_same(a->email, b->email) || !str_same(a->cert_path, b->cert_path) ||

@@ -64,6 +64,8 @@ struct config_set {
     char *challenge;          /* "dns-01" (a DNS provider, custom, local,
                                * pseudo), "http-01" or "tls-alpn-01"
                                * (provider acme) */
+    bool ocsp_stapling;       /* default true: staple OCSP responses when the
+                               * leaf names a responder (ocsp.h) */
 };
 
 struct config {

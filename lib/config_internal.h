@@ -77,6 +77,7 @@ struct cfg_raw_set {
     char *retry_max;
     char *failure_cooldown;
     char *challenge;
+    char *ocsp_stapling;
     struct cfg_raw_set *extra; /* main only */
     unsigned extra_count;
 };

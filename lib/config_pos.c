@@ -57,7 +57,7 @@ static const char *const set_keys[] = {
     "provider", "email", "domains", "cert_path", "key_path", "acme_key_path", "ca_dir_url",
     "ca_certs", "eab_kid", "eab_hmac", "certificate_key_type", "resolvers", "options",
     "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
-    "challenge", "preferred_chain", "extra", NULL};
+    "challenge", "preferred_chain", "ocsp_stapling", "extra", NULL};
 /* clang-format on */
 static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", NULL};
 static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};

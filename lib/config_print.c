@@ -95,6 +95,7 @@ static void print_set(FILE *f, const struct config_set *s, int ind)
     kv_dur(f, ind, "retry_max", s->retry_max);
     kv_dur(f, ind, "failure_cooldown", s->failure_cooldown);
     kv(f, ind, "challenge", s->challenge);
+    kv(f, ind, "ocsp_stapling", s->ocsp_stapling ? "true" : "false");
 }
 
 void config_print(const struct config *cfg, FILE *f)

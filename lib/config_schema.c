@@ -21,7 +21,7 @@
 #include "config_internal.h"
 #include "dns_provider.h"
 
-#define SET_FIELDS 22 /* 21 set keys + extra */
+#define SET_FIELDS 23 /* 22 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
 
 struct schema {
@@ -161,6 +161,7 @@ static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_sch
     out[n++] = SF(retry_max);
     out[n++] = SF(failure_cooldown);
     out[n++] = SF(challenge);
+    out[n++] = SF(ocsp_stapling);
     return n;
 }
 

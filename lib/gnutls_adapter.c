@@ -64,6 +64,7 @@
 #include "log.h"
 #include "manager.h"
 #include "sni.h"
+#include "timeutil.h"
 
 #define ADAPTER_MAX_BINDINGS 64
 #define ADAPTER_EXT_ID 65280 /* "Reserved for Private Use" (RFC 8446 §4.2) */
@@ -74,6 +75,9 @@
 #define ALPN_MAX_NAME 31
 
 enum local_mode { LOCAL_FROM_FD = 0, LOCAL_SET, LOCAL_NONE };
+/* Whether the client sent status_request; unknown without session_init
+ * (then a staple is handed over and GnuTLS sends it only if asked). */
+enum ocsp_asked { OCSP_ASKED_UNKNOWN = 0, OCSP_ASKED, OCSP_NOT_ASKED };
 
 /* One session's state (autocert_gnutls_session_init), freed by GnuTLS at
  * gnutls_deinit. Touched only by the thread that drives the session. */
@@ -85,7 +89,8 @@ struct session_state {
     bool alpn_set; /* the protocols were given to GnuTLS (once only) */
     enum local_mode local_mode;
     unsigned char local[16];
-    size_t local_len; /* 4 or 16 with LOCAL_SET */
+    size_t local_len;           /* 4 or 16 with LOCAL_SET */
+    enum ocsp_asked ocsp_asked; /* from the ClientHello hook */
 };
 
 struct binding {
@@ -213,7 +218,8 @@ static struct session_state *state_attach(gnutls_session_t session)
 struct hello_scan {
     const unsigned char *sni; /* the first host_name, as sent */
     size_t sni_len;
-    bool acme; /* acme-tls/1 offered */
+    bool acme;           /* acme-tls/1 offered */
+    bool status_request; /* status_request (5) offered: OCSP stapling */
 };
 
 static unsigned get16(const unsigned char *p)
@@ -221,13 +227,16 @@ static unsigned get16(const unsigned char *p)
     return (unsigned)p[0] << 8 | p[1];
 }
 
-/* gnutls_ext_raw_parse callback: server_name (0) and ALPN (16). Malformed
+/* gnutls_ext_raw_parse callback: server_name (0) and ALPN (16), and whether
+ * status_request (5) is there. Malformed
  * contents are left alone here: GnuTLS refuses them in its own pass. */
 static int hello_ext(void *ctx, unsigned tls_id, const unsigned char *d, unsigned n)
 {
     struct hello_scan *h = ctx;
     const unsigned char *p, *end;
 
+    if (tls_id == 5)
+        h->status_request = true;
     if ((tls_id != 0 && tls_id != 16) || n < 2 || get16(d) > n - 2)
         return 0;
     p = d + 2;
@@ -262,7 +271,7 @@ static int adapter_hook(gnutls_session_t session, unsigned int htype, unsigned w
                         unsigned int incoming, const gnutls_datum_t *msg)
 {
     struct session_state *st;
-    struct hello_scan h = {NULL, 0, false};
+    struct hello_scan h = {NULL, 0, false, false};
     gnutls_datum_t list[ALPN_MAX_PROTOCOLS];
     unsigned n = 0;
     int rc;
@@ -281,6 +290,7 @@ static int adapter_hook(gnutls_session_t session, unsigned int htype, unsigned w
         (void)gnutls_ext_raw_parse(&h, hello_ext, msg,
                                    msg->data[0] == 0xFE ? GNUTLS_EXT_RAW_FLAG_DTLS_CLIENT_HELLO
                                                         : GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+    st->ocsp_asked = h.status_request ? OCSP_ASKED : OCSP_NOT_ASKED;
     if (h.acme && h.sni != NULL &&
         challenge_alpn_pending(manager_challenges(st->m), (const char *)h.sni, h.sni_len)) {
         list[n].data = (unsigned char *)ACME_TLS;
@@ -368,6 +378,45 @@ static autocert_cert *adapter_lookup(gnutls_session_t session,
     return c;
 }
 
+/* ---- OCSP stapling ------------------------------------------------------- */
+
+static void *staple_alloc(size_t n)
+{
+    return gnutls_malloc(n);
+}
+
+/* The staple of c for this handshake, gnutls_malloc'd for GnuTLS to free
+ * (DEINIT_ALL): one gnutls_ocsp_data_st for the leaf, or none when the
+ * client did not ask (known with session_init), for acme-tls/1, or when c
+ * has no valid staple now. */
+static void staple_for(gnutls_session_t session, const autocert_cert *c, gnutls_ocsp_data_st **ocsp,
+                       unsigned int *ocsp_length)
+{
+    const struct session_state *st = state_of(session);
+    gnutls_ocsp_data_st *d;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    int64_t next_update = 0;
+
+    *ocsp = NULL;
+    *ocsp_length = 0;
+    if (st != NULL && st->ocsp_asked == OCSP_NOT_ASKED)
+        return;
+    if (cert_staple_copy(c, ac_now(), staple_alloc, &der, &len, &next_update) != 1)
+        return;
+    d = gnutls_calloc(1, sizeof *d);
+    if (d == NULL) {
+        gnutls_free(der);
+        return; /* no staple is better than no handshake */
+    }
+    d->version = 0;
+    d->response.data = der;
+    d->response.size = (unsigned int)len;
+    d->exptime = (time_t)next_update;
+    *ocsp = d;
+    *ocsp_length = 1;
+}
+
 static int adapter_retrieve(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
                             gnutls_pcert_st **certs, unsigned int *certs_length,
                             gnutls_ocsp_data_st **ocsp, unsigned int *ocsp_length,
@@ -398,8 +447,12 @@ static int adapter_retrieve(gnutls_session_t session, const struct gnutls_cert_r
     /* From here the privkey owns the reference c. */
     *certs = pcerts;
     *certs_length = n;
-    *ocsp = NULL;
-    *ocsp_length = 0;
+    if (selected_acme(session)) {
+        *ocsp = NULL;
+        *ocsp_length = 0;
+    } else {
+        staple_for(session, c, ocsp, ocsp_length);
+    }
     *privkey = pk;
     *flags |= GNUTLS_CERT_RETR_DEINIT_ALL;
     return 0;

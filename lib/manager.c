@@ -41,6 +41,7 @@
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "manager_priv.h"
+#include "ocsp.h"
 #include "sni.h"
 #include "standin.h"
 #include "store.h"
@@ -194,6 +195,7 @@ int manager_snap_publish(autocert_manager *m)
     m->snap = s;
     pthread_mutex_unlock(&m->snap_lock);
     manager_snap_put(old);
+    ocsp_fetcher_sync(m->ocsp, s); /* write_lock held: syncs come in order */
     return 0;
 }
 
@@ -811,6 +813,27 @@ struct config *manager_config_ref(autocert_manager *m)
     c = config_ref(m->cfg);
     pthread_mutex_unlock(&m->snap_lock);
     return c;
+}
+
+int manager_ocsp_start(autocert_manager *m, struct ac_error *e)
+{
+    struct snapshot *s;
+    int rc;
+
+    pthread_mutex_lock(&m->write_lock); /* no publication in between */
+    rc = ocsp_fetcher_start(m->ocsp, e);
+    if (rc == 0) {
+        s = manager_snap_get(m);
+        ocsp_fetcher_sync(m->ocsp, s);
+        manager_snap_put(s);
+    }
+    pthread_mutex_unlock(&m->write_lock);
+    return rc;
+}
+
+void manager_ocsp_stop(autocert_manager *m)
+{
+    ocsp_fetcher_stop(m->ocsp);
 }
 
 struct lifecycle *manager_engine(autocert_manager *m)

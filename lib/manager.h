@@ -44,6 +44,11 @@ struct challenge_table;
  * owned by m, lives as long as m). Thread-safe like the table itself. */
 struct challenge_table *manager_challenges(struct autocert_manager *m);
 /* The renewal engine (owned by m). */
+/* Starts the OCSP fetcher (ocsp.h) on the current snapshot; part of
+ * autocert_manager_start. Returns 0 or -1 with e. */
+int manager_ocsp_start(autocert_manager *m, struct ac_error *e);
+/* Stops it (joins); part of autocert_manager_stop. */
+void manager_ocsp_stop(autocert_manager *m);
 struct lifecycle *manager_engine(autocert_manager *m);
 
 /* Number of sets; same as autocert_manager_set_count. */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "manager_priv.h"
 #include "manager_runtime.h"
+#include "ocsp.h"
 #include "sni.h"
 #include "store.h"
 #include "timeutil.h"
@@ -68,7 +69,7 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
     }
     pthread_mutex_init(&m->write_lock, NULL);
     pthread_mutex_init(&m->snap_lock, NULL);
-    if (challenge_table_new(&m->challenges) != 0) {
+    if (challenge_table_new(&m->challenges) != 0 || (m->ocsp = ocsp_fetcher_new()) == NULL) {
         ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -98,6 +99,7 @@ out:
         manager_sets_free(m->sets, m->count);
         config_free(m->cfg);
         challenge_table_free(m->challenges);
+        ocsp_fetcher_free(m->ocsp);
         pthread_mutex_destroy(&m->write_lock);
         pthread_mutex_destroy(&m->snap_lock);
         free(m);
@@ -145,6 +147,8 @@ void autocert_manager_free(autocert_manager *m)
      * ones, and they are waited for before the engine goes. */
     admin_streams_cancel(m);
     lifecycle_stop(m->engine, true);
+    ocsp_fetcher_free(m->ocsp); /* joins its thread: no handle is used after */
+    m->ocsp = NULL;
     admin_streams_wait(NULL, m);
     lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
     manager_snap_put(m->snap);

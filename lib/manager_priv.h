@@ -45,6 +45,9 @@ struct autocert_manager {
      * freed with it): the issuer adds, the responder and the TLS adapters
      * read (manager_challenges). */
     struct challenge_table *challenges;
+    /* The OCSP fetcher (owned; its thread runs between start and stop):
+     * told of every published snapshot (manager_snap_publish). */
+    struct ocsp_fetcher *ocsp;
 };
 
 struct snapshot *manager_snap_get(autocert_manager *m);

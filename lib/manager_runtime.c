@@ -143,6 +143,7 @@ static int render(struct ac_buf *b, const struct config_set *s, const char *spec
     kv_secs(b, "retry_max", s->retry_max);
     kv_secs(b, "failure_cooldown", s->failure_cooldown);
     kv(b, "challenge", s->challenge);
+    kv(b, "ocsp_stapling", s->ocsp_stapling ? "true" : "false");
     ac_buf_appends(b, "  extra:\n    -\n");
     for (size_t i = 0; b->data != NULL && i < b->len; i++)
         lines += b->data[i] == '\n';

@@ -228,6 +228,69 @@ static int cache_insert(struct binding *b, struct entry *e)
     return 0;
 }
 
+/* ---- OCSP stapling -----------------------------------------------------------
+ *
+ * The status callback runs after the certificate was chosen and only when
+ * the client sent status_request. It finds the handle through the leaf
+ * X509 the SSL uses: each leaf made here carries, in its ex_data, a
+ * reference to its handle (dropped when OpenSSL frees the X509, i.e. when
+ * the last SSL and the cache let go of it). So the staple always belongs to
+ * the certificate this SSL serves, whatever was published since. */
+
+static pthread_once_t staple_once = PTHREAD_ONCE_INIT;
+static int staple_index = -1;
+
+static void staple_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+    autocert_cert_release(ptr);
+}
+
+static void staple_index_init(void)
+{
+    staple_index = X509_get_ex_new_index(0, NULL, NULL, NULL, staple_ex_free);
+}
+
+/* Ties a new reference to c to leaf. Returns 0 or -1. */
+static int staple_tag(X509 *leaf, autocert_cert *c)
+{
+    pthread_once(&staple_once, staple_index_init);
+    if (staple_index < 0)
+        return -1;
+    if (X509_set_ex_data(leaf, staple_index, autocert_cert_acquire(c)) != 1) {
+        autocert_cert_release(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void *staple_alloc(size_t n)
+{
+    return OPENSSL_malloc(n);
+}
+
+/* SSL_CTX_set_tlsext_status_cb: the current staple of the certificate the
+ * SSL serves, or no staple (NOACK). Never fails the handshake. */
+static int on_status(SSL *ssl, void *arg)
+{
+    X509 *leaf = SSL_get_certificate(ssl);
+    const autocert_cert *c;
+    unsigned char *der = NULL;
+    size_t len;
+
+    (void)arg;
+    if (leaf == NULL || staple_index < 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    c = X509_get_ex_data(leaf, staple_index);
+    if (c == NULL || (len = autocert_cert_ocsp_copy(c, staple_alloc, &der)) == 0 || len > LONG_MAX)
+        return SSL_TLSEXT_ERR_NOACK;
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, der, (long)len) != 1) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK; /* OpenSSL owns der */
+}
+
 /* The OpenSSL objects of c (borrowed DER in, new objects out). Returns a new
  * entry that holds a new reference to c, or NULL. Takes no lock. */
 static struct entry *entry_make(autocert_cert *c)
@@ -243,7 +306,7 @@ static struct entry *entry_make(autocert_cert *c)
         goto fail;
     p = der;
     e->leaf = d2i_X509(NULL, &p, (long)len);
-    if (e->leaf == NULL || p != der + len)
+    if (e->leaf == NULL || p != der + len || staple_tag(e->leaf, c) != 0)
         goto fail;
     e->chain = sk_X509_new_null();
     if (e->chain == NULL)
@@ -624,6 +687,7 @@ int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx, autocert_openssl
         }
         SSL_CTX_set_client_hello_cb(ctx, on_client_hello, b);
         SSL_CTX_set_alpn_select_cb(ctx, on_alpn, b);
+        SSL_CTX_set_tlsext_status_cb(ctx, on_status);
     }
     pthread_rwlock_wrlock(&b->lock);
     if (b->m != m)

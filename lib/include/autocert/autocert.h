@@ -414,6 +414,27 @@ AUTOCERT_API int autocert_cert_chain_der(const autocert_cert *c, size_t i,
 AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned char **der,
                                        size_t *len);
 
+/* OCSP stapling. While the engine runs (autocert_manager_start), every served
+ * certificate whose leaf names an OCSP responder (Authority Information
+ * Access) and whose issuer is in its chain is kept stapled: a background
+ * thread fetches the response, checks it (successful, signed by the issuer
+ * or its delegated responder, about this certificate, status good,
+ * thisUpdate not in the future, nextUpdate in the future) and refreshes it
+ * at half its validity (thisUpdate..nextUpdate), retrying with backoff on
+ * failure. A response is served until its nextUpdate and never after. A
+ * certificate without an OCSP URL causes no request (Let's Encrypt's since
+ * 2025). `ocsp_stapling: false` (top level or per set) turns it off.
+ *
+ * autocert_cert_ocsp_copy copies c's current staple (the DER OCSPResponse,
+ * exactly as the responder sent it) into a new buffer from alloc (e.g. a
+ * wrapper of OPENSSL_malloc, or malloc: free it with the matching free) and
+ * returns its length, or 0 when there is none now (no OCSP URL, not fetched
+ * yet, past its nextUpdate, stapling off, or alloc failed; *der is then
+ * NULL). Thread-safe, no I/O: for a handshake. The GnuTLS adapter staples it
+ * itself. */
+AUTOCERT_API size_t autocert_cert_ocsp_copy(const autocert_cert *c, void *(*alloc)(size_t),
+                                            unsigned char **der);
+
 /* ==== the renewal engine and one-off operations ========================== */
 
 /* Orders that run at once, per manager: the engine's worker threads are
@@ -542,6 +563,18 @@ typedef struct autocert_status {
     autocert_error last_error; /* kind "" when none */
     int64_t last_error_at;
     int64_t last_success;
+    /* OCSP stapling of the certificate served (autocert_cert_ocsp_copy):
+     * ocsp_state "none" (no OCSP URL: nothing is asked), "off"
+     * (ocsp_stapling: false), "idle" (the engine is not running), "pending"
+     * (not fetched yet), "good" (a staple is served), "expired" (the staple
+     * passed its nextUpdate), "error" (none served; ocsp_error says why);
+     * "" without a certificate. ocsp_next_update: the staple's nextUpdate
+     * (when it stops being served), 0 when none. ocsp_error: the last
+     * fetch's failure ("" after a success; may be set beside "good" when a
+     * refresh failed and the older staple is still served). */
+    char ocsp_state[16];
+    int64_t ocsp_this_update, ocsp_next_update;
+    char ocsp_error[256];
 } autocert_status;
 
 /* Fills *out with a copy of set idx's status. Returns 0, or -1 when idx is

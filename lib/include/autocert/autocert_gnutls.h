@@ -11,6 +11,13 @@
  * GnuTLS receives stays valid until that session's gnutls_deinit, also when the
  * certificate is replaced (reload, renewal) while the session lives.
  *
+ * OCSP stapling. The retrieve callback also hands GnuTLS the certificate's
+ * current OCSP staple (autocert_cert_ocsp_copy: kept by the manager's
+ * engine, never past its nextUpdate), which GnuTLS sends to a client that
+ * asked for it (status_request). With autocert_gnutls_session_init the
+ * adapter sees the ClientHello and copies the staple only for those
+ * clients. No staple: the handshake goes on without one.
+ *
  * Server names GnuTLS refuses. GnuTLS (3.7.9 checked) validates the SNI
  * extension while it parses the ClientHello, before this callback runs: a DNS
  * name with a character other than a letter, a digit, '-' or '.' (an

@@ -26,7 +26,7 @@
  * (with acme-tls/1 taken out of the client's list, below). After the install the
  * host must not call SSL_CTX_set_client_hello_cb or
  * SSL_CTX_set_alpn_select_cb on ctx (nor SSL_CTX_set_tlsext_status_cb, which
- * OCSP stapling will take), must put no certificate of its own on ctx, and
+ * OCSP stapling takes), must put no certificate of its own on ctx, and
  * must not switch an SSL to another SSL_CTX (SSL_set_SSL_CTX) during the
  * handshake: that drops the certificate chosen here.
  *
@@ -55,7 +55,12 @@
  * handshakes without SNI); a host whose BIO is not a socket fd (memory
  * BIOs, its own BIO type) sets it with autocert_openssl_set_local_addr.
  *
- * What is not there yet: OCSP stapling (nothing is stapled).
+ * OCSP stapling: the install also sets ctx's status callback
+ * (SSL_CTX_set_tlsext_status_cb). A client that sends status_request gets
+ * the current staple of the certificate its SSL serves
+ * (autocert_cert_ocsp_copy: kept by the manager's engine, never past its
+ * nextUpdate), or none when there is none; the handshake never fails for
+ * want of one.
  *
  * Conversion to OpenSSL objects (X509, EVP_PKEY, the chain) happens once per
  * certificate, not per handshake: each installed SSL_CTX keeps a cache keyed
