@@ -127,11 +127,11 @@ int64_t lc_plan_spread(struct lc_set *s, const struct config_set *cfg,
         s->spread_s = (int64_t)(h % (uint64_t)(max + 1));
         lc_copy_str(s->spread_serial, sizeof s->spread_serial, key);
     }
+    /* a window that shrank (renew_before changed, a state file from another
+     * configuration) caps it */
     if (s->spread_s > max)
-        s->spread_s = max;
-    if (s->spread_s < 0)
-        s->spread_s = 0;
-    return s->spread_s;
+        return max;
+    return s->spread_s < 0 ? 0 : s->spread_s;
 }
 
 void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
