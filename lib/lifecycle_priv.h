@@ -87,8 +87,11 @@ void lc_state_from_json(struct lc_set *s, json_object *o);
 
 /* ---- events (lifecycle_events.c) ---- */
 
+/* The summary event of a queue that overflowed (lifecycle_events.c). */
+#define LC_EVENT_DROPPED "dropped"
+
 struct lc_event {
-    char event[16]; /* "obtained", "renewed", "failed", "expiring" */
+    char event[16]; /* "obtained", "renewed", "failed", "expiring", "dropped" */
     char set[72];
     char **domains; /* owned copies */
     size_t domains_count;
@@ -98,6 +101,10 @@ struct lc_event {
     struct ac_error error;
     char *cert_path, *key_path; /* owned copies */
     bool files_changed;         /* run the deploy hook */
+    /* "dropped" only: how many events were not queued, by kind (obtained,
+     * renewed, failed, expiring, other) */
+    size_t dropped;
+    size_t dropped_by[5];
 };
 
 /* The webhook body: a new string (free). */
@@ -112,8 +119,10 @@ struct lc_events;
 typedef void (*lc_deliver_fn)(void *arg, struct lc_events *q, const struct lc_event *ev);
 /* Starts a queue and its thread. Returns 0 or -1 with e. */
 int lc_events_new(lc_deliver_fn fn, void *arg, struct lc_events **out, struct ac_error *e);
-/* Queues an event (copied; dropped with a warning when the queue is full).
- * Returns its sequence number (> 0), or 0 when it was dropped. NULL q: 0. */
+/* Queues an event (copied). When LC_EVENT_QUEUE (64) events wait already it
+ * is counted instead, and one "dropped" summary is delivered once the queue
+ * drained. Returns its sequence number (> 0), or 0 when it was not queued.
+ * NULL q: 0. */
 uint64_t lc_events_post(struct lc_events *q, const struct lc_event *ev);
 /* Waits until event seq (and every earlier one) has been delivered, at most
  * ms. Returns true when it has. */

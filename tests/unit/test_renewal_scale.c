@@ -585,6 +585,94 @@ static void test_dueheap(void **state)
     dueheap_free(&h);
 }
 
+/* Hook events are queued (bounded), delivered one at a time, and an overflow
+ * becomes one "dropped" summary: 201 events while the sink is stuck are at
+ * most LC_EVENT_QUEUE + 2 deliveries. */
+struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool open;
+    size_t normal, summaries, dropped, in_flight, max_in_flight;
+    bool files;
+    char *json;
+};
+
+static void gate_deliver(void *arg, struct lc_events *q, const struct lc_event *ev)
+{
+    struct gate *g = arg;
+
+    (void)q;
+    pthread_mutex_lock(&g->mu);
+    g->in_flight++;
+    if (g->in_flight > g->max_in_flight)
+        g->max_in_flight = g->in_flight;
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->mu);
+    if (strcmp(ev->event, LC_EVENT_DROPPED) == 0) {
+        g->summaries++;
+        g->dropped += ev->dropped;
+        g->files = ev->files_changed;
+        free(g->json);
+        g->json = lc_event_json(ev);
+    } else {
+        g->normal++;
+    }
+    g->in_flight--;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void test_hook_events_bounded(void **state)
+{
+    struct gate g = {
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0, 0, 0, 0, 0, false, NULL};
+    struct lc_events *q = NULL;
+    struct ac_error e;
+    struct config_set cfg;
+    char *doms[] = {"a.example.com"};
+    size_t accepted = 0;
+    json_object *o, *v;
+    (void)state;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.name = "s";
+    cfg.domains = doms;
+    cfg.domains_count = 1;
+    cfg.cert_path = "/x/c";
+    cfg.key_path = "/x/k";
+    assert_int_equal(lc_events_new(gate_deliver, &g, &q, &e), 0);
+    for (int i = 0; i < 201; i++) {
+        struct lc_event ev;
+
+        assert_int_equal(lc_event_init(&ev, i == 150 ? "renewed" : "failed", &cfg, 0, NULL, T0), 0);
+        ev.files_changed = i == 150;
+        if (lc_events_post(q, &ev) != 0)
+            accepted++;
+        lc_event_clear(&ev);
+    }
+    assert_true(accepted <= 64 + 1);
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.mu);
+    lc_events_free(q, 10000);
+    assert_int_equal(g.normal, accepted);
+    assert_int_equal(g.summaries, 1);
+    assert_int_equal(g.dropped, 201 - accepted);
+    assert_true(g.files); /* the dropped "renewed" changed files: the hook runs once */
+    assert_int_equal(g.max_in_flight, 1);
+    o = json_tokener_parse(g.json);
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "event", &v));
+    assert_string_equal(json_object_get_string(v), "dropped");
+    assert_true(json_object_object_get_ex(o, "dropped", &v));
+    assert_int_equal(json_object_get_int64(v), (int64_t)(201 - accepted));
+    assert_true(json_object_object_get_ex(o, "dropped_events", &v));
+    assert_true(json_object_object_get_ex(v, "renewed", &v));
+    assert_int_equal(json_object_get_int64(v), 1);
+    json_object_put(o);
+    free(g.json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_domains),
         cmocka_unit_test(test_domain_counted_once_per_order),
         cmocka_unit_test(test_dueheap),
+        cmocka_unit_test(test_hook_events_bounded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
