@@ -118,6 +118,23 @@ void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now)
     plan_update(s, &cf, now);
 }
 
+void lc_rearm(struct lifecycle *lc, struct acset *s)
+{
+    struct lc_cert_facts cf;
+    int64_t now = ac_now();
+
+    if (lc == NULL || !s->managed)
+        return;
+    pthread_mutex_lock(&lc->mu);
+    if (!s->removed && !s->rec.running && !s->queued && s->rec.wait_slot == 0) {
+        lc_cert_facts(lc, s, &cf);
+        plan_update(s, &cf, now);
+        lc_sched_arm(&lc->sq, s, &cf, now);
+        pthread_cond_signal(&lc->sched_cond);
+    }
+    pthread_mutex_unlock(&lc->mu);
+}
+
 void lc_set_init(struct acset *s, int64_t now)
 {
     json_object *st = NULL;

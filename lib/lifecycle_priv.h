@@ -326,6 +326,9 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
  * (gnutls_x509_crt_deinit it). Returns 0, or -1 (*out NULL) when c is NULL or
  * its leaf does not parse. */
 int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out);
+/* s's certificate changed (a reload of its files): its plan and its timer
+ * follow. Takes lc->mu. NULL lc is fine. */
+void lc_rearm(struct lifecycle *lc, struct acset *s);
 /* Recomputes s's plan from the certificate served now. lc->mu held. */
 void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now);
 /* Re-reads s's files into the manager (another process, or the order of the

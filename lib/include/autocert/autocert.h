@@ -472,6 +472,11 @@ typedef struct autocert_status {
     autocert_error last_error; /* kind "" when none */
     int64_t last_error_at;
     int64_t last_success;
+    /* Why a due renewal has not started yet: "budget" (the renewal budget of
+     * its CA account, autocert.acme_limits; it may start at waiting_until),
+     * "slot" (autocert.max_concurrent_orders orders run already), or "". */
+    char waiting[16];
+    int64_t waiting_until; /* Unix seconds; 0 when unknown */
 } autocert_status;
 
 /* Fills *out with a copy of set idx's status. Returns 0, or -1 when idx is
