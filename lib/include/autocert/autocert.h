@@ -360,9 +360,11 @@ AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned ch
 
 /* ==== the renewal engine and one-off operations ========================== */
 
-/* Orders that run at once, per manager: the engine's worker threads are
- * created on demand up to this many, for the engine's renewals and the
- * one-off operations alike (more orders wait for a free worker). */
+/* Orders that run at once, per manager, by default (the configuration's
+ * autocert.max_concurrent_orders, 1 .. 256, replaces it): the engine's
+ * worker threads are created on demand up to that many, for the engine's
+ * renewals and the one-off operations alike (more orders wait for a free
+ * worker; due renewals wait in order of NotAfter). */
 #define AUTOCERT_MAX_CONCURRENT_ORDERS 8
 
 /* Starts the renewal engine (library threads): obtains what is missing, then
