@@ -479,8 +479,14 @@ static void resync(struct lifecycle *lc, struct snapshot *snap, int64_t now)
 
         if (!s->managed)
             continue;
-        if (cfg != NULL)
-            s->rec.acct = account_for(lc, cfg, s);
+        if (cfg != NULL) {
+            struct lc_ca_account *a = account_for(lc, cfg, s);
+
+            if (a != s->rec.acct) {
+                lc_sched_forget(&lc->sq, s); /* out of the old account's line */
+                s->rec.acct = a;
+            }
+        }
         lc_cert_facts(lc, s, &cf);
         plan_update(s, &cf, now);
         lc_sched_arm(&lc->sq, s, &cf, now);
