@@ -854,6 +854,8 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < nworkers; i++)
         pthread_join(lc->workers[i], NULL);
+    /* what the last orders charged, before the process may exit */
+    lc_sched_save(&lc->sq, &lc->mu, ac_now());
     pthread_mutex_lock(&lc->mu);
     while (lc->waiters > 0)
         pthread_cond_wait(&lc->done_cond, &lc->mu);
