@@ -6,7 +6,11 @@
  * deploy hook and webhook run as in the daemon (obtained / renewed / failed),
  * the call waiting for them before it returns. With serve.http_listen set,
  * the HTTP responder runs for the duration of the run, so that sets with
- * provider acme and challenge http-01 can be validated.
+ * provider acme and challenge http-01 can be validated; with serve.listen set
+ * and a set using tls-alpn-01, so does the TLS listener (serve_tls.c), which
+ * answers the CA's acme-tls/1 connections. A set whose challenge nothing in
+ * the run can answer (http-01 without serve.http_listen, tls-alpn-01 without
+ * serve.listen) is warned about before the orders start.
  * Exit 0 when every selected set holds a certificate afterwards, 1 when any
  * issuance failed, 2 for usage or configuration errors.
  */
@@ -21,6 +25,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "serve_tls.h"
 
 static void usage(FILE *f)
 {
@@ -29,7 +34,8 @@ static void usage(FILE *f)
                "certificate has expired or no longer covers its domains), several sets at\n"
                "once, then exits. With --force every selected set gets a new certificate.\n"
                "SET is main, extra[N] or extraN; DOMAIN selects the set that covers it.\n"
-               "With serve.http_listen set, http-01 challenges are answered there meanwhile.\n\n"
+               "With serve.http_listen set, http-01 challenges are answered there meanwhile;\n"
+               "with serve.listen set, tls-alpn-01 challenges are answered there.\n\n"
                "options:\n"
                "  -c, --config FILE   configuration file (default autocert.yml)\n"
                "      --force         obtain even when a valid certificate is present\n"
@@ -100,6 +106,8 @@ static void on_result(void *arg, const char *set, const autocert_error *err)
         printf("%s: local provider: certificates are managed outside autocert\n", set);
     else if (strcmp(st.provider, "pseudo") == 0)
         printf("%s: pseudo provider: nothing issued\n", set);
+    else if (strcmp(st.provider, "selfsigned") == 0)
+        printf("%s: selfsigned provider: a self-signed certificate, no CA\n", set);
     else if (!st.has_cert)
         printf("%s: failed: no certificate after the order\n", set);
     else if (!was_ordered(r, set))
@@ -117,7 +125,9 @@ int cmd_obtain(int argc, char **argv)
     autocert_progress p = {.note = NULL, .result = on_result, .arg = &r};
     autocert_error err;
     autocert_http *http = NULL;
-    const char *http_listen;
+    struct serve_tls *tls = NULL;
+    const autocert_config *cfg;
+    const char *http_listen, *tls_listen;
     int status = EXIT_OK;
 
     if (cli_parse(argc, argv, "force", &o) != 0)
@@ -135,8 +145,24 @@ int cmd_obtain(int argc, char **argv)
             status = EXIT_USAGE;
             goto out;
         }
-    http_listen = autocert_config_get(autocert_manager_config(r.m), "serve.http_listen");
+    cfg = autocert_manager_config(r.m);
+    http_listen = autocert_config_get(cfg, "serve.http_listen");
+    tls_listen = autocert_config_get(cfg, "serve.listen");
+    if (autocert_config_has(cfg, "challenge.http-01") && http_listen == NULL)
+        autocert_log(AUTOCERT_LOG_WARN, NULL,
+                     "obtain: a set uses challenge http-01 but serve.http_listen is not set: "
+                     "nothing in this run answers the CA on port 80, its validation will fail");
+    if (autocert_config_has(cfg, "challenge.tls-alpn-01") && tls_listen == NULL)
+        autocert_log(AUTOCERT_LOG_WARN, NULL,
+                     "obtain: a set uses challenge tls-alpn-01 but serve.listen is not set: "
+                     "nothing in this run answers the CA on port 443, its validation will fail");
     if (http_listen != NULL && autocert_http_start(r.m, http_listen, &http, &err) != 0) {
+        fprintf(stderr, "obtain: %s\n", err.message);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if (tls_listen != NULL && autocert_config_has(cfg, "challenge.tls-alpn-01") &&
+        serve_tls_start(tls_listen, r.m, &tls, &err) != 0) {
         fprintf(stderr, "obtain: %s\n", err.message);
         status = EXIT_FAILED;
         goto out;
@@ -154,6 +180,7 @@ int cmd_obtain(int argc, char **argv)
     }
 out:
     fflush(stdout);
+    serve_tls_stop(tls);
     autocert_http_stop(http);
     autocert_manager_free(r.m);
     pthread_mutex_destroy(&r.mu);

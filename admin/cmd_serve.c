@@ -165,6 +165,16 @@ int cmd_serve(int argc, char **argv)
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;
     }
+    if (autocert_config_has(autocert_manager_config(st.m), "challenge.http-01") &&
+        st.http_listen == NULL)
+        autocert_log(AUTOCERT_LOG_WARN, NULL,
+                     "serve: a set uses challenge http-01 but serve.http_listen is not set: "
+                     "nothing here answers the CA on port 80, its validation will fail");
+    if (autocert_config_has(autocert_manager_config(st.m), "challenge.tls-alpn-01") &&
+        st.listen == NULL)
+        autocert_log(AUTOCERT_LOG_WARN, NULL,
+                     "serve: a set uses challenge tls-alpn-01 but serve.listen is not set: "
+                     "nothing here answers the CA on port 443, its validation will fail");
     if (autocert_manager_start(st.m, &err) != 0) {
         autocert_log(AUTOCERT_LOG_ERROR, NULL, "serve: %s", err.message);
         goto out;

@@ -2,7 +2,8 @@
  * gateway_openssl.c - the OpenSSL twin of gateway.c: a minimal HTTPS gateway
  * embedding libautocert through libautocert_openssl.
  *
- *     gateway-openssl -c autocert.yml --listen 127.0.0.1:8443
+ *     gateway-openssl -c autocert.yml --listen 127.0.0.1:8443 \
+ *                     [--http-listen 127.0.0.1:8080]
  *
  * Same shape and answers as examples/gateway.c, on the public API and
  * OpenSSL 3 only: loads the configuration (autocert_manager_open), serves
@@ -11,7 +12,12 @@
  * connection with "hello <sni> from <subject CN of the certificate this
  * connection got>". The certificate is chosen per handshake by SNI through
  * autocert_openssl_install on the one SSL_CTX, which also takes this
- * program's ALPN select callback (http/1.1 when the client offers it). With
+ * program's ALPN select callback (http/1.1 when the client offers it). A
+ * connection of a CA validating tls-alpn-01 (autocert_openssl_is_acme) is
+ * closed after the handshake: it carries no application data. A client
+ * without SNI gets the IP certificate of the address it connected to, if a
+ * set has one. --http-listen starts the library's plain-HTTP responder
+ * there (autocert_http_start: http-01 answers and the redirect to HTTPS). With
  * an admin: section in the configuration it also answers the REST admin API
  * (autocert_admin_start) on admin.listen; a failed bind is logged and TLS
  * serving goes on. SIGHUP reloads the configuration and re-reads the
@@ -122,6 +128,10 @@ static void *connection(void *arg)
         fprintf(stderr, "gateway-openssl: handshake failed: %s\n", e ? msg : "connection closed");
         goto out;
     }
+    if (autocert_openssl_is_acme(ssl)) { /* a CA's tls-alpn-01 validation */
+        SSL_shutdown(ssl);
+        goto out;
+    }
     serve(ssl);
     SSL_shutdown(ssl);
 out:
@@ -193,7 +203,8 @@ static void *signals(void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *listen_spec = NULL;
+    const char *config = NULL, *listen_spec = NULL, *http_spec = NULL;
+    autocert_http *http = NULL; /* lives as long as the process */
     autocert_error err = {.kind = ""};
     sigset_t set;
     pthread_t sigthread;
@@ -205,9 +216,12 @@ int main(int argc, char **argv)
             config = argv[i + 1];
         else if (strcmp(argv[i], "--listen") == 0)
             listen_spec = argv[i + 1];
+        else if (strcmp(argv[i], "--http-listen") == 0)
+            http_spec = argv[i + 1];
     }
     if (config == NULL || listen_spec == NULL) {
-        fprintf(stderr, "usage: gateway-openssl -c FILE --listen HOST:PORT\n");
+        fprintf(stderr,
+                "usage: gateway-openssl -c FILE --listen HOST:PORT [--http-listen HOST:PORT]\n");
         return 2;
     }
     autocert_log_to_stderr(AUTOCERT_LOG_TEXT, AUTOCERT_LOG_INFO);
@@ -234,6 +248,14 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit it */
     signal(SIGPIPE, SIG_IGN);
+    if (http_spec != NULL) {
+        if (autocert_http_start(manager, http_spec, &http, &err) != 0) {
+            fprintf(stderr, "gateway-openssl: %s\n", err.message);
+            return 1;
+        }
+        fprintf(stderr, "gateway-openssl: plain HTTP (http-01, redirect) on port %d\n",
+                autocert_http_port(http));
+    }
     if (autocert_manager_start(manager, &err) != 0) {
         fprintf(stderr, "gateway-openssl: %s\n", err.message);
         return 1;

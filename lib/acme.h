@@ -117,10 +117,11 @@ struct acme_solver {
 struct acme_order_params {
     const char *const *identifiers; /* DNS names (wildcards allowed) or IP literals */
     size_t count;
-    const char *profile;   /* NULL or a profile name; AC_ERR_CA_PROFILE if not offered */
-    const char *replaces;  /* ARI cert id or NULL; on rejection retried once without */
-    const char *challenge; /* "dns-01" (NULL: the same), "http-01" or "tls-alpn-01" */
-    int64_t timeout_ms;    /* whole order; 0 = 600000 */
+    const char *profile;         /* NULL or a profile name; AC_ERR_CA_PROFILE if not offered */
+    const char *replaces;        /* ARI cert id or NULL; on rejection retried once without */
+    const char *challenge;       /* "dns-01" (NULL: the same), "http-01" or "tls-alpn-01" */
+    const char *preferred_chain; /* NULL, or the Issuer CN of the wanted chain's top certificate */
+    int64_t timeout_ms;          /* whole order; 0 = 600000 */
     const unsigned char *csr_der;
     size_t csr_len;
 };

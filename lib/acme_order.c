@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acme_chain.h"
 #include "acme_priv.h"
 #include "b64.h"
 #include "jsonu.h"
@@ -54,8 +55,9 @@ struct order_run {
     struct pending *pend;
     size_t npend;
     const char *stage;
-    const char *challenge; /* "dns-01", "http-01" or "tls-alpn-01" */
-    bool gate_open;        /* answered() was called, polled() not yet */
+    const char *challenge;       /* "dns-01", "http-01" or "tls-alpn-01" */
+    bool gate_open;              /* answered() was called, polled() not yet */
+    const char *preferred_chain; /* borrowed from the params, or NULL */
 };
 
 static void progress(struct order_run *r, const char *fmt, ...)
@@ -600,6 +602,74 @@ out:
     return rc;
 }
 
+/* preferred_chain: when the default chain (pem, from resp) does not end in
+ * an issuer named preferred, fetches the alternates of resp's Link:
+ * rel="alternate" headers one by one (at most ACME_MAX_ALTERNATES) and
+ * replaces *pem / *len with the first that does. A failed fetch or no match
+ * keeps the default chain (logged): the certificate is good either way. */
+static void prefer_chain(struct order_run *r, const struct http_response *resp,
+                         const char *preferred, char **pem, size_t *len)
+{
+    char *top = NULL;
+    size_t i = 0;
+
+    if (preferred == NULL || acme_chain_pick((const char *const *)pem, len, 1, preferred) == 0)
+        return;
+    for (; i < ACME_MAX_ALTERNATES; i++) {
+        char *url = http_link_nth(resp, "alternate", r->doc.certificate, i);
+        struct http_response alt;
+        struct ac_error ae = {0};
+        const char *pems[2];
+        size_t lens[2];
+
+        if (url == NULL)
+            break;
+        if (acme_post(r->c, url, "certificate", NULL, false, "application/pem-certificate-chain",
+                      &alt, &ae) != 0) {
+            ac_warn(NULL, "acme certificate: alternate chain %zu (%s): %s", i + 1, url, ae.message);
+            free(url);
+            continue;
+        }
+        free(url);
+        pems[0] = *pem;
+        lens[0] = *len;
+        pems[1] = alt.body.data;
+        lens[1] = alt.body.len;
+        if (acme_chain_pick(pems, lens, 2, preferred) == 1) {
+            size_t n = 0;
+            char *body = ac_buf_steal(&alt.body, &n);
+            if (body != NULL) {
+                free(*pem);
+                *pem = body;
+                *len = n;
+                progress(r,
+                         "alternate chain %zu chosen: its top certificate is issued by "
+                         "\"%s\" (preferred_chain)",
+                         i + 1, preferred);
+                http_response_free(&alt);
+                return;
+            }
+        }
+        http_response_free(&alt);
+    }
+    if (i == ACME_MAX_ALTERNATES) {
+        char *more = http_link_nth(resp, "alternate", r->doc.certificate, i);
+        if (more != NULL)
+            ac_warn(NULL,
+                    "acme certificate: the CA offers more than %d alternate chains; only the "
+                    "first %d were looked at",
+                    ACME_MAX_ALTERNATES, ACME_MAX_ALTERNATES);
+        free(more);
+    }
+    if (acme_chain_top_issuer(*pem, *len, &top, NULL) != 0)
+        top = NULL;
+    ac_warn(NULL,
+            "acme certificate: no chain of the %zu the CA offers ends in a certificate issued by "
+            "\"%s\" (preferred_chain); keeping the default chain (top issuer \"%s\")",
+            i + 1, preferred, top != NULL ? top : "?");
+    free(top);
+}
+
 static int download(struct order_run *r, char **chain_pem, size_t *chain_len, struct ac_error *e)
 {
     struct http_response resp;
@@ -625,6 +695,7 @@ static int download(struct order_run *r, char **chain_pem, size_t *chain_len, st
         ac_error_set(e, AC_ERR_NOMEM, "acme certificate: out of memory");
         goto out;
     }
+    prefer_chain(r, &resp, r->preferred_chain, chain_pem, chain_len);
     rc = 0;
 out:
     crypto_chain_free(chain);
@@ -682,7 +753,11 @@ int acme_order_obtain(struct acme_client *c, const struct acme_order_params *p,
                       const struct acme_solver *s, char **chain_pem, size_t *chain_len,
                       struct ac_error *e)
 {
-    struct order_run r = {.c = c, .s = s, .stage = "creating the order", .challenge = "dns-01"};
+    struct order_run r = {.c = c,
+                          .s = s,
+                          .stage = "creating the order",
+                          .challenge = "dns-01",
+                          .preferred_chain = p != NULL ? p->preferred_chain : NULL};
     int64_t timeout = p != NULL && p->timeout_ms > 0 ? p->timeout_ms : 600000;
     long ra = -1;
     int rc = -1;

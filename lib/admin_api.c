@@ -464,7 +464,7 @@ static int parse_states(const char *v, struct admin_page *p, char *bad, size_t n
         int found = -1;
 
         snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), v);
-        for (int st = AUTOCERT_STATE_PENDING; st <= AUTOCERT_STATE_UNMANAGED && found < 0; st++)
+        for (int st = AUTOCERT_STATE_PENDING; st <= AUTOCERT_STATE_BOOTSTRAP && found < 0; st++)
             if (len < sizeof word &&
                 strcmp(word, autocert_state_name((enum autocert_state)st)) == 0)
                 found = st;
@@ -543,8 +543,8 @@ static autocert_admin_response *list_sets(const struct admin_api *a,
             400, "invalid cursor: use the one of a Link: rel=\"next\" header unchanged", false);
     if (stv != NULL && parse_states(stv, &p, bad, sizeof bad) != 0) {
         snprintf(msg, sizeof msg,
-                 "unknown state '%s': use pending, valid, due, renewing, backoff, expired or "
-                 "unmanaged",
+                 "unknown state '%s': use pending, bootstrap, valid, due, renewing, backoff, "
+                 "expired or unmanaged",
                  bad);
         return admin_response_message(400, msg, false);
     }

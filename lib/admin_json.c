@@ -412,17 +412,17 @@ struct msample {
 
 char *admin_metrics_text(autocert_manager *mgr)
 {
-    static const enum autocert_state states[] = {AUTOCERT_STATE_PENDING,  AUTOCERT_STATE_VALID,
-                                                 AUTOCERT_STATE_DUE,      AUTOCERT_STATE_RENEWING,
-                                                 AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
-                                                 AUTOCERT_STATE_UNMANAGED};
+    static const enum autocert_state states[] = {
+        AUTOCERT_STATE_PENDING,   AUTOCERT_STATE_VALID,    AUTOCERT_STATE_DUE,
+        AUTOCERT_STATE_RENEWING,  AUTOCERT_STATE_BACKOFF,  AUTOCERT_STATE_EXPIRED,
+        AUTOCERT_STATE_UNMANAGED, AUTOCERT_STATE_BOOTSTRAP};
     struct acset **sets = NULL;
     size_t n = 0, ns = 0;
     struct msample *sm = NULL;
     struct lifecycle_metrics *m = calloc(1, sizeof *m);
     struct config *cfg = manager_config_ref(mgr);
     bool per_set = cfg == NULL || cfg->admin.metrics_per_set;
-    size_t by_state[AUTOCERT_STATE_UNMANAGED + 1] = {0};
+    size_t by_state[AUTOCERT_STATE_BOOTSTRAP + 1] = {0};
     struct ac_buf b;
     char *out = NULL;
 

@@ -195,13 +195,22 @@ bool autocert_config_has(const autocert_config *cc, const char *key)
         return c->admin.token != NULL && c->admin.token[0] != '\0';
     if (strcmp(key, "admin") == 0)
         return c->admin.present;
+    if (strcmp(key, "challenge.http-01") == 0 || strcmp(key, "challenge.tls-alpn-01") == 0) {
+        for (size_t i = 0; i < c->sets_count; i++)
+            if (c->sets[i].provider != NULL && c->sets[i].challenge != NULL &&
+                strcmp(c->sets[i].provider, CONFIG_PROVIDER_ACME) == 0 &&
+                strcmp(c->sets[i].challenge, key + strlen("challenge.")) == 0)
+                return true;
+        return false;
+    }
     return autocert_config_get(cc, key) != NULL;
 }
 
 const char *autocert_provider_name(size_t i)
 {
     static const char *const fixed[] = {CONFIG_PROVIDER_LOCAL, CONFIG_PROVIDER_PSEUDO,
-                                        CONFIG_PROVIDER_CUSTOM, CONFIG_PROVIDER_ACME};
+                                        CONFIG_PROVIDER_SELFSIGNED, CONFIG_PROVIDER_CUSTOM,
+                                        CONFIG_PROVIDER_ACME};
     const struct dns_provider_ops *const *l = dns_provider_list();
     size_t k = sizeof fixed / sizeof fixed[0];
 

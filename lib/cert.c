@@ -282,8 +282,8 @@ out:
     return rc;
 }
 
-int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
-             struct crypto_key *key, autocert_cert **out, struct ac_error *e)
+int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struct crypto_key *key,
+             autocert_cert **out, struct ac_error *e)
 {
     autocert_cert *c = NULL;
     int rc = -1;
@@ -303,24 +303,39 @@ int cert_new(const char *set_name, int set_id, const struct crypto_chain *chain,
         goto nomem;
     for (size_t i = 0; i < chain->count; i++) {
         struct cert_blob *b = calloc(1, sizeof *b);
+        gnutls_x509_crt_t crt;
         size_t len = 0;
 
         if (b == NULL)
             goto nomem;
-        if (crypto_cert_der(chain->crts[i], &b->der.data, &len, e) != 0) {
-            blob_free(b);
-            goto out;
+        if (chain->der != NULL) {
+            b->der.data = gnutls_malloc(chain->der[i].size ? chain->der[i].size : 1);
+            if (b->der.data == NULL) {
+                blob_free(b);
+                goto nomem;
+            }
+            memcpy(b->der.data, chain->der[i].data, chain->der[i].size);
+            b->der.size = chain->der[i].size;
+        } else {
+            if (crypto_cert_der(chain->crts[i], &b->der.data, &len, e) != 0) {
+                blob_free(b);
+                goto out;
+            }
+            b->der.size = (unsigned int)len;
         }
-        b->der.size = (unsigned int)len;
         if (i > 0) {
             struct cert_blob *o = blob_find(b);
-            if (o != NULL) { /* already held: no public key export needed */
+            if (o != NULL) { /* already held: no parse, no public key export */
                 blob_free(b);
                 c->chain[c->count++] = o;
                 continue;
             }
         }
-        if (cert_keep_spki(chain->crts[i], &b->spki, &b->key_usage, e) != 0) {
+        if ((crt = crypto_chain_crt(chain, i, e)) == NULL) {
+            blob_free(b);
+            goto out;
+        }
+        if (cert_keep_spki(crt, &b->spki, &b->key_usage, e) != 0) {
             blob_free(b);
             goto out;
         }

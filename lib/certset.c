@@ -30,7 +30,7 @@ static void in_path(char *buf, size_t n, const char *path)
 
 /* The key does not match the leaf: says which certificate it does match, if
  * any (a chain that is not leaf first), in e. */
-static void explain_mismatch(const struct crypto_chain *chain, const struct crypto_key *k,
+static void explain_mismatch(struct crypto_chain *chain, const struct crypto_key *k,
                              const char *cert_path, const char *key_path, struct ac_error *e)
 {
     char cin[300], kin[300];
@@ -38,7 +38,10 @@ static void explain_mismatch(const struct crypto_chain *chain, const struct cryp
     in_path(cin, sizeof cin, cert_path);
     in_path(kin, sizeof kin, key_path);
     for (size_t i = 1; i < chain->count; i++) {
-        if (crypto_key_matches_cert(k, chain->crts[i])) {
+        struct ac_error ignored;
+        gnutls_x509_crt_t crt = crypto_chain_crt(chain, i, &ignored);
+
+        if (crt != NULL && crypto_key_matches_cert(k, crt)) {
             ac_error_set(e, AC_ERR_CRYPTO,
                          "certificate chain%s is not leaf first: the private key%s matches "
                          "certificate #%zu of %zu (the leaf must be the first certificate)",
@@ -61,7 +64,7 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
     char where[300];
     int rc = -1;
 
-    if (crypto_chain_parse_pem(chain_pem, chain_len, &chain, e) != 0) {
+    if (crypto_chain_parse_pem_lazy(chain_pem, chain_len, &chain, e) != 0) {
         in_path(where, sizeof where, cert_path);
         ac_error_prefix(e, "certificate chain%s", where);
         goto out;

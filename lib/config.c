@@ -147,6 +147,7 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
     X(certificate_key_type);
     XL(resolvers);
     X(profile);
+    X(preferred_chain);
     X(renew_before);
     X(order_timeout);
     X(retry_min);
@@ -261,6 +262,7 @@ static void set_clear(struct config_set *s)
     free_list(s->resolvers, s->resolvers_count);
     free_options(s->options, s->options_count);
     free(s->profile);
+    free(s->preferred_chain);
     free(s->challenge);
     memset(s, 0, sizeof *s);
 }
@@ -318,6 +320,7 @@ static int set_copy(struct config_set *d, const struct config_set *s)
         take(&d->acme_key_path, s->acme_key_path) || take(&d->ca_dir_url, s->ca_dir_url) ||
         take(&d->eab_kid, s->eab_kid) || take(&d->eab_hmac, s->eab_hmac) ||
         take(&d->profile, s->profile) || take(&d->challenge, s->challenge) ||
+        take(&d->preferred_chain, s->preferred_chain) ||
         copy_list(&d->domains, &d->domains_count, s->domains, s->domains_count) ||
         copy_list(&d->ca_certs, &d->ca_certs_count, s->ca_certs, s->ca_certs_count) ||
         copy_list(&d->resolvers, &d->resolvers_count, s->resolvers, s->resolvers_count) ||
@@ -393,7 +396,7 @@ static int apply_raw(struct cfg_loader *L, struct config_set *s, const struct cf
     if (take(&s->provider, r->provider) || take(&s->email, r->email) ||
         take(&s->ca_dir_url, r->ca_dir_url) || take(&s->eab_kid, r->eab_kid) ||
         take(&s->eab_hmac, r->eab_hmac) || take(&s->profile, r->profile) ||
-        take(&s->challenge, r->challenge))
+        take(&s->challenge, r->challenge) || take(&s->preferred_chain, r->preferred_chain))
         return -1;
     if (r->domains_count > 0) {
         free_list(s->domains, s->domains_count);
@@ -945,7 +948,7 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
         !str_same(a->key_path, b->key_path) || !str_same(a->acme_key_path, b->acme_key_path) ||
         !str_same(a->ca_dir_url, b->ca_dir_url) || !str_same(a->eab_kid, b->eab_kid) ||
         !str_same(a->eab_hmac, b->eab_hmac) || !str_same(a->profile, b->profile) ||
-        !str_same(a->challenge, b->challenge))
+        !str_same(a->challenge, b->challenge) || !str_same(a->preferred_chain, b->preferred_chain))
         return false;
     if (!list_same(a->domains, a->domains_count, b->domains, b->domains_count) ||
         !list_same(a->ca_certs, a->ca_certs_count, b->ca_certs, b->ca_certs_count) ||
@@ -961,7 +964,8 @@ bool config_set_equal(const struct config_set *a, const struct config_set *b)
 bool config_set_is_managed(const struct config_set *s)
 {
     return s != NULL && s->provider != NULL && strcmp(s->provider, CONFIG_PROVIDER_LOCAL) != 0 &&
-           strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0;
+           strcmp(s->provider, CONFIG_PROVIDER_PSEUDO) != 0 &&
+           strcmp(s->provider, CONFIG_PROVIDER_SELFSIGNED) != 0;
 }
 
 const struct config_set *config_find_set(const struct config *cfg, const char *name)

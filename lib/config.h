@@ -23,11 +23,16 @@
 #define CONFIG_PROVIDER_CUSTOM "custom"
 /* An ACME set validated by http-01 or tls-alpn-01 (no DNS provider). */
 #define CONFIG_PROVIDER_ACME "acme"
+/* development mode: a self-signed certificate for the set's names, no CA */
+#define CONFIG_PROVIDER_SELFSIGNED "selfsigned"
 
 #define CONFIG_DEFAULT_CA "https://acme-v02.api.letsencrypt.org/directory"
 
 /* Shortest admin.token accepted (characters; no surrounding whitespace). */
 #define CONFIG_ADMIN_TOKEN_MIN 16
+/* Longest preferred_chain value in bytes: a CN is at most 64 characters
+ * (X.520 ub-common-name), at most 4 UTF-8 bytes each. */
+#define CONFIG_PREFERRED_CHAIN_MAX 256
 
 /* autocert.max_concurrent_orders: 1 .. this (the engine's worker bound). */
 #define CONFIG_MAX_CONCURRENT_ORDERS_MAX 256
@@ -62,6 +67,7 @@ struct config_set {
     struct dns_option *options; /* DNS provider options (secrets), key/value owned */
     size_t options_count;
     char *profile;            /* ACME profile, NULL when absent */
+    char *preferred_chain;    /* Issuer CN of the wanted chain's top certificate, or NULL */
     int64_t renew_before;     /* seconds before NotAfter; 0 = default rule */
     int64_t order_timeout;    /* seconds, default 600 */
     int64_t retry_min;        /* default 60 */
@@ -163,7 +169,8 @@ void config_print(const struct config *cfg, FILE *f);
  * or NULL. */
 const struct config_acme_limit *config_acme_limit_find(const struct config *cfg, const char *url);
 
-/* True for providers that obtain certificates (custom or a DNS provider). */
+/* True for providers that obtain certificates from a CA (custom, acme or a DNS
+ * provider); false for local, pseudo and selfsigned. */
 bool config_set_is_managed(const struct config_set *s);
 
 /* Finds a set by name: "main", "extra[N]" or "extraN" (1-based). NULL if none. */

@@ -70,6 +70,7 @@ struct cfg_raw_set {
     unsigned resolvers_count;
     char **options; /* array of opt_count values (NULL = absent) */
     char *profile;
+    char *preferred_chain;
     char *renew_before;
     char *order_timeout;
     char *retry_min;

@@ -88,6 +88,7 @@ static void print_set(FILE *f, const struct config_set *s, int ind)
             kv_secret(f, ind + 2, s->options[i].key, s->options[i].value);
     }
     kv(f, ind, "profile", s->profile);
+    kv(f, ind, "preferred_chain", s->preferred_chain);
     if (s->renew_before > 0)
         kv_dur(f, ind, "renew_before", s->renew_before);
     kv_dur(f, ind, "order_timeout", s->order_timeout);

@@ -21,7 +21,7 @@
 #include "config_internal.h"
 #include "dns_provider.h"
 
-#define SET_FIELDS 21 /* 20 set keys + extra */
+#define SET_FIELDS 22 /* 21 set keys + extra */
 #define STR_FLAGS (CYAML_FLAG_POINTER_NULL | CYAML_FLAG_OPTIONAL)
 
 struct schema {
@@ -156,6 +156,7 @@ static size_t set_fields(struct schema *s, const struct cfg_loader *L, cyaml_sch
     out[n++] = f_map("options", offsetof(struct cfg_raw_set, options),
                      (uint32_t)(L->opt_count * sizeof(char *)), s->opt_fields);
     out[n++] = SF(profile);
+    out[n++] = SF(preferred_chain);
     out[n++] = SF(renew_before);
     out[n++] = SF(order_timeout);
     out[n++] = SF(retry_min);

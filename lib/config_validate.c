@@ -28,9 +28,15 @@ static bool is_local_or_pseudo(const char *provider)
     return is(provider, CONFIG_PROVIDER_LOCAL) || is(provider, CONFIG_PROVIDER_PSEUDO);
 }
 
+/* local, pseudo and selfsigned: no CA, so no email, challenge or options. */
+static bool asks_no_ca(const char *provider)
+{
+    return is_local_or_pseudo(provider) || is(provider, CONFIG_PROVIDER_SELFSIGNED);
+}
+
 static bool checks_domains(const char *provider)
 {
-    return !is_local_or_pseudo(provider) && !is(provider, CONFIG_PROVIDER_CUSTOM);
+    return !asks_no_ca(provider) && !is(provider, CONFIG_PROVIDER_CUSTOM);
 }
 
 static bool is_ip(const char *host);
@@ -51,7 +57,7 @@ static void known_providers(char *out, size_t n)
     const struct dns_provider_ops *const *list = dns_provider_list();
     size_t o;
 
-    snprintf(out, n, "local, pseudo, custom, acme");
+    snprintf(out, n, "local, pseudo, selfsigned, custom, acme");
     for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
         o = strlen(out);
         if (o + 1 < n)
@@ -139,6 +145,39 @@ static void check_domains(struct cfg_loader *L, const struct config_set *s,
     }
 }
 
+/* A preferred_chain value: 1..CONFIG_PREFERRED_CHAIN_MAX bytes, no control
+ * characters. */
+static bool chain_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > CONFIG_PREFERRED_CHAIN_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* selfsigned: any name a certificate can hold (no CA rules: single labels
+ * like 'localhost', wildcards and IP addresses are fine). */
+static void check_selfsigned_domains(struct cfg_loader *L, const struct config_set *s,
+                                     const struct cfg_set_src *src)
+{
+    char p[320];
+
+    for (size_t i = 0; i < s->domains_count; i++) {
+        const char *d = s->domains[i], *why;
+
+        if (is_ip(d) || (why = domain_problem(d)) == NULL ||
+            strncmp(why, "a single-label name", 19) == 0)
+            continue;
+        snprintf(p, sizeof p, "%s.domains[%zu]", src->own_domains ? src->prefix : "autocert",
+                 i + 1);
+        cfg_diag(L, false, p, "'%s' is not a valid domain name for %s: %s", d, s->name, why);
+    }
+}
+
 static bool b64url_ok(const char *s)
 {
     size_t n = 0;
@@ -170,11 +209,11 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
                            const struct cfg_set_src *main_src)
 {
     char p[320], known[1024];
-    bool dns = false, main_required = !is_local_or_pseudo(main_set->provider);
-    bool required = !is_local_or_pseudo(s->provider);
+    bool dns = false, main_required = !asks_no_ca(main_set->provider);
+    bool required = !asks_no_ca(s->provider);
     struct ac_error e;
 
-    if (is_local_or_pseudo(s->provider) || is(s->provider, CONFIG_PROVIDER_CUSTOM) ||
+    if (asks_no_ca(s->provider) || is(s->provider, CONFIG_PROVIDER_CUSTOM) ||
         is(s->provider, CONFIG_PROVIDER_ACME)) {
         if (s->options_count > 0 && src->own_options)
             cfg_diag(L, true, cfg_field_path(src, true, "options", p, sizeof p),
@@ -192,6 +231,15 @@ static void check_provider(struct cfg_loader *L, const struct config_set *s,
         cfg_diag(L, false, cfg_field_path(src, true, "email", p, sizeof p),
                  "email is required for provider %s (%s): add the ACME account's email",
                  s->provider, s->name);
+    if (is(s->provider, CONFIG_PROVIDER_SELFSIGNED) && s->domains_count == 0 &&
+        (s == main_set || src->own_provider || src->own_domains))
+        cfg_diag(L, false, cfg_field_path(src, true, "domains", p, sizeof p),
+                 "domains are required for provider selfsigned (%s): list the names the "
+                 "self-signed certificate covers",
+                 s->name);
+    if (is(s->provider, CONFIG_PROVIDER_SELFSIGNED) &&
+        (s == main_set || src->own_provider || src->own_domains))
+        check_selfsigned_domains(L, s, src);
     if (required && s->domains_count == 0 && (s == main_set || !main_required))
         cfg_diag(L, false, cfg_field_path(src, true, "domains", p, sizeof p),
                  "domains are required for provider %s (%s): list the names to certify",
@@ -259,7 +307,7 @@ static void check_challenge(struct cfg_loader *L, const struct config_set *s,
                  "challenge %s is answered by provider acme, and %s uses provider %s (which "
                  "%s): set provider: acme, or use challenge dns-01",
                  s->challenge, s->name, s->provider,
-                 is_local_or_pseudo(s->provider)           ? "never asks a CA"
+                 asks_no_ca(s->provider)                   ? "never asks a CA"
                  : is(s->provider, CONFIG_PROVIDER_CUSTOM) ? "answers no challenge"
                                                            : "publishes dns-01 records");
     else
@@ -302,6 +350,11 @@ static void check_set(struct cfg_loader *L, const struct config_set *s,
                                                  "QRSTUVWXYZ0123456789-_.") != strlen(s->profile))
         cfg_diag(L, false, cfg_field_path(src, true, "profile", p, sizeof p),
                  "profile must be a profile name (letters, digits, '-', '_', '.')");
+    if (s->preferred_chain != NULL && !chain_name_ok(s->preferred_chain))
+        cfg_diag(L, false, cfg_field_path(src, true, "preferred_chain", p, sizeof p),
+                 "preferred_chain must be the common name (CN) of the issuer of a chain's top "
+                 "certificate: 1 to %d bytes, no control characters",
+                 CONFIG_PREFERRED_CHAIN_MAX);
     for (size_t i = 0; (own_or_main || s->resolvers_count) && i < s->resolvers_count; i++) {
         if (valid_resolver(s->resolvers[i]))
             continue;

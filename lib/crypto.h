@@ -75,7 +75,10 @@ void crypto_sha256(const void *data, size_t len, unsigned char out[32]);
 
 /* A parsed certificate chain, leaf first. */
 struct crypto_chain {
-    gnutls_x509_crt_t *crts; /* owned */
+    gnutls_x509_crt_t *crts; /* owned; NULL past the leaf until crypto_chain_crt
+                                (crypto_chain_parse_pem_lazy) */
+    gnutls_datum_t *der;     /* each certificate's DER (gnutls_malloc'd), or NULL
+                                (crypto_chain_parse_pem) */
     size_t count;            /* >= 1 on success */
 };
 
@@ -83,6 +86,15 @@ struct crypto_chain {
  * a message saying what is wrong. Returns a new chain (crypto_chain_free). */
 int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **out,
                            struct ac_error *e);
+/* The same with only the leaf parsed: the others are kept as DER and parsed
+ * by crypto_chain_crt when asked for (a loader that already holds an
+ * identical intermediate never parses it again). Same errors for the PEM
+ * framing and the leaf. */
+int crypto_chain_parse_pem_lazy(const void *pem, size_t len, struct crypto_chain **out,
+                                struct ac_error *e);
+/* Certificate i of c, parsed now if it was not; NULL with e when it cannot
+ * be parsed ("certificate #<i+1> of the chain: ..."). */
+gnutls_x509_crt_t crypto_chain_crt(struct crypto_chain *c, size_t i, struct ac_error *e);
 void crypto_chain_free(struct crypto_chain *c);
 
 /* Facts about one certificate. Strings are malloc'd, freed by

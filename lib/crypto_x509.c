@@ -53,10 +53,120 @@ void crypto_chain_free(struct crypto_chain *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->count; i++)
-        gnutls_x509_crt_deinit(c->crts[i]);
+    for (size_t i = 0; i < c->count; i++) {
+        if (c->crts[i] != NULL)
+            gnutls_x509_crt_deinit(c->crts[i]);
+        if (c->der != NULL)
+            gnutls_free(c->der[i].data);
+    }
     free(c->crts);
+    free(c->der);
     free(c);
+}
+
+gnutls_x509_crt_t crypto_chain_crt(struct crypto_chain *c, size_t i, struct ac_error *e)
+{
+    gnutls_x509_crt_t crt = NULL;
+    int ret;
+
+    if (c == NULL || i >= c->count) {
+        ac_error_set(e, AC_ERR_INTERNAL, "crypto_chain_crt: no certificate #%zu", i + 1);
+        return NULL;
+    }
+    if (c->crts[i] != NULL)
+        return c->crts[i];
+    if ((ret = gnutls_x509_crt_init(&crt)) < 0 ||
+        (ret = gnutls_x509_crt_import(crt, &c->der[i], GNUTLS_X509_FMT_DER)) < 0) {
+        if (crt != NULL)
+            gnutls_x509_crt_deinit(crt);
+        ac_error_set(e, AC_ERR_CRYPTO,
+                     "cannot parse PEM certificate chain: certificate #%zu of %zu: %s", i + 1,
+                     c->count, gnutls_strerror(ret));
+        return NULL;
+    }
+    c->crts[i] = crt;
+    return crt;
+}
+
+/* The start of the next PEM certificate block at or after p, or NULL. */
+static const char *next_cert_block(const char *p, const char *end)
+{
+    static const char m1[] = "-----BEGIN CERTIFICATE-----";
+    static const char m2[] = "-----BEGIN X509 CERTIFICATE-----";
+    const char *a = memmem(p, (size_t)(end - p), m1, sizeof m1 - 1);
+    const char *b = memmem(p, (size_t)(end - p), m2, sizeof m2 - 1);
+
+    if (a == NULL)
+        return b;
+    return b != NULL && b < a ? b : a;
+}
+
+int crypto_chain_parse_pem_lazy(const void *pem, size_t len, struct crypto_chain **out,
+                                struct ac_error *e)
+{
+    static const char end_marker[] = "-----END ";
+    const char *p = pem, *end = (const char *)pem + len, *blk;
+    struct crypto_chain *c = NULL;
+    int ret;
+
+    if (out == NULL) {
+        ac_error_set(e, AC_ERR_INTERNAL, "crypto_chain_parse_pem_lazy: no output");
+        return -1;
+    }
+    if (pem == NULL || len == 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is empty");
+        return -1;
+    }
+    if (len > CHAIN_MAX_INPUT) {
+        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is too large (%zu bytes, max %d)", len,
+                     CHAIN_MAX_INPUT);
+        return -1;
+    }
+    if (next_cert_block(p, end) == NULL) {
+        ac_error_set(e, AC_ERR_CRYPTO,
+                     "no PEM certificate found (no \"-----BEGIN CERTIFICATE-----\" line)");
+        return -1;
+    }
+    if (crypto_init() != 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "crypto_chain_parse_pem_lazy: GnuTLS initialisation failed");
+        return -1;
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->crts = calloc(CHAIN_MAX_CERTS, sizeof *c->crts)) == NULL ||
+        (c->der = calloc(CHAIN_MAX_CERTS, sizeof *c->der)) == NULL) {
+        ac_error_set(e, AC_ERR_NOMEM, "certificate chain: out of memory");
+        goto fail;
+    }
+    while ((blk = next_cert_block(p, end)) != NULL) {
+        const char *stop = memmem(blk, (size_t)(end - blk), end_marker, sizeof end_marker - 1);
+        const char *eol;
+        gnutls_datum_t b64;
+
+        if (c->count == CHAIN_MAX_CERTS) {
+            ac_error_set(e, AC_ERR_CRYPTO, "certificate chain has more than %d certificates",
+                         CHAIN_MAX_CERTS);
+            goto fail;
+        }
+        if (stop == NULL || (eol = memchr(stop + 1, '\n', (size_t)(end - stop - 1))) == NULL)
+            eol = end;
+        b64.data = (unsigned char *)blk;
+        b64.size = (unsigned int)(eol - blk);
+        if ((ret = gnutls_pem_base64_decode2(NULL, &b64, &c->der[c->count])) < 0) {
+            ac_error_set(e, AC_ERR_CRYPTO,
+                         "cannot parse PEM certificate chain: certificate #%zu: %s", c->count + 1,
+                         gnutls_strerror(ret));
+            goto fail;
+        }
+        c->count++;
+        p = eol;
+    }
+    if (crypto_chain_crt(c, 0, e) == NULL)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    crypto_chain_free(c);
+    return -1;
 }
 
 int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **out,

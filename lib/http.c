@@ -553,8 +553,9 @@ static char *resolve_url(const char *target, size_t n, const char *base)
     return out;
 }
 
-/* Parses one Link header value; returns the first target with rel, or NULL. */
-static char *link_in_value(const char *v, const char *rel, const char *base)
+/* Parses one Link header value; returns the target of the (*skip + 1)-th
+ * link with rel, or NULL (then *skip is lowered by the links with rel seen). */
+static char *link_in_value(const char *v, const char *rel, const char *base, size_t *skip)
 {
     const char *p = v;
 
@@ -610,8 +611,10 @@ static char *link_in_value(const char *v, const char *rel, const char *base)
                 rel_matches(vs, (size_t)(ve - vs), rel))
                 match = true;
         }
-        if (match)
+        if (match && *skip == 0)
             return resolve_url(ts, (size_t)(te - ts), base);
+        if (match)
+            (*skip)--;
         /* skip to the next link */
         while (*p && *p != ',') {
             if (*p == '"') {
@@ -627,17 +630,23 @@ static char *link_in_value(const char *v, const char *rel, const char *base)
     }
 }
 
-char *http_link(const struct http_response *resp, const char *rel, const char *base_url)
+char *http_link_nth(const struct http_response *resp, const char *rel, const char *base_url,
+                    size_t n)
 {
     for (size_t i = 0; i < resp->header_count; i++) {
         char *u;
         if (strcmp(resp->headers[i].name, "link") != 0)
             continue;
-        u = link_in_value(resp->headers[i].value, rel, base_url);
+        u = link_in_value(resp->headers[i].value, rel, base_url, &n);
         if (u != NULL)
             return u;
     }
     return NULL;
+}
+
+char *http_link(const struct http_response *resp, const char *rel, const char *base_url)
+{
+    return http_link_nth(resp, rel, base_url, 0);
 }
 
 char *http_escape(const char *s)

@@ -99,6 +99,10 @@ void http_header_missing(const struct http_response *resp, const char *name, con
 /* The URL of a Link header with rel=`rel` (RFC 8288), new malloc'd string or
  * NULL. Relative URLs are resolved against base_url. */
 char *http_link(const struct http_response *resp, const char *rel, const char *base_url);
+/* The n-th (from 0) such URL over all Link headers in order (a header may
+ * carry several links), or NULL when there are n or fewer. */
+char *http_link_nth(const struct http_response *resp, const char *rel, const char *base_url,
+                    size_t n);
 
 /* Percent-encodes a string for use in a URL path segment or query value.
  * Returns a new malloc'd string. */

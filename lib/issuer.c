@@ -448,6 +448,7 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
         .profile = set->profile,
         .replaces = r->replaces,
         .challenge = set->challenge,
+        .preferred_chain = set->preferred_chain,
         .timeout_ms = set->order_timeout * 1000,
     };
     int rc = -1;

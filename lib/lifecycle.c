@@ -1,10 +1,12 @@
 /*
  * lifecycle.c - the renewal engine inside a manager (lifecycle.h): one
  * scheduler thread, running between autocert_manager_start and _stop, that
- * sleeps until the earliest due time (one timed wait on a CLOCK_MONOTONIC
- * condition variable, capped at an hour against wall-clock jumps; no
- * polling) and queues due sets; worker threads, created on demand up to
- * LC_MAX_WORKERS, that take sets from the queue and run their ARI fetches
+ * sleeps until the top of one timer heap (lifecycle_sched.c: one timed wait
+ * on a CLOCK_MONOTONIC condition variable, capped at an hour against
+ * wall-clock jumps; no polling, no per-set work between due times) and
+ * queues due sets, earliest NotAfter first within each CA account's budget
+ * (budget.c); worker threads, created on demand up to
+ * autocert.max_concurrent_orders, that take sets from the queue and run their ARI fetches
  * and orders (different sets in parallel, never two orders for one set) for
  * the scheduler and for one-off requests alike (lifecycle_api.c), so that
  * obtain, renew and revoke work whether or not the engine was started; the
@@ -102,12 +104,16 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
 }
 
 /* lc_plan_update plus what the plan does not know: an unmanaged set whose
- * served certificate has expired is `expired`. lc->mu held. */
+ * served certificate has expired is `expired`; a set without a certificate
+ * that is served a stand-in (standin.h) is `bootstrap` (also after failed
+ * attempts) unless an order runs (`renewing`). lc->mu held. */
 static void plan_update(struct acset *s, const struct lc_cert_facts *cf, int64_t now)
 {
     lc_plan_update(&s->rec, &s->cfg, cf, now);
     if (!s->managed && cf->present && now >= cf->not_after)
         s->rec.state = LC_EXPIRED;
+    if (s->standin_ok && !cf->present && !s->rec.running)
+        s->rec.state = LC_BOOTSTRAP;
 }
 
 void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now)
@@ -550,6 +556,17 @@ static void *scheduler(void *arg)
             lc->next_local_check = now + LC_LOCAL_CHECK_S;
             continue;
         }
+        if (lc->selfsigned_at <= now) {
+            int64_t next;
+            manager_snap_put(snap);
+            lc->selfsigned_at = INT64_MAX; /* a replace meanwhile sets 0 again */
+            pthread_mutex_unlock(&lc->mu);
+            next = lc_selfsigned_pass(lc, false);
+            pthread_mutex_lock(&lc->mu);
+            if (next < lc->selfsigned_at)
+                lc->selfsigned_at = next;
+            continue;
+        }
         if (lc->resync) {
             lc->resync = false;
             resync(lc, snap, now);
@@ -564,6 +581,8 @@ static void *scheduler(void *arg)
             pthread_mutex_lock(&lc->mu);
             continue;
         }
+        if (lc->selfsigned_at < earliest)
+            earliest = lc->selfsigned_at;
         if (local && lc->next_local_check < earliest)
             earliest = lc->next_local_check;
         wait_s = earliest == INT64_MAX ? LC_MAX_WAIT_S : earliest - now;
@@ -636,6 +655,9 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
     if (lc->watch_running)
         lc_watch_kick(lc);
     lc->resync = true; /* new sets, maybe new limits: plan and arm them all */
+    for (size_t k = 0; k < nnew; k++)
+        if (new_sets[k]->selfsigned && !contains(&in_old, old, nold, new_sets[k]))
+            lc->selfsigned_at = 0; /* a new selfsigned set: look at it now */
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
     config_free(cfg);
@@ -649,7 +671,7 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
  * state, how many hold no certificate or failed to load, the earliest
  * expiry. */
 struct boot_tally {
-    size_t by_state[LC_UNMANAGED + 1];
+    size_t by_state[LC_STATE_LAST + 1];
     size_t without, failed;
     int64_t earliest;
     char earliest_set[32];
@@ -710,7 +732,7 @@ static void log_boot_summary(const struct boot_tally *t, size_t n)
     char counts[256] = "", until[32] = "none";
     size_t used = 0;
 
-    for (int st = 0; st <= LC_UNMANAGED; st++) {
+    for (int st = 0; st <= LC_STATE_LAST; st++) {
         int k;
         if (t->by_state[st] == 0)
             continue;
@@ -764,6 +786,7 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
 {
     struct acset **sets = NULL;
     size_t n = 0;
+    int64_t selfsigned_at;
     int rc = 0;
 
     pthread_mutex_lock(&lc->ctl_mu);
@@ -783,11 +806,13 @@ int lifecycle_start(struct lifecycle *lc, struct ac_error *e)
             log_boot_summary(&t, n);
     }
     manager_sets_free(sets, n);
+    selfsigned_at = lc_selfsigned_pass(lc, true);
     if (lc_watch_start(lc) != 0)
         ac_warn(NULL, "engine: no local-file watcher thread; local files are checked every %d s",
                 LC_LOCAL_CHECK_S);
     pthread_mutex_lock(&lc->mu);
     lc->next_local_check = ac_now() + LC_LOCAL_CHECK_S;
+    lc->selfsigned_at = selfsigned_at;
     lc->started = true;
     rc = pthread_create(&lc->sched, NULL, scheduler, lc);
     if (rc != 0) {

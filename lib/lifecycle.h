@@ -29,10 +29,13 @@ enum lifecycle_state {
     LC_RENEWING = AUTOCERT_STATE_RENEWING,   /* an order is running */
     LC_BACKOFF = AUTOCERT_STATE_BACKOFF,     /* last attempt failed; next attempt scheduled */
     LC_EXPIRED = AUTOCERT_STATE_EXPIRED,     /* also an unmanaged set whose certificate expired */
-    LC_UNMANAGED = AUTOCERT_STATE_UNMANAGED, /* local, pseudo */
+    LC_UNMANAGED = AUTOCERT_STATE_UNMANAGED, /* local, pseudo, selfsigned */
+    LC_BOOTSTRAP = AUTOCERT_STATE_BOOTSTRAP, /* no certificate: its stand-in is served */
 };
+#define LC_STATE_LAST LC_BOOTSTRAP
 
-/* "pending", "valid", "due", "renewing", "backoff", "expired", "unmanaged". */
+/* "pending", "valid", "due", "renewing", "backoff", "expired", "unmanaged",
+ * "bootstrap". */
 const char *lifecycle_state_name(enum lifecycle_state s);
 
 struct lifecycle;

@@ -19,8 +19,8 @@
 #include "schedule.h"
 #include "timeutil.h"
 
-static const char *const state_names[] = {"pending", "valid",   "due",      "renewing",
-                                          "backoff", "expired", "unmanaged"};
+static const char *const state_names[] = {"pending", "valid",   "due",       "renewing",
+                                          "backoff", "expired", "unmanaged", "bootstrap"};
 
 const char *lifecycle_state_name(enum lifecycle_state s)
 {
@@ -114,6 +114,8 @@ int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecyc
     if (!r->running)
         lc_replan(lc, s, ac_now());
     out->state = r->state;
+    if (s->standin_ok && !out->has_cert && out->state != LC_RENEWING)
+        out->state = LC_BOOTSTRAP; /* also after failed attempts */
     out->renews_at = r->renews_at;
     out->next_attempt = s->managed ? r->next_attempt : 0;
     out->failures = r->failures;

@@ -269,6 +269,9 @@ struct lifecycle {
     pthread_mutex_t progress_mu;
     struct lc_waiter *waiter_list;
     int64_t next_local_check;
+    /* when the selfsigned sets need looking at (lc_selfsigned_pass): the
+     * earliest NotAfter among them; 0 = now (start, sets replaced) */
+    int64_t selfsigned_at;
     /* events: the configuration's sinks (webhook, deploy hook) and the
      * host's callback, each delivered by a thread of its own, in order */
     struct lc_events *sinks;
@@ -364,6 +367,12 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
 void lc_fetch_ari(struct lifecycle *lc, struct acset *s);
 /* Writes s's engine state file. Called without lc->mu. */
 void lc_persist(struct lifecycle *lc, struct acset *s);
+/* Provider selfsigned (lifecycle_selfsigned.c): writes a new self-signed
+ * pair for every selfsigned set whose certificate is missing, expired or
+ * lacks a configured name, loads it, and logs the fingerprints (of every
+ * one when boot). Returns when to look again (INT64_MAX: no such set).
+ * Called without lc->mu (I/O). */
+int64_t lc_selfsigned_pass(struct lifecycle *lc, bool boot);
 /* Queues event `event` of s for the sinks and the host (lc_events_emit). */
 uint64_t lc_post_event(struct lifecycle *lc, struct acset *s, const char *event, int64_t not_after,
                        const struct ac_error *err, bool files_changed);

@@ -45,6 +45,7 @@ struct watch_dir {
 struct watch_path {
     char *path;      /* owned */
     struct acset *s; /* a reference */
+    bool is_cert;    /* s's cert_path (else its key_path) */
 };
 
 struct watch_index {
@@ -129,7 +130,7 @@ static int watch_dir(int fd, struct watch_index *ix, const char *dir)
     return wd;
 }
 
-static int add_path(struct watch_index *ix, const char *path, struct acset *s)
+static int add_path(struct watch_index *ix, const char *path, struct acset *s, bool is_cert)
 {
     size_t k = path_hash(path) & (ix->cap - 1);
 
@@ -138,6 +139,7 @@ static int add_path(struct watch_index *ix, const char *path, struct acset *s)
     if ((ix->paths[k].path = strdup(path)) == NULL)
         return -1;
     ix->paths[k].s = acset_ref(s);
+    ix->paths[k].is_cert = is_cert;
     return 0;
 }
 
@@ -171,7 +173,11 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
             continue;
         for (int f = 0; f < 2 && ok; f++) {
             const char *p = f == 0 ? s->cfg.cert_path : s->cfg.key_path;
-            if (store_dirname(p, d[f], sizeof d[f]) != 0 || watch_dir(fd, ix, d[f]) < 0) {
+            if (store_dirname(p, d[f], sizeof d[f]) != 0)
+                ok = false;
+            else if (f == 1 && strcmp(d[1], d[0]) == 0)
+                break; /* the key beside the certificate: one watch */
+            if (!ok || watch_dir(fd, ix, d[f]) < 0) {
                 if (!warned) {
                     int err = errno;
                     warned = true;
@@ -185,7 +191,8 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
                 ok = false;
             }
         }
-        if (ok && (add_path(ix, s->cfg.cert_path, s) != 0 || add_path(ix, s->cfg.key_path, s) != 0))
+        if (ok && (add_path(ix, s->cfg.cert_path, s, true) != 0 ||
+                   add_path(ix, s->cfg.key_path, s, false) != 0))
             goto out;
         if (!ok)
             ix->polled[ix->npolled++] = acset_ref(s);
@@ -230,11 +237,12 @@ static void check_path(struct lifecycle *lc, const struct watch_index *ix, const
             check_set(lc, ix->paths[k].s);
 }
 
+/* Every watched set once (each has two entries: its cert_path's one). */
 static void check_all(struct lifecycle *lc, const struct watch_index *ix)
 {
     for (size_t k = 0; k < ix->cap; k++)
-        if (ix->paths[k].path != NULL)
-            check_set(lc, ix->paths[k].s); /* twice per set (cert, key): cheap */
+        if (ix->paths[k].path != NULL && ix->paths[k].is_cert)
+            check_set(lc, ix->paths[k].s);
 }
 
 /* Reads the pending events; returns true when the watches need rebuilding

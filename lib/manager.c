@@ -26,12 +26,14 @@
  * outside any lock on immutable data; certificate handles carry their own
  * counts, so a handle returned to a caller outlives every snapshot.
  */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cert.h"
 #include "certset.h"
@@ -40,6 +42,7 @@
 #include "log.h"
 #include "manager_priv.h"
 #include "sni.h"
+#include "standin.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -86,6 +89,29 @@ static void index_cert(struct sni_builder *b, const autocert_cert *c, size_t i, 
     }
 }
 
+/* Adds the names of set i's stand-in (its configured domains: names to b,
+ * IP literals to a) as set i. Returns 0, or -1 on ENOMEM. */
+static int index_standin(struct sni_builder *b, struct sni_addrs *a, const struct acset *set,
+                         size_t i)
+{
+    const struct config_set *c = &set->cfg;
+    unsigned char ip[16];
+
+    for (size_t d = 0; d < c->domains_count; d++) {
+        const char *name = c->domains[d];
+        if (inet_pton(AF_INET, name, ip) == 1) {
+            if (sni_addrs_add(a, ip, 4, (int)i) != 0)
+                return -1;
+        } else if (inet_pton(AF_INET6, name, ip) == 1) {
+            if (sni_addrs_add(a, ip, 16, (int)i) != 0)
+                return -1;
+        } else if (sni_builder_add(b, name, strlen(name), (int)i) != 0) {
+            ac_debug(c->name, "name not indexed: %s", name);
+        }
+    }
+    return 0;
+}
+
 /* The selector index: every set's configured domains, then the certificate
  * names of the sets that have no configured domain. */
 static struct sni_index *build_selector(const struct snapshot *s)
@@ -128,8 +154,13 @@ static struct snapshot *snap_build(autocert_manager *m)
     if (b == NULL)
         goto fail;
     for (size_t i = 0; i < n; i++) {
-        if (s->certs[i] == NULL)
+        if (s->certs[i] == NULL) {
+            if (s->sets[i]->standin_ok && index_standin(b, &s->addrs, s->sets[i], i) != 0) {
+                sni_builder_free(b);
+                goto fail;
+            }
             continue;
+        }
         index_cert(b, s->certs[i], i, s->sets[i]->cfg.name);
         for (size_t k = 0; k < cert_ip_count(s->certs[i]); k++) {
             size_t len = 0;
@@ -201,6 +232,7 @@ static void set_cert(autocert_manager *m, struct acset *s, autocert_cert *c,
     acset_error_put(&s->load_error, le);
     s->loaded_at = ac_now();
     pthread_mutex_unlock(&m->snap_lock);
+    standin_set_has_cert(s, c != NULL);
     if (old != c)
         autocert_cert_release(old);
 }
@@ -371,52 +403,104 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
     }
 }
 
+/* Sets above which a load or reload reads the sets' files on several
+ * threads (below it, one thread keeps the per-set log lines in order). */
+#define REFRESH_PARALLEL_MIN ACSET_LOG_EACH_MAX
+/* Threads of a parallel load at most (and never more than online CPUs). */
+#define REFRESH_THREADS_MAX 8
+
+/* One load or reload over m->sets (write_lock held by the caller, which
+ * waits for the workers): each worker takes the next set until none is left. */
+struct refresh_batch {
+    autocert_manager *m;
+    size_t n;
+    bool drop_absent, verbose;
+    struct store_scan *scan;
+    bool *changed; /* [i]: set i got another certificate; each written by one worker */
+    atomic_size_t next, reread, nchanged;
+};
+
+static void refresh_range(struct refresh_batch *b)
+{
+    size_t i;
+
+    while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
+        struct acset *s = b->m->sets[i];
+
+        if (!b->drop_absent && files_unchanged(s))
+            continue;
+        atomic_fetch_add(&b->reread, 1);
+        if (refresh_set(b->m, s, b->drop_absent, b->scan, b->verbose, true, NULL) == 1) {
+            b->changed[i] = true;
+            atomic_fetch_add(&b->nchanged, 1);
+        }
+    }
+}
+
+static void *refresh_worker(void *arg)
+{
+    refresh_range(arg);
+    return NULL;
+}
+
+/* Runs the batch on this thread and up to REFRESH_THREADS_MAX - 1 others
+ * (CPUs online permitting; a thread that cannot be started leaves its share
+ * to the others). Every set is independent: its fields are written by the
+ * one worker that took it, the snapshot fields under snap_lock, the
+ * directory listings and interned chain certificates under their own locks. */
+static void refresh_run(struct refresh_batch *b)
+{
+    pthread_t tid[REFRESH_THREADS_MAX - 1];
+    size_t started = 0, want = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (b->n >= REFRESH_PARALLEL_MIN && cpus > 1)
+        want = cpus < REFRESH_THREADS_MAX ? (size_t)cpus : REFRESH_THREADS_MAX;
+    while (started + 1 < want && pthread_create(&tid[started], NULL, refresh_worker, b) == 0)
+        started++;
+    refresh_range(b);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+}
+
 /* Load (drop_absent) or reload of every set. A reload re-reads only the
  * sets whose files changed since they were last read (a stat of each file);
  * a load reads them all. Each directory is listed once for the batch. */
 static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
 {
-    bool *changed = NULL;
-    struct store_scan *scan = NULL;
-    size_t n = 0, reread = 0;
-    int nchanged = 0, rc = -1;
-    bool verbose;
+    struct refresh_batch b = {.m = m, .drop_absent = drop_absent};
+    int nchanged, rc;
 
     pthread_mutex_lock(&m->write_lock);
-    n = m->count;
-    verbose = n <= ACSET_LOG_EACH_MAX;
-    changed = calloc(n + 1, sizeof(*changed));
-    scan = store_scan_new(); /* NULL: each set lists its directories itself */
-    if (changed == NULL) {
+    b.n = m->count;
+    b.verbose = b.n <= ACSET_LOG_EACH_MAX;
+    b.changed = calloc(b.n + 1, sizeof(*b.changed));
+    b.scan = store_scan_new(); /* NULL: each set lists its directories itself */
+    if (b.changed == NULL) {
         pthread_mutex_unlock(&m->write_lock);
-        store_scan_free(scan);
+        store_scan_free(b.scan);
         return -1;
     }
+    atomic_init(&b.next, 0);
+    atomic_init(&b.reread, 0);
+    atomic_init(&b.nchanged, 0);
+    refresh_run(&b);
+    store_scan_free(b.scan);
+    nchanged = (int)atomic_load(&b.nchanged);
     *holding = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct acset *s = m->sets[i];
-
-        if (drop_absent || !files_unchanged(s)) {
-            reread++;
-            if (refresh_set(m, s, drop_absent, scan, verbose, true, NULL) == 1) {
-                changed[i] = true;
-                nchanged++;
-            }
-        }
-        if (s->cert != NULL)
+    for (size_t i = 0; i < b.n; i++)
+        if (m->sets[i]->cert != NULL)
             (*holding)++;
-    }
-    store_scan_free(scan);
-    if (m->sets[0]->cert == NULL)
+    if (m->sets[0]->cert == NULL && !m->sets[0]->standin_ok && !m->sets[0]->selfsigned)
         ac_warn("main", "main holds no certificate: every handshake will fail");
     if (!drop_absent)
-        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed", reread, n,
-                nchanged);
+        ac_info(NULL, "reload: %zu of %zu set(s) had changed files: re-read; %d changed",
+                atomic_load(&b.reread), b.n, nchanged);
     rc = nchanged > 0 ? manager_snap_publish(m) : 0;
     pthread_mutex_unlock(&m->write_lock);
     if (rc == 0)
-        manager_notify(m, changed, n);
-    free(changed);
+        manager_notify(m, b.changed, b.n);
+    free(b.changed);
     return rc < 0 ? -1 : nchanged;
 }
 
@@ -577,16 +661,39 @@ out:
 
 /* ---- lookups and accessors ---------------------------------------------- */
 
+/* standin_get's "the set's certificate now" (a reader of an older snapshot). */
+static autocert_cert *cert_now(void *arg, struct acset *s)
+{
+    return manager_acset_cert(arg, s);
+}
+
+/* True when set i of s has something to serve: its certificate or, lacking
+ * one, a stand-in. */
+static bool serves(const struct snapshot *s, size_t i)
+{
+    return s->certs[i] != NULL || s->sets[i]->standin_ok;
+}
+
+/* The certificate for set id of s (main when id matches nothing that serves):
+ * a new reference, or NULL when main has nothing to serve. */
+static autocert_cert *pick(autocert_manager *m, const struct snapshot *s, int id)
+{
+    if (id < 0 || (size_t)id >= s->count || !serves(s, (size_t)id))
+        id = 0;
+    if (s->certs[id] != NULL)
+        return autocert_cert_acquire(s->certs[id]);
+    return standin_get(s->sets[id], cert_now, m); /* NULL: not eligible */
+}
+
 autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name, size_t len)
 {
     struct snapshot *s = manager_snap_get(m);
     autocert_cert *c = NULL;
     int id;
 
-    if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
+    if (serves(s, 0)) { /* main with nothing to serve fails every handshake */
         id = server_name != NULL && len > 0 ? sni_index_lookup(s->ix, server_name, len) : -1;
-        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
-        autocert_cert_acquire(c);
+        c = pick(m, s, id);
     }
     manager_snap_put(s);
     return c;
@@ -602,7 +709,7 @@ autocert_cert *autocert_manager_lookup_addr(autocert_manager *m, const char *ser
     if (addr == NULL)
         return autocert_manager_lookup(m, server_name, len);
     s = manager_snap_get(m);
-    if (s->certs[0] != NULL) { /* main without a certificate fails every handshake */
+    if (serves(s, 0)) { /* main with nothing to serve fails every handshake */
         bool sni = false;
         if (server_name != NULL && len > 0) {
             id = sni_index_lookup(s->ix, server_name, len);
@@ -615,8 +722,7 @@ autocert_cert *autocert_manager_lookup_addr(autocert_manager *m, const char *ser
         }
         if (!sni)
             id = sni_addrs_lookup(&s->addrs, addr, addr_len);
-        c = id >= 0 && (size_t)id < s->count && s->certs[id] != NULL ? s->certs[id] : s->certs[0];
-        autocert_cert_acquire(c);
+        c = pick(m, s, id);
     }
     manager_snap_put(s);
     return c;

@@ -135,6 +135,7 @@ static int render(struct ac_buf *b, const struct config_set *s, const char *spec
         }
     }
     kv(b, "profile", s->profile);
+    kv(b, "preferred_chain", s->preferred_chain);
     if (s->renew_before > 0)
         kv_secs(b, "renew_before", s->renew_before);
     kv_secs(b, "order_timeout", s->order_timeout);

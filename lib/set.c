@@ -4,6 +4,8 @@
  */
 #include "set.h"
 
+#include "standin.h"
+
 #include <gnutls/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,8 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     acset_id_of(s->cfg.cert_path, s->cfg.key_path, s->id);
     s->managed = config_set_is_managed(&s->cfg);
     s->local = strcmp(s->cfg.provider, CONFIG_PROVIDER_LOCAL) == 0;
+    s->selfsigned = strcmp(s->cfg.provider, CONFIG_PROVIDER_SELFSIGNED) == 0;
+    s->standin_ok = standin_eligible(&s->cfg);
     s->rec.managed = s->managed;
     s->rec.ari_support = -1;
     ac_error_clear(&s->rec.last_error);
@@ -70,6 +74,7 @@ void acset_unref(struct acset *s)
     if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     autocert_cert_release(s->cert);
+    standin_free(s);
     free(s->load_error);
     free(s->rec.force_err);
     config_set_dup_free(&s->cfg);

@@ -116,8 +116,10 @@ struct acset {
     /* immutable after acset_new */
     struct config_set cfg; /* own deep copy (config_set_dup) */
     char id[ACSET_ID_LEN + 1];
-    bool managed; /* config_set_is_managed(&cfg) */
-    bool local;   /* provider "local" */
+    bool managed;    /* config_set_is_managed(&cfg) */
+    bool local;      /* provider "local" */
+    bool selfsigned; /* provider "selfsigned" */
+    bool standin_ok; /* standin_eligible(&cfg) */
     /* a run-time set (autocert_manager_add_set): spec is the YAML it was
      * added with (owned; may hold secrets: never logged), re-applied against
      * main at every configuration reload. Set by the manager before the set
@@ -150,6 +152,10 @@ struct acset {
                                     * under the engine mutex, also read by the
                                     * file watcher without it) */
     struct lc_filestamp stamps[2]; /* local sets: cert, key */
+    /* the stand-in served while cert is NULL (standin.c: its striped lock) */
+    autocert_cert *standin; /* a reference, or NULL */
+    bool standin_off;       /* cert is set: no stand-in is made */
+    int64_t standin_failed; /* when making one last failed (Unix s), 0 never */
 };
 
 /* Makes a set from cfg (deep-copied). The copy's secrets stay masked through

@@ -115,7 +115,7 @@ int store_pair_recover_if_idle(const char *cert_path, const char *key_path, stru
  * costs O(n log n), not O(n^2). A name the listing shows is checked again on
  * disk before anything is done with it; one that appears after the listing
  * was taken is left to the next load (as with a listing per set taken a
- * moment earlier). Not thread-safe: one batch, one thread. */
+ * moment earlier). Thread-safe: the threads of one parallel load share it. */
 struct store_scan;
 /* Returns a new, empty listing (free with store_scan_free), or NULL (ENOMEM). */
 struct store_scan *store_scan_new(void);

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,22 +216,35 @@ struct scan_dir {
     bool ok; /* listed (false: unreadable, callers read it themselves) */
 };
 
+/* Shared by the threads of a parallel load: the table is guarded by mu; a
+ * listing, once inserted, never changes or moves until store_scan_free, so a
+ * pointer to it is used without the lock. */
 struct store_scan {
-    struct scan_dir *v; /* open addressing on dir; dir NULL = empty slot */
-    size_t cap, n;      /* cap a power of two, > 2 * n */
+    pthread_mutex_t mu;
+    struct scan_dir **v; /* open addressing on dir; NULL = empty slot */
+    size_t cap, n;       /* cap a power of two, > 2 * n */
 };
 
 struct store_scan *store_scan_new(void)
 {
-    return calloc(1, sizeof(struct store_scan));
+    struct store_scan *scan = calloc(1, sizeof(struct store_scan));
+
+    if (scan != NULL && pthread_mutex_init(&scan->mu, NULL) != 0) {
+        free(scan);
+        return NULL;
+    }
+    return scan;
 }
 
-static void scan_dir_clear(struct scan_dir *d)
+static void scan_dir_free(struct scan_dir *d)
 {
+    if (d == NULL)
+        return;
     for (size_t i = 0; i < d->n; i++)
         free(d->names[i]);
     free(d->names);
     free(d->dir);
+    free(d);
 }
 
 void store_scan_free(struct store_scan *scan)
@@ -238,9 +252,9 @@ void store_scan_free(struct store_scan *scan)
     if (scan == NULL)
         return;
     for (size_t i = 0; i < scan->cap; i++)
-        if (scan->v[i].dir != NULL)
-            scan_dir_clear(&scan->v[i]);
+        scan_dir_free(scan->v[i]);
     free(scan->v);
+    pthread_mutex_destroy(&scan->mu);
     free(scan);
 }
 
@@ -304,15 +318,15 @@ out:
 static int scan_grow(struct store_scan *scan)
 {
     size_t cap = scan->cap ? scan->cap * 2 : 64;
-    struct scan_dir *v = calloc(cap, sizeof *v);
+    struct scan_dir **v = calloc(cap, sizeof *v);
 
     if (v == NULL)
         return -1;
     for (size_t i = 0; i < scan->cap; i++) {
         size_t k;
-        if (scan->v[i].dir == NULL)
+        if (scan->v[i] == NULL)
             continue;
-        for (k = str_hash(scan->v[i].dir) & (cap - 1); v[k].dir != NULL; k = (k + 1) & (cap - 1))
+        for (k = str_hash(scan->v[i]->dir) & (cap - 1); v[k] != NULL; k = (k + 1) & (cap - 1))
             ;
         v[k] = scan->v[i];
     }
@@ -322,22 +336,53 @@ static int scan_grow(struct store_scan *scan)
     return 0;
 }
 
-/* The listing of dir in scan (read now when new), or NULL (unreadable, or
- * ENOMEM: the caller reads the directory itself). */
-static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
+/* The slot of dir in scan (mu held): its entry, or the empty slot where it
+ * goes. The table has room (grown before). */
+static size_t scan_slot(const struct store_scan *scan, const char *dir)
 {
     size_t k;
 
-    if (2 * (scan->n + 1) > scan->cap && scan_grow(scan) != 0)
+    for (k = str_hash(dir) & (scan->cap - 1); scan->v[k] != NULL; k = (k + 1) & (scan->cap - 1))
+        if (strcmp(scan->v[k]->dir, dir) == 0)
+            break;
+    return k;
+}
+
+/* The listing of dir in scan (read now when new, outside the lock: two
+ * threads may both list a new directory, the second copy is dropped), or
+ * NULL (unreadable, or ENOMEM: the caller reads the directory itself). */
+static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
+{
+    struct scan_dir *d = NULL, *have;
+    size_t k;
+
+    pthread_mutex_lock(&scan->mu);
+    have = scan->cap > 0 ? scan->v[scan_slot(scan, dir)] : NULL;
+    pthread_mutex_unlock(&scan->mu);
+    if (have != NULL)
+        return have->ok ? have : NULL;
+    d = calloc(1, sizeof *d);
+    if (d == NULL || (d->dir = strdup(dir)) == NULL) {
+        free(d);
         return NULL;
-    for (k = str_hash(dir) & (scan->cap - 1); scan->v[k].dir != NULL; k = (k + 1) & (scan->cap - 1))
-        if (strcmp(scan->v[k].dir, dir) == 0)
-            return scan->v[k].ok ? &scan->v[k] : NULL;
-    if ((scan->v[k].dir = strdup(dir)) == NULL)
+    }
+    d->ok = scan_dir_read(dir, d) == 0;
+    pthread_mutex_lock(&scan->mu);
+    if (2 * (scan->n + 1) > scan->cap && scan_grow(scan) != 0) {
+        pthread_mutex_unlock(&scan->mu);
+        scan_dir_free(d);
         return NULL;
-    scan->n++;
-    scan->v[k].ok = scan_dir_read(dir, &scan->v[k]) == 0;
-    return scan->v[k].ok ? &scan->v[k] : NULL; /* not ok: the caller reads it each time */
+    }
+    k = scan_slot(scan, dir);
+    if (scan->v[k] == NULL) {
+        scan->v[k] = d;
+        scan->n++;
+        d = NULL;
+    }
+    have = scan->v[k];
+    pthread_mutex_unlock(&scan->mu);
+    scan_dir_free(d);              /* another thread listed it first */
+    return have->ok ? have : NULL; /* not ok: the caller reads it each time */
 }
 
 /* True when the listing holds a name that starts with prefix. */

@@ -42,6 +42,7 @@
 #                           (http://127.0.0.1:Q), CHALLTESTSRV_PID.
 #   start_pebble [--eab] [--always-valid] [--nonce-reject N] [--validity SECONDS]
 #                [--dns HOST:PORT] [--authz-reuse N] [--http-port N] [--tls-port N]
+#                [--alternate-roots N]
 #                           Pebble on 127.0.0.1 with PEBBLE_VA_NOSLEEP=1,
 #                           PEBBLE_WFE_NONCEREJECT=N (default 0),
 #                           PEBBLE_AUTHZREUSE=N (default 0, which still reuses a
@@ -57,10 +58,14 @@
 #                           and PEBBLE_TLSALPN_PORT (the ports its VA connects
 #                           to for http-01 / tls-alpn-01: --http-port and
 #                           --tls-port point them at our listeners; free ports
-#                           otherwise). A start after
+#                           otherwise). --alternate-roots N sets
+#                           PEBBLE_ALTERNATE_ROOTS=N: N more chains, each to
+#                           its own root (/roots/1..N), offered through
+#                           Link: rel="alternate". A start after
 #                           stop_pebble reuses the same ports (restart tests).
 #   stop_pebble             Stops Pebble (it forgets accounts and its root).
-#   pebble_root PATH        Writes Pebble's current issuing root (PEM) to PATH.
+#   pebble_root PATH [N]    Writes Pebble's current issuing root (PEM) to PATH
+#                           (N: alternate root N, /roots/N; default 0).
 #   start_knot ZONE         Knot serving ZONE (SOA, NS) on 127.0.0.1, with a
 #                           TSIG key allowed to update TXT records. Exports
 #                           KNOT_PORT, KNOT_TSIG_NAME, KNOT_TSIG_SECRET,
@@ -306,7 +311,7 @@ _testenv_pebble_up() {
 
 start_pebble() {
   _testenv_need_dir
-  local eab=0 always=0 nonce=0 validity="" dns="" reuse=0
+  local eab=0 always=0 nonce=0 validity="" dns="" reuse=0 altroots=0
   while (($#)); do
     case $1 in
       --eab) eab=1 ;;
@@ -317,6 +322,7 @@ start_pebble() {
       --authz-reuse) reuse=${2:?--authz-reuse N}; shift ;;
       --http-port) PEBBLE_HTTP01_PORT=${2:?--http-port N}; shift ;;
       --tls-port) PEBBLE_TLSALPN_PORT=${2:?--tls-port N}; shift ;;
+      --alternate-roots) altroots=${2:?--alternate-roots N}; shift ;;
       *) fail "start_pebble: unknown option $1" ;;
     esac
     shift
@@ -360,6 +366,7 @@ with open(conf, "w") as f:
     json.dump({"pebble": p}, f, indent=2)
 EOF
   local -a cmd=(env PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT="$nonce" PEBBLE_AUTHZREUSE="$reuse")
+  ((altroots > 0)) && cmd+=(PEBBLE_ALTERNATE_ROOTS="$altroots")
   ((always)) && cmd+=(PEBBLE_VA_ALWAYS_VALID=1)
   cmd+=(pebble -config "$conf")
   [[ -n "$dns" ]] && cmd+=(-dnsserver "$dns")
@@ -381,10 +388,11 @@ stop_pebble() {
   export PEBBLE_PID
 }
 
-pebble_root() { # path
-  [[ -n "${1:-}" ]] || fail "pebble_root PATH"
-  curl -fsS --max-time 10 --cacert "$PEBBLE_CA_CERT" "$PEBBLE_MGMT_URL/roots/0" -o "$1" ||
-    fail "pebble_root: cannot fetch $PEBBLE_MGMT_URL/roots/0"
+pebble_root() { # path [index: 0 the default root, 1.. the alternate roots]
+  [[ -n "${1:-}" ]] || fail "pebble_root PATH [INDEX]"
+  local i=${2:-0}
+  curl -fsS --max-time 10 --cacert "$PEBBLE_CA_CERT" "$PEBBLE_MGMT_URL/roots/$i" -o "$1" ||
+    fail "pebble_root: cannot fetch $PEBBLE_MGMT_URL/roots/$i"
 }
 
 start_knot() { # zone

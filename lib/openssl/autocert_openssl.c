@@ -29,18 +29,36 @@
  *
  * autocert_openssl_uninstall takes the write lock: after it returns no
  * callback touches the manager.
+ *
+ * tls-alpn-01 (RFC 8737). OpenSSL runs the ClientHello callback before the
+ * ALPN select callback (both before the certificate is needed), so the
+ * ClientHello callback decides: when the ClientHello offers acme-tls/1 for a
+ * server name with a pending challenge (autocert_manager_alpn_pending; an IP
+ * identifier's reverse name included) it sets the challenge certificate
+ * (converted per handshake, never cached) and marks the SSL in its ex_data;
+ * the ALPN callback selects acme-tls/1 only for a marked SSL, and hands
+ * every other list to the host's callback without acme-tls/1. So acme-tls/1
+ * and the challenge certificate always come together.
+ *
+ * Without SNI the local address picks an IP certificate
+ * (autocert_manager_lookup_addr): the host's (autocert_openssl_set_local_addr,
+ * another SSL ex_data slot, freed with the SSL), else getsockname() on
+ * SSL_get_fd, only for such handshakes.
  */
 #include <limits.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "autocert/autocert_openssl.h"
 
@@ -68,8 +86,20 @@ struct binding {
     atomic_uint_fast64_t tick;
 };
 
+/* The local address a host set on an SSL (autocert_openssl_set_local_addr),
+ * kept in the SSL's ex_data (freed with it). */
+struct local_addr {
+    int known; /* 0: the host said no address is known */
+    unsigned char addr[16];
+    size_t len; /* 4 or 16 when known */
+};
+
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 static int binding_index = -1;
+static int acme_index = -1;  /* SSL ex_data: ACME_MARK while this handshake is tls-alpn-01 */
+static int local_index = -1; /* SSL ex_data: struct local_addr *, or NULL (ask the fd) */
+static char acme_mark;       /* its address is the mark; nothing to free */
+#define ACME_MARK ((void *)&acme_mark)
 
 /* ---- the cache ------------------------------------------------------------ */
 
@@ -258,9 +288,17 @@ static void binding_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx
     binding_free(ptr);
 }
 
+static void local_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                          void *argp)
+{
+    free(ptr);
+}
+
 static void index_init(void)
 {
     binding_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, binding_ex_free);
+    acme_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    local_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, local_ex_free);
 }
 
 static struct binding *binding_of(SSL_CTX *ctx)
@@ -299,24 +337,126 @@ static void client_sni(SSL *ssl, const unsigned char **name, size_t *len)
     }
 }
 
-/* Chooses and sets the certificate for the SNI of this ClientHello. */
+/* Whether the client's ALPN list (wire format: length-prefixed names) offers
+ * acme-tls/1. Bounded by inlen; a malformed list offers nothing. */
+static int offers_acme(const unsigned char *in, size_t inlen)
+{
+    const size_t n = sizeof(ACME_TLS_1) - 1;
+
+    for (size_t off = 0; off < inlen;) {
+        size_t l = in[off];
+        if (off + 1 + l > inlen)
+            return 0;
+        if (l == n && memcmp(in + off + 1, ACME_TLS_1, n) == 0)
+            return 1;
+        off += 1 + l;
+    }
+    return 0;
+}
+
+/* Whether this ClientHello's ALPN extension (RFC 7301 §3.1) offers
+ * acme-tls/1. */
+static int hello_offers_acme(SSL *ssl)
+{
+    const unsigned char *ext = NULL;
+    size_t extlen = 0, list;
+
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                  &extlen) != 1 ||
+        extlen < 2)
+        return 0;
+    list = (size_t)ext[0] << 8 | ext[1];
+    return list <= extlen - 2 && offers_acme(ext + 2, list);
+}
+
+/* The local address of the connection (raw bytes in out): the one the host
+ * set, else getsockname() on the SSL's fd. Returns 4, 16, or 0 when unknown. */
+static size_t local_addr(SSL *ssl, unsigned char out[16])
+{
+    const struct local_addr *la = SSL_get_ex_data(ssl, local_index);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int fd;
+
+    if (la != NULL) {
+        if (!la->known)
+            return 0;
+        memcpy(out, la->addr, la->len);
+        return la->len;
+    }
+    fd = SSL_get_fd(ssl);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+        return 4;
+    }
+    if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        return 16;
+    }
+    return 0;
+}
+
+/* Serves c (a reference, taken over), the tls-alpn-01 challenge certificate
+ * of this ClientHello's server name: converted for this handshake only (not
+ * cached: a challenge lives for one validation), and marks the SSL so that
+ * the ALPN callback selects acme-tls/1. */
+static int use_challenge(SSL *ssl, autocert_cert *c, int *al)
+{
+    struct entry *e = entry_make(c);
+    int ok = e != NULL && SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1 &&
+             SSL_set_ex_data(ssl, acme_index, ACME_MARK) == 1;
+
+    if (ok)
+        autocert_log(AUTOCERT_LOG_DEBUG, NULL,
+                     "handshake: acme-tls/1, the tls-alpn-01 challenge certificate");
+    else
+        autocert_log(AUTOCERT_LOG_ERROR, NULL,
+                     "handshake: cannot use the tls-alpn-01 challenge certificate");
+    entry_free(e);
+    autocert_cert_release(c);
+    ERR_clear_error();
+    if (!ok) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Chooses and sets the certificate for this ClientHello: the challenge
+ * certificate when it offers acme-tls/1 for a server name with a pending
+ * tls-alpn-01 challenge, else the set's by SNI, without SNI by the local
+ * address (an IP certificate), else main's. */
 static int on_client_hello(SSL *ssl, int *al, void *arg)
 {
     struct binding *b = arg;
     const unsigned char *name;
-    size_t len;
+    unsigned char addr[16];
+    size_t len, alen = 0;
     autocert_cert *c = NULL;
     struct entry *e, *made = NULL;
     int ok = 0, used = 0; /* used: a certificate was offered to OpenSSL */
+    int acme;
 
     client_sni(ssl, &name, &len);
+    acme = len > 0 && hello_offers_acme(ssl);
+    SSL_set_ex_data(ssl, acme_index, NULL); /* a second ClientHello (HRR) decides anew */
+    if (len == 0)
+        alen = local_addr(ssl, addr);
     pthread_rwlock_rdlock(&b->lock);
     if (b->m == NULL) {
         pthread_rwlock_unlock(&b->lock);
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
-    c = autocert_manager_lookup(b->m, (const char *)name, len);
+    if (acme && autocert_manager_alpn_pending(b->m, (const char *)name, len))
+        c = autocert_manager_lookup_alpn(b->m, (const char *)name, len);
+    if (c != NULL) {
+        pthread_rwlock_unlock(&b->lock);
+        return use_challenge(ssl, c, al);
+    }
+    c = autocert_manager_lookup_addr(b->m, (const char *)name, len, alen > 0 ? addr : NULL, alen);
     if (c == NULL) {
         pthread_rwlock_unlock(&b->lock);
         autocert_log(AUTOCERT_LOG_DEBUG, NULL, "handshake refused: main holds no certificate");
@@ -371,34 +511,27 @@ out:
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-/* Whether the client's ALPN list (wire format) offers acme-tls/1. */
-static int offers_acme(const unsigned char *in, unsigned int inlen)
-{
-    const size_t n = sizeof(ACME_TLS_1) - 1;
-
-    for (unsigned int off = 0; off < inlen;) {
-        unsigned int l = in[off];
-        if (off + 1 + l > inlen)
-            return 0;
-        if (l == n && memcmp(in + off + 1, ACME_TLS_1, n) == 0)
-            return 1;
-        off += 1 + l;
-    }
-    return 0;
-}
-
+/* The ALPN select callback. A tls-alpn-01 handshake (the ClientHello callback
+ * served the challenge certificate) selects acme-tls/1 and nothing else;
+ * every other handshake goes to the host's callback with acme-tls/1 taken out
+ * of the client's list (so the host can never select it), or negotiates
+ * nothing when acme-tls/1 was all the client offered. */
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
     struct binding *b = arg;
     autocert_openssl_alpn_fn fn;
     void *fn_arg;
+    unsigned char *list = NULL;
+    unsigned int n = 0;
+    int rc;
 
-    if (offers_acme(in, inlen)) {
-        /* tls-alpn-01 is not served yet (autocert_openssl.h) */
-        autocert_log(AUTOCERT_LOG_DEBUG, NULL,
-                     "handshake refused: acme-tls/1 offered, tls-alpn-01 is not served here");
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    if (SSL_get_ex_data(ssl, acme_index) == ACME_MARK) {
+        if (!offers_acme(in, inlen))
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        *out = (const unsigned char *)ACME_TLS_1;
+        *outlen = (unsigned char)(sizeof(ACME_TLS_1) - 1);
+        return SSL_TLSEXT_ERR_OK;
     }
     pthread_rwlock_rdlock(&b->lock);
     fn = b->alpn;
@@ -406,7 +539,44 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     pthread_rwlock_unlock(&b->lock);
     if (fn == NULL)
         return SSL_TLSEXT_ERR_NOACK;
-    return fn(ssl, out, outlen, in, inlen, fn_arg);
+    if (!offers_acme(in, inlen))
+        return fn(ssl, out, outlen, in, inlen, fn_arg);
+
+    /* the client's list without acme-tls/1 */
+    list = malloc(inlen);
+    if (list == NULL)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    for (unsigned int off = 0; off < inlen;) {
+        unsigned int l = in[off];
+        if (off + 1 + l > inlen)
+            break;
+        if (l != sizeof(ACME_TLS_1) - 1 || memcmp(in + off + 1, ACME_TLS_1, l) != 0) {
+            memcpy(list + n, in + off, 1 + l);
+            n += 1 + l;
+        }
+        off += 1 + l;
+    }
+    if (n == 0) {
+        free(list);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    rc = fn(ssl, out, outlen, list, n, fn_arg);
+    if (rc == SSL_TLSEXT_ERR_OK && *out >= list && *out < list + n) {
+        /* the host chose from our copy: point at the same name in the
+         * client's list, which outlives this call (OpenSSL copies it) */
+        const unsigned char *sel = *out;
+        *out = NULL;
+        for (unsigned int off = 0; off < inlen; off += 1u + in[off])
+            if (off + 1 + in[off] <= inlen && in[off] == *outlen &&
+                memcmp(in + off + 1, sel, *outlen) == 0) {
+                *out = in + off + 1;
+                break;
+            }
+        if (*out == NULL)
+            rc = SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    free(list);
+    return rc;
 }
 
 /* ---- the API ------------------------------------------------------------------ */
@@ -431,7 +601,7 @@ int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx, autocert_openssl
         return -1;
     }
     b = binding_of(ctx);
-    if (binding_index < 0) {
+    if (binding_index < 0 || acme_index < 0 || local_index < 0) {
         set_error(err, AUTOCERT_E_NOMEM,
                   "autocert_openssl_install: no OpenSSL ex_data index for the SSL_CTX");
         return -1;
@@ -475,4 +645,52 @@ void autocert_openssl_uninstall(SSL_CTX *ctx)
     b->m = NULL;
     cache_clear(b);
     pthread_rwlock_unlock(&b->lock);
+}
+
+bool autocert_openssl_is_acme(const SSL *ssl)
+{
+    const unsigned char *p = NULL;
+    unsigned int len = 0;
+
+    if (ssl == NULL)
+        return false;
+    SSL_get0_alpn_selected(ssl, &p, &len);
+    return p != NULL && len == sizeof(ACME_TLS_1) - 1 && memcmp(p, ACME_TLS_1, len) == 0;
+}
+
+int autocert_openssl_set_local_addr(SSL *ssl, const struct sockaddr *sa, socklen_t len)
+{
+    struct local_addr *la;
+
+    pthread_once(&index_once, index_init);
+    if (ssl == NULL || local_index < 0) {
+        autocert_log(AUTOCERT_LOG_ERROR, NULL, "autocert_openssl_set_local_addr: no SSL");
+        return -1;
+    }
+    if (sa != NULL && !(sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) &&
+        !(sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6))) {
+        autocert_log(AUTOCERT_LOG_ERROR, NULL,
+                     "autocert_openssl_set_local_addr: not an IPv4 or IPv6 address");
+        return -1;
+    }
+    la = SSL_get_ex_data(ssl, local_index);
+    if (la == NULL) {
+        la = calloc(1, sizeof(*la));
+        if (la == NULL || SSL_set_ex_data(ssl, local_index, la) != 1) {
+            free(la);
+            autocert_log(AUTOCERT_LOG_ERROR, NULL,
+                         "autocert_openssl_set_local_addr: out of memory");
+            return -1;
+        }
+    }
+    la->known = sa != NULL;
+    la->len = 0;
+    if (sa != NULL && sa->sa_family == AF_INET) {
+        memcpy(la->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        la->len = 4;
+    } else if (sa != NULL) {
+        memcpy(la->addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        la->len = 16;
+    }
+    return 0;
 }

@@ -1,5 +1,6 @@
 /* fuzz_pem.c - arbitrary bytes into the PEM/DER readers: the certificate chain
- * parser (and the facts of every certificate it accepts, with its ARI id) and
+ * parsers, eager and lazy (and the facts of every certificate they accept,
+ * with its ARI id; the lazy one's certificates parsed on demand) and
  * the private-key loader (and the JWK of every key it accepts). No crash, no
  * leak, no sanitizer report. */
 #include <stddef.h>
@@ -27,6 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 crypto_cert_info_free(&info);
             if (crypto_ari_cert_id(chain->crts[i], &id, &e) == 0)
                 free(id);
+        }
+        crypto_chain_free(chain);
+    }
+    chain = NULL;
+    if (crypto_chain_parse_pem_lazy(data, size, &chain, &e) == 0) {
+        for (size_t i = 0; i < chain->count; i++) {
+            gnutls_x509_crt_t crt = crypto_chain_crt(chain, i, &e);
+            struct crypto_cert_info info;
+            if (crt != NULL && crypto_cert_info_get(crt, &info, &e) == 0)
+                crypto_cert_info_free(&info);
         }
         crypto_chain_free(chain);
     }

@@ -4,7 +4,8 @@
 # challtestsrv, with no certificate on disk, the engine obtains main and an
 # extra; `openssl s_client -servername` gets each one by SNI with a chain that
 # verifies against Pebble's root; without SNI main is served; the host's ALPN
-# callback answers (http/1.1) and an acme-tls/1 offer is refused; a POST
+# callback answers (http/1.1) and an acme-tls/1 offer with no challenge
+# pending gets the set's certificate and no protocol; a POST
 # /api/v1/cert/renew on the gateway's own admin API changes the served serial
 # without a restart. The binary is required: a build without OpenSSL fails
 # here, it is not skipped.
@@ -20,7 +21,7 @@ start_pebble
 cd "$TESTENV_DIR"
 pebble_root root.pem
 
-# ossl_serial PORT SNI|"" : serial (lowercase hex) of the leaf served to
+# ossl_serial PORT SNI|"" [NAME [S_CLIENT ARGS...]]: serial (lowercase hex) of the leaf served to
 # openssl s_client (no SNI when SNI is empty), the chain verified against
 # Pebble's root for the name expected; empty when the handshake fails.
 ossl_serial() {
@@ -28,6 +29,7 @@ ossl_serial() {
   local args=(-connect "127.0.0.1:$port" -CAfile root.pem -verify_return_error
               -verify_hostname "$name")
   if [[ -n "$sni" ]]; then args+=(-servername "$sni"); else args+=(-noservername); fi
+  args+=("${@:4}")
   out=$(openssl s_client "${args[@]}" </dev/null 2>/dev/null) || return 0
   printf '%s\n' "$out" | openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=//' | norm
 }
@@ -63,13 +65,15 @@ assert_contains "$(hello "$PORT" api.example.test root.pem)" \
 assert_contains "$(curl -fsS --max-time 5 -k "https://127.0.0.1:$PORT/")" \
   "hello (no sni) from example.test" "no SNI answers with main"
 
-# --- ALPN: the host's callback chooses; acme-tls/1 is refused -------------------------
+# --- ALPN: the host's callback chooses; acme-tls/1 without a challenge: normal ------
 out=$(openssl s_client -connect "127.0.0.1:$PORT" -servername example.test -alpn h2,http/1.1 \
       </dev/null 2>/dev/null || true)
 assert_contains "$out" "ALPN protocol: http/1.1" "the host's ALPN callback"
 out=$(openssl s_client -connect "127.0.0.1:$PORT" -servername example.test -alpn acme-tls/1 \
       </dev/null 2>&1 || true)
-assert_contains "$out" "no application protocol" "acme-tls/1 refused (tls-alpn-01 not served)"
+assert_contains "$out" "No ALPN negotiated" "acme-tls/1 without a pending challenge: not selected"
+assert_eq "$s_main" "$(ossl_serial "$PORT" example.test example.test -alpn acme-tls/1)" \
+  "acme-tls/1 without a pending challenge: the set's certificate"
 
 # --- the admin API of the same process: a forced renewal changes the serial -----------
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$APORT/api/v1/cert/renew?name=main")

@@ -40,7 +40,7 @@ APORT=$(free_port)
   for i in $(seq 1 "$N"); do
     printf '    - cert_path: certs/s%d.crt\n      key_path: certs/s%d.key\n' "$i" "$i"
   done
-  # one more, managed, without files: pending
+  # one more, managed, without files: bootstrap (served a stand-in)
   printf '    - provider: custom\n      email: a@example.test\n      ca_dir_url: https://127.0.0.1:1/dir\n'
   printf '      domains: [p.example.test]\n      cert_path: certs/p.crt\n      key_path: certs/p.key\n'
   printf 'admin:\n  listen: 127.0.0.1:%s\n' "$APORT"
@@ -70,7 +70,9 @@ check_form() { # $1: label, rest: the source options
   if grep -q "^next cursor" p3.err; then fail "$label: a cursor after the last page"; fi
 
   "$AUTOCERT_BIN" list "$@" --state pending,due,renewing,backoff >st.out 2>st.err || fail "$label: --state"
-  assert_eq "extra[8]" "$(names st.out)" "$label: --state pending"
+  assert_eq "" "$(names st.out)" "$label: --state pending (none: a managed set without files is bootstrap)"
+  "$AUTOCERT_BIN" list "$@" --state bootstrap >st.out 2>st.err || fail "$label: --state bootstrap"
+  assert_eq "extra[8]" "$(names st.out)" "$label: --state bootstrap"
   "$AUTOCERT_BIN" list "$@" --state unmanaged --domain s4.test >d.out 2>d.err || fail "$label: --domain"
   assert_eq "extra[4]" "$(names d.out)" "$label: --domain with --state"
   "$AUTOCERT_BIN" list "$@" --name extra2 --domain s4.test >e.out 2>e.err || fail "$label: AND"

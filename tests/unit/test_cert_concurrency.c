@@ -122,6 +122,21 @@ static void test_shared_and_lazy(void **state)
         autocert_cert_release(h[i]);
     assert_int_equal(cert_interned_count(), before);
 
+    /* an intermediate that is no certificate (not interned: parsed) fails */
+    {
+        static const char junk[] =
+            "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+        char *bad = chain_with(leaf, ll, junk, sizeof junk - 1, &cl);
+        autocert_cert *x = NULL;
+
+        ac_error_clear(&e);
+        assert_int_equal(certset_from_memory("s", 0, bad, cl, k, kl, &x, &e), -1);
+        assert_null(x);
+        assert_non_null(strstr(e.message, "certificate #2 of 2"));
+        assert_int_equal(cert_interned_count(), before);
+        free(bad);
+    }
+
     free(leaf);
     free(k);
     free(inter);

@@ -225,7 +225,8 @@ static void test_provider_names_and_options(void **state)
     const struct config_diag *it;
 
     tc_expect_error("autocert:\n  provider: nosuchdns\n  email: a@b.test\n  domains: [a.test]\n",
-                    "autocert.provider", 2, 3, "local, pseudo, custom, acme, challtestsrv");
+                    "autocert.provider", 2, 3,
+                    "local, pseudo, selfsigned, custom, acme, challtestsrv");
     tc_expect_error("autocert:\n  provider: ChallTestSrv\n  email: a@b.test\n"
                     "  domains: [a.test]\n",
                     NULL, 0, 0, "unknown provider 'ChallTestSrv'");

@@ -61,7 +61,7 @@ static void test_non_dns_challenge_other_providers(void **state)
                     3, "provider local");
     tc_expect_error("autocert:\n  provider: pseudo\n  challenge: tls-alpn-01\n",
                     "autocert.challenge", 3, 3, "provider pseudo");
-    /* a provider that does not exist is named as such */
+    /* selfsigned asks no CA either */
     tc_expect_error("autocert:\n  provider: selfsigned\n  challenge: http-01\n", NULL, 0, 0,
                     "challenge http-01 is answered by provider acme");
 }

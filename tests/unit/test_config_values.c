@@ -2,7 +2,8 @@
  * test_config_values.c - ${VAR} expansion, durations, redaction in
  * config_print, secrets kept out of messages, the shared helpers:
  * host:port (config_parse_listen, ac_hostport_parse, the resolvers rule of
- * validation), booleans and did-you-mean (lib/words.h).
+ * validation), booleans and did-you-mean (lib/words.h), preferred_chain
+ * (inherited from main, overridden per set, checked, printed).
  */
 #include "autocert/autocert.h"
 #include "hostport.h"
@@ -300,6 +301,43 @@ static void test_suggest(void **state)
     assert_null(ac_suggest("bta", two, 1)); /* only the first n candidates */
 }
 
+static void test_preferred_chain(void **state)
+{
+    struct config *cfg = tc_expect_ok("autocert:\n  preferred_chain: ISRG Root X1\n"
+                                      "  extra:\n    - domains: [b.test]\n"
+                                      "      cert_path: b.crt\n      key_path: b.key\n"
+                                      "    - domains: [c.test]\n"
+                                      "      cert_path: c.crt\n      key_path: c.key\n"
+                                      "      preferred_chain: \"Pebble Root CA 1a2b3c\"\n");
+    char *out;
+
+    (void)state;
+    assert_string_equal(cfg->sets[0].preferred_chain, "ISRG Root X1");
+    assert_string_equal(cfg->sets[1].preferred_chain, "ISRG Root X1"); /* inherited */
+    assert_string_equal(cfg->sets[2].preferred_chain, "Pebble Root CA 1a2b3c");
+    out = print_to_string(cfg);
+    assert_non_null(strstr(out, "preferred_chain: \"ISRG Root X1\""));
+    free(out);
+    config_free(cfg);
+    cfg = tc_expect_ok("autocert:\n  domains: [a.test]\n");
+    assert_null(cfg->sets[0].preferred_chain);
+    config_free(cfg);
+    {
+        char yaml[400] = "autocert:\n  preferred_chain: ";
+        size_t n = strlen(yaml);
+        memset(yaml + n, 'x', 257); /* one byte over CONFIG_PREFERRED_CHAIN_MAX */
+        memcpy(yaml + n + 257, "\n", 2);
+        tc_expect_error(yaml, "autocert.preferred_chain", 2, 3,
+                        "preferred_chain must be the common name");
+    }
+    tc_expect_error("autocert:\n  extra:\n    - domains: [b.test]\n"
+                    "      cert_path: b.crt\n      key_path: b.key\n"
+                    "      preferred_chain: \"a\\tb\"\n",
+                    "autocert.extra[1].preferred_chain", 6, 7, "no control characters");
+    tc_expect_error("autocert:\n  preferred_chan: X\n", "autocert.preferred_chan", 2, 3,
+                    "did you mean 'preferred_chain'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,7 +345,8 @@ int main(void)
         cmocka_unit_test(test_redaction),      cmocka_unit_test(test_secrets_not_in_errors),
         cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
         cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
-        cmocka_unit_test(test_suggest),        cmocka_unit_test(test_engine_limits),
+        cmocka_unit_test(test_suggest),        cmocka_unit_test(test_preferred_chain),
+        cmocka_unit_test(test_engine_limits),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

@@ -652,6 +652,7 @@ static void test_chain_and_info(void **state)
     crypto_chain_free(NULL);
 }
 
+/* Both parsers refuse pem with a crypto error. */
 static void expect_chain_error(const void *pem, size_t len)
 {
     struct crypto_chain *c = NULL;
@@ -661,6 +662,58 @@ static void expect_chain_error(const void *pem, size_t len)
     assert_int_equal(crypto_chain_parse_pem(pem, len, &c, &e), -1);
     assert_null(c);
     assert_string_equal(e.kind, AC_ERR_CRYPTO);
+    ac_error_clear(&e);
+    assert_int_equal(crypto_chain_parse_pem_lazy(pem, len, &c, &e), -1);
+    assert_null(c);
+    assert_string_equal(e.kind, AC_ERR_CRYPTO);
+}
+
+/* The lazy parser: the leaf parsed at once, the others on demand, each the
+ * same certificate as the eager parser's; an intermediate that is not a
+ * certificate is an error only when it is asked for. */
+static void test_chain_lazy(void **state)
+{
+    static const char junk[] =
+        "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+    struct crypto_chain *eager = chain_fixture("chain.pem"), *lazy = NULL;
+    size_t len, leaf_len;
+    unsigned char *pem = read_fixture("chain.pem", &len);
+    unsigned char *leaf = read_fixture("leaf.pem", &leaf_len);
+    struct ac_error e;
+    char *mixed;
+
+    (void)state;
+    assert_int_equal(crypto_chain_parse_pem_lazy(pem, len, &lazy, &e), 0);
+    assert_int_equal(lazy->count, eager->count);
+    assert_non_null(lazy->crts[0]);
+    assert_null(lazy->crts[1]); /* not parsed yet */
+    for (size_t i = 0; i < lazy->count; i++) {
+        gnutls_x509_crt_t crt = crypto_chain_crt(lazy, i, &e);
+        assert_non_null(crt);
+        assert_true(gnutls_x509_crt_equals(crt, eager->crts[i]));
+        assert_ptr_equal(crypto_chain_crt(lazy, i, &e), crt); /* parsed once */
+    }
+    assert_null(crypto_chain_crt(lazy, lazy->count, &e));
+    crypto_chain_free(lazy);
+
+    /* a leaf, then base64 that is no certificate: the leaf reads, #2 does not */
+    mixed = malloc(leaf_len + sizeof junk);
+    assert_non_null(mixed);
+    memcpy(mixed, leaf, leaf_len);
+    memcpy(mixed + leaf_len, junk, sizeof junk - 1);
+    lazy = NULL;
+    assert_int_equal(
+        crypto_chain_parse_pem_lazy(mixed, leaf_len + sizeof junk - 1, &lazy, &e), 0);
+    assert_int_equal(lazy->count, 2);
+    ac_error_clear(&e);
+    assert_null(crypto_chain_crt(lazy, 1, &e));
+    assert_string_equal(e.kind, AC_ERR_CRYPTO);
+    assert_non_null(strstr(e.message, "certificate #2 of 2"));
+    crypto_chain_free(lazy);
+    free(mixed);
+    free(pem);
+    free(leaf);
+    crypto_chain_free(eager);
 }
 
 static void test_chain_errors(void **state)
@@ -685,6 +738,9 @@ static void test_chain_errors(void **state)
     for (int i = 0; i < 17; i++)
         memcpy(many + (size_t)i * len, leaf, len);
     assert_int_equal(crypto_chain_parse_pem(many, len * 16, &c, &e), 0);
+    assert_int_equal(c->count, 16);
+    crypto_chain_free(c);
+    assert_int_equal(crypto_chain_parse_pem_lazy(many, len * 16, &c, &e), 0);
     assert_int_equal(c->count, 16);
     crypto_chain_free(c);
     expect_chain_error(many, len * 17);
@@ -828,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_csr),
         cmocka_unit_test(test_chain_and_info),
         cmocka_unit_test(test_chain_errors),
+        cmocka_unit_test(test_chain_lazy),
         cmocka_unit_test(test_key_matches_cert),
         cmocka_unit_test(test_ari_rfc9773),
         cmocka_unit_test(test_ari_fixture),

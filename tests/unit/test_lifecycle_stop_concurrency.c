@@ -311,7 +311,15 @@ static void test_oneoff_without_start(void **state)
     drop_markers(f);
     m = load(f);
     ac_sleep_ms(500, NULL);
-    assert_int_equal(state_of(m, 0), AUTOCERT_STATE_PENDING); /* nothing timed */
+    /* nothing timed: no certificate (its stand-in is served), no attempt */
+    assert_int_equal(state_of(m, 0), AUTOCERT_STATE_BOOTSTRAP);
+    {
+        autocert_status st;
+        assert_int_equal(autocert_manager_status(m, 0, &st), 0);
+        assert_int_equal(st.failures, 0);
+        assert_int_equal(st.last_error_at, 0);
+        autocert_status_clear(&st);
+    }
     for (int round = 0; round < 2; round++) {
         struct waiter w = {.m = m};
         pthread_t th;

@@ -4,7 +4,8 @@
  * beats a wildcard of an earlier set, one label under a wildcard, no SNI and
  * unknown names get main, normalisation), the host's ALPN callback is called
  * for a normal handshake and its choice reaches the client, a client offering
- * acme-tls/1 is refused without reaching it, a renewed certificate is served
+ * acme-tls/1 with no challenge pending gets a normal handshake in which the
+ * host never sees acme-tls/1 (test_openssl_alpn.c has the rest), a renewed certificate is served
  * on the next handshake while a connection made before keeps its own, and
  * uninstall / reinstall / main without a certificate fail or serve as
  * autocert_openssl.h says; sets removed by reload_config leave the cache.
@@ -158,10 +159,23 @@ static void test_alpn(void **state)
     assert_string_equal(cn, "wild");
     tos_close(&c);
 
-    /* an ACME validation: refused, the host never sees it */
-    assert_false(tos_handshake(f->sctx, f->cctx, "y.w.test", acme, sizeof acme - 1, &c));
-    assert_false(tos_handshake(f->sctx, f->cctx, "y.w.test", mixed, sizeof mixed - 1, &c));
+    /* acme-tls/1 without a pending challenge: the set's certificate, no
+     * protocol, and the host's callback never sees acme-tls/1 */
+    assert_true(tos_handshake(f->sctx, f->cctx, "y.w.test", acme, sizeof acme - 1, &c));
+    SSL_get0_alpn_selected(c.client, &sel, &sellen);
+    assert_int_equal(sellen, 0);
+    assert_false(autocert_openssl_is_acme(c.server));
+    tos_peer_cn(&c, cn, sizeof cn);
+    assert_string_equal(cn, "wild");
+    tos_close(&c);
     assert_int_equal(host_calls, 1);
+    assert_true(tos_handshake(f->sctx, f->cctx, "y.w.test", mixed, sizeof mixed - 1, &c));
+    assert_int_equal(host_calls, 2);
+    SSL_get0_alpn_selected(c.client, &sel, &sellen);
+    assert_int_equal(sellen, 8);
+    assert_memory_equal(sel, "http/1.1", 8);
+    assert_false(autocert_openssl_is_acme(c.server));
+    tos_close(&c);
 
     /* without a host callback no protocol is chosen, the handshake works */
     assert_int_equal(autocert_openssl_install(f->m, f->sctx, NULL, NULL, NULL), 0);
@@ -169,7 +183,7 @@ static void test_alpn(void **state)
     SSL_get0_alpn_selected(c.client, &sel, &sellen);
     assert_int_equal(sellen, 0);
     tos_close(&c);
-    assert_int_equal(host_calls, 1);
+    assert_int_equal(host_calls, 2);
 }
 
 static void test_renewal_and_lifetime(void **state)

@@ -171,12 +171,16 @@ AUTOCERT_API void autocert_config_print(const autocert_config *c, FILE *f);
  * "hooks.deploy", "notify.webhook", "store.url" (NULL: secret). NULL when
  * unset or unknown. The path the configuration was loaded from: "path".
  * autocert_config_has also answers "admin": the file has an admin: section
- * (admin.listen has a default, so its value does not tell). */
+ * (admin.listen has a default, so its value does not tell), and
+ * "challenge.http-01" / "challenge.tls-alpn-01": some set of the file has
+ * provider acme with that challenge (the CA then connects to port 80 /
+ * 443 of its names: something must answer there, see autocert_http_start
+ * and the TLS adapters). */
 AUTOCERT_API const char *autocert_config_get(const autocert_config *c, const char *key);
 AUTOCERT_API bool autocert_config_has(const autocert_config *c, const char *key);
 
 /* The provider names this build accepts in `provider:` ("local", "pseudo",
- * "custom", then the DNS providers and their aliases), one per index from 0;
+ * "selfsigned", "custom", "acme", then the DNS providers and their aliases), one per index from 0;
  * NULL past the last. Borrowed, static. */
 AUTOCERT_API const char *autocert_provider_name(size_t i);
 
@@ -204,7 +208,10 @@ AUTOCERT_API int autocert_manager_new(const char *config_path, autocert_manager 
  * index and publishes it. A set whose files are missing holds no certificate;
  * a set whose files are unreadable or mismatched logs the reason, shows it in
  * its status and holds no certificate (other sets are unaffected). Returns the
- * number of sets that hold a certificate afterwards. Blocks on file I/O. */
+ * number of sets that hold a certificate afterwards. Blocks on file I/O.
+ * Above 1,000 sets the files are read on several threads (one per online
+ * CPU, at most 8), started and joined within the call; the same holds for
+ * autocert_manager_reload. */
 AUTOCERT_API int autocert_manager_load(autocert_manager *m);
 
 /* Re-reads every set's files. A set whose files changed and are valid gets
@@ -318,10 +325,33 @@ AUTOCERT_API int autocert_manager_remove_set(autocert_manager *m, const char *na
  * (trim, one trailing dot dropped, lowercase); an exact name of any set beats
  * any wildcard; "*.x.y" covers exactly one more label; ties go to the first
  * set; no SNI (NULL, len 0, or a name that normalises to nothing) or no
- * match gives main's certificate. Returns a new reference (release with
- * autocert_cert_release), or NULL when main holds no certificate - then the
- * handshake must fail, even when an extra matches. Does not allocate, takes
- * no lock across I/O; server_name need not be NUL-terminated. */
+ * match gives main's certificate.
+ *
+ * Stand-ins: a set that asks a CA (provider acme, custom or a DNS provider)
+ * and holds no certificate yet (first start, CA down, issuance failing) is
+ * served a self-signed stand-in for its configured domains (subject CN = the
+ * first one, IP literals as IP SANs, EC P-256, one key shared by every
+ * stand-in of the process, valid 30 days and made again when expired). It
+ * counts as the set's certificate here: its domains are matched like a
+ * certificate's names (so an extra that matches is served while main has
+ * only a stand-in, and a stand-in set wins ties like any set), and main's
+ * stand-in answers no SNI and unknown names. It is made on the first lookup
+ * that needs it (one P-256 signature, no I/O; concurrent first lookups make
+ * one and wait for it), cached, never written to disk, and dropped as soon
+ * as the set's real certificate is loaded. Only the lookups
+ * (autocert_manager_lookup, _lookup_addr, and the TLS adapters built on
+ * them) hand out stand-ins: the set's status (state "bootstrap", has_cert
+ * false), /api/v1/cert/info, the metrics, events and the change hook never
+ * see them. A stand-in's autocert_cert_set_name is its set's name. local,
+ * pseudo and selfsigned sets get none.
+ *
+ * Returns a new reference (release with autocert_cert_release), or NULL when
+ * main has nothing to serve (a local or pseudo main without a certificate,
+ * or a stand-in that could not be made, which is logged) - then the
+ * handshake must fail, even when an extra matches. Takes no lock across I/O
+ * (a stand-in's lock is held only while it is looked at or made); allocates
+ * only when it makes a stand-in. server_name need not be NUL-terminated.
+ * Thread-safe. */
 AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const char *server_name,
                                                     size_t len);
 
@@ -333,11 +363,37 @@ AUTOCERT_API autocert_cert *autocert_manager_lookup(autocert_manager *m, const c
  * (NULL, len 0, or a name that normalises to nothing) the certificate of the
  * first set (main, then extras in order) whose leaf has an IP SAN equal to
  * addr (RFC 8738) is chosen, else main's. addr NULL: the same as
- * autocert_manager_lookup. Returns a new reference, or NULL when main holds
- * no certificate. Does not allocate, takes no lock across I/O. */
+ * autocert_manager_lookup. Stand-ins count as their sets' certificates here
+ * too (a stand-in's IP literals are matched against addr). Returns a new
+ * reference, or NULL when main has nothing to serve. Takes no lock across
+ * I/O; allocates only when it makes a stand-in (see
+ * autocert_manager_lookup). Thread-safe. */
 AUTOCERT_API autocert_cert *autocert_manager_lookup_addr(autocert_manager *m,
                                                          const char *server_name, size_t len,
                                                          const void *addr, size_t addr_len);
+
+/* tls-alpn-01 (RFC 8737) for TLS adapters of other libraries (the GnuTLS and
+ * OpenSSL adapters use these; a host with its own TLS stack may too). While
+ * the manager's issuer validates a set with challenge: tls-alpn-01, each of
+ * its identifiers has a pending challenge whose certificate a ClientHello
+ * offering ALPN "acme-tls/1" for that server name must get, with acme-tls/1
+ * selected; no other handshake may get it.
+ *
+ * autocert_manager_alpn_pending: true when a challenge is pending for
+ * server_name (len bytes, need not be NUL-terminated; case and one trailing
+ * dot ignored; an IP identifier's reverse name, "1.0.0.127.in-addr.arpa" or
+ * the ip6.arpa nibble form, stands for its address). No lock and no
+ * allocation while nothing is pending.
+ *
+ * autocert_manager_lookup_alpn: that challenge's certificate (one SAN, the
+ * acmeIdentifier extension; its set name is "acme-tls/1"), a new reference
+ * (autocert_cert_release), or NULL when none is pending. Its key and chain
+ * are read with autocert_cert_key_der / autocert_cert_chain_der as usual.
+ * Both are thread-safe and never block. */
+AUTOCERT_API bool autocert_manager_alpn_pending(autocert_manager *m, const char *server_name,
+                                                size_t len);
+AUTOCERT_API autocert_cert *autocert_manager_lookup_alpn(autocert_manager *m,
+                                                         const char *server_name, size_t len);
 
 /* Takes one more reference (atomic increment). Returns c. NULL is fine. */
 AUTOCERT_API autocert_cert *autocert_cert_acquire(autocert_cert *c);
@@ -370,8 +426,11 @@ AUTOCERT_API int autocert_cert_key_der(const autocert_cert *c, const unsigned ch
 /* Starts the renewal engine (library threads): obtains what is missing, then
  * keeps every managed set renewed (ARI, backoff, cooldowns, events) until
  * autocert_manager_stop. Call autocert_manager_load first (what is on disk is
- * served at once and not ordered again). Idempotent. Returns 0 or -1 with
- * err. */
+ * served at once and not ordered again). Sets of provider selfsigned get a
+ * 365-day self-signed pair written to their files before it returns when
+ * theirs is missing, expired or lacks a configured name (blocks on key
+ * generation and file I/O then), and again when it expires; each one's
+ * SHA-256 fingerprint is logged. Idempotent. Returns 0 or -1 with err. */
 AUTOCERT_API int autocert_manager_start(autocert_manager *m, autocert_error *err);
 
 /* Stops the engine: running orders are cancelled (a commit that reached its
@@ -404,19 +463,19 @@ typedef struct autocert_progress {
 /* Obtains the certificate of every selected set that has none (or one that
  * is not valid for its domains), several sets at once, and waits
  * (GoDoxy's ObtainCertIfNotExistsAll). selectors: n set names or domains
- * (autocert_manager_find), or n = 0 for every set. local/pseudo sets are
- * skipped (a selected one is an error naming its provider). Works whether or
- * not the engine runs (it uses the same workers). Returns 0 when every
- * selected set holds a certificate afterwards, -1 otherwise (err: the first
- * failure; a selector that matches nothing fails before anything starts).
- * Blocks until done or autocert_manager_stop. */
+ * (autocert_manager_find), or n = 0 for every set. local, pseudo and
+ * selfsigned sets are skipped (the engine writes a selfsigned set's pair at
+ * autocert_manager_start and when it expires) (a selected one is an error naming its provider).
+ * Works whether or not the engine runs (it uses the same workers). Returns 0 when every selected
+ * set holds a certificate afterwards, -1 otherwise (err: the first failure; a selector that matches
+ * nothing fails before anything starts). Blocks until done or autocert_manager_stop. */
 AUTOCERT_API int autocert_manager_obtain(autocert_manager *m, const char *const *selectors,
                                          size_t n, unsigned flags, const autocert_progress *p,
                                          autocert_error *err);
 
 /* Forced renewal of the set `selector` selects, or every set (NULL): skips
- * cooldowns and backoff (never the CA's Retry-After); local sets re-read
- * their files, pseudo sets complete at once. A request for a set whose forced
+ * cooldowns and backoff (never the CA's Retry-After); local and selfsigned
+ * sets re-read their files, pseudo sets complete at once. A request for a set whose forced
  * renewal already runs joins it (same outcome, progress from then on).
  * Returns 0 when every selected set succeeded, -1 otherwise.
  * Blocks until done or autocert_manager_stop. */
@@ -436,19 +495,30 @@ AUTOCERT_API int autocert_revocation_reason(const char *s);
 /* ==== status ============================================================= */
 
 enum autocert_state {
-    AUTOCERT_STATE_PENDING = 0, /* no certificate yet */
+    /* no certificate yet; since stand-ins, a set that asks a CA is
+     * BOOTSTRAP instead until its first certificate */
+    AUTOCERT_STATE_PENDING = 0,
     AUTOCERT_STATE_VALID,
     AUTOCERT_STATE_DUE,      /* past its renewal moment, attempt imminent */
     AUTOCERT_STATE_RENEWING, /* an order is running */
     AUTOCERT_STATE_BACKOFF,  /* the last attempt failed; next attempt scheduled */
     AUTOCERT_STATE_EXPIRED,
-    AUTOCERT_STATE_UNMANAGED, /* local, pseudo */
+    AUTOCERT_STATE_UNMANAGED, /* local, pseudo, selfsigned */
+    /* a set that asks a CA and holds no certificate yet (first start, CA
+     * down, issuance failing): handshakes for its names get its self-signed
+     * stand-in (autocert_manager_lookup). Also after failed attempts
+     * (instead of BACKOFF: failures, last_error and next_attempt say how
+     * the orders go); RENEWING while an order runs.
+     * Added after UNMANAGED so that the other values keep theirs. */
+    AUTOCERT_STATE_BOOTSTRAP,
 };
 /* "pending", "valid", ... as the admin API spells them; "unknown" otherwise. */
 AUTOCERT_API const char *autocert_state_name(enum autocert_state s);
 
 /* A copy of one set's status (autocert_manager_status); release with
- * autocert_status_clear. Times are Unix seconds, 0 when none. */
+ * autocert_status_clear. Times are Unix seconds, 0 when none. A stand-in
+ * (autocert_manager_lookup) is never the set's certificate here: such a set
+ * has has_cert false, no not_after, and the state AUTOCERT_STATE_BOOTSTRAP. */
 typedef struct autocert_status {
     char name[72]; /* "main", "extra[1]", a run-time name */
     char provider[64];

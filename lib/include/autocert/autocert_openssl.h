@@ -22,21 +22,40 @@
  * ALPN select callback per SSL_CTX and has no getter for them, so the
  * install call sets both, and takes the host's own ALPN select callback
  * (alpn, alpn_arg; NULL: no ALPN is negotiated) and calls it for every
- * non-ACME handshake exactly as OpenSSL would have. After the install the
+ * handshake that is not a tls-alpn-01 validation as OpenSSL would have
+ * (with acme-tls/1 taken out of the client's list, below). After the install the
  * host must not call SSL_CTX_set_client_hello_cb or
  * SSL_CTX_set_alpn_select_cb on ctx (nor SSL_CTX_set_tlsext_status_cb, which
  * OCSP stapling will take), must put no certificate of its own on ctx, and
  * must not switch an SSL to another SSL_CTX (SSL_set_SSL_CTX) during the
  * handshake: that drops the certificate chosen here.
  *
- * What is not there yet (the GnuTLS adapter has none of them either):
- *   - tls-alpn-01 (RFC 8737): a handshake that offers "acme-tls/1" is an
- *     ACME validation; it is refused (no_application_protocol alert) and
- *     never reaches the host's ALPN callback, and "acme-tls/1" is never
- *     selected;
- *   - IP-address certificates for handshakes without SNI (DESIGN §5.2):
- *     such a handshake gets main's certificate;
- *   - OCSP stapling: nothing is stapled.
+ * tls-alpn-01 (RFC 8737). A ClientHello that offers "acme-tls/1" for a server
+ * name with a pending tls-alpn-01 challenge of the manager (for an IP
+ * identifier the CA sends the reverse name, "1.0.0.127.in-addr.arpa", which
+ * is mapped to the address) gets the challenge certificate and negotiates
+ * acme-tls/1, without reaching the host's ALPN callback. Every other
+ * handshake gets its certificate as above, and the host's ALPN callback sees
+ * the client's list with "acme-tls/1" removed (so it can never select it;
+ * a client that offered only acme-tls/1 negotiates no protocol). After
+ * SSL_accept, autocert_openssl_is_acme tells the two apart: such a
+ * connection carries no application data, close it:
+ *
+ *     if (SSL_accept(ssl) == 1 && autocert_openssl_is_acme(ssl)) {
+ *         SSL_shutdown(ssl);                 // a CA's validation
+ *         ...SSL_free, close
+ *     }
+ *
+ * Handshakes without SNI. A client that sends no server name (an HTTPS URL
+ * with an IP address, `openssl s_client` without -servername) gets the
+ * certificate of the first set whose certificate has an IP SAN equal to the
+ * local address the client connected to (RFC 8738;
+ * autocert_manager_lookup_addr), else main's. The adapter reads that
+ * address from the SSL's socket (SSL_get_fd, getsockname; only for
+ * handshakes without SNI); a host whose BIO is not a socket fd (memory
+ * BIOs, its own BIO type) sets it with autocert_openssl_set_local_addr.
+ *
+ * What is not there yet: OCSP stapling (nothing is stapled).
  *
  * Conversion to OpenSSL objects (X509, EVP_PKEY, the chain) happens once per
  * certificate, not per handshake: each installed SSL_CTX keeps a cache keyed
@@ -47,6 +66,8 @@
 #define AUTOCERT_AUTOCERT_OPENSSL_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 
 #include "autocert/autocert.h"
 
@@ -78,6 +99,23 @@ AUTOCERT_API int autocert_openssl_install(autocert_manager *m, SSL_CTX *ctx,
  * their certificate. A barrier: once it returns, no callback touches the
  * manager. ctx never installed: nothing happens. Thread-safe. */
 AUTOCERT_API void autocert_openssl_uninstall(SSL_CTX *ctx);
+
+/* True when ssl's handshake negotiated acme-tls/1: the peer is an ACME CA
+ * validating a tls-alpn-01 challenge and got the challenge certificate. Such
+ * a connection carries no application data (RFC 8737 §3): SSL_shutdown and
+ * close it. False before the handshake completed, for NULL and for every
+ * other connection. Does not block; reads only ssl. */
+AUTOCERT_API bool autocert_openssl_is_acme(const SSL *ssl);
+
+/* Sets the local address ssl's client connected to (sa: a sockaddr_in or
+ * sockaddr_in6 of len bytes; the port is ignored; copied), for an SSL whose
+ * BIO is not a socket fd (SSL_set_fd). sa NULL: no address is known (a
+ * handshake without SNI then gets main's certificate). Call before
+ * SSL_accept; kept with ssl and freed by SSL_free. Returns 0, or -1 (logged)
+ * for another address family, a short len or no memory. Not for use while
+ * ssl's handshake runs in another thread. */
+AUTOCERT_API int autocert_openssl_set_local_addr(SSL *ssl, const struct sockaddr *sa,
+                                                 socklen_t len);
 
 #ifdef __cplusplus
 }
