@@ -171,6 +171,17 @@ static struct json_object *status_obj(const autocert_status *st)
     }
     add_time_or_null(o, "last_success", st->last_success);
     add_ocsp(o, st);
+    if (st->waiting[0] != '\0') {
+        struct json_object *w = json_object_new_object();
+
+        if (w != NULL) {
+            add_str(w, "for", st->waiting);
+            add_time_or_null(w, "until", st->waiting_until);
+        }
+        json_object_object_add(o, "waiting", w);
+    } else {
+        json_object_object_add(o, "waiting", NULL);
+    }
     return o;
 }
 

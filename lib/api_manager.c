@@ -373,6 +373,8 @@ int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
     out->last_error_at = st.has_last_error ? st.last_error_at : 0;
     out->last_success = st.last_success;
     api_status_ocsp(m, s, out);
+    COPY(out->waiting, st.waiting);
+    out->waiting_until = st.waiting_until;
     return 0;
 }
 

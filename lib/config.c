@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autocert/autocert.h"
+#include "budget.h"
 #include "config_internal.h"
 #include "secrets.h"
 #include "timeutil.h"
@@ -163,10 +165,22 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
 
 static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
 {
-    char p[64];
+    char p[96];
 
     if (raw->autocert != NULL) {
         expand_set(L, raw->autocert, "autocert");
+        expand_slot(L, &raw->autocert->max_concurrent_orders, "autocert.max_concurrent_orders",
+                    false);
+        for (unsigned i = 0; i < raw->autocert->acme_limits_count; i++) {
+            struct cfg_raw_limit *l = &raw->autocert->acme_limits[i];
+
+            snprintf(p, sizeof p, "autocert.acme_limits[%u].ca_dir_url", i + 1);
+            expand_slot(L, &l->ca_dir_url, p, false);
+            snprintf(p, sizeof p, "autocert.acme_limits[%u].orders_per_3h", i + 1);
+            expand_slot(L, &l->orders_per_3h, p, false);
+            snprintf(p, sizeof p, "autocert.acme_limits[%u].new_certs_per_domain_week", i + 1);
+            expand_slot(L, &l->new_certs_per_domain_week, p, false);
+        }
         for (unsigned i = 0; i < raw->autocert->extra_count; i++) {
             snprintf(p, sizeof p, "autocert.extra[%u]", i + 1);
             expand_set(L, &raw->autocert->extra[i], p);
@@ -509,6 +523,96 @@ static int build_extra(struct cfg_loader *L, const struct config_set *main_set,
     return 0;
 }
 
+/* A whole number in [min, max] at path (v NULL: *out untouched). what names
+ * the range in the error. */
+static void parse_count(struct cfg_loader *L, const char *path, const char *v, long long min,
+                        long long max, const char *what, int64_t *out)
+{
+    char *end = NULL;
+    long long n;
+
+    if (v == NULL)
+        return;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (v[0] < '0' || v[0] > '9' || end == NULL || *end != '\0' || errno != 0 || n < min ||
+        n > max) {
+        cfg_diag(L, false, path, "'%s' is not %s (a whole number from %lld to %lld)", v, what, min,
+                 max);
+        return;
+    }
+    *out = n;
+}
+
+/* Directory URLs compare without one trailing slash. */
+static bool url_same(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la > 0 && a[la - 1] == '/')
+        la--;
+    if (lb > 0 && b[lb - 1] == '/')
+        lb--;
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
+const struct config_acme_limit *config_acme_limit_find(const struct config *cfg, const char *url)
+{
+    for (size_t i = 0; cfg != NULL && url != NULL && i < cfg->acme_limits_count; i++)
+        if (url_same(cfg->acme_limits[i].ca_dir_url, url))
+            return &cfg->acme_limits[i];
+    return NULL;
+}
+
+/* autocert.max_concurrent_orders and autocert.acme_limits. */
+static int build_engine(struct cfg_loader *L, struct config *cfg, const struct cfg_raw_set *r)
+{
+    char p[96];
+    int64_t n = AUTOCERT_MAX_CONCURRENT_ORDERS;
+
+    cfg->max_concurrent_orders = AUTOCERT_MAX_CONCURRENT_ORDERS;
+    if (r == NULL)
+        return 0;
+    parse_count(L, "autocert.max_concurrent_orders", r->max_concurrent_orders, 1,
+                CONFIG_MAX_CONCURRENT_ORDERS_MAX, "a number of orders", &n);
+    cfg->max_concurrent_orders = (int)n;
+    if (r->acme_limits_count == 0)
+        return 0;
+    cfg->acme_limits = calloc(r->acme_limits_count, sizeof *cfg->acme_limits);
+    if (cfg->acme_limits == NULL)
+        return -1;
+    for (unsigned i = 0; i < r->acme_limits_count; i++) {
+        const struct cfg_raw_limit *rl = &r->acme_limits[i];
+        struct config_acme_limit *l = &cfg->acme_limits[cfg->acme_limits_count];
+
+        l->orders_per_3h = -1;
+        l->new_certs_per_domain_week = -1;
+        snprintf(p, sizeof p, "autocert.acme_limits[%u]", i + 1);
+        if (rl->ca_dir_url == NULL || rl->ca_dir_url[0] == '\0') {
+            cfg_diag(L, false, p, "an acme_limits entry needs ca_dir_url (the CA's directory URL)");
+            continue;
+        }
+        if (config_acme_limit_find(cfg, rl->ca_dir_url) != NULL) {
+            snprintf(p, sizeof p, "autocert.acme_limits[%u].ca_dir_url", i + 1);
+            cfg_diag(L, false, p, "a second acme_limits entry for %s: give each CA one entry",
+                     rl->ca_dir_url);
+            continue;
+        }
+        snprintf(p, sizeof p, "autocert.acme_limits[%u].orders_per_3h", i + 1);
+        parse_count(L, p, rl->orders_per_3h, 0, BUDGET_LIMIT_MAX,
+                    "a number of new orders per 3 hours (0: no budget)", &l->orders_per_3h);
+        snprintf(p, sizeof p, "autocert.acme_limits[%u].new_certs_per_domain_week", i + 1);
+        parse_count(L, p, rl->new_certs_per_domain_week, 0, BUDGET_LIMIT_MAX,
+                    "a number of certificates per registered domain per week (0: no budget)",
+                    &l->new_certs_per_domain_week);
+        l->ca_dir_url = strdup(rl->ca_dir_url);
+        if (l->ca_dir_url == NULL)
+            return -1;
+        cfg->acme_limits_count++;
+    }
+    return 0;
+}
+
 /* serve.https_port: a port number 1-65535. */
 static void parse_https_port(struct cfg_loader *L, const char *v, int *out)
 {
@@ -574,6 +678,8 @@ static int build(struct cfg_loader *L, const struct cfg_raw *raw, struct config 
                         &src[i + 1]) != 0)
             return -1;
     }
+    if (build_engine(L, cfg, raw->autocert) != 0)
+        return -1;
     return build_sections(L, cfg, raw);
 }
 
@@ -679,6 +785,9 @@ void config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->sets_count; i++)
         set_clear(&cfg->sets[i]);
     free(cfg->sets);
+    for (size_t i = 0; i < cfg->acme_limits_count; i++)
+        free(cfg->acme_limits[i].ca_dir_url);
+    free(cfg->acme_limits);
     free(cfg->path);
     free(cfg->admin.listen);
     free(cfg->admin.token);

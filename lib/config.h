@@ -34,6 +34,18 @@
  * (X.520 ub-common-name), at most 4 UTF-8 bytes each. */
 #define CONFIG_PREFERRED_CHAIN_MAX 256
 
+/* autocert.max_concurrent_orders: 1 .. this (the engine's worker bound). */
+#define CONFIG_MAX_CONCURRENT_ORDERS_MAX 256
+
+/* One autocert.acme_limits entry: the renewal budgets for one CA. A limit
+ * left out is -1 (the CA's default: Let's Encrypt's for its URLs, none for
+ * others); 0 means no budget of that kind. */
+struct config_acme_limit {
+    char *ca_dir_url;
+    int64_t orders_per_3h;
+    int64_t new_certs_per_domain_week;
+};
+
 /* One certificate set after defaults and the extra merge. */
 struct config_set {
     char *name;     /* "main", "extra[1]", ... */
@@ -73,14 +85,19 @@ struct config {
     char *path;              /* the file it was loaded from */
     struct config_set *sets; /* sets[0] is main, then extras in order */
     size_t sets_count;
+    /* autocert.max_concurrent_orders: orders (and ARI fetches) run at once;
+     * default AUTOCERT_MAX_CONCURRENT_ORDERS */
+    int max_concurrent_orders;
+    struct config_acme_limit *acme_limits; /* autocert.acme_limits */
+    size_t acme_limits_count;
     struct {
-        bool present;          /* the file has an admin: section */
-        char *listen;          /* default "127.0.0.1:8555"; an IP or localhost */
-        char *token;           /* secret, NULL when absent; required off loopback,
-                                * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
-                                * whitespace */
-        bool metrics_per_set;  /* default true; false: /metrics leaves out the
-                                * per-set series (very large fleets) */
+        bool present;         /* the file has an admin: section */
+        char *listen;         /* default "127.0.0.1:8555"; an IP or localhost */
+        char *token;          /* secret, NULL when absent; required off loopback,
+                               * >= CONFIG_ADMIN_TOKEN_MIN chars, no surrounding
+                               * whitespace */
+        bool metrics_per_set; /* default true; false: /metrics leaves out the
+                               * per-set series (very large fleets) */
     } admin;
     struct {
         char *listen;      /* NULL when the TLS listener is off; an IP host */
@@ -149,6 +166,10 @@ void config_diags_print(const struct config_diags *d, FILE *f);
 
 /* Prints the effective configuration as YAML, secrets redacted. */
 void config_print(const struct config *cfg, FILE *f);
+
+/* The acme_limits entry for directory URL url (a trailing slash ignored),
+ * or NULL. */
+const struct config_acme_limit *config_acme_limit_find(const struct config *cfg, const char *url);
 
 /* True for providers that obtain certificates from a CA (custom, acme or a DNS
  * provider); false for local, pseudo and selfsigned. */

@@ -80,6 +80,16 @@ struct cfg_raw_set {
     char *ocsp_stapling;
     struct cfg_raw_set *extra; /* main only */
     unsigned extra_count;
+    char *max_concurrent_orders;       /* main only */
+    struct cfg_raw_limit *acme_limits; /* main only */
+    unsigned acme_limits_count;
+};
+
+/* One autocert.acme_limits entry as written. */
+struct cfg_raw_limit {
+    char *ca_dir_url;
+    char *orders_per_3h;
+    char *new_certs_per_domain_week;
 };
 
 struct cfg_raw_admin {

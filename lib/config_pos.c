@@ -34,6 +34,8 @@ enum ctx {
     CTX_SET,
     CTX_EXTRA,
     CTX_EXTRA_SEQ,
+    CTX_LIMITS_SEQ,
+    CTX_LIMIT,
     CTX_OPTIONS,
     CTX_ADMIN,
     CTX_SERVE,
@@ -57,8 +59,11 @@ static const char *const set_keys[] = {
     "provider", "email", "domains", "cert_path", "key_path", "acme_key_path", "ca_dir_url",
     "ca_certs", "eab_kid", "eab_hmac", "certificate_key_type", "resolvers", "options",
     "profile", "renew_before", "order_timeout", "retry_min", "retry_max", "failure_cooldown",
-    "challenge", "preferred_chain", "ocsp_stapling", "extra", NULL};
+    "challenge", "preferred_chain", "ocsp_stapling", "extra", "max_concurrent_orders",
+    "acme_limits", NULL};
 /* clang-format on */
+static const char *const limit_keys[] = {"ca_dir_url", "orders_per_3h", "new_certs_per_domain_week",
+                                         NULL};
 static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", NULL};
 static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};
@@ -105,6 +110,8 @@ static enum ctx child_ctx(enum ctx parent, const char *key)
     case CTX_SET:
         if (strcmp(key, "extra") == 0)
             return CTX_EXTRA_SEQ;
+        if (strcmp(key, "acme_limits") == 0)
+            return CTX_LIMITS_SEQ;
         /* fall through */
     case CTX_EXTRA:
         if (strcmp(key, "options") == 0)
@@ -141,7 +148,15 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
                      "an extra cannot have its own 'extra': list every set under autocert.extra");
             return;
         }
+        if (strcmp(key, "max_concurrent_orders") == 0 || strcmp(key, "acme_limits") == 0) {
+            cfg_diag(p->L, false, path,
+                     "'%s' is engine-wide: set it under autocert, not in an extra", key);
+            return;
+        }
         keys = set_keys;
+        break;
+    case CTX_LIMIT:
+        keys = limit_keys;
         break;
     case CTX_ADMIN:
         keys = admin_keys;
@@ -335,7 +350,7 @@ static int on_value_start(struct pass *p, const yaml_event_t *ev, char *path, en
     }
     f->index++;
     snprintf(path, PATH_MAX_LEN, "%s[%u]", f->path, f->index);
-    *ctx = f->ctx == CTX_EXTRA_SEQ ? CTX_EXTRA : CTX_NONE;
+    *ctx = f->ctx == CTX_EXTRA_SEQ ? CTX_EXTRA : f->ctx == CTX_LIMITS_SEQ ? CTX_LIMIT : CTX_NONE;
     if (f->foreign)
         return 0;
     return cfg_pos_add(p->L, path, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "autocert/autocert.h"
 #include "config_internal.h"
 #include "log.h"
 #include "timeutil.h"
@@ -110,6 +111,22 @@ void config_print(const struct config *cfg, FILE *f)
         for (size_t i = 1; i < cfg->sets_count; i++) {
             fprintf(f, "    -\n");
             print_set(f, &cfg->sets[i], 6);
+        }
+    }
+    if (cfg->max_concurrent_orders != AUTOCERT_MAX_CONCURRENT_ORDERS)
+        fprintf(f, "  max_concurrent_orders: %d\n", cfg->max_concurrent_orders);
+    if (cfg->acme_limits_count > 0) {
+        fprintf(f, "  acme_limits:\n");
+        for (size_t i = 0; i < cfg->acme_limits_count; i++) {
+            const struct config_acme_limit *l = &cfg->acme_limits[i];
+
+            fprintf(f, "    -\n");
+            kv(f, 6, "ca_dir_url", l->ca_dir_url);
+            if (l->orders_per_3h >= 0)
+                fprintf(f, "      orders_per_3h: %lld\n", (long long)l->orders_per_3h);
+            if (l->new_certs_per_domain_week >= 0)
+                fprintf(f, "      new_certs_per_domain_week: %lld\n",
+                        (long long)l->new_certs_per_domain_week);
         }
     }
     fprintf(f, "admin:\n");

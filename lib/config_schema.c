@@ -29,7 +29,9 @@ struct schema {
     cyaml_schema_field_t *opt_fields; /* opt_count + 1 */
     cyaml_schema_field_t extra_fields[SET_FIELDS];
     cyaml_schema_value_t extra_entry;
-    cyaml_schema_field_t set_fields[SET_FIELDS + 1];
+    cyaml_schema_field_t set_fields[SET_FIELDS + 3];
+    cyaml_schema_field_t limit_fields[4];
+    cyaml_schema_value_t limit_entry;
     cyaml_schema_field_t admin_fields[4];
     cyaml_schema_field_t serve_fields[4];
     cyaml_schema_field_t hooks_fields[2];
@@ -196,12 +198,25 @@ static struct schema *schema_new(const struct cfg_loader *L)
     s->set_fields[n++] = f_seq("extra", offsetof(struct cfg_raw_set, extra),
                                offsetof(struct cfg_raw_set, extra_count), &s->extra_entry,
                                sizeof(struct cfg_raw_set), CYAML_UNLIMITED);
+    s->set_fields[n++] =
+        f_str("max_concurrent_orders", offsetof(struct cfg_raw_set, max_concurrent_orders));
+    s->limit_fields[0] = f_str("ca_dir_url", offsetof(struct cfg_raw_limit, ca_dir_url));
+    s->limit_fields[1] = f_str("orders_per_3h", offsetof(struct cfg_raw_limit, orders_per_3h));
+    s->limit_fields[2] = f_str("new_certs_per_domain_week",
+                               offsetof(struct cfg_raw_limit, new_certs_per_domain_week));
+    s->limit_fields[3] = f_end;
+    s->limit_entry.type = CYAML_MAPPING;
+    s->limit_entry.flags = CYAML_FLAG_DEFAULT;
+    s->limit_entry.data_size = sizeof(struct cfg_raw_limit);
+    s->limit_entry.mapping.fields = s->limit_fields;
+    s->set_fields[n++] = f_seq("acme_limits", offsetof(struct cfg_raw_set, acme_limits),
+                               offsetof(struct cfg_raw_set, acme_limits_count), &s->limit_entry,
+                               sizeof(struct cfg_raw_limit), CFG_MAX_LIST);
     s->set_fields[n] = f_end;
 
     s->admin_fields[0] = f_str("listen", offsetof(struct cfg_raw_admin, listen));
     s->admin_fields[1] = f_str("token", offsetof(struct cfg_raw_admin, token));
-    s->admin_fields[2] =
-        f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
+    s->admin_fields[2] = f_str("metrics_per_set", offsetof(struct cfg_raw_admin, metrics_per_set));
     s->admin_fields[3] = f_end;
     s->serve_fields[0] = f_str("listen", offsetof(struct cfg_raw_serve, listen));
     s->serve_fields[1] = f_str("http_listen", offsetof(struct cfg_raw_serve, http_listen));

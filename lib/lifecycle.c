@@ -1,10 +1,12 @@
 /*
  * lifecycle.c - the renewal engine inside a manager (lifecycle.h): one
  * scheduler thread, running between autocert_manager_start and _stop, that
- * sleeps until the earliest due time (one timed wait on a CLOCK_MONOTONIC
- * condition variable, capped at an hour against wall-clock jumps; no
- * polling) and queues due sets; worker threads, created on demand up to
- * LC_MAX_WORKERS, that take sets from the queue and run their ARI fetches
+ * sleeps until the top of one timer heap (lifecycle_sched.c: one timed wait
+ * on a CLOCK_MONOTONIC condition variable, capped at an hour against
+ * wall-clock jumps; no polling, no per-set work between due times) and
+ * queues due sets, earliest NotAfter first within each CA account's budget
+ * (budget.c); worker threads, created on demand up to
+ * autocert.max_concurrent_orders, that take sets from the queue and run their ARI fetches
  * and orders (different sets in parallel, never two orders for one set) for
  * the scheduler and for one-off requests alike (lifecycle_api.c), so that
  * obtain, renew and revoke work whether or not the engine was started; the
@@ -122,6 +124,23 @@ void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now)
     plan_update(s, &cf, now);
 }
 
+void lc_rearm(struct lifecycle *lc, struct acset *s)
+{
+    struct lc_cert_facts cf;
+    int64_t now = ac_now();
+
+    if (lc == NULL || !s->managed)
+        return;
+    pthread_mutex_lock(&lc->mu);
+    if (!s->removed && !s->rec.running && !s->queued && s->rec.wait_slot == 0) {
+        lc_cert_facts(lc, s, &cf);
+        plan_update(s, &cf, now);
+        lc_sched_arm(&lc->sq, s, &cf, now);
+        pthread_cond_signal(&lc->sched_cond);
+    }
+    pthread_mutex_unlock(&lc->mu);
+}
+
 void lc_set_init(struct acset *s, int64_t now)
 {
     json_object *st = NULL;
@@ -151,13 +170,11 @@ static void *worker(void *arg);
  * can run than workers are free. lc->mu held. */
 static void kick(struct lifecycle *lc)
 {
-    size_t runnable = 0;
     int rc;
 
-    for (size_t i = 0; i < lc->qlen; i++)
-        if (!lc->queue[i]->rec.running)
-            runnable++;
-    if (!lc->stopping && runnable > lc->idle + lc->starting && lc->nworkers < LC_MAX_WORKERS) {
+    /* (a queued set that still runs counts too: at most one worker more) */
+    if (!lc->stopping && lc->qlen > lc->idle + lc->starting && lc->nworkers < lc->max_workers &&
+        lc->nworkers < LC_WORKERS_CAP) {
         rc = pthread_create(&lc->workers[lc->nworkers], NULL, worker, lc);
         if (rc == 0) {
             lc->nworkers++;
@@ -171,6 +188,7 @@ static void kick(struct lifecycle *lc)
 
 void lc_queue(struct lifecycle *lc, struct acset *s)
 {
+    lc_sched_forget(&lc->sq, s);
     if (s->queued || s->removed)
         goto out;
     if (lc->qlen == lc->qcap) {
@@ -184,7 +202,14 @@ void lc_queue(struct lifecycle *lc, struct acset *s)
         lc->queue = q;
         lc->qcap = cap;
     }
-    lc->queue[lc->qlen++] = acset_ref(s);
+    if (s->rec.force_pending) {
+        /* a forced renewal goes before the timed orders queued */
+        memmove(&lc->queue[1], &lc->queue[0], lc->qlen * sizeof lc->queue[0]);
+        lc->queue[0] = acset_ref(s);
+        lc->qlen++;
+    } else {
+        lc->queue[lc->qlen++] = acset_ref(s);
+    }
     s->queued = true;
 out:
     kick(lc);
@@ -224,6 +249,8 @@ static void force_cancel(struct lifecycle *lc, struct acset *s, const char *why)
  * passes to the caller), or NULL. lc->mu held. */
 static struct acset *queue_take(struct lifecycle *lc)
 {
+    if (lc->busy >= lc->max_workers)
+        return NULL; /* the bound was lowered by a reload */
     for (size_t i = 0; i < lc->qlen; i++) {
         struct acset *s = lc->queue[i];
 
@@ -232,7 +259,9 @@ static struct acset *queue_take(struct lifecycle *lc)
         s = queue_remove(lc, i);
         if (!s->removed)
             return s;
-        force_cancel(lc, s, "the set was removed or changed (configuration reload or remove_set); ask again");
+        force_cancel(
+            lc, s,
+            "the set was removed or changed (configuration reload or remove_set); ask again");
         acset_unref(s);
         i--;
     }
@@ -254,8 +283,11 @@ static void *worker(void *arg)
             lc->idle--;
             continue;
         }
+        lc->busy++;
         lc_work_set(lc, s);
+        lc->busy--;
         acset_unref(s);
+        pthread_cond_signal(&lc->work_cond); /* a slot came free */
     }
     pthread_mutex_unlock(&lc->mu);
     return NULL;
@@ -299,6 +331,7 @@ static void order_done(struct lifecycle *lc, struct acset *s)
 void lc_work_set(struct lifecycle *lc, struct acset *s)
 {
     struct lc_set *r = &s->rec;
+    struct lc_cert_facts cf;
     struct ac_error e;
     bool forced, do_ari, do_order, again;
     uint64_t gen;
@@ -343,12 +376,17 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
         if (!forced)
             lc_reread(lc, s);
         pthread_mutex_lock(&lc->mu);
-        lc_replan(lc, s, ac_now());
+        lc_cert_facts(lc, s, &cf);
+        plan_update(s, &cf, ac_now());
         do_order = forced || (r->next_attempt != 0 && r->next_attempt <= ac_now());
         if (do_order) {
             r->ordering = true;
             r->state = LC_RENEWING;
+            /* counted in the account's budget (the scheduler's admission
+             * did it already for a timed order) */
+            lc_sched_charge(&lc->sq, s, !(cf.present && !cf.names_differ), ac_now());
         }
+        r->charged = false;
         pthread_mutex_unlock(&lc->mu);
         if (do_order)
             rc = lc_run_order(lc, s, forced ? gen : 0, &e);
@@ -366,7 +404,9 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
         acset_error_put(&r->force_err, &e);
         pthread_cond_broadcast(&lc->done_cond);
     }
-    lc_replan(lc, s, ac_now());
+    lc_cert_facts(lc, s, &cf);
+    plan_update(s, &cf, ac_now());
+    lc_sched_arm(&lc->sq, s, &cf, ac_now());
     pthread_cond_signal(&lc->sched_cond);
 }
 
@@ -397,43 +437,91 @@ static void check_local(struct lifecycle *lc, struct snapshot *snap)
     }
 }
 
-/* Queues due sets; returns the earliest future moment anything is due.
- * lc->mu held. */
-static int64_t sched_pass(struct lifecycle *lc, struct snapshot *snap, int64_t now)
+/* The account of set s under configuration cfg: its CA's directory URL and
+ * its account (the EAB key id when it has one, else the account key's path),
+ * with the limits of cfg's acme_limits entry for that URL over the CA's
+ * defaults. lc->mu held. */
+static struct lc_ca_account *account_for(struct lifecycle *lc, const struct config *cfg,
+                                         const struct acset *s)
 {
-    int64_t earliest = INT64_MAX;
+    const struct config_set *c = &s->cfg;
+    const struct config_acme_limit *l = config_acme_limit_find(cfg, c->ca_dir_url);
+    struct budget_limits lim;
+    char id[1024], path[STORE_PATH_MAX];
+    const char *key = c->acme_key_path != NULL ? c->acme_key_path : "";
 
+    budget_default_limits(c->ca_dir_url, &lim);
+    if (l != NULL && l->orders_per_3h >= 0)
+        lim.orders_per_3h = l->orders_per_3h;
+    if (l != NULL && l->new_certs_per_domain_week >= 0)
+        lim.new_certs_per_domain_week = l->new_certs_per_domain_week;
+    if (c->eab_kid != NULL && c->eab_kid[0] != '\0')
+        snprintf(id, sizeof id, "%s|eab:%s", c->ca_dir_url ? c->ca_dir_url : "", c->eab_kid);
+    else
+        snprintf(id, sizeof id, "%s|key:%s", c->ca_dir_url ? c->ca_dir_url : "", key);
+    if (key[0] == '\0' || budget_state_path(key, id, path, sizeof path) != 0)
+        return lc_sched_account(&lc->sq, id, &lim, NULL);
+    return lc_sched_account(&lc->sq, id, &lim, path);
+}
+
+/* The sets (or the configuration) changed: the worker bound from the
+ * configuration, and every managed set of snap planned and armed. lc->mu
+ * held. */
+static void set_bound(struct lifecycle *lc, const struct config *cfg)
+{
+    size_t max = cfg != NULL ? (size_t)cfg->max_concurrent_orders : LC_MAX_WORKERS;
+
+    lc->max_workers = max < 1 ? 1 : max > LC_WORKERS_CAP ? LC_WORKERS_CAP : max;
+}
+
+static void resync(struct lifecycle *lc, struct snapshot *snap, int64_t now)
+{
+    struct config *cfg = manager_config_ref(lc->m);
+
+    set_bound(lc, cfg);
     for (size_t i = 0; i < snap->count; i++) {
         struct acset *s = snap->sets[i];
-        struct lc_set *r = &s->rec;
         struct lc_cert_facts cf;
+
         if (!s->managed)
             continue;
-        lc_cert_facts(lc, s, &cf);
-        plan_update(s, &cf, now);
-        if (cf.present && r->expiring_notified != cf.not_after) {
-            int64_t soon = schedule_expiring_at(cf.not_before, cf.not_after);
-            if (now >= soon) {
-                r->expiring_notified = cf.not_after;
-                ac_warn(s->cfg.name, "certificate expires soon");
-                lc_post_event(lc, s, "expiring", cf.not_after, NULL, false);
-            } else if (soon < earliest) {
-                earliest = soon;
+        if (cfg != NULL) {
+            struct lc_ca_account *a = account_for(lc, cfg, s);
+
+            if (a != s->rec.acct) {
+                lc_sched_forget(&lc->sq, s); /* out of the old account's line */
+                s->rec.acct = a;
             }
         }
-        if (r->running || s->queued)
-            continue;
-        bool ari_due = r->ari_fetch_at != 0 && r->ari_support != 0 && cf.present;
-        if (r->force_pending || r->next_attempt <= now || (ari_due && r->ari_fetch_at <= now)) {
-            lc_queue(lc, s);
-            continue;
-        }
-        if (r->next_attempt < earliest)
-            earliest = r->next_attempt;
-        if (ari_due && r->ari_fetch_at < earliest)
-            earliest = r->ari_fetch_at;
+        lc_cert_facts(lc, s, &cf);
+        plan_update(s, &cf, now);
+        lc_sched_arm(&lc->sq, s, &cf, now);
     }
-    return earliest;
+    config_free(cfg);
+}
+
+static void ops_facts(void *arg, struct acset *s, struct lc_cert_facts *cf)
+{
+    lc_cert_facts(arg, s, cf);
+}
+
+static void ops_expiring(void *arg, struct acset *s, const struct lc_cert_facts *cf)
+{
+    ac_warn(s->cfg.name, "certificate expires soon");
+    lc_post_event(arg, s, "expiring", cf->not_after, NULL, false);
+}
+
+static void ops_start(void *arg, struct acset *s)
+{
+    lc_queue(arg, s);
+}
+
+static bool budgets_dirty(const struct lc_sched *q)
+{
+    for (size_t i = 0; i < q->nacct; i++)
+        if (q->acct[i]->dirty && q->acct[i]->state_path != NULL)
+            return true;
+    return false;
 }
 
 static bool any_local(const struct snapshot *snap)
@@ -447,12 +535,15 @@ static bool any_local(const struct snapshot *snap)
 static void *scheduler(void *arg)
 {
     struct lifecycle *lc = arg;
+    struct lc_sched_ops ops = {ops_facts, ops_expiring, ops_start, lc};
     struct timespec ts;
     int64_t now, earliest, wait_s;
     struct snapshot *snap;
+    size_t free_slots;
     bool local;
 
     pthread_mutex_lock(&lc->mu);
+    lc->resync = true;
     while (!lc->stopping) {
         now = ac_now();
         snap = manager_snap_get(lc->m);
@@ -476,8 +567,20 @@ static void *scheduler(void *arg)
                 lc->selfsigned_at = next;
             continue;
         }
-        earliest = sched_pass(lc, snap, now);
+        if (lc->resync) {
+            lc->resync = false;
+            resync(lc, snap, now);
+        }
         manager_snap_put(snap);
+        free_slots =
+            lc->max_workers > lc->busy + lc->qlen ? lc->max_workers - lc->busy - lc->qlen : 0;
+        earliest = lc_sched_tick(&lc->sq, &ops, now, &free_slots);
+        if (budgets_dirty(&lc->sq)) {
+            pthread_mutex_unlock(&lc->mu);
+            lc_sched_save(&lc->sq, &lc->mu, now);
+            pthread_mutex_lock(&lc->mu);
+            continue;
+        }
         if (lc->selfsigned_at < earliest)
             earliest = lc->selfsigned_at;
         if (local && lc->next_local_check < earliest)
@@ -513,16 +616,19 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
                       struct acset *const *new_sets, size_t nnew)
 {
     struct acset_ptrset in_old = {NULL, 0}, in_new = {NULL, 0};
+    struct config *cfg = manager_config_ref(lc->m);
 
     /* without memory for the indexes, contains() walks the arrays */
     (void)acset_ptrset_init(&in_old, old, nold);
     (void)acset_ptrset_init(&in_new, new_sets, nnew);
     pthread_mutex_lock(&lc->mu);
+    set_bound(lc, cfg);
     for (size_t i = 0; i < nold; i++) {
         struct acset *o = old[i];
         if (contains(&in_new, new_sets, nnew, o))
             continue;
         o->removed = true;
+        lc_sched_forget(&lc->sq, o);
         for (size_t k = 0; k < lc->qlen && !o->rec.running; k++)
             if (lc->queue[k] == o) {
                 acset_unref(queue_remove(lc, k));
@@ -548,11 +654,13 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
     }
     if (lc->watch_running)
         lc_watch_kick(lc);
+    lc->resync = true; /* new sets, maybe new limits: plan and arm them all */
     for (size_t k = 0; k < nnew; k++)
         if (new_sets[k]->selfsigned && !contains(&in_old, old, nold, new_sets[k]))
             lc->selfsigned_at = 0; /* a new selfsigned set: look at it now */
     pthread_cond_signal(&lc->sched_cond);
     pthread_mutex_unlock(&lc->mu);
+    config_free(cfg);
     acset_ptrset_free(&in_old);
     acset_ptrset_free(&in_new);
 }
@@ -655,6 +763,7 @@ int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
         return -1;
     }
     lc->m = m;
+    set_bound(lc, m->cfg); /* m's creation: its configuration is set already */
     pthread_mutex_init(&lc->ctl_mu, NULL);
     pthread_mutex_init(&lc->mu, NULL);
     pthread_mutex_init(&lc->progress_mu, NULL);
@@ -756,7 +865,7 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     pthread_mutex_lock(&lc->mu);
     lc->stopping = true;
     atomic_store(&lc->cancel, true);
-    for (size_t i = 0; i < LC_MAX_WORKERS; i++)
+    for (size_t i = 0; i < LC_WORKERS_CAP; i++)
         if (lc->active[i] != NULL)
             atomic_store(&lc->active[i]->cancel, true);
     sched = lc->started;
@@ -770,6 +879,8 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
         pthread_join(lc->sched, NULL);
     for (size_t i = 0; i < nworkers; i++)
         pthread_join(lc->workers[i], NULL);
+    /* what the last orders charged, before the process may exit */
+    lc_sched_save(&lc->sq, &lc->mu, ac_now());
     pthread_mutex_lock(&lc->mu);
     while (lc->waiters > 0)
         pthread_cond_wait(&lc->done_cond, &lc->mu);
@@ -841,6 +952,7 @@ void lc_engine_free(struct lifecycle *lc, int64_t drain_ms)
     pthread_cond_destroy(&lc->sched_cond);
     pthread_cond_destroy(&lc->work_cond);
     pthread_cond_destroy(&lc->done_cond);
+    lc_sched_free(&lc->sq);
     free(lc->queue);
     free(lc);
 }

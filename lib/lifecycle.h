@@ -99,6 +99,10 @@ struct lifecycle_status {
     struct ac_error last_error; /* kind + message (no secrets) */
     int64_t last_error_at;
     int64_t last_success; /* 0 when never */
+    /* why a due order has not started: "budget" (its CA account's renewal
+     * budget; until waiting_until), "slot" (every worker is busy), or "" */
+    char waiting[16];
+    int64_t waiting_until; /* 0 when unknown */
 };
 
 size_t lifecycle_set_count(const struct lifecycle *lc);

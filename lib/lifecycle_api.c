@@ -124,6 +124,15 @@ int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecyc
         out->last_error = r->last_error;
     out->last_error_at = r->last_error_at;
     out->last_success = r->last_success;
+    if (r->wait_slot != 0 && r->acct != NULL && r->acct->wake > ac_now()) {
+        lc_copy_str(out->waiting, sizeof out->waiting, "budget");
+        out->waiting_until = r->acct->wake;
+    } else if (r->wait_slot != 0) {
+        lc_copy_str(out->waiting, sizeof out->waiting, "slot");
+    } else if (r->budget_at > ac_now()) {
+        lc_copy_str(out->waiting, sizeof out->waiting, "budget");
+        out->waiting_until = r->budget_at;
+    }
     pthread_mutex_unlock(&lc->mu);
     load_error(lc, s, out);
     return 0;

@@ -7,6 +7,14 @@
  * set's files changed), and the host's callback (autocert_manager_on_event),
  * so that a slow hook never delays the host or the other way round. A
  * failing sink is logged and changes nothing else. Also the change eventfd.
+ *
+ * Rate limit: one delivery at a time per queue, at most LC_EVENT_QUEUE
+ * events waiting. Beyond that (a CA outage with 10,000 sets due) events are
+ * counted instead of queued, and once the queue has drained one summary
+ * event "dropped" goes out (the webhook gets the counts by event; the deploy
+ * hook runs once when any dropped event had changed files: AUTOCERT_EVENT=
+ * dropped, AUTOCERT_SET empty), so 10,000 failures are at most
+ * LC_EVENT_QUEUE + 1 hook runs, one after another.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +38,18 @@
 extern char **environ;
 
 #define LC_EVENT_QUEUE 64
+#define LC_EVENT_KINDS 5 /* obtained, renewed, failed, expiring, other */
+
+static const char *const kind_names[LC_EVENT_KINDS] = {"obtained", "renewed", "failed", "expiring",
+                                                       "other"};
+
+static size_t kind_of(const char *event)
+{
+    for (size_t i = 0; i + 1 < LC_EVENT_KINDS; i++)
+        if (strcmp(event, kind_names[i]) == 0)
+            return i;
+    return LC_EVENT_KINDS - 1;
+}
 #define LC_WEBHOOK_TIMEOUT_MS 10000
 #define LC_HOOK_TIMEOUT_MS 60000
 #define LC_ENV_MAX 4096
@@ -48,6 +68,10 @@ struct lc_events {
     _Atomic int64_t drain_deadline;
     struct lc_event q[LC_EVENT_QUEUE];
     size_t head, count;
+    /* overflow since the last summary: how many, by event, files changed */
+    size_t dropped;
+    size_t dropped_by[LC_EVENT_KINDS];
+    bool dropped_files;
 };
 
 static char *dup_str(const char *s)
@@ -138,6 +162,16 @@ char *lc_event_json(const struct lc_event *ev)
         }
     }
     json_object_object_add(o, "error", err);
+    if (strcmp(ev->event, LC_EVENT_DROPPED) == 0) {
+        json_object *by = json_object_new_object();
+
+        json_object_object_add(o, "dropped", json_object_new_int64((int64_t)ev->dropped));
+        for (size_t i = 0; by != NULL && i < LC_EVENT_KINDS; i++)
+            if (ev->dropped_by[i] > 0)
+                json_object_object_add(by, kind_names[i],
+                                       json_object_new_int64((int64_t)ev->dropped_by[i]));
+        json_object_object_add(o, "dropped_events", by);
+    }
     out = dup_str(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return out;
@@ -365,6 +399,29 @@ void lc_events_to_sinks(struct lc_events *q, const struct config *cfg, const str
         run_hook(q, cfg->hooks.deploy, ev);
 }
 
+/* The summary of the events counted while the queue was full, delivered
+ * once it drained. q->mu held (released around the delivery). */
+static void deliver_summary(struct lc_events *q)
+{
+    struct lc_event ev;
+
+    memset(&ev, 0, sizeof ev);
+    lc_copy_str(ev.event, sizeof ev.event, LC_EVENT_DROPPED);
+    ac_error_clear(&ev.error);
+    ev.time = ac_now();
+    ev.dropped = q->dropped;
+    memcpy(ev.dropped_by, q->dropped_by, sizeof ev.dropped_by);
+    ev.files_changed = q->dropped_files;
+    q->dropped = 0;
+    memset(q->dropped_by, 0, sizeof q->dropped_by);
+    q->dropped_files = false;
+    ac_warn(NULL, "events: %zu event(s) were not queued (queue full): one '%s' summary sent",
+            ev.dropped, LC_EVENT_DROPPED);
+    pthread_mutex_unlock(&q->mu);
+    q->fn(q->arg, q, &ev);
+    pthread_mutex_lock(&q->mu);
+}
+
 static void *event_thread(void *arg)
 {
     struct lc_events *q = arg;
@@ -399,6 +456,8 @@ static void *event_thread(void *arg)
         pthread_mutex_lock(&q->mu);
         q->delivered++;
         pthread_cond_broadcast(&q->done);
+        if (q->count == 0 && q->dropped > 0)
+            deliver_summary(q);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -456,9 +515,18 @@ uint64_t lc_events_post(struct lc_events *q, const struct lc_event *ev)
     copy.files_changed = ev->files_changed;
     pthread_mutex_lock(&q->mu);
     if (q->count == LC_EVENT_QUEUE) {
+        bool first = q->dropped == 0;
+
+        q->dropped++;
+        q->dropped_by[kind_of(ev->event)]++;
+        q->dropped_files = q->dropped_files || ev->files_changed;
         pthread_mutex_unlock(&q->mu);
-        ac_warn(ev->set[0] != '\0' ? ev->set : NULL, "events: queue full, %s event dropped",
-                ev->event);
+        /* one line per overflow, not per event */
+        if (first)
+            ac_warn(ev->set[0] != '\0' ? ev->set : NULL,
+                    "events: %d queued, %s event and further ones counted, not queued; one "
+                    "'%s' summary follows",
+                    LC_EVENT_QUEUE, ev->event, LC_EVENT_DROPPED);
         lc_event_clear(&copy);
         return 0;
     }
@@ -557,8 +625,8 @@ static void deliver_host(void *arg, struct lc_events *q, const struct lc_event *
     fn = lc->event_fn;
     fn_arg = lc->event_arg;
     pthread_mutex_unlock(&lc->event_mu);
-    if (fn == NULL)
-        return;
+    if (fn == NULL || strcmp(ev->event, LC_EVENT_DROPPED) == 0)
+        return; /* the host's callback has no summary event */
     for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
         if (strcmp(ev->event, event_names[i]) == 0)
             e.type = (enum autocert_event_type)i;

@@ -455,7 +455,7 @@ static bool file_present(const char *path)
  * stop's token. */
 static const atomic_bool *order_token(struct lifecycle *lc, struct acset *s, bool enter)
 {
-    for (size_t i = 0; i < LC_MAX_WORKERS; i++) {
+    for (size_t i = 0; i < LC_WORKERS_CAP; i++) {
         if (!enter && lc->active[i] == s) {
             lc->active[i] = NULL;
             return NULL;

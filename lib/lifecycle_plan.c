@@ -43,10 +43,10 @@ void lc_copy_str(char *dst, size_t n, const char *src)
     dst[l] = '\0';
 }
 
-void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
-                    const struct lc_cert_facts *cf, int64_t now)
+void lc_plan_update(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
+                    int64_t now)
 {
-    int64_t next;
+    int64_t next, moment;
     bool ari;
 
     if (!s->managed) {
@@ -68,9 +68,9 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
         s->state = s->failures > 0 ? LC_BACKOFF : LC_PENDING;
     } else {
         ari = s->ari_valid && strcmp(s->ari_serial, cf->serial_hex) == 0;
-        s->renews_at = schedule_due(
-            schedule_renewal_moment(cf->not_before, cf->not_after, cfg->renew_before), ari,
-            s->ari_point);
+        moment = schedule_renewal_moment(cf->not_before, cf->not_after, cfg->renew_before);
+        moment -= lc_plan_spread(s, cfg, cf, moment);
+        s->renews_at = schedule_due(moment, ari, s->ari_point);
         /* A certificate that no longer covers the configured domains is due now. */
         if (cf->names_differ && s->renews_at > cf->not_before)
             s->renews_at = cf->not_before;
@@ -94,6 +94,46 @@ void lc_plan_update(struct lc_set *s, const struct config_set *cfg,
         s->state = LC_RENEWING;
 }
 
+/* FNV-1a over s, continuing from h. */
+static uint64_t fnv64(uint64_t h, const char *s)
+{
+    for (; s != NULL && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+int64_t lc_plan_spread(struct lc_set *s, const struct config_set *cfg,
+                       const struct lc_cert_facts *cf, int64_t moment)
+{
+    int64_t max = (cf->not_after - moment) / LC_SPREAD_DIVISOR;
+    char key[80];
+
+    if (max < 0)
+        max = 0;
+    snprintf(key, sizeof key, "%s", cf->serial_hex);
+    if (key[0] == '\0')
+        snprintf(key, sizeof key, "na%lld", (long long)cf->not_after);
+    if (strcmp(s->spread_serial, key) != 0) {
+        /* drawn once per certificate: a hash of the set's files and the
+         * serial (splitmix64 finaliser), so that a restart before the state
+         * file is written draws the same point */
+        uint64_t h = fnv64(fnv64(1469598103934665603ULL, cfg->cert_path), key);
+
+        h ^= h >> 30;
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 27;
+        h *= 0x94d049bb133111ebULL;
+        h ^= h >> 31;
+        s->spread_s = (int64_t)(h % (uint64_t)(max + 1));
+        lc_copy_str(s->spread_serial, sizeof s->spread_serial, key);
+    }
+    /* a window that shrank (renew_before changed, a state file from another
+     * configuration) caps it */
+    if (s->spread_s > max)
+        return max;
+    return s->spread_s < 0 ? 0 : s->spread_s;
+}
+
 void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
                        const struct lc_cert_facts *cf, int64_t now)
 {
@@ -110,8 +150,8 @@ void lc_plan_cap_retry(struct lc_set *s, const struct config_set *cfg,
     }
 }
 
-void lc_plan_failure(struct lc_set *s, const struct config_set *cfg,
-                     const struct ac_error *e, bool first_obtain, int64_t now, uint64_t random)
+void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struct ac_error *e,
+                     bool first_obtain, int64_t now, uint64_t random)
 {
     struct ac_error_kind_info info;
     int64_t delay;
@@ -188,8 +228,8 @@ static void plan_success_reset(struct lc_set *s, int64_t now)
     s->ari_fetch_at = now; /* fetch the new certificate's window */
 }
 
-void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end,
-                 long retry_after, int64_t now, uint64_t random)
+void lc_plan_ari(struct lc_set *s, const char *serial, int64_t start, int64_t end, long retry_after,
+                 int64_t now, uint64_t random)
 {
     long ra = retry_after;
     bool same = s->ari_valid && strcmp(s->ari_serial, serial) == 0 && s->ari_start == start &&
@@ -226,8 +266,7 @@ json_object *lc_state_to_json(const struct lc_set *s)
         err = json_object_new_object();
         if (err != NULL) {
             json_object_object_add(err, "kind", json_object_new_string(s->last_error.kind));
-            json_object_object_add(err, "message",
-                                   json_object_new_string(s->last_error.message));
+            json_object_object_add(err, "message", json_object_new_string(s->last_error.message));
             json_object_object_add(err, "at", json_object_new_int64(s->last_error_at));
             json_object_object_add(o, "last_error", err);
         }
@@ -241,6 +280,14 @@ json_object *lc_state_to_json(const struct lc_set *s)
             json_object_object_add(ari, "point", json_object_new_int64(s->ari_point));
             json_object_object_add(ari, "fetch_at", json_object_new_int64(s->ari_fetch_at));
             json_object_object_add(o, "ari", ari);
+        }
+    }
+    if (s->spread_serial[0] != '\0') {
+        json_object *sp = json_object_new_object();
+        if (sp != NULL) {
+            json_object_object_add(sp, "serial", json_object_new_string(s->spread_serial));
+            json_object_object_add(sp, "seconds", json_object_new_int64(s->spread_s));
+            json_object_object_add(o, "spread", sp);
         }
     }
     return o;
@@ -267,7 +314,7 @@ static const char *get_str(json_object *o, const char *key)
 
 void lc_state_from_json(struct lc_set *s, json_object *o)
 {
-    json_object *err = NULL, *ari = NULL;
+    json_object *err = NULL, *ari = NULL, *sp = NULL;
     int64_t v;
     const char *str;
 
@@ -291,6 +338,13 @@ void lc_state_from_json(struct lc_set *s, json_object *o)
             s->has_last_error = true;
             if (get_i64(err, "at", &v))
                 s->last_error_at = v;
+        }
+    }
+    if (json_object_object_get_ex(o, "spread", &sp) && json_object_is_type(sp, json_type_object)) {
+        str = get_str(sp, "serial");
+        if (str != NULL && get_i64(sp, "seconds", &v) && v >= 0) {
+            lc_copy_str(s->spread_serial, sizeof s->spread_serial, str);
+            s->spread_s = v;
         }
     }
     if (json_object_object_get_ex(o, "ari", &ari) && json_object_is_type(ari, json_type_object)) {

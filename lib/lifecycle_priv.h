@@ -24,7 +24,9 @@
 #include <time.h>
 
 #include "autocert/autocert.h"
+#include "budget.h"
 #include "config.h"
+#include "dueheap.h"
 #include "error.h"
 #include "lifecycle.h"
 
@@ -55,6 +57,16 @@ void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struc
 bool lc_plan_success(struct lc_set *s, const struct config_set *cfg, const struct lc_cert_facts *cf,
                      int64_t now, uint64_t random);
 
+/* The spread of certificates obtained together (issue 12): how many seconds
+ * before the configured renewal moment `moment` the certificate in cf
+ * renews, in [0, (NotAfter - moment) / LC_SPREAD_DIVISOR]. Drawn once per
+ * certificate (its serial; a hash of it and the set's files, so the same
+ * after a restart) and kept in s (persisted with the state). The spread only
+ * brings a renewal forward. */
+#define LC_SPREAD_DIVISOR 10
+int64_t lc_plan_spread(struct lc_set *s, const struct config_set *cfg,
+                       const struct lc_cert_facts *cf, int64_t moment);
+
 /* Caps s->retry_at (lc_plan_update does this first): at most retry_max after
  * `now`, and not past the "expiring soon" point of the certificate in cf
  * (when present and that point is still ahead). Applies to a retry_at read
@@ -75,8 +87,11 @@ void lc_state_from_json(struct lc_set *s, json_object *o);
 
 /* ---- events (lifecycle_events.c) ---- */
 
+/* The summary event of a queue that overflowed (lifecycle_events.c). */
+#define LC_EVENT_DROPPED "dropped"
+
 struct lc_event {
-    char event[16]; /* "obtained", "renewed", "failed", "expiring" */
+    char event[16]; /* "obtained", "renewed", "failed", "expiring", "dropped" */
     char set[72];
     char **domains; /* owned copies */
     size_t domains_count;
@@ -86,6 +101,10 @@ struct lc_event {
     struct ac_error error;
     char *cert_path, *key_path; /* owned copies */
     bool files_changed;         /* run the deploy hook */
+    /* "dropped" only: how many events were not queued, by kind (obtained,
+     * renewed, failed, expiring, other) */
+    size_t dropped;
+    size_t dropped_by[5];
 };
 
 /* The webhook body: a new string (free). */
@@ -100,8 +119,10 @@ struct lc_events;
 typedef void (*lc_deliver_fn)(void *arg, struct lc_events *q, const struct lc_event *ev);
 /* Starts a queue and its thread. Returns 0 or -1 with e. */
 int lc_events_new(lc_deliver_fn fn, void *arg, struct lc_events **out, struct ac_error *e);
-/* Queues an event (copied; dropped with a warning when the queue is full).
- * Returns its sequence number (> 0), or 0 when it was dropped. NULL q: 0. */
+/* Queues an event (copied). When LC_EVENT_QUEUE (64) events wait already it
+ * is counted instead, and one "dropped" summary is delivered once the queue
+ * drained. Returns its sequence number (> 0), or 0 when it was not queued.
+ * NULL q: 0. */
 uint64_t lc_events_post(struct lc_events *q, const struct lc_event *ev);
 /* Waits until event seq (and every earlier one) has been delivered, at most
  * ms. Returns true when it has. */
@@ -117,15 +138,88 @@ int lc_event_init(struct lc_event *ev, const char *event, const struct config_se
                   int64_t not_after, const struct ac_error *err, int64_t now);
 void lc_event_clear(struct lc_event *ev);
 
+/* ---- the timer structure and the budgets (lifecycle_sched.c) ---- */
+
+/* One CA account as the scheduler sees it: its budget (budget.h), the state
+ * file the budget is kept in, and the sets whose orders wait for a slot or
+ * for the budget, earliest NotAfter first. */
+struct lc_ca_account {
+    char *id;            /* "ca_dir_url|eab_kid" or "ca_dir_url|acme_key_path" */
+    char *state_path;    /* NULL: not persisted */
+    struct budget *b;    /* owned */
+    struct dueheap wait; /* key: NotAfter (0 without a certificate) */
+    int64_t wake;        /* the budget's next token for the head, 0 none */
+    bool dirty;          /* charged since the state was last written */
+    bool loaded;         /* the state file was read */
+};
+
+/* The engine's one timer structure: every managed set is in exactly one of
+ * the timer heap (keyed by the next moment it needs a look: attempt, ARI
+ * fetch, "expiring soon" point, the end of a budget hold), its account's wait
+ * heap (its order is due and waits for a worker slot or the budget; it stays
+ * in the timer heap at its "expiring soon" point), or neither (queued or
+ * running: re-armed when its turn ends). So idle sets cost nothing between
+ * their due times. Guarded by the engine mutex. */
+struct lc_sched {
+    struct dueheap timers;
+    struct lc_ca_account **acct;
+    size_t nacct;
+};
+
+/* What lc_sched_tick calls (all with the engine mutex held). */
+struct lc_sched_ops {
+    /* the facts of the certificate s holds */
+    void (*facts)(void *arg, struct acset *s, struct lc_cert_facts *cf);
+    /* s's certificate reached its "expiring soon" point (announce it) */
+    void (*expiring)(void *arg, struct acset *s, const struct lc_cert_facts *cf);
+    /* hand s to a worker (its order or ARI fetch runs) */
+    void (*start)(void *arg, struct acset *s);
+    void *arg;
+};
+
+/* The account of a set (created on first use with limits lim; the limits of
+ * an existing one are replaced). state_path (copied, may be NULL) is where
+ * its budget is kept: read on creation. NULL on ENOMEM (the set then runs
+ * without a budget). */
+struct lc_ca_account *lc_sched_account(struct lc_sched *q, const char *id,
+                                       const struct budget_limits *lim, const char *state_path);
+/* Places s in the timer heap at its next moment after `now` (from its plan
+ * and cf), or takes it out when nothing is ahead (an unmanaged set). A set
+ * waiting for its account stays there. */
+void lc_sched_arm(struct lc_sched *q, struct acset *s, const struct lc_cert_facts *cf, int64_t now);
+/* Takes s out of both heaps (a removed set; one handed to a worker). */
+void lc_sched_forget(struct lc_sched *q, struct acset *s);
+/* Runs what is due at now: plans each set whose timer came, announces
+ * "expiring soon", starts ARI fetches and forced renewals at once, puts due
+ * orders in their account's wait heap; then starts waiting orders, earliest
+ * NotAfter first, while *free_slots > 0 (each start takes one) and their
+ * budget allows (charged when started; an order at its "expiring soon" point
+ * passes the budget). Returns the next moment anything is due (INT64_MAX
+ * when nothing is). */
+int64_t lc_sched_tick(struct lc_sched *q, const struct lc_sched_ops *ops, int64_t now,
+                      size_t *free_slots);
+/* Charges s's order (new_names: not the names of the certificate it holds)
+ * to its account when the scheduler did not (a forced or one-off order), and
+ * clears the mark of one it did. */
+void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_t now);
+/* Writes the budgets charged since the last save (call without the engine
+ * mutex: takes a copy of each state with it held through `mu`). */
+void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now);
+/* Frees every account; the sets' slots are cleared. */
+void lc_sched_free(struct lc_sched *q);
+
 /* ---- the engine (lifecycle.c threads, lifecycle_order.c orders, ----
  * ---- lifecycle_api.c requests) ---- */
 
 /* Worker threads run orders (the engine's timed ones and the one-off
  * obtain/renew/revoke). They are created on demand, one more whenever work is
- * queued and no worker is idle, up to this bound, and end at the engine's
- * stop. Each order mostly waits (DNS, the CA), so the bound is about how many
- * orders run against CAs and DNS providers at once. */
+ * queued and no worker is idle, up to the configured bound
+ * (autocert.max_concurrent_orders, default LC_MAX_WORKERS; at most
+ * LC_WORKERS_CAP), and end at the engine's stop. Each order mostly waits
+ * (DNS, the CA), so the bound is about how many orders run against CAs and
+ * DNS providers at once. */
 #define LC_MAX_WORKERS AUTOCERT_MAX_CONCURRENT_ORDERS
+#define LC_WORKERS_CAP CONFIG_MAX_CONCURRENT_ORDERS_MAX
 
 struct crypto_key;
 struct issuer_request;
@@ -154,15 +248,19 @@ struct lifecycle {
     pthread_cond_t done_cond;
     pthread_t sched;
     bool started; /* the scheduler runs (autocert_manager_start) */
-    pthread_t workers[LC_MAX_WORKERS];
-    size_t nworkers;      /* created since the last stop */
-    size_t idle;          /* workers waiting for work */
-    size_t starting;      /* created, not yet looking for work */
-    bool stopping;        /* a stop runs: nothing new starts */
-    atomic_bool cancel;   /* the stop's token (ARI fetches, revocations) */
+    pthread_t workers[LC_WORKERS_CAP];
+    size_t nworkers;    /* created since the last stop */
+    size_t max_workers; /* the bound now (max_concurrent_orders) */
+    size_t busy;        /* workers running a set now (<= max_workers) */
+    struct lc_sched sq; /* the timers, the accounts and their budgets */
+    bool resync;        /* the sets changed: plan and arm every one */
+    size_t idle;        /* workers waiting for work */
+    size_t starting;    /* created, not yet looking for work */
+    bool stopping;      /* a stop runs: nothing new starts */
+    atomic_bool cancel; /* the stop's token (ARI fetches, revocations) */
     /* sets whose order runs now (their own token, acset.cancel, is what the
      * order watches; a stop sets each of them); at most one per worker */
-    struct acset *active[LC_MAX_WORKERS];
+    struct acset *active[LC_WORKERS_CAP];
     struct acset **queue; /* references; each set at most once (queued) */
     size_t qlen, qcap;
     int waiters; /* callers inside lifecycle_force_renew */
@@ -231,6 +329,9 @@ void lc_cert_facts(struct lifecycle *lc, struct acset *s, struct lc_cert_facts *
  * (gnutls_x509_crt_deinit it). Returns 0, or -1 (*out NULL) when c is NULL or
  * its leaf does not parse. */
 int lc_leaf_crt(autocert_cert *c, gnutls_x509_crt_t *out);
+/* s's certificate changed (a reload of its files): its plan and its timer
+ * follow. Takes lc->mu. NULL lc is fine. */
+void lc_rearm(struct lifecycle *lc, struct acset *s);
 /* Recomputes s's plan from the certificate served now. lc->mu held. */
 void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now);
 /* Re-reads s's files into the manager (another process, or the order of the

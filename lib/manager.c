@@ -393,8 +393,16 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
             autocert_cert_release(c);
         }
     }
-    if (any)
+    if (any) {
+        /* the changed sets' renewal timers follow their new certificates */
+        struct snapshot *snap = manager_snap_get(m);
+
+        for (size_t i = 0; i < n && i < snap->count; i++)
+            if (changed[i])
+                lc_rearm(m->engine, snap->sets[i]);
+        manager_snap_put(snap);
         lc_changed(m->engine);
+    }
 }
 
 /* Sets above which a load or reload reads the sets' files on several

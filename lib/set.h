@@ -50,6 +50,8 @@ struct lc_cert_facts {
     char serial_hex[80];
 };
 
+struct lc_ca_account;
+
 /* The renewal engine's record of one set (lifecycle_plan.c decides on it).
  * Guarded by the engine mutex. */
 struct lc_set {
@@ -85,6 +87,19 @@ struct lc_set {
     uint64_t force_req_gen, force_done_gen;
     bool force_ok;
     struct ac_error *force_err; /* NULL: none (acset_error_put/_get) */
+    /* the spread (issue 12): how far before the configured moment this
+     * certificate renews, drawn once per certificate (serial) */
+    char spread_serial[80];
+    int64_t spread_s;
+    /* the one timer structure (lifecycle_sched.c); not persisted */
+    size_t timer_slot;          /* in the timer heap (index + 1), 0 = not */
+    size_t wait_slot;           /* in its account's wait heap (index + 1), 0 = not */
+    struct lc_ca_account *acct; /* its CA account (budget); NULL until planned */
+    int64_t budget_at;          /* held by a budget until then (0 = not held) */
+    int64_t wait_expiring_at;   /* while waiting: its "expiring soon" point, 0 none */
+    bool wait_new_names;        /* while waiting: its order is for new names */
+    bool charged;               /* its order was charged to the budget already */
+    bool bypassed;              /* its last admission bypassed the budget */
 };
 
 struct lc_filestamp {

@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   libgnutls28-dev libcurl4-gnutls-dev libjson-c-dev libcyaml-dev libyaml-dev
   libmicrohttpd-dev libldns-dev libcmocka-dev
+  # registered domains for the renewal budgets (libpsl reads publicsuffix's list)
+  libpsl-dev publicsuffix
   # libautocert_openssl (lib/openssl/): required, the build fails without it
   libssl-dev
   # what `pkg-config --static --libs autocert` names through GnuTLS's and

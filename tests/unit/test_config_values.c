@@ -5,6 +5,7 @@
  * validation), booleans and did-you-mean (lib/words.h), preferred_chain
  * (inherited from main, overridden per set, checked, printed).
  */
+#include "autocert/autocert.h"
 #include "hostport.h"
 #include "test_config_util.h"
 #include "words.h"
@@ -54,6 +55,58 @@ static void test_durations(void **state)
     tc_expect_error("autocert:\n  retry_max: 1x\n", NULL, 0, 0, "not a duration");
     tc_expect_error("autocert:\n  retry_min: 2h\n  retry_max: 1h\n", "autocert.retry_max", 3, 3,
                     "not be less than retry_min");
+}
+
+/* autocert.max_concurrent_orders and autocert.acme_limits (issue 12). */
+static void test_engine_limits(void **state)
+{
+    struct config *cfg = tc_expect_ok("autocert:\n  provider: local\n");
+    const struct config_acme_limit *l;
+
+    assert_int_equal(cfg->max_concurrent_orders, AUTOCERT_MAX_CONCURRENT_ORDERS);
+    assert_int_equal(cfg->acme_limits_count, 0);
+    config_free(cfg);
+    cfg = tc_expect_ok("autocert:\n  max_concurrent_orders: 3\n  acme_limits:\n"
+                       "    - ca_dir_url: https://ca.test/dir\n      orders_per_3h: 100\n"
+                       "    - ca_dir_url: https://acme-v02.api.letsencrypt.org/directory\n"
+                       "      new_certs_per_domain_week: 0\n");
+    assert_int_equal(cfg->max_concurrent_orders, 3);
+    assert_int_equal(cfg->acme_limits_count, 2);
+    l = config_acme_limit_find(cfg, "https://ca.test/dir/");
+    assert_non_null(l);
+    assert_int_equal(l->orders_per_3h, 100);
+    assert_int_equal(l->new_certs_per_domain_week, -1); /* the CA's default */
+    l = config_acme_limit_find(cfg, "https://acme-v02.api.letsencrypt.org/directory");
+    assert_non_null(l);
+    assert_int_equal(l->orders_per_3h, -1);
+    assert_int_equal(l->new_certs_per_domain_week, 0); /* no budget */
+    assert_null(config_acme_limit_find(cfg, "https://other.test/dir"));
+    config_free(cfg);
+
+    tc_expect_error("autocert:\n  max_concurrent_orders: 0\n", "autocert.max_concurrent_orders", 2,
+                    3, "from 1 to 256");
+    tc_expect_error("autocert:\n  max_concurrent_orders: 257\n", "autocert.max_concurrent_orders",
+                    2, 3, "'257' is not a number of orders");
+    tc_expect_error("autocert:\n  max_concurrent_orders: many\n", "autocert.max_concurrent_orders",
+                    2, 3, "not a number of orders");
+    tc_expect_error("autocert:\n  acme_limits:\n    - orders_per_3h: 10\n",
+                    "autocert.acme_limits[1]", 3, 7, "needs ca_dir_url");
+    tc_expect_error("autocert:\n  acme_limits:\n    - ca_dir_url: https://a.test/d\n"
+                    "      orders_per_3h: -1\n",
+                    "autocert.acme_limits[1].orders_per_3h", 4, 7, "not a number of new orders");
+    tc_expect_error("autocert:\n  acme_limits:\n    - ca_dir_url: https://a.test/d\n"
+                    "      new_certs_per_domain_week: 1e3\n",
+                    "autocert.acme_limits[1].new_certs_per_domain_week", 4, 7,
+                    "per registered domain");
+    tc_expect_error("autocert:\n  acme_limits:\n    - ca_dir_url: https://a.test/d\n"
+                    "      orders_per_hour: 5\n",
+                    "autocert.acme_limits[1].orders_per_hour", 4, 7,
+                    "unknown key 'orders_per_hour'");
+    tc_expect_error("autocert:\n  acme_limits:\n    - ca_dir_url: https://a.test/d\n"
+                    "    - ca_dir_url: https://a.test/d/\n",
+                    "autocert.acme_limits[2].ca_dir_url", 4, 7, "a second acme_limits entry");
+    tc_expect_error("autocert:\n  provider: local\n  extra:\n    - max_concurrent_orders: 2\n",
+                    "autocert.extra[1].max_concurrent_orders", 4, 7, "engine-wide");
 }
 
 static char *print_to_string(const struct config *cfg)
@@ -293,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
         cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_suggest),        cmocka_unit_test(test_preferred_chain),
+        cmocka_unit_test(test_engine_limits),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+/* cmocka needs the headers above */
 #include <cmocka.h>
 
 #include "lifecycle_priv.h"
@@ -17,9 +18,10 @@
 #include "timeutil.h"
 
 #define DAY 86400
-#define NB 1700000000LL           /* not_before */
-#define NA (NB + 90 * DAY)        /* not_after: 90-day certificate */
-#define MOMENT (NA - 30 * DAY)    /* default rule: lifetime/3 = 30 d < 1 month */
+#define NB 1700000000LL    /* not_before */
+#define NA (NB + 90 * DAY) /* not_after: 90-day certificate */
+/* default rule: lifetime/3 = 30 d < 1 month, brought forward by the spread */
+#define MOMENT (NA - 30 * DAY - spread(30 * DAY))
 
 static struct config_set mkcfg(void)
 {
@@ -61,6 +63,19 @@ static struct lc_cert_facts facts(void)
     return f;
 }
 
+/* The spread the facts() certificate gets (drawn once from its serial and the
+ * set's files) with a renewal window of `window` seconds. */
+static int64_t spread(int64_t window)
+{
+    struct config_set cfg = mkcfg();
+    struct lc_set s = mkset(true);
+    struct lc_cert_facts f = facts();
+    int64_t v = lc_plan_spread(&s, &cfg, &f, f.not_after - window);
+
+    assert_true(v >= 0 && v <= window / LC_SPREAD_DIVISOR);
+    return v;
+}
+
 static void test_states(void **state)
 {
     struct config_set cfg = mkcfg();
@@ -95,7 +110,10 @@ static void test_states(void **state)
     /* renew_before overrides the default rule */
     cfg.renew_before = 10 * DAY;
     lc_plan_update(&s, &cfg, &f, NB + DAY);
-    assert_int_equal(s.renews_at, NA - 10 * DAY);
+    /* (the spread drawn for this certificate, capped at a tenth of the
+     * shorter window) */
+    assert_int_equal(s.renews_at,
+                     NA - 10 * DAY - (spread(30 * DAY) < DAY ? spread(30 * DAY) : DAY));
 
     /* names differ: due at once */
     cfg.renew_before = 0;
@@ -141,7 +159,7 @@ static void test_backoff_rearmed(void **state)
     assert_int_equal(s.failures, 0);
     assert_false(s.has_last_error);
     assert_int_equal(s.last_success, now);
-    assert_int_equal(s.next_attempt, f.not_after - 30 * DAY);
+    assert_int_equal(s.next_attempt, f.not_after - 30 * DAY - spread(30 * DAY));
 }
 
 static void test_callers_fault_and_rate_limit(void **state)
@@ -427,8 +445,7 @@ static void test_event_json(void **state)
     assert_string_equal(json_object_get_string(v), "main");
     assert_true(json_object_object_get_ex(o, "domains", &v));
     assert_int_equal(json_object_array_length(v), 2);
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)),
-                        "*.example.test");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)), "*.example.test");
     assert_true(json_object_object_get_ex(o, "not_after", &v));
     assert_string_equal(json_object_get_string(v), "2024-02-12T22:13:20Z");
     assert_true(json_object_object_get_ex(o, "time", &v));

@@ -437,9 +437,11 @@ AUTOCERT_API size_t autocert_cert_ocsp_copy(const autocert_cert *c, void *(*allo
 
 /* ==== the renewal engine and one-off operations ========================== */
 
-/* Orders that run at once, per manager: the engine's worker threads are
- * created on demand up to this many, for the engine's renewals and the
- * one-off operations alike (more orders wait for a free worker). */
+/* Orders that run at once, per manager, by default (the configuration's
+ * autocert.max_concurrent_orders, 1 .. 256, replaces it): the engine's
+ * worker threads are created on demand up to that many, for the engine's
+ * renewals and the one-off operations alike (more orders wait for a free
+ * worker; due renewals wait in order of NotAfter). */
 #define AUTOCERT_MAX_CONCURRENT_ORDERS 8
 
 /* Starts the renewal engine (library threads): obtains what is missing, then
@@ -575,6 +577,11 @@ typedef struct autocert_status {
     char ocsp_state[16];
     int64_t ocsp_this_update, ocsp_next_update;
     char ocsp_error[256];
+    /* Why a due renewal has not started yet: "budget" (the renewal budget of
+     * its CA account, autocert.acme_limits; it may start at waiting_until),
+     * "slot" (autocert.max_concurrent_orders orders run already), or "". */
+    char waiting[16];
+    int64_t waiting_until; /* Unix seconds; 0 when unknown */
 } autocert_status;
 
 /* Fills *out with a copy of set idx's status. Returns 0, or -1 when idx is

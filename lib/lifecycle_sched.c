@@ -1,0 +1,325 @@
+/*
+ * lifecycle_sched.c - the engine's one timer structure and the admission of
+ * due orders (lifecycle_priv.h, struct lc_sched): a min-heap of the sets'
+ * next moments, and per CA account a heap of the orders that are due, in
+ * order of NotAfter, started while worker slots are free and the account's
+ * budget (budget.h) allows.
+ *
+ *   timer heap (next moment)      account wait heap (NotAfter)
+ *   pop when due --plan--> order due? ---------> head: budget ready? slot free?
+ *        ^                   | ARI / forced: start        | yes: charge, start
+ *        +---- arm ----------+ otherwise                  | held by its domain:
+ *        +------------------------------------------------+ back to the timers
+ *
+ * Pure data and callbacks: no thread, no clock, no lock of its own (the
+ * engine holds its mutex; the unit tests drive it with an injected clock).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifecycle_priv.h"
+#include "log.h"
+#include "schedule.h"
+#include "store.h"
+
+static bool ari_pending(const struct lc_set *r, const struct lc_cert_facts *cf)
+{
+    return r->ari_fetch_at != 0 && r->ari_support != 0 && cf->present;
+}
+
+struct lc_ca_account *lc_sched_account(struct lc_sched *q, const char *id,
+                                       const struct budget_limits *lim, const char *state_path)
+{
+    struct lc_ca_account *a = NULL, **v;
+    struct ac_error e;
+
+    for (size_t i = 0; i < q->nacct; i++)
+        if (strcmp(q->acct[i]->id, id) == 0) {
+            budget_set_limits(q->acct[i]->b, lim);
+            return q->acct[i];
+        }
+    v = realloc(q->acct, (q->nacct + 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    q->acct = v;
+    a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    a->id = strdup(id);
+    a->state_path = state_path != NULL ? strdup(state_path) : NULL;
+    a->b = budget_new(id, lim);
+    if (a->id == NULL || a->b == NULL || (state_path != NULL && a->state_path == NULL)) {
+        budget_free(a->b);
+        free(a->id);
+        free(a->state_path);
+        free(a);
+        return NULL;
+    }
+    if (a->state_path != NULL) {
+        ac_error_clear(&e);
+        if (budget_load(a->b, a->state_path, &e) != 0)
+            ac_warn(NULL, "renewal budget state ignored: %s", e.message);
+        a->loaded = true;
+    }
+    q->acct[q->nacct++] = a;
+    return a;
+}
+
+void lc_sched_forget(struct lc_sched *q, struct acset *s)
+{
+    struct lc_set *r = &s->rec;
+
+    dueheap_remove(&q->timers, &r->timer_slot);
+    if (r->wait_slot != 0 && r->acct != NULL)
+        dueheap_remove(&r->acct->wait, &r->wait_slot);
+    r->wait_slot = 0;
+}
+
+void lc_sched_arm(struct lc_sched *q, struct acset *s, const struct lc_cert_facts *cf, int64_t now)
+{
+    struct lc_set *r = &s->rec;
+    int64_t wake = INT64_MAX, at, soon;
+
+    if (!s->managed || s->removed) {
+        lc_sched_forget(q, s);
+        return;
+    }
+    if (r->running || s->queued) {
+        dueheap_remove(&q->timers, &r->timer_slot);
+        return;
+    }
+    if (r->wait_slot != 0) {
+        /* waiting for its account: look again at its "expiring soon" point */
+        if (r->wait_expiring_at > now)
+            wake = r->wait_expiring_at;
+    } else {
+        at = r->next_attempt;
+        if (r->budget_at > at)
+            at = r->budget_at;
+        wake = r->force_pending ? now : at;
+        if (cf->present) {
+            soon = schedule_expiring_at(cf->not_before, cf->not_after);
+            if (r->expiring_notified != cf->not_after && soon < wake)
+                wake = soon;
+            if (r->budget_at != 0 && soon > now && soon < wake)
+                wake = soon; /* a budget hold ends at the "expiring soon" point */
+        }
+        if (ari_pending(r, cf) && r->ari_fetch_at < wake)
+            wake = r->ari_fetch_at;
+    }
+    if (wake == INT64_MAX) {
+        dueheap_remove(&q->timers, &r->timer_slot);
+        return;
+    }
+    if (dueheap_set(&q->timers, s, &r->timer_slot, wake) != 0)
+        ac_err(s->cfg.name, "engine: out of memory; renewal timer not set");
+}
+
+/* s's order is due: into its account's line (or started when it has no
+ * account: memory ran out). */
+static void wait_put(struct lc_sched *q, const struct lc_sched_ops *ops, struct acset *s,
+                     const struct lc_cert_facts *cf, int64_t now)
+{
+    struct lc_set *r = &s->rec;
+    int64_t key = cf->present ? cf->not_after : 0;
+
+    if (r->acct == NULL) {
+        ops->start(ops->arg, s);
+        return;
+    }
+    r->wait_new_names = !(cf->present && !cf->names_differ);
+    r->wait_expiring_at = cf->present ? schedule_expiring_at(cf->not_before, cf->not_after) : 0;
+    if (r->wait_expiring_at != 0 && now >= r->wait_expiring_at)
+        key = INT64_MIN; /* passes the budget: first in line */
+    if (dueheap_set(&r->acct->wait, s, &r->wait_slot, key) != 0) {
+        ops->start(ops->arg, s);
+        return;
+    }
+    lc_sched_arm(q, s, cf, now);
+}
+
+/* A timer of s came at now. */
+static void timer_due(struct lc_sched *q, const struct lc_sched_ops *ops, struct acset *s,
+                      int64_t now)
+{
+    struct lc_set *r = &s->rec;
+    struct lc_cert_facts cf;
+
+    if (s->removed || !s->managed) {
+        lc_sched_forget(q, s);
+        return;
+    }
+    if (r->running || s->queued)
+        return; /* re-armed when its turn ends */
+    ops->facts(ops->arg, s, &cf);
+    lc_plan_update(r, &s->cfg, &cf, now);
+    if (cf.present && r->expiring_notified != cf.not_after &&
+        now >= schedule_expiring_at(cf.not_before, cf.not_after)) {
+        r->expiring_notified = cf.not_after;
+        ops->expiring(ops->arg, s, &cf);
+    }
+    if (r->wait_slot != 0) {
+        /* its "expiring soon" point came while it waited: first in line,
+         * past the budget */
+        if (r->wait_expiring_at != 0 && now >= r->wait_expiring_at)
+            (void)dueheap_set(&r->acct->wait, s, &r->wait_slot, INT64_MIN);
+        lc_sched_arm(q, s, &cf, now);
+        return;
+    }
+    if (r->force_pending) {
+        r->budget_at = 0;
+        ops->start(ops->arg, s);
+        return;
+    }
+    if (r->next_attempt <= now &&
+        (r->budget_at == 0 || r->budget_at <= now ||
+         (cf.present && now >= schedule_expiring_at(cf.not_before, cf.not_after)))) {
+        r->budget_at = 0;
+        wait_put(q, ops, s, &cf, now);
+        return;
+    }
+    if (ari_pending(r, &cf) && r->ari_fetch_at <= now) {
+        ops->start(ops->arg, s);
+        return;
+    }
+    lc_sched_arm(q, s, &cf, now);
+}
+
+/* Starts the orders waiting for account a while slots and its budget allow.
+ * Returns the moment its budget frees the head (0 when nothing waits for
+ * the budget). */
+static int64_t admit(struct lc_sched *q, const struct lc_sched_ops *ops, struct lc_ca_account *a,
+                     int64_t now, size_t *free_slots)
+{
+    while (a->wait.n > 0) {
+        struct acset *s = dueheap_top(&a->wait)->item;
+        struct lc_set *r = &s->rec;
+        const char *const *names = (const char *const *)s->cfg.domains;
+        bool bypass = r->wait_expiring_at != 0 && now >= r->wait_expiring_at;
+
+        if (!bypass && budget_active(a->b)) {
+            int64_t ready =
+                budget_ready_at(a->b, names, s->cfg.domains_count, r->wait_new_names, now);
+            if (ready > now) {
+                int64_t orders = budget_ready_at(a->b, NULL, 0, false, now);
+                struct lc_cert_facts cf;
+
+                if (orders > now)
+                    return orders; /* the account's orders: the whole line waits */
+                /* held by the budget of one of its registered domains: out
+                 * of the line until then */
+                dueheap_remove(&a->wait, &r->wait_slot);
+                r->budget_at = ready;
+                ops->facts(ops->arg, s, &cf);
+                lc_sched_arm(q, s, &cf, now);
+                continue;
+            }
+        }
+        if (*free_slots == 0)
+            return 0;
+        lc_sched_forget(q, s);
+        if (budget_active(a->b)) {
+            if (budget_charge(a->b, names, s->cfg.domains_count, r->wait_new_names, now) != 0)
+                ac_warn(s->cfg.name, "engine: out of memory; order not counted in the budget");
+            a->dirty = true;
+        }
+        r->charged = true;
+        r->bypassed = bypass;
+        r->budget_at = 0;
+        (*free_slots)--;
+        ops->start(ops->arg, s);
+    }
+    return 0;
+}
+
+int64_t lc_sched_tick(struct lc_sched *q, const struct lc_sched_ops *ops, int64_t now,
+                      size_t *free_slots)
+{
+    int64_t next = INT64_MAX;
+    const struct dueheap_ent *top;
+    struct acset *s;
+
+    while ((s = dueheap_pop_due(&q->timers, now)) != NULL)
+        timer_due(q, ops, s, now);
+    for (size_t i = 0; i < q->nacct; i++) {
+        struct lc_ca_account *a = q->acct[i];
+
+        a->wake = admit(q, ops, a, now, free_slots);
+        if (a->wake != 0 && a->wake < next)
+            next = a->wake;
+    }
+    top = dueheap_top(&q->timers);
+    if (top != NULL && top->due < next)
+        next = top->due;
+    return next;
+}
+
+void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_t now)
+{
+    struct lc_set *r = &s->rec;
+
+    (void)q;
+    if (r->charged) {
+        r->charged = false;
+        return;
+    }
+    if (r->acct == NULL || !budget_active(r->acct->b))
+        return;
+    if (budget_charge(r->acct->b, (const char *const *)s->cfg.domains, s->cfg.domains_count,
+                      new_names, now) != 0)
+        ac_warn(s->cfg.name, "engine: out of memory; order not counted in the budget");
+    r->acct->dirty = true;
+}
+
+void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now)
+{
+    for (size_t i = 0;; i++) {
+        struct lc_ca_account *a;
+        json_object *j = NULL;
+        const char *path;
+        struct ac_error e;
+
+        pthread_mutex_lock(mu);
+        if (i >= q->nacct) {
+            pthread_mutex_unlock(mu);
+            return;
+        }
+        a = q->acct[i];
+        path = a->state_path;
+        if (a->dirty && path != NULL) {
+            a->dirty = false;
+            j = budget_to_json(a->b, now);
+        }
+        pthread_mutex_unlock(mu);
+        if (j == NULL)
+            continue;
+        /* the path is fixed for the account's life (accounts live as long as
+         * the engine) */
+        {
+            const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+
+            ac_error_clear(&e);
+            if (txt == NULL || store_write_atomic(path, txt, strlen(txt), 0600, &e) != 0)
+                ac_warn(NULL, "renewal budget state not written: %s",
+                        txt == NULL ? "out of memory" : e.message);
+        }
+        json_object_put(j);
+    }
+}
+
+void lc_sched_free(struct lc_sched *q)
+{
+    for (size_t i = 0; i < q->nacct; i++) {
+        struct lc_ca_account *a = q->acct[i];
+
+        dueheap_free(&a->wait);
+        budget_free(a->b);
+        free(a->id);
+        free(a->state_path);
+        free(a);
+    }
+    free(q->acct);
+    q->acct = NULL;
+    q->nacct = 0;
+    dueheap_free(&q->timers);
+}
