@@ -9,17 +9,8 @@
 # with the 1-minute load average (the machine may be shared).
 #   AUTOCERT_BIN=path   use this autocert (default: build-bench/, Release)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-5}
-BIN=${AUTOCERT_BIN:-}
-if [ -z "$BIN" ]; then
-  cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DAUTOCERT_TESTS=OFF >/dev/null
-  cmake --build "$ROOT/build-bench" -j"$(nproc)" --target autocert >/dev/null
-  BIN=$ROOT/build-bench/admin/autocert
-fi
-export AUTOCERT_SOURCE_DIR=$ROOT
-source "$ROOT/scripts/testenv.sh"
-testenv_init
+source "$(dirname "$0")/bench_lib.sh"
 start_challtestsrv
 HTTP_PORT=$(free_port)
 TLS_PORT=$(free_port)

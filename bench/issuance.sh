@@ -12,19 +12,10 @@
 #   OBTAIN_FLAGS=...   flags of the timed obtain runs (default -q; " " keeps
 #                      the log, with TESTENV_KEEP=1 to read it afterwards)
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
 NONCE_RUNS=${NONCE_RUNS:-10}
 [ -x /usr/bin/time ] || { echo "needs GNU time (/usr/bin/time): apt-get install time" >&2; exit 2; }
-BIN=${AUTOCERT_BIN:-}
-if [ -z "$BIN" ]; then
-  cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DAUTOCERT_TESTS=OFF >/dev/null
-  cmake --build "$ROOT/build-bench" -j"$(nproc)" --target autocert >/dev/null
-  BIN=$ROOT/build-bench/admin/autocert
-fi
-export AUTOCERT_SOURCE_DIR=$ROOT
-source "$ROOT/scripts/testenv.sh"
-testenv_init
+source "$(dirname "$0")/bench_lib.sh"
 start_challtestsrv
 
 config() { # file dir [extras]

@@ -18,18 +18,9 @@
 #   AUTOCERT_BIN=path   use this autocert (default: build-bench/, Release)
 #   SKIP_LEGO=1         only the autocert part
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-1000}
 LEGO_N=${LEGO_N:-$N}
-BIN=${AUTOCERT_BIN:-}
-if [ -z "$BIN" ]; then
-  cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release -DAUTOCERT_TESTS=OFF >/dev/null
-  cmake --build "$ROOT/build-bench" -j"$(nproc)" --target autocert >/dev/null
-  BIN=$ROOT/build-bench/admin/autocert
-fi
-export AUTOCERT_SOURCE_DIR=$ROOT
-source "$ROOT/scripts/testenv.sh"
-testenv_init
+source "$(dirname "$0")/bench_lib.sh"
 start_challtestsrv
 HTTP_PORT=$(free_port)
 start_pebble --http-port "$HTTP_PORT"
