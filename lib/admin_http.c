@@ -35,6 +35,7 @@
 #include "listen.h"
 #include "log.h"
 #include "manager.h"
+#include "mhd_conn.h"
 #include "textsafe.h"
 #include "timeutil.h"
 
@@ -157,15 +158,6 @@ static enum MHD_Result send_response(struct MHD_Connection *c, autocert_admin_re
     return ret;
 }
 
-/* The connection's record in the tracker (set in connection_notify). */
-static struct admin_conn *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *i =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return i != NULL ? i->socket_context : NULL;
-}
-
 static const char *mhd_header(void *arg, const char *name)
 {
     return MHD_lookup_connection_value(arg, MHD_HEADER_KIND, name);
@@ -204,7 +196,7 @@ static void make_request(struct MHD_Connection *c, const struct request *r, cons
     }
     memset(meta, 0, sizeof *meta);
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &meta->host_count);
-    meta->peer_text = admin_conn_peer(conn_of(c));
+    meta->peer_text = admin_conn_peer(mhd_conn_record(c));
 }
 
 /* The API instance a request is answered by, with the token of cfg (the
@@ -253,7 +245,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
     struct admin_server *s = cls;
     struct request *r = *con_cls;
-    struct admin_conn *conn = conn_of(c);
+    struct admin_conn *conn = mhd_conn_record(c);
     autocert_admin_request req;
     struct admin_req_meta meta;
     struct admin_api api;
@@ -321,7 +313,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
         r->uri_len = strnlen(uri, ADMIN_MAX_URI + 1);
         memcpy(r->uri, uri, r->uri_len <= ADMIN_MAX_URI ? r->uri_len : ADMIN_MAX_URI);
     }
-    admin_conns_request_started(s->conns, conn_of(c));
+    admin_conns_request_started(s->conns, mhd_conn_record(c));
     return r;
 }
 
@@ -333,48 +325,14 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
     (void)toe;
     free(*con_cls);
     *con_cls = NULL;
-    admin_conns_request_done(s->conns, conn_of(c));
-}
-
-/* MHD_OPTION_NOTIFY_CONNECTION: keeps the tracker's record in the
- * connection's socket context. */
-static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
-                              enum MHD_ConnectionNotificationCode code)
-{
-    struct admin_server *s = cls;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *fd =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *peer =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-        *socket_context = admin_conns_open(s->conns, fd != NULL ? fd->connect_fd : -1,
-                                           peer != NULL ? peer->client_addr : NULL);
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        admin_conns_close(s->conns, *socket_context);
-        *socket_context = NULL;
-    }
-}
-
-/* libmicrohttpd's own messages: debug level only (its "Failed to bind" and
- * per-connection notes would mislead next to our own error lines). */
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512], safe[600];
-    size_t n;
-
-    (void)cls;
-    vsnprintf(line, sizeof line, fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    ac_text_sanitize(safe, sizeof safe, line, n);
-    ac_debug(ADMIN_LOG, "http server: %s", safe);
+    admin_conns_request_done(s->conns, mhd_conn_record(c));
 }
 
 /* A non-loopback address needs a token (configuration validation says the
  * same for admin.listen; a host may give another address). */
+/* libmicrohttpd's own messages (mhd_conn_log) */
+static struct mhd_log_tag mhd_tag = {ADMIN_LOG, "http server"};
+
 static int check_listen(const char *listen, bool has_token, char *host, size_t host_len, int *port,
                         struct ac_error *e)
 {
@@ -443,14 +401,14 @@ int admin_server_open(autocert_manager *m, const char *listen, const struct admi
         ac_error_set(e, AC_ERR_NOMEM, "admin API: out of memory");
         goto out;
     }
-    s->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned int)limits->conn_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)ADMIN_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
-                         MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
-                         MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_conn_log, &mhd_tag,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)limits->conn_max, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)ADMIN_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, s,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        mhd_conn_notify, s->conns, MHD_OPTION_END);
     if (s->daemon == NULL) {
         /* MHD may or may not have closed fd on its failure paths: leak it
          * rather than risk closing a descriptor someone else now owns. */

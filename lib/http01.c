@@ -33,6 +33,7 @@
 #include "log.h"
 #include "manager.h"
 #include "manager_priv.h"
+#include "mhd_conn.h"
 #include "sni.h"
 #include "textsafe.h"
 
@@ -206,14 +207,6 @@ struct http_req {
     bool too_long;
 };
 
-static struct admin_conn *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *i =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
-    return i != NULL ? i->socket_context : NULL;
-}
-
 static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *value)
 {
@@ -258,7 +251,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 {
     autocert_http *h = cls;
     struct http_req *r = *con_cls;
-    struct admin_conn *conn = conn_of(c);
+    struct admin_conn *conn = mhd_conn_record(c);
     const union MHD_ConnectionInfo *hs =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -321,7 +314,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *c)
         r->too_long = len > AUTOCERT_HTTP_HEADER_MAX;
         r->uri = strndup(uri, r->too_long ? 1 : len);
     }
-    admin_conns_request_started(h->conns, conn_of(c));
+    admin_conns_request_started(h->conns, mhd_conn_record(c));
     return r;
 }
 
@@ -337,41 +330,11 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
         free(r);
     }
     *con_cls = NULL;
-    admin_conns_request_done(h->conns, conn_of(c));
+    admin_conns_request_done(h->conns, mhd_conn_record(c));
 }
 
-static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
-                              enum MHD_ConnectionNotificationCode code)
-{
-    autocert_http *h = cls;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *fd =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *peer =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-        *socket_context = admin_conns_open(h->conns, fd != NULL ? fd->connect_fd : -1,
-                                           peer != NULL ? peer->client_addr : NULL);
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        admin_conns_close(h->conns, *socket_context);
-        *socket_context = NULL;
-    }
-}
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char line[512], safe[600];
-    size_t n;
-
-    (void)cls;
-    vsnprintf(line, sizeof line, fmt, ap);
-    n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    ac_text_sanitize(safe, sizeof safe, line, n);
-    ac_debug(HTTP01_LOG, "http responder: %s", safe);
-}
+/* libmicrohttpd's own messages (mhd_conn_log) */
+static struct mhd_log_tag mhd_tag = {HTTP01_LOG, "http responder"};
 
 int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **out,
                         autocert_error *err)
@@ -432,13 +395,13 @@ int autocert_http_start(autocert_manager *m, const char *addr, autocert_http **o
         flags |= MHD_USE_IPv6;
     /* one connection over the cap is still accepted, to be answered 503 */
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_conn_log, &mhd_tag,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)AUTOCERT_HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)AUTOCERT_HTTP_CONN_MAX + 16, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)HTTP01_MHD_MEMORY, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-        connection_notify, h, MHD_OPTION_END);
+        mhd_conn_notify, h->conns, MHD_OPTION_END);
     if (h->daemon == NULL) {
         fd = -1; /* MHD may have closed it */
         ac_error_set(&e, AC_ERR_IO, "serve.http_listen %s: cannot start the HTTP server", where);
