@@ -25,7 +25,7 @@
 #define LIST_CELL_MAX 512
 #define LIST_ELLIPSIS "..."
 
-/* Widest a column gets (characters) before its cells are cut. */
+/* Widest a column may be (characters) before its cells are cut. */
 static const size_t list_caps[LIST_COLS] = {24, 60, 40, 20, 10, 20};
 static const char *const list_heads[LIST_COLS] = {"SET",     "DOMAINS", "ISSUER",
                                                   "EXPIRES", "STATE",   "NEXT RENEWAL"};

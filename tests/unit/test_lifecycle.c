@@ -63,7 +63,7 @@ static struct lc_cert_facts facts(void)
     return f;
 }
 
-/* The spread the facts() certificate gets (drawn once from its serial and the
+/* The spread drawn for the facts() certificate (once, from its serial and the
  * set's files) with a renewal window of `window` seconds. */
 static int64_t spread(int64_t window)
 {
