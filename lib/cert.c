@@ -359,25 +359,16 @@ int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struc
     for (size_t i = 0; i < chain->count; i++) {
         struct cert_blob *b = calloc(1, sizeof *b);
         gnutls_x509_crt_t crt;
-        size_t len = 0;
 
         if (b == NULL)
             goto nomem;
-        if (chain->der != NULL) {
-            b->der.data = gnutls_malloc(chain->der[i].size ? chain->der[i].size : 1);
-            if (b->der.data == NULL) {
-                blob_free(b);
-                goto nomem;
-            }
-            memcpy(b->der.data, chain->der[i].data, chain->der[i].size);
-            b->der.size = chain->der[i].size;
-        } else {
-            if (crypto_cert_der(chain->crts[i], &b->der.data, &len, e) != 0) {
-                blob_free(b);
-                goto out;
-            }
-            b->der.size = (unsigned int)len;
+        b->der.data = gnutls_malloc(chain->der[i].size ? chain->der[i].size : 1);
+        if (b->der.data == NULL) {
+            blob_free(b);
+            goto nomem;
         }
+        memcpy(b->der.data, chain->der[i].data, chain->der[i].size);
+        b->der.size = chain->der[i].size;
         if (i > 0) {
             struct cert_blob *o = blob_find(b);
             if (o != NULL) { /* already held: no parse, no public key export */

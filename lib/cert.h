@@ -17,9 +17,9 @@
 #include "error.h"
 
 /* Builds a handle with one reference. set_name is copied; chain is borrowed
- * (its certificates are exported to DER, or their DER taken when the chain
- * kept it; a chain certificate already interned is not parsed: chain may be
- * lazily parsed, crypto_chain_parse_pem_lazy); takes ownership of key (also on
+ * (its certificates' DER as read; a chain certificate already interned is
+ * not parsed: chain may be lazily parsed, crypto_chain_parse_pem_lazy);
+ * takes ownership of key (also on
  * failure). The key must already be known to match the leaf. Returns 0 and the
  * handle, or -1 with e filled. */
 int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struct crypto_key *key,

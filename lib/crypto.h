@@ -77,13 +77,13 @@ void crypto_sha256(const void *data, size_t len, unsigned char out[32]);
 struct crypto_chain {
     gnutls_x509_crt_t *crts; /* owned; NULL past the leaf until crypto_chain_crt
                                 (crypto_chain_parse_pem_lazy) */
-    gnutls_datum_t *der;     /* each certificate's DER (gnutls_malloc'd), or NULL
-                                (crypto_chain_parse_pem) */
+    gnutls_datum_t *der;     /* each certificate's DER, as read (gnutls_malloc'd) */
     size_t count;            /* >= 1 on success */
 };
 
-/* Parses one or more PEM certificates (at most 16). Errors: AC_ERR_CRYPTO with
- * a message saying what is wrong. Returns a new chain (crypto_chain_free). */
+/* Parses one or more PEM certificates (at most 16), every one of them.
+ * Errors: AC_ERR_CRYPTO with a message saying what is wrong. Returns a new
+ * chain (crypto_chain_free). */
 int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **out,
                            struct ac_error *e);
 /* The same with only the leaf parsed: the others are kept as DER and parsed

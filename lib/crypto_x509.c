@@ -110,7 +110,7 @@ int crypto_chain_parse_pem_lazy(const void *pem, size_t len, struct crypto_chain
     int ret;
 
     if (out == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "crypto_chain_parse_pem_lazy: no output");
+        ac_error_set(e, AC_ERR_INTERNAL, "crypto_chain_parse_pem: no output");
         return -1;
     }
     if (pem == NULL || len == 0) {
@@ -128,7 +128,7 @@ int crypto_chain_parse_pem_lazy(const void *pem, size_t len, struct crypto_chain
         return -1;
     }
     if (crypto_init() != 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "crypto_chain_parse_pem_lazy: GnuTLS initialisation failed");
+        ac_error_set(e, AC_ERR_CRYPTO, "crypto_chain_parse_pem: GnuTLS initialisation failed");
         return -1;
     }
     c = calloc(1, sizeof *c);
@@ -172,62 +172,15 @@ fail:
 int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **out,
                            struct ac_error *e)
 {
-    static const char marker[] = "-----BEGIN CERTIFICATE-----";
-    gnutls_x509_crt_t tmp[CHAIN_MAX_CERTS];
-    unsigned int n = CHAIN_MAX_CERTS;
     struct crypto_chain *c = NULL;
-    gnutls_datum_t d;
-    int ret;
 
-    if (out == NULL) {
-        ac_error_set(e, AC_ERR_INTERNAL, "crypto_chain_parse_pem: no output");
+    if (crypto_chain_parse_pem_lazy(pem, len, &c, e) != 0)
         return -1;
-    }
-    if (pem == NULL || len == 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is empty");
-        return -1;
-    }
-    if (len > CHAIN_MAX_INPUT) {
-        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain is too large (%zu bytes, max %d)",
-                     len, CHAIN_MAX_INPUT);
-        return -1;
-    }
-    if (memmem(pem, len, marker, sizeof marker - 1) == NULL) {
-        ac_error_set(e, AC_ERR_CRYPTO, "no PEM certificate found (no \"%s\" line)", marker);
-        return -1;
-    }
-    if (crypto_init() != 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "crypto_chain_parse_pem: GnuTLS initialisation failed");
-        return -1;
-    }
-    d.data = (unsigned char *)pem;
-    d.size = (unsigned int)len;
-    ret = gnutls_x509_crt_list_import(tmp, &n, &d, GNUTLS_X509_FMT_PEM,
-                                      GNUTLS_X509_CRT_LIST_IMPORT_FAIL_IF_EXCEED);
-    if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-        ac_error_set(e, AC_ERR_CRYPTO, "certificate chain has more than %d certificates",
-                     CHAIN_MAX_CERTS);
-        return -1;
-    }
-    if (ret <= 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "cannot parse PEM certificate chain: %s",
-                     ret < 0 ? gnutls_strerror(ret) : "no certificate");
-        return -1;
-    }
-    n = (unsigned int)ret;
-    c = calloc(1, sizeof *c);
-    if (c != NULL)
-        c->crts = calloc(n, sizeof *c->crts);
-    if (c == NULL || c->crts == NULL) {
-        for (unsigned int i = 0; i < n; i++)
-            gnutls_x509_crt_deinit(tmp[i]);
-        if (c != NULL)
-            free(c);
-        ac_error_set(e, AC_ERR_NOMEM, "certificate chain: out of memory");
-        return -1;
-    }
-    memcpy(c->crts, tmp, n * sizeof *tmp);
-    c->count = n;
+    for (size_t i = 1; i < c->count; i++)
+        if (crypto_chain_crt(c, i, e) == NULL) {
+            crypto_chain_free(c);
+            return -1;
+        }
     *out = c;
     return 0;
 }
