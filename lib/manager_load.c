@@ -488,4 +488,3 @@ out:
     acset_unref(s);
     return rc;
 }
-
