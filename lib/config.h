@@ -109,6 +109,12 @@ struct config {
         char *deploy; /* shell command or NULL */
     } hooks;
     struct {
+        char *url;            /* libpq URI (secret); NULL: the file store */
+        char *encryption_key; /* base64 of 32 bytes (secret); required with url */
+        int lease_ttl;        /* seconds, default 120, >= 5 */
+        char *node_id;        /* NULL: "<hostname>:<pid>" */
+    } store;
+    struct {
         char *webhook;  /* URL or NULL */
         char **headers; /* "Name: value" (secrets) */
         size_t headers_count;
