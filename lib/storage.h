@@ -162,11 +162,16 @@ struct storage_ops {
     int (*account_key_load)(struct storage *st, const char *path, struct crypto_key **out,
                             bool *created, struct ac_error *e);
 
-    /* Budget state (budget.h's JSON text) by budget id. update: reads the
-     * stored text (NULL when none) under a lock that excludes other updaters
-     * (all nodes), calls merge(stored, arg) which returns the new text
-     * (malloc'd; NULL = leave it), writes it. */
-    int (*budget_update)(struct storage *st, const char *budget_id,
+    /* Budget state (budget.h's JSON text). path: the budget's state file
+     * (budget_state_path); the file store reads and writes that file, the
+     * PostgreSQL store keys its row by the file's basename without the
+     * ".budget-" prefix and ".json" suffix (".budget-<h>.json" -> "<h>").
+     * update: reads the stored text (NULL when none) under a lock that
+     * excludes other updaters (files: an flock on "<path>.lock"; PostgreSQL:
+     * the row locked in one transaction, all nodes), calls merge(stored, arg)
+     * which returns the new text (malloc'd; NULL = leave it), writes it
+     * (files: atomic, 0600). */
+    int (*budget_update)(struct storage *st, const char *path,
                          char *(*merge)(const char *stored, void *arg), void *arg,
                          struct ac_error *e);
 
