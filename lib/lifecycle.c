@@ -344,12 +344,16 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     r->running_forced = forced;
     again = r->reread;
     r->reread = false;
+    bool pull = r->store_pull;
+    r->store_pull = false;
     do_ari = !forced && lc->started && r->ari_fetch_at != 0 && r->ari_fetch_at <= ac_now() &&
              r->ari_support != 0;
     pthread_mutex_unlock(&lc->mu);
 
     if (again)
         lc_reread(lc, s);
+    if (pull)
+        lc_store_pull(lc, s);
     if (do_ari) {
         struct ac_cancel_scope saved;
 

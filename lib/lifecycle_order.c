@@ -248,6 +248,8 @@ int lc_issuer_request(struct lifecycle *lc, const struct acset *s, struct issuer
     req->challenges = manager_challenges(lc->m);
     req->observer = lc_observer;
     req->observer_arg = lc;
+    req->store = manager_store(lc->m);
+    req->lease_ttl_s = manager_lease_ttl(lc->m);
     if (s->managed && strcmp(s->cfg.provider, CONFIG_PROVIDER_PSEUDO) != 0) {
         struct lc_session *ses = session_get(lc, &s->cfg, a);
         if (ses != NULL)
@@ -504,6 +506,8 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     req.progress_arg = &pc;
     req.cancel = token;
     req.want_cert = true;
+    req.forced = gen != 0;
+    req.have_not_after = before.present && !before.names_differ ? before.not_after : 0;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
     /* serve what was just committed: the handle the issuer built from the
@@ -522,10 +526,15 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
         s->rec.ari_support = -1;
     pthread_mutex_unlock(&lc->mu);
     pthread_mutex_lock(&lc->metrics_mu);
-    lc->metrics.orders_ok++;
+    if (!res.adopted)
+        lc->metrics.orders_ok++;
     pthread_mutex_unlock(&lc->metrics_mu);
-    ac_info(cfg->name, "in service: %s certificate (serial %s)", had_cert ? "renewed" : "obtained",
-            res.serial_hex);
+    if (res.adopted)
+        ac_info(cfg->name, "in service: certificate committed by another node (serial %s)",
+                res.serial_hex);
+    else
+        ac_info(cfg->name, "in service: %s certificate (serial %s)",
+                had_cert ? "renewed" : "obtained", res.serial_hex);
     lc_post_event(lc, s, had_cert ? "renewed" : "obtained", res.not_after, NULL, res.issued);
     rc = 0;
     goto out;

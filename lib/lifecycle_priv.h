@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "autocert/autocert.h"
+#include "storage.h"
 #include "budget.h"
 #include "config.h"
 #include "dueheap.h"
@@ -337,6 +338,12 @@ void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now);
 /* Re-reads s's files into the manager (another process, or the order of the
  * set s replaced, may have committed a new pair). Called without lc->mu. */
 void lc_reread(struct lifecycle *lc, struct acset *s);
+/* A shared store's events (storage_event_fn; arg: the manager) and the
+ * pull they queue (lifecycle_store.c). The pull runs on a worker, without
+ * lc->mu. */
+void lc_store_event(void *arg, enum storage_event ev, const char *id,
+                    enum storage_challenge_kind kind, const char *key, const char *key_auth);
+void lc_store_pull(struct lifecycle *lc, struct acset *s);
 /* lifecycle_status_get for a set object. Returns 0. */
 int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecycle_status *out);
 /* One turn of a worker for s (taken from the queue; lc->mu held on entry and
