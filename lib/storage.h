@@ -70,6 +70,11 @@ struct storage_ref {
 void storage_ref_init(struct storage_ref *ref, const char *name, const char *cert_path,
                       const char *key_path, const char *const *names, size_t names_count);
 
+/* A configured name in the form both stores compare names in: lowercase,
+ * no trailing dot, an IP literal as inet_ntop writes it; into out (n bytes,
+ * truncated to fit). */
+void storage_name_canon(const char *in, char *out, size_t n);
+
 /* A held lease. */
 struct storage_lease {
     char id[13];

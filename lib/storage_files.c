@@ -114,9 +114,7 @@ static int files_lease_holder(struct storage *st, const struct storage_ref *ref,
 
 /* ---- pair ---- */
 
-/* Canonical text of a configured name: lowercase, no trailing dot; an IP
- * literal in inet_ntop's form. */
-static void name_canon(const char *in, char *out, size_t n)
+void storage_name_canon(const char *in, char *out, size_t n)
 {
     unsigned char ip[16];
     size_t len;
@@ -147,7 +145,7 @@ static int san_at(gnutls_x509_crt_t crt, unsigned int i, char *out, size_t n)
         return -1;
     if (type == GNUTLS_SAN_DNSNAME) {
         raw[len] = '\0';
-        name_canon(raw, out, n);
+        storage_name_canon(raw, out, n);
         return 1;
     }
     if (type == GNUTLS_SAN_IPADDRESS && (len == 4 || len == 16))
@@ -161,7 +159,7 @@ static bool ref_has(const struct storage_ref *ref, const char *san)
     char c[FILES_SAN_MAX];
 
     for (size_t i = 0; i < ref->names_count; i++) {
-        name_canon(ref->names[i], c, sizeof c);
+        storage_name_canon(ref->names[i], c, sizeof c);
         if (strcmp(c, san) == 0)
             return true;
     }
@@ -190,7 +188,7 @@ static bool names_differ(gnutls_x509_crt_t crt, const struct storage_ref *ref)
         if (k == 1 && !ref_has(ref, san))
             return true;
     for (size_t i = 0; i < ref->names_count; i++) {
-        name_canon(ref->names[i], san, sizeof san);
+        storage_name_canon(ref->names[i], san, sizeof san);
         if (!crt_has(crt, san))
             return true;
     }

@@ -76,4 +76,10 @@ int store_pg_rekey(const struct store_pg_params *p, const unsigned char new_key[
 int store_pg_parse_key(const char *b64, const char *what, unsigned char key[STORE_PG_KEY_LEN],
                        struct ac_error *e);
 
+#ifdef AUTOCERT_TEST_HOOKS
+/* TEST ONLY: sets the lease of set id to have expired (expiry in the past,
+ * the token kept), so a test takes it over without waiting. 0 or -1. */
+int store_pg_test_expire_lease(struct storage *st, const char *id);
+#endif
+
 #endif
