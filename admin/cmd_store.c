@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <autocert/autocert_admin.h>
+
 #include "cli.h"
 #include "commands.h"
 

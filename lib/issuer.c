@@ -179,10 +179,20 @@ static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t
     return 0;
 }
 
-int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e)
+int issuer_account_key(const struct config_set *set, struct storage *st, struct crypto_key **out,
+                       struct ac_error *e)
 {
     bool created = false;
 
+    if (fleet_shared(st)) {
+        /* one account for the fleet: the store's, created once */
+        if (storage_call(st, account_key_load, set->acme_key_path, out, &created, e) != 0)
+            return -1;
+        if (created)
+            ac_info(set->name, "created a new ACME account key for the fleet (store, %s)",
+                    set->acme_key_path);
+        return 0;
+    }
     if (store_account_key_load(set->acme_key_path, out, &created, e) != 0)
         return -1;
     if (created)

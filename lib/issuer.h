@@ -83,10 +83,13 @@ struct issuer_result {
     autocert_cert *cert;
 };
 
-/* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`.
+/* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`;
+ * with a shared store (st, issuer_fleet.h) the store's key for its
+ * acme_key_path instead, created once for the whole fleet.
  * Returns a new key (crypto_key_free). An unreadable key file is an error and
  * is never replaced. */
-int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e);
+int issuer_account_key(const struct config_set *set, struct storage *st, struct crypto_key **out,
+                       struct ac_error *e);
 
 /* Loads the directory of set's CA and finds or registers the account of
  * account_key once (a CA that does not know the account registers it anew),

@@ -28,10 +28,14 @@
 #define PULL_CHAIN_MAX (1024 * 1024)
 #define PULL_KEY_MAX (64 * 1024)
 
-static void queue_pull(struct lifecycle *lc, struct acset *s)
+static void queue_pull(struct lifecycle *lc, struct acset *s, bool resync)
 {
     if (!s->managed || s->removed)
         return;
+    /* an attempt postponed while the store was away (not counted as a
+     * failure) may run at once */
+    if (resync && s->rec.failures == 0)
+        s->rec.retry_at = 0;
     s->rec.store_pull = true;
     lc_queue(lc, s);
 }
@@ -72,7 +76,7 @@ void lc_store_event(void *arg, enum storage_event ev, const char *id,
     snap = manager_snap_get(m);
     for (size_t i = 0; i < snap->count; i++)
         if (ev == STORAGE_EV_RESYNC || strcmp(snap->sets[i]->id, id) == 0)
-            queue_pull(lc, snap->sets[i]);
+            queue_pull(lc, snap->sets[i], ev == STORAGE_EV_RESYNC);
     manager_snap_put(snap);
     pthread_mutex_unlock(&lc->mu);
 }

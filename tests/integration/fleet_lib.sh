@@ -60,3 +60,8 @@ node_status() { curl -fsS --max-time 10 "http://${NODE_ADMIN[$1]}/api/v1/cert/st
 
 # fleet_sql SQL: one query against the fleet's database (unaligned, tuples only).
 fleet_sql() { psql "$FLEET_DB_URL" -XAtqc "$1"; }
+
+# fleet_db_stop / fleet_db_start: the cluster of start_postgres down (fast
+# shutdown) and up again on the same port.
+fleet_db_stop() { eval "$PG_STOP_CMD"; }
+fleet_db_start() { eval "$PG_START_CMD"; }

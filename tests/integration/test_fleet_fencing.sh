@@ -9,6 +9,7 @@ set -euo pipefail
 source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
+source "$(dirname "$0")/fleet_lib.sh"
 testenv_init
 start_challtestsrv
 start_pebble
@@ -16,7 +17,6 @@ start_postgres
 cd "$TESTENV_DIR"
 pebble_root root.pem
 FLEET_DB_URL=$(pg_new_db fleet)
-source "$(dirname "$0")/fleet_lib.sh"
 
 # The DNS-01 program: while <node dir>/hold exists, `present` says so
 # (<node dir>/held) and waits; then it publishes the record in challtestsrv.

@@ -10,6 +10,7 @@ set -euo pipefail
 source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
+source "$(dirname "$0")/fleet_lib.sh"
 testenv_init
 start_challtestsrv
 start_pebble
@@ -17,7 +18,6 @@ start_postgres
 cd "$TESTENV_DIR"
 pebble_root root.pem
 FLEET_DB_URL=$(pg_new_db fleet)
-source "$(dirname "$0")/fleet_lib.sh"
 
 for n in 1 2 3; do fleet_node "$n" '[fleet.test]'; done
 orders0=$(pebble_orders)
