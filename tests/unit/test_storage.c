@@ -848,6 +848,56 @@ static void test_pg_schema_dml_only(void **state)
     if (store_pg_open_wait(&prm, WAIT_MS, &st, &e) != 0)
         fail_msg("open after migrate-schema: %s", e.message);
     st->ops->free(st);
+
+    /* a node role with DML grants only (README's grants) runs, migrate on or off */
+    char sql[1024], url[1200], role[64];
+    const char *at = strchr(pg_url, '@');
+    snprintf(role, sizeof role, "node_%s", C.db);
+    snprintf(sql, sizeof sql,
+             "CREATE ROLE %s LOGIN; GRANT CONNECT ON DATABASE %s TO %s; "
+             "GRANT USAGE ON SCHEMA public TO %s; "
+             "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %s; "
+             "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s",
+             role, C.db, role, role, role, role);
+    pg_sql(C.db, sql);
+    assert_non_null(at);
+    snprintf(url, sizeof url, "postgresql://%s%s", role, at);
+    snprintf(url + strlen(url) - strlen(strrchr(url, '/')), sizeof url - strlen(url), "/%s", C.db);
+    for (int migrate = 0; migrate < 2; migrate++) {
+        struct storage_lease *l = NULL;
+        struct storage_ref ref;
+        json_object *j = json_object_new_object();
+        struct pair p;
+
+        pg_params_for(&prm, "node-dml", C.enc_key);
+        prm.url = url;
+        prm.migrate = migrate == 1;
+        if (store_pg_open_wait(&prm, WAIT_MS, &st, &e) != 0)
+            fail_msg("open as %s (migrate %d): %s", role, migrate, e.message);
+        ref_for(&ref, names_ab, 2);
+        make_pair(&p, names_ab, 2);
+        assert_int_equal(storage_call(st, lease_acquire, &ref, &l, &e), 0);
+        if (storage_call(st, pair_put, l, &ref, p.chain, p.chain_len, p.key, p.key_len, p.not_after,
+                         &e) != 0 ||
+            storage_call(st, state_put, l, &ref, j, &e) != 0 ||
+            storage_call(st, challenge_put, STORAGE_CH_ALPN01, "a.example.test", "x",
+                         (int64_t)time(NULL) + 60, &e) != 0)
+            fail_msg("as %s: %s", role, e.message);
+        storage_call(st, lease_release, l);
+        json_object_put(j);
+        free_pair(&p);
+        st->ops->free(st);
+    }
+    /* and may not create the schema: a fresh database is refused with the remedy */
+    fresh_db();
+    snprintf(sql, sizeof sql, "GRANT CONNECT ON DATABASE %s TO %s", C.db, role);
+    pg_sql(C.db, sql);
+    snprintf(url + strlen(url) - strlen(strrchr(url, '/')), sizeof url - strlen(url), "/%s", C.db);
+    pg_params_for(&prm, "node-dml", C.enc_key);
+    prm.url = url;
+    assert_int_equal(store_pg_open_wait(&prm, WAIT_MS, &st, &e), -1);
+    assert_string_equal(e.kind, AC_ERR_STORE_SCHEMA);
+    assert_non_null(strstr(e.message, "migrate-schema"));
 }
 
 struct open_arg {
