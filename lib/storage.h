@@ -55,6 +55,7 @@
 #define AC_ERR_STORE_KEY "store.key"         /* wrong encryption_key for this database */
 #define AC_ERR_STORE_SCHEMA "store.schema"   /* schema newer than this build, or missing */
 #define AC_ERR_STORE_CORRUPT "store.corrupt" /* a row that cannot be decrypted or parsed */
+#define AC_ERR_STORE_DENIED "store.denied"   /* the database role lacks a privilege (grants) */
 
 /* One set as the store sees it. All pointers borrowed. */
 struct storage_ref {

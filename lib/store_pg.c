@@ -71,8 +71,7 @@ void store_pg_describe(struct storage *st, char *buf, size_t n)
     pthread_mutex_unlock(&s->state_mu);
 }
 
-/* Sets the state and its text (state_mu), wakes open_wait. */
-static void set_state(struct store_pg *s, int state, const char *kind, const char *desc)
+void pg_set_state(struct store_pg *s, int state, const char *kind, const char *desc)
 {
     pthread_mutex_lock(&s->state_mu);
     atomic_store(&s->state, state);
@@ -266,11 +265,11 @@ static void *pg_thread(void *arg)
             free(kc);
             if (key || schema) {
                 ac_err(NULL, "store: %s", e.message);
-                set_state(s, PG_REFUSED, e.kind, e.message);
+                pg_set_state(s, PG_REFUSED, e.kind, e.message);
             } else if (!ac_error_is(&e, AC_ERR_CANCELLED)) {
                 ac_warn(NULL, "store: %s (retrying)", e.message);
-                set_state(s, atomic_load(&s->state) == PG_REFUSED ? PG_REFUSED : PG_CONNECTING,
-                          NULL, e.message);
+                pg_set_state(s, atomic_load(&s->state) == PG_REFUSED ? PG_REFUSED : PG_CONNECTING,
+                             NULL, e.message);
             }
             if (key) {
                 while (!wait_wake(s, 60000)) {
@@ -286,7 +285,7 @@ static void *pg_thread(void *arg)
         pthread_mutex_lock(&s->conn_mu);
         s->ops = ops;
         s->key_check = kc;
-        set_state(s, PG_UP, NULL, "connected");
+        pg_set_state(s, PG_UP, NULL, "connected");
         pthread_mutex_unlock(&s->conn_mu);
         backoff = BACKOFF_FIRST_MS;
         ac_info(NULL, "store: connected to PostgreSQL (node %s)", s->node_id);
@@ -302,9 +301,9 @@ static void *pg_thread(void *arg)
         }
         pthread_mutex_lock(&s->conn_mu);
         if (end == LOOP_REFUSED)
-            set_state(s, PG_REFUSED, AC_ERR_STORE_KEY, e.message);
+            pg_set_state(s, PG_REFUSED, AC_ERR_STORE_KEY, e.message);
         else
-            set_state(s, PG_CONNECTING, NULL, end == LOOP_STOP ? "closed" : e.message);
+            pg_set_state(s, PG_CONNECTING, NULL, end == LOOP_STOP ? "closed" : e.message);
         PQfinish(s->ops);
         s->ops = NULL;
         free(s->key_check);

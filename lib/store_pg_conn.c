@@ -248,6 +248,8 @@ static void result_error(PGconn *conn, PGresult *r, const char *what, struct ac_
         ac_error_set(e, AC_ERR_STORE_DOWN, "postgresql: %s: connection lost: %s", what, msg);
     else if (state != NULL && strcmp(state, "57014") == 0)
         ac_error_set(e, AC_ERR_TIMEOUT, "postgresql: %s: statement timeout", what);
+    else if (state != NULL && strcmp(state, "42501") == 0)
+        ac_error_set(e, AC_ERR_STORE_DENIED, "postgresql: %s: %s (the role's grants)", what, msg);
     else if (state != NULL && strcmp(state, "42P01") == 0)
         ac_error_set(e, AC_ERR_STORE_SCHEMA,
                      "postgresql: %s: %s (run `autocert store migrate-schema`)", what, msg);
@@ -347,7 +349,7 @@ void pg_ops_end(struct store_pg *s)
     bool lost = s->ops != NULL && PQstatus(s->ops) == CONNECTION_BAD;
 
     if (lost && atomic_load(&s->state) == PG_UP) {
-        atomic_store(&s->state, PG_CONNECTING);
+        pg_set_state(s, PG_CONNECTING, NULL, "the connection was lost");
         atomic_store(&s->broken, true);
         if (write(s->wake[1], "b", 1) < 0) {
             /* the thread also notices on its own connection */

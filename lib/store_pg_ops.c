@@ -598,18 +598,20 @@ static int pg_account_key_load(struct storage *st, const char *path, struct cryp
         *created = false;
     if (pg_aad(aad, sizeof aad, path, "account", e) != 0)
         return -1;
-    /* generated before taking the connection: key generation is slow */
+    if ((c = pg_ops_begin(s, e)) == NULL)
+        return -1;
+    got = account_read(s, c, path, aad, out, e);
+    pg_ops_end(s);
+    c = NULL;
+    if (got != 0)
+        return got > 0 ? 0 : -1;
+    /* none stored: generated without holding the connection */
     if (crypto_key_generate(CRYPTO_KEY_EC256, &k, e) != 0 ||
         crypto_key_export_pkcs8_pem(k, &pem, &pem_len, e) != 0 ||
         pg_seal(s->key, aad, pem, pem_len, &ct, &ct_len, e) != 0)
         goto out;
     if ((c = pg_ops_begin(s, e)) == NULL)
         goto out;
-    got = account_read(s, c, path, aad, out, e);
-    if (got != 0) {
-        rc = got > 0 ? 0 : -1;
-        goto out;
-    }
     pg_p_text(&p, path);
     pg_p_bin(&p, ct, ct_len);
     pg_p_text(&p, s->key_check);

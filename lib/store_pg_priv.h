@@ -188,6 +188,9 @@ int pg_challenge_deliver(struct store_pg *s, PGconn *conn, int kind, const char 
                          struct ac_error *e);
 
 /* ops in store_pg.c */
+/* Sets the state, its text and (refusals) its kind under state_mu; wakes
+ * open_wait. Lock order: conn_mu before state_mu. */
+void pg_set_state(struct store_pg *s, int state, const char *kind, const char *desc);
 void pg_free(struct storage *st);
 void pg_set_listener(struct storage *st, storage_event_fn fn, void *arg);
 bool pg_is_up(struct storage *st);

@@ -299,37 +299,51 @@ int pg_schema_setup(PGconn *conn, bool migrate, const unsigned char key[STORE_PG
 {
     int ver = 0;
 
-    if (migrate) {
-        if (pg_cmd(conn, "begin", "BEGIN", NULL, e) != 0)
-            return -1;
-        if (schema_migrate(conn, e) != 0 || key_check(conn, key, kc, e) != 0 ||
-            pg_cmd(conn, "commit", "COMMIT", NULL, e) != 0) {
-            rollback(conn);
-            return -1;
-        }
-        return 0;
-    }
+    /* the version first, without a lock: a current schema needs no DDL (a
+     * node whose role may not create tables starts even with migrate on) */
     if (schema_version(conn, &ver, e) != 0) {
-        if (ac_error_is(e, AC_ERR_STORE_SCHEMA))
-            ac_error_set(e, AC_ERR_STORE_SCHEMA,
-                         "the database has no autocert schema and this node may not create it "
-                         "(store.migrate is off): run `autocert store migrate-schema` with the "
-                         "owner role");
-        return -1;
+        if (!ac_error_is(e, AC_ERR_STORE_SCHEMA))
+            return -1;
+        ver = 0; /* no autocert_meta: a fresh database */
+        ac_error_clear(e);
     }
     if (ver > STORE_PG_SCHEMA_VERSION) {
         newer_error(ver, e);
         return -1;
     }
-    if (ver < STORE_PG_SCHEMA_VERSION) {
-        ac_error_set(e, AC_ERR_STORE_SCHEMA,
-                     "the database's autocert schema is version %d, this node needs %d and may "
-                     "not migrate it (store.migrate is off): run `autocert store "
-                     "migrate-schema` with the owner role",
-                     ver, STORE_PG_SCHEMA_VERSION);
+    if (ver == STORE_PG_SCHEMA_VERSION)
+        return key_check(conn, key, kc, e);
+    if (!migrate) {
+        if (ver == 0)
+            ac_error_set(e, AC_ERR_STORE_SCHEMA,
+                         "the database has no autocert schema and this node may not create it "
+                         "(store.migrate is off): run `autocert store migrate-schema` with the "
+                         "owner role");
+        else
+            ac_error_set(e, AC_ERR_STORE_SCHEMA,
+                         "the database's autocert schema is version %d, this node needs %d and "
+                         "may not migrate it (store.migrate is off): run `autocert store "
+                         "migrate-schema` with the owner role",
+                         ver, STORE_PG_SCHEMA_VERSION);
         return -1;
     }
-    return key_check(conn, key, kc, e);
+    if (pg_cmd(conn, "begin", "BEGIN", NULL, e) != 0)
+        return -1;
+    if (schema_migrate(conn, e) != 0 || key_check(conn, key, kc, e) != 0 ||
+        pg_cmd(conn, "commit", "COMMIT", NULL, e) != 0) {
+        rollback(conn);
+        if (ac_error_is(e, AC_ERR_STORE_DENIED)) {
+            char why[AC_ERROR_MESSAGE_MAX];
+            snprintf(why, sizeof why, "%s", e->message);
+            ac_error_set(e, AC_ERR_STORE_SCHEMA,
+                         "the autocert schema must be created or migrated (version %d to %d) and "
+                         "this node's role may not: run `autocert store migrate-schema` with the "
+                         "owner role (%s)",
+                         ver, STORE_PG_SCHEMA_VERSION, why);
+        }
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- administration ---- */
