@@ -22,23 +22,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: autocert store migrate-schema [-c FILE]\n"
-            "       autocert store rekey [-c FILE]\n"
-            "       autocert store migrate [-c FILE] --to-db | --to-files\n\n"
-            "Administers the PostgreSQL store of the configuration's store: section.\n"
-            "  migrate-schema  create or migrate the schema (run with an owner role; nodes\n"
-            "                  may then run with DML-only grants)\n"
-            "  rekey           re-encrypt every key from store.encryption_key to the key in\n"
-            "                  $" NEW_KEY_ENV " (base64 of 32 bytes), in one transaction\n"
-            "  migrate         copy every set's certificate, key, state and failure marker\n"
-            "                  from the files to the database (--to-db) or back (--to-files);\n"
-            "                  the newest certificate wins\n\n"
-            "options:\n"
-            "  -c, --config FILE   configuration file (default autocert.yml)\n"
-            "      --log-format F  text (default) or json\n"
-            "  -v, --verbose       debug logging\n\n"
-            "exit status: 0 done, 1 failed, 2 usage or configuration error\n");
+    fprintf(f, "usage: autocert store migrate-schema [-c FILE]\n"
+               "       autocert store rekey [-c FILE]\n"
+               "       autocert store migrate [-c FILE] --to-db | --to-files\n\n"
+               "Administers the PostgreSQL store of the configuration's store: section.\n"
+               "  migrate-schema  create or migrate the schema (run with an owner role; nodes\n"
+               "                  may then run with DML-only grants)\n"
+               "  rekey           re-encrypt every key from store.encryption_key to the key in\n"
+               "                  $" NEW_KEY_ENV " (base64 of 32 bytes), in one transaction\n"
+               "  migrate         copy every set's certificate, key, state and failure marker\n"
+               "                  from the files to the database (--to-db) or back (--to-files);\n"
+               "                  the newest certificate wins\n\n"
+               "options:\n"
+               "  -c, --config FILE   configuration file (default autocert.yml)\n"
+               "      --log-format F  text (default) or json\n"
+               "  -v, --verbose       debug logging\n\n"
+               "exit status: 0 done, 1 failed, 2 usage or configuration error\n");
 }
 
 static void print_note(void *arg, const char *set, const char *message)
@@ -115,7 +114,7 @@ int cmd_store(int argc, char **argv)
     }
     if (strcmp(verb, "migrate-schema") == 0) {
         rc = autocert_store_migrate_schema(cfg, &err) == 0 ? EXIT_OK
-                                                          : failed("migrate-schema", &err);
+                                                           : failed("migrate-schema", &err);
         if (rc == EXIT_OK)
             printf("schema up to date\n");
     } else if (strcmp(verb, "rekey") == 0) {
@@ -133,7 +132,7 @@ int cmd_store(int argc, char **argv)
         }
     } else {
         rc = autocert_store_copy(cfg, direction == 1, &p, &err) == 0 ? EXIT_OK
-                                                                    : failed("migrate", &err);
+                                                                     : failed("migrate", &err);
     }
     autocert_config_free(cfg);
     free(args);

@@ -33,8 +33,7 @@ static int params_of(const struct config *c, struct store_pg_params *p, struct a
     return 0;
 }
 
-static int finish(struct store_pg_params *p, int rc, const struct ac_error *e,
-                  autocert_error *err)
+static int finish(struct store_pg_params *p, int rc, const struct ac_error *e, autocert_error *err)
 {
     explicit_bzero(p->key, sizeof p->key);
     if (err != NULL) {
@@ -127,8 +126,9 @@ static int copy_set(struct storage *src, struct storage *dst, const struct confi
         }
         rc = 1;
     } else if (a.chain != NULL) {
-        note(pr, s->name, "%s", a.names_differ ? "certificate for other names: not copied"
-                                               : "the destination holds a newer certificate");
+        note(pr, s->name, "%s",
+             a.names_differ ? "certificate for other names: not copied"
+                            : "the destination holds a newer certificate");
     }
     if (storage_call(src, state_get, &ref, &state, e) == 0 && state != NULL &&
         storage_call(dst, state_put, lease, &ref, state, e) != 0) {

@@ -99,8 +99,8 @@ int cfg_build_store(struct cfg_loader *L, struct config *cfg, const struct cfg_r
                  "base64 (e.g. the output of `head -c 32 /dev/urandom | base64`)");
     } else {
         size_t n = 0;
-        unsigned char *k = b64_decode_alloc(cfg->store.encryption_key,
-                                            strlen(cfg->store.encryption_key), &n);
+        unsigned char *k =
+            b64_decode_alloc(cfg->store.encryption_key, strlen(cfg->store.encryption_key), &n);
 
         if (k == NULL || n != STORE_PG_KEY_LEN)
             cfg_diag(L, false, "store.encryption_key",

@@ -232,9 +232,8 @@ int fleet_commit(struct fleet_hold *h, const struct config_set *set, const char 
                  size_t chain_len, const char *key, size_t key_len, int64_t not_after,
                  struct ac_error *e)
 {
-    if (h->shared &&
-        storage_call(h->st, pair_put, h->lease, &h->ref, chain, chain_len, key, key_len,
-                     not_after, e) != 0) {
+    if (h->shared && storage_call(h->st, pair_put, h->lease, &h->ref, chain, chain_len, key,
+                                  key_len, not_after, e) != 0) {
         if (ac_error_is(e, AC_ERR_FENCED))
             ac_err(set->name, "store: the new certificate is refused: %s", e->message);
         return -1;

@@ -22,10 +22,10 @@ struct storage_keeper;
 
 /* What one obtain holds. */
 struct fleet_hold {
-    struct storage *st;       /* borrowed; NULL: files only */
-    bool shared;              /* st is not the file store */
+    struct storage *st; /* borrowed; NULL: files only */
+    bool shared;        /* st is not the file store */
     struct storage_ref ref;
-    struct store_lock *lock;  /* the local flock (always) */
+    struct store_lock *lock; /* the local flock (always) */
     struct storage_lease *lease;
     struct storage_keeper *keeper;
 };

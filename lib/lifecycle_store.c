@@ -78,6 +78,7 @@ void lc_store_event(void *arg, enum storage_event ev, const char *id,
         if (ev == STORAGE_EV_RESYNC || strcmp(snap->sets[i]->id, id) == 0)
             queue_pull(lc, snap->sets[i], ev == STORAGE_EV_RESYNC);
     manager_snap_put(snap);
+    pthread_cond_signal(&lc->sched_cond); /* admissions may resume */
     pthread_mutex_unlock(&lc->mu);
 }
 
@@ -102,8 +103,8 @@ static void import_local(struct lifecycle *lc, struct acset *s, const struct lc_
         ac_debug(s->cfg.name, "store: nothing to import: %s", e.message);
         goto out;
     }
-    if (storage_call(st, pair_put, h.lease, &h.ref, chain, chain_len, key, key_len,
-                     cf->not_after, &e) != 0) {
+    if (storage_call(st, pair_put, h.lease, &h.ref, chain, chain_len, key, key_len, cf->not_after,
+                     &e) != 0) {
         ac_warn(s->cfg.name, "store: this node's certificate was not imported: %s", e.message);
         goto out;
     }
@@ -159,8 +160,8 @@ void lc_store_pull(struct lifecycle *lc, struct acset *s)
         ac_debug(s->cfg.name, "store: not pulled now: %s", e.message);
         goto out;
     }
-    if (store_pair_commit(s->cfg.cert_path, p.chain, p.chain_len, s->cfg.key_path, p.key,
-                          p.key_len, &e) != 0) {
+    if (store_pair_commit(s->cfg.cert_path, p.chain, p.chain_len, s->cfg.key_path, p.key, p.key_len,
+                          &e) != 0) {
         ac_err(s->cfg.name, "store: the stored certificate was not written to the files: %s",
                e.message);
         goto out;
