@@ -118,6 +118,28 @@ out:
     fleet_release(&h);
 }
 
+/* The store's failure marker is authoritative: mirrored into the set's
+ * .last_failure file (so that the cooldowns hold with the database down) and
+ * into the engine's record. */
+static void mirror_marker(struct lifecycle *lc, struct acset *s, struct storage *st,
+                          const struct storage_ref *ref)
+{
+    int64_t t = 0;
+    struct ac_error e;
+
+    ac_error_clear(&e);
+    if (storage_call(st, failure_get, ref, &t) != 0) {
+        store_failure_marker_remove(s->cfg.cert_path, s->cfg.key_path, NULL);
+        return;
+    }
+    if (store_failure_marker_write(s->cfg.cert_path, s->cfg.key_path, t, &e) != 0)
+        ac_debug(s->cfg.name, "store: failure marker not mirrored: %s", e.message);
+    pthread_mutex_lock(&lc->mu);
+    if (t > s->rec.last_failure)
+        s->rec.last_failure = t;
+    pthread_mutex_unlock(&lc->mu);
+}
+
 void lc_store_pull(struct lifecycle *lc, struct acset *s)
 {
     struct storage *st = manager_store(lc->m);
@@ -141,6 +163,7 @@ void lc_store_pull(struct lifecycle *lc, struct acset *s)
         ac_debug(s->cfg.name, "store: not compared: %s", e.message);
         return;
     }
+    mirror_marker(lc, s, st, &ref);
     lc_cert_facts(lc, s, &cf);
     valid = cf.present && !cf.names_differ && cf.not_after > ac_now();
     if (p.chain == NULL || p.names_differ || p.not_after < cf.not_after) {
