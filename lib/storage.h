@@ -176,7 +176,8 @@ struct storage_ops {
      * excludes other updaters (files: an flock on "<path>.lock"; PostgreSQL:
      * the row locked in one transaction, all nodes), calls merge(stored, arg)
      * which returns the new text (malloc'd; NULL = leave it), writes it
-     * (files: atomic, 0600). */
+     * (files: atomic, 0600). merge runs with the store's lock held: it must
+     * not call the store. */
     int (*budget_update)(struct storage *st, const char *path,
                          char *(*merge)(const char *stored, void *arg), void *arg,
                          struct ac_error *e);
@@ -187,7 +188,7 @@ struct storage_ops {
      * removes it. wait_acks: waits until every node seen within the last
      * lease interval has acknowledged (storage_ops.challenge_ack) every
      * challenge in keys, or timeout_ms passed; returns the number of nodes
-     * that had not acknowledged (0: all). */
+     * that had not acknowledged (0: all; -1: the store could not be read). */
     int (*challenge_put)(struct storage *st, enum storage_challenge_kind kind, const char *key,
                          const char *key_auth, int64_t expires_at, struct ac_error *e);
     int (*challenge_get)(struct storage *st, enum storage_challenge_kind kind, const char *key,
