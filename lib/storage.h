@@ -59,11 +59,11 @@
 
 /* One set as the store sees it. All pointers borrowed. */
 struct storage_ref {
-    char id[13];                /* 12 lowercase hex + NUL: storage_ref_init fills it */
-    const char *name;           /* "main", "extra3", a run-time name (logs only) */
-    const char *cert_path;      /* as written in the configuration */
+    char id[13];           /* 12 lowercase hex + NUL: storage_ref_init fills it */
+    const char *name;      /* "main", "extra3", a run-time name (logs only) */
+    const char *cert_path; /* as written in the configuration */
     const char *key_path;
-    const char *const *names;   /* the set's domains as configured */
+    const char *const *names; /* the set's domains as configured */
     size_t names_count;
 };
 
@@ -79,20 +79,20 @@ void storage_name_canon(const char *in, char *out, size_t n);
 /* A held lease. */
 struct storage_lease {
     char id[13];
-    int64_t token;   /* fencing token; 0 in the file store */
-    void *backend;   /* backend's own (the file store's struct store_lock) */
+    int64_t token; /* fencing token; 0 in the file store */
+    void *backend; /* backend's own (the file store's struct store_lock) */
 };
 
 /* A stored pair (storage_pair_clear frees it, wiping the key). */
 struct storage_pair {
-    char *chain;          /* PEM, NUL-terminated, or NULL: no pair stored */
+    char *chain; /* PEM, NUL-terminated, or NULL: no pair stored */
     size_t chain_len;
-    char *key;            /* PKCS#8 PEM, NUL-terminated */
+    char *key; /* PKCS#8 PEM, NUL-terminated */
     size_t key_len;
-    int64_t not_after;    /* the leaf's NotAfter (Unix seconds), 0 when unknown */
-    int64_t token;        /* the lease token it was written with (0: files) */
-    bool names_differ;    /* the row was written for other names than ref's:
-                           * never serve it for ref; treat as "names changed" */
+    int64_t not_after; /* the leaf's NotAfter (Unix seconds), 0 when unknown */
+    int64_t token;     /* the lease token it was written with (0: files) */
+    bool names_differ; /* the row was written for other names than ref's:
+                        * never serve it for ref; treat as "names changed" */
 };
 void storage_pair_clear(struct storage_pair *p);
 

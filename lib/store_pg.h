@@ -54,13 +54,13 @@
 #define STORE_PG_SCHEMA_VERSION 1
 
 struct store_pg_params {
-    const char *url;                         /* libpq URI or key=value string (secret) */
-    unsigned char key[STORE_PG_KEY_LEN];     /* encryption key (secret) */
-    int lease_ttl_s;                         /* >= STORE_PG_LEASE_TTL_MIN */
-    const char *node_id;                     /* e.g. "host:pid" */
-    int statement_timeout_ms;                /* 0: 10000 */
-    int connect_timeout_s;                   /* 0: 5 */
-    bool migrate;                            /* create/migrate the schema (default true) */
+    const char *url;                     /* libpq URI or key=value string (secret) */
+    unsigned char key[STORE_PG_KEY_LEN]; /* encryption key (secret) */
+    int lease_ttl_s;                     /* >= STORE_PG_LEASE_TTL_MIN */
+    const char *node_id;                 /* e.g. "host:pid" */
+    int statement_timeout_ms;            /* 0: 10000 */
+    int connect_timeout_s;               /* 0: 5 */
+    bool migrate;                        /* create/migrate the schema (default true) */
 };
 
 /* Opens the store; returns at once (the connection is made in the
