@@ -59,11 +59,11 @@
 
 /* One set as the store sees it. All pointers borrowed. */
 struct storage_ref {
-    char id[13];                /* 12 lowercase hex + NUL: storage_ref_init fills it */
-    const char *name;           /* "main", "extra3", a run-time name (logs only) */
-    const char *cert_path;      /* as written in the configuration */
+    char id[13];           /* 12 lowercase hex + NUL: storage_ref_init fills it */
+    const char *name;      /* "main", "extra3", a run-time name (logs only) */
+    const char *cert_path; /* as written in the configuration */
     const char *key_path;
-    const char *const *names;   /* the set's domains as configured */
+    const char *const *names; /* the set's domains as configured */
     size_t names_count;
 };
 
@@ -79,20 +79,20 @@ void storage_name_canon(const char *in, char *out, size_t n);
 /* A held lease. */
 struct storage_lease {
     char id[13];
-    int64_t token;   /* fencing token; 0 in the file store */
-    void *backend;   /* backend's own (the file store's struct store_lock) */
+    int64_t token; /* fencing token; 0 in the file store */
+    void *backend; /* backend's own (the file store's struct store_lock) */
 };
 
 /* A stored pair (storage_pair_clear frees it, wiping the key). */
 struct storage_pair {
-    char *chain;          /* PEM, NUL-terminated, or NULL: no pair stored */
+    char *chain; /* PEM, NUL-terminated, or NULL: no pair stored */
     size_t chain_len;
-    char *key;            /* PKCS#8 PEM, NUL-terminated */
+    char *key; /* PKCS#8 PEM, NUL-terminated */
     size_t key_len;
-    int64_t not_after;    /* the leaf's NotAfter (Unix seconds), 0 when unknown */
-    int64_t token;        /* the lease token it was written with (0: files) */
-    bool names_differ;    /* the row was written for other names than ref's:
-                           * never serve it for ref; treat as "names changed" */
+    int64_t not_after; /* the leaf's NotAfter (Unix seconds), 0 when unknown */
+    int64_t token;     /* the lease token it was written with (0: files) */
+    bool names_differ; /* the row was written for other names than ref's:
+                        * never serve it for ref; treat as "names changed" */
 };
 void storage_pair_clear(struct storage_pair *p);
 
@@ -176,7 +176,8 @@ struct storage_ops {
      * excludes other updaters (files: an flock on "<path>.lock"; PostgreSQL:
      * the row locked in one transaction, all nodes), calls merge(stored, arg)
      * which returns the new text (malloc'd; NULL = leave it), writes it
-     * (files: atomic, 0600). */
+     * (files: atomic, 0600). merge runs with the store's lock held: it must
+     * not call the store. */
     int (*budget_update)(struct storage *st, const char *path,
                          char *(*merge)(const char *stored, void *arg), void *arg,
                          struct ac_error *e);
@@ -187,7 +188,7 @@ struct storage_ops {
      * removes it. wait_acks: waits until every node seen within the last
      * lease interval has acknowledged (storage_ops.challenge_ack) every
      * challenge in keys, or timeout_ms passed; returns the number of nodes
-     * that had not acknowledged (0: all). */
+     * that had not acknowledged (0: all; -1: the store could not be read). */
     int (*challenge_put)(struct storage *st, enum storage_challenge_kind kind, const char *key,
                          const char *key_auth, int64_t expires_at, struct ac_error *e);
     int (*challenge_get)(struct storage *st, enum storage_challenge_kind kind, const char *key,

@@ -241,78 +241,105 @@ static int connect_all(struct store_pg *s, PGconn **ops, PGconn **lc, char **kc,
     return 0;
 }
 
+/* After a failed connection attempt: records it, waits the backoff (a wrong
+ * key: until the store is freed). True when the thread must end. */
+static bool connect_failed(struct store_pg *s, const struct ac_error *e, int *backoff, char *last,
+                           size_t last_n)
+{
+    bool key = ac_error_is(e, AC_ERR_STORE_KEY);
+    bool schema = ac_error_is(e, AC_ERR_STORE_SCHEMA);
+
+    if (key || schema) {
+        if (strcmp(last, e->message) != 0)
+            ac_err(NULL, "store: %s", e->message);
+        pg_set_state(s, PG_REFUSED, e->kind, e->message);
+    } else if (!ac_error_is(e, AC_ERR_CANCELLED)) {
+        /* once per distinct cause, not at every retry */
+        if (strcmp(last, e->message) != 0)
+            ac_warn(NULL, "store: %s (retrying every %d s at most)", e->message,
+                    STORE_PG_BACKOFF_MAX_MS / 1000);
+        pg_set_state(s, atomic_load(&s->state) == PG_REFUSED ? PG_REFUSED : PG_CONNECTING, NULL,
+                     e->message);
+    }
+    snprintf(last, last_n, "%s", e->message);
+    if (key) {
+        while (!wait_wake(s, 60000)) {
+        }
+        return true;
+    }
+    if (wait_wake(s, schema ? STORE_PG_BACKOFF_MAX_MS : *backoff))
+        return true;
+    *backoff = *backoff * 2 > STORE_PG_BACKOFF_MAX_MS ? STORE_PG_BACKOFF_MAX_MS : *backoff * 2;
+    return false;
+}
+
+/* Publishes the connections, runs until lost or stopped, tears down. */
+static enum loop_end connected(struct store_pg *s, PGconn *ops, PGconn *lc, char *kc,
+                               struct ac_error *e)
+{
+    int own_pid = PQbackendPID(ops);
+    enum loop_end end;
+
+    pthread_mutex_lock(&s->conn_mu);
+    s->ops = ops;
+    s->key_check = kc;
+    pg_set_state(s, PG_UP, NULL, "connected");
+    pthread_mutex_unlock(&s->conn_mu);
+    ac_info(NULL, "store: connected to PostgreSQL (node %s)", s->node_id);
+    pg_emit(s, STORAGE_EV_RESYNC, NULL, 0, NULL, NULL);
+    /* challenges put while this node was away */
+    if (pg_challenge_deliver(s, lc, 0, NULL, e) != 0)
+        ac_warn(NULL, "store: %s", e->message);
+    ac_error_clear(e);
+    end = run_connected(s, lc, own_pid, e);
+    if (end == LOOP_STOP) {
+        struct pg_params p = {0};
+        pg_p_text(&p, s->node_id);
+        (void)pg_cmd(lc, "leave", "DELETE FROM autocert_nodes WHERE node = $1", &p, NULL);
+    }
+    pthread_mutex_lock(&s->conn_mu);
+    if (end == LOOP_REFUSED)
+        pg_set_state(s, PG_REFUSED, AC_ERR_STORE_KEY, e->message);
+    else
+        pg_set_state(s, PG_CONNECTING, NULL, end == LOOP_STOP ? "closed" : e->message);
+    PQfinish(s->ops);
+    s->ops = NULL;
+    free(s->key_check);
+    s->key_check = NULL;
+    pthread_mutex_unlock(&s->conn_mu);
+    PQfinish(lc);
+    return end;
+}
+
 static void *pg_thread(void *arg)
 {
     struct store_pg *s = arg;
     int backoff = BACKOFF_FIRST_MS;
+    char last[AC_ERROR_MESSAGE_MAX] = "";
 
     while (!atomic_load(&s->stop)) {
         struct ac_error e;
         PGconn *ops = NULL, *lc = NULL;
         char *kc = NULL;
         enum loop_end end;
-        int own_pid;
 
         ac_error_clear(&e);
         atomic_store(&s->broken, false);
         if (connect_all(s, &ops, &lc, &kc, &e) != 0) {
-            bool key = ac_error_is(&e, AC_ERR_STORE_KEY);
-            bool schema = ac_error_is(&e, AC_ERR_STORE_SCHEMA);
             if (ops != NULL)
                 PQfinish(ops);
             if (lc != NULL)
                 PQfinish(lc);
             free(kc);
-            if (key || schema) {
-                ac_err(NULL, "store: %s", e.message);
-                pg_set_state(s, PG_REFUSED, e.kind, e.message);
-            } else if (!ac_error_is(&e, AC_ERR_CANCELLED)) {
-                ac_warn(NULL, "store: %s (retrying)", e.message);
-                pg_set_state(s, atomic_load(&s->state) == PG_REFUSED ? PG_REFUSED : PG_CONNECTING,
-                             NULL, e.message);
-            }
-            if (key) {
-                while (!wait_wake(s, 60000)) {
-                }
+            if (connect_failed(s, &e, &backoff, last, sizeof last))
                 break;
-            }
-            if (wait_wake(s, schema ? STORE_PG_BACKOFF_MAX_MS : backoff))
-                break;
-            backoff = backoff * 2 > STORE_PG_BACKOFF_MAX_MS ? STORE_PG_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
-        own_pid = PQbackendPID(ops);
-        pthread_mutex_lock(&s->conn_mu);
-        s->ops = ops;
-        s->key_check = kc;
-        pg_set_state(s, PG_UP, NULL, "connected");
-        pthread_mutex_unlock(&s->conn_mu);
         backoff = BACKOFF_FIRST_MS;
-        ac_info(NULL, "store: connected to PostgreSQL (node %s)", s->node_id);
-        pg_emit(s, STORAGE_EV_RESYNC, NULL, 0, NULL, NULL);
-        if (pg_challenge_deliver(s, lc, 0, NULL, &e) != 0)
-            ac_warn(NULL, "store: %s", e.message);
-        ac_error_clear(&e);
-        end = run_connected(s, lc, own_pid, &e);
-        if (end == LOOP_STOP) {
-            struct pg_params p = {0};
-            pg_p_text(&p, s->node_id);
-            (void)pg_cmd(lc, "leave", "DELETE FROM autocert_nodes WHERE node = $1", &p, NULL);
-        }
-        pthread_mutex_lock(&s->conn_mu);
-        if (end == LOOP_REFUSED)
-            pg_set_state(s, PG_REFUSED, AC_ERR_STORE_KEY, e.message);
-        else
-            pg_set_state(s, PG_CONNECTING, NULL, end == LOOP_STOP ? "closed" : e.message);
-        PQfinish(s->ops);
-        s->ops = NULL;
-        free(s->key_check);
-        s->key_check = NULL;
-        pthread_mutex_unlock(&s->conn_mu);
-        PQfinish(lc);
+        last[0] = '\0';
+        end = connected(s, ops, lc, kc, &e);
         if (end == LOOP_STOP)
             break;
-        ac_warn(NULL, "store: PostgreSQL connection lost: %s", e.message);
         pg_emit(s, STORAGE_EV_DOWN, NULL, 0, NULL, NULL);
         if (end == LOOP_REFUSED) {
             ac_err(NULL, "store: %s", e.message);
@@ -320,6 +347,7 @@ static void *pg_thread(void *arg)
             }
             break;
         }
+        ac_warn(NULL, "store: PostgreSQL connection lost: %s", e.message);
     }
     return NULL;
 }
