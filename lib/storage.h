@@ -132,7 +132,9 @@ struct storage_ops {
                          struct storage_lease **out, struct ac_error *e);
     int (*lease_renew)(struct storage *st, struct storage_lease *lease, struct ac_error *e);
     void (*lease_release)(struct storage *st, struct storage_lease *lease);
-    /* The node id holding a live lease on ref into buf ("" when none). */
+    /* The node id holding a live lease on ref into buf ("" when none),
+     * without waiting on the network: PostgreSQL answers from what its
+     * heartbeat read (every lease_ttl/3) and this node's own grants. */
     int (*lease_holder)(struct storage *st, const struct storage_ref *ref, char *buf, size_t n,
                         struct ac_error *e);
 

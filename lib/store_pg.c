@@ -108,6 +108,65 @@ static bool wait_wake(struct store_pg *s, int ms)
     return atomic_load(&s->stop);
 }
 
+void pg_leases_set(struct store_pg *s, struct pg_lease_ent *v, size_t n)
+{
+    struct pg_lease_ent *old;
+
+    pthread_mutex_lock(&s->lease_mu);
+    old = s->leases;
+    s->leases = v;
+    s->nleases = n;
+    pthread_mutex_unlock(&s->lease_mu);
+    free(old);
+}
+
+void pg_leases_note(struct store_pg *s, const char *id, const char *holder)
+{
+    struct pg_lease_ent *v;
+    size_t i;
+
+    pthread_mutex_lock(&s->lease_mu);
+    for (i = 0; i < s->nleases && strcmp(s->leases[i].id, id) != 0; i++)
+        ;
+    if (holder == NULL) {
+        if (i < s->nleases)
+            s->leases[i] = s->leases[--s->nleases];
+    } else if (i < s->nleases) {
+        snprintf(s->leases[i].holder, sizeof s->leases[i].holder, "%s", holder);
+    } else if ((v = realloc(s->leases, (s->nleases + 1) * sizeof *v)) != NULL) {
+        s->leases = v;
+        snprintf(v[i].id, sizeof v[i].id, "%s", id);
+        snprintf(v[i].holder, sizeof v[i].holder, "%s", holder);
+        s->nleases++;
+    }
+    pthread_mutex_unlock(&s->lease_mu);
+}
+
+/* The live leases of the fleet, for lease_holder. */
+static void read_leases(struct store_pg *s, PGconn *lc)
+{
+    PGresult *r = pg_exec(lc, "leases",
+                          "SELECT id, holder FROM autocert_leases WHERE expires_at > now() "
+                          "AND holder <> ''",
+                          NULL, false, NULL);
+    struct pg_lease_ent *v = NULL;
+    int n;
+
+    if (r == NULL)
+        return;
+    n = PQntuples(r);
+    if (n > 0 && (v = calloc((size_t)n, sizeof *v)) == NULL) {
+        PQclear(r);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(v[i].id, sizeof v[i].id, "%s", PQgetvalue(r, i, 0));
+        snprintf(v[i].holder, sizeof v[i].holder, "%s", PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    pg_leases_set(s, v, (size_t)n);
+}
+
 static int heartbeat(struct store_pg *s, PGconn *lc, struct ac_error *e)
 {
     struct pg_params p = {0};
@@ -118,6 +177,7 @@ static int heartbeat(struct store_pg *s, PGconn *lc, struct ac_error *e)
                "ON CONFLICT (node) DO UPDATE SET seen_at = now()",
                &p, e) != 0)
         return -1;
+    read_leases(s, lc);
     /* tidy what nobody needs any more (any node may) */
     return pg_script(lc, "tidy",
                      "DELETE FROM autocert_challenges WHERE expires_at < now() - interval '1 "
@@ -302,6 +362,7 @@ static enum loop_end connected(struct store_pg *s, PGconn *ops, PGconn *lc, char
         pg_set_state(s, PG_REFUSED, AC_ERR_STORE_KEY, e->message);
     else
         pg_set_state(s, PG_CONNECTING, NULL, end == LOOP_STOP ? "closed" : e->message);
+    pg_leases_set(s, NULL, 0); /* not known while away */
     PQfinish(s->ops);
     s->ops = NULL;
     free(s->key_check);
@@ -363,6 +424,8 @@ static void pg_destroy(struct store_pg *s)
     gnutls_memset(s->key, 0, sizeof s->key);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->state_mu);
+    pg_leases_set(s, NULL, 0);
+    pthread_mutex_destroy(&s->lease_mu);
     pthread_cond_destroy(&s->state_cv);
     free(s);
 }
@@ -401,6 +464,7 @@ int store_pg_open(const struct store_pg_params *p, struct storage **out, struct 
     s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_mutex_init(&s->state_mu, NULL);
+    pthread_mutex_init(&s->lease_mu, NULL);
     pthread_cond_init(&s->state_cv, NULL);
     atomic_init(&s->state, PG_CONNECTING);
     snprintf(s->desc, sizeof s->desc, "not connected yet");

@@ -159,6 +159,7 @@ static int pg_lease_acquire(struct storage *st, const struct storage_ref *ref,
     if (PQntuples(r) == 1) {
         memcpy(l->id, ref->id, sizeof l->id);
         l->token = pg_get_int8(r, 0, 0);
+        pg_leases_note(s, ref->id, s->node_id);
         *out = l;
         l = NULL;
         rc = 0;
@@ -236,29 +237,28 @@ static void pg_lease_release(struct storage *st, struct storage_lease *lease)
                      &p, NULL);
         pg_ops_end(s);
     } /* else: it expires by itself */
+    pg_leases_note(s, lease->id, NULL);
     free(lease);
 }
 
+/* From the heartbeat's cache (every lease_ttl/3), never a query: status
+ * pages ask for every set. */
 static int pg_lease_holder(struct storage *st, const struct storage_ref *ref, char *buf, size_t n,
                            struct ac_error *e)
 {
     struct store_pg *s = (struct store_pg *)st;
-    struct pg_params p = {0};
-    PGresult *r;
-    PGconn *c;
 
-    if ((c = pg_ops_begin(s, e)) == NULL)
-        return -1;
-    pg_p_text(&p, ref->id);
-    r = pg_exec(c, "lease",
-                "SELECT holder FROM autocert_leases WHERE id = $1 AND holder <> '' "
-                "AND expires_at > now()",
-                &p, false, e);
-    if (r != NULL)
-        snprintf(buf, n, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    pg_ops_end(s);
-    return r != NULL ? 0 : -1;
+    (void)e;
+    if (n > 0)
+        buf[0] = '\0';
+    pthread_mutex_lock(&s->lease_mu);
+    for (size_t i = 0; i < s->nleases; i++)
+        if (strcmp(s->leases[i].id, ref->id) == 0) {
+            snprintf(buf, n, "%s", s->leases[i].holder);
+            break;
+        }
+    pthread_mutex_unlock(&s->lease_mu);
+    return 0;
 }
 
 /* ---- pair ---- */

@@ -55,6 +55,11 @@ struct pg_conninfo {
     size_t n;
 };
 
+struct pg_lease_ent {
+    char id[13];
+    char holder[160];
+};
+
 struct store_pg {
     struct storage base;
 
@@ -82,6 +87,12 @@ struct store_pg {
     storage_event_fn fn;
     void *fn_arg;
 
+    /* the live leases as the last heartbeat read them (lease_mu): what
+     * lease_holder answers, without a query (status pages list every set) */
+    pthread_mutex_t lease_mu;
+    struct pg_lease_ent *leases;
+    size_t nleases;
+
     /* the thread */
     pthread_t thread;
     bool thread_started;
@@ -89,6 +100,11 @@ struct store_pg {
     atomic_bool broken; /* an operation saw the ops connection fail */
     int wake[2];        /* pipe: wakes the thread (stop, broken) */
 };
+
+/* Replaces the cached live leases with v[0..n) (taken; NULL: none). */
+void pg_leases_set(struct store_pg *s, struct pg_lease_ent *v, size_t n);
+/* This node took (holder: its id) or released (NULL) the lease of set id. */
+void pg_leases_note(struct store_pg *s, const char *id, const char *holder);
 
 /* ---- store_pg_conn.c ---- */
 
