@@ -4,6 +4,7 @@
  * connection), a non-blocking connect bounded by a deadline, and one query
  * helper that maps libpq's failures onto the store's error kinds.
  */
+#include "log.h"
 #include "store_pg_priv.h"
 
 #include <errno.h>
@@ -162,6 +163,18 @@ static void one_line(const char *in, char *out, size_t n)
     out[j] = '\0';
 }
 
+/* libpq's default notice processor writes to stderr (NOTICEs of the
+ * schema's IF NOT EXISTS, a server's FATAL on shutdown): a library must not.
+ * They go to the debug log, on one line. */
+static void notice(void *arg, const char *message)
+{
+    char line[AC_ERROR_MESSAGE_MAX];
+
+    (void)arg;
+    one_line(message, line, sizeof line);
+    ac_debug(NULL, "store: postgresql says: %s", line);
+}
+
 PGconn *pg_connect(const struct pg_conninfo *ci, int64_t deadline_ms, int wake_fd,
                    struct ac_error *e)
 {
@@ -174,6 +187,7 @@ PGconn *pg_connect(const struct pg_conninfo *ci, int64_t deadline_ms, int wake_f
         ac_error_set(e, AC_ERR_NOMEM, "out of memory");
         return NULL;
     }
+    PQsetNoticeProcessor(c, notice, NULL);
     if (PQstatus(c) == CONNECTION_BAD)
         goto fail;
     while (ps != PGRES_POLLING_OK) {
