@@ -186,6 +186,7 @@ int issuer_account_key(const struct config_set *set, struct storage *st, struct 
 
     if (fleet_shared(st)) {
         /* one account for the fleet: the store's, created once */
+        fleet_wait_up(st);
         if (storage_call(st, account_key_load, set->acme_key_path, out, &created, e) != 0)
             return -1;
         if (created)

@@ -15,9 +15,22 @@
 #include "store.h"
 #include "timeutil.h"
 
+/* How long an order waits for a shared store that is not connected (yet)
+ * before it gives up (store.down: postponed). */
+#define FLEET_CONNECT_WAIT_MS 5000
+
 bool fleet_shared(const struct storage *st)
 {
     return st != NULL && strcmp(st->ops->name, "files") != 0;
+}
+
+void fleet_wait_up(struct storage *st)
+{
+    for (int i = 0; fleet_shared(st) && i < FLEET_CONNECT_WAIT_MS / 50 && !st->ops->is_up(st);
+         i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* ---- the keeper ---- */
@@ -135,6 +148,7 @@ int fleet_acquire(struct fleet_hold *h, struct storage *st, const struct config_
         return -1;
     if (!h->shared)
         return 0;
+    fleet_wait_up(st);
     if (storage_call(st, lease_acquire, &h->ref, &h->lease, e) != 0) {
         h->lease = NULL;
         if (ac_error_is(e, AC_ERR_STORE_DOWN))

@@ -33,6 +33,11 @@ struct fleet_hold {
 /* True when st is a store other nodes share (not NULL, not "files"). */
 bool fleet_shared(const struct storage *st);
 
+/* A one-off run (autocert obtain, renew -c) starts with the store still
+ * connecting: waits up to 5 s for it (an order's thread, never a handshake).
+ * Returns at once for the file store or a store that is up. */
+void fleet_wait_up(struct storage *st);
+
 /* Takes the set's local lock and, with a shared store, its lease (kept
  * alive every lease_ttl/3 until fleet_release). AC_ERR_LOCKED when another
  * process or node holds either. */

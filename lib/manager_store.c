@@ -51,6 +51,9 @@ int manager_store_open(autocert_manager *m, const struct config *cfg, struct ac_
     }
     explicit_bzero(p.key, sizeof p.key);
     m->store->ops->set_listener(m->store, lc_store_event, m);
+    /* connected before the listener was set: its first comparison */
+    if (m->store->ops->is_up(m->store))
+        lc_store_event(m, STORAGE_EV_RESYNC, NULL, 0, NULL, NULL);
     ac_info(NULL, "store: PostgreSQL, node %s, lease %ds (connecting in the background)",
             m->node_id, m->lease_ttl_s);
     return 0;

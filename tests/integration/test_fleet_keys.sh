@@ -8,7 +8,8 @@
 #  - `autocert store rekey` re-encrypts under a new key: the old key is then
 #    refused, the new one works;
 #  - `autocert store migrate --to-files` writes a database's certificates into
-#    an empty node's files; `migrate-schema` is idempotent.
+#    an empty node's files; `migrate-schema` is idempotent;
+#  - a one-off `autocert obtain` orders through the shared store.
 set -euo pipefail
 source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
@@ -79,6 +80,12 @@ check_pair node2/certs/cert.crt node2/certs/priv.key root.pem keys.test
 assert_eq "$s1" "$(serial_of node2/certs/cert.crt | tr -d ':' | tr 'A-F' 'a-f')" "migrated certificate"
 set +e; (cd node2 && "$AUTOCERT_BIN" store migrate -c d.yml) >m2.out 2>&1; rc=$?; set -e
 assert_eq 2 "$rc" "migrate without a direction"
+
+# a one-off `autocert obtain` on a shared store (it waits for the connection)
+FLEET_KEY=$new_key fleet_node 3 '[one.keys.test]' "  cert_path: certs/one.crt" "  key_path: certs/one.key"
+(cd node3 && "$AUTOCERT_BIN" obtain -c d.yml) >obtain3.out 2>&1 || { cat obtain3.out >&2; fail "obtain on the shared store failed"; }
+check_pair node3/certs/one.crt node3/certs/one.key root.pem one.keys.test
+assert_eq 2 "$(fleet_sql "select count(*) from autocert_sets where chain is not null")" "sets in the database after obtain"
 
 # the node with the new key serves and connects
 fleet_start 1
