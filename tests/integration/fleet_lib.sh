@@ -65,3 +65,6 @@ fleet_sql() { psql "$FLEET_DB_URL" -XAtqc "$1"; }
 # shutdown) and up again on the same port.
 fleet_db_stop() { eval "$PG_STOP_CMD"; }
 fleet_db_start() { eval "$PG_START_CMD"; }
+# fleet_db_kill: the cluster stopped as by a crash (immediate shutdown: no
+# checkpoint, clients cut off; recovery at the next start).
+fleet_db_kill() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >/dev/null; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PostgreSQL outages (issue 14), two nodes, certificates of 45 s (renewed
 # 15 s before they end):
-#  - the database is stopped while a timed renewal runs: no node stops
+#  - the database is killed (immediate shutdown) while a timed renewal runs: no node stops
 #    serving, the ordering node's commit fails and leaves the files and the
 #    database as they were, and the renewal completes by itself once the
 #    database is back; both nodes then serve the new certificate;
@@ -42,7 +42,7 @@ s1=$(node_serial 1 down.test)
 # the next (timed) renewal waits in its DNS-01 step on whichever node orders
 touch node1/hold node2/hold
 wait_until 60 bash -c '[[ -e node1/held || -e node2/held ]]' || fail "no timed renewal started"
-fleet_db_stop
+fleet_db_kill
 node_serves 1 down.test "$s1" || fail "node 1 stopped serving with the database down"
 node_serves 2 down.test "$s1" || fail "node 2 stopped serving with the database down"
 rm -f node1/hold node2/hold
