@@ -5,6 +5,36 @@
 
 FLEET_KEY=$(head -c 32 /dev/urandom | base64)
 
+# fleet_init [START_PEBBLE_ARGS...]: testenv_init (unless done) and the test's servers (challtestsrv, Pebble
+# with those arguments, a PostgreSQL cluster), the work dir as the current
+# one, Pebble's root in root.pem and a fresh database in FLEET_DB_URL.
+fleet_init() {
+  [[ -n "${TESTENV_DIR:-}" ]] || testenv_init
+  start_challtestsrv
+  start_pebble "$@"
+  start_postgres
+  cd "$TESTENV_DIR"
+  pebble_root root.pem
+  FLEET_DB_URL=$(pg_new_db fleet)
+}
+
+# fleet_hold_dns SCRIPT: an `exec` DNS-01 program (options: program: SCRIPT)
+# whose `present`, while <node dir>/hold exists, creates <node dir>/held and
+# waits; then it publishes the record in challtestsrv.
+fleet_hold_dns() {
+  cat >"$1" <<SH
+#!/usr/bin/env bash
+case \$1 in
+present)
+  if [[ -e hold ]]; then touch held; while [[ -e hold ]]; do sleep 0.1; done; fi
+  curl -fsS -X POST -d "{\"host\":\"\$2\",\"value\":\"\$3\"}" "$CHALLTESTSRV_URL/set-txt" >/dev/null ;;
+cleanup)
+  curl -fsS -X POST -d "{\"host\":\"\$2\"}" "$CHALLTESTSRV_URL/clear-txt" >/dev/null ;;
+esac
+SH
+  chmod 755 "$1"
+}
+
 # fleet_node N DOMAINS_YAML [EXTRA_YAML_LINES...]: node N's directory
 # node<N>/ with d.yml (the set in write_config's form, store: section on
 # $FLEET_DB_URL, lease_ttl ${FLEET_LEASE_TTL:-6s}, node_id node<N>, a TLS

@@ -8,13 +8,7 @@ source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 source "$(dirname "$0")/fleet_lib.sh"
-testenv_init
-start_challtestsrv
-start_pebble
-start_postgres
-cd "$TESTENV_DIR"
-pebble_root root.pem
-FLEET_DB_URL=$(pg_new_db fleet)
+fleet_init
 
 limits=("  acme_limits:" "    - ca_dir_url: $PEBBLE_DIR_URL" "      orders_per_3h: 1")
 fleet_node 1 '[a.budget.test]' "${limits[@]}"

@@ -10,14 +10,9 @@ source "$(dirname "$0")/obtain_lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 source "$(dirname "$0")/fleet_lib.sh"
 testenv_init
-start_challtestsrv
 NODE_HTTP[2]=$(free_port)
 NODE_TLS[2]=$(free_port)
-start_pebble --http-port "${NODE_HTTP[2]}" --tls-port "${NODE_TLS[2]}"
-start_postgres
-cd "$TESTENV_DIR"
-pebble_root root.pem
-FLEET_DB_URL=$(pg_new_db fleet)
+fleet_init --http-port "${NODE_HTTP[2]}" --tls-port "${NODE_TLS[2]}"
 
 FLEET_PROVIDER=acme
 for n in 1 2; do

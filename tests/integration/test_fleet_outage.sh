@@ -12,25 +12,9 @@ source "$AUTOCERT_SOURCE_DIR/scripts/testenv.sh"
 source "$(dirname "$0")/obtain_lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 source "$(dirname "$0")/fleet_lib.sh"
-testenv_init
-start_challtestsrv
-start_pebble --validity 45
-start_postgres
-cd "$TESTENV_DIR"
-pebble_root root.pem
-FLEET_DB_URL=$(pg_new_db fleet)
+fleet_init --validity 45
 
-cat >dns.sh <<SH
-#!/usr/bin/env bash
-case \$1 in
-present)
-  if [[ -e hold ]]; then touch held; while [[ -e hold ]]; do sleep 0.1; done; fi
-  curl -fsS -X POST -d "{\"host\":\"\$2\",\"value\":\"\$3\"}" "$CHALLTESTSRV_URL/set-txt" >/dev/null ;;
-cleanup)
-  curl -fsS -X POST -d "{\"host\":\"\$2\"}" "$CHALLTESTSRV_URL/clear-txt" >/dev/null ;;
-esac
-SH
-chmod 755 dns.sh
+fleet_hold_dns dns.sh
 FLEET_PROVIDER=exec FLEET_LEASE_TTL=5s
 for n in 1 2; do fleet_node "$n" '[down.test]' "  options:" "    program: $TESTENV_DIR/dns.sh"; done
 fleet_start 1
