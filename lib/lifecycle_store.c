@@ -88,6 +88,7 @@ static void import_local(struct lifecycle *lc, struct acset *s, const struct lc_
 {
     struct storage *st = manager_store(lc->m);
     struct fleet_hold h;
+    struct storage_pair p;
     char *chain = NULL, *key = NULL;
     size_t chain_len = 0, key_len = 0;
     struct ac_error e;
@@ -97,6 +98,14 @@ static void import_local(struct lifecycle *lc, struct acset *s, const struct lc_
         ac_debug(s->cfg.name, "store: not imported now: %s", e.message);
         return;
     }
+    /* under the lease: another node may have imported a newer one meanwhile */
+    memset(&p, 0, sizeof p);
+    if (storage_call(st, pair_get, &h.ref, &p, &e) != 0 ||
+        (p.chain != NULL && !p.names_differ && p.not_after >= cf->not_after)) {
+        storage_pair_clear(&p);
+        goto out;
+    }
+    storage_pair_clear(&p);
     if (store_pair_read(s->cfg.cert_path, PULL_CHAIN_MAX, &chain, &chain_len, s->cfg.key_path,
                         PULL_KEY_MAX, &key, &key_len, &e) != 0 ||
         chain == NULL || key == NULL) {
