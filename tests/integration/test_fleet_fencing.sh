@@ -20,6 +20,7 @@ for n in 1 2; do fleet_node "$n" '[fence.test]' "  options:" "    program: $TEST
 touch node1/hold
 fleet_start 1
 wait_until 60 test -e node1/held || { tail -n 30 node1.log >&2; fail "node 1 did not reach its DNS-01 step"; }
+assert_contains "$(node_status 1)" '"lease_holder":"node1"' "status while node 1 orders"
 kill -STOP "${NODE_PID[1]}"
 testenv_on_exit "kill -CONT ${NODE_PID[1]} 2>/dev/null || true"
 # past node 1's lease, by the database's clock
