@@ -554,7 +554,7 @@ static void *scheduler(void *arg)
     size_t free_slots;
     struct storage *store = manager_store(lc->m);
     bool local, shared = fleet_shared(store);
-    int64_t budget_synced = 0;
+    int64_t budget_synced = 0, store_wake;
 
     pthread_mutex_lock(&lc->mu);
     lc->resync = true;
@@ -600,7 +600,10 @@ static void *scheduler(void *arg)
         if (shared && !store->ops->is_up(store))
             free_slots = 0; /* no order without the store's lease: none admitted
                              * (nor charged to a budget) until it is back */
+        store_wake = shared ? lc_store_watch(lc, now) : INT64_MAX;
         earliest = lc_sched_tick(&lc->sq, &ops, now, &free_slots);
+        if (store_wake < earliest)
+            earliest = store_wake;
         if (budgets_dirty(&lc->sq)) {
             pthread_mutex_unlock(&lc->mu);
             lc_sched_save(&lc->sq, &lc->mu, now, manager_store(lc->m), false);

@@ -297,6 +297,8 @@ struct lifecycle {
     lc_event_fn event_fn;
     void *event_arg;
     int changed_fd; /* eventfd, or -1 */
+    /* a shared store away (lc_store_watch): since when, last hourly error */
+    int64_t store_down_since, store_down_logged;
     pthread_mutex_t metrics_mu;
     struct lifecycle_metrics metrics;
     struct lc_cache *cache; /* account keys and shared ACME sessions */
@@ -360,6 +362,11 @@ void lc_reread(struct lifecycle *lc, struct acset *s);
 void lc_store_event(void *arg, enum storage_event ev, const char *id,
                     enum storage_challenge_kind kind, const char *key, const char *key_auth);
 void lc_store_pull(struct lifecycle *lc, struct acset *s);
+/* The scheduler's look at a shared store (lc->mu held): once it has been
+ * away a minute, an error every hour naming how many sets are expiring soon
+ * or hold no certificate (they get no order until it is back). Returns when
+ * to look again (INT64_MAX: the store is up). */
+int64_t lc_store_watch(struct lifecycle *lc, int64_t now);
 /* lifecycle_status_get for a set object. Returns 0. */
 int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecycle_status *out);
 /* One turn of a worker for s (taken from the queue; lc->mu held on entry and

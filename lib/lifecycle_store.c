@@ -22,11 +22,26 @@
 #include "log.h"
 #include "manager.h"
 #include "manager_priv.h"
+#include "schedule.h"
 #include "store.h"
 #include "timeutil.h"
 
 #define PULL_CHAIN_MAX (1024 * 1024)
 #define PULL_KEY_MAX (64 * 1024)
+/* A store away for less than this is not reported (start-up, a restart).
+ * Builds with AUTOCERT_TEST_HOOKS read AUTOCERT_TEST_STORE_QUIET_S. */
+#define LC_STORE_DOWN_QUIET_S 60
+
+static int64_t quiet_s(void)
+{
+#ifdef AUTOCERT_TEST_HOOKS
+    const char *v = getenv("AUTOCERT_TEST_STORE_QUIET_S");
+
+    if (v != NULL && atoi(v) > 0)
+        return atoi(v);
+#endif
+    return LC_STORE_DOWN_QUIET_S;
+}
 
 static void queue_pull(struct lifecycle *lc, struct acset *s, bool resync)
 {
@@ -80,6 +95,45 @@ void lc_store_event(void *arg, enum storage_event ev, const char *id,
     manager_snap_put(snap);
     pthread_cond_signal(&lc->sched_cond); /* admissions may resume */
     pthread_mutex_unlock(&lc->mu);
+}
+
+int64_t lc_store_watch(struct lifecycle *lc, int64_t now)
+{
+    struct storage *st = manager_store(lc->m);
+    struct snapshot *snap;
+    size_t n = 0;
+
+    if (st->ops->is_up(st)) {
+        lc->store_down_since = 0;
+        return INT64_MAX;
+    }
+    if (lc->store_down_since == 0)
+        lc->store_down_since = now;
+    if (now - lc->store_down_since < quiet_s())
+        return lc->store_down_since + quiet_s();
+    if (lc->store_down_logged != 0 && now - lc->store_down_logged < 3600)
+        return lc->store_down_logged + 3600;
+    snap = manager_snap_get(lc->m);
+    for (size_t i = 0; i < snap->count; i++) {
+        struct lc_cert_facts cf;
+
+        if (!snap->sets[i]->managed)
+            continue;
+        lc_cert_facts(lc, snap->sets[i], &cf);
+        if (!cf.present || now >= schedule_expiring_at(cf.not_before, cf.not_after))
+            n++;
+    }
+    manager_snap_put(snap);
+    lc->store_down_logged = now;
+    if (n > 0)
+        ac_err(NULL,
+               "store: the database has been unreachable for %lld s: %zu set(s) expiring soon "
+               "or without a certificate get no order until it is back",
+               (long long)(now - lc->store_down_since), n);
+    else
+        ac_warn(NULL, "store: the database has been unreachable for %lld s; no order is placed",
+                (long long)(now - lc->store_down_since));
+    return now + 3600;
 }
 
 /* Puts this node's pair (its files, valid now) into the store under the

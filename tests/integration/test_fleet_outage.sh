@@ -53,9 +53,12 @@ done
 # start-up with the database down: the file cache is served at once
 fleet_db_stop
 fleet_stop 2
-fleet_start 2
+AUTOCERT_TEST_STORE_QUIET_S=2 fleet_start 2
 wait_until 10 handshake_ok "${NODE_TLS[2]}" down.test root.pem || { tail -n 20 node2.log >&2; fail "node 2 does not serve its cache with the database down"; }
 st=$(node_status 2)
 assert_contains "$st" '"up":false' "status of node 2 with the store down"
+# a store away is reported (after 2 s here, a minute otherwise), then hourly
+wait_until 20 grep -q "store: the database has been unreachable for" node2.log ||
+  { tail -n 20 node2.log >&2; fail "the store's absence is not reported"; }
 for n in 1 2; do fleet_stop "$n"; done
 echo "PASS"
