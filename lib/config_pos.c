@@ -298,6 +298,10 @@ static int on_key(struct pass *p, const yaml_event_t *ev)
         }
         p->has_content = true;
     }
+    if (p->L->quick) { /* no positions: a diag makes the loader start over */
+        check_key(p, f, key, path);
+        return 0;
+    }
     first = key_find(p, path);
     if (first >= 0) {
         cfg_diag_at(p->L, false, line, col, path,
@@ -351,7 +355,7 @@ static int on_value_start(struct pass *p, const yaml_event_t *ev, char *path, en
     f->index++;
     snprintf(path, PATH_MAX_LEN, "%s[%u]", f->path, f->index);
     *ctx = f->ctx == CTX_EXTRA_SEQ ? CTX_EXTRA : f->ctx == CTX_LIMITS_SEQ ? CTX_LIMIT : CTX_NONE;
-    if (f->foreign)
+    if (f->foreign || p->L->quick)
         return 0;
     return cfg_pos_add(p->L, path, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1);
 }
