@@ -147,8 +147,14 @@ void lc_set_init(struct acset *s, int64_t now)
     struct ac_error se;
     struct lc_set *r = &s->rec;
 
-    if (s->local)
+    if (s->local) {
         acset_stamp(s, s->stamps);
+        /* taken before the first read, as that read's stamps must be: it
+         * need not stat the files again */
+        s->read_stamps[0] = s->stamps[0];
+        s->read_stamps[1] = s->stamps[1];
+        s->read_stamped = true;
+    }
     if (!s->managed)
         return;
     r->ari_fetch_at = now;

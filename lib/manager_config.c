@@ -241,6 +241,24 @@ static int append_runtime(struct acset ***v, bool **changed, size_t n, struct ac
     return 0;
 }
 
+/* True when the published snapshot holds exactly m's sets, in order, each
+ * with the certificate it holds now: a reload that kept every set needs no
+ * new name index of every set. A set without a certificate (a stand-in may
+ * be indexed for it) counts as a change. write_lock held. */
+static bool snap_current(autocert_manager *m)
+{
+    struct snapshot *s = manager_snap_get(m);
+    bool same = s->count == m->count;
+
+    pthread_mutex_lock(&m->snap_lock);
+    for (size_t i = 0; same && i < m->count; i++)
+        same =
+            s->sets[i] == m->sets[i] && m->sets[i]->cert != NULL && s->certs[i] == m->sets[i]->cert;
+    pthread_mutex_unlock(&m->snap_lock);
+    manager_snap_put(s);
+    return same;
+}
+
 int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_error *e)
 {
     struct acset **v = NULL, **old = NULL, **rt = NULL;
@@ -316,7 +334,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     m->cfg = cfg;
     pthread_mutex_unlock(&m->snap_lock);
     cfg = NULL;
-    if (manager_snap_publish(m) != 0) {
+    if (!snap_current(m) && manager_snap_publish(m) != 0) {
         /* back to the old array and configuration: nothing changed */
         m->sets = old;
         m->count = nold;

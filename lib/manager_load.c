@@ -131,8 +131,14 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     int rc;
 
     ac_error_clear(&le);
-    /* stamped before the read: a change while it reads is seen next time */
-    acset_stamp(s, st);
+    /* stamped before the read: a change while it reads is seen next time
+     * (the first read: the stamps taken when the set was made) */
+    if (!s->read_once && s->read_stamped) {
+        st[0] = s->read_stamps[0];
+        st[1] = s->read_stamps[1];
+    } else {
+        acset_stamp(s, st);
+    }
     s->read_journal = journal_exists(s);
     rc = recover ? certset_load_scan(&s->cfg, 0, scan, &c, &le) : certset_read(&s->cfg, 0, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());

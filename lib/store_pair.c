@@ -221,7 +221,7 @@ struct scan_dir {
  * listing, once inserted, never changes or moves until store_scan_free, so a
  * pointer to it is used without the lock. */
 struct store_scan {
-    pthread_mutex_t mu;
+    pthread_rwlock_t mu; /* read: a lookup (every set of a batch); write: an insert */
     struct scan_dir **v; /* open addressing on dir; NULL = empty slot */
     size_t cap, n;       /* cap a power of two, > 2 * n */
 };
@@ -230,7 +230,7 @@ struct store_scan *store_scan_new(void)
 {
     struct store_scan *scan = calloc(1, sizeof(struct store_scan));
 
-    if (scan != NULL && pthread_mutex_init(&scan->mu, NULL) != 0) {
+    if (scan != NULL && pthread_rwlock_init(&scan->mu, NULL) != 0) {
         free(scan);
         return NULL;
     }
@@ -255,7 +255,7 @@ void store_scan_free(struct store_scan *scan)
     for (size_t i = 0; i < scan->cap; i++)
         scan_dir_free(scan->v[i]);
     free(scan->v);
-    pthread_mutex_destroy(&scan->mu);
+    pthread_rwlock_destroy(&scan->mu);
     free(scan);
 }
 
@@ -360,9 +360,9 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
     struct scan_dir *d = NULL, *have;
     size_t k;
 
-    pthread_mutex_lock(&scan->mu);
+    pthread_rwlock_rdlock(&scan->mu);
     have = scan->cap > 0 ? scan->v[scan_slot(scan, dir)] : NULL;
-    pthread_mutex_unlock(&scan->mu);
+    pthread_rwlock_unlock(&scan->mu);
     if (have != NULL)
         return have->ok ? have : NULL;
     d = calloc(1, sizeof *d);
@@ -371,9 +371,9 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
         return NULL;
     }
     d->ok = scan_dir_read(dir, d) == 0;
-    pthread_mutex_lock(&scan->mu);
+    pthread_rwlock_wrlock(&scan->mu);
     if (2 * (scan->n + 1) > scan->cap && scan_grow(scan) != 0) {
-        pthread_mutex_unlock(&scan->mu);
+        pthread_rwlock_unlock(&scan->mu);
         scan_dir_free(d);
         return NULL;
     }
@@ -384,7 +384,7 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
         d = NULL;
     }
     have = scan->v[k];
-    pthread_mutex_unlock(&scan->mu);
+    pthread_rwlock_unlock(&scan->mu);
     scan_dir_free(d);              /* another thread listed it first */
     return have->ok ? have : NULL; /* not ok: the caller reads it each time */
 }
