@@ -327,16 +327,27 @@ static int companion_path(const char *cert_path, const char *key_path, const cha
                           const char *suffix, char *buf, size_t n)
 {
     unsigned char md[32];
-    char dir[STORE_PATH_MAX];
+    char dir[STORE_PATH_MAX], in[512];
+    size_t cl = strlen(cert_path), kl = strlen(key_path);
     gnutls_hash_hd_t h;
     int k;
 
-    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
-        return -1;
-    gnutls_hash(h, cert_path, strlen(cert_path));
-    gnutls_hash(h, "|", 1);
-    gnutls_hash(h, key_path, strlen(key_path));
-    gnutls_hash_deinit(h, md);
+    if (cl + 1 + kl <= sizeof in) {
+        /* the common case: one call, no hash context to allocate (this runs
+         * for every set of a load or reload) */
+        memcpy(in, cert_path, cl);
+        in[cl] = '|';
+        memcpy(in + cl + 1, key_path, kl);
+        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, in, cl + 1 + kl, md) != 0)
+            return -1;
+    } else {
+        if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
+            return -1;
+        gnutls_hash(h, cert_path, cl);
+        gnutls_hash(h, "|", 1);
+        gnutls_hash(h, key_path, kl);
+        gnutls_hash_deinit(h, md);
+    }
     if (store_dirname(cert_path, dir, sizeof dir) != 0)
         return -1;
     if (strchr(cert_path, '/') == NULL)
