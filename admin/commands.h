@@ -18,5 +18,6 @@ int cmd_info(int argc, char **argv);
 int cmd_renew(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"renew", cmd_renew, "renew one set (or every set) now, showing progress"},
     {"revoke", cmd_revoke, "revoke a set's certificate at the CA and obtain a new one"},
     {"serve", cmd_serve, "run the daemon: serve, renew, reload on SIGHUP"},
+    {"store", cmd_store, "administer the PostgreSQL store: migrate-schema, rekey, migrate"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -137,7 +137,28 @@ static void add_ocsp(struct json_object *o, const autocert_status *st)
     json_object_object_add(o, "ocsp", x);
 }
 
-static struct json_object *status_obj(const autocert_status *st)
+/* With a shared store: "store": {"node": this node, "up": bool,
+ * "lease_holder": the node holding the set's lease or null}. */
+static void add_store(struct json_object *o, const autocert_store_info *si,
+                      const autocert_status *st)
+{
+    struct json_object *so;
+
+    if (si == NULL || strcmp(si->backend, "files") == 0)
+        return;
+    so = json_object_new_object();
+    if (so == NULL)
+        return;
+    add_str(so, "node", si->node_id);
+    json_object_object_add(so, "up", json_object_new_boolean(si->up));
+    if (st->lease_holder[0] != '\0')
+        add_str(so, "lease_holder", st->lease_holder);
+    else
+        json_object_object_add(so, "lease_holder", NULL);
+    json_object_object_add(o, "store", so);
+}
+
+static struct json_object *status_obj(const autocert_status *st, const autocert_store_info *si)
 {
     struct json_object *o = json_object_new_object();
 
@@ -182,6 +203,7 @@ static struct json_object *status_obj(const autocert_status *st)
     } else {
         json_object_object_add(o, "waiting", NULL);
     }
+    add_store(o, si, st);
     return o;
 }
 
@@ -274,9 +296,12 @@ char *admin_json_page(autocert_manager *m, const struct admin_page *p, bool info
     size_t n = 0, last = 0;
     struct acset *last_set = NULL;
     bool more = false, failed = arr == NULL;
+    autocert_store_info si;
 
     *count = 0;
     *next = NULL;
+    if (autocert_manager_store_info(m, &si) != 0)
+        memset(&si, 0, sizeof si);
     if (failed || manager_sets(m, &sets, &n) != 0) {
         json_object_put(arr);
         return NULL;
@@ -297,7 +322,7 @@ char *admin_json_page(autocert_manager *m, const struct admin_page *p, bool info
             break;
         }
         if (match) {
-            o = info ? info_obj(&st) : status_obj(&st);
+            o = info ? info_obj(&st) : status_obj(&st, &si);
             if (o == NULL || json_object_array_add(arr, o) != 0) {
                 json_object_put(o);
                 failed = true;
@@ -443,6 +468,7 @@ char *admin_metrics_text(autocert_manager *mgr)
     bool per_set = cfg == NULL || cfg->admin.metrics_per_set;
     size_t by_state[AUTOCERT_STATE_BOOTSTRAP + 1] = {0};
     struct ac_buf b;
+    autocert_store_info si;
     char *out = NULL;
 
     config_free(cfg);
@@ -478,6 +504,11 @@ char *admin_metrics_text(autocert_manager *mgr)
     sets = NULL;
     lifecycle_metrics_get(manager_engine(mgr), m);
 
+    if (autocert_manager_store_info(mgr, &si) == 0 && strcmp(si.backend, "files") != 0) {
+        header(&b, "autocert_store_up", "gauge",
+               "1 while the shared store (PostgreSQL) is reachable and accepts this node.");
+        ac_buf_printf(&b, "autocert_store_up %d\n", si.up ? 1 : 0);
+    }
     header(&b, "autocert_sets", "gauge", "Certificate sets in each state.");
     for (size_t k = 0; k < sizeof states / sizeof states[0]; k++)
         ac_buf_printf(&b, "autocert_sets{state=\"%s\"} %zu\n", autocert_state_name(states[k]),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "issuer_fleet.h"
 #include "api.h"
 #include "cert.h"
 #include "lifecycle_priv.h"
@@ -338,6 +339,22 @@ static void api_status_ocsp(autocert_manager *m, struct acset *s, autocert_statu
     autocert_cert_release(c);
 }
 
+/* The lease holder of s in a shared store (from the store's cache). */
+static void api_status_lease(autocert_manager *m, struct acset *s, autocert_status *out)
+{
+    struct storage *st = manager_store(m);
+    struct storage_ref ref;
+    struct ac_error e;
+
+    if (!fleet_shared(st))
+        return;
+    storage_ref_init(&ref, s->cfg.name, s->cfg.cert_path, s->cfg.key_path,
+                     (const char *const *)s->cfg.domains, s->cfg.domains_count);
+    if (storage_call(st, lease_holder, &ref, out->lease_holder, sizeof out->lease_holder, &e) !=
+        0)
+        out->lease_holder[0] = '\0';
+}
+
 int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
 {
     struct lifecycle_status st;
@@ -375,6 +392,7 @@ int api_status_of(autocert_manager *m, struct acset *s, autocert_status *out)
     api_status_ocsp(m, s, out);
     COPY(out->waiting, st.waiting);
     out->waiting_until = st.waiting_until;
+    api_status_lease(m, s, out);
     return 0;
 }
 

@@ -334,14 +334,20 @@ json_object *budget_to_json(const struct budget *b, int64_t now)
     return o;
 }
 
-void budget_from_json(struct budget *b, json_object *o)
+static int64_t tat_in(int64_t have, int64_t got, bool merge)
+{
+    return merge && have > got ? have : got;
+}
+
+/* budget_from_json (merge false) and budget_merge_json (merge true). */
+static void from_json(struct budget *b, json_object *o, bool merge)
 {
     json_object *v = NULL, *doms = NULL;
 
     if (o == NULL || !json_object_is_type(o, json_type_object))
         return;
     if (json_object_object_get_ex(o, "orders_tat_ms", &v) && json_object_is_type(v, json_type_int))
-        b->orders_tat = json_object_get_int64(v);
+        b->orders_tat = tat_in(b->orders_tat, json_object_get_int64(v), merge);
     if (!json_object_object_get_ex(o, "domains_tat_ms", &doms) ||
         !json_object_is_type(doms, json_type_object))
         return;
@@ -353,8 +359,18 @@ void budget_from_json(struct budget *b, json_object *o)
         d = dom_get(b, key);
         if (d == NULL)
             return;
-        d->tat = json_object_get_int64(val);
+        d->tat = tat_in(d->tat, json_object_get_int64(val), merge);
     }
+}
+
+void budget_from_json(struct budget *b, json_object *o)
+{
+    from_json(b, o, false);
+}
+
+void budget_merge_json(struct budget *b, json_object *o)
+{
+    from_json(b, o, true);
 }
 
 int budget_state_path(const char *acme_key_path, const char *id, char *buf, size_t n)

@@ -95,6 +95,10 @@ int budget_charge(struct budget *b, const char *const *names, size_t n, bool new
 json_object *budget_to_json(const struct budget *b, int64_t now);
 /* Applies a state object (unknown or mistyped fields ignored). */
 void budget_from_json(struct budget *b, json_object *o);
+/* Merges the state o (budget_to_json's form, another node's) into b: each
+ * bucket keeps the later of the two theoretical arrival times, so tokens
+ * spent on either side count on both (a fleet sharing one CA account). */
+void budget_merge_json(struct budget *b, json_object *o);
 /* The state file of account id with its key at acme_key_path, into buf.
  * Returns 0, or -1 when buf is too small. */
 int budget_state_path(const char *acme_key_path, const char *id, char *buf, size_t n);

@@ -205,6 +205,12 @@ static void expand_all(struct cfg_loader *L, struct cfg_raw *raw)
     }
     if (raw->hooks != NULL)
         expand_slot(L, &raw->hooks->deploy, "hooks.deploy", false);
+    if (raw->store != NULL) {
+        expand_slot(L, &raw->store->url, "store.url", false);
+        expand_slot(L, &raw->store->encryption_key, "store.encryption_key", false);
+        expand_slot(L, &raw->store->lease_ttl, "store.lease_ttl", false);
+        expand_slot(L, &raw->store->node_id, "store.node_id", false);
+    }
     if (raw->notify != NULL) {
         expand_slot(L, &raw->notify->webhook, "notify.webhook", false);
         expand_list(L, raw->notify->headers, raw->notify->headers_count, "notify.headers");
@@ -662,7 +668,7 @@ static int build_sections(struct cfg_loader *L, struct config *cfg, const struct
                       raw->notify->headers_count))
             return -1;
     }
-    return 0;
+    return cfg_build_store(L, cfg, raw->store);
 }
 
 /* Builds the effective config from the expanded raw tree. */
@@ -767,6 +773,10 @@ static int register_secrets(const struct config *cfg)
     for (size_t i = 0; i < cfg->notify.headers_count; i++)
         if (secret_add_header(&l, cfg->notify.headers[i]) != 0)
             goto out;
+    if (secret_add(&l, NULL, cfg->store.url) != 0 ||
+        secret_add(&l, NULL, cfg->store.encryption_key) != 0 ||
+        secret_add(&l, NULL, cfg->store.url_password) != 0)
+        goto out;
     rc = secrets_register(cfg, l.v, l.n);
 out:
     free(l.v);
@@ -803,6 +813,7 @@ void config_free(struct config *cfg)
     free(cfg->hooks.deploy);
     free(cfg->notify.webhook);
     free_list(cfg->notify.headers, cfg->notify.headers_count);
+    cfg_store_clear(cfg);
     free(cfg);
 }
 

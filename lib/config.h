@@ -113,6 +113,7 @@ struct config {
         char *encryption_key; /* base64 of 32 bytes (secret); required with url */
         int lease_ttl;        /* seconds, default 120, >= 5 */
         char *node_id;        /* NULL: "<hostname>:<pid>" */
+        char *url_password;   /* the password inside url, if any (a secret to mask) */
     } store;
     struct {
         char *webhook;  /* URL or NULL */

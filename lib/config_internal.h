@@ -115,13 +115,26 @@ struct cfg_raw_notify {
     unsigned headers_count;
 };
 
+struct cfg_raw_store {
+    char *url;
+    char *encryption_key;
+    char *lease_ttl;
+    char *node_id;
+};
+
 struct cfg_raw {
     struct cfg_raw_set *autocert;
     struct cfg_raw_admin *admin;
     struct cfg_raw_serve *serve;
     struct cfg_raw_hooks *hooks;
     struct cfg_raw_notify *notify;
+    struct cfg_raw_store *store;
 };
+
+/* --- the store: section (config_store.c) --- */
+/* Fills cfg->store from raw (NULL: no section) and checks it. -1 on ENOMEM. */
+int cfg_build_store(struct cfg_loader *L, struct config *cfg, const struct cfg_raw_store *raw);
+void cfg_store_clear(struct config *cfg);
 
 /* --- diagnostics (config_diag.c) --- */
 /* Adds a diag positioned at `path` (or its nearest recorded parent). The

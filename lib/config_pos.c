@@ -41,6 +41,7 @@ enum ctx {
     CTX_SERVE,
     CTX_HOOKS,
     CTX_NOTIFY,
+    CTX_STORE,
 };
 
 struct frame {
@@ -53,7 +54,8 @@ struct frame {
     char key[KEY_MAX_LEN];
 };
 
-static const char *const root_keys[] = {"autocert", "admin", "serve", "hooks", "notify", NULL};
+static const char *const root_keys[] = {"autocert", "admin", "serve", "hooks",
+                                        "notify",   "store", NULL};
 /* clang-format off */
 static const char *const set_keys[] = {
     "provider", "email", "domains", "cert_path", "key_path", "acme_key_path", "ca_dir_url",
@@ -68,6 +70,7 @@ static const char *const admin_keys[] = {"listen", "token", "metrics_per_set", N
 static const char *const serve_keys[] = {"listen", "http_listen", "https_port", NULL};
 static const char *const hooks_keys[] = {"deploy", NULL};
 static const char *const notify_keys[] = {"webhook", "headers", NULL};
+static const char *const store_keys[] = {"url", "encryption_key", "lease_ttl", "node_id", NULL};
 
 struct pass {
     struct cfg_loader *L;
@@ -106,6 +109,8 @@ static enum ctx child_ctx(enum ctx parent, const char *key)
             return CTX_HOOKS;
         if (strcmp(key, "notify") == 0)
             return CTX_NOTIFY;
+        if (strcmp(key, "store") == 0)
+            return CTX_STORE;
         return CTX_NONE;
     case CTX_SET:
         if (strcmp(key, "extra") == 0)
@@ -169,6 +174,9 @@ static void check_key(struct pass *p, const struct frame *f, const char *key, co
         break;
     case CTX_NOTIFY:
         keys = notify_keys;
+        break;
+    case CTX_STORE:
+        keys = store_keys;
         break;
     case CTX_OPTIONS:
         if (cfg_option_index(p->L, key) >= 0)

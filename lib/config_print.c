@@ -146,6 +146,14 @@ void config_print(const struct config *cfg, FILE *f)
         fprintf(f, "hooks:\n");
         kv(f, 2, "deploy", cfg->hooks.deploy);
     }
+    if (cfg->store.url != NULL) {
+        fprintf(f, "store:\n");
+        kv_secret(f, 2, "url", cfg->store.url);
+        kv_secret(f, 2, "encryption_key", cfg->store.encryption_key);
+        fprintf(f, "  lease_ttl: %ds\n", cfg->store.lease_ttl);
+        if (cfg->store.node_id != NULL)
+            kv(f, 2, "node_id", cfg->store.node_id);
+    }
     if (cfg->notify.webhook != NULL || cfg->notify.headers_count > 0) {
         fprintf(f, "notify:\n");
         kv(f, 2, "webhook", cfg->notify.webhook);

@@ -36,7 +36,8 @@ struct schema {
     cyaml_schema_field_t serve_fields[4];
     cyaml_schema_field_t hooks_fields[2];
     cyaml_schema_field_t notify_fields[3];
-    cyaml_schema_field_t root_fields[6];
+    cyaml_schema_field_t store_fields[5];
+    cyaml_schema_field_t root_fields[7];
     cyaml_schema_value_t root;
 };
 
@@ -229,6 +230,11 @@ static struct schema *schema_new(const struct cfg_loader *L)
                                 offsetof(struct cfg_raw_notify, headers_count), &s->str_entry,
                                 sizeof(char *), CFG_MAX_LIST);
     s->notify_fields[2] = f_end;
+    s->store_fields[0] = f_str("url", offsetof(struct cfg_raw_store, url));
+    s->store_fields[1] = f_str("encryption_key", offsetof(struct cfg_raw_store, encryption_key));
+    s->store_fields[2] = f_str("lease_ttl", offsetof(struct cfg_raw_store, lease_ttl));
+    s->store_fields[3] = f_str("node_id", offsetof(struct cfg_raw_store, node_id));
+    s->store_fields[4] = f_end;
 
     s->root_fields[0] = f_map("autocert", offsetof(struct cfg_raw, autocert),
                               sizeof(struct cfg_raw_set), s->set_fields);
@@ -240,7 +246,9 @@ static struct schema *schema_new(const struct cfg_loader *L)
                               sizeof(struct cfg_raw_hooks), s->hooks_fields);
     s->root_fields[4] = f_map("notify", offsetof(struct cfg_raw, notify),
                               sizeof(struct cfg_raw_notify), s->notify_fields);
-    s->root_fields[5] = f_end;
+    s->root_fields[5] = f_map("store", offsetof(struct cfg_raw, store),
+                              sizeof(struct cfg_raw_store), s->store_fields);
+    s->root_fields[6] = f_end;
     s->root.type = CYAML_MAPPING;
     s->root.flags = CYAML_FLAG_POINTER;
     s->root.data_size = sizeof(struct cfg_raw);

@@ -27,6 +27,7 @@
 #include "api.h"
 #include "autocert/autocert.h"
 #include "challenge.h"
+#include "issuer_fleet.h"
 #include "config.h"
 #include "http01.h"
 #include "listen.h"
@@ -44,6 +45,30 @@
 _Static_assert(AUTOCERT_HTTP01_ANSWER_MAX == CHALLENGE_KEYAUTH_MAX + 1,
                "the public answer size is the table's key authorization size");
 
+/* A token this node does not hold: with a shared store, another node may be
+ * ordering (its answer reaches this node's table through a notification, but
+ * the CA may ask first): one read of the store, bounded by its statement
+ * timeout. */
+static ssize_t answer_from_store(autocert_manager *m, const char *token, char *buf, size_t n)
+{
+    struct storage *st = manager_store(m);
+    char *ka = NULL;
+    size_t kl;
+    struct ac_error e;
+
+    if (!fleet_shared(st) ||
+        storage_call(st, challenge_get, STORAGE_CH_HTTP01, token, &ka, &e) != 0)
+        return -1;
+    kl = strlen(ka);
+    if (kl + 1 > n) {
+        free(ka);
+        return -1;
+    }
+    memcpy(buf, ka, kl + 1);
+    free(ka);
+    return (ssize_t)kl;
+}
+
 int autocert_http01_answer(autocert_manager *m, const char *path, char *buf, size_t n)
 {
     size_t pl = strlen(AUTOCERT_HTTP01_PREFIX), len;
@@ -57,6 +82,8 @@ int autocert_http01_answer(autocert_manager *m, const char *path, char *buf, siz
     if (!challenge_token_valid(path, len))
         return -1;
     r = challenge_http01_get(manager_challenges(m), path, len, buf, n);
+    if (r < 0)
+        r = answer_from_store(m, path, buf, n);
     return r < 0 || r > (ssize_t)AUTOCERT_HTTP01_ANSWER_MAX ? -1 : (int)r;
 }
 

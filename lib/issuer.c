@@ -15,6 +15,7 @@
 #include "cert.h"
 #include "challenge.h"
 #include "dns_provider.h"
+#include "issuer_fleet.h"
 #include "log.h"
 #include "schedule.h"
 #include "store.h"
@@ -26,7 +27,12 @@
 struct solver_ctx {
     const struct issuer_request *req;
     struct dns_provider *dns;
+    struct fleet_hold *hold;
 };
+
+/* How long the ordering node waits for the other nodes of a fleet to
+ * acknowledge a published challenge before telling the CA to validate. */
+#define FLEET_ACK_WAIT_MS 5000
 
 static void progress(const struct issuer_request *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -73,17 +79,38 @@ static int solver_arm(void *arg, const char *type, const char *identifier, const
 {
     struct solver_ctx *ctx = arg;
     struct challenge_table *t = ctx->req->challenges;
+    bool http = strcmp(type, "http-01") == 0;
+    const char *key = http ? token : identifier;
+    enum storage_challenge_kind kind = http ? STORAGE_CH_HTTP01 : STORAGE_CH_ALPN01;
+    int missing;
 
-    if (strcmp(type, "http-01") == 0) {
+    if (http) {
         progress(ctx->req,
                  "answering http-01 for %s at /.well-known/acme-challenge/%s (the CA connects "
                  "to port 80 of %s)",
                  identifier, token, identifier);
-        return challenge_http01_add(t, token, key_auth, e);
+        if (challenge_http01_add(t, token, key_auth, e) != 0)
+            return -1;
+    } else {
+        progress(ctx->req, "answering tls-alpn-01 for %s (the CA connects to port 443 of %s)",
+                 identifier, identifier);
+        if (challenge_alpn_add(t, identifier, key_auth, e) != 0)
+            return -1;
     }
-    progress(ctx->req, "answering tls-alpn-01 for %s (the CA connects to port 443 of %s)",
-             identifier, identifier);
-    return challenge_alpn_add(t, identifier, key_auth, e);
+    if (ctx->hold == NULL || !ctx->hold->shared)
+        return 0;
+    /* the CA may reach any node of the fleet: publish the answer, then give
+     * the others up to 5 s to take it */
+    if (storage_call(ctx->hold->st, challenge_put, kind, key, key_auth,
+                     ac_now() + ctx->req->set->order_timeout + 60, e) != 0) {
+        ac_error_prefix(e, "publishing the %s answer for the other nodes", type);
+        return -1;
+    }
+    missing = storage_call(ctx->hold->st, challenge_wait_acks, kind, &key, 1, FLEET_ACK_WAIT_MS);
+    if (missing > 0)
+        progress(ctx->req, "%d node(s) did not acknowledge the %s answer within %d s", missing,
+                 type, FLEET_ACK_WAIT_MS / 1000);
+    return 0;
 }
 
 static void solver_disarm(void *arg, const char *type, const char *identifier, const char *token)
@@ -95,6 +122,15 @@ static void solver_disarm(void *arg, const char *type, const char *identifier, c
         challenge_http01_remove(t, token);
     else
         challenge_alpn_remove(t, identifier);
+    if (ctx->hold != NULL && ctx->hold->shared) {
+        struct ac_error e;
+        bool http = strcmp(type, "http-01") == 0;
+
+        if (storage_call(ctx->hold->st, challenge_del,
+                         http ? STORAGE_CH_HTTP01 : STORAGE_CH_ALPN01, http ? token : identifier,
+                         &e) != 0)
+            ac_debug(ctx->req->set->name, "store: answer not withdrawn: %s", e.message);
+    }
 }
 
 /* All records of the order at once: one write per name (or zone) where the
@@ -143,10 +179,20 @@ static int solver_wait(void *arg, const struct dns_challenge *const *chs, size_t
     return 0;
 }
 
-int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e)
+int issuer_account_key(const struct config_set *set, struct storage *st, struct crypto_key **out,
+                       struct ac_error *e)
 {
     bool created = false;
 
+    if (fleet_shared(st)) {
+        /* one account for the fleet: the store's, created once */
+        if (storage_call(st, account_key_load, set->acme_key_path, out, &created, e) != 0)
+            return -1;
+        if (created)
+            ac_info(set->name, "created a new ACME account key for the fleet (store, %s)",
+                    set->acme_key_path);
+        return 0;
+    }
     if (store_account_key_load(set->acme_key_path, out, &created, e) != 0)
         return -1;
     if (created)
@@ -473,8 +519,7 @@ static int run_order(const struct issuer_request *r, struct acme_client *client,
     if (crypto_cert_info_get(parsed->crts[0], &info, e) != 0 ||
         crypto_key_export_pkcs8_pem(cert_key, &key_pem, &key_len, e) != 0)
         goto out;
-    if (store_pair_commit(set->cert_path, chain, chain_len, set->key_path, key_pem, key_len, e) !=
-        0)
+    if (fleet_commit(ctx->hold, set, chain, chain_len, key_pem, key_len, info.not_after, e) != 0)
         goto out;
     res->not_before = info.not_before;
     res->not_after = info.not_after;
@@ -506,7 +551,7 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx, struct
                   struct ac_error *e)
 {
     const struct config_set *set = r->set;
-    struct store_lock *lock = NULL;
+    struct fleet_hold hold;
     struct acme_client *client = NULL;
     char expiry[32];
     int rc = -1;
@@ -520,9 +565,26 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx, struct
     if (strcmp(set->provider, CONFIG_PROVIDER_PSEUDO) == 0)
         return pseudo_obtain(r);
 
-    if (store_lock_acquire(set->cert_path, set->key_path, &lock, e) != 0)
-        goto out;
-    if (store_failure_marker_write(set->cert_path, set->key_path, ac_now(), e) != 0)
+    if (fleet_acquire(&hold, r->store, set, r->lease_ttl_s, e) != 0)
+        return -1;
+    ctx->hold = &hold;
+    if (!r->forced) {
+        int a = fleet_adopt(&hold, set, r->have_not_after, &res->not_after, res->serial_hex,
+                            sizeof res->serial_hex, e);
+
+        if (a < 0)
+            goto out;
+        if (a > 0) {
+            res->issued = true;
+            res->adopted = true;
+            progress(r, "the stored certificate (serial %s) was renewed by another node: taken",
+                     res->serial_hex);
+            fleet_marker_clear(&hold, set);
+            rc = 0;
+            goto out;
+        }
+    }
+    if (fleet_marker_put(&hold, set, ac_now(), e) != 0)
         goto out;
     if (strcmp(set->provider, CONFIG_PROVIDER_ACME) == 0 && r->challenges == NULL) {
         ac_error_set(e, AC_ERR_INTERNAL,
@@ -542,7 +604,7 @@ static int obtain(const struct issuer_request *r, struct solver_ctx *ctx, struct
              set->ca_dir_url);
     if (make_client(r, &client, e) != 0 || run_order(r, client, ctx, res, e) != 0)
         goto out;
-    store_failure_marker_remove(set->cert_path, set->key_path, NULL);
+    fleet_marker_clear(&hold, set);
     ac_time_format_rfc3339(res->not_after, expiry, sizeof expiry);
     progress(r, "certificate obtained (serial %s, valid until %s), written to %s", res->serial_hex,
              expiry, set->cert_path);
@@ -551,7 +613,8 @@ out:
     acme_client_free(client);
     dns_provider_free(ctx->dns);
     ctx->dns = NULL;
-    store_lock_release(lock);
+    ctx->hold = NULL;
+    fleet_release(&hold);
     return rc;
 }
 

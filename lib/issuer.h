@@ -27,6 +27,7 @@
 #include "error.h"
 
 struct issuer_session;
+struct storage;
 struct challenge_table;
 
 struct issuer_request {
@@ -57,13 +58,24 @@ struct issuer_request {
     /* Optional ACME request observer (metrics). */
     void (*observer)(void *arg, const char *endpoint, const char *outcome);
     void *observer_arg;
+    /* The store (borrowed; NULL: the files). A shared store (PostgreSQL,
+     * issuer_fleet.h): the set's lease is taken before ordering and kept
+     * alive every lease_ttl_s/3, every write is fenced by it, challenges are
+     * published for the other nodes, and a timed order (forced false) adopts
+     * a stored pair that ends after have_not_after instead of ordering. */
+    struct storage *store;
+    int lease_ttl_s;
+    bool forced;
+    int64_t have_not_after; /* NotAfter of the certificate served now, 0: none */
 };
 
 struct issuer_result {
     int64_t not_before; /* of the new leaf */
     int64_t not_after;
     char serial_hex[80];
-    bool issued; /* false for "pseudo" (nothing written) */
+    bool issued;  /* false for "pseudo" (nothing written) */
+    bool adopted; /* a pair another node committed was written to the files
+                   * instead of ordering (cert NULL: load the files) */
     /* With issuer_request.want_cert: the committed pair as a new handle
      * (autocert_cert_release it), built from what was just parsed and
      * checked, or NULL when it could not be made (the files are committed
@@ -71,10 +83,13 @@ struct issuer_result {
     autocert_cert *cert;
 };
 
-/* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`.
+/* Loads (or creates, EC P-256, SEC1 DER, 0600) the account key of `set`;
+ * with a shared store (st, issuer_fleet.h) the store's key for its
+ * acme_key_path instead, created once for the whole fleet.
  * Returns a new key (crypto_key_free). An unreadable key file is an error and
  * is never replaced. */
-int issuer_account_key(const struct config_set *set, struct crypto_key **out, struct ac_error *e);
+int issuer_account_key(const struct config_set *set, struct storage *st, struct crypto_key **out,
+                       struct ac_error *e);
 
 /* Loads the directory of set's CA and finds or registers the account of
  * account_key once (a CA that does not know the account registers it anew),

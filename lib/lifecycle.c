@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "issuer_fleet.h"
 #include "cert.h"
 #include "certset.h"
 #include "issuer.h"
@@ -350,12 +351,16 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     r->running_forced = forced;
     again = r->reread;
     r->reread = false;
+    bool pull = r->store_pull;
+    r->store_pull = false;
     do_ari = !forced && lc->started && r->ari_fetch_at != 0 && r->ari_fetch_at <= ac_now() &&
              r->ari_support != 0;
     pthread_mutex_unlock(&lc->mu);
 
     if (again)
         lc_reread(lc, s);
+    if (pull)
+        lc_store_pull(lc, s);
     if (do_ari) {
         struct ac_cancel_scope saved;
 
@@ -365,8 +370,11 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
     }
     pthread_mutex_lock(&lc->mu);
     lc_replan(lc, s, ac_now());
-    do_order = forced ||
-               (lc->started && s->managed && r->next_attempt != 0 && r->next_attempt <= ac_now());
+    /* a timed order runs only when the scheduler admitted it (its slot and
+     * its account's budget): a set queued for another reason (a pull from
+     * the shared store, a re-read) that turns out due goes back to it */
+    do_order = forced || (lc->started && s->managed && r->charged && r->next_attempt != 0 &&
+                          r->next_attempt <= ac_now());
     ac_error_clear(&e);
     if (do_order && lc->stopping) {
         do_order = false;
@@ -522,6 +530,10 @@ static void ops_start(void *arg, struct acset *s)
     lc_queue(arg, s);
 }
 
+/* How often a shared store's budgets are merged, at most (when the
+ * scheduler wakes). */
+#define LC_BUDGET_SYNC_S 60
+
 static bool budgets_dirty(const struct lc_sched *q)
 {
     for (size_t i = 0; i < q->nacct; i++)
@@ -546,7 +558,9 @@ static void *scheduler(void *arg)
     int64_t now, earliest, wait_s;
     struct snapshot *snap;
     size_t free_slots;
-    bool local;
+    struct storage *store = manager_store(lc->m);
+    bool local, shared = fleet_shared(store);
+    int64_t budget_synced = 0;
 
     pthread_mutex_lock(&lc->mu);
     lc->resync = true;
@@ -580,10 +594,22 @@ static void *scheduler(void *arg)
         manager_snap_put(snap);
         free_slots =
             lc->max_workers > lc->busy + lc->qlen ? lc->max_workers - lc->busy - lc->qlen : 0;
+        if (shared && (now - budget_synced >= LC_BUDGET_SYNC_S ||
+                       (now > budget_synced && lc_sched_unsynced(&lc->sq)))) {
+            /* what the other nodes of the fleet spent, before admitting */
+            budget_synced = now;
+            pthread_mutex_unlock(&lc->mu);
+            lc_sched_save(&lc->sq, &lc->mu, now, manager_store(lc->m), true);
+            pthread_mutex_lock(&lc->mu);
+            continue;
+        }
+        if (shared && !store->ops->is_up(store))
+            free_slots = 0; /* no order without the store's lease: none admitted
+                             * (nor charged to a budget) until it is back */
         earliest = lc_sched_tick(&lc->sq, &ops, now, &free_slots);
         if (budgets_dirty(&lc->sq)) {
             pthread_mutex_unlock(&lc->mu);
-            lc_sched_save(&lc->sq, &lc->mu, now);
+            lc_sched_save(&lc->sq, &lc->mu, now, manager_store(lc->m), false);
             pthread_mutex_lock(&lc->mu);
             continue;
         }
@@ -906,7 +932,7 @@ void lifecycle_stop(struct lifecycle *lc, bool cancel)
     for (size_t i = 0; i < nworkers; i++)
         pthread_join(lc->workers[i], NULL);
     /* what the last orders charged, before the process may exit */
-    lc_sched_save(&lc->sq, &lc->mu, ac_now());
+    lc_sched_save(&lc->sq, &lc->mu, ac_now(), manager_store(lc->m), false);
     pthread_mutex_lock(&lc->mu);
     while (lc->waiters > 0)
         pthread_cond_wait(&lc->done_cond, &lc->mu);

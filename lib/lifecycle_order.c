@@ -21,6 +21,7 @@
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "manager.h"
+#include "schedule.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -135,7 +136,7 @@ static int push(void *arrp, size_t *n, void *item)
 
 /* The account key of set (loaded or created the first time; one user taken).
  * c->mu held: creation of a key file is never raced. */
-static struct lc_account *account_get(struct lc_cache *c, const struct config_set *set,
+static struct lc_account *account_get(struct lc_cache *c, struct storage *st, const struct config_set *set,
                                       struct ac_error *e)
 {
     int64_t now = ac_mono_ms();
@@ -155,7 +156,7 @@ static struct lc_account *account_get(struct lc_cache *c, const struct config_se
         ac_error_set(e, AC_ERR_NOMEM, "engine: out of memory");
         return NULL;
     }
-    if (issuer_account_key(set, &a->key, e) != 0 || push(&c->acc, &c->nacc, a) != 0) {
+    if (issuer_account_key(set, st, &a->key, e) != 0 || push(&c->acc, &c->nacc, a) != 0) {
         if (a->key != NULL)
             ac_error_set(e, AC_ERR_NOMEM, "engine: out of memory");
         account_free(a);
@@ -239,7 +240,7 @@ int lc_issuer_request(struct lifecycle *lc, const struct acset *s, struct issuer
 
     memset(req, 0, sizeof *req);
     pthread_mutex_lock(&lc->cache->mu);
-    a = account_get(lc->cache, &s->cfg, e);
+    a = account_get(lc->cache, manager_store(lc->m), &s->cfg, e);
     pthread_mutex_unlock(&lc->cache->mu);
     if (a == NULL)
         return -1;
@@ -248,6 +249,8 @@ int lc_issuer_request(struct lifecycle *lc, const struct acset *s, struct issuer
     req->challenges = manager_challenges(lc->m);
     req->observer = lc_observer;
     req->observer_arg = lc;
+    req->store = manager_store(lc->m);
+    req->lease_ttl_s = manager_lease_ttl(lc->m);
     if (s->managed && strcmp(s->cfg.provider, CONFIG_PROVIDER_PSEUDO) != 0) {
         struct lc_session *ses = session_get(lc, &s->cfg, a);
         if (ses != NULL)
@@ -385,7 +388,7 @@ void lc_fetch_ari(struct lifecycle *lc, struct acset *s)
     o.ca_count = cfg->ca_certs_count;
     o.timeout_ms = LC_ARI_TIMEOUT_MS;
     pthread_mutex_lock(&lc->cache->mu);
-    a = account_get(lc->cache, cfg, &e);
+    a = account_get(lc->cache, manager_store(lc->m), cfg, &e);
     pthread_mutex_unlock(&lc->cache->mu);
     if (a == NULL)
         goto fail;
@@ -472,6 +475,35 @@ static const atomic_bool *order_token(struct lifecycle *lc, struct acset *s, boo
     return &lc->cancel;
 }
 
+/* No order without the shared store's lease: postponed (retried after
+ * retry_min, not counted), and from the certificate's "expiring soon" point
+ * on an error once an hour. */
+static void store_down(struct lifecycle *lc, struct acset *s, const struct lc_cert_facts *cf,
+                       const struct ac_error *e)
+{
+    int64_t now = ac_now();
+    bool loud = false;
+
+    pthread_mutex_lock(&lc->mu);
+    if (s->rec.store_down_since == 0)
+        s->rec.store_down_since = now;
+    /* loud once the store has stayed away for a minute (not while it is
+     * being connected at start-up) */
+    if ((!cf->present || now >= schedule_expiring_at(cf->not_before, cf->not_after)) &&
+        now - s->rec.store_down_since >= 60 && now - s->rec.store_down_logged >= 3600) {
+        s->rec.store_down_logged = now;
+        loud = true;
+    }
+    pthread_mutex_unlock(&lc->mu);
+    if (loud)
+        ac_err(s->cfg.name,
+               "renewal failed (%s): %s; the certificate %s and no order is placed until the "
+               "store is back",
+               e->kind, e->message, cf->present ? "is expiring soon" : "is missing");
+    else
+        ac_info(s->cfg.name, "renewal postponed (%s): %s", e->kind, e->message);
+}
+
 int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_error *e)
 {
     const struct config_set *cfg = &s->cfg;
@@ -504,6 +536,8 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     req.progress_arg = &pc;
     req.cancel = token;
     req.want_cert = true;
+    req.forced = gen != 0;
+    req.have_not_after = before.present && !before.names_differ ? before.not_after : 0;
     if (issuer_obtain(&req, &res, e) != 0)
         goto failed;
     /* serve what was just committed: the handle the issuer built from the
@@ -514,6 +548,7 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     res.cert = NULL;
     lc_cert_facts(lc, s, &after);
     pthread_mutex_lock(&lc->mu);
+    s->rec.store_down_since = 0;
     if (!lc_plan_success(&s->rec, cfg, res.issued ? &after : NULL, ac_now(), lc_rand64()))
         ac_err(cfg->name, "%s", s->rec.last_error.message);
     /* The CA may have gained ARI since it was last asked: the renewalInfo
@@ -522,10 +557,15 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
         s->rec.ari_support = -1;
     pthread_mutex_unlock(&lc->mu);
     pthread_mutex_lock(&lc->metrics_mu);
-    lc->metrics.orders_ok++;
+    if (!res.adopted)
+        lc->metrics.orders_ok++;
     pthread_mutex_unlock(&lc->metrics_mu);
-    ac_info(cfg->name, "in service: %s certificate (serial %s)", had_cert ? "renewed" : "obtained",
-            res.serial_hex);
+    if (res.adopted)
+        ac_info(cfg->name, "in service: certificate committed by another node (serial %s)",
+                res.serial_hex);
+    else
+        ac_info(cfg->name, "in service: %s certificate (serial %s)",
+                had_cert ? "renewed" : "obtained", res.serial_hex);
     lc_post_event(lc, s, had_cert ? "renewed" : "obtained", res.not_after, NULL, res.issued);
     rc = 0;
     goto out;
@@ -533,7 +573,9 @@ failed:
     pthread_mutex_lock(&lc->mu);
     lc_plan_failure(&s->rec, cfg, e, !had_cert, ac_now(), lc_rand64());
     pthread_mutex_unlock(&lc->mu);
-    if (!ac_error_is(e, AC_ERR_LOCKED) && !ac_error_is(e, AC_ERR_CANCELLED)) {
+    if (ac_error_is(e, AC_ERR_STORE_DOWN)) {
+        store_down(lc, s, &before, e);
+    } else if (!ac_error_is(e, AC_ERR_LOCKED) && !ac_error_is(e, AC_ERR_CANCELLED)) {
         pthread_mutex_lock(&lc->metrics_mu);
         lc->metrics.orders_failed++;
         pthread_mutex_unlock(&lc->metrics_mu);

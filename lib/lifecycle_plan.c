@@ -157,8 +157,10 @@ void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struc
     int64_t delay;
 
     (void)first_obtain; /* the cooldown is applied by lc_plan_update */
-    if (ac_error_is(e, AC_ERR_LOCKED)) {
-        /* Another process renews this set: look again soon, count nothing. */
+    if (ac_error_is(e, AC_ERR_LOCKED) || ac_error_is(e, AC_ERR_STORE_DOWN)) {
+        /* Another process or node renews this set, or the shared store
+         * (which gives the set's lease) is away: look again soon, count
+         * nothing. */
         s->retry_at = now + (cfg->retry_min > 0 ? cfg->retry_min : 1);
         s->next_attempt = s->retry_at;
         return;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "autocert/autocert.h"
+#include "storage.h"
 #include "budget.h"
 #include "config.h"
 #include "dueheap.h"
@@ -143,14 +144,25 @@ void lc_event_clear(struct lc_event *ev);
 /* One CA account as the scheduler sees it: its budget (budget.h), the state
  * file the budget is kept in, and the sets whose orders wait for a slot or
  * for the budget, earliest NotAfter first. */
+/* A charge to an account's budget not yet written to its state. */
+struct lc_charge {
+    int64_t now;
+    bool new_names;
+    char **names;
+    size_t n;
+};
+
 struct lc_ca_account {
     char *id;            /* "ca_dir_url|eab_kid" or "ca_dir_url|acme_key_path" */
+    struct lc_charge *pend; /* charges since the state was last written */
+    size_t npend;
     char *state_path;    /* NULL: not persisted */
     struct budget *b;    /* owned */
     struct dueheap wait; /* key: NotAfter (0 without a certificate) */
     int64_t wake;        /* the budget's next token for the head, 0 none */
     bool dirty;          /* charged since the state was last written */
     bool loaded;         /* the state file was read */
+    bool synced;         /* merged with a shared store's row at least once */
 };
 
 /* The engine's one timer structure: every managed set is in exactly one of
@@ -204,7 +216,12 @@ int64_t lc_sched_tick(struct lc_sched *q, const struct lc_sched_ops *ops, int64_
 void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_t now);
 /* Writes the budgets charged since the last save (call without the engine
  * mutex: takes a copy of each state with it held through `mu`). */
-void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now);
+/* With a shared store (st, issuer_fleet.h) every account's budget (all) or
+ * the charged ones are merged with the store's row both ways instead. */
+void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, struct storage *st,
+                   bool all);
+/* True when an account with a budget was never merged with a shared store. */
+bool lc_sched_unsynced(const struct lc_sched *q);
 /* Frees every account; the sets' slots are cleared. */
 void lc_sched_free(struct lc_sched *q);
 
@@ -339,6 +356,12 @@ void lc_replan(struct lifecycle *lc, struct acset *s, int64_t now);
 /* Re-reads s's files into the manager (another process, or the order of the
  * set s replaced, may have committed a new pair). Called without lc->mu. */
 void lc_reread(struct lifecycle *lc, struct acset *s);
+/* A shared store's events (storage_event_fn; arg: the manager) and the
+ * pull they queue (lifecycle_store.c). The pull runs on a worker, without
+ * lc->mu. */
+void lc_store_event(void *arg, enum storage_event ev, const char *id,
+                    enum storage_challenge_kind kind, const char *key, const char *key_auth);
+void lc_store_pull(struct lifecycle *lc, struct acset *s);
 /* lifecycle_status_get for a set object. Returns 0. */
 int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecycle_status *out);
 /* One turn of a worker for s (taken from the queue; lc->mu held on entry and

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "issuer_fleet.h"
 #include "lifecycle_priv.h"
 #include "log.h"
 #include "schedule.h"
@@ -25,6 +26,61 @@
 static bool ari_pending(const struct lc_set *r, const struct lc_cert_facts *cf)
 {
     return r->ari_fetch_at != 0 && r->ari_support != 0 && cf->present;
+}
+
+/* Charges an order of s to account a, and remembers the charge until the
+ * state is next written: with a shared store the charges are applied again
+ * on the stored state, inside the store's lock, so that charges of several
+ * nodes add up (a merge of two buckets could not tell one token taken on
+ * each node from one taken on both). */
+static void acct_charge(struct lc_ca_account *a, const struct acset *s, bool new_names,
+                        int64_t now)
+{
+    struct lc_charge *c;
+
+    if (budget_charge(a->b, (const char *const *)s->cfg.domains, s->cfg.domains_count, new_names,
+                      now) != 0)
+        ac_warn(s->cfg.name, "engine: out of memory; order not counted in the budget");
+    a->dirty = true;
+    if (a->state_path == NULL)
+        return; /* never written: nothing to apply again */
+    c = realloc(a->pend, (a->npend + 1) * sizeof *c);
+    if (c == NULL)
+        return;
+    a->pend = c;
+    c = &a->pend[a->npend];
+    c->now = now;
+    c->new_names = new_names;
+    c->n = s->cfg.domains_count;
+    c->names = calloc(c->n + 1, sizeof *c->names);
+    if (c->names == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        if ((c->names[i] = strdup(s->cfg.domains[i])) == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(c->names[k]);
+            free(c->names);
+            return;
+        }
+    a->npend++;
+}
+
+/* Forgets the first n remembered charges of a. */
+static void acct_pend_drop(struct lc_ca_account *a, size_t n)
+{
+    for (size_t i = 0; i < n && i < a->npend; i++) {
+        for (size_t k = 0; k < a->pend[i].n; k++)
+            free(a->pend[i].names[k]);
+        free(a->pend[i].names);
+    }
+    if (n >= a->npend) {
+        free(a->pend);
+        a->pend = NULL;
+        a->npend = 0;
+        return;
+    }
+    memmove(a->pend, a->pend + n, (a->npend - n) * sizeof *a->pend);
+    a->npend -= n;
 }
 
 struct lc_ca_account *lc_sched_account(struct lc_sched *q, const char *id,
@@ -218,11 +274,8 @@ static int64_t admit(struct lc_sched *q, const struct lc_sched_ops *ops, struct 
         if (*free_slots == 0)
             return 0;
         lc_sched_forget(q, s);
-        if (budget_active(a->b)) {
-            if (budget_charge(a->b, names, s->cfg.domains_count, r->wait_new_names, now) != 0)
-                ac_warn(s->cfg.name, "engine: out of memory; order not counted in the budget");
-            a->dirty = true;
-        }
+        if (budget_active(a->b))
+            acct_charge(a, s, r->wait_new_names, now);
         r->charged = true;
         r->bypassed = bypass;
         r->budget_at = 0;
@@ -265,14 +318,101 @@ void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_
     }
     if (r->acct == NULL || !budget_active(r->acct->b))
         return;
-    if (budget_charge(r->acct->b, (const char *const *)s->cfg.domains, s->cfg.domains_count,
-                      new_names, now) != 0)
-        ac_warn(s->cfg.name, "engine: out of memory; order not counted in the budget");
-    r->acct->dirty = true;
+    acct_charge(r->acct, s, new_names, now);
 }
 
-void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now)
+/* A shared store's budget row merged with account a's budget, both ways:
+ * what other nodes spent is counted here, what this node spent is written. */
+struct budget_sync {
+    struct lc_ca_account *a;
+    pthread_mutex_t *mu;
+    int64_t now;
+    size_t applied; /* charges of a->pend applied to the stored state */
+};
+
+/* The stored state (NULL: none) with this node's charges since the last
+ * write applied again; this node's budget takes the result. */
+static char *budget_sync_merge(const char *stored, void *arg)
 {
+    struct budget_sync *bs = arg;
+    struct lc_ca_account *a = bs->a;
+    json_object *o = stored != NULL ? json_tokener_parse(stored) : NULL, *j = NULL;
+    struct budget *nb;
+    char *out = NULL;
+
+    pthread_mutex_lock(bs->mu);
+    nb = budget_new(a->id, budget_limits_of(a->b));
+    if (nb != NULL) {
+        budget_from_json(nb, o);
+        for (size_t i = 0; i < a->npend; i++)
+            (void)budget_charge(nb, (const char *const *)a->pend[i].names, a->pend[i].n,
+                                a->pend[i].new_names, a->pend[i].now);
+        bs->applied = a->npend;
+        j = budget_to_json(nb, bs->now);
+        budget_merge_json(a->b, j);
+    }
+    pthread_mutex_unlock(bs->mu);
+    if (j != NULL) {
+        const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+        out = txt != NULL ? strdup(txt) : NULL;
+    }
+    json_object_put(j);
+    json_object_put(o);
+    budget_free(nb);
+    return out;
+}
+
+static void sched_sync_shared(struct lc_sched *q, pthread_mutex_t *mu, int64_t now,
+                              struct storage *st, bool all)
+{
+    for (size_t i = 0;; i++) {
+        struct budget_sync bs = {NULL, mu, now, 0};
+        const char *path = NULL;
+        struct ac_error e;
+
+        pthread_mutex_lock(mu);
+        if (i >= q->nacct) {
+            pthread_mutex_unlock(mu);
+            return;
+        }
+        bs.a = q->acct[i];
+        if ((bs.a->dirty || all) && bs.a->state_path != NULL) {
+            bs.a->dirty = false;
+            path = bs.a->state_path; /* fixed for the account's life */
+        }
+        pthread_mutex_unlock(mu);
+        if (path == NULL)
+            continue;
+        ac_error_clear(&e);
+        if (st->ops->budget_update(st, path, budget_sync_merge, &bs, &e) != 0) {
+            ac_debug(NULL, "renewal budget not shared now: %s", e.message);
+            pthread_mutex_lock(mu);
+            bs.a->dirty = true; /* written at the next chance */
+            pthread_mutex_unlock(mu);
+            continue;
+        }
+        pthread_mutex_lock(mu);
+        acct_pend_drop(bs.a, bs.applied);
+        bs.a->synced = true;
+        pthread_mutex_unlock(mu);
+    }
+}
+
+bool lc_sched_unsynced(const struct lc_sched *q)
+{
+    for (size_t i = 0; i < q->nacct; i++)
+        if (!q->acct[i]->synced && q->acct[i]->state_path != NULL && budget_active(q->acct[i]->b))
+            return true;
+    return false;
+}
+
+void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, struct storage *st,
+                   bool all)
+{
+    if (fleet_shared(st)) {
+        sched_sync_shared(q, mu, now, st, all);
+        return;
+    }
     for (size_t i = 0;; i++) {
         struct lc_ca_account *a;
         json_object *j = NULL;
@@ -290,6 +430,7 @@ void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now)
             a->dirty = false;
             j = budget_to_json(a->b, now);
         }
+        acct_pend_drop(a, a->npend); /* only a shared store applies them again */
         pthread_mutex_unlock(mu);
         if (j == NULL)
             continue;
@@ -313,6 +454,7 @@ void lc_sched_free(struct lc_sched *q)
         struct lc_ca_account *a = q->acct[i];
 
         dueheap_free(&a->wait);
+        acct_pend_drop(a, a->npend);
         budget_free(a->b);
         free(a->id);
         free(a->state_path);

@@ -43,6 +43,22 @@ struct challenge_table;
 /* The manager's table of pending http-01 / tls-alpn-01 answers (challenge.h;
  * owned by m, lives as long as m). Thread-safe like the table itself. */
 struct challenge_table *manager_challenges(struct autocert_manager *m);
+
+/* The store (manager_store.c): opened with the manager from cfg->store (the
+ * file store, or PostgreSQL with store.url; never waits for the database),
+ * closed before the engine goes. */
+struct storage;
+int manager_store_open(autocert_manager *m, const struct config *cfg, struct ac_error *e);
+void manager_store_close(autocert_manager *m);
+/* Borrowed; never NULL once m is made. */
+struct storage *manager_store(autocert_manager *m);
+int manager_lease_ttl(const autocert_manager *m);
+/* "" with the file store. */
+const char *manager_node_id(const autocert_manager *m);
+/* A reload's new configuration: a changed store: section is logged (it
+ * takes effect at the next start). */
+void manager_store_check_reload(autocert_manager *m, const struct config *old,
+                                const struct config *cfg);
 /* The renewal engine (owned by m). */
 /* Starts the OCSP fetcher (ocsp.h) on the current snapshot; part of
  * autocert_manager_start. Returns 0 or -1 with e. */

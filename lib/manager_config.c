@@ -135,7 +135,7 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
     m->count = cfg->sets_count;
     m->cfg = cfg;
     cfg = NULL;
-    if (lc_engine_new(m, &m->engine, &e) != 0)
+    if (lc_engine_new(m, &m->engine, &e) != 0 || manager_store_open(m, m->cfg, &e) != 0)
         goto out;
     pthread_mutex_lock(&m->write_lock);
     m->snap = NULL;
@@ -152,6 +152,7 @@ out:
     if (rc != 0 && err != NULL && errlen > 0)
         snprintf(err, errlen, "%s", e.message);
     if (m != NULL) {
+        manager_store_close(m);
         lc_engine_free(m->engine, 0);
         manager_sets_free(m->sets, m->count);
         config_free(m->cfg);
@@ -207,6 +208,7 @@ void autocert_manager_free(autocert_manager *m)
     ocsp_fetcher_free(m->ocsp); /* joins its thread: no handle is used after */
     m->ocsp = NULL;
     admin_streams_wait(NULL, m);
+    manager_store_close(m); /* its thread reports to the engine: stopped first */
     lc_engine_free(m->engine, LIFECYCLE_EVENTS_DRAIN_MS);
     manager_snap_put(m->snap);
     manager_sets_free(m->sets, m->count);
@@ -406,6 +408,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         goto out;
     }
     v = NULL;
+    manager_store_check_reload(m, old_cfg, m->cfg);
     /* A removed or replaced set may live on (a running order, a status copy):
      * its secrets stay masked when its configuration goes. */
     have_ps = acset_ptrset_init(&ps, m->sets, n) == 0;

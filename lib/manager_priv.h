@@ -48,6 +48,11 @@ struct autocert_manager {
     /* The OCSP fetcher (owned; its thread runs between start and stop):
      * told of every published snapshot (manager_snap_publish). */
     struct ocsp_fetcher *ocsp;
+    /* The store (owned; manager_store.c): made with m from cfg->store, kept
+     * for m's life. node_id and lease_ttl_s: a shared store's. */
+    struct storage *store;
+    char node_id[160];
+    int lease_ttl_s;
 };
 
 struct snapshot *manager_snap_get(autocert_manager *m);

@@ -82,7 +82,10 @@ struct lc_set {
      * this one replaced at a configuration reload; when that order ends,
      * running is cleared and reread set */
     bool handed;
-    bool reread; /* re-read the files before planning */
+    bool reread;     /* re-read the files before planning */
+    bool store_pull; /* compare with the shared store first (lifecycle_store.c) */
+    int64_t store_down_since;  /* first attempt postponed for the store (0: none) */
+    int64_t store_down_logged; /* last hourly "store down, expiring" error */
     bool force_pending;
     uint64_t force_req_gen, force_done_gen;
     bool force_ok;

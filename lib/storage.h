@@ -55,14 +55,15 @@
 #define AC_ERR_STORE_KEY "store.key"         /* wrong encryption_key for this database */
 #define AC_ERR_STORE_SCHEMA "store.schema"   /* schema newer than this build, or missing */
 #define AC_ERR_STORE_CORRUPT "store.corrupt" /* a row that cannot be decrypted or parsed */
+#define AC_ERR_STORE_DENIED "store.denied"   /* the database role lacks a privilege (grants) */
 
 /* One set as the store sees it. All pointers borrowed. */
 struct storage_ref {
-    char id[13];                /* 12 lowercase hex + NUL: storage_ref_init fills it */
-    const char *name;           /* "main", "extra3", a run-time name (logs only) */
-    const char *cert_path;      /* as written in the configuration */
+    char id[13];           /* 12 lowercase hex + NUL: storage_ref_init fills it */
+    const char *name;      /* "main", "extra3", a run-time name (logs only) */
+    const char *cert_path; /* as written in the configuration */
     const char *key_path;
-    const char *const *names;   /* the set's domains as configured */
+    const char *const *names; /* the set's domains as configured */
     size_t names_count;
 };
 
@@ -70,23 +71,28 @@ struct storage_ref {
 void storage_ref_init(struct storage_ref *ref, const char *name, const char *cert_path,
                       const char *key_path, const char *const *names, size_t names_count);
 
+/* A configured name in the form both stores compare names in: lowercase,
+ * no trailing dot, an IP literal as inet_ntop writes it; into out (n bytes,
+ * truncated to fit). */
+void storage_name_canon(const char *in, char *out, size_t n);
+
 /* A held lease. */
 struct storage_lease {
     char id[13];
-    int64_t token;   /* fencing token; 0 in the file store */
-    void *backend;   /* backend's own (the file store's struct store_lock) */
+    int64_t token; /* fencing token; 0 in the file store */
+    void *backend; /* backend's own (the file store's struct store_lock) */
 };
 
 /* A stored pair (storage_pair_clear frees it, wiping the key). */
 struct storage_pair {
-    char *chain;          /* PEM, NUL-terminated, or NULL: no pair stored */
+    char *chain; /* PEM, NUL-terminated, or NULL: no pair stored */
     size_t chain_len;
-    char *key;            /* PKCS#8 PEM, NUL-terminated */
+    char *key; /* PKCS#8 PEM, NUL-terminated */
     size_t key_len;
-    int64_t not_after;    /* the leaf's NotAfter (Unix seconds), 0 when unknown */
-    int64_t token;        /* the lease token it was written with (0: files) */
-    bool names_differ;    /* the row was written for other names than ref's:
-                           * never serve it for ref; treat as "names changed" */
+    int64_t not_after; /* the leaf's NotAfter (Unix seconds), 0 when unknown */
+    int64_t token;     /* the lease token it was written with (0: files) */
+    bool names_differ; /* the row was written for other names than ref's:
+                        * never serve it for ref; treat as "names changed" */
 };
 void storage_pair_clear(struct storage_pair *p);
 
@@ -126,7 +132,9 @@ struct storage_ops {
                          struct storage_lease **out, struct ac_error *e);
     int (*lease_renew)(struct storage *st, struct storage_lease *lease, struct ac_error *e);
     void (*lease_release)(struct storage *st, struct storage_lease *lease);
-    /* The node id holding a live lease on ref into buf ("" when none). */
+    /* The node id holding a live lease on ref into buf ("" when none),
+     * without waiting on the network: PostgreSQL answers from what its
+     * heartbeat read (every lease_ttl/3) and this node's own grants. */
     int (*lease_holder)(struct storage *st, const struct storage_ref *ref, char *buf, size_t n,
                         struct ac_error *e);
 
@@ -162,11 +170,17 @@ struct storage_ops {
     int (*account_key_load)(struct storage *st, const char *path, struct crypto_key **out,
                             bool *created, struct ac_error *e);
 
-    /* Budget state (budget.h's JSON text) by budget id. update: reads the
-     * stored text (NULL when none) under a lock that excludes other updaters
-     * (all nodes), calls merge(stored, arg) which returns the new text
-     * (malloc'd; NULL = leave it), writes it. */
-    int (*budget_update)(struct storage *st, const char *budget_id,
+    /* Budget state (budget.h's JSON text). path: the budget's state file
+     * (budget_state_path); the file store reads and writes that file, the
+     * PostgreSQL store keys its row by the file's basename without the
+     * ".budget-" prefix and ".json" suffix (".budget-<h>.json" -> "<h>").
+     * update: reads the stored text (NULL when none) under a lock that
+     * excludes other updaters (files: an flock on "<path>.lock"; PostgreSQL:
+     * the row locked in one transaction, all nodes), calls merge(stored, arg)
+     * which returns the new text (malloc'd; NULL = leave it), writes it
+     * (files: atomic, 0600). merge runs with the store's lock held: it must
+     * not call the store. */
+    int (*budget_update)(struct storage *st, const char *path,
                          char *(*merge)(const char *stored, void *arg), void *arg,
                          struct ac_error *e);
 
@@ -176,7 +190,7 @@ struct storage_ops {
      * removes it. wait_acks: waits until every node seen within the last
      * lease interval has acknowledged (storage_ops.challenge_ack) every
      * challenge in keys, or timeout_ms passed; returns the number of nodes
-     * that had not acknowledged (0: all). */
+     * that had not acknowledged (0: all; -1: the store could not be read). */
     int (*challenge_put)(struct storage *st, enum storage_challenge_kind kind, const char *key,
                          const char *key_auth, int64_t expires_at, struct ac_error *e);
     int (*challenge_get)(struct storage *st, enum storage_challenge_kind kind, const char *key,

@@ -9,7 +9,22 @@
  * fails at once with AC_ERR_STORE_DOWN; the thread reconnects with backoff and
  * reports STORAGE_EV_RESYNC after each (re)connection, STORAGE_EV_DOWN when
  * lost. A separate connection LISTENs for notifications (payloads carry set
- * ids and challenge keys only, never secrets).
+ * ids and challenge keys only, never secrets). The operations share one
+ * connection under a mutex (they are short: one statement, or one small
+ * transaction); an operation that finds the connection broken fails with
+ * AC_ERR_STORE_DOWN and wakes the thread to reconnect. The thread also
+ * heartbeats this node (autocert_nodes, every lease_ttl/3), fetches and
+ * acknowledges the challenges other nodes put, and after a rekey (NOTIFY
+ * "k:") moves a node whose key no longer opens the key check to refused.
+ *
+ * Tables (schema version 1): autocert_meta (schema_version, key_check),
+ * autocert_sets (names, chain, key_ct, not_after, token, state, failure_at),
+ * autocert_leases (holder, token from the sequence autocert_lease_token,
+ * expires_at), autocert_accounts (path, key_ct), autocert_budgets (id, data),
+ * autocert_challenges (kind, key, key_auth, expires_at),
+ * autocert_challenge_acks (kind, key, node), autocert_nodes (node, seen_at).
+ * A node's role needs SELECT, INSERT, UPDATE, DELETE on the tables and USAGE
+ * on the sequence; creating or migrating needs the owner (migrate-schema).
  *
  * Schema: created and migrated at the first connection in one transaction
  * holding pg_advisory_xact_lock(STORE_PG_LOCK_ID); migrations are additive; a
@@ -39,13 +54,13 @@
 #define STORE_PG_SCHEMA_VERSION 1
 
 struct store_pg_params {
-    const char *url;                         /* libpq URI or key=value string (secret) */
-    unsigned char key[STORE_PG_KEY_LEN];     /* encryption key (secret) */
-    int lease_ttl_s;                         /* >= STORE_PG_LEASE_TTL_MIN */
-    const char *node_id;                     /* e.g. "host:pid" */
-    int statement_timeout_ms;                /* 0: 10000 */
-    int connect_timeout_s;                   /* 0: 5 */
-    bool migrate;                            /* create/migrate the schema (default true) */
+    const char *url;                     /* libpq URI or key=value string (secret) */
+    unsigned char key[STORE_PG_KEY_LEN]; /* encryption key (secret) */
+    int lease_ttl_s;                     /* >= STORE_PG_LEASE_TTL_MIN */
+    const char *node_id;                 /* e.g. "host:pid" */
+    int statement_timeout_ms;            /* 0: 10000 */
+    int connect_timeout_s;               /* 0: 5 */
+    bool migrate;                        /* create/migrate the schema (default true) */
 };
 
 /* Opens the store; returns at once (the connection is made in the
@@ -75,5 +90,11 @@ int store_pg_rekey(const struct store_pg_params *p, const unsigned char new_key[
  * naming `what` (never the value) otherwise. */
 int store_pg_parse_key(const char *b64, const char *what, unsigned char key[STORE_PG_KEY_LEN],
                        struct ac_error *e);
+
+#ifdef AUTOCERT_TEST_HOOKS
+/* TEST ONLY: sets the lease of set id to have expired (expiry in the past,
+ * the token kept), so a test takes it over without waiting. 0 or -1. */
+int store_pg_test_expire_lease(struct storage *st, const char *id);
+#endif
 
 #endif

@@ -9,6 +9,9 @@ PACKAGES=(
   libmicrohttpd-dev libldns-dev libcmocka-dev
   # registered domains for the renewal budgets (libpsl reads publicsuffix's list)
   libpsl-dev publicsuffix
+  # the PostgreSQL store (libpq, linked into libautocert) and the server its
+  # tests start (initdb/pg_ctl under /usr/lib/postgresql/<version>/bin)
+  libpq-dev postgresql
   # libautocert_openssl (lib/openssl/): required, the build fails without it
   libssl-dev
   # what `pkg-config --static --libs autocert` names through GnuTLS's and

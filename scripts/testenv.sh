@@ -70,6 +70,21 @@
 #                           TSIG key allowed to update TXT records. Exports
 #                           KNOT_PORT, KNOT_TSIG_NAME, KNOT_TSIG_SECRET,
 #                           KNOT_TSIG_ALG (hmac-sha256), KNOT_PID.
+#   start_postgres          A PostgreSQL cluster of its own (the highest version
+#                           under /usr/lib/postgresql/*/bin), initdb -A trust as
+#                           the postgres user (runuser) in $TESTENV_DIR/pg (the
+#                           work dir is made traversable, 0711: every parent
+#                           must be for that user), listening on 127.0.0.1:<free
+#                           port> with its socket in that dir. Stopped by PID
+#                           (fast shutdown) at exit, also after a restart.
+#                           Exports PG_BIN, PG_PORT, PG_DATA, PG_SOCKET_DIR,
+#                           PG_PID, PG_URL (postgresql://postgres@127.0.0.1:P/
+#                           postgres), PG_STOP_CMD and PG_START_CMD (commands
+#                           for eval or system(3): stop -m fast / start, both
+#                           waiting, the same port and socket).
+#   pg_new_db NAME          Creates database NAME in that cluster and prints
+#                           its URL (postgresql://postgres@127.0.0.1:P/NAME).
+#   pg_psql DB SQL          Runs SQL (psql -At, ON_ERROR_STOP) on database DB.
 #   fail MSG                Prints "FAIL: MSG" (with the caller's line) and exits 1.
 #   assert_eq EXPECTED ACTUAL [WHAT]     Fails unless equal.
 #   assert_contains HAYSTACK NEEDLE [WHAT]  Fails unless NEEDLE is in HAYSTACK.
@@ -509,3 +524,72 @@ mock_acme_count() {
   echo "${n:-0}"
 }
 # ---- end of the mock ACME CA block -----------------------------------------
+
+# ---- PostgreSQL (the store's tests, issue 14) --------------------------------
+
+_testenv_pg_pid() {
+  [[ -n "${PG_DATA:-}" && -f "$PG_DATA/postmaster.pid" ]] && head -n 1 "$PG_DATA/postmaster.pid"
+}
+
+# Stops the cluster by its postmaster's PID: SIGINT (fast shutdown), then
+# SIGQUIT (immediate) after 10 s.
+_testenv_pg_stop() {
+  local pid i
+  pid=$(_testenv_pg_pid) || return 0
+  [[ -n "$pid" ]] || return 0
+  kill -INT "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  testenv_log "postgres pid $pid ignored SIGINT for 10 s, sending SIGQUIT"
+  kill -QUIT "$pid" 2>/dev/null || true
+}
+
+start_postgres() {
+  _testenv_need_dir
+  local bin dir port
+  bin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null |
+    sort -V | tail -n 1)
+  [[ -n "$bin" && -x "$bin/initdb" && -x "$bin/pg_ctl" ]] ||
+    fail "start_postgres: no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
+  id postgres >/dev/null 2>&1 || fail "start_postgres: no postgres user"
+  # the postgres user must traverse every parent (mktemp -d made this one 0700)
+  chmod 0711 "$TESTENV_DIR"
+  dir=$TESTENV_DIR/pg
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  chmod 0700 "$dir"
+  runuser -u postgres -- "$bin/initdb" -A trust -U postgres -E UTF8 --no-sync \
+    -D "$dir/data" >"$TESTENV_DIR/pg-initdb.log" 2>&1 ||
+    { tail -n 20 "$TESTENV_DIR/pg-initdb.log" >&2; fail "start_postgres: initdb failed"; }
+  port=$(free_port)
+  PG_BIN=$bin
+  PG_DATA=$dir/data
+  PG_SOCKET_DIR=$dir
+  PG_PORT=$port
+  PG_URL=postgresql://postgres@127.0.0.1:$port/postgres
+  PG_STOP_CMD="runuser -u postgres -- $bin/pg_ctl -D $dir/data -m fast -w -t 60 stop >/dev/null"
+  PG_START_CMD="runuser -u postgres -- $bin/pg_ctl -D $dir/data -l $dir/postgres.log -w -t 60 \
+-o '-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200' start >/dev/null"
+  export PG_BIN PG_DATA PG_SOCKET_DIR PG_PORT PG_URL PG_STOP_CMD PG_START_CMD
+  testenv_on_exit _testenv_pg_stop
+  if ! eval "$PG_START_CMD"; then
+    tail -n 20 "$dir/postgres.log" >&2
+    fail "start_postgres: pg_ctl start failed (log above)"
+  fi
+  PG_PID=$(_testenv_pg_pid)
+  export PG_PID
+  testenv_log "postgres pid $PG_PID on 127.0.0.1:$port (socket dir $dir)"
+}
+
+pg_psql() { # db sql
+  "${PG_BIN:?start_postgres first}/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+    -p "$PG_PORT" -U postgres -d "$1" -c "$2"
+}
+
+pg_new_db() { # name: prints its URL
+  [[ "$1" =~ ^[a-z_][a-z0-9_]*$ ]] || fail "pg_new_db: bad database name [$1]"
+  pg_psql postgres "CREATE DATABASE $1" >/dev/null || fail "pg_new_db: CREATE DATABASE $1 failed"
+  echo "postgresql://postgres@127.0.0.1:$PG_PORT/$1"
+}

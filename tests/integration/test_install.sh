@@ -21,8 +21,9 @@
 #     find_package(autocert) + autocert::openssl (and ::openssl_static), each
 #     run serving a handshake by SNI; the GnuTLS-only consumer does not load
 #     libautocert_openssl, and neither it nor libautocert.so needs libssl
-#     (the only library in its ldd that needs libssl is libldns, Debian's
-#     ldns being built on OpenSSL: a dependency of libautocert's DNS code).
+#     (the only libraries in its ldd that need libssl are libldns and libpq,
+#     Debian's ldns and libpq being built on OpenSSL: dependencies of
+#     libautocert's DNS code and of its PostgreSQL store).
 # With a sanitized build, the consumers get the same -fsanitize flags.
 set -euo pipefail
 source "${AUTOCERT_SOURCE_DIR:?}/scripts/testenv.sh"
@@ -120,7 +121,7 @@ check_run "pkg-config shared" "$D/consumer_pc" LD_LIBRARY_PATH="$P/$LIBDIR"
 ldd_out=$(LD_LIBRARY_PATH="$P/$LIBDIR" ldd "$D/consumer_pc")
 assert_contains "$ldd_out" "libautocert.so.0 => $P/$LIBDIR/libautocert.so.0" "ldd consumer_pc"
 # a GnuTLS-only host does not load the OpenSSL adapter, and libssl only
-# through libldns (see the top of this file)
+# through libldns and libpq (see the top of this file)
 [[ "$ldd_out" == *libautocert_openssl* ]] && fail "consumer_pc loads libautocert_openssl: $ldd_out"
 for f in "$D/consumer_pc" "$P/$LIBDIR/libautocert.so.0"; do
   readelf -d "$f" | grep -E 'NEEDED.*\[lib(ssl|crypto|autocert_openssl)\.so' &&
@@ -129,7 +130,7 @@ done
 via=$(awk '/=>/ && $3 ~ /^\// {print $3}' <<<"$ldd_out" | while read -r lib; do
         if readelf -d "$lib" 2>/dev/null | grep -q 'NEEDED.*\[libssl\.so'; then basename "$lib"; fi
       done | sort -u | tr '\n' ' ')
-[[ -z "$via" || "$via" =~ ^(libldns\.so\.[0-9.]+\ )+$ ]] ||
+[[ -z "$via" || "$via" =~ ^((libldns|libpq)\.so\.[0-9.]+\ )+$ ]] ||
   fail "libssl is loaded into a GnuTLS-only host through: $via"
 
 # pkg-config --static: libautocert.a with the private dependencies

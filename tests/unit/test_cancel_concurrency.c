@@ -299,7 +299,7 @@ static void cancel_at(const char *name, const char *domain, int resolver_port, b
     assert_non_null(cfg);
     snprintf(fqdn, sizeof fqdn, "_acme-challenge.%s.", domain);
     snprintf(cert, sizeof cert, "%s/%s/cert.crt", dir_, name);
-    assert_int_equal(issuer_account_key(&cfg->sets[0], &key, &e), 0);
+    assert_int_equal(issuer_account_key(&cfg->sets[0], NULL, &key, &e), 0);
     memset(&r, 0, sizeof r);
     r.req.set = &cfg->sets[0];
     r.req.account_key = key;

@@ -121,6 +121,58 @@ static char *print_to_string(const struct config *cfg)
     return out;
 }
 
+/* The store: section (issue 14): defaults, positioned errors, secrets. */
+static void test_store_section(void **state)
+{
+    static const char key[] = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; /* 32 bytes */
+    char yml[1024];
+    struct config *cfg = tc_expect_ok("autocert:\n  provider: local\n");
+    (void)state;
+
+    assert_null(cfg->store.url);
+    assert_int_equal(cfg->store.lease_ttl, 120);
+    config_free(cfg);
+    snprintf(yml, sizeof yml,
+             "autocert:\n  provider: local\nstore:\n"
+             "  url: postgresql://node:pw-Secret-42@db.test:5432/ac?sslmode=verify-full\n"
+             "  encryption_key: %s\n  lease_ttl: 30s\n  node_id: gw1\n",
+             key);
+    cfg = tc_expect_ok(yml);
+    assert_int_equal(cfg->store.lease_ttl, 30);
+    assert_string_equal(cfg->store.node_id, "gw1");
+    assert_string_equal(cfg->store.url_password, "pw-Secret-42");
+    {
+        char *out = print_to_string(cfg);
+
+        assert_non_null(strstr(out, "store:\n  url: \"po"));
+        assert_null(strstr(out, "pw-Secret-42"));
+        assert_null(strstr(out, key));
+        assert_non_null(strstr(out, "lease_ttl: 30s"));
+        free(out);
+    }
+    config_free(cfg);
+    tc_expect_error("autocert:\n  provider: local\nstore:\n  url: postgresql://db.test/ac\n",
+                    "store.encryption_key", 3, 1, "store.url is set but store.encryption_key");
+    tc_expect_error("autocert:\n  provider: local\nstore:\n  url: postgresql://db.test/ac\n"
+                    "  encryption_key: dG9vLXNob3J0\n",
+                    "store.encryption_key", 5, 3, "must be 32 bytes in base64");
+    snprintf(yml, sizeof yml,
+             "autocert:\n  provider: local\nstore:\n  url: postgresql://db.test/ac\n"
+             "  encryption_key: %s\n  lease_ttl: 4s\n",
+             key);
+    tc_expect_error(yml, "store.lease_ttl", 6, 3, "a lease lasts from 5s to 1d");
+    snprintf(yml, sizeof yml,
+             "autocert:\n  provider: local\nstore:\n  url: postgresql://db.test/ac\n"
+             "  encryption_key: %s\n  node_id: 'gw 1'\n",
+             key);
+    tc_expect_error(yml, "store.node_id", 6, 3, "without spaces");
+    tc_expect_error("autocert:\n  provider: local\nstore:\n  uri: postgresql://db.test/ac\n",
+                    "store.uri", 4, 3, "unknown key 'uri'");
+    tc_expect_error("autocert:\n  provider: local\nstore:\n  url: 'host=db dbname'\n"
+                    "  encryption_key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+                    "store.url", 4, 3, "not a PostgreSQL connection URI");
+}
+
 static void test_redaction(void **state)
 {
     struct config *cfg =
@@ -346,7 +398,7 @@ int main(void)
         cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_hostport_optional),
         cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_suggest),        cmocka_unit_test(test_preferred_chain),
-        cmocka_unit_test(test_engine_limits),
+        cmocka_unit_test(test_engine_limits), cmocka_unit_test(test_store_section),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

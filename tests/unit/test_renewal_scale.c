@@ -423,7 +423,7 @@ static void test_restart_keeps_budget(void **state)
     rd = budget_ready_at(aa->b, names, 1, true, now + 400);
     assert_true(ro > now + 400);
     assert_true(rd > ro);
-    lc_sched_save(&a, &mu, now + 400);
+    lc_sched_save(&a, &mu, now + 400, NULL, false);
     assert_false(aa->dirty);
     lc_sched_free(&a);
     assert_int_equal(access(path, R_OK), 0);
@@ -532,6 +532,50 @@ static void test_domain_counted_once_per_order(void **state)
                      T0 + BUDGET_DOMAIN_WINDOW_S / 2);             /* one token back */
     assert_int_equal(budget_ready_at(b, names, 3, false, T0), T0); /* renewal: exempt */
     budget_free(b);
+}
+
+/* A fleet's budget row: merging takes each bucket's later arrival time (a
+ * node that learns another's state counts what that one spent), an older
+ * state changes nothing, and the fleet's charges add up when each node's
+ * charges are applied again on the stored state (as lc_sched_save does with
+ * a shared store). */
+static void test_budget_merge(void **state)
+{
+    struct budget_limits lim = {2, 2};
+    struct budget *a = budget_new("t", &lim), *b = budget_new("t", &lim);
+    struct budget *fresh = budget_new("t", &lim), *row = budget_new("t", &lim);
+    const char *names[] = {"x.example.com"};
+    json_object *ja, *jf, *jr;
+    int64_t before;
+    (void)state;
+
+    assert_int_equal(budget_charge(a, names, 1, true, T0), 0); /* node a: two orders */
+    assert_int_equal(budget_charge(a, names, 1, true, T0), 0);
+    assert_int_equal(budget_ready_at(b, names, 1, true, T0), T0);
+    ja = budget_to_json(a, T0);
+    budget_merge_json(b, ja); /* b learns of them: none left */
+    assert_true(budget_ready_at(b, names, 1, false, T0) > T0);
+    assert_true(budget_ready_at(b, names, 1, true, T0) > T0);
+    before = budget_ready_at(b, names, 1, true, T0);
+    jf = budget_to_json(fresh, T0);
+    budget_merge_json(b, jf); /* an older state */
+    assert_int_equal(budget_ready_at(b, names, 1, true, T0), before);
+    /* one order on each of two nodes, applied in turn on the stored row */
+    assert_int_equal(budget_charge(row, names, 1, true, T0), 0);
+    jr = budget_to_json(row, T0);
+    budget_free(row);
+    row = budget_new("t", &lim);
+    budget_from_json(row, jr);
+    assert_int_equal(budget_ready_at(row, names, 1, true, T0), T0); /* one token left */
+    assert_int_equal(budget_charge(row, names, 1, true, T0), 0);
+    assert_true(budget_ready_at(row, names, 1, true, T0) > T0); /* both counted */
+    json_object_put(ja);
+    json_object_put(jf);
+    json_object_put(jr);
+    budget_free(a);
+    budget_free(b);
+    budget_free(fresh);
+    budget_free(row);
 }
 
 /* The heap against a plain array, under random sets/moves/removals. */
@@ -684,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_no_budget_only_concurrency),
         cmocka_unit_test(test_defaults_and_domains),
         cmocka_unit_test(test_domain_counted_once_per_order),
+        cmocka_unit_test(test_budget_merge),
         cmocka_unit_test(test_dueheap),
         cmocka_unit_test(test_hook_events_bounded),
     };

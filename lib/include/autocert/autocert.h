@@ -582,12 +582,59 @@ typedef struct autocert_status {
      * "slot" (autocert.max_concurrent_orders orders run already), or "". */
     char waiting[16];
     int64_t waiting_until; /* Unix seconds; 0 when unknown */
+    /* With a shared store (store.url): the node holding the set's lease now
+     * (ordering or importing), as the store last reported it (its heartbeat,
+     * every lease_ttl/3; never a wait on the database); "" when none, and
+     * always with the file store. */
+    char lease_holder[160];
 } autocert_status;
 
 /* Fills *out with a copy of set idx's status. Returns 0, or -1 when idx is
  * out of range. */
 AUTOCERT_API int autocert_manager_status(autocert_manager *m, size_t idx, autocert_status *out);
 AUTOCERT_API void autocert_status_clear(autocert_status *st);
+
+/* ==== the store ============================================================ */
+
+/* Where the sets' certificates, keys, state and leases live: the files
+ * (default) or, with `store: url:`, PostgreSQL shared by a fleet of nodes
+ * (README "A fleet of gateways"). The manager opens the store when it is made
+ * and never waits for the database: while it is unreachable the files (a
+ * local cache written after every commit) are served and no order is placed.
+ * backend: "files" or "postgresql"; up: the database is reachable and
+ * accepted this node (always true for files); node_id: this node's name in
+ * the fleet ("" for files); detail: "connected", "connecting: <reason>",
+ * "refused: <reason>" (e.g. a wrong encryption_key), never a secret. */
+typedef struct autocert_store_info {
+    char backend[16];
+    bool up;
+    char node_id[160];
+    char detail[256];
+} autocert_store_info;
+AUTOCERT_API int autocert_manager_store_info(autocert_manager *m, autocert_store_info *out);
+
+/* Administration of the PostgreSQL store named by c's store: section (the
+ * CLI's `autocert store ...`). Each opens its own connection (waiting at most
+ * 15 s for it), is synchronous and holds no manager. Errors: AUTOCERT_E_CONFIG
+ * without store.url or with a bad encryption_key, "store.down" (unreachable),
+ * "store.key" (the key does not open this database), "store.schema".
+ *   migrate_schema: creates or migrates the schema and does nothing else (run
+ *     it with an owner role; nodes may then run with DML-only grants);
+ *   rekey: re-encrypts every encrypted value (certificate keys, account keys,
+ *     the key-check value) from store.encryption_key to new_key (base64 of 32
+ *     bytes) in one transaction: all or nothing; then put new_key in the
+ *     configuration of every node;
+ *   copy: every set of c (not run-time sets) from the files to the database
+ *     (to_db) or back: the pair when the destination holds none or an older
+ *     one (the newest NotAfter wins), the scheduler state, the failure marker,
+ *     each under the set's lease. ACME account keys are not copied: the
+ *     database creates its own at the first order. p (may be NULL) gets one
+ *     note per set. */
+AUTOCERT_API int autocert_store_migrate_schema(const autocert_config *c, autocert_error *err);
+AUTOCERT_API int autocert_store_rekey(const autocert_config *c, const char *new_key,
+                                      autocert_error *err);
+AUTOCERT_API int autocert_store_copy(const autocert_config *c, bool to_db,
+                                     const autocert_progress *p, autocert_error *err);
 
 /* ==== http-01 challenges and the HTTP-to-HTTPS redirect ================== */
 
