@@ -340,6 +340,13 @@ out:
 int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struct crypto_key *key,
              autocert_cert **out, struct ac_error *e)
 {
+    return cert_new_spki(set_name, set_id, chain, key, NULL, out, e);
+}
+
+int cert_new_spki(const char *set_name, int set_id, struct crypto_chain *chain,
+                  struct crypto_key *key, gnutls_datum_t *leaf_spki, autocert_cert **out,
+                  struct ac_error *e)
+{
     autocert_cert *c = NULL;
     int rc = -1;
 
@@ -381,7 +388,13 @@ int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struc
             blob_free(b);
             goto out;
         }
-        if (cert_keep_spki(crt, &b->spki, &b->key_usage, e) != 0) {
+        if (i == 0 && leaf_spki != NULL && leaf_spki->data != NULL) {
+            b->spki = *leaf_spki; /* taken: no second export */
+            leaf_spki->data = NULL;
+            leaf_spki->size = 0;
+            if (gnutls_x509_crt_get_key_usage(crt, &b->key_usage, NULL) < 0)
+                b->key_usage = 0;
+        } else if (cert_keep_spki(crt, &b->spki, &b->key_usage, e) != 0) {
             blob_free(b);
             goto out;
         }
@@ -391,7 +404,8 @@ int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struc
     }
     if (crypto_key_export_pkcs8_der(key, &c->key_der, &c->key_len, e) != 0)
         goto out;
-    if (crypto_cert_info_get(chain->crts[0], &c->info, e) != 0)
+    /* the key matches the leaf (the caller's promise): its type is the leaf's */
+    if (crypto_cert_info_get_typed(chain->crts[0], crypto_key_get_type(key), &c->info, e) != 0)
         goto out;
     if (cert_collect_names(c) != 0 || cert_collect_ips(c, chain->crts[0]) != 0 ||
         cert_find_ocsp_url(c, chain->crts[0]) != 0)
@@ -403,6 +417,11 @@ int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struc
 nomem:
     ac_error_set(e, AC_ERR_NOMEM, "cert_new: out of memory");
 out:
+    if (leaf_spki != NULL) {
+        gnutls_free(leaf_spki->data);
+        leaf_spki->data = NULL;
+        leaf_spki->size = 0;
+    }
     crypto_key_free(key);
     cert_destroy(c);
     return rc;

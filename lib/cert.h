@@ -24,6 +24,13 @@
  * handle, or -1 with e filled. */
 int cert_new(const char *set_name, int set_id, struct crypto_chain *chain, struct crypto_key *key,
              autocert_cert **out, struct ac_error *e);
+/* cert_new with the leaf's SubjectPublicKeyInfo DER already exported
+ * (crypto_cert_spki, to check the key against it): *leaf_spki is taken (its
+ * data gnutls_free'd or kept, and cleared), also on failure. NULL or empty:
+ * exported here. */
+int cert_new_spki(const char *set_name, int set_id, struct crypto_chain *chain,
+                  struct crypto_key *key, gnutls_datum_t *leaf_spki, autocert_cert **out,
+                  struct ac_error *e);
 
 /* Index of the set (0 = main). */
 int cert_set_id(const autocert_cert *c);

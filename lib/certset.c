@@ -61,6 +61,7 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
 {
     struct crypto_chain *chain = NULL;
     struct crypto_key *k = NULL;
+    gnutls_datum_t spki = {NULL, 0};
     char where[300];
     int rc = -1;
 
@@ -74,13 +75,15 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
         ac_error_prefix(e, "private key%s", where);
         goto out;
     }
-    if (!crypto_key_matches_cert(k, chain->crts[0])) {
+    /* the leaf's public key, exported once: for the match and for the handle */
+    if (crypto_cert_spki(chain->crts[0], &spki, NULL) != 0 || !crypto_key_matches_spki(k, &spki)) {
         explain_mismatch(chain, k, cert_path, key_path, e);
         goto out;
     }
-    rc = cert_new(set_name, set_id, chain, k, out, e);
-    k = NULL; /* cert_new took it */
+    rc = cert_new_spki(set_name, set_id, chain, k, &spki, out, e);
+    k = NULL; /* cert_new_spki took it (and spki) */
 out:
+    gnutls_free(spki.data);
     crypto_key_free(k);
     crypto_chain_free(chain);
     return rc;

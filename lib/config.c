@@ -124,15 +124,20 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
 {
     char p[320];
 
+/* (the key path is made only for a value that is there: 100,000 sets) */
 #define X(f)                                                                                       \
     do {                                                                                           \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
-        expand_slot(L, &r->f, p, false);                                                           \
+        if (r->f != NULL) {                                                                        \
+            snprintf(p, sizeof p, "%s.%s", prefix, #f);                                            \
+            expand_slot(L, &r->f, p, false);                                                       \
+        }                                                                                          \
     } while (0)
 #define XL(f)                                                                                      \
     do {                                                                                           \
-        snprintf(p, sizeof p, "%s.%s", prefix, #f);                                                \
-        expand_list(L, r->f, r->f##_count, p);                                                     \
+        if (r->f##_count > 0) {                                                                    \
+            snprintf(p, sizeof p, "%s.%s", prefix, #f);                                            \
+            expand_list(L, r->f, r->f##_count, p);                                                 \
+        }                                                                                          \
     } while (0)
     X(provider);
     X(email);
@@ -158,6 +163,8 @@ static void expand_set(struct cfg_loader *L, struct cfg_raw_set *r, const char *
 #undef X
 #undef XL
     for (size_t i = 0; r->options != NULL && i < L->opt_count; i++) {
+        if (r->options[i] == NULL)
+            continue;
         snprintf(p, sizeof p, "%s.options.%s", prefix, L->opt_keys[i]);
         expand_slot(L, &r->options[i], p, false);
     }
@@ -811,7 +818,7 @@ void config_free(struct config *cfg)
 }
 
 static int load(const char *path, const char *mem, size_t mem_len, struct config **out,
-                struct config_diags *diags)
+                struct config_diags *diags, bool quick)
 {
     struct config_diags local = {0};
     struct cfg_loader L = {0};
@@ -819,12 +826,14 @@ static int load(const char *path, const char *mem, size_t mem_len, struct config
     struct cfg_set_src *srcs = NULL;
     struct config *cfg = NULL;
     char *text = NULL;
-    size_t len = 0;
+    size_t len = 0, diags_before;
     bool has_content = false;
     int rc = -1;
 
     L.file = path;
     L.diags = diags != NULL ? diags : &local;
+    L.quick = quick;
+    diags_before = L.diags->count;
     if (cfg_options_union(&L) != 0) {
         cfg_diag_at(&L, false, 0, 0, NULL, "out of memory");
         goto out;
@@ -863,6 +872,10 @@ static int load(const char *path, const char *mem, size_t mem_len, struct config
     cfg_validate(&L, cfg, srcs);
     if (L.errors > 0)
         goto out;
+    if (quick && L.diags->count > diags_before) {
+        rc = 1; /* a warning: its position needs the full pass */
+        goto out;
+    }
     if (register_secrets(cfg) != 0)
         goto nomem;
     *out = cfg;
@@ -885,15 +898,47 @@ out:
     return rc;
 }
 
+/* Drops the diags d gained past its first `keep`. */
+static void diags_truncate(struct config_diags *d, size_t keep)
+{
+    for (size_t i = keep; i < d->count; i++) {
+        free(d->items[i].file);
+        free(d->items[i].key_path);
+        free(d->items[i].message);
+    }
+    if (d->count > keep)
+        d->count = keep;
+}
+
+/* The quick load (no key positions: recording them for every key of a
+ * 100,000-set file costs more than the rest of the parse), and when it made
+ * any diag or failed, the full one, whose diags carry their positions (and
+ * which alone is reported). */
+static int load_lazy(const char *path, const char *mem, size_t mem_len, struct config **out,
+                     struct config_diags *diags)
+{
+    struct config_diags local = {0};
+    struct config_diags *d = diags != NULL ? diags : &local;
+    size_t keep = d->count;
+    int rc = load(path, mem, mem_len, out, d, true);
+
+    if (rc != 0) {
+        diags_truncate(d, keep);
+        rc = load(path, mem, mem_len, out, d, false);
+    }
+    config_diags_free(&local);
+    return rc;
+}
+
 int config_load(const char *path, struct config **out, struct config_diags *diags)
 {
-    return load(path, NULL, 0, out, diags);
+    return load_lazy(path, NULL, 0, out, diags);
 }
 
 int config_load_mem(const char *name, const char *text, size_t len, struct config **out,
                     struct config_diags *diags)
 {
-    return load(name, text != NULL ? text : "", len, out, diags);
+    return load_lazy(name, text != NULL ? text : "", len, out, diags);
 }
 
 /* The secrets of one set: eab_hmac and the option values (as

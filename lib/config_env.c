@@ -42,6 +42,16 @@ int cfg_expand(struct cfg_loader *L, const char *path, const char *value, char *
     *out = NULL;
     if (value == NULL)
         return 0;
+    if (strchr(value, '$') == NULL) {
+        /* nothing to expand (a raw scalar is at most CFG_MAX_SCALAR bytes,
+         * far below the expanded cap): the value as written, in one copy */
+        *out = strdup(value);
+        if (*out == NULL) {
+            cfg_diag(L, false, path, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
     ac_buf_init(&b, CFG_MAX_SCALAR * 4);
     for (p = value; *p != '\0';) {
         if (p[0] == '$' && p[1] == '$' && p[2] == '{') {

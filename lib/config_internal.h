@@ -49,6 +49,10 @@ struct cfg_loader {
     size_t pos_ix_cap;     /* a power of two, > 2 * pos_count */
     const char **opt_keys; /* owned array of borrowed keys: the options union */
     size_t opt_count;
+    /* the quick first attempt (config.c load): the pre-pass records no key
+     * positions and leaves duplicate keys to libcyaml; any diag makes the
+     * load start over with positions, so every message still has its place */
+    bool quick;
 };
 
 /* One set as written (libcyaml output; every scalar a string, NULL if absent). */

@@ -10,6 +10,8 @@
  *     semantic errors can be positioned later;
  *   - reports a key written twice in one mapping at the second one (libcyaml
  *     would report it at the event before), naming the first;
+ *   (those two not in the loader's quick first pass, L->quick: a file that
+ *   makes any diag is loaded again with them, config.c load_lazy)
  *   - reports every unknown key inside our sections, with a did-you-mean;
  *   - blanks foreign top-level sections of a GoDoxy config.yml (entrypoint,
  *     providers ...) in place, byte for byte with spaces and keeping newlines,
@@ -306,6 +308,10 @@ static int on_key(struct pass *p, const yaml_event_t *ev)
         }
         p->has_content = true;
     }
+    if (p->L->quick) { /* no positions: a diag makes the loader start over */
+        check_key(p, f, key, path);
+        return 0;
+    }
     first = key_find(p, path);
     if (first >= 0) {
         cfg_diag_at(p->L, false, line, col, path,
@@ -359,7 +365,7 @@ static int on_value_start(struct pass *p, const yaml_event_t *ev, char *path, en
     f->index++;
     snprintf(path, PATH_MAX_LEN, "%s[%u]", f->path, f->index);
     *ctx = f->ctx == CTX_EXTRA_SEQ ? CTX_EXTRA : f->ctx == CTX_LIMITS_SEQ ? CTX_LIMIT : CTX_NONE;
-    if (f->foreign)
+    if (f->foreign || p->L->quick)
         return 0;
     return cfg_pos_add(p->L, path, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1);
 }

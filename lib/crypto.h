@@ -58,11 +58,11 @@ gnutls_x509_privkey_t crypto_key_x509(const struct crypto_key *k);
  * gnutls_free) of *len bytes; PEM output is NUL-terminated. */
 int crypto_key_export_pkcs8_pem(const struct crypto_key *k, char **out, size_t *len,
                                 struct ac_error *e);
-int crypto_key_export_pkcs8_der(const struct crypto_key *k, unsigned char **out,
-                                size_t *len, struct ac_error *e);
+int crypto_key_export_pkcs8_der(const struct crypto_key *k, unsigned char **out, size_t *len,
+                                struct ac_error *e);
 /* Account-key file form, as GoDoxy writes it: SEC1 DER (EC) or PKCS#1 DER (RSA). */
-int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out,
-                                  size_t *len, struct ac_error *e);
+int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out, size_t *len,
+                                  struct ac_error *e);
 
 /* Builds a CSR signed by k for `names` (each a DNS name, a wildcard "*.x.y" or
  * an IPv4/IPv6 literal, which becomes an IP SAN). The CN is the first DNS name
@@ -100,24 +100,35 @@ void crypto_chain_free(struct crypto_chain *c);
 /* Facts about one certificate. Strings are malloc'd, freed by
  * crypto_cert_info_free. Lists are NULL when empty. */
 struct crypto_cert_info {
-    char *subject_cn;        /* "" when the subject has no CN */
-    char *issuer_cn;         /* "" when the issuer has no CN */
-    int64_t not_before;      /* Unix seconds */
+    char *subject_cn;   /* "" when the subject has no CN */
+    char *issuer_cn;    /* "" when the issuer has no CN */
+    int64_t not_before; /* Unix seconds */
     int64_t not_after;
-    char **dns_names;        /* DNS SANs, as written in the certificate */
+    char **dns_names; /* DNS SANs, as written in the certificate */
     size_t dns_count;
-    char **email_addresses;  /* RFC 822 SANs */
+    char **email_addresses; /* RFC 822 SANs */
     size_t email_count;
-    char serial_hex[80];     /* lowercase hex, no separators, leading zero bytes kept */
+    char serial_hex[80]; /* lowercase hex, no separators, leading zero bytes kept */
     enum crypto_key_type key_type;
 };
 
-int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out,
-                         struct ac_error *e);
+int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out, struct ac_error *e);
+/* crypto_cert_info_get with the key type already known (the type of a
+ * private key that matches crt: its public key is not imported again);
+ * CRYPTO_KEY_NONE: read from crt. */
+int crypto_cert_info_get_typed(gnutls_x509_crt_t crt, enum crypto_key_type key_type,
+                               struct crypto_cert_info *out, struct ac_error *e);
 void crypto_cert_info_free(struct crypto_cert_info *info);
 
 /* True when k is the private key of crt's public key. */
 bool crypto_key_matches_cert(const struct crypto_key *k, gnutls_x509_crt_t crt);
+/* crt's public key as SubjectPublicKeyInfo DER into *spki (gnutls_free its
+ * data). 0, or -1 with e filled. */
+int crypto_cert_spki(gnutls_x509_crt_t crt, gnutls_datum_t *spki, struct ac_error *e);
+/* True when k is the private key of the public key spki (SubjectPublicKeyInfo
+ * DER, crypto_cert_spki): the match of crypto_key_matches_cert for a caller
+ * that keeps the certificate's SPKI anyway. */
+bool crypto_key_matches_spki(const struct crypto_key *k, const gnutls_datum_t *spki);
 
 /* ARI certificate identifier (RFC 9773 §4.1): base64url(AKI keyIdentifier) "."
  * base64url(serial). Returns a new malloc'd string. */
@@ -132,12 +143,10 @@ int crypto_ari_cert_id(gnutls_x509_crt_t crt, char **out, struct ac_error *e);
  * id-pe-acmeIdentifier extension holding that digest. Returns 0 and a new
  * malloc'd, NUL-terminated PEM in *pem (*len bytes). */
 int crypto_selfsigned_create(const struct crypto_key *k, const char *const *names, size_t count,
-                             int64_t not_before, int64_t not_after,
-                             const unsigned char *acme_id, char **pem, size_t *len,
-                             struct ac_error *e);
+                             int64_t not_before, int64_t not_after, const unsigned char *acme_id,
+                             char **pem, size_t *len, struct ac_error *e);
 
 /* DER of one certificate, new gnutls_malloc'd buffer (gnutls_free). */
-int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len,
-                    struct ac_error *e);
+int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len, struct ac_error *e);
 
 #endif

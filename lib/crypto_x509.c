@@ -24,11 +24,16 @@ enum crypto_key_type crypto_pubkey_type(gnutls_pubkey_t pub)
 
     if (pk == GNUTLS_PK_RSA) {
         switch (bits) {
-        case 2048: return CRYPTO_KEY_RSA2048;
-        case 3072: return CRYPTO_KEY_RSA3072;
-        case 4096: return CRYPTO_KEY_RSA4096;
-        case 8192: return CRYPTO_KEY_RSA8192;
-        default: return CRYPTO_KEY_NONE;
+        case 2048:
+            return CRYPTO_KEY_RSA2048;
+        case 3072:
+            return CRYPTO_KEY_RSA3072;
+        case 4096:
+            return CRYPTO_KEY_RSA4096;
+        case 8192:
+            return CRYPTO_KEY_RSA8192;
+        default:
+            return CRYPTO_KEY_NONE;
         }
     }
     if (pk == GNUTLS_PK_ECDSA) {
@@ -189,14 +194,27 @@ int crypto_chain_parse_pem(const void *pem, size_t len, struct crypto_chain **ou
  * there is none). */
 static int get_cn(gnutls_x509_crt_t crt, bool issuer, char **out, struct ac_error *e)
 {
-    size_t size = 0;
+    char small[256]; /* most CNs: one call (a CN is at most 64 characters) */
+    size_t size = sizeof small - 1;
     char *buf = NULL;
     int ret;
 
-    ret = issuer ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-                                                        0, NULL, &size)
-                 : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-                                                 NULL, &size);
+    ret = issuer
+              ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, small,
+                                                     &size)
+              : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, small, &size);
+    if (ret >= 0 && size > 0 && size < sizeof small && size <= CERT_MAX_FIELD) {
+        small[size] = '\0';
+        *out = strdup(small);
+        goto check;
+    }
+    /* otherwise the two calls: the size it needs, then the CN */
+    size = 0;
+    if (ret != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        ret = issuer ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
+                                                            NULL, &size)
+                     : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, NULL,
+                                                     &size);
     if (ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
         *out = strdup("");
         goto check;
@@ -209,10 +227,10 @@ static int get_cn(gnutls_x509_crt_t crt, bool issuer, char **out, struct ac_erro
     buf = malloc(size + 1);
     if (buf == NULL)
         goto check;
-    ret = issuer ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-                                                        0, buf, &size)
-                 : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf,
-                                                 &size);
+    ret = issuer
+              ? gnutls_x509_crt_get_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf,
+                                                     &size)
+              : gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, buf, &size);
     if (ret < 0) {
         free(buf);
         ac_error_set(e, AC_ERR_CRYPTO, "cannot read %s CN: %s", issuer ? "issuer" : "subject",
@@ -278,8 +296,7 @@ static int get_sans(gnutls_x509_crt_t crt, struct crypto_cert_info *info, struct
                 goto nomem;
         }
     }
-    ac_error_set(e, AC_ERR_CRYPTO, "certificate has more than %d alternative names",
-                 CERT_MAX_SANS);
+    ac_error_set(e, AC_ERR_CRYPTO, "certificate has more than %d alternative names", CERT_MAX_SANS);
     goto out;
 nomem:
     ac_error_set(e, AC_ERR_NOMEM, "certificate: out of memory");
@@ -316,8 +333,13 @@ static enum crypto_key_type cert_key_type(gnutls_x509_crt_t crt)
     return t;
 }
 
-int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out,
-                         struct ac_error *e)
+int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out, struct ac_error *e)
+{
+    return crypto_cert_info_get_typed(crt, CRYPTO_KEY_NONE, out, e);
+}
+
+int crypto_cert_info_get_typed(gnutls_x509_crt_t crt, enum crypto_key_type key_type,
+                               struct crypto_cert_info *out, struct ac_error *e)
 {
     static const char hex[] = "0123456789abcdef";
     struct crypto_cert_info info;
@@ -330,8 +352,7 @@ int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out,
         ac_error_set(e, AC_ERR_INTERNAL, "crypto_cert_info_get: bad arguments");
         return -1;
     }
-    if (get_cn(crt, false, &info.subject_cn, e) != 0 ||
-        get_cn(crt, true, &info.issuer_cn, e) != 0)
+    if (get_cn(crt, false, &info.subject_cn, e) != 0 || get_cn(crt, true, &info.issuer_cn, e) != 0)
         goto fail;
     t = gnutls_x509_crt_get_activation_time(crt);
     if (t == (time_t)-1) {
@@ -352,7 +373,7 @@ int crypto_cert_info_get(gnutls_x509_crt_t crt, struct crypto_cert_info *out,
         info.serial_hex[2 * i + 1] = hex[serial[i] & 15];
     }
     info.serial_hex[2 * serial_len] = '\0';
-    info.key_type = cert_key_type(crt);
+    info.key_type = key_type != CRYPTO_KEY_NONE ? key_type : cert_key_type(crt);
     *out = info;
     return 0;
 fail:
@@ -375,30 +396,52 @@ void crypto_cert_info_free(struct crypto_cert_info *info)
     memset(info, 0, sizeof *info);
 }
 
-bool crypto_key_matches_cert(const struct crypto_key *k, gnutls_x509_crt_t crt)
+int crypto_cert_spki(gnutls_x509_crt_t crt, gnutls_datum_t *spki, struct ac_error *e)
 {
-    gnutls_pubkey_t a = NULL, b = NULL;
-    gnutls_datum_t da = {NULL, 0}, db = {NULL, 0};
+    gnutls_pubkey_t pk = NULL;
+    int rc = -1;
+
+    spki->data = NULL;
+    spki->size = 0;
+    if (crt == NULL || gnutls_pubkey_init(&pk) < 0 || gnutls_pubkey_import_x509(pk, crt, 0) < 0 ||
+        gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, spki) < 0) {
+        ac_error_set(e, AC_ERR_CRYPTO, "cannot export a certificate's public key");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (pk != NULL)
+        gnutls_pubkey_deinit(pk);
+    return rc;
+}
+
+bool crypto_key_matches_spki(const struct crypto_key *k, const gnutls_datum_t *spki)
+{
+    gnutls_pubkey_t a = NULL;
+    gnutls_datum_t da = {NULL, 0};
     bool match = false;
 
-    if (k == NULL || crt == NULL)
+    if (k == NULL || spki == NULL || spki->data == NULL)
         return false;
-    if (gnutls_pubkey_init(&a) < 0 || gnutls_pubkey_init(&b) < 0)
-        goto out;
-    if (gnutls_pubkey_import_privkey(a, crypto_key_privkey(k), 0, 0) < 0 ||
-        gnutls_pubkey_import_x509(b, crt, 0) < 0)
-        goto out;
-    if (gnutls_pubkey_export2(a, GNUTLS_X509_FMT_DER, &da) < 0 ||
-        gnutls_pubkey_export2(b, GNUTLS_X509_FMT_DER, &db) < 0)
-        goto out;
-    match = da.size == db.size && memcmp(da.data, db.data, da.size) == 0;
-out:
+    if (gnutls_pubkey_init(&a) < 0)
+        return false;
+    if (gnutls_pubkey_import_privkey(a, crypto_key_privkey(k), 0, 0) >= 0 &&
+        gnutls_pubkey_export2(a, GNUTLS_X509_FMT_DER, &da) >= 0)
+        match = da.size == spki->size && memcmp(da.data, spki->data, da.size) == 0;
     gnutls_free(da.data);
+    gnutls_pubkey_deinit(a);
+    return match;
+}
+
+bool crypto_key_matches_cert(const struct crypto_key *k, gnutls_x509_crt_t crt)
+{
+    gnutls_datum_t db = {NULL, 0};
+    bool match;
+
+    if (k == NULL || crt == NULL || crypto_cert_spki(crt, &db, NULL) != 0)
+        return false;
+    match = crypto_key_matches_spki(k, &db);
     gnutls_free(db.data);
-    if (a != NULL)
-        gnutls_pubkey_deinit(a);
-    if (b != NULL)
-        gnutls_pubkey_deinit(b);
     return match;
 }
 
@@ -437,8 +480,7 @@ int crypto_ari_cert_id(gnutls_x509_crt_t crt, char **out, struct ac_error *e)
     return 0;
 }
 
-int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len,
-                    struct ac_error *e)
+int crypto_cert_der(gnutls_x509_crt_t crt, unsigned char **der, size_t *len, struct ac_error *e)
 {
     gnutls_datum_t d = {NULL, 0};
     int ret;

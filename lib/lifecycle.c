@@ -148,8 +148,14 @@ void lc_set_init(struct acset *s, int64_t now)
     struct ac_error se;
     struct lc_set *r = &s->rec;
 
-    if (s->local)
+    if (s->local) {
         acset_stamp(s, s->stamps);
+        /* taken before the first read, as that read's stamps must be: it
+         * need not stat the files again */
+        s->read_stamps[0] = s->stamps[0];
+        s->read_stamps[1] = s->stamps[1];
+        s->read_stamped = true;
+    }
     if (!s->managed)
         return;
     r->ari_fetch_at = now;
@@ -641,6 +647,24 @@ static bool contains(const struct acset_ptrset *ps, struct acset *const *v, size
     return false;
 }
 
+/* True when old and new_sets hold the same local sets: the watcher's index
+ * (built from them) still holds, and needs no rebuild and no stamp of every
+ * set. False when it cannot tell (no memory for the indexes). */
+static bool same_local_sets(const struct acset_ptrset *in_old, struct acset *const *old,
+                            size_t nold, const struct acset_ptrset *in_new,
+                            struct acset *const *new_sets, size_t nnew)
+{
+    if (in_old->cap == 0 || in_new->cap == 0)
+        return false;
+    for (size_t i = 0; i < nold; i++)
+        if (old[i]->local && !acset_ptrset_has(in_new, old[i]))
+            return false;
+    for (size_t k = 0; k < nnew; k++)
+        if (new_sets[k]->local && !acset_ptrset_has(in_old, new_sets[k]))
+            return false;
+    return true;
+}
+
 void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nold,
                       struct acset *const *new_sets, size_t nnew)
 {
@@ -681,7 +705,9 @@ void lc_sets_replaced(struct lifecycle *lc, struct acset *const *old, size_t nol
                                  "reloaded meanwhile): waiting for its outcome");
         }
     }
-    if (lc->watch_running)
+    /* a set the watcher polls may now have a directory it can watch */
+    if (lc->watch_running &&
+        (lc->watch_polling || !same_local_sets(&in_old, old, nold, &in_new, new_sets, nnew)))
         lc_watch_kick(lc);
     lc->resync = true; /* new sets, maybe new limits: plan and arm them all */
     for (size_t k = 0; k < nnew; k++)

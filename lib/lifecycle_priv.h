@@ -308,6 +308,8 @@ struct lifecycle {
     bool watch_running; /* lc->mu: the watcher thread runs */
     bool watch_stop;    /* lc->mu */
     bool watch_rebuild; /* lc->mu: the sets were replaced */
+    bool watch_polling; /* lc->mu: the watcher polls some set (no watch on its
+                           directory, or no index): a reload rebuilds it */
 };
 
 /* The local-file watcher: one thread, one inotify watch per directory of a

@@ -15,7 +15,10 @@
  *     wd 2 "certs/1"            "certs/0/s0.key" -> main ...
  *
  * The index is rebuilt from the manager's sets when a configuration reload
- * replaces them (lc_watch_kick).
+ * changes which local sets there are, or while some set is polled
+ * (lc_watch_kick from lc_sets_replaced); a reload that keeps the same local
+ * sets keeps the index (its watches were in place all along: nothing to
+ * catch up on, no set to stamp).
  */
 #include <errno.h>
 #include <poll.h>
@@ -293,8 +296,15 @@ static void *watcher(void *arg)
         int r;
 
         if (build) {
-            if (index_build(lc, fd, &ix) != 0)
+            bool polling = false;
+
+            if (index_build(lc, fd, &ix) != 0) {
                 ac_err(NULL, "local files: out of memory for the watch index");
+                polling = true;
+            }
+            pthread_mutex_lock(&lc->mu);
+            lc->watch_polling = polling || ix.npolled > 0;
+            pthread_mutex_unlock(&lc->mu);
             check_all(lc, &ix); /* what changed before the watches were in place */
             for (size_t i = 0; i < ix.npolled; i++)
                 check_set(lc, ix.polled[i]);

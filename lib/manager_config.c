@@ -7,10 +7,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "admin_api.h"
 #include "challenge.h"
@@ -24,23 +26,78 @@
 #include "store.h"
 #include "timeutil.h"
 
+/* Sets above which make_sets makes them on several threads (each set is
+ * made on its own: its copy, its id, its files' stamps, its state file). */
+#define MAKE_PARALLEL_MIN ACSET_LOG_EACH_MAX
+#define MAKE_THREADS_MAX 8
+
+/* One make_sets over v[0..n): each worker takes the next set until none is
+ * left; the first failure is kept (the others stop taking sets). */
+struct make_batch {
+    const struct config *cfg;
+    struct acset **v;
+    size_t n;
+    int64_t now;
+    atomic_size_t next;
+    atomic_bool failed;
+    pthread_mutex_t mu; /* e */
+    struct ac_error e;
+};
+
+static void *make_range(void *arg)
+{
+    struct make_batch *b = arg;
+    struct ac_error e;
+    size_t i;
+
+    while (!atomic_load(&b->failed) && (i = atomic_fetch_add(&b->next, 1)) < b->n) {
+        ac_error_clear(&e);
+        if (acset_new(&b->cfg->sets[i], &b->v[i], &e) != 0) {
+            pthread_mutex_lock(&b->mu);
+            if (!atomic_exchange(&b->failed, true))
+                b->e = e;
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+        lc_set_init(b->v[i], b->now);
+    }
+    return NULL;
+}
+
 /* Makes the sets of cfg: a new array of n new sets. Returns 0 or -1 with e. */
 static int make_sets(const struct config *cfg, struct acset ***out, struct ac_error *e)
 {
     struct acset **v = calloc(cfg->sets_count + 1, sizeof *v);
-    int64_t now = ac_now();
+    struct make_batch b = {.cfg = cfg, .v = v, .n = cfg->sets_count, .now = ac_now()};
+    pthread_t tid[MAKE_THREADS_MAX - 1];
+    size_t started = 0, want = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
     *out = NULL;
     if (v == NULL) {
         ac_error_set(e, AC_ERR_NOMEM, "manager: out of memory");
         return -1;
     }
-    for (size_t i = 0; i < cfg->sets_count; i++) {
-        if (acset_new(&cfg->sets[i], &v[i], e) != 0) {
-            manager_sets_free(v, i);
-            return -1;
-        }
-        lc_set_init(v[i], now);
+    atomic_init(&b.next, 0);
+    atomic_init(&b.failed, false);
+    pthread_mutex_init(&b.mu, NULL);
+    if (b.n >= MAKE_PARALLEL_MIN && cpus > 1)
+        want = cpus < MAKE_THREADS_MAX ? (size_t)cpus : MAKE_THREADS_MAX;
+    while (started + 1 < want && pthread_create(&tid[started], NULL, make_range, &b) == 0)
+        started++;
+    make_range(&b);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&b.mu);
+    if (atomic_load(&b.failed)) {
+        /* the sets made (not all in order): each freed, the array with them */
+        for (size_t i = 0; i < b.n; i++)
+            if (v[i] != NULL)
+                acset_unref(v[i]);
+        free(v);
+        if (e != NULL)
+            *e = b.e;
+        return -1;
     }
     *out = v;
     return 0;
@@ -243,6 +300,24 @@ static int append_runtime(struct acset ***v, bool **changed, size_t n, struct ac
     return 0;
 }
 
+/* True when the published snapshot holds exactly m's sets, in order, each
+ * with the certificate it holds now: a reload that kept every set needs no
+ * new name index of every set. A set without a certificate (a stand-in may
+ * be indexed for it) counts as a change. write_lock held. */
+static bool snap_current(autocert_manager *m)
+{
+    struct snapshot *s = manager_snap_get(m);
+    bool same = s->count == m->count;
+
+    pthread_mutex_lock(&m->snap_lock);
+    for (size_t i = 0; same && i < m->count; i++)
+        same =
+            s->sets[i] == m->sets[i] && m->sets[i]->cert != NULL && s->certs[i] == m->sets[i]->cert;
+    pthread_mutex_unlock(&m->snap_lock);
+    manager_snap_put(s);
+    return same;
+}
+
 int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_error *e)
 {
     struct acset **v = NULL, **old = NULL, **rt = NULL;
@@ -318,7 +393,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
     m->cfg = cfg;
     pthread_mutex_unlock(&m->snap_lock);
     cfg = NULL;
-    if (manager_snap_publish(m) != 0) {
+    if (!snap_current(m) && manager_snap_publish(m) != 0) {
         /* back to the old array and configuration: nothing changed */
         m->sets = old;
         m->count = nold;

@@ -131,8 +131,14 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     int rc;
 
     ac_error_clear(&le);
-    /* stamped before the read: a change while it reads is seen next time */
-    acset_stamp(s, st);
+    /* stamped before the read: a change while it reads is seen next time
+     * (the first read: the stamps taken when the set was made) */
+    if (!s->read_once && s->read_stamped) {
+        st[0] = s->read_stamps[0];
+        st[1] = s->read_stamps[1];
+    } else {
+        acset_stamp(s, st);
+    }
     s->read_journal = journal_exists(s);
     rc = recover ? certset_load_scan(&s->cfg, 0, scan, &c, &le) : certset_read(&s->cfg, 0, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
@@ -196,15 +202,20 @@ int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct st
 /* True when s's files were read before, no commit was under way then or is
  * now, and both files still carry the stamps they had then (write_lock
  * held). */
-static bool files_unchanged(const struct acset *s)
+static bool files_unchanged(const struct acset *s, struct store_scan *scan)
 {
     struct lc_filestamp st[2];
+    int journal;
 
     if (!s->read_once || s->read_journal)
         return false;
     acset_stamp(s, st);
-    return !acset_stamp_differs(&st[0], &s->read_stamps[0]) &&
-           !acset_stamp_differs(&st[1], &s->read_stamps[1]) && !journal_exists(s);
+    if (acset_stamp_differs(&st[0], &s->read_stamps[0]) ||
+        acset_stamp_differs(&st[1], &s->read_stamps[1]))
+        return false;
+    /* the batch's listing of the directory (one read for its sets) */
+    journal = store_pair_journal_listed(s->cfg.cert_path, s->cfg.key_path, scan);
+    return journal < 0 ? !journal_exists(s) : journal == 0;
 }
 
 void manager_notify(autocert_manager *m, const bool *changed, size_t n)
@@ -257,7 +268,7 @@ static void refresh_range(struct refresh_batch *b)
     while ((i = atomic_fetch_add(&b->next, 1)) < b->n) {
         struct acset *s = b->m->sets[i];
 
-        if (!b->drop_absent && files_unchanged(s))
+        if (!b->drop_absent && files_unchanged(s, b->scan))
             continue;
         atomic_fetch_add(&b->reread, 1);
         if (refresh_set(b->m, s, b->drop_absent, b->scan, b->verbose, true, NULL) == 1) {

@@ -147,6 +147,8 @@ struct acset {
      * a reload skips a set whose files still have them */
     struct lc_filestamp read_stamps[2];
     bool read_once;
+    bool read_stamped; /* read_stamps were taken when the set was made (before
+                        * anyone shared it): the first read uses them */
     bool read_journal; /* the commit journal existed when they were read */
     /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
     struct lc_set rec;

@@ -82,11 +82,8 @@ int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len
                      store_file_type_name(st.st_mode));
         goto out;
     }
-    flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-        ac_error_set(e, AC_ERR_IO, "%s: fcntl failed: %s", path, strerror(errno));
-        goto out;
-    }
+    /* O_NONBLOCK stays: it does nothing to a regular file (a file system
+     * that answers EAGAIN anyway gets it cleared below) */
     if ((uint64_t)st.st_size > max_bytes) {
         ac_error_set(e, AC_ERR_IO, "%s: file too large (%lld bytes, limit %zu)", path,
                      (long long)st.st_size, max_bytes);
@@ -118,12 +115,19 @@ int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len
         if (r < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EAGAIN && (flags = fcntl(fd, F_GETFL)) >= 0 &&
+                fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0)
+                continue;
             ac_error_set(e, AC_ERR_IO, "%s: read failed: %s", path, strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         have += (size_t)r;
+        /* a regular file that gave exactly its size and less than asked:
+         * that is its end (no second read to hear it) */
+        if (have < cap && have == (size_t)st.st_size)
+            break;
     }
     if (have > max_bytes) {
         ac_error_set(e, AC_ERR_IO, "%s: file too large (limit %zu)", path, max_bytes);
@@ -194,8 +198,7 @@ int store_fsync_dir(const char *dir, struct ac_error *e)
         return -1;
     }
     if (fsync(fd) != 0 && errno != EINVAL) {
-        ac_error_set(e, AC_ERR_IO, "%s: fsync of directory failed: %s", dir,
-                     strerror(errno));
+        ac_error_set(e, AC_ERR_IO, "%s: fsync of directory failed: %s", dir, strerror(errno));
         rc = -1;
     }
     close(fd);
@@ -259,8 +262,8 @@ static int open_temp(const char *path, mode_t mode, char *tmp, size_t n, struct 
     return -1;
 }
 
-int store_write_file(const char *path, const void *data, size_t len, mode_t mode,
-                     bool exclusive, bool *exists, struct ac_error *e)
+int store_write_file(const char *path, const void *data, size_t len, mode_t mode, bool exclusive,
+                     bool *exists, struct ac_error *e)
 {
     char tmp[STORE_PATH_MAX], dir[STORE_PATH_MAX];
     int fd = -1, rc = -1;
@@ -324,30 +327,40 @@ static int companion_path(const char *cert_path, const char *key_path, const cha
                           const char *suffix, char *buf, size_t n)
 {
     unsigned char md[32];
-    char dir[STORE_PATH_MAX];
+    char dir[STORE_PATH_MAX], in[512];
+    size_t cl = strlen(cert_path), kl = strlen(key_path);
     gnutls_hash_hd_t h;
     int k;
 
-    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
-        return -1;
-    gnutls_hash(h, cert_path, strlen(cert_path));
-    gnutls_hash(h, "|", 1);
-    gnutls_hash(h, key_path, strlen(key_path));
-    gnutls_hash_deinit(h, md);
+    if (cl + 1 + kl <= sizeof in) {
+        /* the common case: one call, no hash context to allocate (this runs
+         * for every set of a load or reload) */
+        memcpy(in, cert_path, cl);
+        in[cl] = '|';
+        memcpy(in + cl + 1, key_path, kl);
+        if (gnutls_hash_fast(GNUTLS_DIG_SHA256, in, cl + 1 + kl, md) != 0)
+            return -1;
+    } else {
+        if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0)
+            return -1;
+        gnutls_hash(h, cert_path, cl);
+        gnutls_hash(h, "|", 1);
+        gnutls_hash(h, key_path, kl);
+        gnutls_hash_deinit(h, md);
+    }
     if (store_dirname(cert_path, dir, sizeof dir) != 0)
         return -1;
     if (strchr(cert_path, '/') == NULL)
-        k = snprintf(buf, n, "%s%02x%02x%02x%02x%02x%02x%s", prefix, md[0], md[1], md[2],
-                     md[3], md[4], md[5], suffix);
+        k = snprintf(buf, n, "%s%02x%02x%02x%02x%02x%02x%s", prefix, md[0], md[1], md[2], md[3],
+                     md[4], md[5], suffix);
     else
         k = snprintf(buf, n, "%s%s%s%02x%02x%02x%02x%02x%02x%s", dir,
-                     strcmp(dir, "/") == 0 ? "" : "/", prefix, md[0], md[1], md[2], md[3],
-                     md[4], md[5], suffix);
+                     strcmp(dir, "/") == 0 ? "" : "/", prefix, md[0], md[1], md[2], md[3], md[4],
+                     md[5], suffix);
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-int store_failure_marker_path(const char *cert_path, const char *key_path, char *buf,
-                              size_t n)
+int store_failure_marker_path(const char *cert_path, const char *key_path, char *buf, size_t n)
 {
     return companion_path(cert_path, key_path, ".last_failure-", "", buf, n);
 }

@@ -125,6 +125,12 @@ void store_scan_free(struct store_scan *scan);
 int store_pair_recover_if_idle_scan(const char *cert_path, const char *key_path,
                                     struct store_scan *scan, struct ac_error *e);
 
+/* Whether the pair's commit journal is in scan's listing of its directory
+ * (no file system call once the directory is listed): 1 yes, 0 no, -1 cannot
+ * tell (no listing: look on disk). A journal made after the listing was
+ * taken is not seen (the next load sees it). */
+int store_pair_journal_listed(const char *cert_path, const char *key_path, struct store_scan *scan);
+
 /* Reads the pair as committed, without any lock: while the journal exists
  * (a commit past its commit point, running or interrupted), each staged .new
  * file is read in place of its final file (the final one when it was already

@@ -208,7 +208,8 @@ out:
 
 /* ---- a batch's directory listings (store_scan) ---- */
 
-/* The dot-names of one directory, sorted (temp files all start with '.'). */
+/* The dot-names of one directory and its names that end in ".new" (the
+ * staged files), sorted (temp files, journals all start with '.'). */
 struct scan_dir {
     char *dir;
     char **names;
@@ -220,7 +221,7 @@ struct scan_dir {
  * listing, once inserted, never changes or moves until store_scan_free, so a
  * pointer to it is used without the lock. */
 struct store_scan {
-    pthread_mutex_t mu;
+    pthread_rwlock_t mu; /* read: a lookup (every set of a batch); write: an insert */
     struct scan_dir **v; /* open addressing on dir; NULL = empty slot */
     size_t cap, n;       /* cap a power of two, > 2 * n */
 };
@@ -229,7 +230,7 @@ struct store_scan *store_scan_new(void)
 {
     struct store_scan *scan = calloc(1, sizeof(struct store_scan));
 
-    if (scan != NULL && pthread_mutex_init(&scan->mu, NULL) != 0) {
+    if (scan != NULL && pthread_rwlock_init(&scan->mu, NULL) != 0) {
         free(scan);
         return NULL;
     }
@@ -254,7 +255,7 @@ void store_scan_free(struct store_scan *scan)
     for (size_t i = 0; i < scan->cap; i++)
         scan_dir_free(scan->v[i]);
     free(scan->v);
-    pthread_mutex_destroy(&scan->mu);
+    pthread_rwlock_destroy(&scan->mu);
     free(scan);
 }
 
@@ -286,7 +287,10 @@ static int scan_dir_read(const char *dir, struct scan_dir *d)
     if (dd == NULL)
         return -1;
     while ((de = readdir(dd)) != NULL) {
-        if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        size_t len = strlen(de->d_name);
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (de->d_name[0] != '.' && (len < 4 || strcmp(de->d_name + len - 4, ".new") != 0)))
             continue;
         if (d->n == cap) {
             size_t nc = cap ? cap * 2 : 8;
@@ -356,9 +360,9 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
     struct scan_dir *d = NULL, *have;
     size_t k;
 
-    pthread_mutex_lock(&scan->mu);
+    pthread_rwlock_rdlock(&scan->mu);
     have = scan->cap > 0 ? scan->v[scan_slot(scan, dir)] : NULL;
-    pthread_mutex_unlock(&scan->mu);
+    pthread_rwlock_unlock(&scan->mu);
     if (have != NULL)
         return have->ok ? have : NULL;
     d = calloc(1, sizeof *d);
@@ -367,9 +371,9 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
         return NULL;
     }
     d->ok = scan_dir_read(dir, d) == 0;
-    pthread_mutex_lock(&scan->mu);
+    pthread_rwlock_wrlock(&scan->mu);
     if (2 * (scan->n + 1) > scan->cap && scan_grow(scan) != 0) {
-        pthread_mutex_unlock(&scan->mu);
+        pthread_rwlock_unlock(&scan->mu);
         scan_dir_free(d);
         return NULL;
     }
@@ -380,7 +384,7 @@ static const struct scan_dir *scan_get(struct store_scan *scan, const char *dir)
         d = NULL;
     }
     have = scan->v[k];
-    pthread_mutex_unlock(&scan->mu);
+    pthread_rwlock_unlock(&scan->mu);
     scan_dir_free(d);              /* another thread listed it first */
     return have->ok ? have : NULL; /* not ok: the caller reads it each time */
 }
@@ -689,6 +693,81 @@ static int tmp_any(const struct pair_paths *pp, struct store_scan *scan)
     return tmp_visit(pp, false);
 }
 
+/* True when the listing holds a name that starts with a + b + c (exactly that
+ * name with `whole`). A name longer than any directory entry is not there. */
+static bool scan_has3(const struct scan_dir *d, const char *a, const char *b, const char *c,
+                      bool whole)
+{
+    char name[1024];
+    int k = snprintf(name, sizeof name, "%s%s%s", a, b, c);
+    size_t lo = 0, hi = d->n;
+
+    if (k < 0 || (size_t)k >= sizeof name)
+        return false;
+    while (lo < hi) { /* first name >= name */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(d->names[mid], name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == d->n)
+        return false;
+    return whole ? strcmp(d->names[lo], name) == 0 : strncmp(d->names[lo], name, (size_t)k) == 0;
+}
+
+/* What the batch's listings say about the pair, with no file system call:
+ * 0 nothing to recover (no journal, no staged file, no temp file of a
+ * crashed write: what tmp_any and the lstat of the journal and the staged
+ * files look for), 1 something is there, -1 no listing or bad paths (the
+ * caller looks on disk). A file that appeared after the listing was taken
+ * is left to the next load (store.h). */
+static int scan_verdict(const char *cert_path, const char *key_path, struct store_scan *scan)
+{
+    char dir[STORE_PATH_MAX], kdir[STORE_PATH_MAX], companion[STORE_PATH_MAX];
+    char journal[512], marker[512], state[512];
+    const struct scan_dir *cd, *kd;
+    const char *cb, *kb;
+
+    if (scan == NULL || cert_path == NULL || key_path == NULL || *cert_path == '\0' ||
+        *key_path == '\0' || strcmp(cert_path, key_path) == 0 ||
+        store_dirname(cert_path, dir, sizeof dir) != 0 ||
+        store_dirname(key_path, kdir, sizeof kdir) != 0)
+        return -1;
+    cb = base_of(cert_path);
+    kb = base_of(key_path);
+    if (store_journal_path(cert_path, key_path, companion, sizeof companion) != 0 ||
+        fill(journal, sizeof journal, base_of(companion), "", "") != 0 ||
+        store_failure_marker_path(cert_path, key_path, companion, sizeof companion) != 0 ||
+        fill(marker, sizeof marker, base_of(companion), "", "") != 0 ||
+        store_state_path(cert_path, key_path, companion, sizeof companion) != 0 ||
+        fill(state, sizeof state, base_of(companion), "", "") != 0)
+        return -1;
+    cd = scan_get(scan, dir);
+    kd = strcmp(kdir, dir) == 0 ? cd : scan_get(scan, kdir);
+    if (cd == NULL || kd == NULL)
+        return -1;
+    if (scan_has3(cd, journal, "", "", true) || scan_has3(kd, kb, ".new", "", true) ||
+        scan_has3(cd, cb, ".new", "", true) || scan_has3(kd, ".", kb, ".new.tmp-", false) ||
+        scan_has3(cd, ".", cb, ".new.tmp-", false) || scan_has3(cd, ".", journal, ".tmp-", false) ||
+        scan_has3(cd, ".", marker, ".tmp-", false) || scan_has3(cd, ".", state, ".tmp-", false))
+        return 1;
+    return 0;
+}
+
+int store_pair_journal_listed(const char *cert_path, const char *key_path, struct store_scan *scan)
+{
+    char dir[STORE_PATH_MAX], j[STORE_PATH_MAX];
+    const struct scan_dir *cd;
+
+    if (scan == NULL || cert_path == NULL || key_path == NULL ||
+        store_dirname(cert_path, dir, sizeof dir) != 0 ||
+        store_journal_path(cert_path, key_path, j, sizeof j) != 0 ||
+        (cd = scan_get(scan, dir)) == NULL)
+        return -1;
+    return scan_has3(cd, base_of(j), "", "", true) ? 1 : 0;
+}
+
 int store_pair_recover_if_idle(const char *cert_path, const char *key_path, struct ac_error *e)
 {
     return store_pair_recover_if_idle_scan(cert_path, key_path, NULL, e);
@@ -697,12 +776,16 @@ int store_pair_recover_if_idle(const char *cert_path, const char *key_path, stru
 int store_pair_recover_if_idle_scan(const char *cert_path, const char *key_path,
                                     struct store_scan *scan, struct ac_error *e)
 {
-    struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
+    struct pair_paths *pp = NULL;
     struct store_lock *lock = NULL;
     struct ac_error le;
     int rc = -1;
 
-    if (pp == NULL)
+    /* a batch: its listings answer for the common case (nothing left over)
+     * without the journal's and the staged files' lstat */
+    if (scan_verdict(cert_path, key_path, scan) == 0)
+        return 0;
+    if ((pp = pair_paths_new(cert_path, key_path, e)) == NULL)
         goto out;
     if (!exists(pp->journal) && !exists(pp->key_new) && !exists(pp->cert_new) &&
         tmp_any(pp, scan) == 0) {
@@ -759,13 +842,25 @@ int store_pair_read(const char *cert_path, size_t chain_max, char **chain, size_
                     const char *key_path, size_t key_max, char **key, size_t *key_len,
                     struct ac_error *e)
 {
-    struct pair_paths *pp = pair_paths_new(cert_path, key_path, e);
+    struct pair_paths *pp = NULL;
+    char j[STORE_PATH_MAX];
     bool journal;
     int rc = -1;
 
     *chain = NULL;
     *key = NULL;
-    if (pp == NULL)
+    /* no journal (the common case): the final files, without the paths of a
+     * commit (pair_paths_new) */
+    if (cert_path != NULL && key_path != NULL && *cert_path != '\0' && *key_path != '\0' &&
+        strcmp(cert_path, key_path) != 0 &&
+        store_journal_path(cert_path, key_path, j, sizeof j) == 0 && !exists(j)) {
+        if (read_committed(key_path, NULL, key_max, key, key_len, e) != 0 ||
+            read_committed(cert_path, NULL, chain_max, chain, chain_len, e) != 0)
+            goto out;
+        rc = 0;
+        goto out;
+    }
+    if ((pp = pair_paths_new(cert_path, key_path, e)) == NULL)
         goto out;
     journal = exists(pp->journal);
     if (read_committed(key_path, journal ? pp->key_new : NULL, key_max, key, key_len, e) != 0 ||

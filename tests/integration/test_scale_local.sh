@@ -5,7 +5,8 @@
 # the file; `autocert serve` loads every set once, logs one start-up summary
 # (per-set lines only at debug level), and serves the right certificate by SNI
 # for a sample of sets (exact names and wildcards); a SIGHUP with one set's
-# files rewritten re-reads only that set and serves its new certificate.
+# files rewritten re-reads only that set and serves its new certificate; after
+# that reload the watch on local files still serves a rewritten set.
 # RESOURCE_LOCK heavy (tests/CMakeLists.txt): never beside another many-set test.
 set -euo pipefail
 source "${AUTOCERT_SOURCE_DIR:?}/scripts/testenv.sh"
@@ -79,4 +80,17 @@ assert_eq "$new_serial" "$served" "the changed set's new certificate after SIGHU
 # the one set re-read on its own (the watch on local files) may say so
 loaded=$(grep "certificate loaded" "$LOG" | grep -vc '\[extra\[3210\]\]' || true)
 assert_eq 0 "$loaded" "info-level 'certificate loaded' lines of sets that did not change"
+
+# --- after a reload that kept every set (the watch index is kept, not rebuilt),
+# the watch on local files still serves a rewritten set without a signal ------------
+serves_serial() { # SNI SERIAL
+  [[ "$(openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername "$1" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null)" == "$2" ]]
+}
+old_serial=$(openssl x509 -noout -serial -in certs/4/s4321.crt)
+python3 "$AUTOCERT_SOURCE_DIR/bench/scale_gen.py" . "$N" --only 4321 || fail "rewrite failed"
+new_serial=$(openssl x509 -noout -serial -in certs/4/s4321.crt)
+[[ "$old_serial" != "$new_serial" ]] || fail "the rewritten certificate kept its serial"
+wait_until 120 serves_serial site4321.example21.com "$new_serial" ||
+  { tail -20 "$LOG" >&2; fail "the watch did not serve extra[4321]'s new certificate after a reload"; }
 stop_daemon

@@ -297,6 +297,31 @@ static void test_ignored_sections(void **state)
     config_diags_free(&d);
 }
 
+/* Issue 12: the loader's quick pass records no key positions; a file that
+ * makes any diag is loaded again with them: a warning keeps its exact place,
+ * and is reported once. */
+static void test_warning_position(void **state)
+{
+    struct config *cfg;
+    struct config_diags d;
+
+    (void)state;
+    assert_int_equal(tc_load("autocert:\n  provider: local\n  extra:\n    - cert_path: a.crt\n"
+                             "      key_path: a.key\n      acme_key_path: x.key\n",
+                             &cfg, &d),
+                     0);
+    assert_non_null(cfg);
+    if (d.count != 1)
+        tc_dump(&d);
+    assert_int_equal(d.count, 1);
+    assert_true(d.items[0].warning);
+    assert_string_equal(d.items[0].key_path, "autocert.extra[1].acme_key_path");
+    assert_int_equal(d.items[0].line, 6);
+    assert_int_equal(d.items[0].column, 7);
+    config_free(cfg);
+    config_diags_free(&d);
+}
+
 static void test_positions(void **state)
 {
     /* 1. unknown key with did-you-mean */
@@ -507,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_provider_names_and_options),
         cmocka_unit_test(test_challenge),
         cmocka_unit_test(test_ignored_sections),
+        cmocka_unit_test(test_warning_position),
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_refused_inputs),
         cmocka_unit_test(test_domain_rules),

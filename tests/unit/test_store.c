@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+/* cmocka after the headers it needs */
 #include <cmocka.h>
 
 #include <dirent.h>
@@ -220,8 +221,9 @@ static void test_pair_crash_points(void **state)
         snprintf(kdir, sizeof kdir, "%s/keys", base);
         snprintf(cert, sizeof cert, "%s/cert.crt", cdir);
         snprintf(key, sizeof key, "%s/priv.key", kdir);
-        assert_int_equal(store_pair_commit(cert, OLD_CERT, strlen(OLD_CERT), key, OLD_KEY,
-                                           strlen(OLD_KEY), &e), 0);
+        assert_int_equal(
+            store_pair_commit(cert, OLD_CERT, strlen(OLD_CERT), key, OLD_KEY, strlen(OLD_KEY), &e),
+            0);
 
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -268,8 +270,8 @@ static void test_pair_same_dir_and_stray(void **state)
     pathf(dir, sizeof dir, "same");
     pathf(cert, sizeof cert, "same/cert.crt");
     pathf(key, sizeof key, "same/priv.key");
-    assert_int_equal(store_pair_commit(cert, OLD_CERT, strlen(OLD_CERT), key, OLD_KEY,
-                                       strlen(OLD_KEY), &e), 0);
+    assert_int_equal(
+        store_pair_commit(cert, OLD_CERT, strlen(OLD_CERT), key, OLD_KEY, strlen(OLD_KEY), &e), 0);
     /* stray staging files without a journal are discarded */
     snprintf(stray, sizeof stray, "%s.new", cert);
     write_raw(stray, "x", 1);
@@ -280,8 +282,8 @@ static void test_pair_same_dir_and_stray(void **state)
     assert_file_is(key, OLD_KEY);
     assert_int_equal(count_extra(dir, allowed), 0);
     /* a second commit replaces both */
-    assert_int_equal(store_pair_commit(cert, NEW_CERT, strlen(NEW_CERT), key, NEW_KEY,
-                                       strlen(NEW_KEY), &e), 0);
+    assert_int_equal(
+        store_pair_commit(cert, NEW_CERT, strlen(NEW_CERT), key, NEW_KEY, strlen(NEW_KEY), &e), 0);
     assert_file_is(cert, NEW_CERT);
     assert_file_is(key, NEW_KEY);
     assert_int_equal(count_extra(dir, allowed), 0);
@@ -496,6 +498,102 @@ static void test_recover_vanished_staged(void **state)
     assert_int_equal(count_extra(dir, allowed), 0);
 }
 
+/* Issue 12: a batch (store_scan) answers "nothing to recover" from its
+ * directory listings, with no lstat per set; every leftover kind a listing
+ * shows is still recovered, and the reload's journal check reads the same
+ * listing. */
+static void test_scan_recovery(void **state)
+{
+    struct ac_error e;
+    struct store_scan *scan;
+    char dir[512], cert[512], key[512], journal[512], marker[512], lockp[512], left[700];
+    char *chain = NULL, *k = NULL, body[2048], khex[65], chex[65];
+    unsigned char kh[32], ch[32];
+    size_t cl = 0, kl = 0;
+    const char *allowed[] = {"cert.crt", "priv.key", NULL, NULL}; /* and the lock file */
+
+    (void)state;
+    pathf(dir, sizeof dir, "scan");
+    pathf(cert, sizeof cert, "scan/cert.crt");
+    pathf(key, sizeof key, "scan/priv.key");
+    assert_int_equal(store_lock_path(cert, key, lockp, sizeof lockp), 0);
+    allowed[2] = strrchr(lockp, '/') + 1;
+    assert_int_equal(store_journal_path(cert, key, journal, sizeof journal), 0);
+    assert_int_equal(store_failure_marker_path(cert, key, marker, sizeof marker), 0);
+    assert_int_equal(
+        store_pair_commit(cert, OLD_CERT, strlen(OLD_CERT), key, OLD_KEY, strlen(OLD_KEY), &e), 0);
+
+    /* clean: nothing to do, no journal listed; no listing: cannot tell */
+    scan = store_scan_new();
+    assert_non_null(scan);
+    assert_int_equal(store_pair_recover_if_idle_scan(cert, key, scan, &e), 0);
+    assert_int_equal(store_pair_journal_listed(cert, key, scan), 0);
+    assert_int_equal(store_pair_journal_listed(cert, key, NULL), -1);
+    store_scan_free(scan);
+    assert_int_equal(count_extra(dir, allowed), 0);
+
+    /* each leftover a fresh batch lists is removed, the pair kept */
+    for (int kind = 0; kind < 5; kind++) {
+        switch (kind) {
+        case 0:
+            snprintf(left, sizeof left, "%s.new", cert);
+            break;
+        case 1:
+            snprintf(left, sizeof left, "%s.new", key);
+            break;
+        case 2:
+            snprintf(left, sizeof left, "%s/.cert.crt.new.tmp-0123", dir);
+            break;
+        case 3:
+            snprintf(left, sizeof left, "%s/.priv.key.new.tmp-0123", dir);
+            break;
+        default:
+            tmp_name_of(left, sizeof left, marker);
+            break;
+        }
+        write_raw(left, "x", 1);
+        scan = store_scan_new();
+        assert_non_null(scan);
+        assert_int_equal(store_pair_recover_if_idle_scan(cert, key, scan, &e), 0);
+        store_scan_free(scan);
+        assert_int_equal(access(left, F_OK), -1);
+        assert_int_equal(count_extra(dir, allowed), 0);
+        assert_file_is(cert, OLD_CERT);
+        assert_file_is(key, OLD_KEY);
+    }
+
+    /* a commit interrupted past its commit point (key promoted, chain
+     * staged): the listing shows the journal, the batch rolls it forward */
+    assert_int_equal(crypto_init(), 0);
+    crypto_sha256(NEW_KEY, strlen(NEW_KEY), kh);
+    crypto_sha256(NEW_CERT, strlen(NEW_CERT), ch);
+    for (int i = 0; i < 32; i++) {
+        snprintf(khex + 2 * i, 3, "%02x", kh[i]);
+        snprintf(chex + 2 * i, 3, "%02x", ch[i]);
+    }
+    snprintf(body, sizeof body,
+             "{\"key_new\":\"%s.new\",\"cert_new\":\"%s.new\",\"key_sha256\":\"%s\","
+             "\"cert_sha256\":\"%s\"}",
+             key, cert, khex, chex);
+    write_raw(key, NEW_KEY, strlen(NEW_KEY));
+    snprintf(left, sizeof left, "%s.new", cert);
+    write_raw(left, NEW_CERT, strlen(NEW_CERT));
+    write_raw(journal, body, strlen(body));
+    scan = store_scan_new();
+    assert_non_null(scan);
+    assert_int_equal(store_pair_journal_listed(cert, key, scan), 1);
+    assert_int_equal(store_pair_read(cert, 4096, &chain, &cl, key, 4096, &k, &kl, &e), 0);
+    assert_string_equal(chain, NEW_CERT); /* read as committed, before recovery */
+    assert_string_equal(k, NEW_KEY);
+    free(chain);
+    free(k);
+    assert_int_equal(store_pair_recover_if_idle_scan(cert, key, scan, &e), 0);
+    store_scan_free(scan);
+    assert_file_is(cert, NEW_CERT);
+    assert_file_is(key, NEW_KEY);
+    assert_int_equal(count_extra(dir, allowed), 0);
+}
+
 static void test_account_key(void **state)
 {
     struct ac_error e;
@@ -564,8 +662,7 @@ static void test_failure_marker(void **state)
     int64_t t = 0;
 
     (void)state;
-    assert_int_equal(store_failure_marker_path("certs/cert.crt", "certs/priv.key", p, sizeof p),
-                     0);
+    assert_int_equal(store_failure_marker_path("certs/cert.crt", "certs/priv.key", p, sizeof p), 0);
     assert_string_equal(p, "certs/.last_failure-68435196b59a");
     assert_int_equal(store_lock_path("certs/cert.crt", "certs/priv.key", p, sizeof p), 0);
     assert_string_equal(p, "certs/.lock-68435196b59a");
@@ -750,6 +847,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_companion_temps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loader_beside_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_vanished_staged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_recovery, setup, teardown),
     };
     ac_log_set_level(AC_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);
