@@ -17,6 +17,7 @@
 
 #include "challenge.h"
 #include "crypto.h"
+#include "issuer.h"
 #include "issuer_fleet.h"
 #include "lifecycle_priv.h"
 #include "log.h"
@@ -234,8 +235,12 @@ void lc_store_pull(struct lifecycle *lc, struct acset *s)
             import_local(lc, s, &cf);
         goto out;
     }
+    /* the same checks as a pair from the CA: the key is the leaf's, the leaf
+     * is valid now and names exactly the set's domains */
     if (crypto_chain_parse_pem(p.chain, p.chain_len, &chain, &e) != 0 ||
         crypto_key_load(p.key, p.key_len, &key, &e) != 0 ||
+        issuer_check_leaf(chain->crts[0], key, (const char *const *)s->cfg.domains,
+                          s->cfg.domains_count, ac_now(), &e) != 0 ||
         crypto_cert_info_get(chain->crts[0], &info, &e) != 0) {
         ac_warn(s->cfg.name, "store: the stored certificate is not usable: %s", e.message);
         goto out;
