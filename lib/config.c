@@ -814,6 +814,9 @@ void config_free(struct config *cfg)
     free(cfg->notify.webhook);
     free_list(cfg->notify.headers, cfg->notify.headers_count);
     cfg_store_clear(cfg);
+    for (size_t i = 0; i < cfg->source_env_count; i++)
+        free(cfg->source_env[i]);
+    free(cfg->source_env);
     free(cfg);
 }
 
@@ -876,7 +879,7 @@ static int load(const char *path, const char *mem, size_t mem_len, struct config
         rc = 1; /* a warning: its position needs the full pass */
         goto out;
     }
-    if (register_secrets(cfg) != 0)
+    if (register_secrets(cfg) != 0 || cfg_source_seal(&L, cfg, text, len) != 0)
         goto nomem;
     *out = cfg;
     cfg = NULL;
@@ -894,6 +897,7 @@ out:
     free(L.pos);
     free(L.pos_ix);
     free(L.opt_keys);
+    cfg_source_loader_free(&L);
     config_diags_free(&local);
     return rc;
 }

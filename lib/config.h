@@ -108,6 +108,12 @@ struct config {
     struct {
         char *deploy; /* shell command or NULL */
     } hooks;
+    /* what it was made from (config_source.c): SHA-256 over the file and the
+     * values of the environment variables it names */
+    unsigned char source_digest[32];
+    bool source_sealed;
+    char **source_env; /* the variables' names */
+    size_t source_env_count;
     struct {
         char *url;            /* libpq URI (secret); NULL: the file store */
         char *encryption_key; /* base64 of 32 bytes (secret); required with url */
@@ -145,6 +151,12 @@ int config_load(const char *path, struct config **out, struct config_diags *diag
  * stands for the file in diagnostics and in cfg->path. */
 int config_load_mem(const char *name, const char *text, size_t len, struct config **out,
                     struct config_diags *diags);
+/* True when the file at path (cfg's own path) holds exactly the bytes cfg
+ * was loaded from and the environment variables its ${...} name have the
+ * same values: loading it again would give the same configuration. One read
+ * and one SHA-256, no parse. False on any doubt (another path, a read error,
+ * a configuration loaded from memory that is not a file). */
+bool config_source_unchanged(const struct config *cfg, const char *path);
 /* A configuration is reference-counted: config_load returns one reference,
  * config_ref takes another (returns cfg; NULL is fine), config_free drops one
  * and the last one frees everything (and unregisters its secrets). */

@@ -84,6 +84,8 @@ int cfg_expand(struct cfg_loader *L, const char *path, const char *value, char *
                 }
             }
             v = lookup(name);
+            if (cfg_source_note_env(L, name) != 0)
+                goto nomem;
             if (v == NULL) {
                 cfg_diag(L, false, path,
                          "environment variable %s is not set (nor AUTOCERT_%s): set it or "

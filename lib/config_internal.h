@@ -53,6 +53,9 @@ struct cfg_loader {
      * positions and leaves duplicate keys to libcyaml; any diag makes the
      * load start over with positions, so every message still has its place */
     bool quick;
+    /* the environment variables ${...} named (config_source.c) */
+    char **env_names;
+    size_t env_count, env_cap;
 };
 
 /* One set as written (libcyaml output; every scalar a string, NULL if absent). */
@@ -130,6 +133,15 @@ struct cfg_raw {
     struct cfg_raw_notify *notify;
     struct cfg_raw_store *store;
 };
+
+/* --- what a configuration was made from (config_source.c) --- */
+/* Records that the file names environment variable name. -1 on ENOMEM. */
+int cfg_source_note_env(struct cfg_loader *L, const char *name);
+/* Seals cfg with the digest of text[0..len) and of the values of the
+ * variables L noted, and takes L's list of names. -1 on ENOMEM. */
+int cfg_source_seal(struct cfg_loader *L, struct config *cfg, const char *text, size_t len);
+/* Frees L's list of names (when the load failed). */
+void cfg_source_loader_free(struct cfg_loader *L);
 
 /* --- the store: section (config_store.c) --- */
 /* Fills cfg->store from raw (NULL: no section) and checks it. -1 on ENOMEM. */

@@ -5,6 +5,10 @@
  * validation), booleans and did-you-mean (lib/words.h), preferred_chain
  * (inherited from main, overridden per set, checked, printed).
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "autocert/autocert.h"
 #include "hostport.h"
 #include "test_config_util.h"
@@ -171,6 +175,44 @@ static void test_store_section(void **state)
     tc_expect_error("autocert:\n  provider: local\nstore:\n  url: 'host=db dbname'\n"
                     "  encryption_key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
                     "store.url", 4, 3, "not a PostgreSQL connection URI");
+}
+
+/* A reload of the same bytes with the same environment needs no parse
+ * (config_source_unchanged); any change of either does. */
+static void test_source_unchanged(void **state)
+{
+    char path[] = "/tmp/autocert-src-XXXXXX";
+    int fd = mkstemp(path);
+    const char *yml = "autocert:\n  provider: local\n  email: ${SRC_TEST_MAIL}\n";
+    struct config *cfg = NULL;
+    struct config_diags d = {0};
+    FILE *f;
+    (void)state;
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yml, strlen(yml)), (ssize_t)strlen(yml));
+    close(fd);
+    setenv("SRC_TEST_MAIL", "a@b.test", 1);
+    unsetenv("AUTOCERT_SRC_TEST_MAIL");
+    assert_int_equal(config_load(path, &cfg, &d), 0);
+    config_diags_free(&d);
+    assert_true(config_source_unchanged(cfg, path));
+    assert_false(config_source_unchanged(cfg, "/tmp/other.yml"));
+    setenv("AUTOCERT_SRC_TEST_MAIL", "c@d.test", 1); /* looked up first */
+    assert_false(config_source_unchanged(cfg, path));
+    unsetenv("AUTOCERT_SRC_TEST_MAIL");
+    assert_true(config_source_unchanged(cfg, path));
+    setenv("SRC_TEST_MAIL", "x@b.test", 1);
+    assert_false(config_source_unchanged(cfg, path));
+    setenv("SRC_TEST_MAIL", "a@b.test", 1);
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("# a comment\n", f);
+    fclose(f);
+    assert_false(config_source_unchanged(cfg, path));
+    config_free(cfg);
+    unlink(path);
+    unsetenv("SRC_TEST_MAIL");
 }
 
 static void test_redaction(void **state)
@@ -399,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_resolvers_rule), cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_suggest),        cmocka_unit_test(test_preferred_chain),
         cmocka_unit_test(test_engine_limits), cmocka_unit_test(test_store_section),
+        cmocka_unit_test(test_source_unchanged),
     };
 
     return cmocka_run_group_tests(tests, tc_setup, tc_teardown);

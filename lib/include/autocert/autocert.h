@@ -228,8 +228,11 @@ AUTOCERT_API int autocert_manager_reload(autocert_manager *m);
  * configuration is unchanged keeps its certificate, state and a running
  * order; changed sets are re-read; removed sets are dropped once their
  * running order (if any) has ended; new sets are loaded. Run-time sets
- * (autocert_manager_add_set) stay. The renewal engine keeps running.
- * Blocks on file I/O. */
+ * (autocert_manager_add_set) stay. The renewal engine keeps running. A
+ * file that holds exactly the bytes the running configuration was loaded
+ * from, with the same values of the environment variables its ${...} name,
+ * is not parsed again (0, nothing changes, no diagnostic is repeated): call
+ * autocert_manager_reload to re-read the sets' files. Blocks on file I/O. */
 AUTOCERT_API int autocert_manager_reload_config(autocert_manager *m, const char *path,
                                                 autocert_diag_fn fn, void *arg,
                                                 autocert_error *err);
