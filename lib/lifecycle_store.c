@@ -37,9 +37,11 @@ static int64_t quiet_s(void)
 {
 #ifdef AUTOCERT_TEST_HOOKS
     const char *v = getenv("AUTOCERT_TEST_STORE_QUIET_S");
+    char *end = NULL;
+    long n = v != NULL ? strtol(v, &end, 10) : 0;
 
-    if (v != NULL && atoi(v) > 0)
-        return atoi(v);
+    if (v != NULL && end != v && *end == '\0' && n > 0 && n <= LC_STORE_DOWN_QUIET_S)
+        return n;
 #endif
     return LC_STORE_DOWN_QUIET_S;
 }

@@ -57,8 +57,7 @@ int manager_lease_ttl(const autocert_manager *m);
 const char *manager_node_id(const autocert_manager *m);
 /* A reload's new configuration: a changed store: section is logged (it
  * takes effect at the next start). */
-void manager_store_check_reload(autocert_manager *m, const struct config *old,
-                                const struct config *cfg);
+void manager_store_check_reload(const struct config *old, const struct config *cfg);
 /* The renewal engine (owned by m). */
 /* Starts the OCSP fetcher (ocsp.h) on the current snapshot; part of
  * autocert_manager_start. Returns 0 or -1 with e. */

@@ -408,7 +408,7 @@ int manager_apply_config(autocert_manager *m, struct config *cfg, struct ac_erro
         goto out;
     }
     v = NULL;
-    manager_store_check_reload(m, old_cfg, m->cfg);
+    manager_store_check_reload(old_cfg, m->cfg);
     /* A removed or replaced set may live on (a running order, a status copy):
      * its secrets stay masked when its configuration goes. */
     have_ps = acset_ptrset_init(&ps, m->sets, n) == 0;

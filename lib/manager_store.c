@@ -81,15 +81,13 @@ const char *manager_node_id(const autocert_manager *m)
     return m->node_id;
 }
 
-void manager_store_check_reload(autocert_manager *m, const struct config *old,
-                                const struct config *cfg)
+void manager_store_check_reload(const struct config *old, const struct config *cfg)
 {
     const char *a = old->store.url != NULL ? old->store.url : "";
     const char *b = cfg->store.url != NULL ? cfg->store.url : "";
     const char *ka = old->store.encryption_key != NULL ? old->store.encryption_key : "";
     const char *kb = cfg->store.encryption_key != NULL ? cfg->store.encryption_key : "";
 
-    (void)m;
     if (strcmp(a, b) != 0 || strcmp(ka, kb) != 0 || old->store.lease_ttl != cfg->store.lease_ttl)
         ac_warn(NULL, "store: the store: section changed; it takes effect at the next start");
 }
