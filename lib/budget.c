@@ -190,6 +190,56 @@ static struct dom_ent *dom_get(struct budget *b, const char *name)
     return &b->doms[i];
 }
 
+/* Drops the domain entries whose tat is at or before now_ms (a full bucket:
+ * no information) by building the table again without them; the table
+ * shrinks with them (to the smallest power of two >= 64 holding the rest at
+ * most a quarter full). Nothing is rebuilt when nothing expired. Returns the
+ * number dropped, or 0 on ENOMEM (the table is left as it was). */
+static size_t dom_prune(struct budget *b, int64_t now_ms)
+{
+    size_t expired = 0, live, cap = 64;
+    struct dom_ent *v;
+
+    for (size_t i = 0; i < b->doms_cap; i++)
+        if (b->doms[i].name != NULL && b->doms[i].tat <= now_ms)
+            expired++;
+    if (expired == 0)
+        return 0;
+    live = b->doms_n - expired;
+    while (cap < live * 4)
+        cap *= 2;
+    v = calloc(cap, sizeof *v);
+    if (v == NULL)
+        return 0;
+    for (size_t k = 0; k < b->doms_cap; k++) {
+        size_t i;
+        if (b->doms[k].name == NULL)
+            continue;
+        if (b->doms[k].tat <= now_ms) {
+            free(b->doms[k].name);
+            continue;
+        }
+        for (i = str_hash(b->doms[k].name) & (cap - 1); v[i].name != NULL; i = (i + 1) & (cap - 1))
+            ;
+        v[i] = b->doms[k];
+    }
+    free(b->doms);
+    b->doms = v;
+    b->doms_cap = cap;
+    b->doms_n = live;
+    return expired;
+}
+
+size_t budget_prune(struct budget *b, int64_t now)
+{
+    return b != NULL ? dom_prune(b, now * 1000) : 0;
+}
+
+size_t budget_domains_count(const struct budget *b)
+{
+    return b != NULL ? b->doms_n : 0;
+}
+
 struct budget *budget_new(const char *id, const struct budget_limits *lim)
 {
     struct budget *b = calloc(1, sizeof *b);

@@ -90,6 +90,15 @@ int64_t budget_ready_at(const struct budget *b, const char *const *names, size_t
 int budget_charge(struct budget *b, const char *const *names, size_t n, bool new_names,
                   int64_t now);
 
+/* Forgets the per-domain buckets that are full at now (their theoretical
+ * arrival time is past: they carry no information), so the table holds only
+ * the registered domains that ordered within the last week. Linear in the
+ * table; the engine calls it each time it writes or merges the state.
+ * Returns how many were dropped. */
+size_t budget_prune(struct budget *b, int64_t now);
+/* How many per-domain buckets b holds (full ones not pruned yet included). */
+size_t budget_domains_count(const struct budget *b);
+
 /* State as JSON (a new object, json_object_put it): the account id, the
  * order bucket and each domain bucket that is not full at now. */
 json_object *budget_to_json(const struct budget *b, int64_t now);

@@ -31,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "issuer_fleet.h"
 #include "cert.h"
 #include "certset.h"
 #include "issuer.h"
+#include "issuer_fleet.h"
 #include "lifecycle.h"
 #include "lifecycle_priv.h"
 #include "log.h"
@@ -335,12 +335,30 @@ static void order_done(struct lifecycle *lc, struct acset *s)
     pthread_cond_signal(&lc->sched_cond);
 }
 
+static struct lc_ca_account *account_for(struct lifecycle *lc, const struct config *cfg,
+                                         const struct acset *s);
+
+/* The account s is charged to, found (and its budget state read) when the
+ * scheduler did not: a one-off order of an engine that does not run (the
+ * CLI). lc->mu held. */
+static void account_attach(struct lifecycle *lc, struct acset *s)
+{
+    struct config *cfg;
+
+    if (s->rec.acct != NULL || !s->managed)
+        return;
+    cfg = manager_config_ref(lc->m);
+    if (cfg != NULL)
+        s->rec.acct = account_for(lc, cfg, s);
+    config_free(cfg);
+}
+
 void lc_work_set(struct lifecycle *lc, struct acset *s)
 {
     struct lc_set *r = &s->rec;
     struct lc_cert_facts cf;
     struct ac_error e;
-    bool forced, do_ari, do_order, again;
+    bool forced, do_ari, do_order, again, oneoff;
     uint64_t gen;
     int rc = 0;
 
@@ -398,10 +416,17 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
             r->state = LC_RENEWING;
             /* counted in the account's budget (the scheduler's admission
              * did it already for a timed order) */
+            account_attach(lc, s);
             lc_sched_charge(&lc->sq, s, !(cf.present && !cf.names_differ), ac_now());
         }
         r->charged = false;
+        oneoff = do_order && !lc->started;
         pthread_mutex_unlock(&lc->mu);
+        /* Without a scheduler (the CLI) the charge is written before the
+         * order runs, where a daemon on the same files reads it; the
+         * scheduler writes its own after each admission. */
+        if (oneoff)
+            lc_sched_save(&lc->sq, &lc->mu, ac_now(), manager_store(lc->m), false);
         if (do_order)
             rc = lc_run_order(lc, s, forced ? gen : 0, &e);
         pthread_mutex_lock(&lc->mu);
@@ -530,14 +555,16 @@ static void ops_start(void *arg, struct acset *s)
     lc_queue(arg, s);
 }
 
-/* How often a shared store's budgets are merged, at most (when the
- * scheduler wakes). */
+/* How often the budgets are merged with their stored state (the state
+ * files, or a shared store's rows) to take what other processes or nodes
+ * charged, at most (when the scheduler wakes); at once for an account never
+ * merged. */
 #define LC_BUDGET_SYNC_S 60
 
 static bool budgets_dirty(const struct lc_sched *q)
 {
     for (size_t i = 0; i < q->nacct; i++)
-        if (q->acct[i]->dirty && q->acct[i]->state_path != NULL)
+        if (q->acct[i]->dirty && q->acct[i]->state_path != NULL && !q->acct[i]->syncing)
             return true;
     return false;
 }
@@ -594,9 +621,10 @@ static void *scheduler(void *arg)
         manager_snap_put(snap);
         free_slots =
             lc->max_workers > lc->busy + lc->qlen ? lc->max_workers - lc->busy - lc->qlen : 0;
-        if (shared && (now - budget_synced >= LC_BUDGET_SYNC_S ||
-                       (now > budget_synced && lc_sched_unsynced(&lc->sq)))) {
-            /* what the other nodes of the fleet spent, before admitting */
+        if (now - budget_synced >= LC_BUDGET_SYNC_S ||
+            (now > budget_synced && lc_sched_unsynced(&lc->sq))) {
+            /* what the other processes on these files, or the other nodes
+             * of the fleet, spent: before admitting */
             budget_synced = now;
             pthread_mutex_unlock(&lc->mu);
             lc_sched_save(&lc->sq, &lc->mu, now, manager_store(lc->m), true);

@@ -24,12 +24,12 @@
 #include <time.h>
 
 #include "autocert/autocert.h"
-#include "storage.h"
 #include "budget.h"
 #include "config.h"
 #include "dueheap.h"
 #include "error.h"
 #include "lifecycle.h"
+#include "storage.h"
 
 #include "set.h"
 
@@ -153,16 +153,17 @@ struct lc_charge {
 };
 
 struct lc_ca_account {
-    char *id;            /* "ca_dir_url|eab_kid" or "ca_dir_url|acme_key_path" */
-    struct lc_charge *pend; /* charges since the state was last written */
+    char *id;               /* "ca_dir_url|eab_kid" or "ca_dir_url|acme_key_path" */
+    struct lc_charge *pend; /* charges not written to the stored state yet */
     size_t npend;
     char *state_path;    /* NULL: not persisted */
     struct budget *b;    /* owned */
     struct dueheap wait; /* key: NotAfter (0 without a certificate) */
     int64_t wake;        /* the budget's next token for the head, 0 none */
-    bool dirty;          /* charged since the state was last written */
+    bool dirty;          /* charged since the state was last merged: merge soon */
     bool loaded;         /* the state file was read */
-    bool synced;         /* merged with a shared store's row at least once */
+    bool synced;         /* merged with the stored state (file or row) at least once */
+    bool syncing;        /* a thread is merging it (lc_sched_save) */
 };
 
 /* The engine's one timer structure: every managed set is in exactly one of
@@ -214,13 +215,19 @@ int64_t lc_sched_tick(struct lc_sched *q, const struct lc_sched_ops *ops, int64_
  * to its account when the scheduler did not (a forced or one-off order), and
  * clears the mark of one it did. */
 void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_t now);
-/* Writes the budgets charged since the last save (call without the engine
- * mutex: takes a copy of each state with it held through `mu`). */
-/* With a shared store (st, issuer_fleet.h) every account's budget (all) or
- * the charged ones are merged with the store's row both ways instead. */
+/* Merges the accounts' budgets with their stored state, both ways, under the
+ * store's lock (st->ops->budget_update: the state file's flock with the file
+ * store, the row's lock with a shared one): the charges made here since the
+ * last write are applied again on the stored state and written, and the
+ * budget here takes what others (processes on the same files, fleet nodes)
+ * charged. all: every account with a budget (a periodic read back);
+ * otherwise the ones charged since their last write. st NULL: the file store.
+ * Call without the engine mutex (it takes `mu` around each account's
+ * merge); one merge of an account at a time (another thread's save skips an
+ * account being merged and leaves it dirty). Blocks on file/store I/O. */
 void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, struct storage *st,
                    bool all);
-/* True when an account with a budget was never merged with a shared store. */
+/* True when an account with a budget was never merged with its stored state. */
 bool lc_sched_unsynced(const struct lc_sched *q);
 /* Frees every account; the sets' slots are cleared. */
 void lc_sched_free(struct lc_sched *q);

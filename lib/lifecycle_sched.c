@@ -33,8 +33,7 @@ static bool ari_pending(const struct lc_set *r, const struct lc_cert_facts *cf)
  * on the stored state, inside the store's lock, so that charges of several
  * nodes add up (a merge of two buckets could not tell one token taken on
  * each node from one taken on both). */
-static void acct_charge(struct lc_ca_account *a, const struct acset *s, bool new_names,
-                        int64_t now)
+static void acct_charge(struct lc_ca_account *a, const struct acset *s, bool new_names, int64_t now)
 {
     struct lc_charge *c;
 
@@ -321,40 +320,62 @@ void lc_sched_charge(struct lc_sched *q, struct acset *s, bool new_names, int64_
     acct_charge(r->acct, s, new_names, now);
 }
 
-/* A shared store's budget row merged with account a's budget, both ways:
- * what other nodes spent is counted here, what this node spent is written. */
+/* An account's stored budget state (the state file with the file store, the
+ * row with a shared one) merged with its budget here, both ways: what other
+ * processes or nodes spent is counted here, what this one spent is written.
+ * Every process using the same state (a daemon, a one-off CLI run, other
+ * daemons on the same files, the nodes of a fleet) works this way, so their
+ * charges add up whoever writes last. */
 struct budget_sync {
     struct lc_ca_account *a;
     pthread_mutex_t *mu;
     int64_t now;
     size_t applied; /* charges of a->pend applied to the stored state */
+    bool ok;        /* the merge ran (not out of memory) */
 };
 
-/* The stored state (NULL: none) with this node's charges since the last
- * write applied again; this node's budget takes the result. */
+/* The stored state (NULL: none) with this process's charges since its last
+ * write applied again; this process's budget takes the result. Returns the
+ * text to store, or NULL to leave the stored state as it is: nothing to add
+ * to it. Without a stored state (none yet, lost, or unreadable) this
+ * process's own state is stored: it holds its charges already. */
 static char *budget_sync_merge(const char *stored, void *arg)
 {
     struct budget_sync *bs = arg;
     struct lc_ca_account *a = bs->a;
     json_object *o = stored != NULL ? json_tokener_parse(stored) : NULL, *j = NULL;
-    struct budget *nb;
+    struct budget *nb = NULL;
     char *out = NULL;
+    bool write;
 
+    if (o != NULL && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
     pthread_mutex_lock(bs->mu);
-    nb = budget_new(a->id, budget_limits_of(a->b));
-    if (nb != NULL) {
+    write = o == NULL || a->npend > 0;
+    if (o == NULL) {
+        j = budget_to_json(a->b, bs->now);
+    } else if ((nb = budget_new(a->id, budget_limits_of(a->b))) != NULL) {
         budget_from_json(nb, o);
         for (size_t i = 0; i < a->npend; i++)
             (void)budget_charge(nb, (const char *const *)a->pend[i].names, a->pend[i].n,
                                 a->pend[i].new_names, a->pend[i].now);
-        bs->applied = a->npend;
         j = budget_to_json(nb, bs->now);
-        budget_merge_json(a->b, j);
+        if (j != NULL)
+            budget_merge_json(a->b, j);
+    }
+    if (j != NULL) {
+        (void)budget_prune(a->b, bs->now);
+        bs->applied = a->npend;
     }
     pthread_mutex_unlock(bs->mu);
-    if (j != NULL) {
+    if (j != NULL && write) {
         const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
         out = txt != NULL ? strdup(txt) : NULL;
+        bs->ok = out != NULL;
+    } else {
+        bs->ok = j != NULL;
     }
     json_object_put(j);
     json_object_put(o);
@@ -362,13 +383,21 @@ static char *budget_sync_merge(const char *stored, void *arg)
     return out;
 }
 
-static void sched_sync_shared(struct lc_sched *q, pthread_mutex_t *mu, int64_t now,
-                              struct storage *st, bool all)
+/* Merges each account's budget with its stored state (budget_sync_merge):
+ * all those with a budget, or the ones charged since their last write (dirty,
+ * or charges not written yet: a failed write). One merge of an account
+ * at a time: an account being merged by another thread is left dirty (its
+ * charges since then are written by the next save). */
+static void sched_sync(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, struct storage *st,
+                       bool all)
 {
+    bool shared = fleet_shared(st);
+
     for (size_t i = 0;; i++) {
-        struct budget_sync bs = {NULL, mu, now, 0};
+        struct budget_sync bs = {NULL, mu, now, 0, false};
         const char *path = NULL;
         struct ac_error e;
+        int rc;
 
         pthread_mutex_lock(mu);
         if (i >= q->nacct) {
@@ -376,25 +405,37 @@ static void sched_sync_shared(struct lc_sched *q, pthread_mutex_t *mu, int64_t n
             return;
         }
         bs.a = q->acct[i];
-        if ((bs.a->dirty || all) && bs.a->state_path != NULL) {
+        if ((bs.a->dirty || bs.a->npend > 0 || (all && budget_active(bs.a->b))) &&
+            bs.a->state_path != NULL && !bs.a->syncing) {
             bs.a->dirty = false;
+            bs.a->syncing = true;
             path = bs.a->state_path; /* fixed for the account's life */
         }
         pthread_mutex_unlock(mu);
         if (path == NULL)
             continue;
         ac_error_clear(&e);
-        if (st->ops->budget_update(st, path, budget_sync_merge, &bs, &e) != 0) {
-            ac_debug(NULL, "renewal budget not shared now: %s", e.message);
-            pthread_mutex_lock(mu);
-            bs.a->dirty = true; /* written at the next chance */
-            pthread_mutex_unlock(mu);
-            continue;
-        }
+        rc = st->ops->budget_update(st, path, budget_sync_merge, &bs, &e);
+        if (rc == 0 && !bs.ok)
+            ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
         pthread_mutex_lock(mu);
-        acct_pend_drop(bs.a, bs.applied);
-        bs.a->synced = true;
+        bs.a->syncing = false;
+        if (rc == 0 && bs.ok) {
+            acct_pend_drop(bs.a, bs.applied);
+            bs.a->synced = true;
+        } else if (!shared) {
+            /* its charges stay in a->pend: written with the next charge, at
+             * the next periodic merge or at the engine's stop, not at once
+             * again (a state file that cannot be written now) */
+            bs.a->synced = true;
+        }
         pthread_mutex_unlock(mu);
+        if (rc != 0 || !bs.ok) {
+            if (shared)
+                ac_debug(NULL, "renewal budget not shared now: %s", e.message);
+            else
+                ac_warn(NULL, "renewal budget state not written: %s", e.message);
+        }
     }
 }
 
@@ -409,43 +450,20 @@ bool lc_sched_unsynced(const struct lc_sched *q)
 void lc_sched_save(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, struct storage *st,
                    bool all)
 {
-    if (fleet_shared(st)) {
-        sched_sync_shared(q, mu, now, st, all);
-        return;
-    }
-    for (size_t i = 0;; i++) {
-        struct lc_ca_account *a;
-        json_object *j = NULL;
-        const char *path;
-        struct ac_error e;
+    struct storage *files = NULL;
+    struct ac_error e;
 
-        pthread_mutex_lock(mu);
-        if (i >= q->nacct) {
-            pthread_mutex_unlock(mu);
+    if (st == NULL) {
+        ac_error_clear(&e);
+        if (storage_files_new(&files, &e) != 0) {
+            ac_warn(NULL, "renewal budget state not written: %s", e.message);
             return;
         }
-        a = q->acct[i];
-        path = a->state_path;
-        if (a->dirty && path != NULL) {
-            a->dirty = false;
-            j = budget_to_json(a->b, now);
-        }
-        acct_pend_drop(a, a->npend); /* only a shared store applies them again */
-        pthread_mutex_unlock(mu);
-        if (j == NULL)
-            continue;
-        /* the path is fixed for the account's life (accounts live as long as
-         * the engine) */
-        {
-            const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
-
-            ac_error_clear(&e);
-            if (txt == NULL || store_write_atomic(path, txt, strlen(txt), 0600, &e) != 0)
-                ac_warn(NULL, "renewal budget state not written: %s",
-                        txt == NULL ? "out of memory" : e.message);
-        }
-        json_object_put(j);
+        st = files;
     }
+    sched_sync(q, mu, now, st, all);
+    if (files != NULL)
+        files->ops->free(files);
 }
 
 void lc_sched_free(struct lc_sched *q)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 /* cmocka needs the headers above */
 #include <cmocka.h>
@@ -578,6 +579,310 @@ static void test_budget_merge(void **state)
     budget_free(row);
 }
 
+/* ---- budgets shared through the state file (the file store) ---- */
+
+#define SHARED_ID "https://ca.test/dir|key:shared"
+
+/* One process's engine on the state file at path: its account and one set
+ * (name) charged to it. */
+struct proc {
+    struct lc_sched q;
+    struct lc_ca_account *a;
+    struct acset s;
+    char *dom[1];
+};
+
+static void proc_open(struct proc *p, const char *path, const struct budget_limits *lim,
+                      const char *name)
+{
+    memset(p, 0, sizeof *p);
+    p->a = lc_sched_account(&p->q, SHARED_ID, lim, path);
+    assert_non_null(p->a);
+    p->dom[0] = (char *)name;
+    p->s.cfg.name = (char *)name;
+    p->s.cfg.domains = p->dom;
+    p->s.cfg.domains_count = 1;
+    p->s.managed = true;
+    p->s.rec.acct = p->a;
+}
+
+/* k orders of p's set at now (one-off orders: the scheduler did not charge
+ * them), new names or renewals. */
+static void proc_charge(struct proc *p, int k, bool new_names, int64_t now)
+{
+    for (int i = 0; i < k; i++)
+        lc_sched_charge(&p->q, &p->s, new_names, now);
+}
+
+/* The state file read by a new budget: how many orders of `cap` per 3 h are
+ * left at now (counting down: ready_at moves past now when none is). */
+static int orders_left(const char *path, int64_t cap, int64_t now)
+{
+    struct budget_limits lim = {cap, 0};
+    struct budget *b = budget_new(SHARED_ID, &lim);
+    struct ac_error e;
+    int left = 0;
+
+    assert_non_null(b);
+    ac_error_clear(&e);
+    assert_int_equal(budget_load(b, path, &e), 0);
+    while (left <= cap && budget_ready_at(b, NULL, 0, false, now) <= now) {
+        assert_int_equal(budget_charge(b, NULL, 0, false, now), 0);
+        left++;
+    }
+    budget_free(b);
+    return left;
+}
+
+static int orders_left_in(const struct budget *b, int64_t cap, int64_t now)
+{
+    json_object *j = budget_to_json(b, now);
+    struct budget_limits lim = {cap, 0};
+    struct budget *c = budget_new(SHARED_ID, &lim);
+    int left = 0;
+
+    assert_non_null(j);
+    assert_non_null(c);
+    budget_from_json(c, j);
+    while (left <= cap && budget_ready_at(c, NULL, 0, false, now) <= now) {
+        assert_int_equal(budget_charge(c, NULL, 0, false, now), 0);
+        left++;
+    }
+    json_object_put(j);
+    budget_free(c);
+    return left;
+}
+
+static void state_file(char *dir, char *path, size_t n)
+{
+    char key[128];
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(key, sizeof key, "%s/acme.key", dir);
+    assert_int_equal(budget_state_path(key, SHARED_ID, path, n), 0);
+}
+
+static void state_file_rm(const char *dir, const char *path)
+{
+    char lock[STORE_PATH_MAX + 8];
+
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    unlink(path);
+    unlink(lock);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* Two processes on one state file (a daemon and a one-off CLI run, or two
+ * daemons), charging in turn: each write applies only the writer's own
+ * charges on what the file holds, so the file and both budgets count the
+ * sum, whichever wrote last. */
+static void test_files_budget_two_processes_sum(void **state)
+{
+    struct budget_limits lim = {10, 0};
+    struct proc d, c;
+    struct storage *st = NULL;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char dir[] = "/tmp/test_budget_XXXXXX", path[STORE_PATH_MAX];
+    struct ac_error e;
+    (void)state;
+
+    state_file(dir, path, sizeof path);
+    ac_error_clear(&e);
+    assert_int_equal(storage_files_new(&st, &e), 0);
+    proc_open(&d, path, &lim, "a.example.com"); /* the daemon: no file yet */
+    proc_open(&c, path, &lim, "b.example.com"); /* the CLI run, started before d wrote */
+
+    proc_charge(&d, 2, false, T0);
+    lc_sched_save(&d.q, &mu, T0, st, false);
+    assert_int_equal(orders_left(path, 10, T0), 8);
+    proc_charge(&c, 3, true, T0); /* c read no file: it never saw d's two */
+    assert_int_equal(orders_left_in(c.a->b, 10, T0), 7);
+    lc_sched_save(&c.q, &mu, T0, st, false);
+    assert_int_equal(orders_left(path, 10, T0), 5);
+    assert_int_equal(orders_left_in(c.a->b, 10, T0), 5); /* c took d's charges */
+    assert_int_equal(c.a->npend, 0);
+
+    proc_charge(&d, 1, false, T0); /* d's next charge: not over c's */
+    lc_sched_save(&d.q, &mu, T0, st, false);
+    assert_int_equal(orders_left(path, 10, T0), 4);
+    assert_int_equal(orders_left_in(d.a->b, 10, T0), 4);
+    proc_charge(&c, 1, false, T0);
+    lc_sched_save(&c.q, &mu, T0, st, false);
+    assert_int_equal(orders_left(path, 10, T0), 3);
+    /* d's periodic read back takes c's last charge */
+    assert_int_equal(orders_left_in(d.a->b, 10, T0), 4);
+    lc_sched_save(&d.q, &mu, T0, st, true);
+    assert_int_equal(orders_left_in(d.a->b, 10, T0), 3);
+    assert_true(d.a->synced);
+
+    lc_sched_free(&d.q);
+    lc_sched_free(&c.q);
+    st->ops->free(st);
+    state_file_rm(dir, path);
+}
+
+/* The daemon's writes between which another process wrote: a merge with
+ * nothing of its own to add leaves the file as it is (no write: same inode),
+ * a write applies only its charges since its last write; a state file that
+ * went away gets the daemon's state again (its charges were in it). */
+static void test_files_budget_daemon_keeps_others(void **state)
+{
+    struct budget_limits lim = {20, 50};
+    struct proc d, c;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char dir[] = "/tmp/test_budget_XXXXXX", path[STORE_PATH_MAX];
+    const char *dn[] = {"www.example.org"};
+    struct stat a, b;
+    int64_t rd;
+    (void)state;
+
+    state_file(dir, path, sizeof path);
+    proc_open(&d, path, &lim, "www.example.org");
+    proc_charge(&d, 5, true, T0);
+    lc_sched_save(&d.q, &mu, T0, NULL, false); /* NULL: the file store */
+    assert_int_equal(orders_left(path, 20, T0), 15);
+
+    /* the CLI run starts after: it reads the file */
+    proc_open(&c, path, &lim, "x.example.org");
+    assert_int_equal(orders_left_in(c.a->b, 20, T0), 15);
+    proc_charge(&c, 4, true, T0 + 10);
+    lc_sched_save(&c.q, &mu, T0 + 10, NULL, false);
+    lc_sched_free(&c.q); /* the run exits */
+    assert_int_equal(orders_left(path, 20, T0 + 10), 11);
+
+    /* the daemon's read back: nothing to add, the file stays */
+    assert_int_equal(stat(path, &a), 0);
+    lc_sched_save(&d.q, &mu, T0 + 10, NULL, true);
+    assert_int_equal(stat(path, &b), 0);
+    assert_true(a.st_ino == b.st_ino);
+    assert_int_equal(orders_left_in(d.a->b, 20, T0 + 10), 11);
+    /* c's four new-name orders in example.org count in d's domain budget */
+    rd = budget_ready_at(d.a->b, dn, 1, true, T0 + 10);
+    assert_int_equal(rd, T0 + 10);
+    proc_charge(&d, 41, true, T0 + 10); /* 5 + 4 + 41 = 50: none left */
+    assert_true(budget_ready_at(d.a->b, dn, 1, true, T0 + 10) > T0 + 10);
+    lc_sched_save(&d.q, &mu, T0 + 10, NULL, false);
+    assert_int_equal(orders_left(path, 20, T0 + 10), 0);
+
+    /* the file removed: the daemon's next write puts its whole state back */
+    assert_int_equal(unlink(path), 0);
+    lc_sched_save(&d.q, &mu, T0 + 20, NULL, true);
+    assert_int_equal(orders_left(path, 20, T0 + 20), 0);
+    lc_sched_free(&d.q);
+    state_file_rm(dir, path);
+}
+
+/* The daemon-like engine (a sim whose account keeps its state in a file) with
+ * one order per 3 h: a one-off run spends it and writes; the daemon's read
+ * back before admitting holds its due set in line (waiting for the budget)
+ * until a token comes back. */
+static void test_files_budget_daemon_waits_for_oneoff(void **state)
+{
+    struct budget_limits lim = {1, 0};
+    struct sim sm;
+    struct proc c;
+    struct lc_sched_ops ops = sim_ops;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    char dir[] = "/tmp/test_budget_XXXXXX", path[STORE_PATH_MAX];
+    size_t slots = 8;
+    int64_t wake;
+    (void)state;
+
+    state_file(dir, path, sizeof path);
+    sim_init(&sm, 1, 1, true, T0, &lim, 8);
+    ops.arg = &sm;
+    sm.acct->state_path = strdup(path); /* as lc_sched_account with a path */
+    assert_non_null(sm.acct->state_path);
+    sm.now = T0 + LIFETIME - 29 * DAY; /* due, far from "expiring soon" */
+    assert_true(lc_sched_unsynced(&sm.q));
+    lc_sched_save(&sm.q, &mu, sm.now, NULL, true); /* the start-up merge */
+    assert_false(lc_sched_unsynced(&sm.q));
+
+    proc_open(&c, path, &lim, "other.example.net");
+    proc_charge(&c, 1, true, sm.now);
+    lc_sched_save(&c.q, &mu, sm.now, NULL, false);
+    lc_sched_free(&c.q);
+
+    lc_sched_save(&sm.q, &mu, sm.now, NULL, true); /* the periodic merge */
+    sim_arm_all(&sm);
+    wake = lc_sched_tick(&sm.q, &ops, sm.now, &slots);
+    assert_int_equal(sm.starts, 0);
+    assert_true(sm.sets[0].rec.wait_slot != 0); /* waiting.for: budget */
+    assert_int_equal(sm.acct->wake, sm.now + BUDGET_ORDERS_WINDOW_S);
+    assert_int_equal(wake, sm.now + BUDGET_ORDERS_WINDOW_S);
+    (void)lc_sched_tick(&sm.q, &ops, wake, &slots);
+    assert_int_equal(sm.starts, 1);
+    /* the daemon's charge goes on top of the CLI's */
+    lc_sched_save(&sm.q, &mu, wake, NULL, false);
+    assert_int_equal(orders_left(path, 1, wake), 0);
+    sim_free(&sm);
+    state_file_rm(dir, path);
+}
+
+/* Pruning: per-domain buckets whose arrival time passed go, live ones stay
+ * (with their state), the table keeps working; an engine's merge prunes. */
+static void test_budget_prune(void **state)
+{
+    struct budget_limits lim = {0, 2};
+    struct budget *b = budget_new("t", &lim);
+    char name[64];
+    const char *nm[1] = {name};
+    const char *live[] = {"k3.live.org"};
+    int64_t later = T0 + BUDGET_DOMAIN_WINDOW_S; /* the T0 buckets are full again */
+    (void)state;
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "h.d%d.com", i);
+        assert_int_equal(budget_charge(b, nm, 1, true, T0), 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "k%d.live.org", i);
+        assert_int_equal(budget_charge(b, nm, 1, true, later - 100), 0);
+    }
+    assert_int_equal(budget_domains_count(b), 1001); /* live.org: one */
+    assert_int_equal(budget_prune(b, T0), 0);        /* nothing expired yet */
+    assert_int_equal(budget_domains_count(b), 1001);
+    assert_int_equal(budget_ready_at(b, live, 1, true, later),
+                     later + BUDGET_DOMAIN_WINDOW_S / 2 * 9 - 100);
+    assert_int_equal(budget_prune(b, later), 1000);
+    assert_int_equal(budget_domains_count(b), 1);
+    assert_int_equal(budget_ready_at(b, live, 1, true, later),
+                     later + BUDGET_DOMAIN_WINDOW_S / 2 * 9 - 100);
+    /* an expired one charged again: a fresh bucket (one of two used) */
+    snprintf(name, sizeof name, "h.d7.com");
+    assert_int_equal(budget_charge(b, nm, 1, true, later), 0);
+    assert_int_equal(budget_ready_at(b, nm, 1, true, later), later);
+    assert_int_equal(budget_domains_count(b), 2);
+    for (int i = 0; i < 500; i++) { /* the smaller table grows again */
+        snprintf(name, sizeof name, "n.e%d.net", i);
+        assert_int_equal(budget_charge(b, nm, 1, true, later), 0);
+    }
+    assert_int_equal(budget_domains_count(b), 502);
+    assert_int_equal(budget_prune(b, later + BUDGET_DOMAIN_WINDOW_S), 501);
+    assert_int_equal(budget_domains_count(b), 1);
+    assert_int_equal(budget_prune(b, later + 100 * BUDGET_DOMAIN_WINDOW_S), 1);
+    assert_int_equal(budget_domains_count(b), 0);
+    budget_free(b);
+
+    {
+        /* the engine's merge (lc_sched_save) prunes its budget */
+        struct proc d;
+        pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+        char dir[] = "/tmp/test_budget_XXXXXX", path[STORE_PATH_MAX];
+
+        state_file(dir, path, sizeof path);
+        proc_open(&d, path, &lim, "a.old.com");
+        proc_charge(&d, 1, true, T0);
+        d.dom[0] = "b.new.com";
+        proc_charge(&d, 1, true, later - 10);
+        assert_int_equal(budget_domains_count(d.a->b), 2);
+        lc_sched_save(&d.q, &mu, later, NULL, false);
+        assert_int_equal(budget_domains_count(d.a->b), 1);
+        lc_sched_free(&d.q);
+        state_file_rm(dir, path);
+    }
+}
+
 /* The heap against a plain array, under random sets/moves/removals. */
 static void test_dueheap(void **state)
 {
@@ -729,6 +1034,10 @@ int main(void)
         cmocka_unit_test(test_defaults_and_domains),
         cmocka_unit_test(test_domain_counted_once_per_order),
         cmocka_unit_test(test_budget_merge),
+        cmocka_unit_test(test_files_budget_two_processes_sum),
+        cmocka_unit_test(test_files_budget_daemon_keeps_others),
+        cmocka_unit_test(test_files_budget_daemon_waits_for_oneoff),
+        cmocka_unit_test(test_budget_prune),
         cmocka_unit_test(test_dueheap),
         cmocka_unit_test(test_hook_events_bounded),
     };
