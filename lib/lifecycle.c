@@ -421,6 +421,8 @@ void lc_work_set(struct lifecycle *lc, struct acset *s)
         }
         r->charged = false;
         oneoff = do_order && !lc->started;
+        if (do_order && lc->started && r->acct != NULL && r->acct->dirty)
+            pthread_cond_signal(&lc->sched_cond); /* it writes the charge now */
         pthread_mutex_unlock(&lc->mu);
         /* Without a scheduler (the CLI) the charge is written before the
          * order runs, where a daemon on the same files reads it; the
