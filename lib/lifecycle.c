@@ -593,6 +593,7 @@ static void *scheduler(void *arg)
 
     pthread_mutex_lock(&lc->mu);
     lc->resync = true;
+    lc->sq.hold_unsynced = shared;
     while (!lc->stopping) {
         now = ac_now();
         snap = manager_snap_get(lc->m);
@@ -640,6 +641,8 @@ static void *scheduler(void *arg)
         earliest = lc_sched_tick(&lc->sq, &ops, now, &free_slots);
         if (store_wake < earliest)
             earliest = store_wake;
+        if (shared && earliest > now + 1 && lc_sched_unsynced(&lc->sq))
+            earliest = now + 1; /* the merge tried again: orders wait for it */
         if (budgets_dirty(&lc->sq)) {
             pthread_mutex_unlock(&lc->mu);
             lc_sched_save(&lc->sq, &lc->mu, now, manager_store(lc->m), false);

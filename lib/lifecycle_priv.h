@@ -177,6 +177,9 @@ struct lc_sched {
     struct dueheap timers;
     struct lc_ca_account **acct;
     size_t nacct;
+    /* a shared store: an account with a budget admits nothing until its
+     * state was merged with the store's row (what the fleet spent) */
+    bool hold_unsynced;
 };
 
 /* What lc_sched_tick calls (all with the engine mutex held). */

@@ -246,11 +246,18 @@ static void timer_due(struct lc_sched *q, const struct lc_sched_ops *ops, struct
 static int64_t admit(struct lc_sched *q, const struct lc_sched_ops *ops, struct lc_ca_account *a,
                      int64_t now, size_t *free_slots)
 {
+    /* with a shared store, what the fleet spent is not known before the
+     * account's first merge: only orders past the budget start until then */
+    bool hold = q->hold_unsynced && !a->synced && a->state_path != NULL && budget_active(a->b);
+
     while (a->wait.n > 0) {
         struct acset *s = dueheap_top(&a->wait)->item;
         struct lc_set *r = &s->rec;
         const char *const *names = (const char *const *)s->cfg.domains;
         bool bypass = r->wait_expiring_at != 0 && now >= r->wait_expiring_at;
+
+        if (hold && !bypass)
+            return 0; /* the line's head: the others are not past it either */
 
         if (!bypass && budget_active(a->b)) {
             int64_t ready =

@@ -819,6 +819,35 @@ static void test_files_budget_daemon_waits_for_oneoff(void **state)
     state_file_rm(dir, path);
 }
 
+/* With a shared store an account admits nothing before its first merge
+ * (what the fleet spent is not known), but an order at its "expiring soon"
+ * point passes. */
+static void test_shared_holds_until_merged(void **state)
+{
+    struct budget_limits lim = {300, 0};
+    struct sim sm;
+    struct lc_sched_ops ops = sim_ops;
+    size_t slots = 8;
+    (void)state;
+
+    sim_init(&sm, 2, 1, true, T0, &lim, 8);
+    ops.arg = &sm;
+    sm.q.hold_unsynced = true;
+    sm.acct->state_path = strdup("/nonexistent/.budget-x.json");
+    assert_non_null(sm.acct->state_path);
+    sm.now = T0 + LIFETIME - 29 * DAY; /* both due */
+    sm.cf[1].not_after = sm.now + DAY; /* set 1: expiring soon */
+    sim_arm_all(&sm);
+    (void)lc_sched_tick(&sm.q, &ops, sm.now, &slots);
+    assert_int_equal(sm.starts, 1);
+    assert_int_equal(sm.log[0], 1);
+    assert_true(sm.sets[0].rec.wait_slot != 0);
+    sm.acct->synced = true; /* merged */
+    (void)lc_sched_tick(&sm.q, &ops, sm.now + 1, &slots);
+    assert_int_equal(sm.starts, 2);
+    sim_free(&sm);
+}
+
 /* Pruning: per-domain buckets whose arrival time passed go, live ones stay
  * (with their state), the table keeps working; an engine's merge prunes. */
 static void test_budget_prune(void **state)
@@ -1037,6 +1066,7 @@ int main(void)
         cmocka_unit_test(test_files_budget_two_processes_sum),
         cmocka_unit_test(test_files_budget_daemon_keeps_others),
         cmocka_unit_test(test_files_budget_daemon_waits_for_oneoff),
+        cmocka_unit_test(test_shared_holds_until_merged),
         cmocka_unit_test(test_budget_prune),
         cmocka_unit_test(test_dueheap),
         cmocka_unit_test(test_hook_events_bounded),
