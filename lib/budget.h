@@ -12,9 +12,14 @@
  *
  * Buckets are GCRA cells: one "theoretical arrival time" in milliseconds per
  * bucket, so a budget is a few bytes per account plus one entry per
- * registered domain that ordered within the last week. The state is written
- * next to the account key (<acme_key dir>/.budget-<h>.json, atomic, 0600) and
- * read back at start-up, so a restart keeps it.
+ * registered domain that ordered within the last week (budget_prune drops
+ * the others). The state is written next to the account key
+ * (<acme_key dir>/.budget-<h>.json, atomic, 0600) and read back at start-up,
+ * so a restart keeps it. Every process using those files (a daemon, one-off
+ * CLI runs, other daemons) applies its own charges to the file's state under
+ * an flock and takes the others' from it (lifecycle_sched.c, storage op
+ * budget_update), so they share one budget, as a fleet's nodes share the
+ * stored row.
  *
  * Pure data apart from budget_load/budget_save; no locks: the engine calls
  * these with its mutex held, the unit tests with an injected clock.
