@@ -31,10 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "issuer_fleet.h"
 #include "cert.h"
 #include "certset.h"
 #include "issuer.h"
+#include "issuer_fleet.h"
 #include "lifecycle.h"
 #include "lifecycle_priv.h"
 #include "log.h"
@@ -148,14 +148,8 @@ void lc_set_init(struct acset *s, int64_t now)
     struct ac_error se;
     struct lc_set *r = &s->rec;
 
-    if (s->local) {
-        acset_stamp(s, s->stamps);
-        /* taken before the first read, as that read's stamps must be: it
-         * need not stat the files again */
-        s->read_stamps[0] = s->stamps[0];
-        s->read_stamps[1] = s->stamps[1];
-        s->read_stamped = true;
-    }
+    /* a local set's stamps (s->stamps) come from its first read
+     * (manager_load.c), which follows at once */
     if (!s->managed)
         return;
     r->ari_fetch_at = now;
