@@ -6,7 +6,6 @@
  * leaf with fixed dates and serials). RSA 8192 generation takes 15+ s even
  * without sanitizers, so it only runs with AUTOCERT_SLOW_TESTS=1; the RSA 8192
  * type is otherwise covered by loading rsa8192.pkcs8.pem. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* cmocka after the headers it needs */
+#include <cmocka.h>
 
 #include <arpa/inet.h>
 #include <gnutls/crypto.h>
