@@ -61,7 +61,7 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
 {
     struct crypto_chain *chain = NULL;
     struct crypto_key *k = NULL;
-    gnutls_datum_t spki = {NULL, 0};
+    gnutls_datum_t spki = {NULL, 0}, raw;
     char where[300];
     int rc = -1;
 
@@ -75,8 +75,18 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
         ac_error_prefix(e, "private key%s", where);
         goto out;
     }
-    /* the leaf's public key, exported once: for the match and for the handle */
-    if (crypto_cert_spki(chain->crts[0], &spki, NULL) != 0 || !crypto_key_matches_spki(k, &spki)) {
+    /* the leaf's public key, found once: for the match and for the handle
+     * (the bytes in the certificate; GnuTLS's encoding of it when those are
+     * not the key's own encoding) */
+    if (crypto_cert_der_spki(&chain->der[0], &raw) == 0 && crypto_key_matches_spki(k, &raw)) {
+        if ((spki.data = gnutls_malloc(raw.size)) == NULL) {
+            ac_error_set(e, AC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(spki.data, raw.data, raw.size);
+        spki.size = raw.size;
+    } else if (crypto_cert_spki(chain->crts[0], &spki, NULL) != 0 ||
+               !crypto_key_matches_spki(k, &spki)) {
         explain_mismatch(chain, k, cert_path, key_path, e);
         goto out;
     }
@@ -96,15 +106,15 @@ int certset_from_memory(const char *set_name, int set_id, const void *chain_pem,
 }
 
 /* One read of the pair: 0 loaded, 1 both files absent, -1 error. */
-static int load_once(const struct config_set *s, int set_id, autocert_cert **out,
-                     struct ac_error *e)
+static int load_once(const struct config_set *s, int set_id, struct store_scan *scan,
+                     struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e)
 {
     char *chain = NULL, *key = NULL;
     size_t chain_len = 0, key_len = 0;
     int rc = -1;
 
-    if (store_pair_read(s->cert_path, CERTSET_CHAIN_MAX, &chain, &chain_len, s->key_path,
-                        CERTSET_KEY_MAX, &key, &key_len, e) != 0)
+    if (store_pair_read_scan(s->cert_path, CERTSET_CHAIN_MAX, &chain, &chain_len, s->key_path,
+                             CERTSET_KEY_MAX, &key, &key_len, scan, seen, e) != 0)
         goto out;
     if (chain == NULL && key == NULL) {
         ac_error_clear(e);
@@ -133,16 +143,22 @@ out:
 
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
 {
-    return certset_load_scan(s, set_id, NULL, out, e);
+    return certset_load_seen(s, set_id, NULL, NULL, out, e);
 }
 
 int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
+{
+    return certset_read_seen(s, set_id, NULL, out, e);
+}
+
+int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_seen *seen,
+                      autocert_cert **out, struct ac_error *e)
 {
     int rc = -1;
 
     *out = NULL;
     for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
-        rc = load_once(s, set_id, out, e);
+        rc = load_once(s, set_id, NULL, seen, out, e);
         if (rc >= 0)
             break;
     }
@@ -152,14 +168,22 @@ int certset_read(const struct config_set *s, int set_id, autocert_cert **out, st
 int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
                       autocert_cert **out, struct ac_error *e)
 {
+    return certset_load_seen(s, set_id, scan, NULL, out, e);
+}
+
+int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
+                      struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e)
+{
     int rc = -1;
 
     *out = NULL;
+    if (seen != NULL)
+        memset(seen, 0, sizeof *seen);
     if (store_pair_recover_if_idle_scan(s->cert_path, s->key_path, scan, e) != 0)
         goto out;
     /* A commit running beside this read can hand it half of each pair. */
     for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
-        rc = load_once(s, set_id, out, e);
+        rc = load_once(s, set_id, scan, seen, out, e);
         if (rc >= 0)
             break;
     }

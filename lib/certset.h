@@ -40,6 +40,14 @@ int certset_read(const struct config_set *s, int set_id, autocert_cert **out, st
 struct store_scan;
 int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
                       autocert_cert **out, struct ac_error *e);
+/* certset_load_scan and certset_read that also say what the last read saw
+ * (store.h, store_pair_seen: the files' stats and the journal; seen may be
+ * NULL). A recovery that ran first is not in it. */
+struct store_pair_seen;
+int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
+                      struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e);
+int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_seen *seen,
+                      autocert_cert **out, struct ac_error *e);
 
 /* Builds a handle from a pair in memory (same checks as certset_load). Copies
  * the data. Returns 0 and a new handle, or -1 with e filled. */

@@ -8,7 +8,10 @@
  *   config_schema.c   libcyaml schema (options built from the DNS registry) and
  *                     the typed load of the cleaned text into struct cfg_raw
  *   config_env.c      ${VAR} expansion of scalar values
- *   config.c          defaults, the extra merge, config_load, small accessors
+ *   config_load.c     config_load: read, the quick pass then (on a diag) the
+ *                     full one, expansion, defaults, the extra merge
+ *   config.c          the loaded object: ref/free, set copies and comparison,
+ *                     lookups, secrets registration
  *   config_validate.c semantic checks, all reported at once
  *   config_print.c    effective configuration as YAML, diagnostics printed
  *   config_diag.c     positions, positioned diags
@@ -49,7 +52,7 @@ struct cfg_loader {
     size_t pos_ix_cap;     /* a power of two, > 2 * pos_count */
     const char **opt_keys; /* owned array of borrowed keys: the options union */
     size_t opt_count;
-    /* the quick first attempt (config.c load): the pre-pass records no key
+    /* the quick first attempt (config_load.c load): the pre-pass records no key
      * positions and leaves duplicate keys to libcyaml; any diag makes the
      * load start over with positions, so every message still has its place */
     bool quick;
@@ -199,5 +202,20 @@ const char *cfg_field_path(const struct cfg_set_src *src, bool own, const char *
 
 /* Helpers (config_diag.c). */
 char *cfg_strdup(const char *s);
+
+/* --- set helpers and secrets (config.c), shared with config_load.c --- */
+/* Replaces *dst with a copy of src (when src is non-NULL). -1 on ENOMEM. */
+int cfg_take(char **dst, const char *src);
+/* *dst becomes a new copy of src[0..n) (NULL entries as ""; n 0: NULL).
+ * -1 on ENOMEM (*dst then NULL). Free with cfg_free_list. */
+int cfg_copy_list(char ***dst, size_t *dst_n, char *const *src, size_t n);
+void cfg_free_list(char **l, size_t n);
+void cfg_free_options(struct dns_option *o, size_t n);
+/* d becomes a copy of s less name, cert_path and key_path (an extra's start).
+ * -1 on ENOMEM (d then holds what was copied: clear it). */
+int cfg_set_copy(struct config_set *d, const struct config_set *s);
+/* Registers cfg's secret values with cfg as the owner (config_free removes
+ * them). -1 on ENOMEM. */
+int cfg_register_secrets(const struct config *cfg);
 
 #endif

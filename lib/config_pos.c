@@ -11,7 +11,7 @@
  *   - reports a key written twice in one mapping at the second one (libcyaml
  *     would report it at the event before), naming the first;
  *   (those two not in the loader's quick first pass, L->quick: a file that
- *   makes any diag is loaded again with them, config.c load_lazy)
+ *   makes any diag is loaded again with them, config_load.c load_lazy)
  *   - reports every unknown key inside our sections, with a did-you-mean;
  *   - blanks foreign top-level sections of a GoDoxy config.yml (entrypoint,
  *     providers ...) in place, byte for byte with spaces and keeping newlines,

@@ -3,7 +3,7 @@
  *
  * Every scalar is loaded as a string (ports, durations and option values
  * included: libcyaml's integers accept octal and trailing junk) and parsed by
- * config.c. The `options` mapping is built at run time from the DNS provider
+ * config_load.c. The `options` mapping is built at run time from the DNS provider
  * registry: the union of every provider's declared keys and the common keys,
  * each an optional string, stored in an array indexed like L->opt_keys.
  *

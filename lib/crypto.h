@@ -129,6 +129,12 @@ int crypto_cert_spki(gnutls_x509_crt_t crt, gnutls_datum_t *spki, struct ac_erro
  * DER, crypto_cert_spki): the match of crypto_key_matches_cert for a caller
  * that keeps the certificate's SPKI anyway. */
 bool crypto_key_matches_spki(const struct crypto_key *k, const gnutls_datum_t *spki);
+/* The SubjectPublicKeyInfo of a certificate's DER as it is encoded there,
+ * found by walking the DER (no parse, no copy: *spki points into der). 0, or
+ * -1 when der does not have the X.509 shape up to that field. The bytes are
+ * the certificate's own: a CA that encodes a key unusually (an RSA key
+ * without its NULL parameters) gives bytes other than crypto_cert_spki's. */
+int crypto_cert_der_spki(const gnutls_datum_t *der, gnutls_datum_t *spki);
 
 /* ARI certificate identifier (RFC 9773 §4.1): base64url(AKI keyIdentifier) "."
  * base64url(serial). Returns a new malloc'd string. */

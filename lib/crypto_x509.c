@@ -415,6 +415,75 @@ out:
     return rc;
 }
 
+/* One DER element at p (n bytes there): its tag, and the size of its header
+ * and of its contents. -1 when it does not fit in n, has a multi-byte tag
+ * (none of the certificate's fields up to its key has one) or an
+ * indefinite length (not DER). */
+static int der_element(const unsigned char *p, size_t n, unsigned *tag, size_t *hdr, size_t *len)
+{
+    size_t h = 2, l;
+
+    if (n < 2 || (p[0] & 0x1f) == 0x1f)
+        return -1;
+    *tag = p[0];
+    l = p[1];
+    if (l & 0x80) {
+        size_t k = l & 0x7f;
+
+        if (k == 0 || k > 4 || n < 2 + k)
+            return -1;
+        l = 0;
+        for (size_t i = 0; i < k; i++)
+            l = (l << 8) | p[2 + i];
+        h += k;
+    }
+    if (l > n - h)
+        return -1;
+    *hdr = h;
+    *len = l;
+    return 0;
+}
+
+int crypto_cert_der_spki(const gnutls_datum_t *der, gnutls_datum_t *spki)
+{
+    /* Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
+     * OPTIONAL, serialNumber INTEGER, signature SEQUENCE, issuer SEQUENCE,
+     * validity SEQUENCE, subject SEQUENCE, subjectPublicKeyInfo SEQUENCE,
+     * ... } ... } (RFC 5280 4.1) */
+    static const unsigned char skip[] = {0x02, 0x30, 0x30, 0x30, 0x30};
+    const unsigned char *p;
+    size_t n, hdr, len;
+    unsigned tag;
+
+    if (der == NULL || der->data == NULL)
+        return -1;
+    p = der->data;
+    n = der->size;
+    for (int level = 0; level < 2; level++) { /* into Certificate, then tbsCertificate */
+        if (der_element(p, n, &tag, &hdr, &len) != 0 || tag != 0x30)
+            return -1;
+        p += hdr;
+        n = len;
+    }
+    if (der_element(p, n, &tag, &hdr, &len) != 0)
+        return -1;
+    if (tag == 0xa0) { /* version */
+        p += hdr + len;
+        n -= hdr + len;
+    }
+    for (size_t i = 0; i < sizeof skip; i++) {
+        if (der_element(p, n, &tag, &hdr, &len) != 0 || tag != skip[i])
+            return -1;
+        p += hdr + len;
+        n -= hdr + len;
+    }
+    if (der_element(p, n, &tag, &hdr, &len) != 0 || tag != 0x30)
+        return -1;
+    spki->data = (unsigned char *)p;
+    spki->size = (unsigned int)(hdr + len);
+    return 0;
+}
+
 bool crypto_key_matches_spki(const struct crypto_key *k, const gnutls_datum_t *spki)
 {
     gnutls_pubkey_t a = NULL;

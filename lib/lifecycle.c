@@ -2,8 +2,9 @@
  * lifecycle.c - the renewal engine inside a manager (lifecycle.h): one
  * scheduler thread, running between autocert_manager_start and _stop, that
  * sleeps until the top of one timer heap (lifecycle_sched.c: one timed wait
- * on a CLOCK_MONOTONIC condition variable, capped at an hour against
- * wall-clock jumps; no polling, no per-set work between due times) and
+ * on a CLOCK_REALTIME condition variable until that wall-clock time, which
+ * follows clock steps and suspends; no polling, no per-set work and no
+ * wake-up between due times) and
  * queues due sets, earliest NotAfter first within each CA account's budget
  * (budget.c); worker threads, created on demand up to
  * autocert.max_concurrent_orders, that take sets from the queue and run their ARI fetches
@@ -43,7 +44,9 @@
 #include "store.h"
 #include "timeutil.h"
 
-#define LC_MAX_WAIT_S 3600
+/* The longest single wait (a due time further away is waited for in steps
+ * of a year: no overflow of the deadline) */
+#define LC_MAX_WAIT_S (366 * 86400)
 #define LC_LOCAL_CHECK_S 2
 
 uint64_t lc_rand64(void)
@@ -148,14 +151,8 @@ void lc_set_init(struct acset *s, int64_t now)
     struct ac_error se;
     struct lc_set *r = &s->rec;
 
-    if (s->local) {
-        acset_stamp(s, s->stamps);
-        /* taken before the first read, as that read's stamps must be: it
-         * need not stat the files again */
-        s->read_stamps[0] = s->stamps[0];
-        s->read_stamps[1] = s->stamps[1];
-        s->read_stamped = true;
-    }
+    /* a local set's stamps (s->stamps) come from its first read
+     * (manager_load.c), which follows at once */
     if (!s->managed)
         return;
     r->ari_fetch_at = now;
@@ -653,12 +650,20 @@ static void *scheduler(void *arg)
             earliest = lc->selfsigned_at;
         if (local && lc->next_local_check < earliest)
             earliest = lc->next_local_check;
-        wait_s = earliest == INT64_MAX ? LC_MAX_WAIT_S : earliest - now;
+        if (earliest == INT64_MAX) {
+            /* nothing will ever be due: asleep until something changes */
+            pthread_cond_wait(&lc->sched_cond, &lc->mu);
+            continue;
+        }
+        wait_s = earliest - now;
         if (wait_s > LC_MAX_WAIT_S)
             wait_s = LC_MAX_WAIT_S;
         if (wait_s < 1)
             wait_s = 1;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        /* due times are wall-clock times: a CLOCK_REALTIME deadline fires at
+         * that wall time across clock steps and a suspend (a monotonic one
+         * would not), so the only wake-up is the due time's */
+        clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += (time_t)wait_s;
         pthread_cond_timedwait(&lc->sched_cond, &lc->mu, &ts);
     }
@@ -842,7 +847,6 @@ static void log_boot_summary(const struct boot_tally *t, size_t n)
 int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *e)
 {
     struct lifecycle *lc = calloc(1, sizeof *lc);
-    pthread_condattr_t ca;
 
     *out = NULL;
     if (lc == NULL || lc_cache_new(&lc->cache) != 0) {
@@ -857,10 +861,7 @@ int lc_engine_new(autocert_manager *m, struct lifecycle **out, struct ac_error *
     pthread_mutex_init(&lc->progress_mu, NULL);
     pthread_mutex_init(&lc->metrics_mu, NULL);
     pthread_mutex_init(&lc->event_mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&lc->sched_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&lc->sched_cond, NULL); /* CLOCK_REALTIME: see the scheduler's wait */
     pthread_cond_init(&lc->work_cond, NULL);
     pthread_cond_init(&lc->done_cond, NULL);
     atomic_init(&lc->cancel, false);

@@ -154,6 +154,9 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
     size_t n = 0, cap = 16, nlocal = 0;
     bool warned = false;
     int rc = -1;
+    /* the directory watched last: sets that follow each other in the
+     * configuration mostly share it (one inotify_add_watch for them) */
+    char *last = malloc(STORE_PATH_MAX);
 
     index_free(ix);
     if (manager_sets(lc->m, &sets, &n) != 0)
@@ -164,8 +167,9 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
         cap *= 2;
     ix->paths = calloc(cap, sizeof *ix->paths);
     ix->polled = calloc(nlocal + 1, sizeof *ix->polled);
-    if (ix->paths == NULL || ix->polled == NULL)
+    if (ix->paths == NULL || ix->polled == NULL || last == NULL)
         goto out;
+    last[0] = '\0';
     ix->cap = cap;
     for (size_t i = 0; i < n; i++) {
         struct acset *s = sets[i];
@@ -180,6 +184,8 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
                 ok = false;
             else if (f == 1 && strcmp(d[1], d[0]) == 0)
                 break; /* the key beside the certificate: one watch */
+            if (ok && last[0] != '\0' && strcmp(d[f], last) == 0)
+                continue; /* watched already */
             if (!ok || watch_dir(fd, ix, d[f]) < 0) {
                 if (!warned) {
                     int err = errno;
@@ -192,6 +198,9 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
                             LC_WATCH_POLL_S);
                 }
                 ok = false;
+                last[0] = '\0';
+            } else {
+                memcpy(last, d[f], strlen(d[f]) + 1);
             }
         }
         if (ok && (add_path(ix, s->cfg.cert_path, s, true) != 0 ||
@@ -205,6 +214,7 @@ static int index_build(struct lifecycle *lc, int fd, struct watch_index *ix)
                  ix->ndirs == 1 ? "y" : "ies", ix->npolled);
     rc = 0;
 out:
+    free(last);
     manager_sets_free(sets, n);
     return rc;
 }

@@ -128,22 +128,26 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     struct ac_error le, w;
     char prev_kind[sizeof le.kind];
     struct lc_filestamp st[2];
+    struct store_pair_seen seen;
     int rc;
 
     ac_error_clear(&le);
-    /* stamped before the read: a change while it reads is seen next time
-     * (the first read: the stamps taken when the set was made) */
-    if (!s->read_once && s->read_stamped) {
-        st[0] = s->read_stamps[0];
-        st[1] = s->read_stamps[1];
-    } else {
-        acset_stamp(s, st);
-    }
-    s->read_journal = journal_exists(s);
-    rc = recover ? certset_load_scan(&s->cfg, 0, scan, &c, &le) : certset_read(&s->cfg, 0, &c, &le);
+    rc = recover ? certset_load_seen(&s->cfg, 0, scan, &seen, &c, &le)
+                 : certset_read_seen(&s->cfg, 0, &seen, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
+    /* the stamps of what was read, taken on the open files before reading:
+     * a change while it reads is seen next time */
+    for (int f = 0; f < 2; f++)
+        acset_stamp_from(&st[f], seen.exists[f] ? &seen.st[f] : NULL);
     s->read_stamps[0] = st[0];
     s->read_stamps[1] = st[1];
+    s->read_journal = seen.journal;
+    if (!s->read_once && s->local) {
+        /* the file watcher's starting point (it takes the set over once the
+         * set is shared: this first read comes before) */
+        s->stamps[0] = st[0];
+        s->stamps[1] = st[1];
+    }
     s->read_once = true;
     if (rc < 0) {
         ac_err(name, "cannot load the certificate: %s%s", le.message,

@@ -91,19 +91,24 @@ bool acset_same_files(const struct acset *a, const struct acset *b)
            strcmp(a->cfg.key_path, b->cfg.key_path) == 0;
 }
 
+void acset_stamp_from(struct lc_filestamp *st, const struct stat *sb)
+{
+    memset(st, 0, sizeof *st);
+    if (sb == NULL)
+        return;
+    st->exists = true;
+    st->dev = sb->st_dev;
+    st->ino = sb->st_ino;
+    st->size = sb->st_size;
+    st->mtime = sb->st_mtim;
+    st->ctime = sb->st_ctim;
+}
+
 static void stamp_one(const char *path, struct lc_filestamp *st)
 {
     struct stat sb;
 
-    memset(st, 0, sizeof *st);
-    if (stat(path, &sb) != 0)
-        return;
-    st->exists = true;
-    st->dev = sb.st_dev;
-    st->ino = sb.st_ino;
-    st->size = sb.st_size;
-    st->mtime = sb.st_mtim;
-    st->ctime = sb.st_ctim;
+    acset_stamp_from(st, stat(path, &sb) == 0 ? &sb : NULL);
 }
 
 void acset_stamp(const struct acset *s, struct lc_filestamp st[2])

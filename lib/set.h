@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -82,8 +83,8 @@ struct lc_set {
      * this one replaced at a configuration reload; when that order ends,
      * running is cleared and reread set */
     bool handed;
-    bool reread;     /* re-read the files before planning */
-    bool store_pull; /* compare with the shared store first (lifecycle_store.c) */
+    bool reread;               /* re-read the files before planning */
+    bool store_pull;           /* compare with the shared store first (lifecycle_store.c) */
     int64_t store_down_since;  /* first attempt postponed for the store (0: none) */
     int64_t store_down_logged; /* last hourly "store down, expiring" error */
     bool force_pending;
@@ -147,8 +148,6 @@ struct acset {
      * a reload skips a set whose files still have them */
     struct lc_filestamp read_stamps[2];
     bool read_once;
-    bool read_stamped; /* read_stamps were taken when the set was made (before
-                        * anyone shared it): the first read uses them */
     bool read_journal; /* the commit journal existed when they were read */
     /* engine side: guarded by the engine mutex (struct lifecycle.mu) */
     struct lc_set rec;
@@ -208,6 +207,8 @@ void acset_ptrset_free(struct acset_ptrset *ps);
 
 /* Reads the file stamps of a local set (cert, key) into st[2]. */
 void acset_stamp(const struct acset *s, struct lc_filestamp st[2]);
+/* The stamp of a file from its stat (NULL: the file is absent). */
+void acset_stamp_from(struct lc_filestamp *st, const struct stat *sb);
 /* True when two stamps differ. */
 bool acset_stamp_differs(const struct lc_filestamp *a, const struct lc_filestamp *b);
 

@@ -59,6 +59,12 @@ const char *store_file_type_name(mode_t mode)
 int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
                     struct ac_error *e)
 {
+    return store_read_file_stat(path, max_bytes, data, len, NULL, e);
+}
+
+int store_read_file_stat(const char *path, size_t max_bytes, char **data, size_t *len,
+                         struct stat *st_out, struct ac_error *e)
+{
     int fd = -1, rc = -1, flags;
     char *p = NULL;
     size_t have = 0, cap;
@@ -136,6 +142,8 @@ int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len
     p[have] = '\0';
     *data = p;
     *len = have;
+    if (st_out != NULL)
+        *st_out = st;
     p = NULL;
     rc = 0;
 out:

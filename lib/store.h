@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "crypto.h"
@@ -52,6 +53,10 @@
  * a file larger than max_bytes). *data untouched on failure. */
 int store_read_file(const char *path, size_t max_bytes, char **data, size_t *len,
                     struct ac_error *e);
+/* store_read_file that also gives the file's stat, taken on the opened file
+ * before it is read (st may be NULL; untouched on failure). */
+int store_read_file_stat(const char *path, size_t max_bytes, char **data, size_t *len,
+                         struct stat *st, struct ac_error *e);
 
 /* "a FIFO", "a directory", "a character device" ... for messages. */
 const char *store_file_type_name(mode_t mode);
@@ -142,6 +147,22 @@ int store_pair_journal_listed(const char *cert_path, const char *key_path, struc
 int store_pair_read(const char *cert_path, size_t chain_max, char **chain, size_t *chain_len,
                     const char *key_path, size_t key_max, char **key, size_t *key_len,
                     struct ac_error *e);
+
+/* What one store_pair_read_scan saw: each file's stat taken on the opened
+ * file before it was read (exists false and st zeroed when it was absent or
+ * not read), and whether the commit journal was there (then the staged files
+ * may have been read in place of the final ones). */
+struct store_pair_seen {
+    struct stat st[2]; /* [0] the certificate chain, [1] the key */
+    bool exists[2];
+    bool journal;
+};
+/* store_pair_read that asks scan's listing (may be NULL) whether the journal
+ * is there instead of the disk, and reports what it saw in seen (may be
+ * NULL). */
+int store_pair_read_scan(const char *cert_path, size_t chain_max, char **chain, size_t *chain_len,
+                         const char *key_path, size_t key_max, char **key, size_t *key_len,
+                         struct store_scan *scan, struct store_pair_seen *seen, struct ac_error *e);
 
 #ifdef AUTOCERT_TEST_HOOKS
 /* TEST ONLY (built with -DAUTOCERT_TEST_HOOKS=ON): makes store_pair_commit

@@ -214,7 +214,10 @@ struct scan_dir {
     char *dir;
     char **names;
     size_t n;
-    bool ok; /* listed (false: unreadable, callers read it themselves) */
+    bool ok;      /* listed (false: unreadable, callers read it themselves) */
+    bool suspect; /* a name a crashed or running write could have left (a
+                   * journal, a staged file, a temp file): without one, no set
+                   * of the directory has anything to recover (scan_clean) */
 };
 
 /* Shared by the threads of a parallel load: the table is guarded by mu; a
@@ -284,6 +287,7 @@ static int scan_dir_read(const char *dir, struct scan_dir *d)
 
     d->names = NULL;
     d->n = 0;
+    d->suspect = false;
     if (dd == NULL)
         return -1;
     while ((de = readdir(dd)) != NULL) {
@@ -303,6 +307,12 @@ static int scan_dir_read(const char *dir, struct scan_dir *d)
         if ((d->names[d->n] = strdup(de->d_name)) == NULL)
             goto out;
         d->n++;
+        /* what scan_verdict looks for: ".commit-<h>" journals, "<file>.new"
+         * staged files, ".<name>.tmp-<x>" temp files */
+        if (strncmp(de->d_name, ".commit-", 8) == 0 ||
+            (len >= 4 && strcmp(de->d_name + len - 4, ".new") == 0) ||
+            strstr(de->d_name, ".tmp-") != NULL)
+            d->suspect = true;
     }
     if (d->n > 1)
         qsort(d->names, d->n, sizeof *d->names, name_cmp);
@@ -315,6 +325,7 @@ out:
         free(d->names);
         d->names = NULL;
         d->n = 0;
+        d->suspect = true;
     }
     return rc;
 }
@@ -716,6 +727,24 @@ static bool scan_has3(const struct scan_dir *d, const char *a, const char *b, co
     return whole ? strcmp(d->names[lo], name) == 0 : strncmp(d->names[lo], name, (size_t)k) == 0;
 }
 
+/* True when scan lists both directories of the pair and neither holds a
+ * name that a write of any of its sets could have left: nothing to recover,
+ * no journal (the common case, answered without the companions' names). */
+static bool scan_clean(const char *cert_path, const char *key_path, struct store_scan *scan)
+{
+    char dir[STORE_PATH_MAX], kdir[STORE_PATH_MAX];
+    const struct scan_dir *cd, *kd;
+
+    if (scan == NULL || cert_path == NULL || key_path == NULL || *cert_path == '\0' ||
+        *key_path == '\0' || strcmp(cert_path, key_path) == 0 ||
+        store_dirname(cert_path, dir, sizeof dir) != 0 ||
+        store_dirname(key_path, kdir, sizeof kdir) != 0)
+        return false;
+    cd = scan_get(scan, dir);
+    kd = strcmp(kdir, dir) == 0 ? cd : scan_get(scan, kdir);
+    return cd != NULL && kd != NULL && !cd->suspect && !kd->suspect;
+}
+
 /* What the batch's listings say about the pair, with no file system call:
  * 0 nothing to recover (no journal, no staged file, no temp file of a
  * crashed write: what tmp_any and the lstat of the journal and the staged
@@ -729,6 +758,8 @@ static int scan_verdict(const char *cert_path, const char *key_path, struct stor
     const struct scan_dir *cd, *kd;
     const char *cb, *kb;
 
+    if (scan_clean(cert_path, key_path, scan))
+        return 0;
     if (scan == NULL || cert_path == NULL || key_path == NULL || *cert_path == '\0' ||
         *key_path == '\0' || strcmp(cert_path, key_path) == 0 ||
         store_dirname(cert_path, dir, sizeof dir) != 0 ||
@@ -760,6 +791,8 @@ int store_pair_journal_listed(const char *cert_path, const char *key_path, struc
     char dir[STORE_PATH_MAX], j[STORE_PATH_MAX];
     const struct scan_dir *cd;
 
+    if (scan_clean(cert_path, key_path, scan))
+        return 0;
     if (scan == NULL || cert_path == NULL || key_path == NULL ||
         store_dirname(cert_path, dir, sizeof dir) != 0 ||
         store_journal_path(cert_path, key_path, j, sizeof j) != 0 ||
@@ -820,17 +853,17 @@ out:
  * committed pair not yet promoted), else or when it is gone the final one.
  * Absent: 0 with *data NULL. */
 static int read_committed(const char *final, const char *staged, size_t max, char **data,
-                          size_t *len, struct ac_error *e)
+                          size_t *len, struct stat *st, struct ac_error *e)
 {
     *data = NULL;
     *len = 0;
     if (staged != NULL) {
-        if (store_read_file(staged, max, data, len, e) == 0)
+        if (store_read_file_stat(staged, max, data, len, st, e) == 0)
             return 0;
         if (!ac_error_is(e, AC_ERR_NOT_FOUND))
             return -1;
     }
-    if (store_read_file(final, max, data, len, e) == 0)
+    if (store_read_file_stat(final, max, data, len, st, e) == 0)
         return 0;
     if (!ac_error_is(e, AC_ERR_NOT_FOUND))
         return -1;
@@ -842,30 +875,43 @@ int store_pair_read(const char *cert_path, size_t chain_max, char **chain, size_
                     const char *key_path, size_t key_max, char **key, size_t *key_len,
                     struct ac_error *e)
 {
+    return store_pair_read_scan(cert_path, chain_max, chain, chain_len, key_path, key_max, key,
+                                key_len, NULL, NULL, e);
+}
+
+int store_pair_read_scan(const char *cert_path, size_t chain_max, char **chain, size_t *chain_len,
+                         const char *key_path, size_t key_max, char **key, size_t *key_len,
+                         struct store_scan *scan, struct store_pair_seen *seen, struct ac_error *e)
+{
     struct pair_paths *pp = NULL;
+    struct store_pair_seen local;
     char j[STORE_PATH_MAX];
-    bool journal;
     int rc = -1;
 
     *chain = NULL;
     *key = NULL;
+    if (seen == NULL)
+        seen = &local;
+    memset(seen, 0, sizeof *seen);
     /* no journal (the common case): the final files, without the paths of a
-     * commit (pair_paths_new) */
+     * commit (pair_paths_new); the batch's listing answers without a lstat */
     if (cert_path != NULL && key_path != NULL && *cert_path != '\0' && *key_path != '\0' &&
         strcmp(cert_path, key_path) != 0 &&
-        store_journal_path(cert_path, key_path, j, sizeof j) == 0 && !exists(j)) {
-        if (read_committed(key_path, NULL, key_max, key, key_len, e) != 0 ||
-            read_committed(cert_path, NULL, chain_max, chain, chain_len, e) != 0)
+        (scan_clean(cert_path, key_path, scan) ||
+         (store_journal_path(cert_path, key_path, j, sizeof j) == 0 && !exists(j)))) {
+        if (read_committed(key_path, NULL, key_max, key, key_len, &seen->st[1], e) != 0 ||
+            read_committed(cert_path, NULL, chain_max, chain, chain_len, &seen->st[0], e) != 0)
             goto out;
         rc = 0;
         goto out;
     }
     if ((pp = pair_paths_new(cert_path, key_path, e)) == NULL)
         goto out;
-    journal = exists(pp->journal);
-    if (read_committed(key_path, journal ? pp->key_new : NULL, key_max, key, key_len, e) != 0 ||
-        read_committed(cert_path, journal ? pp->cert_new : NULL, chain_max, chain, chain_len, e) !=
-            0)
+    seen->journal = exists(pp->journal);
+    if (read_committed(key_path, seen->journal ? pp->key_new : NULL, key_max, key, key_len,
+                       &seen->st[1], e) != 0 ||
+        read_committed(cert_path, seen->journal ? pp->cert_new : NULL, chain_max, chain, chain_len,
+                       &seen->st[0], e) != 0)
         goto out;
     rc = 0;
 out:
@@ -874,6 +920,16 @@ out:
         free(*key);
         *key = NULL;
     }
+    if (rc != 0) {
+        free(*chain);
+        *chain = NULL;
+    }
+    seen->exists[0] = *chain != NULL;
+    seen->exists[1] = *key != NULL;
+    if (!seen->exists[0])
+        memset(&seen->st[0], 0, sizeof seen->st[0]);
+    if (!seen->exists[1])
+        memset(&seen->st[1], 0, sizeof seen->st[1]);
     free(pp);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* cmocka after the headers it needs */
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -88,17 +89,21 @@ static void assert_same_key(const struct crypto_key *a, const struct crypto_key 
     assert_int_equal(da.size, db.size);
     assert_memory_equal(da.data, db.data, da.size);
     if (gnutls_privkey_get_pk_algorithm(crypto_key_privkey(a), NULL) == GNUTLS_PK_ECDSA) {
-        assert_int_equal(gnutls_privkey_export_ecc_raw2(crypto_key_privkey(a), &curve, NULL,
-                                                        NULL, &sa, GNUTLS_EXPORT_FLAG_NO_LZ), 0);
-        assert_int_equal(gnutls_privkey_export_ecc_raw2(crypto_key_privkey(b), &curve, NULL,
-                                                        NULL, &sb, GNUTLS_EXPORT_FLAG_NO_LZ), 0);
+        assert_int_equal(gnutls_privkey_export_ecc_raw2(crypto_key_privkey(a), &curve, NULL, NULL,
+                                                        &sa, GNUTLS_EXPORT_FLAG_NO_LZ),
+                         0);
+        assert_int_equal(gnutls_privkey_export_ecc_raw2(crypto_key_privkey(b), &curve, NULL, NULL,
+                                                        &sb, GNUTLS_EXPORT_FLAG_NO_LZ),
+                         0);
     } else {
         assert_int_equal(gnutls_privkey_export_rsa_raw2(crypto_key_privkey(a), NULL, NULL, &sa,
                                                         NULL, NULL, NULL, NULL, NULL,
-                                                        GNUTLS_EXPORT_FLAG_NO_LZ), 0);
+                                                        GNUTLS_EXPORT_FLAG_NO_LZ),
+                         0);
         assert_int_equal(gnutls_privkey_export_rsa_raw2(crypto_key_privkey(b), NULL, NULL, &sb,
                                                         NULL, NULL, NULL, NULL, NULL,
-                                                        GNUTLS_EXPORT_FLAG_NO_LZ), 0);
+                                                        GNUTLS_EXPORT_FLAG_NO_LZ),
+                         0);
     }
     assert_true(sa.size > 0);
     assert_int_equal(sa.size, sb.size);
@@ -144,8 +149,7 @@ static void test_key_load_fixtures(void **state)
     } cases[] = {
         {"ec256", CRYPTO_KEY_EC256, {"pkcs8.der", "sec1.pem", "sec1.der", NULL}, "sec1.der"},
         {"ec384", CRYPTO_KEY_EC384, {"pkcs8.der", "sec1.pem", "sec1.der", NULL}, "sec1.der"},
-        {"rsa2048", CRYPTO_KEY_RSA2048, {"pkcs8.der", "pkcs1.pem", "pkcs1.der", NULL},
-         "pkcs1.der"},
+        {"rsa2048", CRYPTO_KEY_RSA2048, {"pkcs8.der", "pkcs1.pem", "pkcs1.der", NULL}, "pkcs1.der"},
     };
     char name[64];
 
@@ -219,12 +223,11 @@ static void roundtrip_type(enum crypto_key_type t)
     gnutls_free(der);
 
     /* PKCS#1 / SEC1 PEM ("RSA PRIVATE KEY" / "EC PRIVATE KEY") */
-    assert_int_equal(gnutls_x509_privkey_export2(crypto_key_x509(k), GNUTLS_X509_FMT_PEM,
-                                                 &legacy), 0);
-    assert_non_null(memmem(legacy.data, legacy.size,
-                           t == CRYPTO_KEY_EC256 || t == CRYPTO_KEY_EC384 ? "EC PRIVATE KEY"
-                                                                        : "RSA PRIVATE KEY",
-                           14));
+    assert_int_equal(gnutls_x509_privkey_export2(crypto_key_x509(k), GNUTLS_X509_FMT_PEM, &legacy),
+                     0);
+    assert_non_null(memmem(
+        legacy.data, legacy.size,
+        t == CRYPTO_KEY_EC256 || t == CRYPTO_KEY_EC384 ? "EC PRIVATE KEY" : "RSA PRIVATE KEY", 14));
     assert_int_equal(crypto_key_load(legacy.data, legacy.size, &r, &e), 0);
     assert_same_key(k, r);
     crypto_key_free(r);
@@ -458,8 +461,7 @@ static int crq_san(gnutls_x509_crq_t crq, unsigned i, unsigned char *buf, size_t
     return gnutls_x509_crq_get_subject_alt_name(crq, i, buf, size, NULL, &critical);
 }
 
-static gnutls_x509_crq_t csr_for(const struct crypto_key *k, const char *const *names,
-                                 size_t n)
+static gnutls_x509_crq_t csr_for(const struct crypto_key *k, const char *const *names, size_t n)
 {
     struct ac_error e;
     unsigned char *der = NULL;
@@ -610,8 +612,8 @@ static void test_chain_and_info(void **state)
     assert_int_equal(crypto_cert_info_get(c->crts[0], &info, &e), 0);
     assert_string_equal(info.subject_cn, "www.example.test");
     assert_string_equal(info.issuer_cn, "autocert test CA");
-    assert_int_equal(info.not_before, 1748779200);  /* 2025-06-01T12:00:00Z */
-    assert_int_equal(info.not_after, 2064312000);   /* 2035-06-01T12:00:00Z */
+    assert_int_equal(info.not_before, 1748779200); /* 2025-06-01T12:00:00Z */
+    assert_int_equal(info.not_after, 2064312000);  /* 2035-06-01T12:00:00Z */
     assert_int_equal(info.dns_count, 3);
     assert_string_equal(info.dns_names[0], "www.example.test");
     assert_string_equal(info.dns_names[1], "*.example.test");
@@ -673,8 +675,7 @@ static void expect_chain_error(const void *pem, size_t len)
  * certificate is an error only when it is asked for. */
 static void test_chain_lazy(void **state)
 {
-    static const char junk[] =
-        "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
+    static const char junk[] = "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n";
     struct crypto_chain *eager = chain_fixture("chain.pem"), *lazy = NULL;
     size_t len, leaf_len;
     unsigned char *pem = read_fixture("chain.pem", &len);
@@ -702,8 +703,7 @@ static void test_chain_lazy(void **state)
     memcpy(mixed, leaf, leaf_len);
     memcpy(mixed + leaf_len, junk, sizeof junk - 1);
     lazy = NULL;
-    assert_int_equal(
-        crypto_chain_parse_pem_lazy(mixed, leaf_len + sizeof junk - 1, &lazy, &e), 0);
+    assert_int_equal(crypto_chain_parse_pem_lazy(mixed, leaf_len + sizeof junk - 1, &lazy, &e), 0);
     assert_int_equal(lazy->count, 2);
     ac_error_clear(&e);
     assert_null(crypto_chain_crt(lazy, 1, &e));
@@ -768,13 +768,65 @@ static void test_key_matches_cert(void **state)
     crypto_chain_free(c);
 }
 
+/* The SPKI walked out of the DER is crypto_cert_spki's for the usual
+ * encodings (EC leaf, its CA, an RSA self-signed certificate); a truncated or
+ * re-tagged certificate gives -1, never bytes outside the input. */
+static void expect_der_spki(gnutls_x509_crt_t crt, const gnutls_datum_t *der)
+{
+    gnutls_datum_t want = {NULL, 0}, got = {NULL, 0};
+
+    assert_int_equal(crypto_cert_spki(crt, &want, NULL), 0);
+    assert_int_equal(crypto_cert_der_spki(der, &got), 0);
+    assert_true(got.data > der->data && got.data + got.size <= der->data + der->size);
+    assert_int_equal(got.size, want.size);
+    assert_memory_equal(got.data, want.data, want.size);
+    gnutls_free(want.data);
+}
+
+static void test_cert_der_spki(void **state)
+{
+    struct crypto_chain *c = chain_fixture("chain.pem");
+    struct crypto_key *rsa = load_fixture("rsa2048.pkcs1.pem");
+    const char *names[] = {"rsa.example"};
+    struct crypto_chain *rc = NULL;
+    gnutls_datum_t got, cut;
+    unsigned char *copy;
+    char *pem = NULL;
+    size_t len = 0;
+
+    (void)state;
+    expect_der_spki(c->crts[0], &c->der[0]);
+    expect_der_spki(c->crts[1], &c->der[1]);
+    assert_int_equal(
+        crypto_selfsigned_create(rsa, names, 1, 1700000000, 1800000000, NULL, &pem, &len, NULL), 0);
+    assert_int_equal(crypto_chain_parse_pem(pem, len, &rc, NULL), 0);
+    expect_der_spki(rc->crts[0], &rc->der[0]);
+    for (unsigned int n = 0; n < c->der[0].size; n++) { /* every truncation */
+        cut.data = c->der[0].data;
+        cut.size = n;
+        assert_int_equal(crypto_cert_der_spki(&cut, &got), -1);
+    }
+    copy = malloc(c->der[0].size);
+    assert_non_null(copy);
+    memcpy(copy, c->der[0].data, c->der[0].size);
+    copy[0] = 0x31; /* a SET, not a SEQUENCE */
+    cut.data = copy;
+    cut.size = c->der[0].size;
+    assert_int_equal(crypto_cert_der_spki(&cut, &got), -1);
+    assert_int_equal(crypto_cert_der_spki(NULL, &got), -1);
+    free(copy);
+    free(pem);
+    crypto_chain_free(rc);
+    crypto_key_free(rsa);
+    crypto_chain_free(c);
+}
+
 /* RFC 9773 §4.1: AKI 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4
  * and serial 00:87:65:43:21 give "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE". */
 static void test_ari_rfc9773(void **state)
 {
-    static const unsigned char aki[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40,
-                                        0x41, 0xE1, 0xB3, 0x7B, 0x84, 0x7B, 0xA0,
-                                        0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
+    static const unsigned char aki[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3,
+                                        0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
     static const unsigned char serial[] = {0x00, 0x87, 0x65, 0x43, 0x21};
     struct crypto_key *k = load_fixture("ec256.sec1.pem");
     gnutls_x509_crt_t crt;
@@ -787,12 +839,12 @@ static void test_ari_rfc9773(void **state)
     assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof serial), 0);
     assert_int_equal(gnutls_x509_crt_set_activation_time(crt, 1735689600), 0);
     assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, 1767225600), 0);
-    assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-                                                   "ari.test", 8), 0);
+    assert_int_equal(
+        gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "ari.test", 8), 0);
     assert_int_equal(gnutls_x509_crt_set_key(crt, crypto_key_x509(k)), 0);
     assert_int_equal(gnutls_x509_crt_set_authority_key_id(crt, aki, sizeof aki), 0);
-    assert_int_equal(gnutls_x509_crt_privkey_sign(crt, crt, crypto_key_privkey(k),
-                                                  GNUTLS_DIG_SHA256, 0), 0);
+    assert_int_equal(
+        gnutls_x509_crt_privkey_sign(crt, crt, crypto_key_privkey(k), GNUTLS_DIG_SHA256, 0), 0);
     assert_int_equal(crypto_ari_cert_id(crt, &id, &e), 0);
     assert_string_equal(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
     free(id);
@@ -821,8 +873,8 @@ static void test_ari_rfc9773(void **state)
     assert_int_equal(gnutls_x509_crt_set_activation_time(noaki, 1735689600), 0);
     assert_int_equal(gnutls_x509_crt_set_expiration_time(noaki, 1767225600), 0);
     assert_int_equal(gnutls_x509_crt_set_key(noaki, crypto_key_x509(k)), 0);
-    assert_int_equal(gnutls_x509_crt_privkey_sign(noaki, noaki, crypto_key_privkey(k),
-                                                  GNUTLS_DIG_SHA256, 0), 0);
+    assert_int_equal(
+        gnutls_x509_crt_privkey_sign(noaki, noaki, crypto_key_privkey(k), GNUTLS_DIG_SHA256, 0), 0);
     id = NULL;
     assert_int_equal(crypto_ari_cert_id(noaki, &id, &e), -1);
     assert_null(id);
@@ -862,10 +914,10 @@ static void test_ari_fixture(void **state)
 
 static void test_sha256(void **state)
 {
-    static const unsigned char abc[32] = {
-        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const unsigned char abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                          0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                          0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                          0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     unsigned char out[32];
 
     (void)state;
@@ -886,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_chain_errors),
         cmocka_unit_test(test_chain_lazy),
         cmocka_unit_test(test_key_matches_cert),
+        cmocka_unit_test(test_cert_der_spki),
         cmocka_unit_test(test_ari_rfc9773),
         cmocka_unit_test(test_ari_fixture),
         cmocka_unit_test(test_sha256),
