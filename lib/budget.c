@@ -423,6 +423,22 @@ void budget_merge_json(struct budget *b, json_object *o)
     from_json(b, o, true);
 }
 
+void budget_merge(struct budget *b, const struct budget *from)
+{
+    if (from->orders_tat > b->orders_tat)
+        b->orders_tat = from->orders_tat;
+    for (size_t i = 0; i < from->doms_cap; i++) {
+        struct dom_ent *d;
+        if (from->doms[i].name == NULL || from->doms[i].tat == 0)
+            continue;
+        d = dom_get(b, from->doms[i].name);
+        if (d == NULL)
+            return;
+        if (from->doms[i].tat > d->tat)
+            d->tat = from->doms[i].tat;
+    }
+}
+
 int budget_state_path(const char *acme_key_path, const char *id, char *buf, size_t n)
 {
     char dir[STORE_PATH_MAX], h[ACSET_ID_LEN + 1];

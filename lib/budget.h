@@ -113,6 +113,10 @@ void budget_from_json(struct budget *b, json_object *o);
  * bucket keeps the later of the two theoretical arrival times, so tokens
  * spent on either side count on both (a fleet sharing one CA account). */
 void budget_merge_json(struct budget *b, json_object *o);
+/* budget_merge_json from another budget (not from its JSON): each bucket of b
+ * keeps the later of the two arrival times. Linear in from's table; stops at
+ * ENOMEM (the rest of from not merged). */
+void budget_merge(struct budget *b, const struct budget *from);
 /* The state file of account id with its key at acme_key_path, into buf.
  * Returns 0, or -1 when buf is too small. */
 int budget_state_path(const char *acme_key_path, const char *id, char *buf, size_t n);

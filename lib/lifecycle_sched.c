@@ -359,31 +359,41 @@ static char *budget_sync_merge(const char *stored, void *arg)
         json_object_put(o);
         o = NULL;
     }
+    /* the stored state parsed without the engine mutex (a large state is
+     * tens of ms); a->id is fixed for the account's life */
+    if (o != NULL) {
+        nb = budget_new(a->id, NULL);
+        if (nb == NULL)
+            goto out;
+        budget_from_json(nb, o);
+    }
     pthread_mutex_lock(bs->mu);
     write = o == NULL || a->npend > 0;
     if (o == NULL) {
-        j = budget_to_json(a->b, bs->now);
-    } else if ((nb = budget_new(a->id, budget_limits_of(a->b))) != NULL) {
-        budget_from_json(nb, o);
+        j = budget_to_json(a->b, bs->now); /* ours: it holds our charges */
+        bs->ok = j != NULL;
+    } else {
+        budget_set_limits(nb, budget_limits_of(a->b));
         for (size_t i = 0; i < a->npend; i++)
             (void)budget_charge(nb, (const char *const *)a->pend[i].names, a->pend[i].n,
                                 a->pend[i].new_names, a->pend[i].now);
-        j = budget_to_json(nb, bs->now);
-        if (j != NULL)
-            budget_merge_json(a->b, j);
+        budget_merge(a->b, nb);
+        bs->ok = true;
     }
-    if (j != NULL) {
+    if (bs->ok) {
         (void)budget_prune(a->b, bs->now);
         bs->applied = a->npend;
     }
     pthread_mutex_unlock(bs->mu);
-    if (j != NULL && write) {
-        const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN);
+    if (bs->ok && write) {
+        const char *txt;
+        if (j == NULL)
+            j = budget_to_json(nb, bs->now);
+        txt = j != NULL ? json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN) : NULL;
         out = txt != NULL ? strdup(txt) : NULL;
         bs->ok = out != NULL;
-    } else {
-        bs->ok = j != NULL;
     }
+out:
     json_object_put(j);
     json_object_put(o);
     budget_free(nb);

@@ -561,6 +561,13 @@ static void test_budget_merge(void **state)
     jf = budget_to_json(fresh, T0);
     budget_merge_json(b, jf); /* an older state */
     assert_int_equal(budget_ready_at(b, names, 1, true, T0), before);
+    /* the same from the budget itself (budget_merge), both ways */
+    budget_merge(fresh, a);
+    assert_int_equal(budget_ready_at(fresh, names, 1, true, T0), before);
+    assert_int_equal(budget_ready_at(fresh, names, 1, false, T0),
+                     budget_ready_at(b, names, 1, false, T0));
+    budget_merge(a, row); /* an empty one changes nothing */
+    assert_int_equal(budget_ready_at(a, names, 1, true, T0), before);
     /* one order on each of two nodes, applied in turn on the stored row */
     assert_int_equal(budget_charge(row, names, 1, true, T0), 0);
     jr = budget_to_json(row, T0);
