@@ -32,6 +32,7 @@ struct budget {
     char *id;
     struct budget_limits lim;
     int64_t orders_tat;
+    int64_t charged_ms;   /* the latest charge's time (0: none) */
     struct dom_ent *doms; /* open addressing, cap a power of two */
     size_t doms_n, doms_cap;
 };
@@ -148,69 +149,24 @@ static struct dom_ent *dom_find(const struct budget *b, const char *name)
     }
 }
 
-static int dom_grow(struct budget *b)
+/* Builds the domain table again without the entries whose tat is at or
+ * before now_ms (a full bucket: no information), sized for the rest at most a
+ * quarter full (a power of two >= 64): after a rebuild a quarter of the table
+ * is inserted before the next, so rebuilding costs O(1) per insert. Returns
+ * how many were dropped, or -1 on ENOMEM (the table left as it was). */
+static long dom_rebuild(struct budget *b, int64_t now_ms)
 {
-    size_t cap = b->doms_cap ? b->doms_cap * 2 : 64;
-    struct dom_ent *v = calloc(cap, sizeof *v);
-
-    if (v == NULL)
-        return -1;
-    for (size_t k = 0; k < b->doms_cap; k++) {
-        size_t i;
-        if (b->doms[k].name == NULL)
-            continue;
-        for (i = str_hash(b->doms[k].name) & (cap - 1); v[i].name != NULL; i = (i + 1) & (cap - 1))
-            ;
-        v[i] = b->doms[k];
-    }
-    free(b->doms);
-    b->doms = v;
-    b->doms_cap = cap;
-    return 0;
-}
-
-/* The entry of name, created (tat 0) when absent; NULL on ENOMEM. */
-static struct dom_ent *dom_get(struct budget *b, const char *name)
-{
-    struct dom_ent *d = dom_find(b, name);
-    size_t i;
-
-    if (d != NULL)
-        return d;
-    if ((b->doms_n + 1) * 2 > b->doms_cap && dom_grow(b) != 0)
-        return NULL;
-    for (i = str_hash(name) & (b->doms_cap - 1); b->doms[i].name != NULL;
-         i = (i + 1) & (b->doms_cap - 1))
-        ;
-    b->doms[i].name = strdup(name);
-    if (b->doms[i].name == NULL)
-        return NULL;
-    b->doms[i].tat = 0;
-    b->doms_n++;
-    return &b->doms[i];
-}
-
-/* Drops the domain entries whose tat is at or before now_ms (a full bucket:
- * no information) by building the table again without them; the table
- * shrinks with them (to the smallest power of two >= 64 holding the rest at
- * most a quarter full). Nothing is rebuilt when nothing expired. Returns the
- * number dropped, or 0 on ENOMEM (the table is left as it was). */
-static size_t dom_prune(struct budget *b, int64_t now_ms)
-{
-    size_t expired = 0, live, cap = 64;
+    size_t live = 0, cap = 64, dropped;
     struct dom_ent *v;
 
     for (size_t i = 0; i < b->doms_cap; i++)
-        if (b->doms[i].name != NULL && b->doms[i].tat <= now_ms)
-            expired++;
-    if (expired == 0)
-        return 0;
-    live = b->doms_n - expired;
+        if (b->doms[i].name != NULL && b->doms[i].tat > now_ms)
+            live++;
     while (cap < live * 4)
         cap *= 2;
     v = calloc(cap, sizeof *v);
     if (v == NULL)
-        return 0;
+        return -1;
     for (size_t k = 0; k < b->doms_cap; k++) {
         size_t i;
         if (b->doms[k].name == NULL)
@@ -226,8 +182,48 @@ static size_t dom_prune(struct budget *b, int64_t now_ms)
     free(b->doms);
     b->doms = v;
     b->doms_cap = cap;
+    dropped = b->doms_n - live;
     b->doms_n = live;
-    return expired;
+    return (long)dropped;
+}
+
+/* Drops the expired entries (dom_rebuild) when there are any: nothing is
+ * rebuilt otherwise. Returns the number dropped (0 on ENOMEM). */
+static size_t dom_prune(struct budget *b, int64_t now_ms)
+{
+    size_t expired = 0;
+    long n;
+
+    for (size_t i = 0; i < b->doms_cap; i++)
+        if (b->doms[i].name != NULL && b->doms[i].tat <= now_ms)
+            expired++;
+    if (expired == 0)
+        return 0;
+    n = dom_rebuild(b, now_ms);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* The entry of name, created (tat 0) when absent; NULL on ENOMEM. */
+static struct dom_ent *dom_get(struct budget *b, const char *name)
+{
+    struct dom_ent *d = dom_find(b, name);
+    size_t i;
+
+    if (d != NULL)
+        return d;
+    /* a full table is built again, without the buckets that are full again
+     * by the latest charge's time (older than anything asked since) */
+    if ((b->doms_n + 1) * 2 > b->doms_cap && dom_rebuild(b, b->charged_ms) < 0)
+        return NULL;
+    for (i = str_hash(name) & (b->doms_cap - 1); b->doms[i].name != NULL;
+         i = (i + 1) & (b->doms_cap - 1))
+        ;
+    b->doms[i].name = strdup(name);
+    if (b->doms[i].name == NULL)
+        return NULL;
+    b->doms[i].tat = 0;
+    b->doms_n++;
+    return &b->doms[i];
 }
 
 size_t budget_prune(struct budget *b, int64_t now)
@@ -354,6 +350,8 @@ int budget_charge(struct budget *b, const char *const *names, size_t n, bool new
 
     if (!budget_active(b))
         return 0;
+    if (now_ms > b->charged_ms)
+        b->charged_ms = now_ms;
     if (b->lim.orders_per_3h > 0)
         b->orders_tat =
             cell_take(b->orders_tat, b->lim.orders_per_3h, BUDGET_ORDERS_WINDOW_S, now_ms);

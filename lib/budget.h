@@ -98,7 +98,9 @@ int budget_charge(struct budget *b, const char *const *names, size_t n, bool new
 /* Forgets the per-domain buckets that are full at now (their theoretical
  * arrival time is past: they carry no information), so the table holds only
  * the registered domains that ordered within the last week. Linear in the
- * table; the engine calls it each time it writes or merges the state.
+ * table; the engine calls it each time it writes or merges the state. (A
+ * table that must grow drops the buckets full by its latest charge's time
+ * too, so a budget never merged does not grow without bound either.)
  * Returns how many were dropped. */
 size_t budget_prune(struct budget *b, int64_t now);
 /* How many per-domain buckets b holds (full ones not pruned yet included). */

@@ -900,6 +900,25 @@ static void test_budget_prune(void **state)
     assert_int_equal(budget_domains_count(b), 0);
     budget_free(b);
 
+    /* without budget_prune: a table that must grow drops what is full by
+     * its latest charge's time (1000 domains a week, week after week, stay
+     * 1000 entries) */
+    b = budget_new("t", &lim);
+    for (int w = 0; w < 3; w++)
+        for (int i = 0; i < 1000; i++) {
+            snprintf(name, sizeof name, "h.w%d-%d.com", w, i);
+            assert_int_equal(budget_charge(b, nm, 1, true, T0 + w * 2 * BUDGET_DOMAIN_WINDOW_S), 0);
+        }
+    assert_int_equal(budget_domains_count(b), 1000);
+    snprintf(name, sizeof name, "h.w2-999.com"); /* the live ones are found */
+    assert_int_equal(budget_ready_at(b, nm, 1, true, T0 + 4 * BUDGET_DOMAIN_WINDOW_S),
+                     T0 + 4 * BUDGET_DOMAIN_WINDOW_S);
+    assert_int_equal(budget_charge(b, nm, 1, true, T0 + 4 * BUDGET_DOMAIN_WINDOW_S), 0);
+    assert_true(budget_ready_at(b, nm, 1, true, T0 + 4 * BUDGET_DOMAIN_WINDOW_S) >
+                T0 + 4 * BUDGET_DOMAIN_WINDOW_S);
+    assert_int_equal(budget_domains_count(b), 1000);
+    budget_free(b);
+
     {
         /* the engine's merge (lc_sched_save) prunes its budget */
         struct proc d;
