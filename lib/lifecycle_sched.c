@@ -414,6 +414,7 @@ static void sched_sync(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, str
         struct budget_sync bs = {NULL, mu, now, 0, false};
         const char *path = NULL;
         struct ac_error e;
+        bool unwritten;
         int rc;
 
         pthread_mutex_lock(mu);
@@ -437,6 +438,7 @@ static void sched_sync(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, str
             ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
         pthread_mutex_lock(mu);
         bs.a->syncing = false;
+        unwritten = bs.a->npend > 0;
         if (rc == 0 && bs.ok) {
             acct_pend_drop(bs.a, bs.applied);
             bs.a->synced = true;
@@ -450,8 +452,10 @@ static void sched_sync(struct lc_sched *q, pthread_mutex_t *mu, int64_t now, str
         if (rc != 0 || !bs.ok) {
             if (shared)
                 ac_debug(NULL, "renewal budget not shared now: %s", e.message);
-            else
+            else if (unwritten)
                 ac_warn(NULL, "renewal budget state not written: %s", e.message);
+            else /* a periodic read back: nothing of ours is lost */
+                ac_debug(NULL, "renewal budget state not read: %s", e.message);
         }
     }
 }
