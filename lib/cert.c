@@ -50,6 +50,10 @@ struct autocert_cert {
      * parsed P-256 key costs ~2 KiB; most of 100,000 sets may never be
      * asked for): NULL until then, set once (compare-and-swap) */
     _Atomic(struct crypto_key *) key;
+    /* the key's own consistency (crypto_key_check) is still to be checked:
+     * a batch load leaves it to a check after serving starts
+     * (cert_key_check); the first handshake's parse checks it too */
+    atomic_bool key_unchecked;
     struct crypto_cert_info info; /* of the leaf */
     const char **names;           /* CN + DNS SANs, each once; strings in info */
     size_t name_count;
@@ -358,6 +362,7 @@ int cert_new_spki(const char *set_name, int set_id, struct crypto_chain *chain,
     if (c == NULL || (c->set_name = strdup(set_name)) == NULL)
         goto nomem;
     atomic_init(&c->key, NULL);
+    atomic_init(&c->key_unchecked, false);
     atomic_init(&c->refs, 1);
     c->set_id = set_id;
     c->chain = calloc(chain->count, sizeof(*c->chain));
@@ -442,6 +447,33 @@ void autocert_cert_release(autocert_cert *c)
         cert_destroy(c);
 }
 
+void cert_set_key_unchecked(autocert_cert *c)
+{
+    atomic_store(&c->key_unchecked, true);
+}
+
+bool cert_key_unchecked(const autocert_cert *c)
+{
+    return atomic_load(&((autocert_cert *)c)->key_unchecked);
+}
+
+int cert_key_check(autocert_cert *c, struct ac_error *e)
+{
+    struct crypto_key *k = NULL;
+    int rc;
+
+    if (!atomic_load(&c->key_unchecked))
+        return 0;
+    rc =
+        crypto_key_load_unchecked(c->key_der, c->key_len, &k, e) == 0 && crypto_key_check(k, e) == 0
+            ? 0
+            : -1;
+    crypto_key_free(k);
+    if (rc == 0)
+        atomic_store(&c->key_unchecked, false);
+    return rc;
+}
+
 const struct crypto_cert_info *cert_info(const autocert_cert *c)
 {
     return &c->info;
@@ -459,8 +491,11 @@ gnutls_privkey_t cert_privkey(const autocert_cert *c)
 
     if (k != NULL)
         return crypto_key_privkey(k);
-    if (crypto_key_load(c->key_der, c->key_len, &k, NULL) != 0)
-        return NULL; /* out of memory: this handshake fails */
+    if ((atomic_load(&c->key_unchecked)
+             ? crypto_key_load(c->key_der, c->key_len, &k, NULL)
+             : crypto_key_load_unchecked(c->key_der, c->key_len, &k, NULL)) != 0)
+        return NULL; /* out of memory, or a key that does not hold together:
+                      * this handshake fails */
     if (!atomic_compare_exchange_strong_explicit(&w->key, &expected, k, memory_order_acq_rel,
                                                  memory_order_acquire)) {
         crypto_key_free(k); /* another handshake made it first */

@@ -32,6 +32,16 @@ int cert_new_spki(const char *set_name, int set_id, struct crypto_chain *chain,
                   struct crypto_key *key, gnutls_datum_t *leaf_spki, autocert_cert **out,
                   struct ac_error *e);
 
+/* A handle whose key was loaded without its consistency check
+ * (crypto_key_load_unchecked; the caller compared its public part with the
+ * leaf's): marked so (before the handle is shared), checked later with
+ * cert_key_check. cert_key_check: 0 when the key holds together or was
+ * checked before (then it is never checked again), -1 with e when it does
+ * not ("private key does not hold together: ..."). Thread-safe. */
+void cert_set_key_unchecked(autocert_cert *c);
+bool cert_key_unchecked(const autocert_cert *c);
+int cert_key_check(autocert_cert *c, struct ac_error *e);
+
 /* Index of the set (0 = main). */
 int cert_set_id(const autocert_cert *c);
 /* The leaf's facts (subject, issuer, dates, serial, key type, SANs), parsed
@@ -40,8 +50,9 @@ int cert_set_id(const autocert_cert *c);
 const struct crypto_cert_info *cert_info(const autocert_cert *c);
 /* The parsed private key; borrowed, valid while a reference is held. Parsed
  * from the PKCS#8 DER on the first call (a handle keeps only the DER until a
- * handshake signs with it) and kept; thread-safe. NULL only when that first
- * parse runs out of memory. */
+ * handshake signs with it) and kept; thread-safe. NULL when that first
+ * parse runs out of memory or finds a key that does not hold together (a key
+ * not checked yet, cert_key_unchecked, is checked by that parse). */
 gnutls_privkey_t cert_privkey(const autocert_cert *c);
 /* Fills *out with a fresh pcert of chain certificate i: a gnutls_malloc'd copy
  * of its DER and a new public key imported from the kept SubjectPublicKeyInfo

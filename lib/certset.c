@@ -57,8 +57,9 @@ static void explain_mismatch(struct crypto_chain *chain, const struct crypto_key
  * every message names. */
 static int build(const char *set_name, int set_id, const void *chain_pem, size_t chain_len,
                  const void *key, size_t key_len, const char *cert_path, const char *key_path,
-                 autocert_cert **out, struct ac_error *e)
+                 unsigned flags, autocert_cert **out, struct ac_error *e)
 {
+    bool defer = (flags & CERTSET_DEFER_KEY_CHECK) != 0;
     struct crypto_chain *chain = NULL;
     struct crypto_key *k = NULL;
     gnutls_datum_t spki = {NULL, 0}, raw;
@@ -70,7 +71,8 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
         ac_error_prefix(e, "certificate chain%s", where);
         goto out;
     }
-    if (crypto_key_load(key, key_len, &k, e) != 0) {
+    if ((defer ? crypto_key_load_unchecked(key, key_len, &k, e)
+               : crypto_key_load(key, key_len, &k, e)) != 0) {
         in_path(where, sizeof where, key_path);
         ac_error_prefix(e, "private key%s", where);
         goto out;
@@ -92,6 +94,8 @@ static int build(const char *set_name, int set_id, const void *chain_pem, size_t
     }
     rc = cert_new_spki(set_name, set_id, chain, k, &spki, out, e);
     k = NULL; /* cert_new_spki took it (and spki) */
+    if (rc == 0 && defer)
+        cert_set_key_unchecked(*out);
 out:
     gnutls_free(spki.data);
     crypto_key_free(k);
@@ -102,12 +106,13 @@ out:
 int certset_from_memory(const char *set_name, int set_id, const void *chain_pem, size_t chain_len,
                         const void *key, size_t key_len, autocert_cert **out, struct ac_error *e)
 {
-    return build(set_name, set_id, chain_pem, chain_len, key, key_len, NULL, NULL, out, e);
+    return build(set_name, set_id, chain_pem, chain_len, key, key_len, NULL, NULL, 0, out, e);
 }
 
 /* One read of the pair: 0 loaded, 1 both files absent, -1 error. */
 static int load_once(const struct config_set *s, int set_id, struct store_scan *scan,
-                     struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e)
+                     struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
+                     struct ac_error *e)
 {
     char *chain = NULL, *key = NULL;
     size_t chain_len = 0, key_len = 0;
@@ -128,8 +133,8 @@ static int load_once(const struct config_set *s, int set_id, struct store_scan *
             chain == NULL ? "key_path" : "cert_path", chain == NULL ? s->key_path : s->cert_path);
         goto out;
     }
-    if (build(s->name, set_id, chain, chain_len, key, key_len, s->cert_path, s->key_path, out, e) !=
-        0)
+    if (build(s->name, set_id, chain, chain_len, key, key_len, s->cert_path, s->key_path, flags,
+              out, e) != 0)
         goto out;
     rc = 0;
 out:
@@ -143,7 +148,7 @@ out:
 
 int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
 {
-    return certset_load_seen(s, set_id, NULL, NULL, out, e);
+    return certset_load_seen(s, set_id, NULL, NULL, 0, out, e);
 }
 
 int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
@@ -158,7 +163,7 @@ int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_
 
     *out = NULL;
     for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
-        rc = load_once(s, set_id, NULL, seen, out, e);
+        rc = load_once(s, set_id, NULL, seen, 0, out, e);
         if (rc >= 0)
             break;
     }
@@ -168,11 +173,12 @@ int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_
 int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
                       autocert_cert **out, struct ac_error *e)
 {
-    return certset_load_seen(s, set_id, scan, NULL, out, e);
+    return certset_load_seen(s, set_id, scan, NULL, 0, out, e);
 }
 
 int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
-                      struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e)
+                      struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
+                      struct ac_error *e)
 {
     int rc = -1;
 
@@ -183,7 +189,7 @@ int certset_load_seen(const struct config_set *s, int set_id, struct store_scan 
         goto out;
     /* A commit running beside this read can hand it half of each pair. */
     for (int attempt = 1; attempt <= CERTSET_READ_ATTEMPTS; attempt++) {
-        rc = load_once(s, set_id, scan, seen, out, e);
+        rc = load_once(s, set_id, scan, seen, flags, out, e);
         if (rc >= 0)
             break;
     }

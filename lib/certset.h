@@ -44,8 +44,14 @@ int certset_load_scan(const struct config_set *s, int set_id, struct store_scan 
  * (store.h, store_pair_seen: the files' stats and the journal; seen may be
  * NULL). A recovery that ran first is not in it. */
 struct store_pair_seen;
+/* flags: CERTSET_DEFER_KEY_CHECK loads the key without its consistency check
+ * (its public part is still compared with the leaf's) and marks the handle
+ * (cert.h, cert_key_check): for a batch whose keys are checked once serving
+ * has started. */
+#define CERTSET_DEFER_KEY_CHECK 1u
 int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
-                      struct store_pair_seen *seen, autocert_cert **out, struct ac_error *e);
+                      struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
+                      struct ac_error *e);
 int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_seen *seen,
                       autocert_cert **out, struct ac_error *e);
 

@@ -72,13 +72,20 @@ int crypto_key_type_parse(const char *s, enum crypto_key_type *out)
 const char *crypto_key_type_name(enum crypto_key_type t)
 {
     switch (t) {
-    case CRYPTO_KEY_EC256: return "EC256";
-    case CRYPTO_KEY_EC384: return "EC384";
-    case CRYPTO_KEY_RSA2048: return "RSA2048";
-    case CRYPTO_KEY_RSA3072: return "RSA3072";
-    case CRYPTO_KEY_RSA4096: return "RSA4096";
-    case CRYPTO_KEY_RSA8192: return "RSA8192";
-    case CRYPTO_KEY_NONE: break;
+    case CRYPTO_KEY_EC256:
+        return "EC256";
+    case CRYPTO_KEY_EC384:
+        return "EC384";
+    case CRYPTO_KEY_RSA2048:
+        return "RSA2048";
+    case CRYPTO_KEY_RSA3072:
+        return "RSA3072";
+    case CRYPTO_KEY_RSA4096:
+        return "RSA4096";
+    case CRYPTO_KEY_RSA8192:
+        return "RSA8192";
+    case CRYPTO_KEY_NONE:
+        break;
     }
     return "unknown";
 }
@@ -160,10 +167,18 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
         pk = GNUTLS_PK_ECDSA;
         bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1);
         break;
-    case CRYPTO_KEY_RSA2048: bits = 2048; break;
-    case CRYPTO_KEY_RSA3072: bits = 3072; break;
-    case CRYPTO_KEY_RSA4096: bits = 4096; break;
-    case CRYPTO_KEY_RSA8192: bits = 8192; break;
+    case CRYPTO_KEY_RSA2048:
+        bits = 2048;
+        break;
+    case CRYPTO_KEY_RSA3072:
+        bits = 3072;
+        break;
+    case CRYPTO_KEY_RSA4096:
+        bits = 4096;
+        break;
+    case CRYPTO_KEY_RSA8192:
+        bits = 8192;
+        break;
     case CRYPTO_KEY_NONE:
     default:
         ac_error_set(e, AC_ERR_CONFIG, "crypto_key_generate: unsupported key type %d", (int)t);
@@ -175,8 +190,8 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
     }
     if ((ret = gnutls_x509_privkey_init(&x)) < 0 ||
         (ret = gnutls_x509_privkey_generate(x, pk, bits, 0)) < 0) {
-        ac_error_set(e, AC_ERR_CRYPTO, "crypto_key_generate: %s key: %s",
-                     crypto_key_type_name(t), gnutls_strerror(ret));
+        ac_error_set(e, AC_ERR_CRYPTO, "crypto_key_generate: %s key: %s", crypto_key_type_name(t),
+                     gnutls_strerror(ret));
         if (x != NULL)
             gnutls_x509_privkey_deinit(x);
         return -1;
@@ -186,7 +201,7 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
 
 /* One import attempt on a fresh key object. Returns the key or NULL. */
 static gnutls_x509_privkey_t try_import(const gnutls_datum_t *d, gnutls_x509_crt_fmt_t fmt,
-                                        bool pkcs8, int *err)
+                                        bool pkcs8, bool check, int *err)
 {
     gnutls_x509_privkey_t x = NULL;
     int ret;
@@ -199,7 +214,7 @@ static gnutls_x509_privkey_t try_import(const gnutls_datum_t *d, gnutls_x509_crt
         ret = gnutls_x509_privkey_import_pkcs8(x, d, fmt, NULL, GNUTLS_PKCS_PLAIN);
     else
         ret = gnutls_x509_privkey_import(x, d, fmt);
-    if (ret >= 0)
+    if (ret >= 0 && check)
         ret = gnutls_x509_privkey_verify_params(x);
     if (ret < 0) {
         *err = ret;
@@ -216,7 +231,36 @@ static bool looks_pem(const unsigned char *p, size_t len)
     return memmem(p, len, marker, sizeof marker - 1) != NULL;
 }
 
+static int key_load(const void *data, size_t len, bool check, struct crypto_key **out,
+                    struct ac_error *e);
+
 int crypto_key_load(const void *data, size_t len, struct crypto_key **out, struct ac_error *e)
+{
+    return key_load(data, len, true, out, e);
+}
+
+int crypto_key_load_unchecked(const void *data, size_t len, struct crypto_key **out,
+                              struct ac_error *e)
+{
+    return key_load(data, len, false, out, e);
+}
+
+int crypto_key_check(const struct crypto_key *k, struct ac_error *e)
+{
+    int ret = k != NULL ? gnutls_x509_privkey_verify_params(k->x509) : GNUTLS_E_INVALID_REQUEST;
+
+    if (ret < 0) {
+        ac_error_set(e, AC_ERR_KEY_UNREADABLE,
+                     "private key does not hold together: its private part does not give its "
+                     "public part (%s)",
+                     gnutls_strerror(ret));
+        return -1;
+    }
+    return 0;
+}
+
+static int key_load(const void *data, size_t len, bool check, struct crypto_key **out,
+                    struct ac_error *e)
 {
     gnutls_x509_privkey_t x = NULL;
     gnutls_x509_crt_fmt_t fmt;
@@ -232,8 +276,8 @@ int crypto_key_load(const void *data, size_t len, struct crypto_key **out, struc
         return -1;
     }
     if (len > CRYPTO_KEY_MAX_INPUT) {
-        ac_error_set(e, AC_ERR_KEY_UNREADABLE, "private key is too large (%zu bytes, max %d)",
-                     len, CRYPTO_KEY_MAX_INPUT);
+        ac_error_set(e, AC_ERR_KEY_UNREADABLE, "private key is too large (%zu bytes, max %d)", len,
+                     CRYPTO_KEY_MAX_INPUT);
         return -1;
     }
     if (crypto_init() != 0) {
@@ -244,9 +288,9 @@ int crypto_key_load(const void *data, size_t len, struct crypto_key **out, struc
     d.size = (unsigned int)len;
     fmt = looks_pem(data, len) ? GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER;
     /* PKCS#8 first (what autocert writes), then PKCS#1 / SEC1 (GoDoxy). */
-    x = try_import(&d, fmt, true, &err);
+    x = try_import(&d, fmt, true, check, &err);
     if (x == NULL)
-        x = try_import(&d, fmt, false, &err);
+        x = try_import(&d, fmt, false, check, &err);
     if (x == NULL) {
         ac_error_set(e, AC_ERR_KEY_UNREADABLE,
                      "cannot read private key (%s, %zu bytes): tried unencrypted PKCS#8, "
@@ -367,8 +411,7 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
     unsigned char *der = NULL;
     int rc = -1, ret;
 
-    ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv,
-                                         GNUTLS_EXPORT_FLAG_NO_LZ);
+    ret = gnutls_privkey_export_ecc_raw2(k->priv, &curve, &x, &y, &priv, GNUTLS_EXPORT_FLAG_NO_LZ);
     if (ret < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: %s", gnutls_strerror(ret));
         goto out;
@@ -381,7 +424,7 @@ static int export_sec1(const struct crypto_key *k, unsigned char **out, size_t *
         ac_error_set(e, AC_ERR_CRYPTO, "cannot export EC key: unsupported curve");
         goto out;
     }
-    bits_len = 2 + 2 * fs;                       /* 00 04 x y */
+    bits_len = 2 + 2 * fs; /* 00 04 x y */
     inner = 3 + (2 + fs) + (2 + oid_len) + (2 + 2 + bits_len);
     der = gnutls_malloc(inner + 3);
     if (der == NULL) {
@@ -426,8 +469,8 @@ out:
     return rc;
 }
 
-int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out,
-                                  size_t *len, struct ac_error *e)
+int crypto_key_export_account_der(const struct crypto_key *k, unsigned char **out, size_t *len,
+                                  struct ac_error *e)
 {
     gnutls_datum_t d = {NULL, 0};
     int pk, ret;
@@ -574,8 +617,7 @@ out:
 
 /* Adds one CSR name: an IP SAN for an address literal, else a DNS SAN. Sets
  * *is_dns. */
-static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns,
-                        struct ac_error *e)
+static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns, struct ac_error *e)
 {
     unsigned char ip[16];
     size_t n = name != NULL ? strnlen(name, CRYPTO_NAME_MAX + 1) : 0;
@@ -594,8 +636,8 @@ static int csr_add_name(gnutls_x509_crq_t crq, const char *name, bool *is_dns,
                                                    GNUTLS_FSAN_APPEND);
     else {
         *is_dns = true;
-        ret = gnutls_x509_crq_set_subject_alt_name(crq, GNUTLS_SAN_DNSNAME, name,
-                                                   (unsigned int)n, GNUTLS_FSAN_APPEND);
+        ret = gnutls_x509_crq_set_subject_alt_name(crq, GNUTLS_SAN_DNSNAME, name, (unsigned int)n,
+                                                   GNUTLS_FSAN_APPEND);
     }
     if (ret < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "CSR: cannot add name \"%s\": %s", name,
@@ -623,8 +665,7 @@ int crypto_csr_create(const struct crypto_key *k, const char *const *names, size
                      CRYPTO_CSR_MAX_NAMES);
         goto out;
     }
-    if ((ret = gnutls_x509_crq_init(&crq)) < 0 ||
-        (ret = gnutls_x509_crq_set_version(crq, 1)) < 0 ||
+    if ((ret = gnutls_x509_crq_init(&crq)) < 0 || (ret = gnutls_x509_crq_set_version(crq, 1)) < 0 ||
         (ret = gnutls_x509_crq_set_key(crq, k->x509)) < 0) {
         ac_error_set(e, AC_ERR_CRYPTO, "CSR: %s", gnutls_strerror(ret));
         goto out;

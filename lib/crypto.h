@@ -47,6 +47,15 @@ int crypto_key_generate(enum crypto_key_type t, struct crypto_key **out, struct 
 /* Loads a private key from PEM or DER bytes (PKCS#8 unencrypted, PKCS#1, SEC1).
  * Errors have kind AC_ERR_KEY_UNREADABLE. Returns a new key. */
 int crypto_key_load(const void *data, size_t len, struct crypto_key **out, struct ac_error *e);
+/* crypto_key_load without the check that the key holds together (that its
+ * private part gives its public part: a scalar multiplication for an EC key,
+ * most of the load's cost): for a batch that checks later (crypto_key_check)
+ * and compares the public part with the certificate's now. */
+int crypto_key_load_unchecked(const void *data, size_t len, struct crypto_key **out,
+                              struct ac_error *e);
+/* The check crypto_key_load_unchecked left out: 0, or -1 with e
+ * (AC_ERR_KEY_UNREADABLE, "private key does not hold together: ..."). */
+int crypto_key_check(const struct crypto_key *k, struct ac_error *e);
 void crypto_key_free(struct crypto_key *k);
 
 enum crypto_key_type crypto_key_get_type(const struct crypto_key *k);

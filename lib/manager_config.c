@@ -125,6 +125,8 @@ int autocert_manager_new_from_config(struct config *cfg, autocert_manager **out,
         goto out;
     }
     pthread_mutex_init(&m->write_lock, NULL);
+    pthread_mutex_init(&m->keycheck_mu, NULL);
+    atomic_init(&m->keycheck_stop, false);
     pthread_mutex_init(&m->snap_lock, NULL);
     if (challenge_table_new(&m->challenges) != 0 || (m->ocsp = ocsp_fetcher_new()) == NULL) {
         ac_error_set(&e, AC_ERR_NOMEM, "out of memory");
@@ -203,6 +205,7 @@ void autocert_manager_free(autocert_manager *m)
     /* Event-stream renewals of the admin API (admin_stream.c) run in threads
      * of their own: none starts any more, the engine's stop ends the running
      * ones, and they are waited for before the engine goes. */
+    manager_keycheck_stop(m); /* it may still tell the engine of a key */
     admin_streams_cancel(m);
     lifecycle_stop(m->engine, true);
     ocsp_fetcher_free(m->ocsp); /* joins its thread: no handle is used after */
@@ -214,6 +217,7 @@ void autocert_manager_free(autocert_manager *m)
     manager_sets_free(m->sets, m->count);
     challenge_table_free(m->challenges);
     pthread_mutex_destroy(&m->write_lock);
+    pthread_mutex_destroy(&m->keycheck_mu);
     pthread_mutex_destroy(&m->snap_lock);
     config_free(m->cfg);
     free(m);

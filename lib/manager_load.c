@@ -121,7 +121,8 @@ static bool journal_exists(const struct acset *s)
 /* manager_refresh_locked with a batch's directory listings (scan, may be
  * NULL) and the per-set info lines at debug level when !verbose. */
 static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
-                       struct store_scan *scan, bool verbose, bool recover, struct ac_error *e)
+                       struct store_scan *scan, bool verbose, bool recover, bool defer_key_check,
+                       struct ac_error *e)
 {
     const char *name = s->cfg.name;
     autocert_cert *c = NULL;
@@ -132,8 +133,13 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     int rc;
 
     ac_error_clear(&le);
-    rc = recover ? certset_load_seen(&s->cfg, 0, scan, &seen, &c, &le)
-                 : certset_read_seen(&s->cfg, 0, &seen, &c, &le);
+    /* the key's own check can wait only when no certificate is in service
+     * (nothing to lose if the new key turns out not to hold together) */
+    rc = recover
+             ? certset_load_seen(&s->cfg, 0, scan, &seen,
+                                 defer_key_check && s->cert == NULL ? CERTSET_DEFER_KEY_CHECK : 0,
+                                 &c, &le)
+             : certset_read_seen(&s->cfg, 0, &seen, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
     /* the stamps of what was read, taken on the open files before reading:
      * a change while it reads is seen next time */
@@ -194,13 +200,13 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
 int manager_refresh_locked(autocert_manager *m, struct acset *s, bool drop_absent,
                            struct ac_error *e)
 {
-    return refresh_set(m, s, drop_absent, NULL, true, true, e);
+    return refresh_set(m, s, drop_absent, NULL, true, true, false, e);
 }
 
 int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct store_scan *scan,
                                  bool verbose)
 {
-    return refresh_set(m, s, true, scan, verbose, true, NULL);
+    return refresh_set(m, s, true, scan, verbose, true, false, NULL);
 }
 
 /* True when s's files were read before, no commit was under way then or is
@@ -248,6 +254,93 @@ void manager_notify(autocert_manager *m, const bool *changed, size_t n)
     }
 }
 
+/* ---- the deferred key check ----------------------------------------------- */
+
+static long position_locked(const autocert_manager *m, const struct acset *s);
+static bool *changed_for(autocert_manager *m, const struct acset *s, size_t *n, bool mark);
+
+/* c, s's certificate, has a key that does not hold together (e): s serves
+ * no certificate from now on and reports why, as if the load had failed. */
+static void keycheck_failed(autocert_manager *m, struct acset *s, autocert_cert *c,
+                            const struct ac_error *e)
+{
+    struct ac_error le;
+    bool *changed = NULL;
+    size_t n = 0;
+
+    ac_error_set(&le, e->kind, "private key in %s: %s", s->cfg.key_path, e->message);
+    pthread_mutex_lock(&m->write_lock);
+    if (s->cert == c && position_locked(m, s) >= 0) {
+        ac_err(s->cfg.name, "cannot load the certificate: %s (it is no longer served)", le.message);
+        set_cert(m, s, NULL, &le);
+        if (manager_snap_publish(m) == 0)
+            changed = changed_for(m, s, &n, true);
+    }
+    pthread_mutex_unlock(&m->write_lock);
+    if (changed != NULL)
+        manager_notify(m, changed, n);
+    free(changed);
+}
+
+/* Checks the key of every certificate a start-up load left unchecked, one
+ * after the other, while the sets are served. */
+static void *keycheck_run(void *arg)
+{
+    autocert_manager *m = arg;
+    struct snapshot *snap = manager_snap_get(m);
+    size_t checked = 0, bad = 0;
+
+    for (size_t i = 0; i < snap->count && !atomic_load(&m->keycheck_stop); i++) {
+        struct acset *s = snap->sets[i];
+        autocert_cert *c;
+        struct ac_error e;
+
+        pthread_mutex_lock(&m->snap_lock);
+        c = autocert_cert_acquire(s->cert);
+        pthread_mutex_unlock(&m->snap_lock);
+        if (c != NULL && cert_key_unchecked(c)) {
+            checked++;
+            ac_error_clear(&e);
+            if (cert_key_check(c, &e) != 0) {
+                bad++;
+                keycheck_failed(m, s, c, &e);
+            }
+        }
+        autocert_cert_release(c);
+    }
+    manager_snap_put(snap);
+    ac_debug(NULL, "keys checked after start-up: %zu, %zu did not hold together", checked, bad);
+    return NULL;
+}
+
+void manager_keycheck_stop(autocert_manager *m)
+{
+    pthread_mutex_lock(&m->keycheck_mu);
+    if (m->keycheck_running) {
+        atomic_store(&m->keycheck_stop, true);
+        pthread_join(m->keycheck_thread, NULL);
+        m->keycheck_running = false;
+    }
+    pthread_mutex_unlock(&m->keycheck_mu);
+}
+
+/* Starts the check after a load (a check still running from an earlier
+ * load is stopped first: this one goes through every set). When no thread
+ * can be started the keys are checked here. */
+static void keycheck_start(autocert_manager *m)
+{
+    bool started;
+
+    manager_keycheck_stop(m);
+    pthread_mutex_lock(&m->keycheck_mu);
+    atomic_store(&m->keycheck_stop, false);
+    started = pthread_create(&m->keycheck_thread, NULL, keycheck_run, m) == 0;
+    m->keycheck_running = started;
+    pthread_mutex_unlock(&m->keycheck_mu);
+    if (!started)
+        (void)keycheck_run(m);
+}
+
 /* Sets above which a load or reload reads the sets' files on several
  * threads (below it, one thread keeps the per-set log lines in order). */
 #define REFRESH_PARALLEL_MIN ACSET_LOG_EACH_MAX
@@ -260,6 +353,7 @@ struct refresh_batch {
     autocert_manager *m;
     size_t n;
     bool drop_absent, verbose;
+    bool defer_key_check; /* a start-up load of many sets: keys checked after */
     struct store_scan *scan;
     bool *changed; /* [i]: set i got another certificate; each written by one worker */
     atomic_size_t next, reread, nchanged;
@@ -275,7 +369,8 @@ static void refresh_range(struct refresh_batch *b)
         if (!b->drop_absent && files_unchanged(s, b->scan))
             continue;
         atomic_fetch_add(&b->reread, 1);
-        if (refresh_set(b->m, s, b->drop_absent, b->scan, b->verbose, true, NULL) == 1) {
+        if (refresh_set(b->m, s, b->drop_absent, b->scan, b->verbose, true, b->defer_key_check,
+                        NULL) == 1) {
             b->changed[i] = true;
             atomic_fetch_add(&b->nchanged, 1);
         }
@@ -319,6 +414,7 @@ static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
     pthread_mutex_lock(&m->write_lock);
     b.n = m->count;
     b.verbose = b.n <= ACSET_LOG_EACH_MAX;
+    b.defer_key_check = drop_absent && b.n >= REFRESH_PARALLEL_MIN;
     b.changed = calloc(b.n + 1, sizeof(*b.changed));
     b.scan = store_scan_new(); /* NULL: each set lists its directories itself */
     if (b.changed == NULL) {
@@ -346,6 +442,8 @@ static int refresh_all(autocert_manager *m, bool drop_absent, int *holding)
     if (rc == 0)
         manager_notify(m, b.changed, b.n);
     free(b.changed);
+    if (b.defer_key_check)
+        keycheck_start(m);
     return rc < 0 ? -1 : nchanged;
 }
 
@@ -394,7 +492,7 @@ static int acset_reload(autocert_manager *m, struct acset *s, bool recover, stru
     int rc;
 
     pthread_mutex_lock(&m->write_lock);
-    rc = refresh_set(m, s, false, NULL, true, recover, e);
+    rc = refresh_set(m, s, false, NULL, true, recover, false, e);
     if (rc == 1 && position_locked(m, s) >= 0 && manager_snap_publish(m) != 0) {
         ac_error_set(e, AC_ERR_NOMEM, "manager_set_reload: cannot publish");
         rc = -1;

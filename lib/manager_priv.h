@@ -53,6 +53,15 @@ struct autocert_manager {
     struct storage *store;
     char node_id[160];
     int lease_ttl_s;
+    /* The check of the keys a start-up load left unchecked
+     * (manager_load.c, CERTSET_DEFER_KEY_CHECK): its thread runs from the
+     * end of that load until it has been through every set, or until
+     * stopped (a new load, autocert_manager_free). keycheck_mu guards
+     * keycheck_running and the thread's start and join. */
+    pthread_mutex_t keycheck_mu;
+    pthread_t keycheck_thread;
+    bool keycheck_running;
+    atomic_bool keycheck_stop;
 };
 
 struct snapshot *manager_snap_get(autocert_manager *m);
@@ -77,5 +86,7 @@ int manager_refresh_batch_locked(autocert_manager *m, struct acset *s, struct st
  * changed[0..n) (positions of the array then), and the engine's change
  * notification. No lock held. */
 void manager_notify(autocert_manager *m, const bool *changed, size_t n);
+/* Stops and joins the deferred key check, if it runs. No lock held. */
+void manager_keycheck_stop(autocert_manager *m);
 
 #endif
