@@ -121,7 +121,7 @@ int lifecycle_acset_status(struct lifecycle *lc, struct acset *s, struct lifecyc
     out->failures = r->failures;
     out->has_last_error = r->has_last_error;
     if (r->has_last_error)
-        out->last_error = r->last_error;
+        acset_error_get(r->last_error, &out->last_error);
     out->last_error_at = r->last_error_at;
     out->last_success = r->last_success;
     if (r->wait_slot != 0 && r->acct != NULL && r->acct->wake > ac_now()) {

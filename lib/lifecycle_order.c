@@ -136,8 +136,8 @@ static int push(void *arrp, size_t *n, void *item)
 
 /* The account key of set (loaded or created the first time; one user taken).
  * c->mu held: creation of a key file is never raced. */
-static struct lc_account *account_get(struct lc_cache *c, struct storage *st, const struct config_set *set,
-                                      struct ac_error *e)
+static struct lc_account *account_get(struct lc_cache *c, struct storage *st,
+                                      const struct config_set *set, struct ac_error *e)
 {
     int64_t now = ac_mono_ms();
     struct lc_account *a = NULL;
@@ -550,7 +550,7 @@ int lc_run_order(struct lifecycle *lc, struct acset *s, uint64_t gen, struct ac_
     pthread_mutex_lock(&lc->mu);
     s->rec.store_down_since = 0;
     if (!lc_plan_success(&s->rec, cfg, res.issued ? &after : NULL, ac_now(), lc_rand64()))
-        ac_err(cfg->name, "%s", s->rec.last_error.message);
+        ac_err(cfg->name, "%s", s->rec.last_error != NULL ? s->rec.last_error->message : "");
     /* The CA may have gained ARI since it was last asked: the renewalInfo
      * fetch lc_plan_success scheduled loads its directory again. */
     if (s->rec.ari_support == 0)

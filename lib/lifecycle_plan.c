@@ -170,7 +170,7 @@ void lc_plan_failure(struct lc_set *s, const struct config_set *cfg, const struc
     if (s->failures < 1000000)
         s->failures++;
     s->has_last_error = true;
-    s->last_error = *e;
+    acset_error_put(&s->last_error, e);
     s->last_error_at = now;
     s->last_failure = now;
     info = ac_error_kind_info(e->kind);
@@ -220,7 +220,7 @@ static void plan_success_reset(struct lc_set *s, int64_t now)
 {
     s->failures = 0;
     s->has_last_error = false;
-    ac_error_clear(&s->last_error);
+    acset_error_put(&s->last_error, NULL);
     s->last_error_at = 0;
     s->last_failure = 0;
     s->retry_at = 0;
@@ -264,11 +264,11 @@ json_object *lc_state_to_json(const struct lc_set *s)
     json_object_object_add(o, "failures", json_object_new_int(s->failures));
     json_object_object_add(o, "last_success", json_object_new_int64(s->last_success));
     json_object_object_add(o, "retry_at", json_object_new_int64(s->retry_at));
-    if (s->has_last_error) {
+    if (s->has_last_error && s->last_error != NULL) {
         err = json_object_new_object();
         if (err != NULL) {
-            json_object_object_add(err, "kind", json_object_new_string(s->last_error.kind));
-            json_object_object_add(err, "message", json_object_new_string(s->last_error.message));
+            json_object_object_add(err, "kind", json_object_new_string(s->last_error->kind));
+            json_object_object_add(err, "message", json_object_new_string(s->last_error->message));
             json_object_object_add(err, "at", json_object_new_int64(s->last_error_at));
             json_object_object_add(o, "last_error", err);
         }
@@ -333,10 +333,12 @@ void lc_state_from_json(struct lc_set *s, json_object *o)
         str = get_str(err, "kind");
         if (str != NULL) {
             const char *msg = get_str(err, "message");
+            struct ac_error le;
 
             /* Through ac_error_set: a state file written by an older version
              * may hold an unscrubbed secret or raw control characters. */
-            ac_error_set(&s->last_error, str, "%s", msg != NULL ? msg : "");
+            ac_error_set(&le, str, "%s", msg != NULL ? msg : "");
+            acset_error_put(&s->last_error, &le);
             s->has_last_error = true;
             if (get_i64(err, "at", &v))
                 s->last_error_at = v;

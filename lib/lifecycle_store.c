@@ -271,7 +271,7 @@ void lc_store_pull(struct lifecycle *lc, struct acset *s)
     pthread_mutex_lock(&lc->mu);
     lc_cert_facts(lc, s, &now_cf);
     if (!lc_plan_success(&s->rec, &s->cfg, &now_cf, ac_now(), lc_rand64()))
-        ac_err(s->cfg.name, "%s", s->rec.last_error.message);
+        ac_err(s->cfg.name, "%s", s->rec.last_error != NULL ? s->rec.last_error->message : "");
     pthread_mutex_unlock(&lc->mu);
     ac_info(s->cfg.name, "in service: certificate committed by another node (serial %s)",
             info.serial_hex);

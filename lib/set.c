@@ -52,7 +52,6 @@ int acset_new(const struct config_set *cfg, struct acset **out, struct ac_error 
     s->standin_ok = standin_eligible(&s->cfg);
     s->rec.managed = s->managed;
     s->rec.ari_support = -1;
-    ac_error_clear(&s->rec.last_error);
     *out = s;
     return 0;
 }
@@ -76,6 +75,7 @@ void acset_unref(struct acset *s)
     autocert_cert_release(s->cert);
     standin_free(s);
     free(s->load_error);
+    free(s->rec.last_error);
     free(s->rec.force_err);
     config_set_dup_free(&s->cfg);
     if (s->spec != NULL) {

@@ -62,7 +62,9 @@ struct lc_set {
     int64_t next_attempt; /* 0 when nothing is scheduled */
     int failures;         /* consecutive */
     bool has_last_error;
-    struct ac_error last_error;
+    /* the last failure's error, NULL when none (acset_error_put/_get: an
+     * ac_error is 1.2 KiB, which most sets never hold) */
+    struct ac_error *last_error;
     int64_t last_error_at;
     int64_t last_failure; /* failure marker time, 0 when none */
     int64_t last_success;

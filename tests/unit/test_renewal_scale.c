@@ -146,7 +146,6 @@ static void sim_init(struct sim *sm, size_t n, size_t domains, bool present, int
         s->managed = true;
         s->rec.managed = true;
         s->rec.acct = sm->acct;
-        ac_error_clear(&s->rec.last_error);
         sm->start_at[i] = -1;
         if (present) {
             sm->cf[i].present = true;
@@ -159,6 +158,8 @@ static void sim_init(struct sim *sm, size_t n, size_t domains, bool present, int
 
 static void sim_free(struct sim *sm)
 {
+    for (size_t i = 0; i < sm->n; i++)
+        free(sm->sets[i].rec.last_error);
     lc_sched_free(&sm->q);
     free(sm->sets);
     free(sm->names);
