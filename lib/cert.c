@@ -464,10 +464,9 @@ int cert_key_check(autocert_cert *c, struct ac_error *e)
 
     if (!atomic_load(&c->key_unchecked))
         return 0;
-    rc =
-        crypto_key_load_unchecked(c->key_der, c->key_len, &k, e) == 0 && crypto_key_check(k, e) == 0
-            ? 0
-            : -1;
+    rc = crypto_key_load_unchecked(c->key_der, c->key_len, &k, e);
+    if (rc == 0)
+        rc = crypto_key_check(k, e);
     crypto_key_free(k);
     if (rc == 0)
         atomic_store(&c->key_unchecked, false);
