@@ -146,18 +146,8 @@ out:
     return rc;
 }
 
-int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
-{
-    return certset_load_seen(s, set_id, NULL, NULL, 0, out, e);
-}
-
-int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e)
-{
-    return certset_read_seen(s, set_id, NULL, out, e);
-}
-
-int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_seen *seen,
-                      autocert_cert **out, struct ac_error *e)
+int certset_read(const struct config_set *s, int set_id, struct store_pair_seen *seen,
+                 autocert_cert **out, struct ac_error *e)
 {
     int rc = -1;
 
@@ -170,15 +160,9 @@ int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_
     return rc;
 }
 
-int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
-                      autocert_cert **out, struct ac_error *e)
-{
-    return certset_load_seen(s, set_id, scan, NULL, 0, out, e);
-}
-
-int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
-                      struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
-                      struct ac_error *e)
+int certset_load(const struct config_set *s, int set_id, struct store_scan *scan,
+                 struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
+                 struct ac_error *e)
 {
     int rc = -1;
 

@@ -21,6 +21,14 @@
 #define CERTSET_CHAIN_MAX (1024 * 1024)
 #define CERTSET_KEY_MAX (64 * 1024)
 
+struct store_scan;
+struct store_pair_seen;
+/* flags of certset_load: CERTSET_DEFER_KEY_CHECK loads the key without its
+ * consistency check (its public part is still compared with the leaf's) and
+ * marks the handle (cert.h, cert_key_check): for a batch whose keys are
+ * checked once serving has started. */
+#define CERTSET_DEFER_KEY_CHECK 1u
+
 /* Loads set s (index set_id) from disk. Returns 0 with a new handle in *out
  * (one reference), 1 when both files are absent (*out NULL, not an error), or
  * -1 with e filled: one of the two files missing, unreadable, not a regular
@@ -28,32 +36,20 @@
  * another certificate of the chain: "certificate chain in <path> is not leaf
  * first: ... matches certificate #N of M"). The message names the path, never
  * key material. Safe beside a writer of the same set in this or another
- * process. */
-int certset_load(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
-/* certset_load without the recovery step: reads the pair as committed and
- * never removes a staged file. For a local set's file-change notification:
- * the user's own tools may be writing `<cert>.new` files at that moment,
- * which a recovery would take for a crashed commit's and remove. */
-int certset_read(const struct config_set *s, int set_id, autocert_cert **out, struct ac_error *e);
-/* certset_load within a batch: directory listings come from scan (store.h,
- * store_scan; NULL: read per set). */
-struct store_scan;
-int certset_load_scan(const struct config_set *s, int set_id, struct store_scan *scan,
-                      autocert_cert **out, struct ac_error *e);
-/* certset_load_scan and certset_read that also say what the last read saw
- * (store.h, store_pair_seen: the files' stats and the journal; seen may be
- * NULL). A recovery that ran first is not in it. */
-struct store_pair_seen;
-/* flags: CERTSET_DEFER_KEY_CHECK loads the key without its consistency check
- * (its public part is still compared with the leaf's) and marks the handle
- * (cert.h, cert_key_check): for a batch whose keys are checked once serving
- * has started. */
-#define CERTSET_DEFER_KEY_CHECK 1u
-int certset_load_seen(const struct config_set *s, int set_id, struct store_scan *scan,
-                      struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
-                      struct ac_error *e);
-int certset_read_seen(const struct config_set *s, int set_id, struct store_pair_seen *seen,
-                      autocert_cert **out, struct ac_error *e);
+ * process. Within a batch, directory listings come from scan (store.h,
+ * store_scan; NULL: read per set). seen (may be NULL) gets what the last
+ * read saw (store.h, store_pair_seen: the files' stats and the journal; a
+ * recovery that ran first is not in it). */
+int certset_load(const struct config_set *s, int set_id, struct store_scan *scan,
+                 struct store_pair_seen *seen, unsigned flags, autocert_cert **out,
+                 struct ac_error *e);
+/* certset_load without the recovery step (and without a batch): reads the
+ * pair as committed and never removes a staged file. For a local set's
+ * file-change notification: the user's own tools may be writing `<cert>.new`
+ * files at that moment, which a recovery would take for a crashed commit's
+ * and remove. */
+int certset_read(const struct config_set *s, int set_id, struct store_pair_seen *seen,
+                 autocert_cert **out, struct ac_error *e);
 
 /* Builds a handle from a pair in memory (same checks as certset_load). Copies
  * the data. Returns 0 and a new handle, or -1 with e filled. */

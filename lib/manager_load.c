@@ -135,11 +135,10 @@ static int refresh_set(autocert_manager *m, struct acset *s, bool drop_absent,
     ac_error_clear(&le);
     /* the key's own check can wait only when no certificate is in service
      * (nothing to lose if the new key turns out not to hold together) */
-    rc = recover
-             ? certset_load_seen(&s->cfg, 0, scan, &seen,
-                                 defer_key_check && s->cert == NULL ? CERTSET_DEFER_KEY_CHECK : 0,
-                                 &c, &le)
-             : certset_read_seen(&s->cfg, 0, &seen, &c, &le);
+    rc = recover ? certset_load(&s->cfg, 0, scan, &seen,
+                                defer_key_check && s->cert == NULL ? CERTSET_DEFER_KEY_CHECK : 0,
+                                &c, &le)
+                 : certset_read(&s->cfg, 0, &seen, &c, &le);
     atomic_store(&s->read_ms, ac_mono_ms());
     /* the stamps of what was read, taken on the open files before reading:
      * a change while it reads is seen next time */
